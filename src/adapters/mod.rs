@@ -1,0 +1,3 @@
+//! Implementations of [`crate::ports`] against the real world.
+
+pub mod mysql;

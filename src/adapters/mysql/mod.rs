@@ -1,0 +1,1 @@
+//! The mysql_async implementation of [`crate::ports::mysql::MysqlSite`].

@@ -1,0 +1,30 @@
+//! bloodraven: a MySQL async-replication failover operator, admission webhooks and a
+//! manifest linter, in one binary.
+//!
+//! The module tree follows **observe → decide → act**, so a file's place says what it may
+//! touch:
+//!
+//! | module | may touch | holds |
+//! |---|---|---|
+//! | [`api`] | nothing | the `shipstream.io/v1alpha1` types and CRD rendering |
+//! | [`engine`] | nothing: pure functions, time passed in | GTID algebra, the failover state machine, the rule catalog, report rendering, manifest parsing |
+//! | [`ports`] | nothing | the narrow traits every side effect goes through |
+//! | [`adapters`] | the outside world | implementations of [`ports`]: MySQL, files |
+//! | [`control`] | only [`ports`] | async loops that run observe → decide → act |
+//! | [`sim`] | nothing | a deterministic simulated world that drives the real engine |
+//! | [`shells`] | everything | front doors: the CLI, the HTTPS server, standalone mode |
+//! | [`telemetry`] | process globals | tracing set-up and Prometheus metrics |
+//!
+//! One engine, several shells: the CLI, the `/lint` endpoint and the admission webhooks
+//! share [`engine::rules`]; standalone mode and the Kubernetes operator share
+//! [`engine::failover`] through [`control`].
+
+pub mod adapters;
+pub mod api;
+pub mod control;
+pub mod engine;
+pub mod error;
+pub mod ports;
+pub mod shells;
+pub mod sim;
+pub mod telemetry;

@@ -1,0 +1,3 @@
+//! Front doors: the command line, the HTTPS server and standalone mode.
+
+pub mod cli;
