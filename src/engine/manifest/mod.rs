@@ -7,6 +7,8 @@
 //! - records the line of every node under its RFC 6901 pointer,
 //! - on a syntax error, reports `file:line:column` and resumes at the next `---` line.
 
+pub mod edit;
+
 use std::fmt;
 use std::sync::Arc;
 
@@ -49,18 +51,55 @@ impl Document {
     pub fn line_of(&self, pointer: &str) -> u32 {
         self.lines.line_of(pointer).unwrap_or(self.line)
     }
+
+    /// Where the node at exactly `pointer` starts, if it exists in the source.
+    pub fn position(&self, pointer: &str) -> Option<Position> {
+        self.lines.get(pointer)
+    }
+
+    /// Positions of the direct children of the mapping or sequence at `pointer`.
+    pub fn child_positions<'a>(&'a self, pointer: &'a str) -> impl Iterator<Item = Position> + 'a {
+        self.lines.0.iter().filter_map(move |(p, pos)| {
+            let rest = p.strip_prefix(pointer)?.strip_prefix('/')?;
+            (!rest.contains('/')).then_some(*pos)
+        })
+    }
+
+    /// The last line on which a node under `pointer` starts.
+    pub fn last_line_under(&self, pointer: &str) -> Option<u32> {
+        self.lines
+            .0
+            .iter()
+            .filter(|(p, _)| {
+                &**p == pointer || p.strip_prefix(pointer).is_some_and(|r| r.starts_with('/'))
+            })
+            .map(|(_, pos)| pos.line)
+            .max()
+    }
 }
 
-/// Lines of nodes, keyed by JSON pointer, in document order.
+/// Where a node starts: 1-based line, 0-based column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    pub line: u32,
+    pub column: u32,
+}
+
+/// Positions of nodes (for map entries, of their key), keyed by JSON pointer, in document
+/// order.
 #[derive(Debug, Clone, Default)]
-struct PointerLines(Vec<(Box<str>, u32)>);
+struct PointerLines(Vec<(Box<str>, Position)>);
 
 impl PointerLines {
+    fn get(&self, pointer: &str) -> Option<Position> {
+        self.0.iter().find(|(p, _)| &**p == pointer).map(|(_, pos)| *pos)
+    }
+
     fn line_of(&self, pointer: &str) -> Option<u32> {
         let mut probe = pointer;
         loop {
-            if let Some((_, line)) = self.0.iter().find(|(p, _)| &**p == probe) {
-                return Some(*line);
+            if let Some(pos) = self.get(probe) {
+                return Some(pos.line);
             }
             match probe.rfind('/') {
                 Some(cut) => probe = &probe[..cut],
@@ -204,7 +243,7 @@ enum Frame {
 struct Builder<'a> {
     stack: Vec<Frame>,
     anchors: Vec<(usize, Value)>,
-    lines: Vec<(Box<str>, u32)>,
+    lines: Vec<(Box<str>, Position)>,
     line_offset: usize,
     alias_nodes: usize,
     file: &'a Option<Arc<str>>,
@@ -265,6 +304,13 @@ fn parse_from(
 impl Builder<'_> {
     fn line(&self, span: Span) -> u32 {
         to_u32(span.start.line() + self.line_offset)
+    }
+
+    fn position(&self, span: Span) -> Position {
+        Position {
+            line: self.line(span),
+            column: to_u32(span.start.col()),
+        }
     }
 
     /// The pointer the next node will live at, or `None` when a mapping key is expected.
@@ -329,8 +375,8 @@ impl Builder<'_> {
                         format!("nesting deeper than {MAX_DEPTH} levels"),
                     ));
                 }
-                let line = self.line(span);
-                self.lines.push((pointer.clone().into_boxed_str(), line));
+                let pos = self.position(span);
+                self.lines.push((pointer.clone().into_boxed_str(), pos));
                 self.stack.push(if matches!(event, Event::SequenceStart(..)) {
                     Frame::Seq {
                         items: Vec::new(),
@@ -367,7 +413,7 @@ impl Builder<'_> {
                     .iter()
                     .rev()
                     .find(|(p, _)| **p == *line)
-                    .map_or(self.line(span), |(_, l)| *l);
+                    .map_or(self.line(span), |(_, pos)| pos.line);
                 self.remember_anchor(anchor, &value);
                 self.attach(value, start_line)
             }
@@ -376,7 +422,7 @@ impl Builder<'_> {
     }
 
     fn set_key(&mut self, key: String, span: Span) -> Result<(), ChunkError> {
-        let line = self.line(span);
+        let pos = self.position(span);
         if let Some(Frame::Map {
             entries,
             pending_key,
@@ -388,21 +434,21 @@ impl Builder<'_> {
                 return Err(ChunkError::at(span, format!("duplicate mapping key {key:?}")));
             }
             let child = format!("{pointer}/{}", escape_pointer_token(&key));
-            self.lines.push((child.into_boxed_str(), line));
+            self.lines.push((child.into_boxed_str(), pos));
             *pending_key = Some(key);
         }
         Ok(())
     }
 
     fn push_value(&mut self, value: Value, span: Span) -> Result<Option<(Value, u32)>, ChunkError> {
-        let line = self.line(span);
+        let pos = self.position(span);
         if let Some(pointer) = self.next_pointer()
             && !matches!(self.stack.last(), Some(Frame::Map { .. }))
         {
-            // Map entries were recorded at their key's line already.
-            self.lines.push((pointer.into_boxed_str(), line));
+            // Map entries were recorded at their key's position already.
+            self.lines.push((pointer.into_boxed_str(), pos));
         }
-        self.attach(value, line)
+        self.attach(value, pos.line)
     }
 
     /// Puts a finished node into its parent, or returns it as the document root.
@@ -474,7 +520,7 @@ fn resolve_scalar(text: &str, style: ScalarStyle, tag: Option<&Tag>) -> Result<V
     Ok(resolve_plain(text).unwrap_or_else(|| Value::String(text.to_owned())))
 }
 
-fn resolve_plain(text: &str) -> Option<Value> {
+pub(super) fn resolve_plain(text: &str) -> Option<Value> {
     match text {
         "" | "~" | "null" | "Null" | "NULL" => return Some(Value::Null),
         "true" | "True" | "TRUE" => return Some(Value::Bool(true)),
