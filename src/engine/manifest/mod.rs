@@ -156,7 +156,12 @@ pub fn parse_stream(file: Option<&str>, text: &str) -> Stream {
         match parse_from(rest, offset_line, &file, &mut index, &mut stream.documents) {
             Ok(()) => break,
             Err(error) => {
-                let resume = next_document_start(rest, error.line_in_chunk);
+                // Resume at the first document marker after the broken document's start:
+                // the parser may only notice an unclosed bracket lines later.
+                let resume = match next_document_start(rest, error.doc_start_in_chunk) {
+                    Some((_, 0)) => next_document_start(rest, 1),
+                    other => other,
+                };
                 stream.errors.push(ParseError {
                     location: Location {
                         file: file.clone(),
@@ -199,6 +204,8 @@ fn next_document_start(text: &str, line: usize) -> Option<(usize, usize)> {
 }
 
 struct ChunkError {
+    /// Line (in the chunk) where the document being parsed started; 0 if none had.
+    doc_start_in_chunk: usize,
     line_in_chunk: usize,
     column: usize,
     message: String,
@@ -207,6 +214,7 @@ struct ChunkError {
 impl ChunkError {
     fn at(span: Span, message: impl Into<String>) -> Self {
         Self {
+            doc_start_in_chunk: 0,
             line_in_chunk: span.start.line(),
             column: span.start.col() + 1,
             message: message.into(),
@@ -217,6 +225,7 @@ impl ChunkError {
 impl From<ScanError> for ChunkError {
     fn from(e: ScanError) -> Self {
         Self {
+            doc_start_in_chunk: 0,
             line_in_chunk: e.marker().line(),
             column: e.marker().col() + 1,
             message: e.info().to_owned(),
@@ -259,10 +268,15 @@ fn parse_from(
     let mut parser = Parser::new_from_str(text);
     let mut builder: Option<Builder<'_>> = None;
     let mut root: Option<(Value, u32)> = None;
+    let mut doc_start = 0usize;
     while let Some(event) = parser.next_event() {
-        let (event, span) = event?;
+        let (event, span) = event.map_err(|e| ChunkError {
+            doc_start_in_chunk: doc_start,
+            ..ChunkError::from(e)
+        })?;
         match event {
             Event::DocumentStart(_) => {
+                doc_start = span.start.line();
                 builder = Some(Builder {
                     stack: Vec::new(),
                     anchors: Vec::new(),
@@ -292,7 +306,11 @@ fn parse_from(
                 let b = builder
                     .as_mut()
                     .ok_or_else(|| ChunkError::at(span, "content outside a document"))?;
-                if let Some(done) = b.event(other, span)? {
+                let step = b.event(other, span).map_err(|e| ChunkError {
+                    doc_start_in_chunk: doc_start,
+                    ..e
+                })?;
+                if let Some(done) = step {
                     root = Some(done);
                 }
             }
