@@ -1,6 +1,8 @@
 //! The integration test binary. One binary keeps link times down on small machines; each
 //! area is a module.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod generated;
 mod lint_examples;
 mod lint_rules;
