@@ -129,33 +129,6 @@ impl BuiltinCheck for DistinctCredentialSecrets {
     }
 }
 
-/// The five role Secrets are five different Secrets (so five different users).
-pub struct DistinctCredentialSecrets;
-
-impl BuiltinCheck for DistinctCredentialSecrets {
-    fn cross_object(&self) -> bool {
-        false
-    }
-
-    fn check(&self, object: &Value, _: &dyn ObjectContext) -> Vec<Violation> {
-        let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
-        let mut out = Vec::new();
-        for role in ROLES {
-            let pointer = format!("/spec/credentials/{role}/name");
-            let Some(name) = object.pointer(&pointer).and_then(Value::as_str) else {
-                continue;
-            };
-            if let Some(first) = seen.insert(name, role) {
-                out.push(violation(
-                    pointer,
-                    format!("{role} reuses Secret {name} of {first}"),
-                ));
-            }
-        }
-        out
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
