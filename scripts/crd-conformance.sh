@@ -58,7 +58,7 @@ if out=$(kubectl apply --dry-run=server -f "$good" -o json 2>&1); then
 else
   bad "production-ready group accepted" "$out"
 fi
-if out=$(kubectl get mfg -n orders 2>&1) && ! grep -q orders <<<"$out"; then
+if out=$(kubectl get mfg -n orders -o name 2>&1) && [ -z "$out" ]; then
   ok "dry run stored nothing"; else bad "dry run stored nothing" "$out"; fi
 
 # --- every CEL rule rejects a violating object with its message
@@ -136,7 +136,7 @@ $CREDS
   backup:
     profiles:
     - {name: p, storage: {type: PVC, pvc: {claimName: x}}}
-    - {name: p, storage: {type: PVC, pvc: {claimName: y}}}")"
+    - {name: p, storage: {type: PVC, pvc: {claimName: other}}}")"
 reject "dragonfly enabled without image" "dragonfly.image is required" "$(base df "$SITES
 $CREDS
   dragonfly: {enabled: true}")"
