@@ -7,3 +7,4 @@ mod generated;
 mod lint_examples;
 mod lint_rules;
 mod manifest_fuzz;
+mod report_sarif;
