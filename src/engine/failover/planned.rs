@@ -1,7 +1,7 @@
 //! Planned failover (§3.10): the zero-loss switchover.
 //!
-//! Validating → \[Deferred\] → Draining → WaitingForLag → Promoting → Resuming →
-//! Succeeded | Failed. The source is fenced first and its GTID set recorded; the target is
+//! `Validating → [Deferred] → Draining → WaitingForLag → Promoting → Resuming →
+//! Succeeded | Failed`. The source is fenced first and its GTID set recorded; the target is
 //! promoted only once it has executed all of that set, so `transactionsLost` is zero by
 //! construction. Nothing is promoted before the target provably holds every transaction.
 //! The only rollbacks (unfencing the source) happen while nothing has been promoted.
