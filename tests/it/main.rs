@@ -1,2 +1,5 @@
 //! The integration test binary. One binary keeps link times down on small machines; each
 //! area is a module.
+
+mod mysql_adapter;
+mod support;
