@@ -2,4 +2,5 @@
 //! area is a module.
 
 mod mysql_adapter;
+mod mysql_harness;
 mod support;

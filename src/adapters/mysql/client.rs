@@ -14,7 +14,7 @@ use crate::ports::mysql::{DbError, DrainOutcome, MysqlSite, SourceEndpoint};
 /// `ER_NO_SUCH_THREAD`: the session ended between listing and killing it.
 const ER_NO_SUCH_THREAD: u16 = 1094;
 
-/// Drives one MySQL server through mysql_async. Cheap to clone; holds no connection.
+/// Drives one MySQL server through `mysql_async`. Cheap to clone; holds no connection.
 #[derive(Debug, Clone)]
 pub struct MysqlSiteClient {
     config: MysqlSiteConfig,
@@ -80,7 +80,9 @@ impl MysqlSiteClient {
         reset: bool,
     ) -> Result<(), DbError> {
         if !sql_text::is_plain_token(&source.host) {
-            return Err(session.unsafe_error(format!("source host {:?} is not a host name", source.host)));
+            return Err(
+                session.unsafe_error(format!("source host {:?} is not a host name", source.host))
+            );
         }
         if source.host == self.host && source.port == self.port {
             return Err(session.unsafe_error("a server cannot replicate from itself"));
@@ -118,7 +120,8 @@ impl MysqlSite for MysqlSiteClient {
 
     async fn probe(&self) -> Result<SiteProbe, DbError> {
         async {
-            let mut session = Session::open(&self.target, "probe", self.config.probe_timeout).await?;
+            let mut session =
+                Session::open(&self.target, "probe", self.config.probe_timeout).await?;
             let probe = probe::read_probe(&mut session).await?;
             session.close().await;
             Ok(probe)

@@ -6,8 +6,8 @@
 //! - The recipient restarts when the copy is done: the statement may return OK or lose its
 //!   connection, and the server is briefly down. The restart needs a supervisor
 //!   (`MYSQLD_PARENT_PID`), which the deployment provides.
-//! - The restarted server keeps its server_uuid but has the donor's data and no replication
-//!   channel, and it starts with its configured read_only (possibly writable), so it is
+//! - The restarted server keeps its `server_uuid` but has the donor's data and no replication
+//!   channel, and it starts with its configured `read_only` (possibly writable), so it is
 //!   fenced and re-pointed at the donor at once.
 
 use std::time::Duration;
@@ -105,7 +105,10 @@ async fn wait_for_restart(
                 after: client.config().clone_timeout,
             });
         }
-        let poll_budget = client.config().connect_timeout.max(Duration::from_millis(500));
+        let poll_budget = client
+            .config()
+            .connect_timeout
+            .max(Duration::from_millis(500));
         match Session::open(client.target(), "clone_from", poll_budget).await {
             Ok(mut session) => match uptime(&mut session).await {
                 Ok(now) if saw_down || now < uptime_before => {

@@ -34,7 +34,7 @@ impl fmt::Debug for Credentials {
 /// TLS for the operator's own connection to the server.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum ClientTls {
-    /// Plain TCP (caching_sha2_password then exchanges the password with the server's RSA key).
+    /// Plain TCP (`caching_sha2_password` then exchanges the password with the server's RSA key).
     #[default]
     Off,
     /// TLS, verifying the server certificate against `ca` (PEM). With `ca: None` the
@@ -63,7 +63,7 @@ pub struct MysqlSiteConfig {
     /// Bound on CLONE INSTANCE plus the restart that follows it.
     pub clone_timeout: Duration,
     /// `SOURCE_SSL=1` for replication and `REQUIRE SSL` for clone. Without it, replicas use
-    /// `GET_SOURCE_PUBLIC_KEY=1` to authenticate with caching_sha2_password.
+    /// `GET_SOURCE_PUBLIC_KEY=1` to authenticate with `caching_sha2_password`.
     pub replication_tls: bool,
     pub client_tls: ClientTls,
 }
@@ -132,7 +132,10 @@ mod tests {
             split_address("db.example:3306").ok(),
             Some(("db.example".to_owned(), 3306))
         );
-        assert_eq!(split_address("[::1]:3307").ok(), Some(("::1".to_owned(), 3307)));
+        assert_eq!(
+            split_address("[::1]:3307").ok(),
+            Some(("::1".to_owned(), 3307))
+        );
     }
 
     #[test]

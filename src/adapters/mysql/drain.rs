@@ -50,7 +50,10 @@ pub(super) async fn drain_relay_log(
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             session.close().await;
-            tracing::warn!(elapsed_ms = elapsed_ms(started), "relay log drain budget exhausted");
+            tracing::warn!(
+                elapsed_ms = elapsed_ms(started),
+                "relay log drain budget exhausted"
+            );
             return Ok(DrainOutcome::BudgetExhausted);
         }
         let wait = slice.min(left);

@@ -43,7 +43,9 @@ pub(super) async fn read_probe(session: &mut Session) -> Result<SiteProbe, DbErr
 }
 
 /// `SHOW REPLICA STATUS` for the default channel; `None` when no channel is configured.
-pub(super) async fn replica_status(session: &mut Session) -> Result<Option<ReplicaStatus>, DbError> {
+pub(super) async fn replica_status(
+    session: &mut Session,
+) -> Result<Option<ReplicaStatus>, DbError> {
     let rows = session.rows("SHOW REPLICA STATUS").await?;
     let default_channel = rows
         .iter()

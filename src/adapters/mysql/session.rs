@@ -27,7 +27,9 @@ macro_rules! bounded {
             Some($conn) => Some(timeout_at(deadline, $call).await),
         };
         match outcome {
-            None => Err(session.query_error("connection already discarded after an earlier failure")),
+            None => {
+                Err(session.query_error("connection already discarded after an earlier failure"))
+            }
             Some(outcome) => session.settle(outcome),
         }
     }};
@@ -234,7 +236,11 @@ pub(super) fn server_code(error: &DbError) -> Option<u16> {
 /// Maps a driver error onto the port's error kinds. Refused (nothing listening, or the
 /// connection reset by a dying server) is told apart from everything else because it
 /// confirms a dead server faster than a timeout can.
-pub(super) fn classify(address: &str, operation: &'static str, error: &mysql_async::Error) -> DbError {
+pub(super) fn classify(
+    address: &str,
+    operation: &'static str,
+    error: &mysql_async::Error,
+) -> DbError {
     if let mysql_async::Error::Io(IoError::Io(io_error)) = error
         && matches!(
             io_error.kind(),
@@ -247,7 +253,10 @@ pub(super) fn classify(address: &str, operation: &'static str, error: &mysql_asy
     }
     let message = match error {
         mysql_async::Error::Server(server) => {
-            format!("ERROR {} ({}): {}", server.code, server.state, server.message)
+            format!(
+                "ERROR {} ({}): {}",
+                server.code, server.state, server.message
+            )
         }
         other => other.to_string(),
     };

@@ -63,7 +63,13 @@ pub(super) fn change_source(
 }
 
 /// `CLONE INSTANCE FROM 'user'@'host':port IDENTIFIED BY '…' REQUIRE [NO] SSL`.
-pub(super) fn clone_instance(host: &str, port: u16, user: &str, password: &str, tls: bool) -> String {
+pub(super) fn clone_instance(
+    host: &str,
+    port: u16,
+    user: &str,
+    password: &str,
+    tls: bool,
+) -> String {
     format!(
         "CLONE INSTANCE FROM {}:{port} IDENTIFIED BY {} REQUIRE {}SSL",
         account(user, host),
@@ -80,7 +86,10 @@ mod tests {
     fn quotes_cannot_escape_the_literal() {
         assert_eq!(string_literal("plain"), "'plain'");
         assert_eq!(string_literal("it's"), "'it\\'s'");
-        assert_eq!(string_literal("a\\'; DROP USER x; --"), "'a\\\\\\'; DROP USER x; --'");
+        assert_eq!(
+            string_literal("a\\'; DROP USER x; --"),
+            "'a\\\\\\'; DROP USER x; --'"
+        );
         assert_eq!(string_literal("nul\0nl\n"), "'nul\\0nl\\n'");
     }
 
@@ -123,7 +132,9 @@ mod tests {
 
     #[test]
     fn plain_tokens_reject_quotes() {
-        assert!(is_plain_token("3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5,abc:tag:1"));
+        assert!(is_plain_token(
+            "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5,abc:tag:1"
+        ));
         assert!(is_plain_token("127.0.0.1:3306"));
         assert!(!is_plain_token("x' OR '1"));
         assert!(!is_plain_token("a b"));

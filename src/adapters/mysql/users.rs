@@ -1,4 +1,4 @@
-//! The per-role MySQL accounts (behaviour §2.1, CredentialsSpec), created idempotently: a
+//! The per-role MySQL accounts (behaviour §2.1, `CredentialsSpec`), created idempotently: a
 //! missing user is created, an existing one gets the current password and its grants.
 //! Run on the writable primary; the accounts replicate.
 
@@ -104,11 +104,13 @@ pub(super) async fn create_role_users(
     let mut session = client.op_session("create_role_users").await?;
     session.ensure_backslash_escapes().await?;
     for (role, credentials) in roles {
-        let Some(credentials) = credentials else { continue };
+        let Some(credentials) = credentials else {
+            continue;
+        };
         if credentials.user.is_empty() || credentials.user.chars().count() > 32 {
-            return Err(session.unsafe_error(format!(
-                "{role:?} user name must be 1 to 32 characters"
-            )));
+            return Err(
+                session.unsafe_error(format!("{role:?} user name must be 1 to 32 characters"))
+            );
         }
         for statement in account_statements(role, credentials, &users.host) {
             session.exec(&statement).await?;
@@ -125,8 +127,7 @@ mod tests {
 
     #[test]
     fn statements_quote_the_account_and_password() {
-        let statements =
-            account_statements(Role::Monitor, &Credentials::new("mon'x", "p'w"), "%");
+        let statements = account_statements(Role::Monitor, &Credentials::new("mon'x", "p'w"), "%");
         assert_eq!(
             statements.first().map(String::as_str),
             Some("CREATE USER IF NOT EXISTS 'mon\\'x'@'%' IDENTIFIED BY 'p\\'w'")

@@ -81,7 +81,12 @@ fn work_root() -> PathBuf {
 
 /// Fails with the install command when the prefix has no working mysqld.
 fn require_mysql() -> HarnessResult<()> {
-    let binary = mysqld_binary();
+    check_mysql_installed(&mysql_prefix())
+}
+
+/// Fails, naming the install command, unless `prefix` holds a mysqld that runs.
+pub fn check_mysql_installed(prefix: &Path) -> HarnessResult<()> {
+    let binary = prefix.join("usr/sbin/mysqld");
     let works = Command::new(&binary)
         .arg("--version")
         .output()
@@ -107,7 +112,9 @@ fn script(args: &[&str]) -> Command {
 
 fn check(output: &Output, what: &str) -> HarnessResult<String> {
     if output.status.success() {
-        Ok(String::from_utf8_lossy(&output.stdout).trim_end().to_owned())
+        Ok(String::from_utf8_lossy(&output.stdout)
+            .trim_end()
+            .to_owned())
     } else {
         Err(err(format!(
             "{what} failed ({}): {}{}",
@@ -136,8 +143,8 @@ fn template_dir() -> HarnessResult<PathBuf> {
 }
 
 fn build_template() -> HarnessResult<PathBuf> {
-    let meta = fs::metadata(mysqld_binary())
-        .map_err(|e| err(format!("mysqld: {e}; {INSTALL_HINT}")))?;
+    let meta =
+        fs::metadata(mysqld_binary()).map_err(|e| err(format!("mysqld: {e}; {INSTALL_HINT}")))?;
     let stamp = meta
         .modified()
         .ok()
@@ -148,11 +155,15 @@ fn build_template() -> HarnessResult<PathBuf> {
     let dir = root.join(format!("template-{}-{stamp}", meta.len()));
     // Other test processes (nextest runs one per test) may be building the same template.
     let lock_path = root.join("template.lock");
-    let lock = File::create(&lock_path).map_err(|e| err(format!("{}: {e}", lock_path.display())))?;
+    let lock =
+        File::create(&lock_path).map_err(|e| err(format!("{}: {e}", lock_path.display())))?;
     lock.lock()
         .map_err(|e| err(format!("locking {}: {e}", lock_path.display())))?;
     let dir_arg = dir.to_string_lossy().into_owned();
-    let built = run(script(&["template", &dir_arg]), "mysql-instance.sh template");
+    let built = run(
+        script(&["template", &dir_arg]),
+        "mysql-instance.sh template",
+    );
     drop(lock);
     built.map(|_| dir)
 }
@@ -166,7 +177,8 @@ fn process_start_time(pid: u32) -> Option<String> {
     after_comm.split_whitespace().nth(19).map(str::to_owned)
 }
 
-fn owner_record() -> String {
+/// The owner record of this process, as written into each of its run directories.
+pub fn owner_record() -> String {
     let pid = std::process::id();
     format!("{pid} {}", process_start_time(pid).unwrap_or_default())
 }
@@ -186,19 +198,65 @@ fn owner_alive(record: &str) -> bool {
 /// process.
 fn sweep_stale_runs() {
     static SWEPT: OnceLock<()> = OnceLock::new();
-    SWEPT.get_or_init(|| {
-        let Ok(entries) = fs::read_dir(work_root().join("runs")) else {
-            return;
-        };
-        for run_dir in entries.flatten().map(|e| e.path()) {
-            let owner = fs::read_to_string(run_dir.join("owner")).unwrap_or_default();
-            if owner_alive(&owner) {
-                continue;
-            }
-            stop_all_in(&run_dir);
-            let _ = fs::remove_dir_all(&run_dir);
+    SWEPT.get_or_init(sweep_stale_runs_now);
+}
+
+/// The run directories (one per cluster) live here.
+pub fn runs_root() -> PathBuf {
+    work_root().join("runs")
+}
+
+/// Stops every instance in run directories whose owner process is gone, and removes them.
+pub fn sweep_stale_runs_now() {
+    let Ok(entries) = fs::read_dir(runs_root()) else {
+        return;
+    };
+    for run_dir in entries.flatten().map(|e| e.path()) {
+        let owner = fs::read_to_string(run_dir.join("owner")).unwrap_or_default();
+        if owner_alive(&owner) || (owner.is_empty() && recently_created(&run_dir)) {
+            // A cluster of another process may be between creating the directory and
+            // writing its owner record.
+            continue;
         }
-    });
+        stop_all_in(&run_dir);
+        let _ = fs::remove_dir_all(&run_dir);
+    }
+}
+
+fn recently_created(dir: &Path) -> bool {
+    fs::metadata(dir)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age < Duration::from_secs(60))
+}
+
+/// Starts a server in `dir` with the instance script alone, owned by no cluster (for tests
+/// of the sweeper). Returns the supervisor pid.
+pub fn start_unowned_instance(dir: &Path, port: u16) -> HarnessResult<u32> {
+    require_mysql()?;
+    let template = template_dir()?.to_string_lossy().into_owned();
+    let dir_arg = dir.to_string_lossy().into_owned();
+    run(
+        script(&["start", &dir_arg, &port.to_string(), "1", &template]),
+        "mysql-instance.sh start",
+    )?;
+    let pid = fs::read_to_string(dir.join("supervisor.pid"))
+        .map_err(|e| err(format!("no supervisor.pid: {e}")))?;
+    pid.trim()
+        .parse()
+        .map_err(|e| err(format!("bad supervisor.pid: {e}")))
+}
+
+/// Whether `pid` is a live (not zombie) process. PID 1 here does not reap orphans.
+pub fn process_running(pid: u32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            stat.rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next().map(|s| s != "Z"))
+        })
+        .unwrap_or(false)
 }
 
 fn stop_all_in(run_dir: &Path) {
@@ -213,7 +271,7 @@ fn stop_all_in(run_dir: &Path) {
     }
 }
 
-fn free_port() -> HarnessResult<u16> {
+pub fn free_port() -> HarnessResult<u16> {
     let listener =
         TcpListener::bind("127.0.0.1:0").map_err(|e| err(format!("binding a free port: {e}")))?;
     listener
@@ -221,6 +279,9 @@ fn free_port() -> HarnessResult<u16> {
         .map(|a| a.port())
         .map_err(|e| err(format!("reading the free port: {e}")))
 }
+
+/// Numbers the run directories of one process.
+static RUN_COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 /// N MySQL servers on loopback, torn down on drop.
 pub struct MysqlCluster {
@@ -234,11 +295,10 @@ impl MysqlCluster {
         require_mysql()?;
         sweep_stale_runs();
         let template = template_dir()?;
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let run_dir = work_root().join("runs").join(format!(
+        let run_dir = runs_root().join(format!(
             "{}-{}",
             std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
+            RUN_COUNTER.fetch_add(1, Ordering::Relaxed)
         ));
         fs::create_dir_all(&run_dir).map_err(|e| err(format!("{}: {e}", run_dir.display())))?;
         fs::write(run_dir.join("owner"), owner_record())
@@ -268,9 +328,10 @@ impl MysqlCluster {
                 Ok(()) => Ok(()),
                 Err(first) if instance.error_log().contains("already in use") => {
                     instance.port = free_port()?;
-                    instance.spawn_start().and_then(|c| wait_child(c, "retry start")).map_err(
-                        |second| err(format!("{first}; after a port retry: {second}")),
-                    )
+                    instance
+                        .spawn_start()
+                        .and_then(|c| wait_child(c, "retry start"))
+                        .map_err(|second| err(format!("{first}; after a port retry: {second}")))
                 }
                 Err(e) => Err(e),
             };
@@ -394,7 +455,10 @@ impl MysqlInstance {
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
             if Instant::now() > deadline {
-                return Err(err(format!("{} still accepts after SIGKILL", self.address())));
+                return Err(err(format!(
+                    "{} still accepts after SIGKILL",
+                    self.address()
+                )));
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -444,7 +508,13 @@ impl MysqlInstance {
     pub fn sql_as(&self, user: &str, password: &str, sql: &str) -> HarnessResult<String> {
         let mut command = Command::new(mysql_client());
         command
-            .args(["--no-defaults", "-N", "-B", "--connect-timeout=5", "-h127.0.0.1"])
+            .args([
+                "--no-defaults",
+                "-N",
+                "-B",
+                "--connect-timeout=5",
+                "-h127.0.0.1",
+            ])
             .arg(format!("-P{}", self.port))
             .arg(format!("-u{user}"))
             .arg("-e")
@@ -463,7 +533,10 @@ impl MysqlInstance {
             match self.sql("SELECT 1") {
                 Ok(_) => return Ok(()),
                 Err(e) if Instant::now() > deadline => {
-                    return Err(err(format!("{} not ready after {timeout:?}: {e}", self.address())));
+                    return Err(err(format!(
+                        "{} not ready after {timeout:?}: {e}",
+                        self.address()
+                    )));
                 }
                 Err(_) => std::thread::sleep(Duration::from_millis(50)),
             }
