@@ -72,13 +72,17 @@ sid_download() {
         || die "apt-get download $*"
 }
 
-ensure_patchelf() {
-    command -v patchelf >/dev/null && return 0
-    log "installing patchelf from the system's suite"
-    DEBIAN_FRONTEND=noninteractive apt-get -qq install -y --no-install-recommends patchelf \
-        >/dev/null 2>&1 || { apt-get -qq update && DEBIAN_FRONTEND=noninteractive \
-        apt-get -qq install -y --no-install-recommends patchelf >/dev/null; } \
-        || die "apt-get install patchelf"
+# Installs a bookworm package when the command it provides is missing (patchelf, npm).
+ensure_system_command() {
+    local command=$1 package=$2
+    command -v "$command" >/dev/null && return 0
+    log "installing $package from the system's suite (for $command)"
+    export DEBIAN_FRONTEND=noninteractive
+    if ! apt-get -qq install -y --no-install-recommends "$package" >/dev/null 2>&1; then
+        apt-get -qq update || die "apt-get update"
+        apt-get -qq install -y --no-install-recommends "$package" >/dev/null \
+            || die "apt-get install $package"
+    fi
 }
 
 mysql_works() {
@@ -93,7 +97,7 @@ install_mysql() {
         return 0
     fi
     setup_sid_apt
-    ensure_patchelf
+    ensure_system_command patchelf patchelf
     log "mysql: resolving the sid closure of mysql-server-core mysql-client-core"
     # perl is only used by helper scripts we never run; leaving it out saves ~20 MB.
     local pkgs
@@ -164,7 +168,7 @@ install_sarif() {
         log "sarif: already installed"
         return 0
     fi
-    command -v npm >/dev/null || die "npm is needed for the SARIF schema and validator"
+    ensure_system_command npm npm
     log "sarif: npm pack @microsoft/sarif-multitool-linux@5.7.0"
     local tmp
     tmp=$(mktemp -d)

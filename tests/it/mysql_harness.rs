@@ -8,8 +8,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::support::mysql::{
-    MysqlCluster, check_mysql_installed, free_port, owner_record, process_running, runs_root,
-    start_unowned_instance, sweep_stale_runs_now,
+    MysqlCluster, MysqlInstance, check_mysql_installed, free_port, owner_record, process_running,
+    runs_root, start_unowned_instance, sweep_stale_runs_now,
 };
 
 type TestResult = Result<(), Box<dyn Error + Send + Sync>>;
@@ -35,7 +35,11 @@ fn a_missing_install_fails_naming_the_install_script() {
 #[test]
 fn dropping_a_cluster_stops_its_servers_and_removes_its_files() -> TestResult {
     let cluster = MysqlCluster::start(2)?;
-    let ports: Vec<u16> = cluster.instances().iter().map(|i| i.port()).collect();
+    let ports: Vec<u16> = cluster
+        .instances()
+        .iter()
+        .map(MysqlInstance::port)
+        .collect();
     let dirs: Vec<_> = cluster
         .instances()
         .iter()
@@ -44,7 +48,7 @@ fn dropping_a_cluster_stops_its_servers_and_removes_its_files() -> TestResult {
     let pids = cluster
         .instances()
         .iter()
-        .map(|i| i.mysqld_pid())
+        .map(MysqlInstance::mysqld_pid)
         .collect::<Result<Vec<_>, _>>()?;
     for instance in cluster.instances() {
         assert_eq!(

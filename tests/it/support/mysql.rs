@@ -159,6 +159,9 @@ fn build_template() -> HarnessResult<PathBuf> {
         File::create(&lock_path).map_err(|e| err(format!("{}: {e}", lock_path.display())))?;
     lock.lock()
         .map_err(|e| err(format!("locking {}: {e}", lock_path.display())))?;
+    if !dir.join("READY").exists() {
+        remove_old_templates(&root, &dir);
+    }
     let dir_arg = dir.to_string_lossy().into_owned();
     let built = run(
         script(&["template", &dir_arg]),
@@ -166,6 +169,21 @@ fn build_template() -> HarnessResult<PathBuf> {
     );
     drop(lock);
     built.map(|_| dir)
+}
+
+/// Templates of an earlier mysqld install (each is ~110 MB). Called under the template lock.
+fn remove_old_templates(root: &Path, keep: &Path) {
+    let Ok(entries) = fs::read_dir(root) else {
+        return;
+    };
+    for path in entries.flatten().map(|e| e.path()) {
+        let is_template = path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("template-"));
+        if is_template && path != keep {
+            let _ = fs::remove_dir_all(&path);
+        }
+    }
 }
 
 /// Owner record of a run directory: pid plus the process start time, so a reused pid is not
