@@ -1,1 +1,20 @@
 //! The `shipstream.io/v1alpha1` API types and CRD rendering. Data only.
+
+pub mod backup;
+pub mod common;
+pub mod crd;
+pub mod dragonfly;
+pub mod failover_group;
+pub mod restore;
+pub mod verification;
+
+pub use backup::MysqlBackup;
+pub use failover_group::MysqlFailoverGroup;
+pub use verification::MysqlBackupVerification;
+
+/// The API group of every bloodraven resource.
+pub const GROUP: &str = "shipstream.io";
+/// The only served version.
+pub const VERSION: &str = "v1alpha1";
+/// `apiVersion` of every bloodraven resource.
+pub const API_VERSION: &str = "shipstream.io/v1alpha1";

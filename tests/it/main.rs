@@ -1,6 +1,10 @@
 //! The integration test binary. One binary keeps link times down on small machines; each
 //! area is a module.
 
+mod generated;
+mod lint_examples;
+mod lint_rules;
+mod manifest_fuzz;
 mod mysql_adapter;
 mod mysql_harness;
 mod support;

@@ -1,2 +1,24 @@
 //! The hardening rule catalog: rule metadata and conditions loaded from `lint-rules/`,
 //! evaluation against manifests, exemptions and safe fixes.
+//!
+//! One catalog serves three front doors (the `lint` CLI, `POST /lint` and the admission
+//! webhooks), so rule IDs, levels, messages and fixes are the same everywhere.
+
+pub mod builtin;
+pub mod catalog;
+pub mod condition;
+pub mod config;
+pub mod context;
+pub mod docs;
+pub mod exempt;
+pub mod finding;
+pub mod linter;
+pub mod model;
+pub mod pointer;
+
+pub use catalog::{Catalog, CatalogError};
+pub use config::LintConfig;
+pub use context::{BundleContext, EmptyContext, Lookup, ObjectContext};
+pub use finding::{Finding, ObjectRef, Suppression, SuppressionSource};
+pub use linter::{Linter, ObjectOutcome, Report, Summary};
+pub use model::{AdmissionAction, Level, Owner, Rule};

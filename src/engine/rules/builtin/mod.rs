@@ -1,0 +1,50 @@
+//! Rules that need code: they read other objects through [`ObjectContext`] or parse
+//! something a JSON Schema cannot. Each registers under a name that a file in
+//! `lint-rules/` refers to, so its metadata lives in the same catalog as every other rule.
+
+mod bundle;
+mod credentials;
+mod exemption;
+mod storage_class;
+
+use serde_json::Value;
+
+use super::condition::Violation;
+use super::context::ObjectContext;
+
+/// A rule condition written in Rust.
+pub trait BuiltinCheck: Send + Sync {
+    /// Whether the check reads other objects (and so depends on what the context knows).
+    fn cross_object(&self) -> bool;
+    fn check(&self, object: &Value, ctx: &dyn ObjectContext) -> Vec<Violation>;
+}
+
+/// Finds a builtin check by the name rule files use.
+pub fn lookup(name: &str) -> Option<&'static dyn BuiltinCheck> {
+    Some(match name {
+        "exemption-annotation" => &exemption::ExemptionAnnotation,
+        "credential-secrets" => &credentials::CredentialSecrets,
+        "distinct-credential-secrets" => &credentials::DistinctCredentialSecrets,
+        "storage-class" => &storage_class::StorageClassSettings,
+        "bundle-network-policy" => &bundle::NETWORK_POLICY,
+        "bundle-prometheus-rule" => &bundle::PROMETHEUS_RULE,
+        "bundle-operator-pdb" => &bundle::OPERATOR_PDB,
+        _ => return None,
+    })
+}
+
+/// A violation of a builtin check; builtins have no `select`, so fixes start at the root.
+fn violation(pointer: impl Into<String>, value: impl Into<String>) -> Violation {
+    Violation {
+        base: String::new(),
+        pointer: pointer.into(),
+        value: value.into(),
+    }
+}
+
+fn namespace_of(object: &Value) -> &str {
+    object
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+}

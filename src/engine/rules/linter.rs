@@ -1,0 +1,273 @@
+//! Running the catalog over objects: findings, suppressions, summaries and fixes.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use json_patch::PatchOperation;
+use serde::Serialize;
+use serde_json::Value;
+
+use super::catalog::Catalog;
+use super::condition::Violation;
+use super::config::LintConfig;
+use super::context::ObjectContext;
+use super::exempt;
+use super::finding::{Finding, ObjectRef, Suppression, SuppressionSource};
+use super::model::{Level, Rule};
+use super::pointer::select;
+use crate::engine::manifest::{Document, ParseError, escape_pointer_token};
+
+/// The catalog plus the user's configuration.
+#[derive(Debug, Clone)]
+pub struct Linter {
+    catalog: Arc<Catalog>,
+    config: Arc<LintConfig>,
+}
+
+/// What checking one object produced.
+#[derive(Debug, Clone, Default)]
+pub struct ObjectOutcome {
+    /// False when no rule applies to the object's kind; it was skipped.
+    pub known_kind: bool,
+    pub findings: Vec<Finding>,
+}
+
+/// Counts for a whole run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    pub documents: usize,
+    pub objects_checked: usize,
+    pub objects_skipped: usize,
+    /// Skipped objects by kind.
+    pub skipped_kinds: BTreeMap<String, usize>,
+    pub parse_errors: usize,
+    /// Active (not suppressed) findings by level.
+    pub findings: BTreeMap<Level, usize>,
+    pub suppressed: usize,
+}
+
+/// A whole lint run: findings in input order, parse errors, and the summary.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub findings: Vec<Finding>,
+    pub parse_errors: Vec<ParseError>,
+    pub summary: Summary,
+}
+
+impl Report {
+    /// Whether any active finding is at or above `threshold`.
+    pub fn fails_at(&self, threshold: Level) -> bool {
+        self.findings
+            .iter()
+            .any(|f| f.is_active() && f.level >= threshold)
+    }
+}
+
+impl Linter {
+    pub fn new(catalog: Arc<Catalog>, config: LintConfig) -> Self {
+        Self {
+            catalog,
+            config: Arc::new(config),
+        }
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// Lints every document; `parse_errors` are carried into the report.
+    pub fn lint(
+        &self,
+        documents: &[Document],
+        parse_errors: Vec<ParseError>,
+        ctx: &dyn ObjectContext,
+    ) -> Report {
+        let mut report = Report {
+            summary: Summary {
+                documents: documents.len(),
+                parse_errors: parse_errors.len(),
+                ..Summary::default()
+            },
+            parse_errors,
+            ..Report::default()
+        };
+        for doc in documents {
+            let outcome = self.check(doc, ctx);
+            if outcome.known_kind {
+                report.summary.objects_checked += 1;
+            } else {
+                report.summary.objects_skipped += 1;
+                let kind = doc
+                    .value
+                    .get("kind")
+                    .and_then(Value::as_str)
+                    .unwrap_or("<no kind>");
+                *report.summary.skipped_kinds.entry(kind.to_owned()).or_default() += 1;
+            }
+            report.findings.extend(outcome.findings);
+        }
+        for f in &report.findings {
+            if f.is_active() {
+                *report.summary.findings.entry(f.level).or_default() += 1;
+            } else {
+                report.summary.suppressed += 1;
+            }
+        }
+        report
+    }
+
+    /// Checks one object against every enabled rule for its kind.
+    pub fn check(&self, doc: &Document, ctx: &dyn ObjectContext) -> ObjectOutcome {
+        let object = &doc.value;
+        let Some(kind) = object.get("kind").and_then(Value::as_str) else {
+            return ObjectOutcome::default();
+        };
+        let object_ref = ObjectRef::of(object);
+        let (exemptions, _) = exempt::parse(object);
+        let mut outcome = ObjectOutcome::default();
+        for rule in self.rules_for(kind) {
+            outcome.known_kind = true;
+            if !self.config.enabled(&rule.id) {
+                continue;
+            }
+            let violations = rule.condition.evaluate(object, ctx);
+            if violations.is_empty() {
+                continue;
+            }
+            let suppressed = self.suppression(rule, &object_ref, &exemptions);
+            let level = self.config.level(&rule.id, rule.level);
+            for v in violations {
+                outcome.findings.push(Finding {
+                    rule_id: rule.id.clone(),
+                    level,
+                    object: object_ref.clone(),
+                    message: rule.message.replace("{value}", &v.value),
+                    remediation: rule.remediation.clone(),
+                    file: doc.file.as_deref().map(str::to_owned),
+                    line: doc.file.as_ref().map(|_| doc.line_of(&v.pointer)),
+                    path: v.pointer,
+                    suppressed: suppressed.clone(),
+                });
+            }
+        }
+        outcome
+    }
+
+    /// The safe changes for `object`: the catalog's defaults for missing fields, then the fix
+    /// operations of every enabled, unsuppressed rule that fires, in catalog order, with
+    /// paths made absolute.
+    ///
+    /// Fixes only ever *add a missing field*: a value the user set is never overwritten, and
+    /// images and credentials are never touched. Applying the result and asking again
+    /// returns nothing, which is what a reinvoked mutating webhook needs.
+    pub fn fixes(&self, object: &Value, ctx: &dyn ObjectContext) -> Vec<PatchOperation> {
+        let Some(kind) = object.get("kind").and_then(Value::as_str) else {
+            return Vec::new();
+        };
+        let object_ref = ObjectRef::of(object);
+        let (exemptions, _) = exempt::parse(object);
+        let mut ops = Vec::new();
+        for default in self.catalog.safe_defaults() {
+            if !default.kinds.iter().any(|k| k == kind) {
+                continue;
+            }
+            for (pointer, node) in select(object, &default.select) {
+                if node.is_object() && node.get(&default.field).is_none() {
+                    ops.extend(add_op(
+                        &format!("{pointer}/{}", escape_pointer_token(&default.field)),
+                        default.value.clone(),
+                    ));
+                }
+            }
+        }
+        for rule in self.rules_for(kind) {
+            let Some(fix) = &rule.fix else { continue };
+            if !self.config.enabled(&rule.id)
+                || self.suppression(rule, &object_ref, &exemptions).is_some()
+            {
+                continue;
+            }
+            for violation in rule.condition.evaluate(object, ctx) {
+                ops.extend(
+                    fix.iter()
+                        .filter_map(|op| rebase(op, &violation))
+                        .filter(|op| fills_missing(object, op)),
+                );
+            }
+        }
+        dedupe(ops)
+    }
+
+    fn rules_for<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a Rule> {
+        self.catalog.rules().iter().filter(move |r| r.applies_to(kind))
+    }
+
+    fn suppression(
+        &self,
+        rule: &Rule,
+        object: &ObjectRef,
+        exemptions: &[exempt::Exemption],
+    ) -> Option<Suppression> {
+        if let Some(reason) = self.config.exemption(&rule.id, object) {
+            return Some(Suppression {
+                source: SuppressionSource::Config,
+                reason: reason.to_owned(),
+            });
+        }
+        if !self.config.annotation_may_exempt(&rule.id) {
+            return None;
+        }
+        exemptions
+            .iter()
+            .find(|e| e.rule_id == rule.id)
+            .map(|e| Suppression {
+                source: SuppressionSource::Annotation,
+                reason: e.reason.clone(),
+            })
+    }
+}
+
+/// Rewrites a fix operation written relative to the violated node's parent object.
+///
+/// Fix paths in rule files start at the object the rule's `select` matched, so one fix
+/// serves every matched node (every backup profile, every security context).
+fn rebase(op: &PatchOperation, violation: &Violation) -> Option<PatchOperation> {
+    let mut value = serde_json::to_value(op).ok()?;
+    for key in ["path", "from"] {
+        if let Some(Value::String(p)) = value.get_mut(key) {
+            *p = format!("{}{p}", violation.base);
+        }
+    }
+    serde_json::from_value(value).ok()
+}
+
+/// Whether `op` is an `add` whose target does not exist yet but whose parent does.
+fn fills_missing(object: &Value, op: &PatchOperation) -> bool {
+    let Ok(Value::Object(op)) = serde_json::to_value(op) else {
+        return false;
+    };
+    let (Some("add"), Some(path)) = (
+        op.get("op").and_then(Value::as_str),
+        op.get("path").and_then(Value::as_str),
+    ) else {
+        return false;
+    };
+    let parent = path.rfind('/').map_or("", |cut| &path[..cut]);
+    object.pointer(path).is_none() && object.pointer(parent).is_some_and(Value::is_object)
+}
+
+fn add_op(path: &str, value: Value) -> Option<PatchOperation> {
+    // Built through serde so the pointer type of the json-patch version in use is respected.
+    serde_json::from_value(serde_json::json!({"op": "add", "path": path, "value": value})).ok()
+}
+
+fn dedupe(ops: Vec<PatchOperation>) -> Vec<PatchOperation> {
+    let mut out: Vec<PatchOperation> = Vec::with_capacity(ops.len());
+    for op in ops {
+        if !out.contains(&op) {
+            out.push(op);
+        }
+    }
+    out
+}
