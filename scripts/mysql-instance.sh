@@ -14,6 +14,7 @@
 #                                server answers on 127.0.0.1:PORT (or fails after 60 s).
 #   stop DIR                     Kill the supervisor and mysqld (SIGKILL, whole process group).
 #   kill DIR                     SIGKILL mysqld only: the supervisor then exits too (rc != 16).
+#   restart DIR                  stop, then start again with the same data, port and server id.
 #   status DIR                   Print "running PID" or "stopped"; rc 0 when running.
 #   sql DIR SQL                  Run SQL as root over TCP on the instance's port.
 #
@@ -175,6 +176,14 @@ cmd_stop() {
     rm -f "$d/supervisor.pid"
 }
 
+cmd_restart() {
+    local d=${1:?usage: restart DIR} port id
+    port=$(cat "$d/port" 2>/dev/null) || die "$d was never started (no port file)"
+    id=$(cat "$d/server_id" 2>/dev/null) || die "$d has no server_id file"
+    cmd_stop "$d"
+    cmd_start "$d" "$port" "$id"
+}
+
 cmd_kill() {
     local d=${1:?usage: kill DIR} mpid
     mpid=$(cat "$d/mysqld.pid" 2>/dev/null) || die "no mysqld.pid in $d"
@@ -194,5 +203,6 @@ case ${1:-} in
     kill) shift; cmd_kill "$@" ;;
     status) shift; cmd_status "$@" ;;
     sql) shift; cmd_sql "$@" ;;
-    *) sed -n '2,34p' "$SELF" | sed 's/^# \{0,1\}//'; exit 2 ;;
+    restart) shift; cmd_restart "$@" ;;
+    *) sed -n '2,/^set -euo/p' "$SELF" | sed '$d' | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -134,6 +134,45 @@ async fn probe_reports_primary_and_replica() -> TestResult {
     assert_eq!(status.source_port, pair.primary_server()?.port());
     assert_eq!(status.seconds_behind_source, Some(0));
     assert!(status.retrieved_gtid_set.contains(&primary.gtid_executed));
+
+    // 8.4+ tagged GTIDs come through probe and wait_for_gtid intact.
+    pair.primary_server()?.sql(
+        "SET gtid_next = 'AUTOMATIC:orders'; CREATE DATABASE tagged; SET gtid_next = 'AUTOMATIC'",
+    )?;
+    let tagged = pair.primary.probe().await?.gtid_executed;
+    assert!(tagged.to_string().contains(":orders:1"), "{tagged}");
+    assert!(
+        pair.replica
+            .wait_for_gtid(&tagged, Duration::from_secs(5))
+            .await?
+    );
+    assert!(pair.replica.probe().await?.gtid_executed.contains(&tagged));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replication_without_tls_uses_the_source_public_key() -> TestResult {
+    let cluster = MysqlCluster::start(2)?;
+    let primary = client(cluster.get(0)?, "iad")?;
+    let mut config = client(cluster.get(1)?, "pdx")?.config().clone();
+    config.replication_tls = false;
+    let replica = MysqlSiteClient::new(config)?;
+    replica.replicate_from(&primary.endpoint(), true).await?;
+    wait_replicating(&replica).await?;
+    let mut conn = app_session(cluster.get(1)?.port()).await?;
+    let status: mysql_async::Row = conn
+        .query_first("SHOW REPLICA STATUS")
+        .await?
+        .ok_or("no replica status")?;
+    let ssl: Option<String> = status.get("Source_SSL_Allowed");
+    assert_eq!(ssl.as_deref(), Some("No"));
+    conn.disconnect().await?;
+    cluster.get(0)?.sql("CREATE DATABASE plain")?;
+    assert!(
+        replica
+            .wait_for_gtid(&gtid_of(&primary).await?, Duration::from_secs(5))
+            .await?
+    );
     Ok(())
 }
 
