@@ -199,8 +199,11 @@ impl Session {
 
     /// Closes the connection in the background, bounded, and forgets it.
     fn discard(&mut self) {
-        if let Some(conn) = self.conn.take() {
-            tokio::spawn(async move {
+        // Outside a runtime (or while it shuts down) there is nobody to say goodbye; the
+        // socket closes when the connection is dropped.
+        if let (Some(conn), Ok(runtime)) = (self.conn.take(), tokio::runtime::Handle::try_current())
+        {
+            runtime.spawn(async move {
                 // disconnect() marks the connection closed first, so dropping it here on
                 // timeout does not spawn yet another cleanup.
                 let _ = tokio::time::timeout(DISCARD_BOUND, conn.disconnect()).await;

@@ -326,31 +326,38 @@ impl MysqlCluster {
             run_dir,
             instances: Vec::with_capacity(n),
         };
+        // Every spawned start is waited for below, even after a failure, so no server
+        // comes up unnoticed after this function returned.
         let mut starting: Vec<(MysqlInstance, Child)> = Vec::with_capacity(n);
+        let mut failures = Vec::new();
         for index in 0..n {
             let server_id = u32::try_from(index + 1).map_err(|_| err("too many instances"))?;
-            let instance = MysqlInstance {
-                dir: cluster.run_dir.join(format!("mysql{server_id}")),
-                port: free_port()?,
-                server_id,
-                template: template.clone(),
-            };
-            let child = instance.spawn_start()?;
-            starting.push((instance, child));
+            let spawned = free_port().and_then(|port| {
+                let instance = MysqlInstance {
+                    dir: cluster.run_dir.join(format!("mysql{server_id}")),
+                    port,
+                    server_id,
+                    template: template.clone(),
+                };
+                instance.spawn_start().map(|child| (instance, child))
+            });
+            match spawned {
+                Ok(pair) => starting.push(pair),
+                Err(e) => failures.push(format!("instance {server_id}: {e}")),
+            }
         }
-        let mut failures = Vec::new();
         for (mut instance, child) in starting {
             let started = wait_child(child, "mysql-instance.sh start");
             // A port taken between picking and binding gets one more try on a fresh port.
             let started = match started {
                 Ok(()) => Ok(()),
-                Err(first) if instance.error_log().contains("already in use") => {
-                    instance.port = free_port()?;
-                    instance
-                        .spawn_start()
-                        .and_then(|c| wait_child(c, "retry start"))
-                        .map_err(|second| err(format!("{first}; after a port retry: {second}")))
-                }
+                Err(first) if instance.error_log().contains("already in use") => free_port()
+                    .and_then(|port| {
+                        instance.port = port;
+                        instance.spawn_start()
+                    })
+                    .and_then(|c| wait_child(c, "retry start"))
+                    .map_err(|second| err(format!("{first}; after a port retry: {second}"))),
                 Err(e) => Err(e),
             };
             if let Err(e) = started {
