@@ -127,7 +127,7 @@ patch_mysql_binaries() {
     [ -e "$loader" ] || die "the prefix has no loader at $loader"
     log "mysql: patchelf'ing the binaries onto the prefix's loader"
     for f in "$MYSQL_PREFIX"/usr/sbin/mysqld "$MYSQL_PREFIX"/usr/bin/*; do
-        [ -f "$f" ] && [ ! -L "$f" ] || continue
+        if [ ! -f "$f" ] || [ -L "$f" ]; then continue; fi
         head -c 4 "$f" | grep -q 'ELF' || continue
         patchelf --print-interpreter "$f" >/dev/null 2>&1 || continue
         patchelf --set-interpreter "$loader" --force-rpath --set-rpath "$MYSQL_LIB" "$f" \

@@ -43,8 +43,9 @@ MYSQL=$P/usr/bin/mysql
 die() { printf 'mysql-instance: %s\n' "$*" >&2; exit 1; }
 
 require_prefix() {
-    [ -x "$MYSQLD" ] && "$MYSQLD" --version >/dev/null 2>&1 \
-        || die "MySQL is not installed in $P: run scripts/install-test-deps.sh"
+    if ! "$MYSQLD" --version >/dev/null 2>&1; then
+        die "MySQL is not installed in $P: run scripts/install-test-deps.sh"
+    fi
 }
 
 # Flags shared by --initialize and the running server.
@@ -71,8 +72,8 @@ cmd_template() {
     # Start once on a socket only to create the users, then shut down cleanly.
     "$MYSQLD" "${args[@]}" --skip-networking --socket="$d/init.sock" \
         --pid-file="$d/init.pid" --log-error="$d/init.err" &
-    local pid=$! i
-    for i in $(seq 1 300); do
+    local pid=$! _
+    for _ in $(seq 1 300); do
         "$MYSQL" --no-defaults -uroot --socket="$d/init.sock" -e 'SELECT 1' >/dev/null 2>&1 && break
         kill -0 "$pid" 2>/dev/null || die "template server died, see $d/init.err"
         sleep 0.1
@@ -84,7 +85,6 @@ GRANT PROXY ON ''@'' TO 'root'@'127.0.0.1' WITH GRANT OPTION;
 CREATE USER IF NOT EXISTS 'repl'@'%' IDENTIFIED BY 'repl';
 GRANT REPLICATION SLAVE, REPLICATION CLIENT, BACKUP_ADMIN, CLONE_ADMIN ON *.* TO 'repl'@'%';
 RESET BINARY LOGS AND GTIDS;
-SET GLOBAL innodb_fast_shutdown = 0;
 SHUTDOWN;
 SQL
     wait "$pid" || true
@@ -112,8 +112,8 @@ cmd_start() {
 }
 
 wait_ready() {
-    local d=$1 port=$2 secs=$3 i
-    for i in $(seq 1 $((secs * 20))); do
+    local d=$1 port=$2 secs=$3 _
+    for _ in $(seq 1 $((secs * 20))); do
         if "$MYSQL" --no-defaults -uroot -h127.0.0.1 -P"$port" --connect-timeout=1 \
                 -e 'SELECT 1' >/dev/null 2>&1; then
             return 0

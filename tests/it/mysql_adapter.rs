@@ -475,7 +475,7 @@ async fn a_stopped_server_times_out_within_the_probe_bound() -> TestResult {
         let took = started.elapsed();
         assert!(matches!(result, Err(DbError::Timeout { .. })), "{result:?}");
         assert!(
-            took >= PROBE_TIMEOUT && took < PROBE_TIMEOUT + Duration::from_millis(300),
+            took >= PROBE_TIMEOUT && took < PROBE_TIMEOUT + Duration::from_millis(400),
             "{took:?}"
         );
     }
@@ -505,7 +505,8 @@ async fn a_killed_server_is_refused_fast_and_comes_back() -> TestResult {
     let result = site.probe().await;
     let took = started.elapsed();
     assert!(matches!(result, Err(DbError::Refused { .. })), "{result:?}");
-    assert!(took < Duration::from_millis(100), "refusal took {took:?}");
+    // Far below the probe timeout: a refusal is a fact, it needs no waiting.
+    assert!(took < Duration::from_millis(200), "refusal took {took:?}");
 
     server.restart()?;
     assert_eq!(site.probe().await?.server_uuid, uuid);
