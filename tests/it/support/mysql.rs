@@ -143,16 +143,15 @@ fn template_dir() -> HarnessResult<PathBuf> {
 }
 
 fn build_template() -> HarnessResult<PathBuf> {
-    let meta =
-        fs::metadata(mysqld_binary()).map_err(|e| err(format!("mysqld: {e}; {INSTALL_HINT}")))?;
-    let stamp = meta
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_secs());
     let root = work_root();
     fs::create_dir_all(&root).map_err(|e| err(format!("{}: {e}", root.display())))?;
-    let dir = root.join(format!("template-{}-{stamp}", meta.len()));
+    // Keyed by the mysqld install and the script that builds it, so a change to either
+    // gets a fresh template.
+    let mysqld =
+        file_stamp(&mysqld_binary()).map_err(|e| err(format!("mysqld: {e}; {INSTALL_HINT}")))?;
+    let builder = file_stamp(&instance_script())
+        .map_err(|e| err(format!("{}: {e}", instance_script().display())))?;
+    let dir = root.join(format!("template-{mysqld}-{builder}"));
     // Other test processes (nextest runs one per test) may be building the same template.
     let lock_path = root.join("template.lock");
     let lock =
@@ -169,6 +168,16 @@ fn build_template() -> HarnessResult<PathBuf> {
     );
     drop(lock);
     built.map(|_| dir)
+}
+
+/// `SIZE-MTIME` of a file.
+fn file_stamp(path: &Path) -> std::io::Result<String> {
+    let meta = fs::metadata(path)?;
+    let mtime = meta
+        .modified()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    Ok(format!("{}-{mtime}", meta.len()))
 }
 
 /// Templates of an earlier mysqld install (each is ~110 MB). Called under the template lock.
