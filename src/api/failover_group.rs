@@ -145,7 +145,9 @@ fn default_clone_timeout() -> u32 {
 }
 
 /// Whether a site may be promoted.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum SiteRole {
     /// Promotable.
@@ -182,6 +184,7 @@ pub struct SiteSpec {
 }
 
 /// Per-role credential Secrets; each holds `username` and `password`.
+#[allow(clippy::struct_field_names)] // the CRD field names are the API
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CredentialsSpec {
@@ -213,7 +216,9 @@ pub struct IssuerRef {
     pub kind: IssuerKind,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub enum IssuerKind {
     #[default]
     Issuer,
@@ -285,7 +290,9 @@ fn default_max_lag() -> u32 {
     300
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub enum UpdateStrategy {
     /// Roll the replica, fail over, then roll the former primary.
     #[default]
@@ -338,7 +345,9 @@ fn default_max_lag_wait() -> String {
     "5m".to_owned()
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum OnCooldown {
     #[default]

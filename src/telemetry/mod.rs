@@ -4,7 +4,8 @@ use tracing_subscriber::EnvFilter;
 
 /// Logs go to stderr (stdout belongs to reports); `RUST_LOG` overrides the default level.
 pub fn init_tracing(json: bool, default_level: &str) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -31,17 +31,40 @@ fn rules_markdown_is_current() {
 
 #[test]
 fn crds_have_short_names_status_and_printer_columns() {
-    let expect = [("MysqlFailoverGroup", "mfg"), ("MysqlBackup", "mb"), ("MysqlBackupVerification", "mbv")];
+    let expect = [
+        ("MysqlFailoverGroup", "mfg"),
+        ("MysqlBackup", "mb"),
+        ("MysqlBackupVerification", "mbv"),
+    ];
     let all = crd::all();
     for (kind, short) in expect {
-        let (_, c) = all.iter().find(|(_, c)| c.spec.names.kind == kind).expect("kind");
-        assert_eq!(c.spec.names.short_names.as_deref(), Some(&[short.to_owned()][..]));
+        let (_, c) = all
+            .iter()
+            .find(|(_, c)| c.spec.names.kind == kind)
+            .expect("kind");
+        assert_eq!(
+            c.spec.names.short_names.as_deref(),
+            Some(&[short.to_owned()][..])
+        );
         let v = &c.spec.versions[0];
-        assert!(v.subresources.as_ref().and_then(|s| s.status.as_ref()).is_some());
-        assert!(v.additional_printer_columns.as_ref().is_some_and(|c| !c.is_empty()));
+        assert!(
+            v.subresources
+                .as_ref()
+                .and_then(|s| s.status.as_ref())
+                .is_some()
+        );
+        assert!(
+            v.additional_printer_columns
+                .as_ref()
+                .is_some_and(|c| !c.is_empty())
+        );
     }
     let mfg = serde_json::to_string(&all[0].1).expect("json");
-    for rule in ["has(self.secretName) != has(self.credentials)", "exists_one", "primary-candidate').size() >= 2"] {
+    for rule in [
+        "has(self.secretName) != has(self.credentials)",
+        "exists_one",
+        "primary-candidate').size() >= 2",
+    ] {
         assert!(mfg.contains(rule), "missing CEL rule {rule}");
     }
 }

@@ -33,7 +33,11 @@ fn production_ready_example_is_clean() {
     assert!(!report.fails_at(Level::Recommended));
     assert_eq!(report.summary.objects_checked, 1);
     // Secrets, StorageClass, NetworkPolicy, PrometheusRule and PDB are skipped, and counted.
-    assert_eq!(report.summary.objects_skipped, 9, "{:?}", report.summary.skipped_kinds);
+    assert_eq!(
+        report.summary.objects_skipped, 9,
+        "{:?}",
+        report.summary.skipped_kinds
+    );
 }
 
 #[test]
@@ -46,12 +50,25 @@ fn bad_example_trips_every_required_rule() {
         .filter(|f| f.file.as_deref() == Some(BAD))
         .map(|f| f.rule_id.as_str())
         .collect();
-    for rule in catalog.rules().iter().filter(|r| r.level == Level::Required) {
-        assert!(fired.contains(rule.id.as_str()), "{} did not fire on {BAD}", rule.id);
+    for rule in catalog
+        .rules()
+        .iter()
+        .filter(|r| r.level == Level::Required)
+    {
+        assert!(
+            fired.contains(rule.id.as_str()),
+            "{} did not fire on {BAD}",
+            rule.id
+        );
     }
     assert!(report.fails_at(Level::Required));
     // Nothing from the good example leaks in.
-    assert!(report.findings.iter().all(|f| f.file.as_deref() == Some(BAD)));
+    assert!(
+        report
+            .findings
+            .iter()
+            .all(|f| f.file.as_deref() == Some(BAD))
+    );
 }
 
 #[test]
@@ -65,23 +82,59 @@ fn findings_point_at_the_offending_fields() {
             .map(|f| (f.path.clone(), f.line))
             .collect()
     };
-    assert_eq!(at("BR-IMG-001", "legacy"), [("/spec/image".to_owned(), Some(8))]);
-    assert_eq!(at("BR-IMG-002", "legacy"), [("/spec/sidecarImage".to_owned(), Some(9))]);
-    assert_eq!(at("BR-CRED-001", "legacy"), [("/spec/credentials".to_owned(), Some(7))]);
-    assert_eq!(at("BR-TLS-001", "legacy"), [("/spec/tls".to_owned(), Some(7))]);
+    assert_eq!(
+        at("BR-IMG-001", "legacy"),
+        [("/spec/image".to_owned(), Some(8))]
+    );
+    assert_eq!(
+        at("BR-IMG-002", "legacy"),
+        [("/spec/sidecarImage".to_owned(), Some(9))]
+    );
+    assert_eq!(
+        at("BR-CRED-001", "legacy"),
+        [("/spec/credentials".to_owned(), Some(7))]
+    );
+    assert_eq!(
+        at("BR-TLS-001", "legacy"),
+        [("/spec/tls".to_owned(), Some(7))]
+    );
     assert_eq!(
         at("BR-BAK-003", "legacy"),
-        [("/spec/backup/profiles/0/retentionPolicy".to_owned(), Some(30))]
+        [(
+            "/spec/backup/profiles/0/retentionPolicy".to_owned(),
+            Some(30)
+        )]
     );
-    assert_eq!(at("BR-BAK-001", "legacy"), [("/spec/backup/schedules".to_owned(), Some(27))]);
+    assert_eq!(
+        at("BR-BAK-001", "legacy"),
+        [("/spec/backup/schedules".to_owned(), Some(27))]
+    );
     assert_eq!(
         at("BR-CRED-003", "half-credentials"),
         [("/spec/credentials/appSecret/name".to_owned(), Some(50))]
     );
-    let pss: Vec<String> = at("BR-PSS-004", "legacy").into_iter().map(|(p, _)| p).collect();
-    assert!(pss.contains(&"/spec/containerSecurityContext/privileged".to_owned()), "{pss:?}");
-    assert!(pss.contains(&"/spec/containerSecurityContext/capabilities".to_owned()), "{pss:?}");
-    let pod: Vec<String> = at("BR-PSS-002", "legacy").into_iter().map(|(p, _)| p).collect();
-    assert!(pod.contains(&"/spec/podSecurityContext/runAsUser".to_owned()), "{pod:?}");
-    assert!(pod.contains(&"/spec/podSecurityContext/runAsNonRoot".to_owned()), "{pod:?}");
+    let pss: Vec<String> = at("BR-PSS-004", "legacy")
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect();
+    assert!(
+        pss.contains(&"/spec/containerSecurityContext/privileged".to_owned()),
+        "{pss:?}"
+    );
+    assert!(
+        pss.contains(&"/spec/containerSecurityContext/capabilities".to_owned()),
+        "{pss:?}"
+    );
+    let pod: Vec<String> = at("BR-PSS-002", "legacy")
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect();
+    assert!(
+        pod.contains(&"/spec/podSecurityContext/runAsUser".to_owned()),
+        "{pod:?}"
+    );
+    assert!(
+        pod.contains(&"/spec/podSecurityContext/runAsNonRoot".to_owned()),
+        "{pod:?}"
+    );
 }

@@ -40,10 +40,25 @@ fn fired(l: &Linter, yaml: &str, rule: &str) -> Vec<String> {
 fn image_pinning_accepts_full_versions_and_digests_only() {
     let l = linter("");
     let digest = format!("mysql@sha256:{}", "a".repeat(64));
-    for good in ["mysql:9.7.4", "registry.local:5000/db/mysql:9.7.4-1", "mysql:v9.7.4", digest.as_str()] {
-        assert!(fired(&l, &group(&format!("  image: {good}\n")), "BR-IMG-001").is_empty(), "{good}");
+    for good in [
+        "mysql:9.7.4",
+        "registry.local:5000/db/mysql:9.7.4-1",
+        "mysql:v9.7.4",
+        digest.as_str(),
+    ] {
+        assert!(
+            fired(&l, &group(&format!("  image: {good}\n")), "BR-IMG-001").is_empty(),
+            "{good}"
+        );
     }
-    for bad in ["mysql:latest", "mysql:9", "mysql:9.7", "mysql:edge", "mysql", "registry.local:5000/mysql"] {
+    for bad in [
+        "mysql:latest",
+        "mysql:9",
+        "mysql:9.7",
+        "mysql:edge",
+        "mysql",
+        "registry.local:5000/mysql",
+    ] {
         assert_eq!(
             fired(&l, &group(&format!("  image: {bad}\n")), "BR-IMG-001"),
             ["/spec/image"],
@@ -98,20 +113,35 @@ fn annotation_exemptions_suppress_but_keep_findings() {
         "  namespace: ns\n  annotations:\n    lint.shipstream.io/exempt: 'BR-TLS-001: lab cluster without cert-manager; BR-IMG-001'\n",
     );
     let all = findings(&l, &yaml);
-    let tls = all.iter().find(|f| f.rule_id == "BR-TLS-001").expect("still reported");
+    let tls = all
+        .iter()
+        .find(|f| f.rule_id == "BR-TLS-001")
+        .expect("still reported");
     let s = tls.suppressed.as_ref().expect("suppressed");
     assert_eq!(s.source, SuppressionSource::Annotation);
     assert_eq!(s.reason, "lab cluster without cert-manager");
     // The entry without a reason exempts nothing and is itself reported.
-    let img = all.iter().find(|f| f.rule_id == "BR-IMG-001").expect("reported");
+    let img = all
+        .iter()
+        .find(|f| f.rule_id == "BR-IMG-001")
+        .expect("reported");
     assert!(img.is_active());
-    let meta = all.iter().find(|f| f.rule_id == "BR-META-001").expect("malformed entry reported");
+    let meta = all
+        .iter()
+        .find(|f| f.rule_id == "BR-META-001")
+        .expect("malformed entry reported");
     assert!(meta.message.contains("has no reason"), "{}", meta.message);
-    assert_eq!(meta.path, "/metadata/annotations/lint.shipstream.io~1exempt");
+    assert_eq!(
+        meta.path,
+        "/metadata/annotations/lint.shipstream.io~1exempt"
+    );
 
     // Configuration can refuse annotation exemptions altogether.
     let strict = linter("annotationExemptions: {allowed: false}\n");
-    let tls = findings(&strict, &yaml).into_iter().find(|f| f.rule_id == "BR-TLS-001").expect("reported");
+    let tls = findings(&strict, &yaml)
+        .into_iter()
+        .find(|f| f.rule_id == "BR-TLS-001")
+        .expect("reported");
     assert!(tls.is_active());
 }
 
@@ -121,33 +151,59 @@ fn config_disables_overrides_and_exempts() {
     let l = linter(config);
     let all = findings(&l, &group(""));
     assert!(all.iter().all(|f| f.rule_id != "BR-TLS-001"));
-    let pitr = all.iter().find(|f| f.rule_id == "BR-PITR-001").expect("fires");
+    let pitr = all
+        .iter()
+        .find(|f| f.rule_id == "BR-PITR-001")
+        .expect("fires");
     assert_eq!(pitr.level, Level::Required);
-    let img = all.iter().find(|f| f.rule_id == "BR-IMG-001").expect("still reported");
-    assert_eq!(img.suppressed.as_ref().map(|s| s.source), Some(SuppressionSource::Config));
+    let img = all
+        .iter()
+        .find(|f| f.rule_id == "BR-IMG-001")
+        .expect("still reported");
+    assert_eq!(
+        img.suppressed.as_ref().map(|s| s.source),
+        Some(SuppressionSource::Config)
+    );
 
     let catalog = Catalog::builtin().expect("catalog");
-    let typo = LintConfig::parse("c", "rules:\n  BR-TLS-01: {enabled: false}\n", &catalog).unwrap_err();
+    let typo =
+        LintConfig::parse("c", "rules:\n  BR-TLS-01: {enabled: false}\n", &catalog).unwrap_err();
     assert!(typo.message.contains("unknown rule id"), "{typo}");
-    let no_reason = LintConfig::parse("c", "exemptions:\n  - {rule: BR-TLS-001, reason: ' '}\n", &catalog).unwrap_err();
+    let no_reason = LintConfig::parse(
+        "c",
+        "exemptions:\n  - {rule: BR-TLS-001, reason: ' '}\n",
+        &catalog,
+    )
+    .unwrap_err();
     assert!(no_reason.message.contains("empty reason"), "{no_reason}");
 }
 
 #[test]
 fn fixes_fill_missing_fields_only_and_are_idempotent() {
     let l = linter("");
-    let yaml = group("  image: mysql:9.7.4\n  sidecarImage: s:1.0.0\n  updateStrategy: Recreate\n  podSecurityContext: {fsGroup: 999, runAsNonRoot: true, seccompProfile: {type: RuntimeDefault}}\n  backup:\n    image: b:1.2.3\n    profiles: []\n    schedules: []\n    pitr: {profileName: p}\n");
+    let yaml = group(
+        "  image: mysql:9.7.4\n  sidecarImage: s:1.0.0\n  updateStrategy: Recreate\n  podSecurityContext: {fsGroup: 999, runAsNonRoot: true, seccompProfile: {type: RuntimeDefault}}\n  backup:\n    image: b:1.2.3\n    profiles: []\n    schedules: []\n    pitr: {profileName: p}\n",
+    );
     let mut value: Value = doc(&yaml).value;
     let ops = l.fixes(&value, &EmptyContext);
     let patch: json_patch::Patch = serde_json::from_value(json!(ops)).expect("patch");
     json_patch::patch(&mut value, &patch).expect("applies");
     assert_eq!(value["spec"]["failoverCooldown"], "5m");
-    assert_eq!(value["spec"]["updateStrategy"], "Recreate", "never overwrites a user's value");
+    assert_eq!(
+        value["spec"]["updateStrategy"], "Recreate",
+        "never overwrites a user's value"
+    );
     assert_eq!(value["spec"]["imagePullPolicy"], "IfNotPresent");
-    assert_eq!(value["spec"]["podSecurityContext"]["fsGroupChangePolicy"], "OnRootMismatch");
+    assert_eq!(
+        value["spec"]["podSecurityContext"]["fsGroupChangePolicy"],
+        "OnRootMismatch"
+    );
     assert_eq!(value["spec"]["backup"]["pitr"]["maxBinlogSize"], "100M");
     assert_eq!(value["spec"]["image"], "mysql:9.7.4");
-    assert!(l.fixes(&value, &EmptyContext).is_empty(), "second pass must be empty");
+    assert!(
+        l.fixes(&value, &EmptyContext).is_empty(),
+        "second pass must be empty"
+    );
 }
 
 #[test]
@@ -167,25 +223,53 @@ fn cross_object_rules_answer_from_the_bundle() {
     ]);
     let out = l.check(&group_doc, &bundle).findings;
     let msgs = |rule: &str| -> Vec<String> {
-        out.iter().filter(|f| f.rule_id == rule).map(|f| f.message.clone()).collect()
+        out.iter()
+            .filter(|f| f.rule_id == rule)
+            .map(|f| f.message.clone())
+            .collect()
     };
     let cred = msgs("BR-CRED-004");
-    assert!(cred.iter().any(|m| m.contains("Secret bak does not exist")), "{cred:?}");
-    assert!(cred.iter().any(|m| m.contains("Secret mon has no password key")), "{cred:?}");
-    assert!(cred.iter().any(|m| m.contains("Secret ro uses the same username as app")), "{cred:?}");
+    assert!(
+        cred.iter().any(|m| m.contains("Secret bak does not exist")),
+        "{cred:?}"
+    );
+    assert!(
+        cred.iter()
+            .any(|m| m.contains("Secret mon has no password key")),
+        "{cred:?}"
+    );
+    assert!(
+        cred.iter()
+            .any(|m| m.contains("Secret ro uses the same username as app")),
+        "{cred:?}"
+    );
     let sc = msgs("BR-STO-002");
-    assert!(sc.iter().any(|m| m.contains("reclaimPolicy is not Retain")), "{sc:?}");
-    assert!(sc.iter().any(|m| m.contains("does not allow volume expansion")), "{sc:?}");
+    assert!(
+        sc.iter().any(|m| m.contains("reclaimPolicy is not Retain")),
+        "{sc:?}"
+    );
+    assert!(
+        sc.iter()
+            .any(|m| m.contains("does not allow volume expansion")),
+        "{sc:?}"
+    );
     assert!(!msgs("BR-NET-001").is_empty());
     // Without a bundle, cross-object rules stay silent rather than guess.
     let alone = l.check(&group_doc, &EmptyContext).findings;
-    assert!(alone.iter().all(|f| !["BR-CRED-004", "BR-STO-002", "BR-NET-001"].contains(&f.rule_id.as_str())));
+    assert!(
+        alone
+            .iter()
+            .all(|f| !["BR-CRED-004", "BR-STO-002", "BR-NET-001"].contains(&f.rule_id.as_str()))
+    );
 }
 
 #[test]
 fn objects_of_unknown_kinds_are_skipped_and_counted() {
     let l = linter("");
-    let s = parse_stream(Some("x.yaml"), "kind: ConfigMap\nmetadata: {name: a}\n---\nkind: Widget\n---\nfoo: bar\n");
+    let s = parse_stream(
+        Some("x.yaml"),
+        "kind: ConfigMap\nmetadata: {name: a}\n---\nkind: Widget\n---\nfoo: bar\n",
+    );
     let report = l.lint(&s.documents, s.errors, &EmptyContext);
     assert_eq!(report.summary.objects_checked, 0);
     assert_eq!(report.summary.objects_skipped, 3);

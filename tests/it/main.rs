@@ -1,10 +1,13 @@
 //! The integration test binary. One binary keeps link times down on small machines; each
 //! area is a module.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod generated;
 mod lint_examples;
 mod lint_rules;
 mod manifest_fuzz;
 mod mysql_adapter;
 mod mysql_harness;
+mod report_sarif;
 mod support;

@@ -34,7 +34,11 @@ proptest! {
 fn a_broken_document_does_not_hide_its_neighbours() {
     let text = "kind: A\n---\nkind: [B\n---\nkind: C\n";
     let s = parse_stream(Some("f"), text);
-    let kinds: Vec<&str> = s.documents.iter().filter_map(|d| d.value["kind"].as_str()).collect();
+    let kinds: Vec<&str> = s
+        .documents
+        .iter()
+        .filter_map(|d| d.value["kind"].as_str())
+        .collect();
     assert_eq!(kinds, ["A", "C"]);
     assert_eq!(s.errors.len(), 1);
     assert!(s.errors[0].to_string().starts_with("f:"), "{}", s.errors[0]);

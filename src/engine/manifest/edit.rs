@@ -165,14 +165,20 @@ mod tests {
             "kind: X\nspec:\n  # keep me\n  image: a # trailing\n  nested:\n    deep: 1\n  failoverCooldown: 5m\n\n# footer\nother: 1\n"
         );
         let reparsed = parse_stream(None, &out);
-        assert_eq!(reparsed.documents[0].value["spec"]["failoverCooldown"], json!("5m"));
+        assert_eq!(
+            reparsed.documents[0].value["spec"]["failoverCooldown"],
+            json!("5m")
+        );
     }
 
     #[test]
     fn inserts_into_sequence_items_and_quotes_when_needed() {
         let text = "spec:\n  sites:\n  - name: a\n    zone: z\n  - name: b\n";
         let out = insert(text, "/spec/sites/0", "role", json!("yes")).unwrap();
-        assert_eq!(out, "spec:\n  sites:\n  - name: a\n    zone: z\n    role: \"yes\"\n  - name: b\n");
+        assert_eq!(
+            out,
+            "spec:\n  sites:\n  - name: a\n    zone: z\n    role: \"yes\"\n  - name: b\n"
+        );
         let out = insert(text, "/spec/sites/1", "x", json!(false)).unwrap();
         assert!(out.ends_with("  - name: b\n    x: false\n"), "{out}");
     }

@@ -92,7 +92,10 @@ struct PointerLines(Vec<(Box<str>, Position)>);
 
 impl PointerLines {
     fn get(&self, pointer: &str) -> Option<Position> {
-        self.0.iter().find(|(p, _)| &**p == pointer).map(|(_, pos)| *pos)
+        self.0
+            .iter()
+            .find(|(p, _)| &**p == pointer)
+            .map(|(_, pos)| *pos)
     }
 
     fn line_of(&self, pointer: &str) -> Option<u32> {
@@ -193,8 +196,8 @@ fn to_u32(n: usize) -> u32 {
 fn next_document_start(text: &str, line: usize) -> Option<(usize, usize)> {
     let mut byte = 0usize;
     for (n, l) in text.split_inclusive('\n').enumerate() {
-        let is_marker = l.starts_with("---")
-            && l[3..].chars().next().is_none_or(char::is_whitespace);
+        let is_marker =
+            l.starts_with("---") && l[3..].chars().next().is_none_or(char::is_whitespace);
         if n + 1 > line && is_marker {
             return Some((n, byte));
         }
@@ -395,20 +398,21 @@ impl Builder<'_> {
                 }
                 let pos = self.position(span);
                 self.lines.push((pointer.clone().into_boxed_str(), pos));
-                self.stack.push(if matches!(event, Event::SequenceStart(..)) {
-                    Frame::Seq {
-                        items: Vec::new(),
-                        pointer,
-                        anchor,
-                    }
-                } else {
-                    Frame::Map {
-                        entries: Map::new(),
-                        pointer,
-                        anchor,
-                        pending_key: None,
-                    }
-                });
+                self.stack
+                    .push(if matches!(event, Event::SequenceStart(..)) {
+                        Frame::Seq {
+                            items: Vec::new(),
+                            pointer,
+                            anchor,
+                        }
+                    } else {
+                        Frame::Map {
+                            entries: Map::new(),
+                            pointer,
+                            anchor,
+                            pending_key: None,
+                        }
+                    });
                 Ok(None)
             }
             Event::SequenceEnd | Event::MappingEnd => {
@@ -449,7 +453,10 @@ impl Builder<'_> {
         }) = self.stack.last_mut()
         {
             if entries.contains_key(&key) {
-                return Err(ChunkError::at(span, format!("duplicate mapping key {key:?}")));
+                return Err(ChunkError::at(
+                    span,
+                    format!("duplicate mapping key {key:?}"),
+                ));
             }
             let child = format!("{pointer}/{}", escape_pointer_token(&key));
             self.lines.push((child.into_boxed_str(), pos));
@@ -606,7 +613,10 @@ mod tests {
         let s = parse_stream(Some("f.yaml"), text);
         assert!(s.errors.is_empty(), "{:?}", s.errors);
         assert_eq!(s.documents.len(), 2);
-        assert_eq!(s.documents[0].value, json!({"a": 1, "b": ["x", {"y": true}]}));
+        assert_eq!(
+            s.documents[0].value,
+            json!({"a": 1, "b": ["x", {"y": true}]})
+        );
         assert_eq!(s.documents[0].line_of("/b/1/y"), 4);
         assert_eq!(s.documents[0].line_of("/b/0"), 3);
         assert_eq!(s.documents[1].line_of("/metadata/name"), 8);
@@ -647,7 +657,11 @@ mod tests {
         assert!(dup.errors[0].message.contains("duplicate"));
         let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
         for i in 0..8 {
-            let prev = if i == 0 { "a".to_owned() } else { format!("l{}", i - 1) };
+            let prev = if i == 0 {
+                "a".to_owned()
+            } else {
+                format!("l{}", i - 1)
+            };
             bomb.push_str(&format!(
                 "l{i}: &l{i} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"
             ));
@@ -659,7 +673,10 @@ mod tests {
 
     #[test]
     fn json_input_and_escaped_pointers() {
-        let s = parse_stream(None, "{\"metadata\": {\"annotations\": {\"a/b~c\": \"v\"}}}");
+        let s = parse_stream(
+            None,
+            "{\"metadata\": {\"annotations\": {\"a/b~c\": \"v\"}}}",
+        );
         assert_eq!(s.documents.len(), 1);
         assert_eq!(s.documents[0].line_of("/metadata/annotations/a~1b~0c"), 1);
     }
@@ -667,6 +684,9 @@ mod tests {
     #[test]
     fn resolves_anchors_and_aliases() {
         let s = parse_stream(None, "base: &b {x: 1}\ncopy: *b\n");
-        assert_eq!(s.documents[0].value, json!({"base": {"x": 1}, "copy": {"x": 1}}));
+        assert_eq!(
+            s.documents[0].value,
+            json!({"base": {"x": 1}, "copy": {"x": 1}})
+        );
     }
 }

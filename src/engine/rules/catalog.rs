@@ -206,9 +206,14 @@ fn load_single(file: &str, text: &str) -> Result<Value, CatalogError> {
 fn compile(file: &str, f: RuleFile) -> Result<Rule, CatalogError> {
     let id_ok = f.id.starts_with("BR-")
         && f.id.len() <= 24
-        && f.id.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-');
+        && f.id
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-');
     if !id_ok {
-        return Err(err(file, format!("rule id {:?} must look like BR-AREA-001", f.id)));
+        return Err(err(
+            file,
+            format!("rule id {:?} must look like BR-AREA-001", f.id),
+        ));
     }
     if f.kinds.is_empty() {
         return Err(err(file, "kinds must not be empty"));
@@ -223,7 +228,12 @@ fn compile(file: &str, f: RuleFile) -> Result<Rule, CatalogError> {
             Condition::Builtin { name, check }
         }
         (None, Some(schema)) => Condition::Schema {
-            when: f.check.when.as_ref().map(|w| validator(file, "when", w)).transpose()?,
+            when: f
+                .check
+                .when
+                .as_ref()
+                .map(|w| validator(file, "when", w))
+                .transpose()?,
             select: match f.check.select {
                 None => vec![String::new()],
                 Some(Selectors::One(one)) => vec![one],
@@ -250,11 +260,20 @@ fn compile(file: &str, f: RuleFile) -> Result<Rule, CatalogError> {
     })
 }
 
-fn validator(file: &str, what: &str, schema: &Value) -> Result<jsonschema::Validator, CatalogError> {
+fn validator(
+    file: &str,
+    what: &str,
+    schema: &Value,
+) -> Result<jsonschema::Validator, CatalogError> {
     jsonschema::options()
         .should_validate_formats(false)
         .build(schema)
-        .map_err(|e| err(file, format!("check.{what} is not a valid JSON Schema: {e}")))
+        .map_err(|e| {
+            err(
+                file,
+                format!("check.{what} is not a valid JSON Schema: {e}"),
+            )
+        })
 }
 
 #[cfg(test)]
@@ -278,13 +297,19 @@ mod tests {
         let bad_id = "id: nope\ntitle: t\nlevel: required\nowner: app\nsection: s\nkinds: [X]\nmessage: m\nremediation: r\ncheck: {schema: {}}\n";
         let e = Catalog::from_files(&[("a.yaml", bad_id)]).unwrap_err();
         assert!(e.message.contains("BR-AREA-001"), "{e}");
-        let bad_builtin = bad_id.replace("id: nope", "id: BR-X-001").replace("{schema: {}}", "{builtin: nope}");
+        let bad_builtin = bad_id
+            .replace("id: nope", "id: BR-X-001")
+            .replace("{schema: {}}", "{builtin: nope}");
         let e = Catalog::from_files(&[("a.yaml", &bad_builtin)]).unwrap_err();
         assert!(e.message.contains("unknown builtin"), "{e}");
-        let bad_schema = bad_id.replace("id: nope", "id: BR-X-001").replace("{schema: {}}", "{schema: {type: 12}}");
+        let bad_schema = bad_id
+            .replace("id: nope", "id: BR-X-001")
+            .replace("{schema: {}}", "{schema: {type: 12}}");
         let e = Catalog::from_files(&[("a.yaml", &bad_schema)]).unwrap_err();
         assert!(e.message.contains("not a valid JSON Schema"), "{e}");
-        let unknown_field = bad_id.replace("id: nope", "id: BR-X-001").replace("level:", "colour: red\nlevel:");
+        let unknown_field = bad_id
+            .replace("id: nope", "id: BR-X-001")
+            .replace("level:", "colour: red\nlevel:");
         assert!(Catalog::from_files(&[("a.yaml", &unknown_field)]).is_err());
     }
 }

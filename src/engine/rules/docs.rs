@@ -61,7 +61,10 @@ pub fn markdown(catalog: &Catalog) -> String {
          Exempt an object with the annotation `lint.shipstream.io/exempt: \"<ruleId>: <reason>\"` \
          (the reason is mandatory), or in a `--config` file.\n"
     );
-    let _ = writeln!(out, "| ID | Level | Owner | Kinds | Title |\n|---|---|---|---|---|");
+    let _ = writeln!(
+        out,
+        "| ID | Level | Owner | Kinds | Title |\n|---|---|---|---|---|"
+    );
     for r in catalog.rules() {
         let _ = writeln!(
             out,
@@ -97,9 +100,16 @@ pub fn markdown(catalog: &Catalog) -> String {
                 let _ = writeln!(out, "- At admission: warns only (depends on other objects)");
             }
             if r.fix.is_some() {
-                let _ = writeln!(out, "- Safe fix: `lint --fix` and the mutating webhook fill the missing field");
+                let _ = writeln!(
+                    out,
+                    "- Safe fix: `lint --fix` and the mutating webhook fill the missing field"
+                );
             }
-            let _ = writeln!(out, "- Finding: {}", r.message.replace("{value}", "`<value>`"));
+            let _ = writeln!(
+                out,
+                "- Finding: {}",
+                r.message.replace("{value}", "`<value>`")
+            );
             let _ = writeln!(out, "- Remediation: {}\n", r.remediation);
         }
     }

@@ -68,7 +68,13 @@ mod tests {
         let o = json!({"metadata": {"annotations": {EXEMPT_ANNOTATION:
             "BR-TLS-001: dev cluster; BR-IMG-001 ; BR-X:   ; nonsense"}}});
         let (ok, bad) = parse(&o);
-        assert_eq!(ok, vec![Exemption { rule_id: "BR-TLS-001".into(), reason: "dev cluster".into() }]);
+        assert_eq!(
+            ok,
+            vec![Exemption {
+                rule_id: "BR-TLS-001".into(),
+                reason: "dev cluster".into()
+            }]
+        );
         assert_eq!(bad.len(), 3);
         assert_eq!(bad[0].problem, "has no reason");
         assert_eq!(bad[1].problem, "has no reason");

@@ -103,7 +103,11 @@ impl Linter {
                     .get("kind")
                     .and_then(Value::as_str)
                     .unwrap_or("<no kind>");
-                *report.summary.skipped_kinds.entry(kind.to_owned()).or_default() += 1;
+                *report
+                    .summary
+                    .skipped_kinds
+                    .entry(kind.to_owned())
+                    .or_default() += 1;
             }
             report.findings.extend(outcome.findings);
         }
@@ -200,7 +204,10 @@ impl Linter {
     }
 
     fn rules_for<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a Rule> {
-        self.catalog.rules().iter().filter(move |r| r.applies_to(kind))
+        self.catalog
+            .rules()
+            .iter()
+            .filter(move |r| r.applies_to(kind))
     }
 
     fn suppression(

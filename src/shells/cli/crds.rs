@@ -39,7 +39,9 @@ pub fn run(args: &CrdsArgs) -> ExitCode {
             if std::fs::read_to_string(&path).ok().as_deref() != Some(yaml.as_str()) {
                 stale.push(path.display().to_string());
             }
-        } else if let Err(e) = std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&path, yaml)) {
+        } else if let Err(e) =
+            std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&path, yaml))
+        {
             eprintln!("bloodraven crds: {}: {e}", path.display());
             return ExitCode::from(2);
         }

@@ -2,6 +2,7 @@
 
 mod crds;
 mod inputs;
+pub mod lint;
 mod rules;
 
 use std::process::ExitCode;
@@ -21,6 +22,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Lint manifests against the hardening rule catalog.
+    Lint(lint::LintArgs),
     /// Print the rule catalog.
     Rules(rules::RulesArgs),
     /// Write (or check) the generated CustomResourceDefinitions.
@@ -41,6 +44,7 @@ pub fn main() -> ExitCode {
     // One process-wide rustls provider (ring), before anything opens a TLS connection.
     let _ = rustls::crypto::ring::default_provider().install_default();
     match &cli.command {
+        Command::Lint(args) => lint::run(args),
         Command::Rules(args) => rules::run(args),
         Command::Crds(args) => crds::run(args),
     }
