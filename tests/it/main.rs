@@ -7,4 +7,7 @@ mod generated;
 mod lint_examples;
 mod lint_rules;
 mod manifest_fuzz;
+mod mysql_adapter;
+mod mysql_harness;
 mod report_sarif;
+mod support;
