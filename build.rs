@@ -13,7 +13,11 @@ fn main() {
             entries
                 .filter_map(Result::ok)
                 .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| n.ends_with(".yaml"))
+                .filter(|n| {
+                    std::path::Path::new(n)
+                        .extension()
+                        .is_some_and(|e| e.eq_ignore_ascii_case("yaml"))
+                })
                 .collect()
         })
         .unwrap_or_default();

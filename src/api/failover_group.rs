@@ -2,6 +2,9 @@
 //!
 //! Field names and defaults follow the original operator so existing manifests keep working.
 
+// The CRD's field names are the API (`operatorSecret`, `appSecret`, ...).
+#![allow(clippy::struct_field_names)]
+
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
@@ -184,7 +187,6 @@ pub struct SiteSpec {
 }
 
 /// Per-role credential Secrets; each holds `username` and `password`.
-#[allow(clippy::struct_field_names)] // the CRD field names are the API
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CredentialsSpec {

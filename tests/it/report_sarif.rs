@@ -12,6 +12,9 @@ use bloodraven::engine::report::{Format, RenderOptions, render};
 use bloodraven::engine::rules::{BundleContext, Catalog, LintConfig, Linter, Report};
 use serde_json::{Value, json};
 
+/// A named way to break a valid SARIF document.
+type Breakage = (&'static str, fn(&mut Value));
+
 const INSTALL: &str = "scripts/install-test-deps.sh sarif";
 
 const RULES: &[(&str, &str)] = &[
@@ -131,7 +134,9 @@ fn sarif_for(catalog: &Arc<Catalog>) -> Result<(String, Report), String> {
 }
 
 fn test_catalog() -> Result<Arc<Catalog>, String> {
-    Catalog::from_files(RULES).map(Arc::new).map_err(|e| e.to_string())
+    Catalog::from_files(RULES)
+        .map(Arc::new)
+        .map_err(|e| e.to_string())
 }
 
 /// The official schema, or an error that says how to install it. Never a skip.
@@ -187,19 +192,25 @@ fn the_pipeline_report_covers_every_sarif_case() -> Result<(), String> {
         .collect();
     assert_eq!(kinds, ["inSource", "external"]);
     assert!(
-        results.iter().any(|r| r["locations"][0].get("physicalLocation").is_none()
-            && r["locations"][0]["logicalLocations"][0]["name"] == "MysqlFailoverGroup/admitted-"),
+        results
+            .iter()
+            .any(|r| r["locations"][0].get("physicalLocation").is_none()
+                && r["locations"][0]["logicalLocations"][0]["name"]
+                    == "MysqlFailoverGroup/admitted-"),
         "an in-memory object has a logical location only: {results:?}"
     );
     assert!(
-        results.iter().any(|r| r["message"]["text"] == "image mysql:latest is not pinned"
-            && r["locations"][0]["physicalLocation"]["region"]["startLine"] == 9),
+        results.iter().any(
+            |r| r["message"]["text"] == "image mysql:latest is not pinned"
+                && r["locations"][0]["physicalLocation"]["region"]["startLine"] == 9
+        ),
         "{results:?}"
     );
     let invocation = &run["invocations"][0];
     assert_eq!(invocation["executionSuccessful"], false);
     assert_eq!(
-        invocation["toolExecutionNotifications"][0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+        invocation["toolExecutionNotifications"][0]["locations"][0]["physicalLocation"]["artifactLocation"]
+            ["uri"],
         "broken.yaml"
     );
     Ok(())
@@ -214,9 +225,18 @@ fn sarif_validates_against_the_official_schema() -> Result<(), String> {
         let (out, _) = sarif_for(catalog)?;
         let log: Value = serde_json::from_str(&out).map_err(|e| e.to_string())?;
         let errors = schema_errors(&schema, &log)?;
-        assert!(errors.is_empty(), "{name}: SARIF is invalid:\n{}\n{out}", errors.join("\n"));
+        assert!(
+            errors.is_empty(),
+            "{name}: SARIF is invalid:\n{}\n{out}",
+            errors.join("\n")
+        );
     }
-    let empty = render(&Report::default(), &test, Format::Sarif, &RenderOptions::default());
+    let empty = render(
+        &Report::default(),
+        &test,
+        Format::Sarif,
+        &RenderOptions::default(),
+    );
     let log: Value = serde_json::from_str(&empty).map_err(|e| e.to_string())?;
     let errors = schema_errors(&schema, &log)?;
     assert!(errors.is_empty(), "empty report: {errors:?}");
@@ -228,14 +248,15 @@ fn schema_validation_is_not_vacuous() -> Result<(), String> {
     let schema = official_schema(&repo_root().join(".deps/sarif/sarif-2.1.0.json"))?;
     let (out, _) = sarif_for(&test_catalog()?)?;
     let good: Value = serde_json::from_str(&out).map_err(|e| e.to_string())?;
-    let breakages: [(&str, fn(&mut Value)); 4] = [
+    let breakages: [Breakage; 4] = [
         ("driver without a name", |v| {
             if let Some(d) = v["runs"][0]["tool"]["driver"].as_object_mut() {
                 d.remove("name");
             }
         }),
         ("startLine 0", |v| {
-            v["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["region"]["startLine"] = json!(0);
+            v["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["region"]["startLine"] =
+                json!(0);
         }),
         ("unknown suppression kind", |v| {
             for r in v["runs"][0]["results"].as_array_mut().into_iter().flatten() {
@@ -251,7 +272,10 @@ fn schema_validation_is_not_vacuous() -> Result<(), String> {
     for (what, breakage) in breakages {
         let mut bad = good.clone();
         breakage(&mut bad);
-        assert!(!schema_errors(&schema, &bad)?.is_empty(), "the schema accepted {what}");
+        assert!(
+            !schema_errors(&schema, &bad)?.is_empty(),
+            "the schema accepted {what}"
+        );
     }
     Ok(())
 }
@@ -273,8 +297,11 @@ fn sarif_multitool_reports_no_errors() -> Result<(), String> {
     std::fs::write(&good, &out).map_err(|e| e.to_string())?;
     // A known-bad log proves the validator ran and reports errors the way we parse them.
     let bad = dir.path().join("broken.sarif");
-    std::fs::write(&bad, r#"{"version":"2.1.0","runs":[{"tool":{"driver":{}}}]}"#)
-        .map_err(|e| e.to_string())?;
+    std::fs::write(
+        &bad,
+        r#"{"version":"2.1.0","runs":[{"tool":{"driver":{}}}]}"#,
+    )
+    .map_err(|e| e.to_string())?;
     let output = Command::new(&tool)
         .arg("validate")
         .arg(&good)
@@ -291,7 +318,13 @@ fn sarif_multitool_reports_no_errors() -> Result<(), String> {
         errors.iter().any(|l| l.contains("broken.sarif")),
         "the validator did not flag the known-bad log:\n{stdout}"
     );
-    let ours: Vec<&&str> = errors.iter().filter(|l| l.contains("bloodraven.sarif")).collect();
-    assert!(ours.is_empty(), "Sarif.Multitool found errors:\n{stdout}\n{out}");
+    let ours: Vec<&&str> = errors
+        .iter()
+        .filter(|l| l.contains("bloodraven.sarif"))
+        .collect();
+    assert!(
+        ours.is_empty(),
+        "Sarif.Multitool found errors:\n{stdout}\n{out}"
+    );
     Ok(())
 }

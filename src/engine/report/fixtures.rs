@@ -124,7 +124,10 @@ pub fn report() -> Report {
             "monitoring is <unset>",
             Some("deploy/prod.yaml"),
             Some(1),
-            Some((SuppressionSource::Annotation, "scraped by the platform agent")),
+            Some((
+                SuppressionSource::Annotation,
+                "scraped by the platform agent",
+            )),
         ),
         finding(
             "BR-TEST-001",

@@ -81,7 +81,11 @@ pub fn render(report: &Report, catalog: &Catalog, opts: &RenderOptions) -> Strin
                     .map(|rule| opts.help_uri(&rule.docs_anchor())),
             })
             .collect(),
-        parse_errors: report.parse_errors.iter().map(JsonParseError::from).collect(),
+        parse_errors: report
+            .parse_errors
+            .iter()
+            .map(JsonParseError::from)
+            .collect(),
     };
     let mut out = serde_json::to_string_pretty(&doc).unwrap_or_else(|e| {
         // Serializing plain structs with string keys cannot fail; keep the output valid
@@ -111,7 +115,11 @@ mod tests {
             .iter_errors(doc)
             .map(|e| format!("{} at {}", e, e.instance_path()))
             .collect();
-        if errors.is_empty() { Ok(()) } else { Err(errors.join("\n")) }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors.join("\n"))
+        }
     }
 
     fn rendered(report: &Report) -> Result<Value, String> {
@@ -130,10 +138,16 @@ mod tests {
         // The schema must be strict enough to notice a renamed or missing field.
         let mut doc = rendered(&fixtures::report())?;
         doc["findings"][0]["rule_id"] = json!("BR-TEST-001");
-        assert!(validate(&doc).is_err(), "unknown finding field must be rejected");
+        assert!(
+            validate(&doc).is_err(),
+            "unknown finding field must be rejected"
+        );
         let mut doc = rendered(&fixtures::report())?;
         doc["schemaVersion"] = json!("bloodraven.lint/v2");
-        assert!(validate(&doc).is_err(), "another schema version must be rejected");
+        assert!(
+            validate(&doc).is_err(),
+            "another schema version must be rejected"
+        );
         let mut doc = rendered(&fixtures::report())?;
         doc["findings"][0]["level"] = json!("critical");
         assert!(validate(&doc).is_err(), "unknown level must be rejected");
@@ -147,13 +161,22 @@ mod tests {
         assert_eq!(doc["tool"]["name"], "bloodraven");
         assert_eq!(doc["tool"]["version"], env!("CARGO_PKG_VERSION"));
         assert_eq!(doc["summary"]["objectsChecked"], 4);
-        assert_eq!(doc["summary"]["findings"], json!({"recommended": 1, "environment-specific": 1, "required": 2}));
-        assert_eq!(doc["summary"]["skippedKinds"], json!({"ConfigMap": 1, "Service": 1}));
+        assert_eq!(
+            doc["summary"]["findings"],
+            json!({"recommended": 1, "environment-specific": 1, "required": 2})
+        );
+        assert_eq!(
+            doc["summary"]["skippedKinds"],
+            json!({"ConfigMap": 1, "Service": 1})
+        );
         assert_eq!(doc["summary"]["suppressed"], 2);
         let first = &doc["findings"][0];
         assert_eq!(first["ruleId"], "BR-TEST-001");
         assert_eq!(first["level"], "required");
-        assert_eq!(first["object"], json!({"apiVersion": "shipstream.io/v1alpha1", "kind": "MysqlFailoverGroup", "namespace": "prod", "name": "db"}));
+        assert_eq!(
+            first["object"],
+            json!({"apiVersion": "shipstream.io/v1alpha1", "kind": "MysqlFailoverGroup", "namespace": "prod", "name": "db"})
+        );
         assert_eq!(first["path"], "/spec/tls");
         assert_eq!(first["file"], "deploy/prod.yaml");
         assert_eq!(first["line"], 12);
@@ -171,7 +194,10 @@ mod tests {
             json!({"file": "broken.yaml", "line": 3, "column": 7, "message": "did not find expected key <&>\"'"})
         );
         let findings = doc["findings"].as_array().map_or(0, Vec::len);
-        assert_eq!(findings, 6, "suppressed findings are reported, never dropped");
+        assert_eq!(
+            findings, 6,
+            "suppressed findings are reported, never dropped"
+        );
         Ok(())
     }
 
@@ -189,7 +215,11 @@ mod tests {
         let mut report = fixtures::report();
         report.findings[0].rule_id = "BR-GONE-001".into();
         let doc = rendered(&report)?;
-        assert!(doc["findings"][0].get("helpUri").is_none(), "{}", doc["findings"][0]);
+        assert!(
+            doc["findings"][0].get("helpUri").is_none(),
+            "{}",
+            doc["findings"][0]
+        );
         validate(&doc)
     }
 }

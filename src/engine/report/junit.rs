@@ -29,7 +29,10 @@ struct Suite<'r> {
 
 impl Suite<'_> {
     fn failures(&self) -> usize {
-        self.cases.iter().filter(|c| c.findings.iter().any(|f| f.is_active())).count()
+        self.cases
+            .iter()
+            .filter(|c| c.findings.iter().any(|f| f.is_active()))
+            .count()
     }
 
     fn skipped(&self) -> usize {
@@ -79,14 +82,16 @@ fn suites(report: &Report) -> Vec<Suite<'_>> {
         let name = f.file.as_deref().unwrap_or(NO_FILE);
         let si = suite_index(&mut suites, &mut by_file, name);
         let cases = &mut suites[si].cases;
-        let ci = *by_case.entry((name, &f.object, &f.rule_id)).or_insert_with(|| {
-            cases.push(Case {
-                object: &f.object,
-                rule_id: &f.rule_id,
-                findings: Vec::new(),
+        let ci = *by_case
+            .entry((name, &f.object, &f.rule_id))
+            .or_insert_with(|| {
+                cases.push(Case {
+                    object: &f.object,
+                    rule_id: &f.rule_id,
+                    findings: Vec::new(),
+                });
+                cases.len() - 1
             });
-            cases.len() - 1
-        });
         cases[ci].findings.push(f);
     }
     suites
@@ -189,7 +194,10 @@ fn detail(f: &Finding) -> String {
         (Some(file), Some(line)) => format!("{}:{line} ", display_file(file)),
         _ => String::new(),
     };
-    let mut text = format!("{at}{} {}: {} (at {})\n", f.level, f.rule_id, f.message, f.path);
+    let mut text = format!(
+        "{at}{} {}: {} (at {})\n",
+        f.level, f.rule_id, f.message, f.path
+    );
     match &f.suppressed {
         None => {
             let _ = writeln!(text, "remediation: {}", f.remediation);
@@ -219,10 +227,15 @@ mod tests {
 
     impl Element {
         fn attr(&self, name: &str) -> Option<&str> {
-            self.attrs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+            self.attrs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
         }
         fn count(&self, name: &str) -> usize {
-            self.attr(name).and_then(|v| v.parse().ok()).unwrap_or(usize::MAX)
+            self.attr(name)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(usize::MAX)
         }
         fn all<'a>(&'a self, name: &str, out: &mut Vec<&'a Element>) {
             for c in &self.children {
@@ -244,7 +257,9 @@ mod tests {
         let mut rest = s;
         while let Some(i) = rest.find('&') {
             out.push_str(&rest[..i]);
-            let end = rest[i..].find(';').ok_or(format!("unterminated entity in {s:?}"))?;
+            let end = rest[i..]
+                .find(';')
+                .ok_or(format!("unterminated entity in {s:?}"))?;
             let entity = &rest[i + 1..i + end];
             out.push(match entity {
                 "lt" => '<',
@@ -268,7 +283,10 @@ mod tests {
     }
 
     fn parse(doc: &str) -> Result<Element, String> {
-        if let Some(bad) = doc.chars().find(|c| c.is_control() && !matches!(c, '\n' | '\t' | '\r')) {
+        if let Some(bad) = doc
+            .chars()
+            .find(|c| c.is_control() && !matches!(c, '\n' | '\t' | '\r'))
+        {
             return Err(format!("forbidden character {bad:?}"));
         }
         let body = doc
@@ -289,7 +307,11 @@ mod tests {
                 if done.name != name {
                     return Err(format!("</{name}> closes <{}>", done.name));
                 }
-                stack.last_mut().ok_or("close of the root")?.children.push(done);
+                stack
+                    .last_mut()
+                    .ok_or("close of the root")?
+                    .children
+                    .push(done);
                 continue;
             }
             let (tag, self_closing) = match tag.strip_suffix('/') {
@@ -306,7 +328,9 @@ mod tests {
                 if attrs_text.is_empty() {
                     break;
                 }
-                let (key, after) = attrs_text.split_once("=\"").ok_or(format!("bad attribute in <{tag}>"))?;
+                let (key, after) = attrs_text
+                    .split_once("=\"")
+                    .ok_or(format!("bad attribute in <{tag}>"))?;
                 let end = after.find('"').ok_or("unterminated attribute")?;
                 el.attrs.push((key.to_owned(), unescape(&after[..end])?));
                 attrs_text = &after[end + 1..];
@@ -332,7 +356,10 @@ mod tests {
         for key in ["tests", "failures", "errors", "skipped"] {
             let sum: usize = suites.iter().map(|s| s.count(key)).sum();
             if root.count(key) != sum {
-                return Err(format!("testsuites {key}={} but suites sum to {sum}", root.count(key)));
+                return Err(format!(
+                    "testsuites {key}={} but suites sum to {sum}",
+                    root.count(key)
+                ));
             }
         }
         for s in &suites {
@@ -346,7 +373,11 @@ mod tests {
             ];
             for (key, n) in expected {
                 if s.count(key) != n {
-                    return Err(format!("suite {:?}: {key}={} but {n} found", s.attr("name"), s.count(key)));
+                    return Err(format!(
+                        "suite {:?}: {key}={} but {n} found",
+                        s.attr("name"),
+                        s.count(key)
+                    ));
                 }
             }
         }
@@ -360,21 +391,37 @@ mod tests {
         counts_are_consistent(&root)?;
         let suites = root.find("testsuite");
         let names: Vec<&str> = suites.iter().filter_map(|s| s.attr("name")).collect();
-        assert_eq!(names, ["broken.yaml", "<stdin>", "deploy/prod.yaml", "deploy/dev.yaml", "<input>"]);
+        assert_eq!(
+            names,
+            [
+                "broken.yaml",
+                "<stdin>",
+                "deploy/prod.yaml",
+                "deploy/dev.yaml",
+                "<input>"
+            ]
+        );
         assert_eq!(root.count("tests"), 8);
         assert_eq!(root.count("failures"), 4);
         assert_eq!(root.count("skipped"), 2);
         assert_eq!(root.count("errors"), 2);
         let prod = suites[2].find("testcase");
         assert_eq!(prod.len(), 3);
-        assert_eq!(prod[0].attr("classname"), Some("MysqlFailoverGroup prod/db"));
+        assert_eq!(
+            prod[0].attr("classname"),
+            Some("MysqlFailoverGroup prod/db")
+        );
         assert_eq!(prod[0].attr("name"), Some("BR-TEST-001"));
         assert_eq!(prod[0].attr("file"), Some("deploy/prod.yaml"));
         assert_eq!(prod[0].attr("line"), Some("12"));
         let failure = &prod[0].find("failure")[0];
         assert_eq!(failure.attr("type"), Some("required"));
         assert_eq!(failure.attr("message"), Some("TLS is not configured"));
-        assert!(failure.text.contains("remediation: Set spec.tls.issuerRef"), "{}", failure.text);
+        assert!(
+            failure.text.contains("remediation: Set spec.tls.issuerRef"),
+            "{}",
+            failure.text
+        );
         Ok(())
     }
 
@@ -390,8 +437,14 @@ mod tests {
         assert!(failure.text.contains(raw), "{}", failure.text);
         assert!(out.contains("PITR &lt;disabled&gt; &amp; &quot;binlogs&quot; aren&apos;t kept"));
         let error = &root.find("error")[0];
-        assert_eq!(error.attr("message"), Some("did not find expected key <&>\"'"));
-        assert_eq!(error.text, "broken.yaml:3:7: did not find expected key <&>\"'");
+        assert_eq!(
+            error.attr("message"),
+            Some("did not find expected key <&>\"'")
+        );
+        assert_eq!(
+            error.text,
+            "broken.yaml:3:7: did not find expected key <&>\"'"
+        );
         Ok(())
     }
 
@@ -402,7 +455,10 @@ mod tests {
         let messages: Vec<&str> = skipped.iter().filter_map(|s| s.attr("message")).collect();
         assert_eq!(
             messages,
-            ["suppressed: scraped by the platform agent", "suppressed: dev namespace"]
+            [
+                "suppressed: scraped by the platform agent",
+                "suppressed: dev namespace"
+            ]
         );
         Ok(())
     }
@@ -420,8 +476,17 @@ mod tests {
         let cases = prod.find("testcase");
         assert_eq!(cases.len(), 3);
         let failure = &cases[0].find("failure")[0];
-        assert_eq!(failure.attr("message"), Some("2 findings: TLS is not configured"));
-        assert!(failure.text.contains("deploy/prod.yaml:14 required BR-TEST-001"), "{}", failure.text);
+        assert_eq!(
+            failure.attr("message"),
+            Some("2 findings: TLS is not configured")
+        );
+        assert!(
+            failure
+                .text
+                .contains("deploy/prod.yaml:14 required BR-TEST-001"),
+            "{}",
+            failure.text
+        );
         Ok(())
     }
 

@@ -110,7 +110,11 @@ fn parse_media_range(range: &str, default: Format) -> Option<(f32, Option<Format
             && name.trim().eq_ignore_ascii_case("q")
         {
             // A malformed weight makes the range unusable rather than preferred.
-            q = value.trim().parse::<f32>().ok().filter(|q| (0.0..=1.0).contains(q))?;
+            q = value
+                .trim()
+                .parse::<f32>()
+                .ok()
+                .filter(|q| (0.0..=1.0).contains(q))?;
         }
     }
     Some((q, Format::for_media_type(&media_type, default)))
@@ -210,15 +214,33 @@ mod tests {
     #[test]
     fn picks_format_from_accept_header() {
         let d = Format::Json;
-        assert_eq!(Format::from_accept("application/sarif+json", d), Some(Format::Sarif));
-        assert_eq!(Format::from_accept("application/json", Format::Text), Some(Format::Json));
-        assert_eq!(Format::from_accept("application/xml", d), Some(Format::Junit));
+        assert_eq!(
+            Format::from_accept("application/sarif+json", d),
+            Some(Format::Sarif)
+        );
+        assert_eq!(
+            Format::from_accept("application/json", Format::Text),
+            Some(Format::Json)
+        );
+        assert_eq!(
+            Format::from_accept("application/xml", d),
+            Some(Format::Junit)
+        );
         assert_eq!(Format::from_accept("text/xml", d), Some(Format::Junit));
-        assert_eq!(Format::from_accept("text/plain; charset=utf-8", d), Some(Format::Text));
-        assert_eq!(Format::from_accept("*/*", Format::Sarif), Some(Format::Sarif));
+        assert_eq!(
+            Format::from_accept("text/plain; charset=utf-8", d),
+            Some(Format::Text)
+        );
+        assert_eq!(
+            Format::from_accept("*/*", Format::Sarif),
+            Some(Format::Sarif)
+        );
         assert_eq!(Format::from_accept("", Format::Text), Some(Format::Text));
         assert_eq!(Format::from_accept("image/png", d), None);
-        assert_eq!(Format::from_accept("APPLICATION/SARIF+JSON", d), Some(Format::Sarif));
+        assert_eq!(
+            Format::from_accept("APPLICATION/SARIF+JSON", d),
+            Some(Format::Sarif)
+        );
     }
 
     #[test]
@@ -240,8 +262,14 @@ mod tests {
         assert_eq!(Format::from_accept("application/json;q=0", d), None);
         assert_eq!(Format::from_accept("application/json;q=abc", d), None);
         assert_eq!(Format::from_accept("text/*", d), Some(Format::Text));
-        assert_eq!(Format::from_accept("application/*", Format::Sarif), Some(Format::Sarif));
-        assert_eq!(Format::from_accept("application/*", Format::Text), Some(Format::Json));
+        assert_eq!(
+            Format::from_accept("application/*", Format::Sarif),
+            Some(Format::Sarif)
+        );
+        assert_eq!(
+            Format::from_accept("application/*", Format::Text),
+            Some(Format::Json)
+        );
     }
 
     #[test]
@@ -257,6 +285,9 @@ mod tests {
             docs_base_url: "https://example.test/rules#".into(),
             ..RenderOptions::default()
         };
-        assert_eq!(opts.help_uri("br-tls-001"), "https://example.test/rules#br-tls-001");
+        assert_eq!(
+            opts.help_uri("br-tls-001"),
+            "https://example.test/rules#br-tls-001"
+        );
     }
 }

@@ -13,7 +13,8 @@ use super::{INFORMATION_URI, RenderOptions, TOOL_NAME};
 use crate::engine::manifest::ParseError;
 use crate::engine::rules::{Catalog, Finding, Level, ObjectRef, Report, Rule, SuppressionSource};
 
-pub const SARIF_SCHEMA_URI: &str = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json";
+pub const SARIF_SCHEMA_URI: &str =
+    "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json";
 
 /// SARIF's severity for a checklist level.
 fn sarif_level(level: Level) -> &'static str {
@@ -36,11 +37,7 @@ pub fn render(report: &Report, catalog: &Catalog, opts: &RenderOptions) -> Strin
         "rules".into(),
         Value::Array(rules.iter().map(|r| rule_descriptor(r, opts)).collect()),
     );
-    let results: Vec<Value> = report
-        .findings
-        .iter()
-        .map(|f| result(f, rules))
-        .collect();
+    let results: Vec<Value> = report.findings.iter().map(|f| result(f, rules)).collect();
     let log = json!({
         "$schema": SARIF_SCHEMA_URI,
         "version": "2.1.0",
@@ -87,7 +84,10 @@ fn rule_descriptor(rule: &Rule, opts: &RenderOptions) -> Value {
 
 fn result(f: &Finding, rules: &[Rule]) -> Value {
     let mut r = Map::new();
-    r.insert("ruleId".into(), json!(non_empty(&f.rule_id, "unknown-rule")));
+    r.insert(
+        "ruleId".into(),
+        json!(non_empty(&f.rule_id, "unknown-rule")),
+    );
     if let Some(index) = rules.iter().position(|rule| rule.id == f.rule_id) {
         r.insert("ruleIndex".into(), json!(index));
     }
@@ -152,7 +152,11 @@ fn location(f: &Finding) -> Value {
 /// `Kind/namespace/name` (`Kind/name` without a namespace), never empty.
 fn object_path(o: &ObjectRef) -> String {
     let kind = non_empty(&o.kind, "Object");
-    let name = o.name.as_deref().filter(|n| !n.is_empty()).unwrap_or("<unnamed>");
+    let name = o
+        .name
+        .as_deref()
+        .filter(|n| !n.is_empty())
+        .unwrap_or("<unnamed>");
     match o.namespace.as_deref().filter(|n| !n.is_empty()) {
         Some(ns) => format!("{kind}/{ns}/{name}"),
         None => format!("{kind}/{name}"),
@@ -172,8 +176,11 @@ fn fingerprint(f: &Finding) -> String {
     }
     h.finalize()[..16]
         .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+        .fold(String::with_capacity(32), |mut hex, b| {
+            use std::fmt::Write as _;
+            let _ = write!(hex, "{b:02x}");
+            hex
+        })
 }
 
 /// Parse errors are problems of the run, not results: SARIF puts them in the invocation,
@@ -210,7 +217,11 @@ fn invocation(errors: &[ParseError]) -> Value {
 }
 
 fn non_empty<'a>(text: &'a str, fallback: &'a str) -> &'a str {
-    if text.trim().is_empty() { fallback } else { text }
+    if text.trim().is_empty() {
+        fallback
+    } else {
+        text
+    }
 }
 
 /// SARIF's `name` is an identifier-like form of the title: `TLS is configured` becomes
@@ -273,7 +284,10 @@ mod tests {
         assert_eq!(tls["id"], "BR-TEST-001");
         assert_eq!(tls["name"], "TlsIsConfigured");
         assert_eq!(tls["shortDescription"]["text"], "TLS is configured");
-        assert_eq!(tls["fullDescription"]["text"], "TLS is configured: TLS is not configured.");
+        assert_eq!(
+            tls["fullDescription"]["text"],
+            "TLS is configured: TLS is not configured."
+        );
         assert!(
             tls["help"]["text"]
                 .as_str()
@@ -290,7 +304,10 @@ mod tests {
         assert_eq!(tls["properties"]["section"], "TLS");
         assert_eq!(rules[1]["defaultConfiguration"]["level"], "note");
         assert_eq!(rules[2]["defaultConfiguration"]["level"], "warning");
-        assert_eq!(rules[2]["fullDescription"]["text"], "PITR <when> RPO & \"needs\" it: PITR is off.");
+        assert_eq!(
+            rules[2]["fullDescription"]["text"],
+            "PITR <when> RPO & \"needs\" it: PITR is off."
+        );
         Ok(())
     }
 
@@ -304,9 +321,15 @@ mod tests {
         assert_eq!(first["level"], "error");
         assert_eq!(first["message"]["text"], "TLS is not configured");
         let loc = &first["locations"][0];
-        assert_eq!(loc["physicalLocation"]["artifactLocation"]["uri"], "deploy/prod.yaml");
+        assert_eq!(
+            loc["physicalLocation"]["artifactLocation"]["uri"],
+            "deploy/prod.yaml"
+        );
         assert_eq!(loc["physicalLocation"]["region"]["startLine"], 12);
-        assert_eq!(loc["logicalLocations"][0]["name"], "MysqlFailoverGroup/prod/db");
+        assert_eq!(
+            loc["logicalLocations"][0]["name"],
+            "MysqlFailoverGroup/prod/db"
+        );
         assert_eq!(
             loc["logicalLocations"][0]["fullyQualifiedName"],
             "MysqlFailoverGroup/prod/db#/spec/tls"
@@ -315,7 +338,10 @@ mod tests {
         assert_eq!(results[1]["level"], "warning");
         assert_eq!(results[1]["ruleIndex"], 2);
         // stdin
-        assert_eq!(results[4]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"], "stdin");
+        assert_eq!(
+            results[4]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+            "stdin"
+        );
         Ok(())
     }
 
@@ -324,7 +350,10 @@ mod tests {
         let log = rendered(&fixtures::report())?;
         let loc = &log["runs"][0]["results"][5]["locations"][0];
         assert!(loc.get("physicalLocation").is_none(), "{loc}");
-        assert_eq!(loc["logicalLocations"][0]["name"], "MysqlFailoverGroup/<unnamed>");
+        assert_eq!(
+            loc["logicalLocations"][0]["name"],
+            "MysqlFailoverGroup/<unnamed>"
+        );
         assert_eq!(
             loc["logicalLocations"][0]["fullyQualifiedName"],
             "MysqlFailoverGroup/<unnamed>#/spec/monitoring"
@@ -341,7 +370,10 @@ mod tests {
             json!([{"kind": "inSource", "status": "accepted", "justification": "scraped by the platform agent"}])
         );
         assert_eq!(results[3]["suppressions"][0]["kind"], "external");
-        assert_eq!(results[3]["suppressions"][0]["justification"], "dev namespace");
+        assert_eq!(
+            results[3]["suppressions"][0]["justification"],
+            "dev namespace"
+        );
         assert!(results[0].get("suppressions").is_none());
         Ok(())
     }
@@ -356,10 +388,19 @@ mod tests {
         assert_eq!(n[0]["message"]["text"], "did not find expected key <&>\"'");
         let physical = &n[0]["locations"][0]["physicalLocation"];
         assert_eq!(physical["artifactLocation"]["uri"], "broken.yaml");
-        assert_eq!(physical["region"], json!({"startLine": 3, "startColumn": 7}));
-        assert_eq!(n[1]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"], "stdin");
+        assert_eq!(
+            physical["region"],
+            json!({"startLine": 3, "startColumn": 7})
+        );
+        assert_eq!(
+            n[1]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+            "stdin"
+        );
         let clean = rendered(&Report::default())?;
-        assert_eq!(clean["runs"][0]["invocations"][0]["executionSuccessful"], true);
+        assert_eq!(
+            clean["runs"][0]["invocations"][0]["executionSuccessful"],
+            true
+        );
         assert_eq!(clean["runs"][0]["results"], json!([]));
         Ok(())
     }
@@ -415,7 +456,10 @@ mod tests {
 
     #[test]
     fn pascal_case_names() {
-        assert_eq!(pascal_case("MySQL image is pinned").as_deref(), Some("MysqlImageIsPinned"));
+        assert_eq!(
+            pascal_case("MySQL image is pinned").as_deref(),
+            Some("MysqlImageIsPinned")
+        );
         assert_eq!(pascal_case("--"), None);
     }
 }

@@ -137,7 +137,11 @@ fn finding_lines(out: &mut String, painter: &Painter, f: &Finding) {
     out.push_str(&one_line(&location));
     out.push_str("  ");
     if f.is_active() {
-        painter.paint(out, Style::of(f.level), &f.level.as_str().to_ascii_uppercase());
+        painter.paint(
+            out,
+            Style::of(f.level),
+            &f.level.as_str().to_ascii_uppercase(),
+        );
     } else {
         painter.paint(out, Style::Dim, "SUPPRESSED");
     }
@@ -174,9 +178,19 @@ fn summary_line(out: &mut String, painter: &Painter, s: &Summary) {
     } else {
         let by_level: Vec<String> = Level::ALL
             .iter()
-            .filter_map(|l| s.findings.get(l).filter(|n| **n > 0).map(|n| format!("{n} {l}")))
+            .filter_map(|l| {
+                s.findings
+                    .get(l)
+                    .filter(|n| **n > 0)
+                    .map(|n| format!("{n} {l}"))
+            })
             .collect();
-        let _ = write!(out, " {} ({})", plural(active, "finding"), by_level.join(", "));
+        let _ = write!(
+            out,
+            " {} ({})",
+            plural(active, "finding"),
+            by_level.join(", ")
+        );
     }
     if s.suppressed > 0 {
         let _ = write!(out, ", {} suppressed", s.suppressed);
@@ -199,7 +213,11 @@ fn summary_line(out: &mut String, painter: &Painter, s: &Summary) {
 }
 
 fn plural(n: usize, noun: &str) -> String {
-    if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
 }
 
 #[cfg(test)]
@@ -223,12 +241,25 @@ mod tests {
             matches!((prod, object, finding), (Some(p), Some(o), Some(f)) if p < o && o < f),
             "file header, object header, finding line in order: {out}"
         );
-        assert!(out.contains("      remediation: Set spec.tls.issuerRef to a cert-manager issuer.\n"), "{out}");
+        assert!(
+            out.contains("      remediation: Set spec.tls.issuerRef to a cert-manager issuer.\n"),
+            "{out}"
+        );
         // The second finding of the same object is listed under the same header.
-        assert_eq!(out.matches("MysqlFailoverGroup prod/db\n").count(), 1, "{out}");
+        assert_eq!(
+            out.matches("MysqlFailoverGroup prod/db\n").count(),
+            1,
+            "{out}"
+        );
         // In-memory findings (admission) have their own group.
-        assert!(out.contains("<input>\n  MysqlFailoverGroup <unnamed>\n    <input>  RECOMMENDED"), "{out}");
-        assert!(out.contains("<stdin>\n"), "stdin is named for humans: {out}");
+        assert!(
+            out.contains("<input>\n  MysqlFailoverGroup <unnamed>\n    <input>  RECOMMENDED"),
+            "{out}"
+        );
+        assert!(
+            out.contains("<stdin>\n"),
+            "stdin is named for humans: {out}"
+        );
     }
 
     #[test]
@@ -236,16 +267,24 @@ mod tests {
         let out = plain(&fixtures::report());
         assert!(out.contains("  SUPPRESSED  BR-TEST-002  "), "{out}");
         assert!(
-            out.contains("suppressed recommended finding, by annotation: scraped by the platform agent"),
+            out.contains(
+                "suppressed recommended finding, by annotation: scraped by the platform agent"
+            ),
             "{out}"
         );
-        assert!(out.contains("suppressed required finding, by the lint config: dev namespace"), "{out}");
+        assert!(
+            out.contains("suppressed required finding, by the lint config: dev namespace"),
+            "{out}"
+        );
     }
 
     #[test]
     fn prints_parse_errors_with_location() {
         let out = plain(&fixtures::report());
-        assert!(out.starts_with("broken.yaml:3:7: error: did not find expected key <&>\"'\n"), "{out}");
+        assert!(
+            out.starts_with("broken.yaml:3:7: error: did not find expected key <&>\"'\n"),
+            "{out}"
+        );
         assert!(out.contains("<stdin>:1:1: error: "), "{out}");
     }
 
@@ -263,14 +302,20 @@ mod tests {
     #[test]
     fn empty_report_is_one_clean_summary_line() {
         let out = plain(&Report::default());
-        assert_eq!(out, "Summary: no findings; 0 objects checked, 0 skipped; 0 parse errors.\n");
+        assert_eq!(
+            out,
+            "Summary: no findings; 0 objects checked, 0 skipped; 0 parse errors.\n"
+        );
     }
 
     #[test]
     fn colour_only_when_asked() {
         let report = fixtures::report();
         let plain = plain(&report);
-        assert!(!plain.contains('\x1b'), "no escape bytes without colour: {plain:?}");
+        assert!(
+            !plain.contains('\x1b'),
+            "no escape bytes without colour: {plain:?}"
+        );
         let coloured = render(
             &report,
             &RenderOptions {
@@ -278,7 +323,10 @@ mod tests {
                 ..RenderOptions::default()
             },
         );
-        assert!(coloured.contains("\x1b[1;31mREQUIRED\x1b[0m"), "{coloured:?}");
+        assert!(
+            coloured.contains("\x1b[1;31mREQUIRED\x1b[0m"),
+            "{coloured:?}"
+        );
         // Stripping the styles gives back the plain rendering.
         let stripped = coloured
             .replace("\x1b[0m", "")

@@ -185,6 +185,7 @@ impl Catalog {
     }
 }
 
+#[allow(clippy::needless_pass_by_value)] // call sites pass temporaries of many types
 fn err(file: &str, message: impl ToString) -> CatalogError {
     CatalogError {
         file: file.to_owned(),

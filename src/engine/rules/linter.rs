@@ -180,7 +180,7 @@ impl Linter {
                 if node.is_object() && node.get(&default.field).is_none() {
                     ops.extend(add_op(
                         &format!("{pointer}/{}", escape_pointer_token(&default.field)),
-                        default.value.clone(),
+                        &default.value,
                     ));
                 }
             }
@@ -264,7 +264,7 @@ fn fills_missing(object: &Value, op: &PatchOperation) -> bool {
     object.pointer(path).is_none() && object.pointer(parent).is_some_and(Value::is_object)
 }
 
-fn add_op(path: &str, value: Value) -> Option<PatchOperation> {
+fn add_op(path: &str, value: &Value) -> Option<PatchOperation> {
     // Built through serde so the pointer type of the json-patch version in use is respected.
     serde_json::from_value(serde_json::json!({"op": "add", "path": path, "value": value})).ok()
 }

@@ -98,8 +98,8 @@ fn execute(args: &LintArgs) -> Result<ExitCode, String> {
     let catalog = Catalog::builtin().map_err(|e| e.to_string())?;
     let config = match &args.config {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("{}: {e}", path.display()))?;
+            let text =
+                std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
             LintConfig::parse(&path.display().to_string(), &text, &catalog)
                 .map_err(|e| e.to_string())?
         }
@@ -204,11 +204,15 @@ fn apply_fixes(
             continue;
         };
         let mut inserts = Vec::new();
-        for doc in documents.iter().filter(|d| d.file.as_deref() == Some(input.name.as_str())) {
+        for doc in documents
+            .iter()
+            .filter(|d| d.file.as_deref() == Some(input.name.as_str()))
+        {
             for op in linter.fixes(&doc.value, ctx) {
-                inserts.push(to_insert(doc, &op).ok_or_else(|| {
-                    format!("{}: fix {op} is not an insertion", input.name)
-                })?);
+                inserts.push(
+                    to_insert(doc, &op)
+                        .ok_or_else(|| format!("{}: fix {op} is not an insertion", input.name))?,
+                );
             }
         }
         if inserts.is_empty() {

@@ -36,7 +36,7 @@ impl BuiltinCheck for CredentialSecrets {
             match ctx.get("Secret", namespace, name) {
                 Lookup::Unknown => {}
                 Lookup::Missing => {
-                    out.push(violation(&pointer, format!("Secret {name} does not exist")))
+                    out.push(violation(&pointer, format!("Secret {name} does not exist")));
                 }
                 Lookup::Found(secret) => {
                     for key in ["username", "password"] {
@@ -141,5 +141,3 @@ mod tests {
         assert_eq!(decode_base64("!!"), None);
     }
 }
-
-
