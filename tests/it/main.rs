@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod generated;
+mod lint_cli;
 mod lint_examples;
 mod lint_rules;
 mod manifest_fuzz;
