@@ -4,7 +4,9 @@
 use std::error::Error;
 use std::time::{Duration, Instant};
 
-use bloodraven::adapters::mysql::{Credentials, MysqlSiteClient, MysqlSiteConfig, RoleUsers};
+use bloodraven::adapters::mysql::{
+    ClientTls, Credentials, MysqlSiteClient, MysqlSiteConfig, RoleUsers,
+};
 use bloodraven::engine::failover::observe::ReplicaStatus;
 use bloodraven::engine::gtid::GtidSet;
 use bloodraven::ports::mysql::{DbError, DrainOutcome, MysqlSite};
@@ -567,5 +569,26 @@ async fn role_users_are_created_idempotently_and_can_log_in() -> TestResult {
     server.sql_as("app", "rotated", "SELECT 1")?;
     let accounts = server.sql("SELECT COUNT(*) FROM mysql.user WHERE user = 'app'")?;
     assert_eq!(accounts, "1");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_tls_reaches_a_server_that_requires_secure_transport() -> TestResult {
+    let cluster = MysqlCluster::start(1)?;
+    let server = cluster.get(0)?;
+    server.sql("SET GLOBAL require_secure_transport = ON")?;
+
+    let plain = client(server, "iad")?;
+    let refused = plain.probe().await;
+    assert!(
+        matches!(&refused, Err(DbError::Query { message, .. }) if message.contains("3159")),
+        "{refused:?}"
+    );
+
+    let mut config = plain.config().clone();
+    config.client_tls = ClientTls::Required { ca: None };
+    let tls = MysqlSiteClient::new(config)?;
+    let probe = tls.probe().await?;
+    assert!(!probe.read_only);
     Ok(())
 }
