@@ -134,7 +134,11 @@ async fn probe_reports_primary_and_replica() -> TestResult {
     assert!(status.io_running && status.sql_running, "{status:?}");
     assert_eq!(status.source_host, "127.0.0.1");
     assert_eq!(status.source_port, pair.primary_server()?.port());
-    assert_eq!(status.seconds_behind_source, Some(0));
+    // Caught up, but the lag is clock arithmetic on second boundaries: 0 or 1 on a busy box.
+    assert!(
+        status.seconds_behind_source.is_some_and(|lag| lag <= 2),
+        "{status:?}"
+    );
     assert!(status.retrieved_gtid_set.contains(&primary.gtid_executed));
 
     // 8.4+ tagged GTIDs come through probe and wait_for_gtid intact.
