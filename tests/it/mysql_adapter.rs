@@ -4,7 +4,9 @@
 use std::error::Error;
 use std::time::{Duration, Instant};
 
-use bloodraven::adapters::mysql::{Credentials, MysqlSiteClient, MysqlSiteConfig, RoleUsers};
+use bloodraven::adapters::mysql::{
+    ClientTls, Credentials, MysqlSiteClient, MysqlSiteConfig, RoleUsers,
+};
 use bloodraven::engine::failover::observe::ReplicaStatus;
 use bloodraven::engine::gtid::GtidSet;
 use bloodraven::ports::mysql::{DbError, DrainOutcome, MysqlSite};
@@ -132,7 +134,11 @@ async fn probe_reports_primary_and_replica() -> TestResult {
     assert!(status.io_running && status.sql_running, "{status:?}");
     assert_eq!(status.source_host, "127.0.0.1");
     assert_eq!(status.source_port, pair.primary_server()?.port());
-    assert_eq!(status.seconds_behind_source, Some(0));
+    // Caught up, but the lag is clock arithmetic on second boundaries: 0 or 1 on a busy box.
+    assert!(
+        status.seconds_behind_source.is_some_and(|lag| lag <= 2),
+        "{status:?}"
+    );
     assert!(status.retrieved_gtid_set.contains(&primary.gtid_executed));
 
     // 8.4+ tagged GTIDs come through probe and wait_for_gtid intact.
@@ -567,5 +573,26 @@ async fn role_users_are_created_idempotently_and_can_log_in() -> TestResult {
     server.sql_as("app", "rotated", "SELECT 1")?;
     let accounts = server.sql("SELECT COUNT(*) FROM mysql.user WHERE user = 'app'")?;
     assert_eq!(accounts, "1");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_tls_reaches_a_server_that_requires_secure_transport() -> TestResult {
+    let cluster = MysqlCluster::start(1)?;
+    let server = cluster.get(0)?;
+    server.sql("SET GLOBAL require_secure_transport = ON")?;
+
+    let plain = client(server, "iad")?;
+    let refused = plain.probe().await;
+    assert!(
+        matches!(&refused, Err(DbError::Query { message, .. }) if message.contains("3159")),
+        "{refused:?}"
+    );
+
+    let mut config = plain.config().clone();
+    config.client_tls = ClientTls::Required { ca: None };
+    let tls = MysqlSiteClient::new(config)?;
+    let probe = tls.probe().await?;
+    assert!(!probe.read_only);
     Ok(())
 }
