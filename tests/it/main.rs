@@ -11,4 +11,5 @@ mod manifest_fuzz;
 mod mysql_adapter;
 mod mysql_harness;
 mod report_sarif;
+mod sim_campaign;
 mod support;
