@@ -78,36 +78,10 @@ pub fn generate_certs(
     }
     fs::create_dir_all(out).map_err(|source| io_err(out, source))?;
     let now = OffsetDateTime::now_utc();
-    let gen_err = |what| move |source| CertsError::Generate { what, source };
 
     let (issuer, ca_pem, ca_key_pem) = match ca {
-        Some((cert_path, key_path)) => {
-            let cert_pem = read(cert_path)?;
-            let key = KeyPair::from_pem(&read(key_path)?).map_err(gen_err("CA key"))?;
-            let issuer = Issuer::from_ca_cert_pem(&cert_pem, key).map_err(gen_err("CA certificate"))?;
-            (issuer, cert_pem, None)
-        }
-        None => {
-            let key = KeyPair::generate().map_err(gen_err("CA key"))?;
-            let key_pem = key.serialize_pem();
-            let mut params = CertificateParams::default();
-            params.distinguished_name = name("bloodraven webhook CA");
-            params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-            params.key_usages = vec![
-                KeyUsagePurpose::KeyCertSign,
-                KeyUsagePurpose::CrlSign,
-                KeyUsagePurpose::DigitalSignature,
-            ];
-            params.not_before = now - Duration::hours(1);
-            params.not_after = now + Duration::days(CA_VALIDITY_DAYS);
-            params.serial_number = Some(serial(key.public_key_raw()));
-            let certified = CertifiedIssuer::self_signed(params, key).map_err(gen_err("CA certificate"))?;
-            let pem = certified.pem();
-            // Keep only the issuer; the certificate is already encoded.
-            let issuer = Issuer::from_ca_cert_pem(&pem, KeyPair::from_pem(&key_pem).map_err(gen_err("CA key"))?)
-                .map_err(gen_err("CA certificate"))?;
-            (issuer, pem, Some(key_pem))
-        }
+        Some((cert_path, key_path)) => load_ca(cert_path, key_path)?,
+        None => new_ca(now)?,
     };
 
     let leaf_key = KeyPair::generate().map_err(gen_err("serving key"))?;
@@ -144,6 +118,43 @@ pub fn generate_certs(
     write_atomic(&written.tls_key, leaf_key.serialize_pem().as_bytes(), 0o600)?;
     write_atomic(&written.tls_cert, leaf.pem().as_bytes(), 0o644)?;
     Ok(written)
+}
+
+type Ca = (Issuer<'static, KeyPair>, String, Option<String>);
+
+fn gen_err(what: &'static str) -> impl Fn(rcgen::Error) -> CertsError {
+    move |source| CertsError::Generate { what, source }
+}
+
+/// An existing CA: its issuer and certificate PEM.
+fn load_ca(cert_path: &Path, key_path: &Path) -> Result<Ca, CertsError> {
+    let cert_pem = read(cert_path)?;
+    let key = KeyPair::from_pem(&read(key_path)?).map_err(gen_err("CA key"))?;
+    let issuer = Issuer::from_ca_cert_pem(&cert_pem, key).map_err(gen_err("CA certificate"))?;
+    Ok((issuer, cert_pem, None))
+}
+
+/// A new self-signed CA: its issuer, certificate PEM and key PEM.
+fn new_ca(now: OffsetDateTime) -> Result<Ca, CertsError> {
+    let key = KeyPair::generate().map_err(gen_err("CA key"))?;
+    let key_pem = key.serialize_pem();
+    let mut params = CertificateParams::default();
+    params.distinguished_name = name("bloodraven webhook CA");
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    params.not_before = now - Duration::hours(1);
+    params.not_after = now + Duration::days(CA_VALIDITY_DAYS);
+    params.serial_number = Some(serial(key.public_key_raw()));
+    let certified = CertifiedIssuer::self_signed(params, key).map_err(gen_err("CA certificate"))?;
+    let pem = certified.pem();
+    // The issuer as read back from the encoded certificate, exactly as `load_ca` sees it.
+    let key = KeyPair::from_pem(&key_pem).map_err(gen_err("CA key"))?;
+    let issuer = Issuer::from_ca_cert_pem(&pem, key).map_err(gen_err("CA certificate"))?;
+    Ok((issuer, pem, Some(key_pem)))
 }
 
 fn name(common_name: &str) -> DistinguishedName {

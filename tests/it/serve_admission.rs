@@ -235,8 +235,8 @@ async fn mutation_applies_safe_fixes_idempotently_and_the_result_validates() {
         assert_eq!(response["allowed"], true, "/mutate never denies");
         let patch = decode_patch(&response);
         for op in &patch.0 {
-            let path = serde_json::to_value(op).expect("op")["path"].as_str().unwrap_or_default().to_owned();
-            assert!(!path.contains("image\"") && path != "/spec/image" && !path.contains("credentials"), "unsafe op {path}");
+            let op_path = serde_json::to_value(op).expect("op")["path"].as_str().unwrap_or_default().to_owned();
+            assert!(op_path != "/spec/image" && !op_path.contains("credentials"), "unsafe op {op_path}");
         }
         let mut patched = object.clone();
         json_patch::patch(&mut patched, &patch).expect("the patch applies to the object");

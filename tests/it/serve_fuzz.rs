@@ -1,6 +1,6 @@
-//! Fuzzing the router in-process: arbitrary bytes and mutated AdmissionReviews never make
+//! Fuzzing the router in-process: arbitrary bytes and mutated `AdmissionReviews` never make
 //! it panic, and every answer is a well-formed HTTP response (and, for 200s, a well-formed
-//! AdmissionReview).
+//! `AdmissionReview`).
 
 use axum::Router;
 use axum::body::Body;
@@ -84,20 +84,20 @@ fn json_value() -> impl Strategy<Value = Value> {
 }
 
 /// Every JSON pointer of a document.
-fn pointers(value: &Value, base: String, out: &mut Vec<String>) {
+fn pointers(value: &Value, base: &str, out: &mut Vec<String>) {
     match value {
         Value::Object(map) => {
             for (k, v) in map {
                 let p = format!("{base}/{}", k.replace('~', "~0").replace('/', "~1"));
                 out.push(p.clone());
-                pointers(v, p, out);
+                pointers(v, &p, out);
             }
         }
         Value::Array(items) => {
             for (i, v) in items.iter().enumerate() {
                 let p = format!("{base}/{i}");
                 out.push(p.clone());
-                pointers(v, p, out);
+                pointers(v, &p, out);
             }
         }
         _ => {}
@@ -122,10 +122,10 @@ fn mutate_at(root: &mut Value, pointer: &str, replacement: Option<Value>) {
             }
         }
         (Value::Array(items), None) => {
-            if let Ok(i) = last.parse::<usize>() {
-                if i < items.len() {
-                    items.remove(i);
-                }
+            if let Ok(i) = last.parse::<usize>()
+                && i < items.len()
+            {
+                items.remove(i);
             }
         }
         _ => {}
@@ -162,7 +162,7 @@ proptest! {
         };
         for (index, replacement) in edits {
             let mut all = Vec::new();
-            pointers(&review, String::new(), &mut all);
+            pointers(&review, "", &mut all);
             if all.is_empty() {
                 break;
             }

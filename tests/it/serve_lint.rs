@@ -7,7 +7,7 @@ use serde_json::Value;
 use crate::serve_support::{TestServer, linter};
 
 /// A `helm template`-style bundle: a group, its Secrets (one missing, one sharing a
-/// username), a StorageClass, and a kind no rule knows.
+/// username), a `StorageClass`, and a kind no rule knows.
 const BUNDLE: &str = r"
 apiVersion: v1
 kind: Secret

@@ -43,7 +43,7 @@ pub fn install_crypto_provider() {
     });
 }
 
-/// A cluster with five distinct credential Secrets in `db` and two StorageClasses: `retained`
+/// A cluster with five distinct credential Secrets in `db` and two `StorageClasses`: `retained`
 /// (safe) and `local-path` (node-local, deletes volumes).
 pub fn fake_cluster() -> Arc<ClusterCache> {
     let cache = ClusterCache::new();
@@ -69,7 +69,7 @@ pub fn fake_cluster() -> Arc<ClusterCache> {
     Arc::new(cache)
 }
 
-/// A MysqlFailoverGroup with no finding at all under the fixture catalog and fake cluster.
+/// A `MysqlFailoverGroup` with no finding at all under the fixture catalog and fake cluster.
 pub fn good_group() -> Value {
     yaml(
         r"
@@ -96,7 +96,7 @@ spec:
     )
 }
 
-/// Two denying findings (no TLS; a node-local StorageClass), one required-but-warn finding
+/// Two denying findings (no TLS; a node-local `StorageClass`), one required-but-warn finding
 /// (a missing Secret) and recommended findings with fixes.
 pub fn bad_group() -> Value {
     yaml(
@@ -124,7 +124,7 @@ pub fn yaml(text: &str) -> Value {
     stream.documents.remove(0).value
 }
 
-/// An AdmissionReview request as the API server sends it.
+/// An `AdmissionReview` request as the API server sends it.
 #[derive(Debug, Clone)]
 pub struct ReviewBuilder {
     pub uid: String,
@@ -158,12 +158,12 @@ impl ReviewBuilder {
     }
 
     pub fn uid(mut self, uid: &str) -> Self {
-        self.uid = uid.to_owned();
+        uid.clone_into(&mut self.uid);
         self
     }
 
     pub fn user(mut self, username: &str) -> Self {
-        self.username = username.to_owned();
+        username.clone_into(&mut self.username);
         self
     }
 

@@ -33,7 +33,7 @@ struct State {
     synced: BTreeSet<String>,
 }
 
-/// An in-memory copy of the cluster's Secrets and StorageClasses.
+/// An in-memory copy of the cluster's Secrets and `StorageClasses`.
 #[derive(Debug, Default)]
 pub struct ClusterCache {
     state: RwLock<State>,
@@ -163,6 +163,7 @@ fn reduce_secret(secret: &Value) -> Value {
 }
 
 #[cfg(test)]
+#[allow(clippy::panic)]
 mod tests {
     use super::*;
     use serde_json::json;

@@ -133,6 +133,7 @@ fn json_response<T: Serialize>(status: StatusCode, value: &T) -> Response {
 }
 
 /// The body, or the response explaining why there is none (413 over the limit).
+#[allow(clippy::result_large_err, reason = "the error is the HTTP answer, as axum handlers return it")]
 fn body_or_reject(state: &AppState, body: Result<Bytes, BytesRejection>) -> Result<Bytes, Response> {
     body.map_err(|rejection| {
         let status = rejection.status();
@@ -146,6 +147,7 @@ fn body_or_reject(state: &AppState, body: Result<Bytes, BytesRejection>) -> Resu
 
 /// Runs rule evaluation on the blocking pool, at most `max_concurrency` at a time, so a burst
 /// of admission or lint work never occupies the async workers the operator loops share.
+#[allow(clippy::result_large_err, reason = "the error is the HTTP answer, as axum handlers return it")]
 async fn evaluate<T, F>(state: &AppState, work: F) -> Result<T, Response>
 where
     T: Send + 'static,
@@ -247,6 +249,7 @@ async fn lint_handler(
 }
 
 /// `?format=` wins over Accept.
+#[allow(clippy::result_large_err, reason = "the error is the HTTP answer, as axum handlers return it")]
 fn requested_format(query: Option<&str>, headers: &HeaderMap) -> Result<LintFormat, Response> {
     let from_query = query
         .unwrap_or("")
@@ -316,7 +319,7 @@ async fn readyz_handler(State(state): State<AppState>) -> Response {
     }
 }
 
-/// OpenMetrics when the scraper asks for it (Prometheus does), the classic text format
+/// `OpenMetrics` when the scraper asks for it (Prometheus does), the classic text format
 /// otherwise.
 async fn metrics_handler(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");

@@ -67,8 +67,8 @@ pub enum LintFailure {
 pub fn lint_body(linter: &Linter, body: &[u8]) -> Result<Report, LintFailure> {
     let text = std::str::from_utf8(body).map_err(|e| {
         let before = &body[..e.valid_up_to()];
-        let line = before.iter().filter(|b| **b == b'\n').count() + 1;
-        let column = before.iter().rev().take_while(|b| **b != b'\n').count() + 1;
+        let line = before.split(|b| *b == b'\n').count();
+        let column = before.split(|b| *b == b'\n').next_back().map_or(0, <[u8]>::len) + 1;
         LintFailure::Unparseable(vec![ParseError {
             location: crate::engine::manifest::Location {
                 file: Some(BODY_FILE_NAME.into()),

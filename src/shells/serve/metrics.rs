@@ -186,7 +186,7 @@ impl ServeMetrics {
             .inc();
     }
 
-    /// The OpenMetrics text exposition.
+    /// The `OpenMetrics` text exposition.
     pub fn encode(&self) -> Result<String, std::fmt::Error> {
         let mut out = String::with_capacity(4096);
         prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
@@ -194,13 +194,13 @@ impl ServeMetrics {
     }
 
     /// The Prometheus text format 0.0.4, for scrapers and tools that do not ask for
-    /// OpenMetrics (promtool, curl).
+    /// `OpenMetrics` (promtool, curl).
     pub fn encode_prometheus_text(&self) -> Result<String, std::fmt::Error> {
         Ok(openmetrics_to_prometheus_text(&self.encode()?))
     }
 }
 
-/// OpenMetrics names a counter family without `_total` (`# TYPE x counter`, samples
+/// `OpenMetrics` names a counter family without `_total` (`# TYPE x counter`, samples
 /// `x_total`), and ends with `# EOF`; the older text format wants the family named like its
 /// samples and has no `# EOF` or `# UNIT`.
 fn openmetrics_to_prometheus_text(openmetrics: &str) -> String {
@@ -228,20 +228,6 @@ fn openmetrics_to_prometheus_text(openmetrics: &str) -> String {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn counters_are_renamed_for_the_prometheus_text_format() {
-        let om = "# HELP a_b Things.\n# TYPE a_b counter\na_b_total{x=\"1\"} 2\n# HELP h Latency.\n# TYPE h histogram\nh_count 1\n# EOF\n";
-        assert_eq!(
-            openmetrics_to_prometheus_text(om),
-            "# HELP a_b_total Things.\n# TYPE a_b_total counter\na_b_total{x=\"1\"} 2\n# HELP h Latency.\n# TYPE h histogram\nh_count 1\n"
-        );
-    }
-}
-
 fn level_label(level: Level) -> &'static str {
     level.as_str()
 }
@@ -259,10 +245,26 @@ fn status_label(status: u16) -> &'static str {
         422 => "422",
         500 => "500",
         503 => "503",
-        100..=199 => "1xx",
-        200..=299 => "2xx",
-        300..=399 => "3xx",
-        400..=499 => "4xx",
-        _ => "5xx",
+        other => match other / 100 {
+            1 => "1xx",
+            2 => "2xx",
+            3 => "3xx",
+            4 => "4xx",
+            _ => "5xx",
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_are_renamed_for_the_prometheus_text_format() {
+        let om = "# HELP a_b Things.\n# TYPE a_b counter\na_b_total{x=\"1\"} 2\n# HELP h Latency.\n# TYPE h histogram\nh_count 1\n# EOF\n";
+        assert_eq!(
+            openmetrics_to_prometheus_text(om),
+            "# HELP a_b_total Things.\n# TYPE a_b_total counter\na_b_total{x=\"1\"} 2\n# HELP h Latency.\n# TYPE h histogram\nh_count 1\n"
+        );
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::engine::rules::{Catalog, LintConfig, ObjectContext};
 
-/// The ServiceAccount the operator runs as; only it may write the status of our resources.
+/// The `ServiceAccount` the operator runs as; only it may write the status of our resources.
 pub const DEFAULT_OPERATOR_SERVICE_ACCOUNT: &str = "system:serviceaccount:bloodraven-system:bloodraven";
 /// The largest request body accepted (the API server's own limit for objects is 3 MiB).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
@@ -35,7 +35,7 @@ pub struct ServeOptions {
     pub lint_config: LintConfig,
     /// The rule catalog; `None` means the one compiled into the binary.
     pub catalog: Option<Arc<Catalog>>,
-    /// Where cross-object rules look up Secrets and StorageClasses; `None` means a context
+    /// Where cross-object rules look up Secrets and `StorageClasses`; `None` means a context
     /// that knows nothing, so those rules stay silent rather than guess.
     pub cluster: Option<Arc<dyn ObjectContext>>,
 }

@@ -71,10 +71,9 @@ impl CertStore {
 
     /// Re-reads the files and swaps in the new pair if they changed and are valid.
     pub fn poll(&self) -> Reload {
-        let files = match read_files(&self.dir) {
-            Ok(files) => files,
-            // Mid-swap the files may be briefly missing; that is not a change worth reporting.
-            Err(_) => return Reload::Unchanged,
+        // Mid-swap the files may be briefly missing; that is not a change worth reporting.
+        let Ok(files) = read_files(&self.dir) else {
+            return Reload::Unchanged;
         };
         let hash = content_hash(&files.0, &files.1);
         {

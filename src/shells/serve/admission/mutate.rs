@@ -30,13 +30,14 @@ pub fn mutate(request: &AdmissionRequest, linter: &Linter, ctx: &dyn ObjectConte
         decision: Decision::Allowed,
         dropped,
     };
-    let object = match (request.operation, &request.object, &request.sub_resource) {
-        (Operation::Create | Operation::Update, Some(object), None) => object,
-        _ => return unchanged(0),
+    let (Operation::Create | Operation::Update, Some(object), None) =
+        (request.operation, &request.object, &request.sub_resource)
+    else {
+        return unchanged(0);
     };
     let ops = linter.fixes(&with_namespace(object, request), ctx);
     let total = ops.len();
-    let ops: Vec<PatchOperation> = ops.into_iter().filter(|op| allowed(op)).collect();
+    let ops: Vec<PatchOperation> = ops.into_iter().filter(allowed).collect();
     let dropped = total - ops.len();
     if ops.is_empty() {
         return unchanged(dropped);

@@ -1,4 +1,4 @@
-//! The `admission.k8s.io/v1` AdmissionReview wire format, only the fields we use.
+//! The `admission.k8s.io/v1` `AdmissionReview` wire format, only the fields we use.
 //!
 //! Hand-written rather than kube-core's typed review so that objects stay plain JSON (the
 //! rule engine works on `serde_json::Value`) and so that every response field is under our
@@ -80,7 +80,7 @@ pub struct AdmissionRequest {
     pub dry_run: Option<bool>,
 }
 
-/// Why a body is not an AdmissionReview we can answer (HTTP 400).
+/// Why a body is not an `AdmissionReview` we can answer (HTTP 400).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct MalformedReview(pub String);

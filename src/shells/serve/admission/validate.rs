@@ -37,22 +37,23 @@ pub fn validate(
     let findings = active(linter, &with_namespace(object, request), ctx);
 
     let mut denying: Vec<&Finding> = findings.iter().filter(|f| denies(linter, f)).collect();
-    if request.operation == Operation::Update && policy.ratchet {
-        if let Some(old) = &request.old_object {
-            let before: BTreeSet<(String, String)> = active(linter, &with_namespace(old, request), ctx)
-                .into_iter()
-                .filter(|f| denies(linter, f))
-                .map(|f| (f.rule_id, f.path))
-                .collect();
-            // Only findings the update introduces deny; existing ones become warnings.
-            denying.retain(|f| !before.contains(&(f.rule_id.clone(), f.path.clone())));
-        }
+    if request.operation == Operation::Update
+        && policy.ratchet
+        && let Some(old) = &request.old_object
+    {
+        let before: BTreeSet<(String, String)> = active(linter, &with_namespace(old, request), ctx)
+            .into_iter()
+            .filter(|f| denies(linter, f))
+            .map(|f| (f.rule_id, f.path))
+            .collect();
+        // Only findings the update introduces deny; existing ones become warnings.
+        denying.retain(|f| !before.contains(&(f.rule_id.clone(), f.path.clone())));
     }
     let mut warned: Vec<&Finding> = findings
         .iter()
         .filter(|f| !denying.iter().any(|d| std::ptr::eq(*d, *f)))
         .collect();
-    warned.sort_by(|a, b| b.level.cmp(&a.level));
+    warned.sort_by_key(|f| std::cmp::Reverse(f.level));
     let warnings = message::warnings(&warned);
     if denying.is_empty() {
         let response = AdmissionResponse::allow(uid, warnings);
@@ -83,7 +84,7 @@ fn active(linter: &Linter, object: &serde_json::Value, ctx: &dyn ObjectContext) 
 }
 
 /// Status of our resources is the operator's record of what it did; anyone else writing it
-/// could fake a promotion, so only the operator's ServiceAccount may.
+/// could fake a promotion, so only the operator's `ServiceAccount` may.
 fn guard_status(request: &AdmissionRequest, policy: &Policy) -> Validation {
     let uid = request.uid.as_str();
     let ours = request.resource.group == GROUP;
