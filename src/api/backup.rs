@@ -116,7 +116,9 @@ pub struct BackupStorage {
     pub pvc: Option<PvcStorage>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub enum StorageType {
     #[default]
     S3,
@@ -133,7 +135,11 @@ pub struct S3Storage {
     pub prefix: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
-    #[serde(default, rename = "endpointURL", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "endpointURL",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub endpoint_url: Option<String>,
     pub credentials_secret: LocalRef,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -183,7 +189,9 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Compression {
     None,
@@ -235,7 +243,9 @@ pub struct EncryptionSpec {
     pub passphrase_secret: SecretKeyRef,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub enum EncryptionAlgorithm {
     #[default]
     #[serde(rename = "AES-256-GCM")]
@@ -274,7 +284,9 @@ fn three() -> u32 {
     3
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub enum ConcurrencyPolicy {
     #[default]
     Forbid,

@@ -10,7 +10,10 @@ pub fn all() -> Vec<(&'static str, CustomResourceDefinition)> {
     vec![
         ("mysqlfailovergroups.yaml", MysqlFailoverGroup::crd()),
         ("mysqlbackups.yaml", MysqlBackup::crd()),
-        ("mysqlbackupverifications.yaml", MysqlBackupVerification::crd()),
+        (
+            "mysqlbackupverifications.yaml",
+            MysqlBackupVerification::crd(),
+        ),
     ]
 }
 

@@ -73,7 +73,9 @@ fn default_max_sync_wait() -> String {
 }
 
 /// What a planned failover does when Dragonfly cannot prove its sessions were preserved.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum OnSyncTimeout {
     /// Keep MySQL availability; cache and sessions may be lost.
@@ -93,7 +95,11 @@ pub struct DragonflySnapshot {
     pub credentials_secret_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub s3_endpoint: Option<String>,
-    #[serde(default, rename = "s3UseHTTPS", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "s3UseHTTPS",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub s3_use_https: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub s3_sign_payload: Option<bool>,

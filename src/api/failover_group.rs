@@ -2,6 +2,9 @@
 //!
 //! Field names and defaults follow the original operator so existing manifests keep working.
 
+// The CRD's field names are the API (`operatorSecret`, `appSecret`, ...).
+#![allow(clippy::struct_field_names)]
+
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
@@ -145,7 +148,9 @@ fn default_clone_timeout() -> u32 {
 }
 
 /// Whether a site may be promoted.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum SiteRole {
     /// Promotable.
@@ -213,7 +218,9 @@ pub struct IssuerRef {
     pub kind: IssuerKind,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub enum IssuerKind {
     #[default]
     Issuer,
@@ -285,7 +292,9 @@ fn default_max_lag() -> u32 {
     300
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub enum UpdateStrategy {
     /// Roll the replica, fail over, then roll the former primary.
     #[default]
@@ -338,7 +347,9 @@ fn default_max_lag_wait() -> String {
     "5m".to_owned()
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum OnCooldown {
     #[default]

@@ -61,7 +61,9 @@ pub struct PointInTime {
     pub timestamp: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum PointInTimeMode {
     #[default]
@@ -76,10 +78,10 @@ pub struct Decryption {
     pub passphrase_secret: SecretKeyRef,
 }
 
-/// One-shot bootstrap restore into the initial primary.
+/// What to restore and how: shared by `initFromBackup` and `restoreInPlace`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct InitFromBackupSpec {
+pub struct RestoreInputs {
     pub source: RestoreSource,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub load_options: Option<LoadOptions>,
@@ -89,6 +91,14 @@ pub struct InitFromBackupSpec {
     pub decryption: Option<Decryption>,
 }
 
+/// One-shot bootstrap restore into the initial primary.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InitFromBackupSpec {
+    #[serde(flatten)]
+    pub inputs: RestoreInputs,
+}
+
 /// Re-armable destructive restore of a live group; `confirm` is an anti-replay token.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
@@ -96,11 +106,6 @@ pub struct RestoreInPlaceSpec {
     /// An RFC 3339 timestamp, strictly newer than the last one used.
     #[schemars(length(min = 1))]
     pub confirm: String,
-    pub source: RestoreSource,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub load_options: Option<LoadOptions>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub point_in_time: Option<PointInTime>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub decryption: Option<Decryption>,
+    #[serde(flatten)]
+    pub inputs: RestoreInputs,
 }

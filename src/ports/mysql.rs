@@ -56,9 +56,8 @@ impl DbError {
 impl Categorized for DbError {
     fn category(&self) -> Category {
         match self {
-            Self::Refused { .. } => Category::Unavailable,
+            Self::Refused { .. } | Self::Query { .. } => Category::Unavailable,
             Self::Timeout { .. } => Category::Timeout,
-            Self::Query { .. } => Category::Unavailable,
             Self::Unsafe { .. } => Category::Refused,
         }
     }
@@ -120,6 +119,8 @@ pub trait MysqlSite: Send + Sync {
 
     /// Replace this server's data with a CLONE of `donor`, survive the restart, and start
     /// replicating from `donor`.
-    fn clone_from(&self, donor: &SourceEndpoint)
-    -> impl Future<Output = Result<(), DbError>> + Send;
+    fn clone_from(
+        &self,
+        donor: &SourceEndpoint,
+    ) -> impl Future<Output = Result<(), DbError>> + Send;
 }

@@ -1,16 +1,20 @@
 //! The integration test binary. One binary keeps link times down on small machines; each
 //! area is a module.
 
-// `bloodraven serve`: admission webhooks, /lint, TLS reload, metrics.
-#[allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod generated;
+mod lint_cli;
+mod lint_examples;
+mod lint_rules;
+mod manifest_fuzz;
+mod mysql_adapter;
+mod mysql_harness;
+mod report_sarif;
 mod serve_admission;
-#[allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 mod serve_fuzz;
-#[allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 mod serve_lint;
-#[allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 mod serve_metrics;
-#[allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 mod serve_support;
-#[allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 mod serve_tls;
+mod support;

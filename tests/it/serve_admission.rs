@@ -304,3 +304,53 @@ async fn rules_health_and_readiness() {
     assert_eq!(wrong_method.status().as_u16(), 405);
     server.stop().await;
 }
+
+/// The shipped catalog on the shipped examples: the production-ready group is admitted, the
+/// bad one is denied naming real rule IDs, and a cluster cache built from the example's
+/// Secrets and StorageClass feeds the cross-object rules.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn builtin_catalog_admits_the_production_ready_example_and_denies_the_bad_one() {
+    let examples = |name: &str| {
+        let text = std::fs::read_to_string(format!("{}/docs/examples/{name}", env!("CARGO_MANIFEST_DIR"))).expect("example");
+        let stream = bloodraven::engine::manifest::parse_stream(Some(name), &text);
+        assert!(stream.errors.is_empty(), "{:?}", stream.errors);
+        stream.documents.into_iter().map(|d| d.value).collect::<Vec<_>>()
+    };
+    let good = examples("production-ready.yaml");
+    let cache = bloodraven::adapters::kube::ClusterCache::new();
+    for kind in ["Secret", "StorageClass"] {
+        let objects: Vec<Value> = good.iter().filter(|o| o["kind"] == kind).cloned().collect();
+        cache.replace_kind(kind, &objects);
+    }
+    let server = TestServer::start_with(|o| {
+        o.catalog = None;
+        o.cluster = Some(std::sync::Arc::new(cache));
+    })
+    .await;
+    let group = good.iter().find(|o| o["kind"] == "MysqlFailoverGroup").expect("group").clone();
+    let response = server.review("/validate", &ReviewBuilder::create(group)).await;
+    assert_contract("/validate", &response);
+    assert_eq!(response["allowed"], true, "{response}");
+
+    let bad = examples("bad.yaml");
+    let group = bad.iter().find(|o| o["kind"] == "MysqlFailoverGroup").expect("group").clone();
+    let response = server.review("/validate", &ReviewBuilder::create(group.clone())).await;
+    assert_contract("/validate", &response);
+    assert_eq!(response["allowed"], false, "{response}");
+    let named = rule_ids(response["status"]["message"].as_str().unwrap_or_default());
+    assert!(!named.is_empty());
+    let catalog = bloodraven::engine::rules::Catalog::builtin().expect("catalog");
+    for id in &named {
+        let rule = catalog.get(id).unwrap_or_else(|| panic!("{id} is not a catalog rule"));
+        assert_eq!(rule.level, bloodraven::engine::rules::Level::Required, "{id}");
+    }
+    let mutated = server.review("/mutate", &ReviewBuilder::create(group.clone())).await;
+    assert_contract("/mutate", &mutated);
+    if mutated.get("patch").is_some() {
+        let mut patched = group;
+        json_patch::patch(&mut patched, &decode_patch(&mutated)).expect("builtin fixes apply");
+        let again = server.review("/mutate", &ReviewBuilder::create(patched)).await;
+        assert!(again.get("patch").is_none(), "builtin fixes are idempotent: {again}");
+    }
+    server.stop().await;
+}

@@ -11,7 +11,7 @@ fn promtool() -> Option<PathBuf> {
         return Some(PathBuf::from(path));
     }
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    for candidate in [".deps/bin/promtool", ".deps/prometheus/usr/bin/promtool"] {
+    for candidate in [".deps/bin/promtool", ".deps/promtool/usr/bin/promtool"] {
         let path = root.join(candidate);
         if path.is_file() {
             return Some(path);

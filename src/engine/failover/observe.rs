@@ -2,10 +2,12 @@
 
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 use crate::engine::gtid::GtidSet;
 
 /// A successful probe of one MySQL server.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SiteProbe {
     pub server_uuid: String,
     pub read_only: bool,
@@ -16,7 +18,7 @@ pub struct SiteProbe {
 }
 
 /// The replica side of `SHOW REPLICA STATUS`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReplicaStatus {
     pub source_host: String,
     pub source_port: u16,
@@ -36,7 +38,7 @@ impl ReplicaStatus {
 
 /// Why a probe failed. The distinction drives detection speed: a refused connection is a
 /// fact that a couple of fast re-probes confirm, a timeout may be a hang or a blip.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ProbeFailure {
     /// The TCP connection was refused or reset: nothing is listening.
     Refused,

@@ -19,6 +19,8 @@ mod embedded {
 
 /// The file that lists checklist bullets no manifest can decide.
 const MANUAL_FILE: &str = "_manual-checks.yaml";
+/// The file that lists safe defaults the mutating webhook and `lint --fix` fill in.
+const DEFAULTS_FILE: &str = "_defaults.yaml";
 
 /// A rule file that does not load.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -42,11 +44,25 @@ pub struct ManualCheck {
     pub reason: String,
 }
 
-/// Every rule, in ID order, plus the checklist items left to humans.
+/// A value filled in when a field is missing; never overwrites what the user set.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SafeDefault {
+    pub kinds: Vec<String>,
+    /// Pointer pattern (with `*`) of the objects that get the field.
+    pub select: String,
+    pub field: String,
+    pub value: Value,
+    /// Why this default is safe, for the docs.
+    pub why: String,
+}
+
+/// Every rule, in ID order, plus the checklist items left to humans and the safe defaults.
 #[derive(Debug)]
 pub struct Catalog {
     rules: Vec<Rule>,
     manual: Vec<ManualCheck>,
+    defaults: Vec<SafeDefault>,
 }
 
 #[derive(Deserialize)]
@@ -73,17 +89,31 @@ struct CheckFile {
     #[serde(default)]
     when: Option<Value>,
     #[serde(default)]
-    select: Option<String>,
+    select: Option<Selectors>,
     #[serde(default)]
     schema: Option<Value>,
     #[serde(default)]
     builtin: Option<String>,
 }
 
+/// One pointer pattern or several.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Selectors {
+    One(String),
+    Many(Vec<String>),
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ManualFile {
     manual: Vec<ManualCheck>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DefaultsFile {
+    defaults: Vec<SafeDefault>,
 }
 
 impl Catalog {
@@ -100,12 +130,19 @@ impl Catalog {
     pub fn from_files(files: &[(&str, &str)]) -> Result<Catalog, CatalogError> {
         let mut rules = Vec::new();
         let mut manual = Vec::new();
+        let mut defaults = Vec::new();
         let mut ids = BTreeSet::new();
         for (file, text) in files {
             let value = load_single(file, text)?;
             if *file == MANUAL_FILE {
                 let parsed: ManualFile = serde_json::from_value(value).map_err(|e| err(file, e))?;
                 manual = parsed.manual;
+                continue;
+            }
+            if *file == DEFAULTS_FILE {
+                let parsed: DefaultsFile =
+                    serde_json::from_value(value).map_err(|e| err(file, e))?;
+                defaults = parsed.defaults;
                 continue;
             }
             let parsed: RuleFile = serde_json::from_value(value).map_err(|e| err(file, e))?;
@@ -116,7 +153,11 @@ impl Catalog {
             rules.push(rule);
         }
         rules.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(Catalog { rules, manual })
+        Ok(Catalog {
+            rules,
+            manual,
+            defaults,
+        })
     }
 
     pub fn rules(&self) -> &[Rule] {
@@ -131,6 +172,10 @@ impl Catalog {
         &self.manual
     }
 
+    pub fn safe_defaults(&self) -> &[SafeDefault] {
+        &self.defaults
+    }
+
     /// Every kind some rule applies to.
     pub fn kinds(&self) -> BTreeSet<&str> {
         self.rules
@@ -140,6 +185,7 @@ impl Catalog {
     }
 }
 
+#[allow(clippy::needless_pass_by_value)] // call sites pass temporaries of many types
 fn err(file: &str, message: impl ToString) -> CatalogError {
     CatalogError {
         file: file.to_owned(),
@@ -161,9 +207,14 @@ fn load_single(file: &str, text: &str) -> Result<Value, CatalogError> {
 fn compile(file: &str, f: RuleFile) -> Result<Rule, CatalogError> {
     let id_ok = f.id.starts_with("BR-")
         && f.id.len() <= 24
-        && f.id.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-');
+        && f.id
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-');
     if !id_ok {
-        return Err(err(file, format!("rule id {:?} must look like BR-AREA-001", f.id)));
+        return Err(err(
+            file,
+            format!("rule id {:?} must look like BR-AREA-001", f.id),
+        ));
     }
     if f.kinds.is_empty() {
         return Err(err(file, "kinds must not be empty"));
@@ -178,8 +229,18 @@ fn compile(file: &str, f: RuleFile) -> Result<Rule, CatalogError> {
             Condition::Builtin { name, check }
         }
         (None, Some(schema)) => Condition::Schema {
-            when: f.check.when.as_ref().map(|w| validator(file, "when", w)).transpose()?,
-            select: f.check.select.unwrap_or_default(),
+            when: f
+                .check
+                .when
+                .as_ref()
+                .map(|w| validator(file, "when", w))
+                .transpose()?,
+            select: match f.check.select {
+                None => vec![String::new()],
+                Some(Selectors::One(one)) => vec![one],
+                Some(Selectors::Many(many)) if !many.is_empty() => many,
+                Some(Selectors::Many(_)) => return Err(err(file, "check.select is empty")),
+            },
             schema: validator(file, "schema", &schema)?,
         },
         _ => return Err(err(file, "check needs exactly one of schema and builtin")),
@@ -200,9 +261,56 @@ fn compile(file: &str, f: RuleFile) -> Result<Rule, CatalogError> {
     })
 }
 
-fn validator(file: &str, what: &str, schema: &Value) -> Result<jsonschema::Validator, CatalogError> {
+fn validator(
+    file: &str,
+    what: &str,
+    schema: &Value,
+) -> Result<jsonschema::Validator, CatalogError> {
     jsonschema::options()
         .should_validate_formats(false)
         .build(schema)
-        .map_err(|e| err(file, format!("check.{what} is not a valid JSON Schema: {e}")))
+        .map_err(|e| {
+            err(
+                file,
+                format!("check.{what} is not a valid JSON Schema: {e}"),
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_catalog_loads_and_is_sorted() {
+        let catalog = Catalog::builtin().expect("catalog");
+        assert!(catalog.rules().len() >= 40, "{}", catalog.rules().len());
+        let ids: Vec<&str> = catalog.rules().iter().map(|r| r.id.as_str()).collect();
+        let mut sorted = ids.clone();
+        sorted.sort_unstable();
+        assert_eq!(ids, sorted);
+        assert!(!catalog.manual_checks().is_empty());
+        assert_eq!(catalog.safe_defaults().len(), 3);
+    }
+
+    #[test]
+    fn rejects_broken_rule_files() {
+        let bad_id = "id: nope\ntitle: t\nlevel: required\nowner: app\nsection: s\nkinds: [X]\nmessage: m\nremediation: r\ncheck: {schema: {}}\n";
+        let e = Catalog::from_files(&[("a.yaml", bad_id)]).unwrap_err();
+        assert!(e.message.contains("BR-AREA-001"), "{e}");
+        let bad_builtin = bad_id
+            .replace("id: nope", "id: BR-X-001")
+            .replace("{schema: {}}", "{builtin: nope}");
+        let e = Catalog::from_files(&[("a.yaml", &bad_builtin)]).unwrap_err();
+        assert!(e.message.contains("unknown builtin"), "{e}");
+        let bad_schema = bad_id
+            .replace("id: nope", "id: BR-X-001")
+            .replace("{schema: {}}", "{schema: {type: 12}}");
+        let e = Catalog::from_files(&[("a.yaml", &bad_schema)]).unwrap_err();
+        assert!(e.message.contains("not a valid JSON Schema"), "{e}");
+        let unknown_field = bad_id
+            .replace("id: nope", "id: BR-X-001")
+            .replace("level:", "colour: red\nlevel:");
+        assert!(Catalog::from_files(&[("a.yaml", &unknown_field)]).is_err());
+    }
 }

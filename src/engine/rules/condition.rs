@@ -24,11 +24,11 @@ pub struct Violation {
 
 /// The decision part of a rule.
 pub enum Condition {
-    /// Data rule: every node matched by `select` must satisfy `schema`, for objects that
-    /// match `when`.
+    /// Data rule: every node matched by a `select` pattern must satisfy `schema`, for
+    /// objects that match `when`.
     Schema {
         when: Option<Validator>,
-        select: String,
+        select: Vec<String>,
         schema: Validator,
     },
     /// A rule that needs code or other objects, implemented in [`super::builtin`].
@@ -61,14 +61,15 @@ impl Condition {
         match self {
             Self::Schema {
                 when,
-                select: pattern,
+                select: patterns,
                 schema,
             } => {
                 if when.as_ref().is_some_and(|w| !w.is_valid(object)) {
                     return Vec::new();
                 }
                 let mut out: Vec<Violation> = Vec::new();
-                for (base, node) in select(object, pattern) {
+                let nodes = patterns.iter().flat_map(|p| select(object, p));
+                for (base, node) in nodes {
                     if schema.is_valid(node) {
                         continue;
                     }

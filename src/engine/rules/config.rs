@@ -113,8 +113,7 @@ impl LintConfig {
             1 => stream.documents.remove(0).value,
             n => return Err(fail(format!("expected one YAML document, found {n}"))),
         };
-        let config: LintConfig =
-            serde_json::from_value(value).map_err(|e| fail(e.to_string()))?;
+        let config: LintConfig = serde_json::from_value(value).map_err(|e| fail(e.to_string()))?;
         let named = config
             .rules
             .keys()
@@ -125,7 +124,11 @@ impl LintConfig {
                 return Err(fail(format!("unknown rule id {id:?}")));
             }
         }
-        if let Some(e) = config.exemptions.iter().find(|e| e.reason.trim().is_empty()) {
+        if let Some(e) = config
+            .exemptions
+            .iter()
+            .find(|e| e.reason.trim().is_empty())
+        {
             return Err(fail(format!("exemption of {} has an empty reason", e.rule)));
         }
         Ok(config)
@@ -164,6 +167,10 @@ impl LintConfig {
     pub fn annotation_may_exempt(&self, rule_id: &str) -> bool {
         self.annotation_exemptions.allowed
             && (self.annotation_exemptions.rules.is_empty()
-                || self.annotation_exemptions.rules.iter().any(|r| r == rule_id))
+                || self
+                    .annotation_exemptions
+                    .rules
+                    .iter()
+                    .any(|r| r == rule_id))
     }
 }

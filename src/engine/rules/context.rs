@@ -51,7 +51,11 @@ impl BundleContext {
         }
     }
 
-    fn matching<'a>(&'a self, kind: &'a str, namespace: &'a str) -> impl Iterator<Item = &'a Value> {
+    fn matching<'a>(
+        &'a self,
+        kind: &'a str,
+        namespace: &'a str,
+    ) -> impl Iterator<Item = &'a Value> {
         self.objects.iter().filter(move |o| {
             o.get("kind").and_then(Value::as_str) == Some(kind) && {
                 let ns = o.pointer("/metadata/namespace").and_then(Value::as_str);

@@ -43,6 +43,12 @@ pub fn parse(object: &Value) -> (Vec<Exemption>, Vec<MalformedEntry>) {
                 entry: entry.to_owned(),
                 problem: "has no reason",
             }),
+            None if entry.starts_with("BR-") && !entry.contains(char::is_whitespace) => {
+                bad.push(MalformedEntry {
+                    entry: entry.to_owned(),
+                    problem: "has no reason",
+                });
+            }
             _ => bad.push(MalformedEntry {
                 entry: entry.to_owned(),
                 problem: "is not `<ruleId>: <reason>`",
@@ -62,8 +68,16 @@ mod tests {
         let o = json!({"metadata": {"annotations": {EXEMPT_ANNOTATION:
             "BR-TLS-001: dev cluster; BR-IMG-001 ; BR-X:   ; nonsense"}}});
         let (ok, bad) = parse(&o);
-        assert_eq!(ok, vec![Exemption { rule_id: "BR-TLS-001".into(), reason: "dev cluster".into() }]);
+        assert_eq!(
+            ok,
+            vec![Exemption {
+                rule_id: "BR-TLS-001".into(),
+                reason: "dev cluster".into()
+            }]
+        );
         assert_eq!(bad.len(), 3);
+        assert_eq!(bad[0].problem, "has no reason");
         assert_eq!(bad[1].problem, "has no reason");
+        assert_eq!(bad[2].problem, "is not `<ruleId>: <reason>`");
     }
 }

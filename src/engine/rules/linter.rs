@@ -14,7 +14,8 @@ use super::context::ObjectContext;
 use super::exempt;
 use super::finding::{Finding, ObjectRef, Suppression, SuppressionSource};
 use super::model::{Level, Rule};
-use crate::engine::manifest::{Document, ParseError};
+use super::pointer::select;
+use crate::engine::manifest::{Document, ParseError, escape_pointer_token};
 
 /// The catalog plus the user's configuration.
 #[derive(Debug, Clone)]
@@ -102,7 +103,11 @@ impl Linter {
                     .get("kind")
                     .and_then(Value::as_str)
                     .unwrap_or("<no kind>");
-                *report.summary.skipped_kinds.entry(kind.to_owned()).or_default() += 1;
+                *report
+                    .summary
+                    .skipped_kinds
+                    .entry(kind.to_owned())
+                    .or_default() += 1;
             }
             report.findings.extend(outcome.findings);
         }
@@ -153,9 +158,13 @@ impl Linter {
         outcome
     }
 
-    /// The safe fixes for `object`: the fix operations of every enabled, unsuppressed rule
-    /// that fires, in catalog order, with paths made absolute. Applying them makes those
-    /// rules hold, so a second call returns nothing.
+    /// The safe changes for `object`: the catalog's defaults for missing fields, then the fix
+    /// operations of every enabled, unsuppressed rule that fires, in catalog order, with
+    /// paths made absolute.
+    ///
+    /// Fixes only ever *add a missing field*: a value the user set is never overwritten, and
+    /// images and credentials are never touched. Applying the result and asking again
+    /// returns nothing, which is what a reinvoked mutating webhook needs.
     pub fn fixes(&self, object: &Value, ctx: &dyn ObjectContext) -> Vec<PatchOperation> {
         let Some(kind) = object.get("kind").and_then(Value::as_str) else {
             return Vec::new();
@@ -163,6 +172,19 @@ impl Linter {
         let object_ref = ObjectRef::of(object);
         let (exemptions, _) = exempt::parse(object);
         let mut ops = Vec::new();
+        for default in self.catalog.safe_defaults() {
+            if !default.kinds.iter().any(|k| k == kind) {
+                continue;
+            }
+            for (pointer, node) in select(object, &default.select) {
+                if node.is_object() && node.get(&default.field).is_none() {
+                    ops.extend(add_op(
+                        &format!("{pointer}/{}", escape_pointer_token(&default.field)),
+                        &default.value,
+                    ));
+                }
+            }
+        }
         for rule in self.rules_for(kind) {
             let Some(fix) = &rule.fix else { continue };
             if !self.config.enabled(&rule.id)
@@ -171,14 +193,21 @@ impl Linter {
                 continue;
             }
             for violation in rule.condition.evaluate(object, ctx) {
-                ops.extend(fix.iter().filter_map(|op| rebase(op, &violation)));
+                ops.extend(
+                    fix.iter()
+                        .filter_map(|op| rebase(op, &violation))
+                        .filter(|op| fills_missing(object, op)),
+                );
             }
         }
         dedupe(ops)
     }
 
     fn rules_for<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a Rule> {
-        self.catalog.rules().iter().filter(move |r| r.applies_to(kind))
+        self.catalog
+            .rules()
+            .iter()
+            .filter(move |r| r.applies_to(kind))
     }
 
     fn suppression(
@@ -218,6 +247,26 @@ fn rebase(op: &PatchOperation, violation: &Violation) -> Option<PatchOperation> 
         }
     }
     serde_json::from_value(value).ok()
+}
+
+/// Whether `op` is an `add` whose target does not exist yet but whose parent does.
+fn fills_missing(object: &Value, op: &PatchOperation) -> bool {
+    let Ok(Value::Object(op)) = serde_json::to_value(op) else {
+        return false;
+    };
+    let (Some("add"), Some(path)) = (
+        op.get("op").and_then(Value::as_str),
+        op.get("path").and_then(Value::as_str),
+    ) else {
+        return false;
+    };
+    let parent = path.rfind('/').map_or("", |cut| &path[..cut]);
+    object.pointer(path).is_none() && object.pointer(parent).is_some_and(Value::is_object)
+}
+
+fn add_op(path: &str, value: &Value) -> Option<PatchOperation> {
+    // Built through serde so the pointer type of the json-patch version in use is respected.
+    serde_json::from_value(serde_json::json!({"op": "add", "path": path, "value": value})).ok()
 }
 
 fn dedupe(ops: Vec<PatchOperation>) -> Vec<PatchOperation> {

@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod condition;
 pub mod config;
 pub mod context;
+pub mod docs;
 pub mod exempt;
 pub mod finding;
 pub mod linter;

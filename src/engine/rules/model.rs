@@ -21,7 +21,11 @@ pub enum Level {
 }
 
 impl Level {
-    pub const ALL: [Level; 3] = [Level::Required, Level::EnvironmentSpecific, Level::Recommended];
+    pub const ALL: [Level; 3] = [
+        Level::Required,
+        Level::EnvironmentSpecific,
+        Level::Recommended,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {

@@ -56,9 +56,15 @@ mod tests {
     #[test]
     fn selects_with_wildcards() {
         let v = json!({"spec": {"p": [{"a": 1}, {"b": 2}], "m": {"x/y": 3}}});
-        let got: Vec<String> = select(&v, "/spec/p/*").into_iter().map(|(p, _)| p).collect();
+        let got: Vec<String> = select(&v, "/spec/p/*")
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect();
         assert_eq!(got, ["/spec/p/0", "/spec/p/1"]);
-        let got: Vec<String> = select(&v, "/spec/m/*").into_iter().map(|(p, _)| p).collect();
+        let got: Vec<String> = select(&v, "/spec/m/*")
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect();
         assert_eq!(got, ["/spec/m/x~1y"]);
         assert!(select(&v, "/spec/missing/*").is_empty());
         assert_eq!(select(&v, "").len(), 1);

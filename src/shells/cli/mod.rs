@@ -1,14 +1,51 @@
 //! The `bloodraven` command line.
 
+mod crds;
+mod inputs;
+pub mod lint;
+mod rules;
+
 use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// MySQL failover operator, admission webhooks and manifest linter.
+#[derive(Debug, Parser)]
+#[command(name = "bloodraven", version, about)]
+pub struct Cli {
+    /// Log as JSON lines instead of text.
+    #[arg(long, global = true)]
+    pub log_json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Lint manifests against the hardening rule catalog.
+    Lint(lint::LintArgs),
+    /// Print the rule catalog.
+    Rules(rules::RulesArgs),
+    /// Write (or check) the generated CustomResourceDefinitions.
+    Crds(crds::CrdsArgs),
+}
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
-    for (name, crd) in crate::api::crd::all() {
-        match crate::api::crd::to_yaml(&crd) {
-            Ok(y) => println!("### {name}\n{y}"),
-            Err(e) => eprintln!("{e}"),
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // clap uses 2 for usage errors and 0 for --help/--version, as we do.
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
         }
+    };
+    crate::telemetry::init_tracing(cli.log_json, "info");
+    // One process-wide rustls provider (ring), before anything opens a TLS connection.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    match &cli.command {
+        Command::Lint(args) => lint::run(args),
+        Command::Rules(args) => rules::run(args),
+        Command::Crds(args) => crds::run(args),
     }
-    ExitCode::SUCCESS
 }

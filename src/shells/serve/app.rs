@@ -17,7 +17,8 @@ use serde::Serialize;
 use tokio::sync::Semaphore;
 
 use super::admission::{Policy, mutate, review, validate};
-use super::lint::{self, LintFailure, LintFormat, ParseErrorBody};
+use super::lint::{self, ParseErrorBody, Unparseable};
+use crate::engine::report::Format;
 use super::metrics::{FindingSource, ServeMetrics};
 use crate::engine::rules::{Linter, ObjectContext};
 
@@ -230,27 +231,24 @@ async fn lint_handler(
     };
     let outcome = evaluate(&state, move |inner| {
         let report = lint::lint_body(&inner.linter, &body)?;
-        let rendered = lint::render(&report, inner.linter.catalog(), format)?;
-        Ok::<_, LintFailure>((report, rendered))
+        let rendered = lint::render(&report, inner.linter.catalog(), format);
+        Ok::<_, Unparseable>((report, rendered))
     })
     .await;
     match outcome {
         Ok(Ok((report, rendered))) => {
             state.inner.metrics.observe_findings(FindingSource::Lint, &report.findings);
-            let content_type = HeaderValue::from_static(format.content_type());
+            let content_type = HeaderValue::from_static(format.media_type());
             (StatusCode::OK, [(header::CONTENT_TYPE, content_type)], rendered).into_response()
         }
-        Ok(Err(LintFailure::Unparseable(errors))) => {
-            json_response(StatusCode::UNPROCESSABLE_ENTITY, &ParseErrorBody::of(&errors))
-        }
-        Ok(Err(LintFailure::Format(message))) => text(StatusCode::NOT_ACCEPTABLE, format!("{message}\n")),
+        Ok(Err(Unparseable(errors))) => json_response(StatusCode::UNPROCESSABLE_ENTITY, &ParseErrorBody::of(&errors)),
         Err(response) => response,
     }
 }
 
-/// `?format=` wins over Accept.
+/// `?format=` wins over Accept; JSON when neither says (CI tools parse it).
 #[allow(clippy::result_large_err, reason = "the error is the HTTP answer, as axum handlers return it")]
-fn requested_format(query: Option<&str>, headers: &HeaderMap) -> Result<LintFormat, Response> {
+fn requested_format(query: Option<&str>, headers: &HeaderMap) -> Result<Format, Response> {
     let from_query = query
         .unwrap_or("")
         .split('&')
@@ -258,7 +256,7 @@ fn requested_format(query: Option<&str>, headers: &HeaderMap) -> Result<LintForm
         .find(|(k, _)| *k == "format")
         .map(|(_, v)| v);
     if let Some(name) = from_query {
-        return LintFormat::from_name(name).ok_or_else(|| {
+        return name.parse::<Format>().map_err(|_| {
             text(
                 StatusCode::BAD_REQUEST,
                 format!("unknown format {:?}; use json, sarif, junit or text\n", name.chars().take(32).collect::<String>()),
@@ -266,7 +264,12 @@ fn requested_format(query: Option<&str>, headers: &HeaderMap) -> Result<LintForm
         });
     }
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
-    Ok(LintFormat::from_accept(accept))
+    Format::from_accept(accept, Format::Json).ok_or_else(|| {
+        text(
+            StatusCode::NOT_ACCEPTABLE,
+            "no acceptable format; /lint produces application/json, application/sarif+json, application/xml (JUnit) and text/plain\n".to_owned(),
+        )
+    })
 }
 
 #[derive(Serialize)]

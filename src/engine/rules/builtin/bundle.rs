@@ -28,9 +28,12 @@ pub static PROMETHEUS_RULE: BundleObject = BundleObject {
     any_namespace: true,
     accept: |rule| {
         let text = rule.to_string();
-        ["bloodraven_divergent_transactions", "bloodraven_failovers_total"]
-            .iter()
-            .all(|m| text.contains(m))
+        [
+            "bloodraven_divergent_transactions",
+            "bloodraven_failovers_total",
+        ]
+        .iter()
+        .all(|m| text.contains(m))
     },
     describe: "no PrometheusRule alerting on bloodraven_divergent_transactions and bloodraven_failovers_total",
 };
@@ -41,9 +44,7 @@ pub static OPERATOR_PDB: BundleObject = BundleObject {
     accept: |pdb| {
         pdb.pointer("/spec/selector/matchLabels")
             .and_then(Value::as_object)
-            .is_some_and(|labels| {
-                labels.values().any(|v| v == "bloodraven")
-            })
+            .is_some_and(|labels| labels.values().any(|v| v == "bloodraven"))
     },
     describe: "no PodDisruptionBudget selecting the bloodraven operator",
 };
@@ -54,7 +55,11 @@ impl BuiltinCheck for BundleObject {
     }
 
     fn check(&self, object: &Value, ctx: &dyn ObjectContext) -> Vec<Violation> {
-        let namespace = if self.any_namespace { "*" } else { namespace_of(object) };
+        let namespace = if self.any_namespace {
+            "*"
+        } else {
+            namespace_of(object)
+        };
         match ctx.list(self.kind, namespace) {
             Lookup::Found(objects) if !objects.iter().any(self.accept) => {
                 vec![violation("", self.describe)]

@@ -35,11 +35,16 @@ impl BuiltinCheck for CredentialSecrets {
             };
             match ctx.get("Secret", namespace, name) {
                 Lookup::Unknown => {}
-                Lookup::Missing => out.push(violation(&pointer, format!("Secret {name} does not exist"))),
+                Lookup::Missing => {
+                    out.push(violation(&pointer, format!("Secret {name} does not exist")));
+                }
                 Lookup::Found(secret) => {
                     for key in ["username", "password"] {
                         if secret_value(&secret, key).is_none() {
-                            out.push(violation(&pointer, format!("Secret {name} has no {key} key")));
+                            out.push(violation(
+                                &pointer,
+                                format!("Secret {name} has no {key} key"),
+                            ));
                         }
                     }
                     if let Some(user) = secret_value(&secret, "username") {
@@ -61,10 +66,15 @@ impl BuiltinCheck for CredentialSecrets {
 
 /// A Secret value from `stringData` or base64 `data`.
 fn secret_value(secret: &Value, key: &str) -> Option<String> {
-    if let Some(v) = secret.pointer(&format!("/stringData/{key}")).and_then(Value::as_str) {
+    if let Some(v) = secret
+        .pointer(&format!("/stringData/{key}"))
+        .and_then(Value::as_str)
+    {
         return Some(v.to_owned());
     }
-    let encoded = secret.pointer(&format!("/data/{key}")).and_then(Value::as_str)?;
+    let encoded = secret
+        .pointer(&format!("/data/{key}"))
+        .and_then(Value::as_str)?;
     decode_base64(encoded).map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
 }
 
@@ -90,6 +100,33 @@ fn decode_base64(text: &str) -> Option<Vec<u8>> {
         }
     }
     Some(out)
+}
+
+/// The five role Secrets are five different Secrets (so five different users).
+pub struct DistinctCredentialSecrets;
+
+impl BuiltinCheck for DistinctCredentialSecrets {
+    fn cross_object(&self) -> bool {
+        false
+    }
+
+    fn check(&self, object: &Value, _: &dyn ObjectContext) -> Vec<Violation> {
+        let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+        let mut out = Vec::new();
+        for role in ROLES {
+            let pointer = format!("/spec/credentials/{role}/name");
+            let Some(name) = object.pointer(&pointer).and_then(Value::as_str) else {
+                continue;
+            };
+            if let Some(first) = seen.insert(name, role) {
+                out.push(violation(
+                    pointer,
+                    format!("{role} reuses Secret {name} of {first}"),
+                ));
+            }
+        }
+        out
+    }
 }
 
 #[cfg(test)]

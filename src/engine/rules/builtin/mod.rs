@@ -24,6 +24,7 @@ pub fn lookup(name: &str) -> Option<&'static dyn BuiltinCheck> {
     Some(match name {
         "exemption-annotation" => &exemption::ExemptionAnnotation,
         "credential-secrets" => &credentials::CredentialSecrets,
+        "distinct-credential-secrets" => &credentials::DistinctCredentialSecrets,
         "storage-class" => &storage_class::StorageClassSettings,
         "bundle-network-policy" => &bundle::NETWORK_POLICY,
         "bundle-prometheus-rule" => &bundle::PROMETHEUS_RULE,

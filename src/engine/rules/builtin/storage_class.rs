@@ -21,7 +21,9 @@ impl BuiltinCheck for StorageClassSettings {
             .map(Vec::as_slice)
             .unwrap_or_default();
         for (i, site) in sites.iter().enumerate() {
-            let Some(class) = site.pointer("/storage/storageClassName").and_then(Value::as_str)
+            let Some(class) = site
+                .pointer("/storage/storageClassName")
+                .and_then(Value::as_str)
             else {
                 continue;
             };
@@ -31,18 +33,30 @@ impl BuiltinCheck for StorageClassSettings {
             };
             let field = |k: &str| sc.get(k).cloned().unwrap_or(Value::Null);
             if field("reclaimPolicy") != "Retain" {
-                out.push(violation(&pointer, format!("StorageClass {class} reclaimPolicy is not Retain")));
+                out.push(violation(
+                    &pointer,
+                    format!("StorageClass {class} reclaimPolicy is not Retain"),
+                ));
             }
             if field("allowVolumeExpansion") != true {
-                out.push(violation(&pointer, format!("StorageClass {class} does not allow volume expansion")));
+                out.push(violation(
+                    &pointer,
+                    format!("StorageClass {class} does not allow volume expansion"),
+                ));
             }
             if field("volumeBindingMode") != "WaitForFirstConsumer" {
-                out.push(violation(&pointer, format!("StorageClass {class} volumeBindingMode is not WaitForFirstConsumer")));
+                out.push(violation(
+                    &pointer,
+                    format!("StorageClass {class} volumeBindingMode is not WaitForFirstConsumer"),
+                ));
             }
             let provisioner = field("provisioner");
             if matches!(provisioner.as_str(), Some(p) if p.contains("host-path") || p.contains("hostpath") || p == "kubernetes.io/no-provisioner")
             {
-                out.push(violation(&pointer, format!("StorageClass {class} is node-local ({provisioner})")));
+                out.push(violation(
+                    &pointer,
+                    format!("StorageClass {class} is node-local ({provisioner})"),
+                ));
             }
         }
         out

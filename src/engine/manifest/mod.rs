@@ -7,6 +7,8 @@
 //! - records the line of every node under its RFC 6901 pointer,
 //! - on a syntax error, reports `file:line:column` and resumes at the next `---` line.
 
+pub mod edit;
+
 use std::fmt;
 use std::sync::Arc;
 
@@ -49,18 +51,58 @@ impl Document {
     pub fn line_of(&self, pointer: &str) -> u32 {
         self.lines.line_of(pointer).unwrap_or(self.line)
     }
+
+    /// Where the node at exactly `pointer` starts, if it exists in the source.
+    pub fn position(&self, pointer: &str) -> Option<Position> {
+        self.lines.get(pointer)
+    }
+
+    /// Positions of the direct children of the mapping or sequence at `pointer`.
+    pub fn child_positions<'a>(&'a self, pointer: &'a str) -> impl Iterator<Item = Position> + 'a {
+        self.lines.0.iter().filter_map(move |(p, pos)| {
+            let rest = p.strip_prefix(pointer)?.strip_prefix('/')?;
+            (!rest.contains('/')).then_some(*pos)
+        })
+    }
+
+    /// The last line on which a node under `pointer` starts.
+    pub fn last_line_under(&self, pointer: &str) -> Option<u32> {
+        self.lines
+            .0
+            .iter()
+            .filter(|(p, _)| {
+                &**p == pointer || p.strip_prefix(pointer).is_some_and(|r| r.starts_with('/'))
+            })
+            .map(|(_, pos)| pos.line)
+            .max()
+    }
 }
 
-/// Lines of nodes, keyed by JSON pointer, in document order.
+/// Where a node starts: 1-based line, 0-based column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    pub line: u32,
+    pub column: u32,
+}
+
+/// Positions of nodes (for map entries, of their key), keyed by JSON pointer, in document
+/// order.
 #[derive(Debug, Clone, Default)]
-struct PointerLines(Vec<(Box<str>, u32)>);
+struct PointerLines(Vec<(Box<str>, Position)>);
 
 impl PointerLines {
+    fn get(&self, pointer: &str) -> Option<Position> {
+        self.0
+            .iter()
+            .find(|(p, _)| &**p == pointer)
+            .map(|(_, pos)| *pos)
+    }
+
     fn line_of(&self, pointer: &str) -> Option<u32> {
         let mut probe = pointer;
         loop {
-            if let Some((_, line)) = self.0.iter().find(|(p, _)| &**p == probe) {
-                return Some(*line);
+            if let Some(pos) = self.get(probe) {
+                return Some(pos.line);
             }
             match probe.rfind('/') {
                 Some(cut) => probe = &probe[..cut],
@@ -114,10 +156,21 @@ pub fn parse_stream(file: Option<&str>, text: &str) -> Stream {
     let mut rest = text;
     let mut index = 0usize;
     loop {
-        match parse_from(rest, offset_line, &file, &mut index, &mut stream.documents) {
+        match parse_from(
+            rest,
+            offset_line,
+            file.as_ref(),
+            &mut index,
+            &mut stream.documents,
+        ) {
             Ok(()) => break,
             Err(error) => {
-                let resume = next_document_start(rest, error.line_in_chunk);
+                // Resume at the first document marker after the broken document's start:
+                // the parser may only notice an unclosed bracket lines later.
+                let resume = match next_document_start(rest, error.doc_start_in_chunk) {
+                    Some((_, 0)) => next_document_start(rest, 1),
+                    other => other,
+                };
                 stream.errors.push(ParseError {
                     location: Location {
                         file: file.clone(),
@@ -149,8 +202,8 @@ fn to_u32(n: usize) -> u32 {
 fn next_document_start(text: &str, line: usize) -> Option<(usize, usize)> {
     let mut byte = 0usize;
     for (n, l) in text.split_inclusive('\n').enumerate() {
-        let is_marker = l.starts_with("---")
-            && l[3..].chars().next().is_none_or(char::is_whitespace);
+        let is_marker =
+            l.starts_with("---") && l[3..].chars().next().is_none_or(char::is_whitespace);
         if n + 1 > line && is_marker {
             return Some((n, byte));
         }
@@ -160,6 +213,8 @@ fn next_document_start(text: &str, line: usize) -> Option<(usize, usize)> {
 }
 
 struct ChunkError {
+    /// Line (in the chunk) where the document being parsed started; 0 if none had.
+    doc_start_in_chunk: usize,
     line_in_chunk: usize,
     column: usize,
     message: String,
@@ -168,6 +223,7 @@ struct ChunkError {
 impl ChunkError {
     fn at(span: Span, message: impl Into<String>) -> Self {
         Self {
+            doc_start_in_chunk: 0,
             line_in_chunk: span.start.line(),
             column: span.start.col() + 1,
             message: message.into(),
@@ -178,6 +234,7 @@ impl ChunkError {
 impl From<ScanError> for ChunkError {
     fn from(e: ScanError) -> Self {
         Self {
+            doc_start_in_chunk: 0,
             line_in_chunk: e.marker().line(),
             column: e.marker().col() + 1,
             message: e.info().to_owned(),
@@ -204,26 +261,31 @@ enum Frame {
 struct Builder<'a> {
     stack: Vec<Frame>,
     anchors: Vec<(usize, Value)>,
-    lines: Vec<(Box<str>, u32)>,
+    lines: Vec<(Box<str>, Position)>,
     line_offset: usize,
     alias_nodes: usize,
-    file: &'a Option<Arc<str>>,
+    file: Option<&'a Arc<str>>,
 }
 
 fn parse_from(
     text: &str,
     line_offset: usize,
-    file: &Option<Arc<str>>,
+    file: Option<&Arc<str>>,
     index: &mut usize,
     out: &mut Vec<Document>,
 ) -> Result<(), ChunkError> {
     let mut parser = Parser::new_from_str(text);
     let mut builder: Option<Builder<'_>> = None;
     let mut root: Option<(Value, u32)> = None;
+    let mut doc_start = 0usize;
     while let Some(event) = parser.next_event() {
-        let (event, span) = event?;
+        let (event, span) = event.map_err(|e| ChunkError {
+            doc_start_in_chunk: doc_start,
+            ..ChunkError::from(e)
+        })?;
         match event {
             Event::DocumentStart(_) => {
+                doc_start = span.start.line();
                 builder = Some(Builder {
                     stack: Vec::new(),
                     anchors: Vec::new(),
@@ -240,7 +302,7 @@ fn parse_from(
                 {
                     out.push(Document {
                         value,
-                        file: b.file.clone(),
+                        file: b.file.cloned(),
                         index: *index,
                         line,
                         lines: PointerLines(b.lines),
@@ -253,7 +315,11 @@ fn parse_from(
                 let b = builder
                     .as_mut()
                     .ok_or_else(|| ChunkError::at(span, "content outside a document"))?;
-                if let Some(done) = b.event(other, span)? {
+                let step = b.event(other, span).map_err(|e| ChunkError {
+                    doc_start_in_chunk: doc_start,
+                    ..e
+                })?;
+                if let Some(done) = step {
                     root = Some(done);
                 }
             }
@@ -265,6 +331,13 @@ fn parse_from(
 impl Builder<'_> {
     fn line(&self, span: Span) -> u32 {
         to_u32(span.start.line() + self.line_offset)
+    }
+
+    fn position(&self, span: Span) -> Position {
+        Position {
+            line: self.line(span),
+            column: to_u32(span.start.col()),
+        }
     }
 
     /// The pointer the next node will live at, or `None` when a mapping key is expected.
@@ -294,7 +367,7 @@ impl Builder<'_> {
                 let value = resolve_scalar(&text, style, tag.as_deref())
                     .map_err(|m| ChunkError::at(span, m))?;
                 self.remember_anchor(anchor, &value);
-                self.push_value(value, span)
+                Ok(self.push_value(value, span))
             }
             Event::Alias(id) => {
                 let value = self
@@ -317,7 +390,7 @@ impl Builder<'_> {
                         _ => Err(ChunkError::at(span, "mapping keys must be scalars")),
                     };
                 }
-                self.push_value(value, span)
+                Ok(self.push_value(value, span))
             }
             Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
                 let Some(pointer) = self.next_pointer() else {
@@ -329,22 +402,23 @@ impl Builder<'_> {
                         format!("nesting deeper than {MAX_DEPTH} levels"),
                     ));
                 }
-                let line = self.line(span);
-                self.lines.push((pointer.clone().into_boxed_str(), line));
-                self.stack.push(if matches!(event, Event::SequenceStart(..)) {
-                    Frame::Seq {
-                        items: Vec::new(),
-                        pointer,
-                        anchor,
-                    }
-                } else {
-                    Frame::Map {
-                        entries: Map::new(),
-                        pointer,
-                        anchor,
-                        pending_key: None,
-                    }
-                });
+                let pos = self.position(span);
+                self.lines.push((pointer.clone().into_boxed_str(), pos));
+                self.stack
+                    .push(if matches!(event, Event::SequenceStart(..)) {
+                        Frame::Seq {
+                            items: Vec::new(),
+                            pointer,
+                            anchor,
+                        }
+                    } else {
+                        Frame::Map {
+                            entries: Map::new(),
+                            pointer,
+                            anchor,
+                            pending_key: None,
+                        }
+                    });
                 Ok(None)
             }
             Event::SequenceEnd | Event::MappingEnd => {
@@ -367,16 +441,16 @@ impl Builder<'_> {
                     .iter()
                     .rev()
                     .find(|(p, _)| **p == *line)
-                    .map_or(self.line(span), |(_, l)| *l);
+                    .map_or(self.line(span), |(_, pos)| pos.line);
                 self.remember_anchor(anchor, &value);
-                self.attach(value, start_line)
+                Ok(self.attach(value, start_line))
             }
             _ => Ok(None),
         }
     }
 
     fn set_key(&mut self, key: String, span: Span) -> Result<(), ChunkError> {
-        let line = self.line(span);
+        let pos = self.position(span);
         if let Some(Frame::Map {
             entries,
             pending_key,
@@ -385,33 +459,36 @@ impl Builder<'_> {
         }) = self.stack.last_mut()
         {
             if entries.contains_key(&key) {
-                return Err(ChunkError::at(span, format!("duplicate mapping key {key:?}")));
+                return Err(ChunkError::at(
+                    span,
+                    format!("duplicate mapping key {key:?}"),
+                ));
             }
             let child = format!("{pointer}/{}", escape_pointer_token(&key));
-            self.lines.push((child.into_boxed_str(), line));
+            self.lines.push((child.into_boxed_str(), pos));
             *pending_key = Some(key);
         }
         Ok(())
     }
 
-    fn push_value(&mut self, value: Value, span: Span) -> Result<Option<(Value, u32)>, ChunkError> {
-        let line = self.line(span);
+    fn push_value(&mut self, value: Value, span: Span) -> Option<(Value, u32)> {
+        let pos = self.position(span);
         if let Some(pointer) = self.next_pointer()
             && !matches!(self.stack.last(), Some(Frame::Map { .. }))
         {
-            // Map entries were recorded at their key's line already.
-            self.lines.push((pointer.into_boxed_str(), line));
+            // Map entries were recorded at their key's position already.
+            self.lines.push((pointer.into_boxed_str(), pos));
         }
-        self.attach(value, line)
+        self.attach(value, pos.line)
     }
 
     /// Puts a finished node into its parent, or returns it as the document root.
-    fn attach(&mut self, value: Value, line: u32) -> Result<Option<(Value, u32)>, ChunkError> {
+    fn attach(&mut self, value: Value, line: u32) -> Option<(Value, u32)> {
         match self.stack.last_mut() {
-            None => Ok(Some((value, line))),
+            None => Some((value, line)),
             Some(Frame::Seq { items, .. }) => {
                 items.push(value);
-                Ok(None)
+                None
             }
             Some(Frame::Map {
                 entries,
@@ -421,7 +498,7 @@ impl Builder<'_> {
                 if let Some(key) = pending_key.take() {
                     entries.insert(key, value);
                 }
-                Ok(None)
+                None
             }
         }
     }
@@ -474,7 +551,7 @@ fn resolve_scalar(text: &str, style: ScalarStyle, tag: Option<&Tag>) -> Result<V
     Ok(resolve_plain(text).unwrap_or_else(|| Value::String(text.to_owned())))
 }
 
-fn resolve_plain(text: &str) -> Option<Value> {
+pub(super) fn resolve_plain(text: &str) -> Option<Value> {
     match text {
         "" | "~" | "null" | "Null" | "NULL" => return Some(Value::Null),
         "true" | "True" | "TRUE" => return Some(Value::Bool(true)),
@@ -542,7 +619,10 @@ mod tests {
         let s = parse_stream(Some("f.yaml"), text);
         assert!(s.errors.is_empty(), "{:?}", s.errors);
         assert_eq!(s.documents.len(), 2);
-        assert_eq!(s.documents[0].value, json!({"a": 1, "b": ["x", {"y": true}]}));
+        assert_eq!(
+            s.documents[0].value,
+            json!({"a": 1, "b": ["x", {"y": true}]})
+        );
         assert_eq!(s.documents[0].line_of("/b/1/y"), 4);
         assert_eq!(s.documents[0].line_of("/b/0"), 3);
         assert_eq!(s.documents[1].line_of("/metadata/name"), 8);
@@ -583,10 +663,22 @@ mod tests {
         assert!(dup.errors[0].message.contains("duplicate"));
         let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
         for i in 0..8 {
-            let prev = if i == 0 { "a".to_owned() } else { format!("l{}", i - 1) };
-            bomb.push_str(&format!(
-                "l{i}: &l{i} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"
-            ));
+            let prev = if i == 0 {
+                "a".to_owned()
+            } else {
+                format!("l{}", i - 1)
+            };
+            let refs = vec![format!("*{prev}"); 10].join(", ");
+            bomb += &[
+                "l",
+                &i.to_string(),
+                ": &l",
+                &i.to_string(),
+                " [",
+                &refs,
+                "]\n",
+            ]
+            .concat();
         }
         let s = parse_stream(None, &bomb);
         assert_eq!(s.errors.len(), 1);
@@ -595,7 +687,10 @@ mod tests {
 
     #[test]
     fn json_input_and_escaped_pointers() {
-        let s = parse_stream(None, "{\"metadata\": {\"annotations\": {\"a/b~c\": \"v\"}}}");
+        let s = parse_stream(
+            None,
+            "{\"metadata\": {\"annotations\": {\"a/b~c\": \"v\"}}}",
+        );
         assert_eq!(s.documents.len(), 1);
         assert_eq!(s.documents[0].line_of("/metadata/annotations/a~1b~0c"), 1);
     }
@@ -603,6 +698,9 @@ mod tests {
     #[test]
     fn resolves_anchors_and_aliases() {
         let s = parse_stream(None, "base: &b {x: 1}\ncopy: *b\n");
-        assert_eq!(s.documents[0].value, json!({"base": {"x": 1}, "copy": {"x": 1}}));
+        assert_eq!(
+            s.documents[0].value,
+            json!({"base": {"x": 1}, "copy": {"x": 1}})
+        );
     }
 }

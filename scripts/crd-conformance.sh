@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# crd-conformance.sh: prove crds/ against a real Kubernetes API server.
+#
+# Runs the standalone apiextensions-apiserver (built from Debian packages by a
+# crd-apiserver.sh script; see docs/crd-apiserver.md), then:
+#   - applies crds/ and waits for every CRD to be Established (structural schemas, CEL that
+#     compiles, CEL cost budget);
+#   - `kubectl apply --dry-run=server` of the production-ready example: accepted, defaults
+#     filled in;
+#   - one violating object per CEL rule: rejected with that rule's message.
+#
+# Usage: scripts/crd-conformance.sh [PATH/TO/crd-apiserver.sh]
+#   default: $CRD_APISERVER_SH, else ../shared/tools/crd-apiserver.sh next to the repo.
+# Prints "N passed, N failed"; exits non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+SERVER=${1:-${CRD_APISERVER_SH:-$ROOT/../shared/tools/crd-apiserver.sh}}
+[ -f "$SERVER" ] || { echo "crd-conformance: no crd-apiserver script at $SERVER" >&2; exit 2; }
+export CRD_WORK=${CRD_WORK:-/tmp/crd-apiserver}
+WORK=$(mktemp -d)
+cleanup() { bash "$SERVER" stop >/dev/null 2>&1 || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+bash "$SERVER" setup
+bash "$SERVER" stop >/dev/null 2>&1 || true
+bash "$SERVER" start
+eval "$(bash "$SERVER" env)"
+
+PASS=0 FAIL=0
+ok()  { PASS=$((PASS + 1)); echo "ok   $1"; }
+bad() { FAIL=$((FAIL + 1)); echo "FAIL $1"; echo "$2" | sed 's/^/     /'; }
+
+# --- CRDs are accepted and Established
+if out=$(kubectl apply -f crds/ 2>&1); then ok "crds/ applied"; else bad "crds/ applied" "$out"; fi
+for crd in mysqlfailovergroups mysqlbackups mysqlbackupverifications; do
+  if out=$(kubectl wait --for=condition=Established --timeout=60s "crd/$crd.shipstream.io" 2>&1); then
+    ok "$crd Established"; else bad "$crd Established" "$out"; fi
+done
+for short in mfg mb mbv; do
+  if out=$(kubectl get "$short" -A 2>&1); then ok "short name $short resolves"; else bad "short name $short" "$out"; fi
+done
+
+# --- the production-ready example is accepted with defaults filled in
+# Keep only the shipstream.io documents: this server serves CRDs, not Secrets or Services.
+awk -v dir="$WORK" 'BEGIN{n=0; f=dir"/doc0.yaml"} /^---/{n++; f=dir"/doc"n".yaml"; next} {print > f}' \
+  docs/examples/production-ready.yaml
+good=$(grep -l '^apiVersion: shipstream.io/' "$WORK"/doc*.yaml | head -1)
+if out=$(kubectl apply --dry-run=server -f "$good" -o json 2>&1); then
+  ok "production-ready group accepted (--dry-run=server)"
+  for field in '.spec.pollInterval=2s' '.spec.failureThreshold=3' '.spec.recoveryThreshold=2' \
+               '.spec.connectionDrainTimeout=30s' '.spec.sites[0].role=primary-candidate' \
+               '.spec.backup.schedules[0].concurrencyPolicy=Forbid' '.spec.dns.ttl=60'; do
+    path=${field%%=*} want=${field#*=}
+    got=$(kubectl apply --dry-run=server -f "$good" -o "jsonpath={$path}" 2>&1 || true)
+    if [ "$got" = "$want" ]; then ok "default $path = $want"; else bad "default $path" "got '$got', want '$want'"; fi
+  done
+else
+  bad "production-ready group accepted" "$out"
+fi
+if out=$(kubectl get mfg -n orders -o name 2>&1) && [ -z "$out" ]; then
+  ok "dry run stored nothing"; else bad "dry run stored nothing" "$out"; fi
+
+# --- every CEL rule rejects a violating object with its message
+base() {  # base NAME SPEC-EXTRA : a valid group plus extra spec lines
+  cat <<YAML
+apiVersion: shipstream.io/v1alpha1
+kind: MysqlFailoverGroup
+metadata: {name: $1, namespace: cel}
+spec:
+  dns: {hostname: db.example.com}
+$2
+YAML
+}
+SITES='  sites:
+  - {name: iad, lbIP: 10.0.0.1, taintNodeSelector: {a: b}}
+  - {name: pdx, lbIP: 10.0.0.2, taintNodeSelector: {a: c}}'
+CREDS='  credentials: {operatorSecret: {name: op}}'
+reject() {  # reject DESC MESSAGE-REGEX YAML
+  local f=$WORK/cel.yaml out
+  printf '%s\n' "$3" > "$f"
+  if out=$(kubectl apply --dry-run=server -f "$f" 2>&1); then
+    bad "CEL rejects: $1 (accepted)" "$out"
+  elif grep -qE "$2" <<<"$out"; then ok "CEL rejects: $1"
+  else bad "CEL rejects: $1 (wrong error)" "$out"; fi
+}
+accept() {
+  local f=$WORK/ok.yaml out
+  printf '%s\n' "$2" > "$f"
+  if out=$(kubectl apply --dry-run=server -f "$f" 2>&1); then ok "accepted: $1"; else bad "accepted: $1" "$out"; fi
+}
+accept "minimal valid group" "$(base minimal "$SITES
+$CREDS")"
+reject "both secretName and credentials" "exactly one of spec.secretName and spec.credentials" \
+  "$(base both "$SITES
+$CREDS
+  secretName: dsn")"
+reject "neither secretName nor credentials" "exactly one of spec.secretName and spec.credentials" \
+  "$(base neither "$SITES")"
+reject "duplicate site names" "site names must be unique" "$(base dup "  sites:
+  - {name: iad, lbIP: 10.0.0.1, taintNodeSelector: {a: b}}
+  - {name: iad, lbIP: 10.0.0.2, taintNodeSelector: {a: c}}
+  - {name: pdx, lbIP: 10.0.0.3, taintNodeSelector: {a: d}}
+$CREDS")"
+reject "fewer than 2 primary candidates" "at least 2 sites must have role primary-candidate" "$(base one "  sites:
+  - {name: iad, lbIP: 10.0.0.1, taintNodeSelector: {a: b}}
+  - {name: dr, role: dr-only, lbIP: 10.0.0.2, taintNodeSelector: {a: c}}
+$CREDS")"
+reject "sitePriorities names a non-candidate" "sitePriorities must name primary-candidate sites" "$(base prio "$SITES
+$CREDS
+  splitBrainPolicy: {sitePriorities: [sea]}")"
+reject "candidate without lbIP" "need lbIP and taintNodeSelector" "$(base nolb "  sites:
+  - {name: iad, taintNodeSelector: {a: b}}
+  - {name: pdx, lbIP: 10.0.0.2, taintNodeSelector: {a: c}}
+$CREDS")"
+reject "storage type without its block" "storage.type must match exactly one" "$(base sto "$SITES
+$CREDS
+  backup:
+    profiles:
+    - {name: p, storage: {type: S3, pvc: {claimName: x}}, retentionPolicy: {count: 3}}")"
+reject "schedule names an unknown profile" "every schedule must name an existing profile" "$(base sch "$SITES
+$CREDS
+  backup:
+    profiles:
+    - {name: p, storage: {type: PVC, pvc: {claimName: x}}}
+    schedules:
+    - {name: nightly, profileName: q, schedule: '0 2 * * *'}")"
+reject "pitr names an unknown profile" "pitr.profileName must name an existing profile" "$(base pitr "$SITES
+$CREDS
+  backup:
+    profiles:
+    - {name: p, storage: {type: PVC, pvc: {claimName: x}}}
+    pitr: {enabled: true, profileName: q}")"
+reject "duplicate profile names" "profile names must be unique" "$(base dupp "$SITES
+$CREDS
+  backup:
+    profiles:
+    - {name: p, storage: {type: PVC, pvc: {claimName: x}}}
+    - {name: p, storage: {type: PVC, pvc: {claimName: other}}}")"
+reject "dragonfly enabled without image" "dragonfly.image is required" "$(base df "$SITES
+$CREDS
+  dragonfly: {enabled: true}")"
+reject "restore source with two kinds" "exactly one of mysqlBackupRef, s3 and pvc" "$(base rs "$SITES
+$CREDS
+  initFromBackup:
+    source: {mysqlBackupRef: {name: b}, pvc: {claimName: c}}")"
+reject "enum: unknown site role" "Unsupported value" "$(base role "  sites:
+  - {name: iad, role: leader, lbIP: 10.0.0.1, taintNodeSelector: {a: b}}
+  - {name: pdx, lbIP: 10.0.0.2, taintNodeSelector: {a: c}}
+$CREDS")"
+reject "pattern: bad duration" "failoverCooldown" "$(base dur "$SITES
+$CREDS
+  failoverCooldown: five minutes")"
+reject "unknown field" "unknown field" "$(base unk "$SITES
+$CREDS
+  colour: red")"
+accept "MysqlBackup" 'apiVersion: shipstream.io/v1alpha1
+kind: MysqlBackup
+metadata: {name: b1, namespace: cel}
+spec: {failoverGroupRef: {name: orders}, profileName: offsite, triggeredBy: manual}'
+accept "MysqlBackupVerification" 'apiVersion: shipstream.io/v1alpha1
+kind: MysqlBackupVerification
+metadata: {name: v1, namespace: cel}
+spec:
+  failoverGroupRef: {name: orders}
+  profileName: offsite
+  sanityCheck: {query: "SELECT COUNT(*) FROM orders.orders", expect: {minRows: 1}}'
+
+echo "crd-conformance: $PASS passed, $FAIL failed"
+[ "$FAIL" -eq 0 ]

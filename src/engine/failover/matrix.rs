@@ -1,0 +1,358 @@
+//! The cross-site matrix (§3.2), checked in order every poll:
+//!
+//! 1. a writable non-candidate is fenced at once, and nothing else happens this poll;
+//! 2. every core site unreachable: total loss, alert only;
+//! 3. a writable site that is not the authoritative primary is fenced (split brain when
+//!    the primary is writable too); with no authority yet, `sitePriorities` picks one or
+//!    we only alert;
+//! 4. nothing writable: the failover row (some unreachable, some read-only) promotes the
+//!    freshest candidate; otherwise no primary (re-asserting a fenced primary if safe);
+//! 5. one writable with something unreachable: degraded;
+//! 6. one writable, nothing unreachable: healthy (or lagging replication).
+
+use super::action::{ActionKind, ActionPurpose};
+use super::event::EventReason;
+use super::planned;
+use super::ranking;
+use super::recovery;
+use super::state::{MatrixReason, SiteState};
+use super::step::Step;
+
+pub(super) fn evaluate(step: &mut Step<'_>) {
+    if fence_writable_non_candidates(step) {
+        step.verdict = MatrixReason::Degraded;
+        return;
+    }
+    let core = step.core_sites();
+    let writable: Vec<String> = core
+        .iter()
+        .filter(|s| step.state_of(s) == SiteState::Writable || step.writable_now(s))
+        .cloned()
+        .collect();
+    let intruders: Vec<String> = match step.st.active_site.as_deref() {
+        Some(active) => writable.iter().filter(|s| *s != active).cloned().collect(),
+        None => Vec::new(),
+    };
+    // A planned failover moves only while no unexpected writer exists.
+    if intruders.is_empty() {
+        planned::advance(step);
+    }
+    if !core.is_empty()
+        && core
+            .iter()
+            .all(|s| step.state_of(s) == SiteState::Unreachable)
+    {
+        step.verdict = MatrixReason::TotalLoss;
+        step.alert(
+            EventReason::TotalLossDetected,
+            None,
+            "every core site is unreachable",
+        );
+        return;
+    }
+    // Re-read: a planned promotion confirmed above changes the authority.
+    let intruders: Vec<String> = match step.st.active_site.as_deref() {
+        Some(active) => writable.iter().filter(|s| *s != active).cloned().collect(),
+        None => Vec::new(),
+    };
+    if !intruders.is_empty() {
+        return fence_intruders(step, &intruders);
+    }
+    if step.st.active_site.is_none() && writable.len() > 1 {
+        return split_brain_without_authority(step, &writable);
+    }
+    match writable.first() {
+        None => no_writable(step, &core),
+        Some(primary) => one_writable(step, &core, primary),
+    }
+}
+
+/// Rule 1: dr-only and read-only sites must never be writable; fenced without debounce.
+fn fence_writable_non_candidates(step: &mut Step<'_>) -> bool {
+    let rogue: Vec<String> = step
+        .policy
+        .sites
+        .iter()
+        .filter(|s| !s.role.is_candidate() && step.writable_now(&s.name))
+        .map(|s| s.name.clone())
+        .collect();
+    for site in &rogue {
+        step.fence(site, ActionPurpose::Fencing, false);
+        step.alert(
+            EventReason::NonCandidateWritable,
+            Some(site),
+            format!("{site} is not a primary-candidate but is writable; fencing"),
+        );
+    }
+    !rogue.is_empty()
+}
+
+/// Rule 3 with an authority: every other writable site is fenced, every poll, whatever
+/// the cooldown. This covers split brain and old primaries that come back writable.
+fn fence_intruders(step: &mut Step<'_>, intruders: &[String]) {
+    let active = step.st.active_site.clone().unwrap_or_default();
+    let active_writable =
+        step.state_of(&active) == SiteState::Writable || step.writable_now(&active);
+    for site in intruders {
+        step.fence(site, ActionPurpose::Fencing, false);
+        step.alert(
+            EventReason::SiteFenced,
+            Some(site),
+            format!("{site} is writable but {active} is the primary; fencing"),
+        );
+    }
+    if active_writable {
+        step.verdict = MatrixReason::SplitBrain;
+        step.alert(
+            EventReason::SplitBrainDetected,
+            None,
+            format!("{} writable sites; keeping {active}", intruders.len() + 1),
+        );
+    } else {
+        step.verdict = MatrixReason::Degraded;
+    }
+}
+
+/// Rule 3 with no authority (fresh start or lost history): `sitePriorities` picks the
+/// first listed writable candidate and the others are fenced; without priorities, alert.
+/// The winner is chosen by policy, deliberately ignoring GTIDs; what the losers hold is
+/// then reported as divergence by recovery.
+fn split_brain_without_authority(step: &mut Step<'_>, writable: &[String]) {
+    step.verdict = MatrixReason::SplitBrain;
+    let winner = step
+        .policy
+        .site_priorities
+        .iter()
+        .find(|p| {
+            writable.contains(p)
+                && step.writable_now(p)
+                && step
+                    .role(p)
+                    .is_some_and(super::policy::SiteRole::is_candidate)
+        })
+        .cloned();
+    let Some(winner) = winner else {
+        step.alert(
+            EventReason::SplitBrainDetected,
+            None,
+            format!(
+                "{} writable sites and no sitePriorities to choose from; manual action needed",
+                writable.len()
+            ),
+        );
+        return;
+    };
+    step.alert(
+        EventReason::SplitBrainDetected,
+        None,
+        format!("{} writable sites", writable.len()),
+    );
+    for site in writable.iter().filter(|s| **s != winner) {
+        step.fence(site, ActionPurpose::Fencing, false);
+    }
+    step.st.active_site = Some(winner.clone());
+    step.note(
+        EventReason::SplitBrainResolved,
+        Some(&winner),
+        "sitePriorities chose this site; fencing the others",
+    );
+}
+
+/// Rule 4: nothing writable.
+fn no_writable(step: &mut Step<'_>, core: &[String]) {
+    if step.st.planned_running() || step.st.promotion_in_doubt.is_some() {
+        // A switchover or an unconfirmed promotion owns the topology right now.
+        step.verdict = MatrixReason::Degraded;
+        return;
+    }
+    let any_unreachable = core
+        .iter()
+        .any(|s| step.state_of(s) == SiteState::Unreachable);
+    let any_read_only = core.iter().any(|s| step.state_of(s) == SiteState::ReadOnly);
+    if any_unreachable && any_read_only {
+        step.verdict = MatrixReason::Degraded;
+        failover(step, core);
+    } else {
+        step.verdict = MatrixReason::NoPrimary;
+        step.alert(
+            EventReason::NoPrimaryDetected,
+            None,
+            "no writable site and nothing unreachable; not electing (could be a fresh start)",
+        );
+        reassert(step, core);
+    }
+}
+
+/// The failover row: promote the freshest eligible candidate (§3.3).
+fn failover(step: &mut Step<'_>, core: &[String]) {
+    let ranked = ranking::rank(step);
+    let Some(target) = ranked.first().cloned() else {
+        step.alert(
+            EventReason::NoCandidate,
+            None,
+            "no promotable candidate (read-only, probed, no recorded divergence)",
+        );
+        return;
+    };
+    if step.cooldown_active() {
+        step.alert(
+            EventReason::FailoverBlockedByCooldown,
+            Some(&target),
+            "failover blocked by anti-flap cooldown",
+        );
+        return;
+    }
+    let purpose = ActionPurpose::EmergencyFailover;
+    // Best effort: whatever is not answering may still be writable behind a partition.
+    for site in step.all_sites() {
+        if site != target && core.contains(&site) && !step.read_only_now(&site) {
+            step.fence(&site, purpose, false);
+        }
+    }
+    let budget = step.policy.relay_drain_budget;
+    step.emit(
+        ActionKind::DrainRelay {
+            site: target.clone(),
+            budget,
+        },
+        purpose,
+        false,
+    );
+    step.emit(
+        ActionKind::Promote {
+            site: target.clone(),
+        },
+        purpose,
+        true,
+    );
+    let previous = step
+        .st
+        .active_site
+        .clone()
+        .unwrap_or_else(|| "none".to_owned());
+    step.note(
+        EventReason::FailoverStarted,
+        Some(&target),
+        format!("promoting {target} (previous primary: {previous})"),
+    );
+}
+
+/// §3.5: clear the fence on the authoritative primary when every site is reachable and
+/// read-only and it provably holds everything the others hold. Rate-limited.
+fn reassert(step: &mut Step<'_>, core: &[String]) {
+    let Some(active) = step.st.active_site.clone() else {
+        return;
+    };
+    let Some(active_gtid) = step.gtid_now(&active).cloned() else {
+        return;
+    };
+    if !step.read_only_now(&active)
+        || !step
+            .role(&active)
+            .is_some_and(super::policy::SiteRole::is_candidate)
+    {
+        return;
+    }
+    let peers_contained = core.iter().filter(|s| **s != active).all(|s| {
+        step.read_only_now(s) && step.gtid_now(s).is_some_and(|g| active_gtid.contains(g))
+    });
+    let promotion_contained = match &step.st.last_failover {
+        Some(r) if r.target == active => r
+            .promotion_gtid
+            .as_ref()
+            .is_none_or(|g| active_gtid.contains(g)),
+        _ => true,
+    };
+    let already_unfencing = step
+        .actions
+        .iter()
+        .any(|a| matches!(&a.kind, ActionKind::Unfence { site } if *site == active));
+    let rate_ok = !already_unfencing
+        && step
+            .st
+            .last_reassert
+            .is_none_or(|t| step.now.has_elapsed(t, step.policy.reassert_interval));
+    if peers_contained && promotion_contained && rate_ok {
+        step.st.last_reassert = Some(step.now);
+        step.emit(
+            ActionKind::Unfence {
+                site: active.clone(),
+            },
+            ActionPurpose::Reassert,
+            true,
+        );
+        step.note(
+            EventReason::PrimaryReasserted,
+            Some(&active),
+            "the primary was fenced with nothing else writable; restoring writes",
+        );
+    }
+}
+
+/// Rules 5 and 6: exactly one writable site.
+fn one_writable(step: &mut Step<'_>, core: &[String], primary: &str) {
+    let confirmed = step.confirmed_writable(primary);
+    if step.st.active_site.is_none()
+        && confirmed
+        && step
+            .role(primary)
+            .is_some_and(super::policy::SiteRole::is_candidate)
+    {
+        step.st.active_site = Some(primary.to_owned());
+        step.note(
+            EventReason::PrimaryAdopted,
+            Some(primary),
+            "the only confirmed writable candidate is the primary",
+        );
+    }
+    let unreachable: Vec<String> = core
+        .iter()
+        .filter(|s| step.state_of(s) == SiteState::Unreachable)
+        .cloned()
+        .collect();
+    for site in &unreachable {
+        step.alert(
+            EventReason::SiteUnreachable,
+            Some(site),
+            format!("{site} is unreachable while {primary} is primary"),
+        );
+    }
+    let operating = step.st.planned_running() || step.st.promotion_in_doubt.is_some();
+    if confirmed && !operating && step.st.active_site.as_deref() == Some(primary) {
+        recovery::run(step, primary);
+    }
+    step.verdict = if !unreachable.is_empty() || !confirmed || operating {
+        MatrixReason::Degraded
+    } else if followers_healthy(step, core, primary) {
+        MatrixReason::Healthy
+    } else {
+        MatrixReason::ReplicationLagging
+    };
+    if step.verdict == MatrixReason::Healthy && step.st.last_verdict != Some(MatrixReason::Healthy)
+    {
+        step.note(
+            EventReason::GroupHealthy,
+            Some(primary),
+            "one confirmed primary, every site reachable",
+        );
+    }
+}
+
+/// Every core follower replicates directly from the primary, healthily for two polls,
+/// within `max_lag_seconds`.
+fn followers_healthy(step: &Step<'_>, core: &[String], primary: &str) -> bool {
+    core.iter().filter(|s| *s != primary).all(|s| {
+        let Some(probe) = step.fresh(s) else {
+            return false;
+        };
+        let Some(replica) = &probe.replica else {
+            return false;
+        };
+        replica.replicating()
+            && step.source_site(probe).as_deref() == Some(primary)
+            && step.track(s).is_some_and(|t| t.replication_ok_streak >= 2)
+            && replica
+                .seconds_behind_source
+                .is_some_and(|lag| lag <= step.policy.max_lag_seconds)
+    })
+}

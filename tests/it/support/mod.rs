@@ -1,0 +1,5 @@
+//! Shared test support: real peers the integration tests run against.
+
+// Shared by test modules that each use part of it.
+#[allow(dead_code)]
+pub mod mysql;
