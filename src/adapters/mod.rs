@@ -1,3 +1,4 @@
 //! Implementations of [`crate::ports`] against the real world.
 
+pub mod kube;
 pub mod mysql;

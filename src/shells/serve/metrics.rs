@@ -1,0 +1,270 @@
+//! Prometheus metrics of the HTTPS server. Every label value comes from a fixed set (routes,
+//! status codes, operations, decisions) or from the rule catalog (rule IDs, levels), never
+//! from request content, so cardinality stays bounded.
+
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::engine::rules::{Finding, Level};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    route: &'static str,
+    code: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    route: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FindingLabels {
+    source: &'static str,
+    rule: String,
+    level: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DecisionLabels {
+    webhook: &'static str,
+    operation: &'static str,
+    decision: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReloadLabels {
+    result: &'static str,
+}
+
+/// Where findings were produced.
+#[derive(Debug, Clone, Copy)]
+pub enum FindingSource {
+    Admission,
+    Lint,
+}
+
+/// What an admission webhook answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Allowed,
+    AllowedWithWarnings,
+    Denied,
+    Patched,
+}
+
+impl Decision {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Allowed => "allowed",
+            Self::AllowedWithWarnings => "allowed_with_warnings",
+            Self::Denied => "denied",
+            Self::Patched => "patched",
+        }
+    }
+}
+
+/// The server's metrics and the registry they are exposed from.
+pub struct ServeMetrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
+    findings: Family<FindingLabels, Counter>,
+    decisions: Family<DecisionLabels, Counter>,
+    cert_reloads: Family<ReloadLabels, Counter>,
+}
+
+impl std::fmt::Debug for ServeMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ServeMetrics")
+    }
+}
+
+fn latency_histogram() -> Histogram {
+    // 50 µs .. ~3.3 s: admission is sub-millisecond, the deadline is seconds.
+    Histogram::new(exponential_buckets(0.000_05, 2.0, 17))
+}
+
+impl Default for ServeMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ServeMetrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("bloodraven");
+        let requests = Family::<RequestLabels, Counter>::default();
+        let latency: Family<RouteLabels, Histogram, fn() -> Histogram> =
+            Family::new_with_constructor(latency_histogram);
+        let findings = Family::<FindingLabels, Counter>::default();
+        let decisions = Family::<DecisionLabels, Counter>::default();
+        let cert_reloads = Family::<ReloadLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTPS requests served, by route and status code",
+            requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "Time from request head to response, by route",
+            latency.clone(),
+        );
+        registry.register(
+            "findings",
+            "Active rule findings reported by admission and /lint, by rule and level",
+            findings.clone(),
+        );
+        registry.register(
+            "admission_decisions",
+            "Admission answers by webhook, operation and decision",
+            decisions.clone(),
+        );
+        registry.register(
+            "tls_certificate_reloads",
+            "Serving certificate reload attempts after the files changed, by result",
+            cert_reloads.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            latency,
+            findings,
+            decisions,
+            cert_reloads,
+        }
+    }
+
+    pub fn observe_request(&self, route: &'static str, status: u16, elapsed: Duration) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                route,
+                code: status_label(status),
+            })
+            .inc();
+        self.latency
+            .get_or_create(&RouteLabels { route })
+            .observe(elapsed.as_secs_f64());
+    }
+
+    pub fn observe_findings<'a>(&self, source: FindingSource, findings: impl IntoIterator<Item = &'a Finding>) {
+        let source = match source {
+            FindingSource::Admission => "admission",
+            FindingSource::Lint => "lint",
+        };
+        for f in findings.into_iter().filter(|f| f.is_active()) {
+            self.findings
+                .get_or_create(&FindingLabels {
+                    source,
+                    rule: f.rule_id.clone(),
+                    level: level_label(f.level),
+                })
+                .inc();
+        }
+    }
+
+    pub fn observe_decision(&self, webhook: &'static str, operation: &'static str, decision: Decision) {
+        self.decisions
+            .get_or_create(&DecisionLabels {
+                webhook,
+                operation,
+                decision: decision.as_str(),
+            })
+            .inc();
+    }
+
+    pub fn observe_cert_reload(&self, ok: bool) {
+        self.cert_reloads
+            .get_or_create(&ReloadLabels {
+                result: if ok { "success" } else { "failure" },
+            })
+            .inc();
+    }
+
+    /// The `OpenMetrics` text exposition.
+    pub fn encode(&self) -> Result<String, std::fmt::Error> {
+        let mut out = String::with_capacity(4096);
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
+        Ok(out)
+    }
+
+    /// The Prometheus text format 0.0.4, for scrapers and tools that do not ask for
+    /// `OpenMetrics` (promtool, curl).
+    pub fn encode_prometheus_text(&self) -> Result<String, std::fmt::Error> {
+        Ok(openmetrics_to_prometheus_text(&self.encode()?))
+    }
+}
+
+/// `OpenMetrics` names a counter family without `_total` (`# TYPE x counter`, samples
+/// `x_total`), and ends with `# EOF`; the older text format wants the family named like its
+/// samples and has no `# EOF` or `# UNIT`.
+fn openmetrics_to_prometheus_text(openmetrics: &str) -> String {
+    let counters: Vec<&str> = openmetrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|rest| rest.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let renamed = ["# HELP ", "# TYPE "].iter().find_map(|prefix| {
+            let rest = line.strip_prefix(prefix)?;
+            let (name, tail) = rest.split_once(' ')?;
+            counters.contains(&name).then(|| format!("{prefix}{name}_total {tail}"))
+        });
+        match renamed {
+            Some(line) => out.push_str(&line),
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn level_label(level: Level) -> &'static str {
+    level.as_str()
+}
+
+/// Status codes the server produces, as static strings; anything else is folded by class.
+fn status_label(status: u16) -> &'static str {
+    match status {
+        200 => "200",
+        400 => "400",
+        404 => "404",
+        405 => "405",
+        406 => "406",
+        413 => "413",
+        415 => "415",
+        422 => "422",
+        500 => "500",
+        503 => "503",
+        other => match other / 100 {
+            1 => "1xx",
+            2 => "2xx",
+            3 => "3xx",
+            4 => "4xx",
+            _ => "5xx",
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_are_renamed_for_the_prometheus_text_format() {
+        let om = "# HELP a_b Things.\n# TYPE a_b counter\na_b_total{x=\"1\"} 2\n# HELP h Latency.\n# TYPE h histogram\nh_count 1\n# EOF\n";
+        assert_eq!(
+            openmetrics_to_prometheus_text(om),
+            "# HELP a_b_total Things.\n# TYPE a_b_total counter\na_b_total{x=\"1\"} 2\n# HELP h Latency.\n# TYPE h histogram\nh_count 1\n"
+        );
+    }
+}

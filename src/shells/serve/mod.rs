@@ -1,0 +1,20 @@
+//! `bloodraven serve`: one HTTPS server for the admission webhooks (`/validate`,
+//! `/mutate`), the CI lint endpoint (`/lint`), the rule catalog (`/rules`), health probes
+//! and metrics.
+//!
+//! Layout: [`admission`] decides (pure, synchronous), [`app`] maps routes to it with the
+//! body limit, deadline, concurrency bound and metrics, [`server`] accepts TLS connections,
+//! [`tls`] holds and reloads the serving certificate.
+
+pub mod admission;
+pub mod app;
+pub mod error;
+pub mod lint;
+pub mod metrics;
+pub mod options;
+pub mod server;
+pub mod tls;
+
+pub use error::ServeError;
+pub use options::{DEFAULT_MAX_BODY_BYTES, DEFAULT_OPERATOR_SERVICE_ACCOUNT, ServeOptions};
+pub use server::{Server, bind, build_app, run};

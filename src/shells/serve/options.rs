@@ -1,0 +1,76 @@
+//! What `bloodraven serve` is told on the command line.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::engine::rules::{Catalog, LintConfig, ObjectContext};
+
+/// The `ServiceAccount` the operator runs as; only it may write the status of our resources.
+pub const DEFAULT_OPERATOR_SERVICE_ACCOUNT: &str = "system:serviceaccount:bloodraven-system:bloodraven";
+/// The largest request body accepted (the API server's own limit for objects is 3 MiB).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
+
+/// Everything the HTTPS server needs.
+#[derive(Clone)]
+pub struct ServeOptions {
+    /// Where to listen (`0.0.0.0:8443`).
+    pub listen: SocketAddr,
+    /// Directory with `tls.crt` and `tls.key` (a mounted Secret or `certs generate` output).
+    pub cert_dir: PathBuf,
+    /// The only user allowed to change the `status` subresource of our resources.
+    pub operator_service_account: String,
+    /// Allow an UPDATE that adds no new required finding (existing objects never brick).
+    pub ratchet: bool,
+    /// Larger bodies get 413.
+    pub max_body_bytes: usize,
+    /// Whole-request deadline; the webhook configurations allow 5 s, so stay well below.
+    pub request_timeout: Duration,
+    /// Evaluations (admission and lint) running at once; the rest wait, within the deadline.
+    pub max_concurrency: usize,
+    /// How often the certificate files are checked for changes.
+    pub reload_interval: Duration,
+    /// The user's lint configuration (levels, disabled rules, exemptions).
+    pub lint_config: LintConfig,
+    /// The rule catalog; `None` means the one compiled into the binary.
+    pub catalog: Option<Arc<Catalog>>,
+    /// Where cross-object rules look up Secrets and `StorageClasses`; `None` means a context
+    /// that knows nothing, so those rules stay silent rather than guess.
+    pub cluster: Option<Arc<dyn ObjectContext>>,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 8443)),
+            cert_dir: PathBuf::from("/etc/bloodraven/tls"),
+            operator_service_account: DEFAULT_OPERATOR_SERVICE_ACCOUNT.to_owned(),
+            ratchet: true,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            request_timeout: Duration::from_secs(4),
+            max_concurrency: std::thread::available_parallelism().map_or(2, usize::from) * 2,
+            reload_interval: Duration::from_secs(5),
+            lint_config: LintConfig::default(),
+            catalog: None,
+            cluster: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for ServeOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeOptions")
+            .field("listen", &self.listen)
+            .field("cert_dir", &self.cert_dir)
+            .field("operator_service_account", &self.operator_service_account)
+            .field("ratchet", &self.ratchet)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("request_timeout", &self.request_timeout)
+            .field("max_concurrency", &self.max_concurrency)
+            .field("reload_interval", &self.reload_interval)
+            .field("custom_catalog", &self.catalog.is_some())
+            .field("cluster_context", &self.cluster.is_some())
+            .finish_non_exhaustive()
+    }
+}

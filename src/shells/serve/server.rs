@@ -1,0 +1,191 @@
+//! Accepting TLS connections and serving the router on them until shutdown.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
+
+use super::admission::Policy;
+use super::app::{AppState, router};
+use super::error::ServeError;
+use super::metrics::ServeMetrics;
+use super::options::ServeOptions;
+use super::tls::{self, CertStore};
+use crate::engine::rules::{Catalog, EmptyContext, Linter, ObjectContext};
+
+/// A slow or silent client gets this long for its TLS handshake and each request head.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long open connections get to finish in-flight requests at shutdown.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A bound, not yet serving server; tests bind port 0 and read [`Server::local_addr`].
+pub struct Server {
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    router: Router,
+    state: AppState,
+    certs: Arc<CertStore>,
+    reload_interval: Duration,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("local_addr", &self.listener.local_addr().ok())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The router and its state for `opts`, without any listener (router tests use `oneshot`).
+pub fn build_app(opts: &ServeOptions) -> Result<(Router, AppState), ServeError> {
+    let catalog = match &opts.catalog {
+        Some(catalog) => Arc::clone(catalog),
+        None => Catalog::builtin()?,
+    };
+    let linter = Linter::new(catalog, opts.lint_config.clone());
+    let ctx: Arc<dyn ObjectContext> = opts.cluster.clone().unwrap_or_else(|| Arc::new(EmptyContext));
+    let policy = Policy {
+        operator_service_account: opts.operator_service_account.clone(),
+        ratchet: opts.ratchet,
+    };
+    let state = AppState::new(
+        linter,
+        ctx,
+        policy,
+        Arc::new(ServeMetrics::new()),
+        opts.max_concurrency,
+        opts.request_timeout,
+        opts.max_body_bytes,
+    );
+    Ok((router(state.clone()), state))
+}
+
+/// Loads the certificate, builds the routes and binds the listener.
+pub async fn bind(opts: ServeOptions) -> Result<Server, ServeError> {
+    let certs = Arc::new(CertStore::load(&opts.cert_dir)?);
+    let acceptor = TlsAcceptor::from(Arc::new(tls::server_config(Arc::clone(&certs))?));
+    let (router, state) = build_app(&opts)?;
+    let listener = TcpListener::bind(opts.listen)
+        .await
+        .map_err(|source| ServeError::Bind { addr: opts.listen, source })?;
+    Ok(Server {
+        listener,
+        acceptor,
+        router,
+        state,
+        certs,
+        reload_interval: opts.reload_interval,
+    })
+}
+
+/// Serves until `shutdown` completes, then drains open connections.
+pub async fn run(opts: ServeOptions, shutdown: impl Future<Output = ()>) -> Result<(), ServeError> {
+    bind(opts).await?.serve(shutdown).await
+}
+
+impl Server {
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn metrics(&self) -> Arc<ServeMetrics> {
+        Arc::clone(self.state.metrics())
+    }
+
+    /// Serves until `shutdown` completes. In-flight requests finish (up to a drain timeout);
+    /// `/readyz` turns 503 as soon as shutdown begins.
+    pub async fn serve(self, shutdown: impl Future<Output = ()>) -> Result<(), ServeError> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let addr = self.listener.local_addr().ok();
+        tracing::info!(?addr, "serving admission webhooks and /lint over TLS");
+        let watcher = tokio::spawn(tls::watch_files(
+            Arc::clone(&self.certs),
+            self.metrics(),
+            self.reload_interval,
+            stop_rx.clone(),
+        ));
+        let mut connections = JoinSet::new();
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                biased;
+                () = &mut shutdown => break,
+                accepted = self.listener.accept() => match accepted {
+                    Ok((tcp, peer)) => {
+                        connections.spawn(connection(tcp, peer, self.acceptor.clone(), self.router.clone(), stop_rx.clone()));
+                    }
+                    Err(e) => {
+                        // Out of file descriptors or similar: back off instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                },
+            }
+            while connections.try_join_next().is_some() {}
+        }
+        self.state.set_not_ready();
+        let _ = stop_tx.send(true);
+        drop(self.listener);
+        let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
+            while connections.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(open = connections.len(), "connections still open after the drain timeout");
+            connections.abort_all();
+        }
+        let _ = watcher.await;
+        tracing::info!("server stopped");
+        Ok(())
+    }
+}
+
+/// One connection: TLS handshake, then HTTP/1.1 with keep-alive until either side closes or
+/// shutdown asks it to finish its current request.
+async fn connection(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    acceptor: TlsAcceptor,
+    router: Router,
+    mut stop: watch::Receiver<bool>,
+) {
+    let _ = tcp.set_nodelay(true);
+    let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "TLS handshake timed out");
+            return;
+        }
+    };
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HANDSHAKE_TIMEOUT)
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(tls), TowerToHyperService::new(router));
+    tokio::pin!(conn);
+    tokio::select! {
+        result = conn.as_mut() => {
+            if let Err(e) = result {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        }
+        _ = stop.changed() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
+}
