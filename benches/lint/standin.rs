@@ -44,7 +44,7 @@ check:
   select: /spec/backup/image
   schema: {type: string, pattern: '(@sha256:[0-9a-f]{64}$)|(:[0-9]+\.[0-9]+\.[0-9]+[^:/]*$)'}
 "#),
-    ("tls.yaml", r#"
+    ("tls.yaml", r"
 id: BR-BENCH-TLS-001
 title: TLS is enabled
 level: required
@@ -56,8 +56,8 @@ remediation: Set spec.tls.issuerRef.
 check:
   select: /spec
   schema: {required: [tls], properties: {tls: {required: [issuerRef]}}}
-"#),
-    ("cred1.yaml", r#"
+"),
+    ("cred1.yaml", r"
 id: BR-BENCH-CRED-001
 title: Per-role credentials
 level: required
@@ -72,7 +72,7 @@ check:
     required: [credentials]
     properties:
       credentials: {required: [operatorSecret, appSecret, readOnlySecret, monitorSecret, backupSecret]}
-"#),
+"),
     ("cred2.yaml", r#"
 id: BR-BENCH-CRED-002
 title: Credential Secrets exist and are distinct
@@ -84,7 +84,7 @@ message: "{value}"
 remediation: Create the Secrets with username and password keys.
 check: {builtin: credential-secrets}
 "#),
-    ("bak1.yaml", r#"
+    ("bak1.yaml", r"
 id: BR-BENCH-BAK-001
 title: Backups are scheduled
 level: required
@@ -98,8 +98,8 @@ check:
   schema:
     required: [backup]
     properties: {backup: {required: [schedules], properties: {schedules: {minItems: 1}}}}
-"#),
-    ("bak2.yaml", r#"
+"),
+    ("bak2.yaml", r"
 id: BR-BENCH-BAK-002
 title: Every backup profile has a retention policy
 level: required
@@ -111,8 +111,8 @@ remediation: Set retentionPolicy on the profile.
 check:
   select: /spec/backup/profiles/*
   schema: {required: [retentionPolicy]}
-"#),
-    ("pitr.yaml", r#"
+"),
+    ("pitr.yaml", r"
 id: BR-BENCH-PITR-001
 title: PITR is enabled
 level: environment-specific
@@ -124,7 +124,7 @@ remediation: Enable spec.backup.pitr.
 check:
   select: /spec/backup
   schema: {required: [pitr], properties: {pitr: {required: [enabled], properties: {enabled: {const: true}}}}}
-"#),
+"),
     ("sec1.yaml", r#"
 id: BR-BENCH-SEC-001
 title: Pod security context meets Restricted when set
@@ -160,7 +160,7 @@ check:
       privileged: {const: false}
       capabilities: {required: [drop], properties: {drop: {contains: {const: ALL}}}}
 "#),
-    ("sec3.yaml", r#"
+    ("sec3.yaml", r"
 id: BR-BENCH-SEC-003
 title: Security contexts are set
 level: recommended
@@ -172,8 +172,8 @@ remediation: Set podSecurityContext and containerSecurityContext.
 check:
   select: /spec
   schema: {required: [podSecurityContext, containerSecurityContext]}
-"#),
-    ("plc.yaml", r#"
+"),
+    ("plc.yaml", r"
 id: BR-BENCH-PLC-001
 title: Every site names its zone and resources
 level: recommended
@@ -187,7 +187,7 @@ check:
   schema:
     required: [zone, resources]
     properties: {resources: {required: [limits], properties: {limits: {required: [memory]}}}}
-"#),
+"),
     ("net.yaml", r#"
 id: BR-BENCH-NET-001
 title: A NetworkPolicy ships with the group
@@ -298,7 +298,7 @@ check:
           runAsNonRoot: {const: true}
           capabilities: {required: [drop], properties: {drop: {contains: {const: ALL}}}}
 "#),
-    ("wl3.yaml", r#"
+    ("wl3.yaml", r"
 id: BR-BENCH-WL-003
 title: Workload pods use a seccomp profile
 level: required
@@ -321,5 +321,5 @@ check:
       securityContext:
         required: [seccompProfile]
         properties: {seccompProfile: {properties: {type: {enum: [RuntimeDefault, Localhost]}}}}
-"#),
+"),
 ];

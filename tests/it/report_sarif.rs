@@ -223,12 +223,15 @@ fn sarif_validates_against_the_official_schema() -> Result<(), String> {
     Ok(())
 }
 
+/// A way to make a valid log invalid, and what it is.
+type Breakage = (&'static str, fn(&mut Value));
+
 #[test]
 fn schema_validation_is_not_vacuous() -> Result<(), String> {
     let schema = official_schema(&repo_root().join(".deps/sarif/sarif-2.1.0.json"))?;
     let (out, _) = sarif_for(&test_catalog()?)?;
     let good: Value = serde_json::from_str(&out).map_err(|e| e.to_string())?;
-    let breakages: [(&str, fn(&mut Value)); 4] = [
+    let breakages: [Breakage; 4] = [
         ("driver without a name", |v| {
             if let Some(d) = v["runs"][0]["tool"]["driver"].as_object_mut() {
                 d.remove("name");

@@ -5,6 +5,8 @@
 //! fallback, every URI is percent-encoded, and `tests/it/report_sarif.rs` validates the
 //! output against the official schema.
 
+use std::fmt::Write as _;
+
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
@@ -172,8 +174,10 @@ fn fingerprint(f: &Finding) -> String {
     }
     h.finalize()[..16]
         .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+        .fold(String::with_capacity(32), |mut hex, b| {
+            let _ = write!(hex, "{b:02x}");
+            hex
+        })
 }
 
 /// Parse errors are problems of the run, not results: SARIF puts them in the invocation,

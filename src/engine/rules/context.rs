@@ -43,7 +43,7 @@ impl ObjectContext for EmptyContext {
 /// is installed in, which is how `helm template` output looks.
 ///
 /// Lookups are indexed by kind and namespace: every group in a bundle asks for its Secrets,
-/// NetworkPolicy and StorageClasses, so scanning the whole bundle per lookup made a lint
+/// `NetworkPolicy` and `StorageClasses`, so scanning the whole bundle per lookup made a lint
 /// run quadratic in the number of objects.
 #[derive(Debug, Clone, Default)]
 pub struct BundleContext {
