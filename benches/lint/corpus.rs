@@ -8,10 +8,11 @@ use std::fmt::Write as _;
 /// Groups per namespace, as a team with a handful of databases would have.
 const GROUPS_PER_NAMESPACE: usize = 10;
 
-/// A YAML stream of `groups` MysqlFailoverGroups (about 80 lines each; 2 in 5 clean, the
+/// A YAML stream of `groups` `MysqlFailoverGroups` (about 80 lines each; 2 in 5 clean, the
 /// rest violating different rules) plus, per namespace, the five credential Secrets and a
-/// NetworkPolicy (missing in every seventh namespace), and the cluster-wide StorageClasses,
-/// PrometheusRule and operator PodDisruptionBudget the bundle rules look for.
+/// `NetworkPolicy` (missing in every seventh namespace), and the cluster-wide
+/// `StorageClasses`, `PrometheusRule` and operator `PodDisruptionBudget` the bundle rules
+/// look for.
 pub fn mfg_stream(groups: usize) -> String {
     let mut out = String::with_capacity(groups * 2_600);
     cluster_objects(&mut out);
@@ -74,7 +75,7 @@ fn namespace_objects(out: &mut String, namespace: &str, network_policy: bool) {
 
 /// One group. `i % 5` picks the variant: 0 and 1 are clean; 2 has unpinned images and no
 /// TLS; 3 uses the legacy secret, no retention and no PITR; 4 runs privileged on a
-/// StorageClass that deletes volumes.
+/// `StorageClass` that deletes volumes.
 fn failover_group(out: &mut String, namespace: &str, i: usize) {
     let variant = i % 5;
     let name = format!("db-{i:05}");
@@ -115,7 +116,11 @@ fn failover_group(out: &mut String, namespace: &str, i: usize) {
          failureThreshold: 3\n  recoveryThreshold: 2\n  failoverCooldown: 5m\n  replication:\n    \
          maxLagSeconds: 60\n  sites:\n"
     );
-    let class = if variant == 4 { "standard" } else { "fast-retain" };
+    let class = if variant == 4 {
+        "standard"
+    } else {
+        "fast-retain"
+    };
     for (site, zone, ip) in [("east", "us-east-1a", 10), ("west", "us-west-2b", 20)] {
         let _ = write!(
             out,
@@ -126,7 +131,11 @@ fn failover_group(out: &mut String, namespace: &str, i: usize) {
             i % 250
         );
     }
-    let (non_root, escalation) = if variant == 4 { ("false", "true") } else { ("true", "false") };
+    let (non_root, escalation) = if variant == 4 {
+        ("false", "true")
+    } else {
+        ("true", "false")
+    };
     let _ = write!(
         out,
         "  podSecurityContext:\n    runAsNonRoot: {non_root}\n    runAsUser: 999\n    fsGroup: 999\n    \
@@ -153,7 +162,7 @@ fn failover_group(out: &mut String, namespace: &str, i: usize) {
 /// `count` plain Deployments labelled as part of bloodraven (so the workload rules apply),
 /// about 60 lines each; odd ones use `:latest` images and no security context.
 pub fn deployment(i: usize) -> String {
-    let good = i % 2 == 0;
+    let good = i.is_multiple_of(2);
     let name = format!("web-{i:05}");
     let image = if good {
         format!("registry.example.com/shop/web:2.31.{}", i % 17)
@@ -185,4 +194,3 @@ pub fn deployment(i: usize) -> String {
          readinessProbe:\n            httpGet: {{path: /ready, port: 8080}}\n{container_security}"
     )
 }
-

@@ -5,7 +5,9 @@
 //! `lint-rules/` is complete. The benchmark prints which catalog it measured.
 
 pub const MFG_RULES: &[(&str, &str)] = &[
-    ("img1.yaml", r#"
+    (
+        "img1.yaml",
+        r#"
 id: BR-BENCH-IMG-001
 title: MySQL image is pinned
 level: required
@@ -17,8 +19,11 @@ remediation: Use a full version or a digest.
 check:
   select: /spec/image
   schema: {type: string, pattern: '(@sha256:[0-9a-f]{64}$)|(:[0-9]+\.[0-9]+\.[0-9]+[^:/]*$)'}
-"#),
-    ("img2.yaml", r#"
+"#,
+    ),
+    (
+        "img2.yaml",
+        r#"
 id: BR-BENCH-IMG-002
 title: Sidecar image is pinned
 level: required
@@ -30,8 +35,11 @@ remediation: Use a full version or a digest.
 check:
   select: /spec/sidecarImage
   schema: {type: string, pattern: '(@sha256:[0-9a-f]{64}$)|(:[0-9]+\.[0-9]+\.[0-9]+[^:/]*$)'}
-"#),
-    ("img3.yaml", r#"
+"#,
+    ),
+    (
+        "img3.yaml",
+        r#"
 id: BR-BENCH-IMG-003
 title: Backup image is pinned
 level: required
@@ -43,8 +51,11 @@ remediation: Use a full version or a digest.
 check:
   select: /spec/backup/image
   schema: {type: string, pattern: '(@sha256:[0-9a-f]{64}$)|(:[0-9]+\.[0-9]+\.[0-9]+[^:/]*$)'}
-"#),
-    ("tls.yaml", r#"
+"#,
+    ),
+    (
+        "tls.yaml",
+        r"
 id: BR-BENCH-TLS-001
 title: TLS is enabled
 level: required
@@ -56,8 +67,11 @@ remediation: Set spec.tls.issuerRef.
 check:
   select: /spec
   schema: {required: [tls], properties: {tls: {required: [issuerRef]}}}
-"#),
-    ("cred1.yaml", r#"
+",
+    ),
+    (
+        "cred1.yaml",
+        r"
 id: BR-BENCH-CRED-001
 title: Per-role credentials
 level: required
@@ -72,8 +86,11 @@ check:
     required: [credentials]
     properties:
       credentials: {required: [operatorSecret, appSecret, readOnlySecret, monitorSecret, backupSecret]}
-"#),
-    ("cred2.yaml", r#"
+",
+    ),
+    (
+        "cred2.yaml",
+        r#"
 id: BR-BENCH-CRED-002
 title: Credential Secrets exist and are distinct
 level: required
@@ -83,8 +100,11 @@ kinds: [MysqlFailoverGroup]
 message: "{value}"
 remediation: Create the Secrets with username and password keys.
 check: {builtin: credential-secrets}
-"#),
-    ("bak1.yaml", r#"
+"#,
+    ),
+    (
+        "bak1.yaml",
+        r"
 id: BR-BENCH-BAK-001
 title: Backups are scheduled
 level: required
@@ -98,8 +118,11 @@ check:
   schema:
     required: [backup]
     properties: {backup: {required: [schedules], properties: {schedules: {minItems: 1}}}}
-"#),
-    ("bak2.yaml", r#"
+",
+    ),
+    (
+        "bak2.yaml",
+        r"
 id: BR-BENCH-BAK-002
 title: Every backup profile has a retention policy
 level: required
@@ -111,8 +134,11 @@ remediation: Set retentionPolicy on the profile.
 check:
   select: /spec/backup/profiles/*
   schema: {required: [retentionPolicy]}
-"#),
-    ("pitr.yaml", r#"
+",
+    ),
+    (
+        "pitr.yaml",
+        r"
 id: BR-BENCH-PITR-001
 title: PITR is enabled
 level: environment-specific
@@ -124,8 +150,11 @@ remediation: Enable spec.backup.pitr.
 check:
   select: /spec/backup
   schema: {required: [pitr], properties: {pitr: {required: [enabled], properties: {enabled: {const: true}}}}}
-"#),
-    ("sec1.yaml", r#"
+",
+    ),
+    (
+        "sec1.yaml",
+        r#"
 id: BR-BENCH-SEC-001
 title: Pod security context meets Restricted when set
 level: required
@@ -141,8 +170,11 @@ check:
       runAsNonRoot: {const: true}
       runAsUser: {minimum: 1}
       seccompProfile: {properties: {type: {enum: [RuntimeDefault, Localhost]}}}
-"#),
-    ("sec2.yaml", r#"
+"#,
+    ),
+    (
+        "sec2.yaml",
+        r#"
 id: BR-BENCH-SEC-002
 title: Container security context meets Restricted when set
 level: required
@@ -159,8 +191,11 @@ check:
       allowPrivilegeEscalation: {const: false}
       privileged: {const: false}
       capabilities: {required: [drop], properties: {drop: {contains: {const: ALL}}}}
-"#),
-    ("sec3.yaml", r#"
+"#,
+    ),
+    (
+        "sec3.yaml",
+        r"
 id: BR-BENCH-SEC-003
 title: Security contexts are set
 level: recommended
@@ -172,8 +207,11 @@ remediation: Set podSecurityContext and containerSecurityContext.
 check:
   select: /spec
   schema: {required: [podSecurityContext, containerSecurityContext]}
-"#),
-    ("plc.yaml", r#"
+",
+    ),
+    (
+        "plc.yaml",
+        r"
 id: BR-BENCH-PLC-001
 title: Every site names its zone and resources
 level: recommended
@@ -187,8 +225,11 @@ check:
   schema:
     required: [zone, resources]
     properties: {resources: {required: [limits], properties: {limits: {required: [memory]}}}}
-"#),
-    ("net.yaml", r#"
+",
+    ),
+    (
+        "net.yaml",
+        r#"
 id: BR-BENCH-NET-001
 title: A NetworkPolicy ships with the group
 level: required
@@ -199,8 +240,11 @@ message: "{value}"
 remediation: Add a NetworkPolicy.
 admission: warn
 check: {builtin: bundle-network-policy}
-"#),
-    ("obs.yaml", r#"
+"#,
+    ),
+    (
+        "obs.yaml",
+        r#"
 id: BR-BENCH-OBS-001
 title: Alerts ship with the operator
 level: recommended
@@ -211,8 +255,11 @@ message: "{value}"
 remediation: Install the PrometheusRule.
 admission: warn
 check: {builtin: bundle-prometheus-rule}
-"#),
-    ("pdb.yaml", r#"
+"#,
+    ),
+    (
+        "pdb.yaml",
+        r#"
 id: BR-BENCH-HA-001
 title: The operator has a PodDisruptionBudget
 level: recommended
@@ -223,8 +270,11 @@ message: "{value}"
 remediation: Install the operator PDB.
 admission: warn
 check: {builtin: bundle-operator-pdb}
-"#),
-    ("sto.yaml", r#"
+"#,
+    ),
+    (
+        "sto.yaml",
+        r#"
 id: BR-BENCH-STO-001
 title: Data StorageClasses retain, expand and bind late
 level: required
@@ -235,8 +285,11 @@ message: "{value}"
 remediation: Use a StorageClass with Retain, expansion and WaitForFirstConsumer.
 admission: warn
 check: {builtin: storage-class}
-"#),
-    ("exempt.yaml", r#"
+"#,
+    ),
+    (
+        "exempt.yaml",
+        r#"
 id: BR-BENCH-EXEMPT-001
 title: Exemptions are well-formed
 level: recommended
@@ -246,12 +299,15 @@ kinds: [MysqlFailoverGroup]
 message: "{value}"
 remediation: "Write exemptions as <ruleId>: <reason>."
 check: {builtin: exemption-annotation}
-"#),
+"#,
+    ),
 ];
 
 /// Workload rules: the same questions checkov's image and securityContext checks answer.
 pub const DEPLOYMENT_RULES: &[(&str, &str)] = &[
-    ("wl1.yaml", r#"
+    (
+        "wl1.yaml",
+        r#"
 id: BR-BENCH-WL-001
 title: Workload images are pinned
 level: required
@@ -269,8 +325,11 @@ check:
         properties: {labels: {required: [app.kubernetes.io/part-of], properties: {app.kubernetes.io/part-of: {const: bloodraven}}}}
   select: /spec/template/spec/containers/*/image
   schema: {type: string, pattern: '(@sha256:[0-9a-f]{64}$)|(:[0-9]+\.[0-9]+\.[0-9]+[^:/]*$)'}
-"#),
-    ("wl2.yaml", r#"
+"#,
+    ),
+    (
+        "wl2.yaml",
+        r#"
 id: BR-BENCH-WL-002
 title: Workload containers meet Restricted
 level: required
@@ -297,8 +356,11 @@ check:
           privileged: {const: false}
           runAsNonRoot: {const: true}
           capabilities: {required: [drop], properties: {drop: {contains: {const: ALL}}}}
-"#),
-    ("wl3.yaml", r#"
+"#,
+    ),
+    (
+        "wl3.yaml",
+        r"
 id: BR-BENCH-WL-003
 title: Workload pods use a seccomp profile
 level: required
@@ -321,5 +383,6 @@ check:
       securityContext:
         required: [seccompProfile]
         properties: {seccompProfile: {properties: {type: {enum: [RuntimeDefault, Localhost]}}}}
-"#),
+",
+    ),
 ];

@@ -43,7 +43,7 @@ impl ObjectContext for EmptyContext {
 /// is installed in, which is how `helm template` output looks.
 ///
 /// Lookups are indexed by kind and namespace: every group in a bundle asks for its Secrets,
-/// NetworkPolicy and StorageClasses, so scanning the whole bundle per lookup made a lint
+/// `NetworkPolicy` and `StorageClasses`, so scanning the whole bundle per lookup made a lint
 /// run quadratic in the number of objects.
 #[derive(Debug, Clone, Default)]
 pub struct BundleContext {
@@ -92,7 +92,10 @@ impl BundleContext {
             merged.sort_unstable();
             merged
         };
-        positions.into_iter().filter_map(|i| self.objects.get(i)).collect()
+        positions
+            .into_iter()
+            .filter_map(|i| self.objects.get(i))
+            .collect()
     }
 }
 
@@ -105,7 +108,12 @@ impl ObjectContext for BundleContext {
     }
 
     fn list(&self, kind: &str, namespace: &str) -> Lookup<Vec<Value>> {
-        Lookup::Found(self.matching(kind, namespace).into_iter().cloned().collect())
+        Lookup::Found(
+            self.matching(kind, namespace)
+                .into_iter()
+                .cloned()
+                .collect(),
+        )
     }
 }
 
@@ -132,16 +140,28 @@ mod tests {
             obj("Secret", Some("a"), "s3"),
         ]);
         let names = |l: Lookup<Vec<Value>>| match l {
-            Lookup::Found(v) => v.iter().map(|o| o["metadata"]["name"].as_str().unwrap_or("?").to_owned()).collect::<Vec<_>>(),
+            Lookup::Found(v) => v
+                .iter()
+                .map(|o| o["metadata"]["name"].as_str().unwrap_or("?").to_owned())
+                .collect::<Vec<_>>(),
             _ => Vec::new(),
         };
         assert_eq!(names(bundle.list("Secret", "a")), ["s1", "s2", "s3"]);
         assert_eq!(names(bundle.list("Secret", "*")), ["s1", "s2", "s1", "s3"]);
         assert_eq!(names(bundle.list("Secret", "")), ["s1", "s2", "s1", "s3"]);
         assert_eq!(names(bundle.list("ConfigMap", "a")), Vec::<String>::new());
-        assert_eq!(bundle.get("Secret", "b", "s1"), Lookup::Found(obj("Secret", Some("b"), "s1")));
-        assert_eq!(bundle.get("Secret", "b", "s2"), Lookup::Found(obj("Secret", None, "s2")));
+        assert_eq!(
+            bundle.get("Secret", "b", "s1"),
+            Lookup::Found(obj("Secret", Some("b"), "s1"))
+        );
+        assert_eq!(
+            bundle.get("Secret", "b", "s2"),
+            Lookup::Found(obj("Secret", None, "s2"))
+        );
         assert_eq!(bundle.get("Secret", "c", "s1"), Lookup::Missing);
-        assert_eq!(bundle.get("NetworkPolicy", "a", "np"), Lookup::Found(obj("NetworkPolicy", Some("a"), "np")));
+        assert_eq!(
+            bundle.get("NetworkPolicy", "a", "np"),
+            Lookup::Found(obj("NetworkPolicy", Some("a"), "np"))
+        );
     }
 }
