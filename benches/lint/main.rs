@@ -142,7 +142,7 @@ fn catalog_for(kind: &str, standin: &[(&str, &str)]) -> Result<(Arc<Catalog>, St
 
 /// What the CLI does with parsed input: give every object to the bundle context, lint.
 fn lint_documents(documents: &[Document], errors: Vec<ParseError>, linter: &Linter) -> Report {
-    let bundle = BundleContext::new(documents.iter().map(|d| d.value.clone()));
+    let bundle = BundleContext::of_documents(&documents);
     linter.lint(documents, errors, &bundle)
 }
 
@@ -294,7 +294,7 @@ fn rss_child(file: &Path) -> Result<(), String> {
     let text = std::fs::read_to_string(file).map_err(|e| e.to_string())?;
     let stream = parse_stream(Some(&file.display().to_string()), &text);
     let parsed = vm_rss_kib()?;
-    let bundle = BundleContext::new(stream.documents.iter().map(|d| d.value.clone()));
+    let bundle = BundleContext::of_documents(&stream.documents);
     let bundled = vm_rss_kib()?;
     let report = linter.lint(&stream.documents, stream.errors, &bundle);
     let json = render(&report, &catalog, Format::Json, &RenderOptions::default());

@@ -17,7 +17,7 @@ fn lint_files(files: &[&str]) -> Report {
         docs.extend(stream.documents);
         errors.extend(stream.errors);
     }
-    let ctx = BundleContext::new(docs.iter().map(|d| d.value.clone()));
+    let ctx = BundleContext::of_documents(&docs);
     linter.lint(&docs, errors, &ctx)
 }
 

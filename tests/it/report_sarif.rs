@@ -119,7 +119,7 @@ fn report(catalog: &Arc<Catalog>) -> Result<Report, String> {
     } else {
         LintConfig::default()
     };
-    let bundle = BundleContext::new(documents.iter().map(|d| d.value.clone()));
+    let bundle = BundleContext::of_documents(&documents);
     let linter = Linter::new(Arc::clone(catalog), config);
     Ok(linter.lint(&documents, errors, &bundle))
 }

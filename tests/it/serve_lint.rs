@@ -76,7 +76,7 @@ async fn lint_returns_the_same_findings_as_the_linter_for_the_same_input() {
     // What `bloodraven lint -` computes for the same bytes on stdin.
     let stream = parse_stream(Some("-"), BUNDLE);
     assert!(stream.errors.is_empty());
-    let ctx = BundleContext::new(stream.documents.iter().map(|d| d.value.clone()));
+    let ctx = BundleContext::of_documents(&stream.documents);
     let expected = linter().lint(&stream.documents, Vec::new(), &ctx);
     assert!(
         expected.findings.len() >= 6,

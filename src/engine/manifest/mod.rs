@@ -59,19 +59,18 @@ impl Document {
 
     /// Positions of the direct children of the mapping or sequence at `pointer`.
     pub fn child_positions<'a>(&'a self, pointer: &'a str) -> impl Iterator<Item = Position> + 'a {
-        self.lines.0.iter().filter_map(move |(p, pos)| {
+        self.lines.iter().filter_map(move |(p, pos)| {
             let rest = p.strip_prefix(pointer)?.strip_prefix('/')?;
-            (!rest.contains('/')).then_some(*pos)
+            (!rest.contains('/')).then_some(pos)
         })
     }
 
     /// The last line on which a node under `pointer` starts.
     pub fn last_line_under(&self, pointer: &str) -> Option<u32> {
         self.lines
-            .0
             .iter()
             .filter(|(p, _)| {
-                &**p == pointer || p.strip_prefix(pointer).is_some_and(|r| r.starts_with('/'))
+                *p == pointer || p.strip_prefix(pointer).is_some_and(|r| r.starts_with('/'))
             })
             .map(|(_, pos)| pos.line)
             .max()
@@ -86,16 +85,33 @@ pub struct Position {
 }
 
 /// Positions of nodes (for map entries, of their key), keyed by JSON pointer, in document
-/// order.
+/// order. The pointers share one buffer: a manifest has hundreds of nodes, and one
+/// allocation per pointer dominated parsing time and memory.
 #[derive(Debug, Clone, Default)]
-struct PointerLines(Vec<(Box<str>, Position)>);
+struct PointerLines {
+    buf: String,
+    /// `(end of the pointer in buf, position)`; each pointer starts where the previous ends.
+    entries: Vec<(u32, Position)>,
+}
 
 impl PointerLines {
+    fn push(&mut self, pointer: &str, position: Position) {
+        self.buf.push_str(pointer);
+        self.entries.push((to_u32(self.buf.len()), position));
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&str, Position)> {
+        let mut start = 0usize;
+        self.entries.iter().map(move |(end, pos)| {
+            let end = *end as usize;
+            let pointer = self.buf.get(start..end).unwrap_or_default();
+            start = end;
+            (pointer, *pos)
+        })
+    }
+
     fn get(&self, pointer: &str) -> Option<Position> {
-        self.0
-            .iter()
-            .find(|(p, _)| &**p == pointer)
-            .map(|(_, pos)| *pos)
+        self.iter().find(|(p, _)| *p == pointer).map(|(_, pos)| pos)
     }
 
     fn line_of(&self, pointer: &str) -> Option<u32> {
@@ -245,11 +261,14 @@ impl From<ScanError> for ChunkError {
 /// An open collection while building a document.
 enum Frame {
     Seq {
+        /// Line where the collection starts (used for the document root).
+        line: u32,
         items: Vec<Value>,
         pointer: String,
         anchor: usize,
     },
     Map {
+        line: u32,
         entries: Map<String, Value>,
         pointer: String,
         anchor: usize,
@@ -261,7 +280,7 @@ enum Frame {
 struct Builder<'a> {
     stack: Vec<Frame>,
     anchors: Vec<(usize, Value)>,
-    lines: Vec<(Box<str>, Position)>,
+    lines: PointerLines,
     line_offset: usize,
     alias_nodes: usize,
     file: Option<&'a Arc<str>>,
@@ -289,7 +308,7 @@ fn parse_from(
                 builder = Some(Builder {
                     stack: Vec::new(),
                     anchors: Vec::new(),
-                    lines: Vec::new(),
+                    lines: PointerLines::default(),
                     line_offset,
                     alias_nodes: 0,
                     file,
@@ -305,7 +324,7 @@ fn parse_from(
                         file: b.file.cloned(),
                         index: *index,
                         line,
-                        lines: PointerLines(b.lines),
+                        lines: b.lines,
                     });
                 }
                 *index += 1;
@@ -403,16 +422,22 @@ impl Builder<'_> {
                     ));
                 }
                 let pos = self.position(span);
-                self.lines.push((pointer.clone().into_boxed_str(), pos));
+                // A collection that is a map entry's value was recorded at its key.
+                if !matches!(self.stack.last(), Some(Frame::Map { .. })) {
+                    self.lines.push(&pointer, pos);
+                }
+                let line = pos.line;
                 self.stack
                     .push(if matches!(event, Event::SequenceStart(..)) {
                         Frame::Seq {
+                            line,
                             items: Vec::new(),
                             pointer,
                             anchor,
                         }
                     } else {
                         Frame::Map {
+                            line,
                             entries: Map::new(),
                             pointer,
                             anchor,
@@ -422,26 +447,21 @@ impl Builder<'_> {
                 Ok(None)
             }
             Event::SequenceEnd | Event::MappingEnd => {
-                let (value, anchor, line) = match self.stack.pop() {
+                let (value, anchor, start_line) = match self.stack.pop() {
                     Some(Frame::Seq {
                         items,
                         anchor,
-                        pointer,
-                    }) => (Value::Array(items), anchor, pointer),
+                        line,
+                        ..
+                    }) => (Value::Array(items), anchor, line),
                     Some(Frame::Map {
                         entries,
                         anchor,
-                        pointer,
+                        line,
                         ..
-                    }) => (Value::Object(entries), anchor, pointer),
+                    }) => (Value::Object(entries), anchor, line),
                     None => return Err(ChunkError::at(span, "unbalanced collection end")),
                 };
-                let start_line = self
-                    .lines
-                    .iter()
-                    .rev()
-                    .find(|(p, _)| **p == *line)
-                    .map_or(self.line(span), |(_, pos)| pos.line);
                 self.remember_anchor(anchor, &value);
                 Ok(self.attach(value, start_line))
             }
@@ -465,7 +485,7 @@ impl Builder<'_> {
                 ));
             }
             let child = format!("{pointer}/{}", escape_pointer_token(&key));
-            self.lines.push((child.into_boxed_str(), pos));
+            self.lines.push(&child, pos);
             *pending_key = Some(key);
         }
         Ok(())
@@ -477,7 +497,7 @@ impl Builder<'_> {
             && !matches!(self.stack.last(), Some(Frame::Map { .. }))
         {
             // Map entries were recorded at their key's position already.
-            self.lines.push((pointer.into_boxed_str(), pos));
+            self.lines.push(&pointer, pos);
         }
         self.attach(value, pos.line)
     }

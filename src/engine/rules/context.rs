@@ -5,6 +5,8 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
+use crate::engine::manifest::Document;
+
 /// The answer to a lookup.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Lookup<T> {
@@ -55,6 +57,22 @@ pub struct BundleContext {
 }
 
 impl BundleContext {
+    /// The context of a lint run over `documents`: only the objects some cross-object rule
+    /// can look up are kept (see [`super::builtin::LOOKUP_KINDS`]).
+    pub fn of_documents(documents: &[Document]) -> Self {
+        Self::new(
+            documents
+                .iter()
+                .filter(|d| {
+                    d.value
+                        .get("kind")
+                        .and_then(Value::as_str)
+                        .is_some_and(|k| super::builtin::LOOKUP_KINDS.contains(&k))
+                })
+                .map(|d| d.value.clone()),
+        )
+    }
+
     pub fn new(objects: impl IntoIterator<Item = Value>) -> Self {
         let objects: Vec<Value> = objects.into_iter().collect();
         let mut by_kind: HashMap<String, Vec<usize>> = HashMap::new();

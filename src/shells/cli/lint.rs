@@ -113,7 +113,7 @@ fn execute(args: &LintArgs) -> Result<ExitCode, String> {
 
     let (mut documents, mut errors) = parse_all(&inputs);
     if args.fix {
-        let ctx = BundleContext::new(documents.iter().map(|d| d.value.clone()));
+        let ctx = BundleContext::of_documents(&documents);
         if args.dry_run {
             print_patches(&linter, &documents, &ctx);
             return Ok(ExitCode::SUCCESS);
@@ -121,7 +121,7 @@ fn execute(args: &LintArgs) -> Result<ExitCode, String> {
         apply_fixes(&linter, &mut inputs, &documents, &ctx)?;
         (documents, errors) = parse_all(&inputs);
     }
-    let ctx = BundleContext::new(documents.iter().map(|d| d.value.clone()));
+    let ctx = BundleContext::of_documents(&documents);
     let report = linter.lint(&documents, errors, &ctx);
     let color = match args.color {
         ColorArg::Always => true,

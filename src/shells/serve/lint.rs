@@ -36,7 +36,7 @@ pub fn lint_body(linter: &Linter, body: &[u8]) -> Result<Report, Unparseable> {
     if !stream.errors.is_empty() {
         return Err(Unparseable(stream.errors));
     }
-    let ctx = BundleContext::new(stream.documents.iter().map(|d| d.value.clone()));
+    let ctx = BundleContext::of_documents(&stream.documents);
     Ok(linter.lint(&stream.documents, Vec::new(), &ctx))
 }
 

@@ -12,6 +12,16 @@ use serde_json::Value;
 use super::condition::Violation;
 use super::context::ObjectContext;
 
+/// Every kind a builtin check looks up through the context. A bundle only needs to keep
+/// these, which keeps linting large bundles from holding every object twice.
+pub const LOOKUP_KINDS: [&str; 5] = [
+    "Secret",
+    "StorageClass",
+    "NetworkPolicy",
+    "PrometheusRule",
+    "PodDisruptionBudget",
+];
+
 /// A rule condition written in Rust.
 pub trait BuiltinCheck: Send + Sync {
     /// Whether the check reads other objects (and so depends on what the context knows).
