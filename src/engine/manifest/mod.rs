@@ -166,19 +166,25 @@ pub struct Stream {
 
 /// Parses a YAML (or JSON, which is YAML) stream. Empty documents are dropped.
 pub fn parse_stream(file: Option<&str>, text: &str) -> Stream {
+    let mut documents = Vec::new();
+    let errors = parse_each(file, text, &mut |doc| documents.push(doc));
+    Stream { documents, errors }
+}
+
+/// Parses a stream, handing each document to `sink` as soon as it is complete, so a caller
+/// can check and drop documents one at a time; returns the errors.
+pub fn parse_each(
+    file: Option<&str>,
+    text: &str,
+    sink: &mut dyn FnMut(Document),
+) -> Vec<ParseError> {
     let file: Option<Arc<str>> = file.map(Arc::from);
-    let mut stream = Stream::default();
+    let mut errors = Vec::new();
     let mut offset_line = 0usize;
     let mut rest = text;
     let mut index = 0usize;
     loop {
-        match parse_from(
-            rest,
-            offset_line,
-            file.as_ref(),
-            &mut index,
-            &mut stream.documents,
-        ) {
+        match parse_from(rest, offset_line, file.as_ref(), &mut index, sink) {
             Ok(()) => break,
             Err(error) => {
                 // Resume at the first document marker after the broken document's start:
@@ -187,7 +193,7 @@ pub fn parse_stream(file: Option<&str>, text: &str) -> Stream {
                     Some((_, 0)) => next_document_start(rest, 1),
                     other => other,
                 };
-                stream.errors.push(ParseError {
+                errors.push(ParseError {
                     location: Location {
                         file: file.clone(),
                         line: to_u32(offset_line + error.line_in_chunk),
@@ -206,7 +212,7 @@ pub fn parse_stream(file: Option<&str>, text: &str) -> Stream {
             }
         }
     }
-    stream
+    errors
 }
 
 fn to_u32(n: usize) -> u32 {
@@ -291,7 +297,7 @@ fn parse_from(
     line_offset: usize,
     file: Option<&Arc<str>>,
     index: &mut usize,
-    out: &mut Vec<Document>,
+    out: &mut dyn FnMut(Document),
 ) -> Result<(), ChunkError> {
     let mut parser = Parser::new_from_str(text);
     let mut builder: Option<Builder<'_>> = None;
@@ -319,7 +325,7 @@ fn parse_from(
                 if let (Some(b), Some((value, line))) = (builder.take(), root.take())
                     && !value.is_null()
                 {
-                    out.push(Document {
+                    out(Document {
                         value,
                         file: b.file.cloned(),
                         index: *index,

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use crate::engine::manifest::Document;
+use crate::engine::manifest::{Document, parse_stream};
 
 /// The answer to a lookup.
 #[derive(Debug, Clone, PartialEq)]
@@ -73,6 +73,31 @@ impl BundleContext {
         )
     }
 
+    /// The context of a lint run over raw stream texts, without parsing every document:
+    /// only documents that mention a looked-up kind as a whole word are parsed. Lets a
+    /// caller stream huge inputs (parse, check, drop) and still answer cross-object
+    /// lookups about the whole bundle.
+    pub fn from_texts<'t>(texts: impl IntoIterator<Item = &'t str>) -> Self {
+        let mut objects = Vec::new();
+        for text in texts {
+            for chunk in document_chunks(text) {
+                if !super::builtin::LOOKUP_KINDS
+                    .iter()
+                    .any(|k| mentions_word(chunk, k))
+                {
+                    continue;
+                }
+                let stream = parse_stream(None, chunk);
+                objects.extend(stream.documents.into_iter().map(|d| d.value).filter(|v| {
+                    v.get("kind")
+                        .and_then(Value::as_str)
+                        .is_some_and(|k| super::builtin::LOOKUP_KINDS.contains(&k))
+                }));
+            }
+        }
+        Self::new(objects)
+    }
+
     pub fn new(objects: impl IntoIterator<Item = Value>) -> Self {
         let objects: Vec<Value> = objects.into_iter().collect();
         let mut by_kind: HashMap<String, Vec<usize>> = HashMap::new();
@@ -115,6 +140,35 @@ impl BundleContext {
             .filter_map(|i| self.objects.get(i))
             .collect()
     }
+}
+
+/// The text of each document of a stream, split at `---` lines.
+fn document_chunks(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut offset = 0;
+        for line in rest.split_inclusive('\n') {
+            if offset > 0 && line.starts_with("---") {
+                let (chunk, tail) = rest.split_at(offset);
+                rest = tail;
+                return Some(chunk);
+            }
+            offset += line.len();
+        }
+        Some(std::mem::take(&mut rest))
+    })
+}
+
+/// Whether `word` appears in `text` not as part of a longer identifier.
+fn mentions_word(text: &str, word: &str) -> bool {
+    let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    text.match_indices(word).any(|(i, _)| {
+        !text[..i].chars().next_back().is_some_and(is_ident)
+            && !text[i + word.len()..].chars().next().is_some_and(is_ident)
+    })
 }
 
 impl ObjectContext for BundleContext {
@@ -181,5 +235,18 @@ mod tests {
             bundle.get("NetworkPolicy", "a", "np"),
             Lookup::Found(obj("NetworkPolicy", Some("a"), "np"))
         );
+    }
+
+    #[test]
+    fn from_texts_finds_what_a_full_parse_finds() {
+        let text = "kind: MysqlFailoverGroup\nspec:\n  credentials: {operatorSecret: {name: op}}\n---\nkind: Secret\nmetadata: {name: op, namespace: a}\n---\n\"kind\": \"StorageClass\"\n---\nkind: ConfigMap\ndata: {note: Secrets}\n";
+        let texts = BundleContext::from_texts([text]);
+        let full = parse_stream(None, text);
+        let docs = BundleContext::of_documents(&full.documents);
+        assert_eq!(texts.objects, docs.objects);
+        assert_eq!(texts.objects.len(), 2);
+        assert!(mentions_word("kind: Secret\n", "Secret"));
+        assert!(!mentions_word("operatorSecret: x", "Secret"));
+        assert_eq!(document_chunks("a\n---\nb\n---\n").count(), 3);
     }
 }

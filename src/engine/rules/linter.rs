@@ -83,34 +83,40 @@ impl Linter {
         parse_errors: Vec<ParseError>,
         ctx: &dyn ObjectContext,
     ) -> Report {
-        let mut report = Report {
-            summary: Summary {
-                documents: documents.len(),
-                parse_errors: parse_errors.len(),
-                ..Summary::default()
-            },
-            parse_errors,
-            ..Report::default()
-        };
+        let mut run = Report::default();
         for doc in documents {
-            let outcome = self.check(doc, ctx);
-            if outcome.known_kind {
-                report.summary.objects_checked += 1;
-            } else {
-                report.summary.objects_skipped += 1;
-                let kind = doc
-                    .value
-                    .get("kind")
-                    .and_then(Value::as_str)
-                    .unwrap_or("<no kind>");
-                *report
-                    .summary
-                    .skipped_kinds
-                    .entry(kind.to_owned())
-                    .or_default() += 1;
-            }
-            report.findings.extend(outcome.findings);
+            self.add(&mut run, doc, ctx);
         }
+        Self::finish(run, parse_errors)
+    }
+
+    /// Checks one document into a report under construction. With [`Linter::finish`] this
+    /// lets a caller lint a stream one document at a time and drop each afterwards.
+    pub fn add(&self, report: &mut Report, doc: &Document, ctx: &dyn ObjectContext) {
+        report.summary.documents += 1;
+        let outcome = self.check(doc, ctx);
+        if outcome.known_kind {
+            report.summary.objects_checked += 1;
+        } else {
+            report.summary.objects_skipped += 1;
+            let kind = doc
+                .value
+                .get("kind")
+                .and_then(Value::as_str)
+                .unwrap_or("<no kind>");
+            *report
+                .summary
+                .skipped_kinds
+                .entry(kind.to_owned())
+                .or_default() += 1;
+        }
+        report.findings.extend(outcome.findings);
+    }
+
+    /// Completes a report built with [`Linter::add`]: parse errors and finding counts.
+    pub fn finish(mut report: Report, parse_errors: Vec<ParseError>) -> Report {
+        report.summary.parse_errors = parse_errors.len();
+        report.parse_errors = parse_errors;
         for f in &report.findings {
             if f.is_active() {
                 *report.summary.findings.entry(f.level).or_default() += 1;

@@ -11,10 +11,10 @@ use serde_json::Value;
 
 use super::inputs::{self, Input};
 use crate::engine::manifest::edit::{FieldInsert, insert_fields};
-use crate::engine::manifest::{Document, Location, ParseError, parse_stream};
+use crate::engine::manifest::{Document, Location, ParseError, parse_each, parse_stream};
 use crate::engine::report::{Format, RenderOptions, render};
 use crate::engine::rules::pointer::tokens;
-use crate::engine::rules::{BundleContext, Catalog, Level, LintConfig, Linter, ObjectRef};
+use crate::engine::rules::{BundleContext, Catalog, Level, LintConfig, Linter, ObjectRef, Report};
 
 /// Where the rule documentation lives; SARIF `helpUri`s point into it.
 pub const DEFAULT_DOCS_URL: &str =
@@ -111,18 +111,16 @@ fn execute(args: &LintArgs) -> Result<ExitCode, String> {
         return Err("--fix cannot write back to stdin; use --fix --dry-run".to_owned());
     }
 
-    let (mut documents, mut errors) = parse_all(&inputs);
     if args.fix {
+        let (documents, _) = parse_all(&inputs);
         let ctx = BundleContext::of_documents(&documents);
         if args.dry_run {
             print_patches(&linter, &documents, &ctx);
             return Ok(ExitCode::SUCCESS);
         }
         apply_fixes(&linter, &mut inputs, &documents, &ctx)?;
-        (documents, errors) = parse_all(&inputs);
     }
-    let ctx = BundleContext::of_documents(&documents);
-    let report = linter.lint(&documents, errors, &ctx);
+    let report = lint_streaming(&linter, &inputs);
     let color = match args.color {
         ColorArg::Always => true,
         ColorArg::Never => false,
@@ -153,6 +151,35 @@ fn execute(args: &LintArgs) -> Result<ExitCode, String> {
     })
 }
 
+/// Lints every input one document at a time: each document is parsed, checked and dropped,
+/// so memory stays flat however large the bundle is. Cross-object lookups come from a
+/// context built first from the documents of the kinds rules look up.
+fn lint_streaming(linter: &Linter, inputs: &[Input]) -> Report {
+    let ctx = BundleContext::from_texts(inputs.iter().filter_map(|i| i.text.as_deref().ok()));
+    let mut report = Report::default();
+    let mut errors = Vec::new();
+    for input in inputs {
+        match &input.text {
+            Ok(text) => errors.extend(parse_each(Some(&input.name), text, &mut |doc| {
+                linter.add(&mut report, &doc, &ctx);
+            })),
+            Err(message) => errors.push(unreadable(input, message)),
+        }
+    }
+    Linter::finish(report, errors)
+}
+
+fn unreadable(input: &Input, message: &str) -> ParseError {
+    ParseError {
+        location: Location {
+            file: Some(input.name.as_str().into()),
+            line: 1,
+            column: 1,
+        },
+        message: message.to_owned(),
+    }
+}
+
 fn parse_all(inputs: &[Input]) -> (Vec<Document>, Vec<ParseError>) {
     let mut documents = Vec::new();
     let mut errors = Vec::new();
@@ -163,14 +190,7 @@ fn parse_all(inputs: &[Input]) -> (Vec<Document>, Vec<ParseError>) {
                 documents.extend(stream.documents);
                 errors.extend(stream.errors);
             }
-            Err(message) => errors.push(ParseError {
-                location: Location {
-                    file: Some(input.name.as_str().into()),
-                    line: 1,
-                    column: 1,
-                },
-                message: message.clone(),
-            }),
+            Err(message) => errors.push(unreadable(input, message)),
         }
     }
     (documents, errors)
