@@ -33,7 +33,10 @@ pub struct SimConfig {
     pub policy: GroupPolicy,
     pub tick: Duration,
     pub poll_interval: Duration,
-    /// Faults are injected only during this window from the start.
+    /// A fault-free start, so the engine adopts the initial primary (an all-read-only
+    /// group with no history is never auto-elected, by design).
+    pub warmup: Duration,
+    /// Faults are injected only during this window after the warm-up.
     pub fault_window: Duration,
     /// How long the group may take to settle once faults stop.
     pub settle_budget: Duration,
@@ -52,7 +55,7 @@ pub struct SimConfig {
     pub ambiguous_action: u64,
     /// Chance a mutation (other than a fence) fails without being applied.
     pub failed_action: u64,
-    /// Chance a probe of a healthy site times out anyway.
+    /// Chance a probe of a healthy site times out anyway (during the fault window).
     pub probe_blip: u64,
     /// Chance per tick of a planned-failover request during the fault window.
     pub planned_per_tick: u64,
@@ -72,6 +75,9 @@ impl Default for SimConfig {
             site("pdx", SiteRole::PrimaryCandidate),
             site("sea", SiteRole::DrOnly),
         ]);
+        // Without priorities a split brain with no history is alert-only by design (§3.6),
+        // which no invariant could accept; the alert-only tier is unit-tested instead.
+        policy.site_priorities = vec!["iad".to_owned(), "pdx".to_owned()];
         policy.failover_cooldown = Duration::from_secs(30);
         policy.reassert_interval = Duration::from_secs(10);
         policy.divergence_recheck = Duration::from_secs(5);
@@ -81,6 +87,7 @@ impl Default for SimConfig {
             policy,
             tick: Duration::from_millis(100),
             poll_interval: Duration::from_secs(1),
+            warmup: Duration::from_secs(5),
             fault_window: Duration::from_secs(60),
             settle_budget: Duration::from_secs(90),
             settled_tail: Duration::from_secs(10),
@@ -187,6 +194,10 @@ struct Sim<'a> {
     last_reclone_request: Option<Timestamp>,
     /// How long the controller stays down after its next crash.
     restart_for: Duration,
+    /// Whether the previous poll executed all its actions (no controller crash).
+    last_poll_completed: bool,
+    /// Which sites answered this poll's probe.
+    seen: Vec<bool>,
 }
 
 /// Runs one seed to completion or to the first violated invariant.
@@ -213,6 +224,8 @@ pub fn run(seed: u64, config: &SimConfig) -> SimReport {
         stats: SimStats::default(),
         last_reclone_request: None,
         restart_for: Duration::ZERO,
+        last_poll_completed: true,
+        seen: Vec::new(),
     };
     let violation = sim.run_to_end();
     if let Some(v) = &violation {
@@ -239,13 +252,19 @@ impl Sim<'_> {
     }
 
     fn run_to_end(&mut self) -> Option<Violation> {
-        let quiet_at = self.start.plus(self.config.fault_window);
+        let faults_from = self.start.plus(self.config.warmup);
+        let quiet_at = faults_from.plus(self.config.fault_window);
         let deadline = quiet_at.plus(self.config.settle_budget);
         let end = deadline.plus(self.config.settled_tail);
         let mut settled_since: Option<Timestamp> = None;
         while self.now < end {
             self.stats.ticks += 1;
-            let faulty = self.now < quiet_at;
+            let faulty = self.now >= faults_from && self.now < quiet_at;
+            let settling = self.now >= quiet_at;
+            if settling {
+                // A restart drawn near the end must not land after the faults stop.
+                self.controller.crash_at = None;
+            }
             self.tick_faults(faulty);
             self.world
                 .client_writes(&mut self.rng, self.config.write_per_tick, self.config.ack);
@@ -253,14 +272,14 @@ impl Sim<'_> {
                 .replicate(&mut self.rng, self.config.apply_per_tick);
             if faulty {
                 self.maybe_request();
-            } else {
+            } else if settling {
                 self.admin();
             }
             if self.controller_due() {
-                if let Some(v) = self.poll() {
+                if let Some(v) = self.poll(faulty) {
                     return Some(v);
                 }
-                if !faulty {
+                if settling {
                     match self.check_settled() {
                         Ok(()) => {
                             if settled_since.is_none() {
@@ -275,10 +294,11 @@ impl Sim<'_> {
                                 self.log("settled");
                             }
                         }
-                        Err(why) => {
-                            if settled_since.is_some() || self.now >= deadline {
+                        Err((invariant, why)) => {
+                            let lost = invariant == Invariant::SilentDataLoss;
+                            if lost || settled_since.is_some() || self.now >= deadline {
                                 return Some(Violation {
-                                    invariant: Invariant::NoConvergence,
+                                    invariant,
                                     at: self.now,
                                     detail: why,
                                 });
@@ -304,9 +324,9 @@ impl Sim<'_> {
         None
     }
 
-    fn check_settled(&self) -> Result<(), String> {
+    fn check_settled(&self) -> Result<(), (Invariant, String)> {
         let Some(decision) = &self.controller.last_decision else {
-            return Err("no decision yet".to_owned());
+            return Err((Invariant::NoConvergence, "no decision yet".to_owned()));
         };
         invariants::converged(
             &self.world,
@@ -423,19 +443,24 @@ impl Sim<'_> {
         self.now >= self.controller.next_poll
     }
 
-    fn poll(&mut self) -> Option<Violation> {
+    fn poll(&mut self, faulty: bool) -> Option<Violation> {
         self.stats.polls += 1;
-        if let Some(v) = self.checker.two_writable(&self.world, self.now) {
-            return Some(v);
-        }
         let names: Vec<String> = self.world.sites.iter().map(|s| s.name.clone()).collect();
         let address_of = |i: usize| names.get(i).cloned().unwrap_or_default();
         let observations = (0..self.world.sites.len())
             .map(|i| {
-                let blip = self.rng.chance(self.config.probe_blip);
+                let blip = faulty && self.rng.chance(self.config.probe_blip);
                 self.world.probe(i, blip, &address_of)
             })
-            .collect();
+            .collect::<Vec<_>>();
+        self.seen = observations.iter().map(|o| o.result.is_ok()).collect();
+        let completed = self.last_poll_completed;
+        if let Some(v) = self
+            .checker
+            .two_writable(&self.world, &self.seen, completed, self.now)
+        {
+            return Some(v);
+        }
         let input = PollInput {
             observations,
             outcomes: std::mem::take(&mut self.controller.outcomes),
@@ -450,7 +475,7 @@ impl Sim<'_> {
         if let Some(v) = self.checker.decision(&input, &decision, self.now) {
             return Some(v);
         }
-        self.trace_decision(&decision);
+        self.trace_decision(&input, &decision);
         let crash = self.controller.crash_at.take();
         if matches!(crash, Some(CrashPoint::BeforePersist)) {
             self.crash_controller("before persisting");
@@ -470,6 +495,7 @@ impl Sim<'_> {
             return None;
         }
         self.controller.outcomes = outcomes;
+        self.last_poll_completed = true;
         self.controller.next_poll = self
             .now
             .plus(decision.repoll_after.unwrap_or(self.config.poll_interval));
@@ -479,6 +505,7 @@ impl Sim<'_> {
 
     fn crash_controller(&mut self, when: &str) {
         self.stats.controller_restarts += 1;
+        self.last_poll_completed = false;
         self.log(format!("controller crashed {when}"));
         self.controller.outcomes.clear();
         self.controller.requests.clear();
@@ -537,9 +564,9 @@ impl Sim<'_> {
             && let Some(target) = self.world.index(site)
             && self.world.observable(target)
         {
-            if let Some(v) = self
-                .checker
-                .promote(&self.world, target, action.purpose, self.now)
+            if let Some(v) =
+                self.checker
+                    .promote(&self.world, &self.seen, target, action.purpose, self.now)
             {
                 return Err(v);
             }
@@ -568,10 +595,21 @@ impl Sim<'_> {
         }
     }
 
-    fn trace_decision(&mut self, decision: &Decision) {
+    fn trace_decision(&mut self, input: &PollInput, decision: &Decision) {
         if decision.actions.is_empty() && decision.events.is_empty() {
             return;
         }
+        // What the controller saw: W writable, R read-only, x refused, t timed out.
+        let seen: String = input
+            .observations
+            .iter()
+            .map(|o| match &o.result {
+                Ok(p) if p.read_only => 'R',
+                Ok(_) => 'W',
+                Err(crate::engine::failover::ProbeFailure::Refused) => 'x',
+                Err(_) => 't',
+            })
+            .collect();
         let actions: Vec<String> = decision
             .actions
             .iter()
@@ -592,7 +630,7 @@ impl Sim<'_> {
             })
             .collect();
         self.log(format!(
-            "decide: actions [{}] events [{}]",
+            "decide [{seen}]: actions [{}] events [{}]",
             actions.join(" "),
             events.join(" ")
         ));

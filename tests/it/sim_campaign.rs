@@ -66,11 +66,69 @@ fn a_seed_replays_exactly() {
     assert_ne!(sim::run(1, &config).trace, sim::run(2, &config).trace);
 }
 
+fn variant(v: &str) -> SimConfig {
+    let mut config = SimConfig::default();
+    let site = |name: &str, role| bloodraven::engine::failover::SitePolicy {
+        name: name.to_owned(),
+        role,
+        address: format!("{name}:3306"),
+    };
+    use bloodraven::engine::failover::SiteRole;
+    if v.contains("four") {
+        config.policy.sites = vec![
+            site("iad", SiteRole::PrimaryCandidate),
+            site("pdx", SiteRole::PrimaryCandidate),
+            site("sea", SiteRole::PrimaryCandidate),
+            site("rdr", SiteRole::ReadOnly),
+        ];
+    }
+    if v.contains("harsh") {
+        config.fault_per_tick = 50_000;
+        config.ambiguous_action = 100_000;
+        config.failed_action = 100_000;
+        config.planned_per_tick = 5_000;
+        config.probe_blip = 50_000;
+    }
+    if v.contains("extreme") {
+        config.fault_per_tick = 120_000;
+        config.ambiguous_action = 200_000;
+        config.failed_action = 150_000;
+        config.planned_per_tick = 10_000;
+        config.reclone_per_tick = 5_000;
+        config.max_fault_duration = std::time::Duration::from_secs(30);
+    }
+    if v.contains("aggr") {
+        config.policy.failure_threshold = 1;
+        config.policy.refused_threshold = 1;
+        config.policy.recovery_threshold = 1;
+        config.policy.failover_cooldown = std::time::Duration::from_secs(5);
+    }
+    if v.contains("prio") {
+        config.policy.site_priorities = vec!["pdx".into(), "sea".into(), "iad".into()];
+    }
+    config
+}
+
 #[test]
 fn zz_debug_dump() {
     let Ok(seed) = std::env::var("SIM_SEED") else {
         return;
     };
-    let report = sim::run(seed.parse().unwrap(), &SimConfig::default());
+    let v = std::env::var("SIM_VARIANT").unwrap_or_default();
+    let report = sim::run(seed.parse().unwrap(), &variant(&v));
     std::fs::write("/tmp/sim_trace.txt", report.trace.join("\n")).unwrap();
+}
+
+#[test]
+fn zz_variant() {
+    let Ok(v) = std::env::var("SIM_VARIANT") else {
+        return;
+    };
+    let start = std::env::var("SIM_START")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
+    let report = sim::campaign(start, 1000, &variant(&v));
+    let text = describe(&report);
+    std::fs::write("/tmp/sim_variant.txt", &text).unwrap();
 }

@@ -19,22 +19,30 @@ use super::state::{MatrixReason, Recovery, SiteState};
 use super::step::Step;
 
 pub(super) fn evaluate(step: &mut Step<'_>) {
-    if fence_writable_non_candidates(step) {
-        step.verdict = MatrixReason::Degraded;
-        return;
-    }
+    let rogue = fence_writable_non_candidates(step);
     let core = step.core_sites();
     let writable: Vec<String> = core
         .iter()
         .filter(|s| step.state_of(s) == SiteState::Writable || step.writable_now(s))
         .cloned()
         .collect();
-    let intruders: Vec<String> = match step.st.active_site.as_deref() {
-        Some(active) => writable.iter().filter(|s| *s != active).cloned().collect(),
-        None => Vec::new(),
+    let intruders = |step: &Step<'_>| -> Vec<String> {
+        match step.st.active_site.as_deref() {
+            Some(active) => writable.iter().filter(|s| *s != active).cloned().collect(),
+            None => Vec::new(),
+        }
     };
+    if rogue {
+        // Nothing but fencing happens in this poll: fence intruders too, never promote.
+        let found = intruders(step);
+        if !found.is_empty() {
+            fence_intruders(step, &found);
+        }
+        step.verdict = MatrixReason::Degraded;
+        return;
+    }
     // A planned failover moves only while no unexpected writer exists.
-    if intruders.is_empty() {
+    if intruders(step).is_empty() {
         planned::advance(step);
     }
     if !core.is_empty()
@@ -51,12 +59,9 @@ pub(super) fn evaluate(step: &mut Step<'_>) {
         return;
     }
     // Re-read: a planned promotion confirmed above changes the authority.
-    let intruders: Vec<String> = match step.st.active_site.as_deref() {
-        Some(active) => writable.iter().filter(|s| *s != active).cloned().collect(),
-        None => Vec::new(),
-    };
-    if !intruders.is_empty() {
-        return fence_intruders(step, &intruders);
+    let found = intruders(step);
+    if !found.is_empty() {
+        return fence_intruders(step, &found);
     }
     if step.st.active_site.is_none() && writable.len() > 1 {
         return split_brain_without_authority(step, &writable);
@@ -160,8 +165,15 @@ fn split_brain_without_authority(step: &mut Step<'_>, writable: &[String]) {
 
 /// Rule 4: nothing writable.
 fn no_writable(step: &mut Step<'_>, core: &[String]) {
-    if step.st.planned_running() || step.st.promotion_in_doubt.is_some() {
-        // A switchover or an unconfirmed promotion owns the topology right now.
+    let restoring = step.actions.iter().any(|a| {
+        matches!(
+            a.kind,
+            ActionKind::Unfence { .. } | ActionKind::Promote { .. }
+        )
+    });
+    if restoring || step.st.planned_running() || step.st.promotion_in_doubt.is_some() {
+        // Something this decision already does may make a site writable (a rollback, a
+        // promotion): never start a failover until the next probe shows the result.
         step.verdict = MatrixReason::Degraded;
         return;
     }
