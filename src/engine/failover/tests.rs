@@ -1336,16 +1336,24 @@ fn errant_transactions_on_a_healthy_replica_are_reported() {
 fn planned_failover_stops_when_the_source_restarts_writable() {
     let mut h = Harness::healthy(pair());
     h.request(h.steady_observations("iad:1-10"), plan("pdx"));
-    h.poll(vec![
+    let d = h.poll(vec![
         fenced("iad", "iad:1-12"),
         replica("pdx", "iad", "iad:1-11"),
     ]);
+    let ids: Vec<ActionId> = d.actions.iter().map(|a| a.id).collect();
+    let not_caught_up = vec![
+        ok(ids[0], ActionValue::GtidWait { reached: false }),
+        ActionOutcome {
+            id: ids[1],
+            result: OutcomeResult::NotRun,
+        },
+    ];
     let d = h.poll_with(
         vec![
             writable("iad", "iad:1-13"),
             replica("pdx", "iad", "iad:1-11"),
         ],
-        vec![],
+        not_caught_up,
         vec![],
     );
     assert_eq!(promotes(&d), None);
