@@ -18,8 +18,8 @@ use std::time::Duration;
 pub use invariants::{Invariant, Violation};
 
 use crate::engine::failover::{
-    Action, ActionKind, ActionOutcome, Decision, EngineState, GroupPolicy, OutcomeResult,
-    PollInput, RecoveryLabel, Request, SitePolicy, SiteRole, Timestamp, decide,
+    Action, ActionKind, ActionOutcome, Decision, EngineState, EventReason, GroupPolicy,
+    OutcomeResult, PollInput, RecoveryLabel, Request, SitePolicy, SiteRole, Timestamp, decide,
 };
 use crate::error::Category;
 use faults::{ActiveFault, FaultKind};
@@ -105,18 +105,42 @@ impl Default for SimConfig {
     }
 }
 
-/// Counters of one run.
+/// Counters of one run (or, summed, of a campaign).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SimStats {
     pub ticks: u64,
     pub polls: u64,
     pub faults: u64,
+    /// Promote actions that made a read-only site writable.
     pub promotions: u64,
-    pub acknowledged_writes: u64,
-    pub reported_lost: u64,
+    pub failovers_executed: u64,
+    pub planned_completed: u64,
+    pub divergences_reported: u64,
+    pub reclones_completed: u64,
     pub controller_restarts: u64,
-    /// Milliseconds from the end of faults to the first settled poll.
+    pub acknowledged_writes: u64,
+    /// Acknowledged writes the engine reported as divergent or discarded.
+    pub acknowledged_reported_lost: u64,
+    /// Milliseconds from the end of faults to the first settled poll (the largest, when
+    /// summed over a campaign).
     pub settled_after_ms: Option<u64>,
+}
+
+impl SimStats {
+    fn add(&mut self, other: &SimStats) {
+        self.ticks += other.ticks;
+        self.polls += other.polls;
+        self.faults += other.faults;
+        self.promotions += other.promotions;
+        self.failovers_executed += other.failovers_executed;
+        self.planned_completed += other.planned_completed;
+        self.divergences_reported += other.divergences_reported;
+        self.reclones_completed += other.reclones_completed;
+        self.controller_restarts += other.controller_restarts;
+        self.acknowledged_writes += other.acknowledged_writes;
+        self.acknowledged_reported_lost += other.acknowledged_reported_lost;
+        self.settled_after_ms = self.settled_after_ms.max(other.settled_after_ms);
+    }
 }
 
 /// The result of one seed.
@@ -136,9 +160,8 @@ pub struct CampaignReport {
     pub runs: u64,
     /// Reports of the seeds that broke an invariant.
     pub failures: Vec<SimReport>,
-    pub total_polls: u64,
-    pub total_promotions: u64,
-    pub total_faults: u64,
+    /// Counters summed over every run.
+    pub totals: SimStats,
 }
 
 /// Runs `count` seeds from `start_seed`.
@@ -150,9 +173,7 @@ pub fn campaign(start_seed: u64, count: u64, config: &SimConfig) -> CampaignRepo
     for seed in start_seed..start_seed.saturating_add(count) {
         let run = run(seed, config);
         report.runs += 1;
-        report.total_polls += run.stats.polls;
-        report.total_promotions += run.stats.promotions;
-        report.total_faults += run.stats.faults;
+        report.totals.add(&run.stats);
         if run.violation.is_some() {
             report.failures.push(run);
         }
@@ -320,7 +341,8 @@ impl Sim<'_> {
             });
         }
         self.stats.acknowledged_writes = self.world.acked.count();
-        self.stats.reported_lost = self.checker.reported.count();
+        self.stats.acknowledged_reported_lost =
+            self.world.acked.intersect(&self.checker.reported).count();
         None
     }
 
@@ -476,6 +498,7 @@ impl Sim<'_> {
             return Some(v);
         }
         self.trace_decision(&input, &decision);
+        self.count_events(&decision);
         let crash = self.controller.crash_at.take();
         if matches!(crash, Some(CrashPoint::BeforePersist)) {
             self.crash_controller("before persisting");
@@ -592,6 +615,18 @@ impl Sim<'_> {
             Err(()) => Ok(OutcomeResult::Failed {
                 category: Category::Unavailable,
             }),
+        }
+    }
+
+    fn count_events(&mut self, decision: &Decision) {
+        for event in &decision.events {
+            match event.reason {
+                EventReason::FailoverExecuted => self.stats.failovers_executed += 1,
+                EventReason::PlannedFailoverCompleted => self.stats.planned_completed += 1,
+                EventReason::DataLossDetected => self.stats.divergences_reported += 1,
+                EventReason::RecloneCompleted => self.stats.reclones_completed += 1,
+                _ => {}
+            }
         }
     }
 
