@@ -1,14 +1,19 @@
 //! The cross-site matrix (§3.2), checked in order every poll:
 //!
-//! 1. a writable non-candidate is fenced at once, and nothing else happens this poll;
+//! 1. a writable non-candidate is fenced at once (with any other intruder), and nothing
+//!    but fencing happens this poll;
 //! 2. every core site unreachable: total loss, alert only;
 //! 3. a writable site that is not the authoritative primary is fenced (split brain when
-//!    the primary is writable too); with no authority yet, `sitePriorities` picks one or
-//!    we only alert;
+//!    the primary is writable too). This generalizes §3.6 tier 1 from "the recorded
+//!    failover target" to "the authority": the adopted, promoted or policy-chosen primary.
+//!    With no authority yet, `sitePriorities` picks one (tier 2) or we only alert (tier 3);
 //! 4. nothing writable: the failover row (some unreachable, some read-only) promotes the
 //!    freshest candidate; otherwise no primary (re-asserting a fenced primary if safe);
 //! 5. one writable with something unreachable: degraded;
 //! 6. one writable, nothing unreachable: healthy (or lagging replication).
+//!
+//! A running planned failover advances between rules 1 and 2, only while no unexpected
+//! writer exists, and pauses rule 4's automatic promotion.
 
 use super::action::{ActionKind, ActionPurpose};
 use super::event::EventReason;
