@@ -5,6 +5,7 @@ mod ambiguity;
 mod debounce;
 mod matrix;
 mod planned;
+mod properties;
 mod recovery;
 mod regressions;
 mod serialization;
