@@ -61,14 +61,28 @@ impl Checker {
         }
     }
 
-    /// At each poll, before the engine acts on it.
-    pub fn two_writable(&mut self, world: &World, now: Timestamp) -> Option<Violation> {
-        let writable = world.observable_writable();
+    /// At each poll, before the engine acts on it, over the sites whose probe answered. A
+    /// poll after one whose actions were cut short by a controller crash does not count:
+    /// the engine had no chance to act.
+    pub fn two_writable(
+        &mut self,
+        world: &World,
+        seen: &[bool],
+        previous_completed: bool,
+        now: Timestamp,
+    ) -> Option<Violation> {
+        let writable: Vec<usize> = world
+            .observable_writable()
+            .into_iter()
+            .filter(|&i| seen.get(i).copied().unwrap_or(false))
+            .collect();
         if writable.len() < 2 {
             self.two_writable_streak = 0;
             return None;
         }
-        self.two_writable_streak += 1;
+        if previous_completed || self.two_writable_streak == 0 {
+            self.two_writable_streak += 1;
+        }
         (self.two_writable_streak > TWO_WRITABLE_POLLS_ALLOWED).then(|| Violation {
             invariant: Invariant::TwoWritable,
             at: now,
@@ -118,10 +132,13 @@ impl Checker {
         None
     }
 
-    /// Just before a promote is applied to the world.
+    /// Just before a promote is applied to the world. `seen` lists the sites whose probe
+    /// succeeded this poll: a site hidden by a probe timeout cannot be held against the
+    /// engine (that is the partition case, which fencing on return covers).
     pub fn promote(
         &mut self,
         world: &World,
+        seen: &[bool],
         target: usize,
         purpose: ActionPurpose,
         now: Timestamp,
@@ -129,7 +146,7 @@ impl Checker {
         let others: Vec<usize> = world
             .observable_writable()
             .into_iter()
-            .filter(|&i| i != target)
+            .filter(|&i| i != target && seen.get(i).copied().unwrap_or(false))
             .collect();
         if !others.is_empty() {
             return Some(Violation {
@@ -174,55 +191,46 @@ impl Checker {
 }
 
 /// Whether the group has settled: one writable candidate that the engine calls active and
-/// Ready, every other site up, fenced and replicating from it, and every acknowledged
-/// write either on the primary or reported.
+/// Ready, every other site up, fenced and replicating from it. Also the final data check:
+/// every acknowledged write is on the primary or was reported (else `SilentDataLoss`).
 pub fn converged(
     world: &World,
     decision: &Decision,
     policy: &GroupPolicy,
     reported: &GtidSet,
-) -> Result<(), String> {
+) -> Result<(), (Invariant, String)> {
+    let stuck = |why: String| Err((Invariant::NoConvergence, why));
     let writable: Vec<usize> = (0..world.sites.len())
         .filter(|&i| world.writable(i))
         .collect();
     let [primary] = writable.as_slice() else {
-        return Err(format!("writable sites: {writable:?}"));
+        return stuck(format!("writable sites: {writable:?}"));
     };
     let name = &world.sites[*primary].name;
     if !policy
         .role(name)
         .is_some_and(crate::engine::failover::SiteRole::is_candidate)
     {
-        return Err(format!("{name} is writable but not a candidate"));
+        return stuck(format!("{name} is writable but not a candidate"));
     }
     if decision.status.active_site.as_deref() != Some(name.as_str()) {
-        return Err(format!(
+        return stuck(format!(
             "engine active site {:?}, world primary {name}",
             decision.status.active_site
         ));
     }
-    if !decision
-        .status
-        .condition(ConditionType::Ready)
-        .is_some_and(crate::engine::failover::Condition::is_true)
-    {
-        let reason = decision
-            .status
-            .condition(ConditionType::Ready)
-            .map(|c| c.reason.clone())
-            .unwrap_or_default();
-        return Err(format!("not Ready ({reason})"));
+    let ready = decision.status.condition(ConditionType::Ready);
+    if !ready.is_some_and(crate::engine::failover::Condition::is_true) {
+        let reason = ready.map(|c| c.reason.clone()).unwrap_or_default();
+        return stuck(format!("not Ready ({reason})"));
     }
     for (i, site) in world.sites.iter().enumerate() {
-        if i == *primary {
-            continue;
-        }
         let replicating = site
             .replication
             .as_ref()
             .is_some_and(|r| r.running && r.source == *primary);
-        if !site.up || !site.read_only || !replicating {
-            return Err(format!("{} is not a fenced replica of {name}", site.name));
+        if i != *primary && (!site.up || !site.read_only || !replicating) {
+            return stuck(format!("{} is not a fenced replica of {name}", site.name));
         }
     }
     let missing = world
@@ -230,8 +238,9 @@ pub fn converged(
         .subtract(&world.sites[*primary].gtid)
         .subtract(reported);
     if !missing.is_empty() {
-        return Err(format!(
-            "acknowledged writes missing from the primary, unreported: {missing}"
+        return Err((
+            Invariant::SilentDataLoss,
+            format!("acknowledged writes neither on the primary nor reported: {missing}"),
         ));
     }
     Ok(())

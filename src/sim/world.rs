@@ -27,11 +27,15 @@ pub struct Replication {
 
 /// One simulated MySQL server.
 #[derive(Debug, Clone)]
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "independent facts about one server, not a state machine"
+)]
 pub struct SimSite {
     pub name: String,
     pub uuid: Uuid,
     pub up: bool,
-    /// SIGSTOPped: probes time out, nothing commits or replicates.
+    /// Stopped with `SIGSTOP`: probes time out, nothing commits or replicates.
     pub hung: bool,
     pub read_only: bool,
     pub gtid: GtidSet,
@@ -219,9 +223,7 @@ impl World {
                     source_port: 3306,
                     io_running: connected,
                     sql_running: rep.running,
-                    seconds_behind_source: rep
-                        .running
-                        .then(|| if site.relay.is_empty() { 0 } else { 1 }),
+                    seconds_behind_source: rep.running.then(|| u64::from(!site.relay.is_empty())),
                     retrieved_gtid_set: site.gtid.union(&site.relay),
                 }
             });

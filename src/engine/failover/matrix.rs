@@ -1,14 +1,19 @@
 //! The cross-site matrix (§3.2), checked in order every poll:
 //!
-//! 1. a writable non-candidate is fenced at once, and nothing else happens this poll;
+//! 1. a writable non-candidate is fenced at once (with any other intruder), and nothing
+//!    but fencing happens this poll;
 //! 2. every core site unreachable: total loss, alert only;
 //! 3. a writable site that is not the authoritative primary is fenced (split brain when
-//!    the primary is writable too); with no authority yet, `sitePriorities` picks one or
-//!    we only alert;
+//!    the primary is writable too). This generalizes §3.6 tier 1 from "the recorded
+//!    failover target" to "the authority": the adopted, promoted or policy-chosen primary.
+//!    With no authority yet, `sitePriorities` picks one (tier 2) or we only alert (tier 3);
 //! 4. nothing writable: the failover row (some unreachable, some read-only) promotes the
 //!    freshest candidate; otherwise no primary (re-asserting a fenced primary if safe);
 //! 5. one writable with something unreachable: degraded;
 //! 6. one writable, nothing unreachable: healthy (or lagging replication).
+//!
+//! A running planned failover advances between rules 1 and 2, only while no unexpected
+//! writer exists, and pauses rule 4's automatic promotion.
 
 use super::action::{ActionKind, ActionPurpose};
 use super::event::EventReason;
@@ -19,22 +24,30 @@ use super::state::{MatrixReason, Recovery, SiteState};
 use super::step::Step;
 
 pub(super) fn evaluate(step: &mut Step<'_>) {
-    if fence_writable_non_candidates(step) {
-        step.verdict = MatrixReason::Degraded;
-        return;
-    }
+    let rogue = fence_writable_non_candidates(step);
     let core = step.core_sites();
     let writable: Vec<String> = core
         .iter()
         .filter(|s| step.state_of(s) == SiteState::Writable || step.writable_now(s))
         .cloned()
         .collect();
-    let intruders: Vec<String> = match step.st.active_site.as_deref() {
-        Some(active) => writable.iter().filter(|s| *s != active).cloned().collect(),
-        None => Vec::new(),
+    let intruders = |step: &Step<'_>| -> Vec<String> {
+        match step.st.active_site.as_deref() {
+            Some(active) => writable.iter().filter(|s| *s != active).cloned().collect(),
+            None => Vec::new(),
+        }
     };
+    if rogue {
+        // Nothing but fencing happens in this poll: fence intruders too, never promote.
+        let found = intruders(step);
+        if !found.is_empty() {
+            fence_intruders(step, &found);
+        }
+        step.verdict = MatrixReason::Degraded;
+        return;
+    }
     // A planned failover moves only while no unexpected writer exists.
-    if intruders.is_empty() {
+    if intruders(step).is_empty() {
         planned::advance(step);
     }
     if !core.is_empty()
@@ -51,12 +64,9 @@ pub(super) fn evaluate(step: &mut Step<'_>) {
         return;
     }
     // Re-read: a planned promotion confirmed above changes the authority.
-    let intruders: Vec<String> = match step.st.active_site.as_deref() {
-        Some(active) => writable.iter().filter(|s| *s != active).cloned().collect(),
-        None => Vec::new(),
-    };
-    if !intruders.is_empty() {
-        return fence_intruders(step, &intruders);
+    let found = intruders(step);
+    if !found.is_empty() {
+        return fence_intruders(step, &found);
     }
     if step.st.active_site.is_none() && writable.len() > 1 {
         return split_brain_without_authority(step, &writable);
@@ -160,8 +170,15 @@ fn split_brain_without_authority(step: &mut Step<'_>, writable: &[String]) {
 
 /// Rule 4: nothing writable.
 fn no_writable(step: &mut Step<'_>, core: &[String]) {
-    if step.st.planned_running() || step.st.promotion_in_doubt.is_some() {
-        // A switchover or an unconfirmed promotion owns the topology right now.
+    let restoring = step.actions.iter().any(|a| {
+        matches!(
+            a.kind,
+            ActionKind::Unfence { .. } | ActionKind::Promote { .. }
+        )
+    });
+    if restoring || step.st.planned_running() || step.st.promotion_in_doubt.is_some() {
+        // Something this decision already does may make a site writable (a rollback, a
+        // promotion): never start a failover until the next probe shows the result.
         step.verdict = MatrixReason::Degraded;
         return;
     }

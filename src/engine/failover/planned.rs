@@ -282,6 +282,32 @@ fn wait_for_lag(step: &mut Step<'_>, p: &PlannedFailover) {
         outcomes::confirm_promotion(step, &target, gtid, FailoverKind::Planned);
         return;
     }
+    if let Some(source) = p.source.as_deref()
+        && step.writable_now(source)
+    {
+        // It lost its fence (a restart without fence-first boot); it is still the primary.
+        return finish_failed(
+            step,
+            PlannedReason::SourceCrashed,
+            "the source restarted writable during the switchover",
+        );
+    }
+    if step.state_of(&target) == SiteState::Unreachable {
+        unfence_source(step, p);
+        return finish_failed(
+            step,
+            PlannedReason::TargetUnhealthy,
+            "the target became unreachable; source unfenced",
+        );
+    }
+    let other_writer = step
+        .all_sites()
+        .iter()
+        .any(|s| *s != target && step.writable_now(s));
+    if other_writer {
+        // Never promote while anything else is observed writable; the matrix fences it.
+        return;
+    }
     let since = p.lag_wait_since.unwrap_or(p.phase_since);
     let caught_up = step.gtid_now(&target).is_some_and(|g| g.contains(&needed));
     if caught_up {

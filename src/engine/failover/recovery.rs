@@ -102,7 +102,7 @@ fn idle(step: &mut Step<'_>, site: &str, probe: &SiteProbe, primary: &str, prima
                     ConvergenceState::Converged,
                     ConvergenceReason::DirectSource,
                 );
-                clear_divergence_if_contained(step, site, probe, primary_gtid);
+                check_errant(step, site, probe, primary, primary_gtid);
             } else if broken {
                 start_recovery(step, site);
             }
@@ -227,13 +227,29 @@ pub(super) fn record_divergence(step: &mut Step<'_>, site: &str, divergent: Gtid
     );
 }
 
-fn clear_divergence_if_contained(
+/// A healthy replica of the primary can still hold *errant* transactions: ones written on
+/// it directly. Anything it holds from a server other than the primary that the primary
+/// lacks is errant (the primary's own newest commits may simply not have been probed yet,
+/// so those are ignored). Errant transactions are reported and exclude the site from
+/// promotion; a divergence record clears once the primary holds everything again.
+fn check_errant(
     step: &mut Step<'_>,
     site: &str,
     probe: &SiteProbe,
+    primary: &str,
     primary_gtid: &GtidSet,
 ) {
-    if step.track(site).is_some_and(|t| t.divergence.is_some())
+    let extra = probe.gtid_executed.subtract(primary_gtid);
+    let primary_uuid = step
+        .fresh(primary)
+        .and_then(|p| crate::engine::gtid::Uuid::parse(&p.server_uuid));
+    let errant = match primary_uuid {
+        Some(uuid) => extra.without_uuid(uuid),
+        None => extra,
+    };
+    if !errant.is_empty() {
+        record_divergence(step, site, errant);
+    } else if step.track(site).is_some_and(|t| t.divergence.is_some())
         && primary_gtid.contains(&probe.gtid_executed)
     {
         step.track_mut(site).divergence = None;

@@ -160,6 +160,18 @@ impl GtidSet {
             .map(|(uuid, tag)| (*uuid, tag.as_ref().map(Tag::as_str)))
     }
 
+    /// The set without any transaction of `uuid` (tagged or not).
+    #[must_use]
+    pub fn without_uuid(&self, uuid: Uuid) -> GtidSet {
+        let sources = self
+            .sources
+            .iter()
+            .filter(|((u, _), _)| *u != uuid)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        GtidSet { sources }
+    }
+
     /// The highest GNO recorded for one source, if any.
     pub fn last_gno(&self, uuid: Uuid, tag: Option<&Tag>) -> Option<u64> {
         self.sources

@@ -166,6 +166,14 @@ fn count_and_insert() {
 }
 
 #[test]
+fn without_uuid_drops_every_tag_of_that_server() {
+    let s = set(&format!("{A}:1-5:t:1,{B}:1-2"));
+    let a = Uuid::parse(A).expect("uuid");
+    assert_eq!(s.without_uuid(a), set(&format!("{B}:1-2")));
+    assert_eq!(s.last_gno(a, None), Some(5));
+}
+
+#[test]
 fn insert_out_of_order_keeps_normal_form() {
     let mut s = GtidSet::new();
     for gno in [5, 1, 3, 2, 4, 9] {
