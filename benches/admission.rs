@@ -28,8 +28,8 @@ fn parse_args() -> Result<Args, String> {
         total: 1_000_000,
         rate: 1000,
     };
-    let argv: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
-    let mut it = argv.iter();
+    let raw_args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let mut it = raw_args.iter();
     while let Some(flag) = it.next() {
         let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
         match flag.as_str() {
@@ -197,7 +197,7 @@ fn main() -> std::process::ExitCode {
         return std::process::ExitCode::FAILURE;
     };
     match runtime.block_on(bench(&args)) {
-        Ok(errors) if errors == 0 => std::process::ExitCode::SUCCESS,
+        Ok(0) => std::process::ExitCode::SUCCESS,
         Ok(errors) => {
             eprintln!("admission bench: {errors} requests failed");
             std::process::ExitCode::FAILURE
