@@ -28,7 +28,10 @@ fn parse_args() -> Result<Args, String> {
         total: 1_000_000,
         rate: 1000,
     };
-    let raw_args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let raw_args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     let mut it = raw_args.iter();
     while let Some(flag) = it.next() {
         let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -112,7 +115,9 @@ async fn drive(
     for worker in 0..workers {
         // Open loop: spread the workers' ticks over the interval, so the rate is smooth
         // instead of `workers` requests arriving together every tick.
-        let offset = interval.map_or(Duration::ZERO, |i| i * u32::try_from(worker).unwrap_or(0) / u32::try_from(workers).unwrap_or(1));
+        let offset = interval.map_or(Duration::ZERO, |i| {
+            i * u32::try_from(worker).unwrap_or(0) / u32::try_from(workers).unwrap_or(1)
+        });
         let client = client(ca)?;
         let (url, body, stop) = (args.url.clone(), Arc::clone(body), Arc::clone(&stop));
         tasks.push(tokio::spawn(async move {
@@ -130,7 +135,13 @@ async fn drive(
                     t.tick().await;
                 }
                 let t0 = Instant::now();
-                let ok = match client.post(&url).header("content-type", "application/json").body(body.to_vec()).send().await {
+                let ok = match client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(body.to_vec())
+                    .send()
+                    .await
+                {
                     Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
                     Err(_) => false,
                 };
@@ -149,7 +160,11 @@ async fn drive(
         tokio::time::sleep(duration).await;
         stopper.store(true, Ordering::Relaxed);
     });
-    let mut outcome = Outcome { latencies_us: Vec::new(), errors: 0, elapsed: Duration::ZERO };
+    let mut outcome = Outcome {
+        latencies_us: Vec::new(),
+        errors: 0,
+        elapsed: Duration::ZERO,
+    };
     for t in tasks {
         let (l, e) = t.await.map_err(|e| e.to_string())?;
         outcome.latencies_us.extend(l);
@@ -165,7 +180,11 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss
+    )]
     let i = (((sorted.len() - 1) as f64) * p).round() as usize;
     f64::from(sorted[i]) / 1000.0
 }
@@ -179,7 +198,9 @@ fn report(label: &str, o: &Outcome, pid: Option<u32>) {
         n as f64 / o.elapsed.as_secs_f64(),
         percentile(&o.latencies_us, 0.50),
         percentile(&o.latencies_us, 0.99),
-        o.latencies_us.last().map_or(f64::NAN, |m| f64::from(*m) / 1000.0),
+        o.latencies_us
+            .last()
+            .map_or(f64::NAN, |m| f64::from(*m) / 1000.0),
         rss_kib(pid).map_or_else(|| "?".to_owned(), |r| r.to_string()),
     );
 }
@@ -214,13 +235,24 @@ fn main() -> std::process::ExitCode {
 fn compute_only(body: &[u8]) -> Result<(), String> {
     use bloodraven::engine::rules::{Catalog, EmptyContext, LintConfig, Linter};
     use bloodraven::shells::serve::admission::{Policy, mutate, review, validate};
-    let linter = Linter::new(Catalog::builtin().map_err(|e| e.to_string())?, LintConfig::default());
-    let policy = Policy { operator_service_account: String::new(), ratchet: true };
+    let linter = Linter::new(
+        Catalog::builtin().map_err(|e| e.to_string())?,
+        LintConfig::default(),
+    );
+    let policy = Policy {
+        operator_service_account: String::new(),
+        ratchet: true,
+    };
     let n = 20_000u32;
     let t0 = Instant::now();
     for _ in 0..n {
         let request = review::parse(body).map_err(|e| e.to_string())?;
-        std::hint::black_box(validate::validate(&request, &linter, &EmptyContext, &policy));
+        std::hint::black_box(validate::validate(
+            &request,
+            &linter,
+            &EmptyContext,
+            &policy,
+        ));
     }
     let validate_us = t0.elapsed().as_secs_f64() * 1e6 / f64::from(n);
     let t0 = Instant::now();
@@ -245,7 +277,11 @@ async fn bench(args: &Args) -> Result<u64, String> {
     let ca = std::fs::read(&args.ca).map_err(|e| format!("{}: {e}", args.ca))?;
     let body = Arc::new(review_body());
     compute_only(&body)?;
-    println!("body {} bytes; idle server RSS {} KiB", body.len(), rss_kib(args.pid).map_or_else(|| "?".into(), |r| r.to_string()));
+    println!(
+        "body {} bytes; idle server RSS {} KiB",
+        body.len(),
+        rss_kib(args.pid).map_or_else(|| "?".into(), |r| r.to_string())
+    );
     let secs = Duration::from_secs(args.seconds);
     let mut errors = 0;
     // Warm-up: connections, allocator, lazily built validators.
@@ -263,12 +299,34 @@ async fn bench(args: &Args) -> Result<u64, String> {
     report(&format!("open loop {} req/s c=16", args.rate), &o, args.pid);
     errors += o.errors;
     // Soak: RSS after 10% and after all of `total` requests.
-    let tenth = drive(args, &body, &ca, 64, None, Duration::from_secs(3600), args.total / 10).await?;
+    let tenth = drive(
+        args,
+        &body,
+        &ca,
+        64,
+        None,
+        Duration::from_secs(3600),
+        args.total / 10,
+    )
+    .await?;
     report(&format!("soak first {}", args.total / 10), &tenth, args.pid);
-    let rest = drive(args, &body, &ca, 64, None, Duration::from_secs(3600), args.total - args.total / 10).await?;
+    let rest = drive(
+        args,
+        &body,
+        &ca,
+        64,
+        None,
+        Duration::from_secs(3600),
+        args.total - args.total / 10,
+    )
+    .await?;
     report(&format!("soak to {}", args.total), &rest, args.pid);
     errors += tenth.errors + rest.errors;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    println!("server RSS after {} requests + 2 s idle: {} KiB", args.total, rss_kib(args.pid).map_or_else(|| "?".into(), |r| r.to_string()));
+    println!(
+        "server RSS after {} requests + 2 s idle: {} KiB",
+        args.total,
+        rss_kib(args.pid).map_or_else(|| "?".into(), |r| r.to_string())
+    );
     Ok(errors)
 }

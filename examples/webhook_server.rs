@@ -34,7 +34,8 @@ fn main() -> ExitCode {
 
 fn certs(args: &[String]) -> Result<(), String> {
     let (out, names) = args.split_first().ok_or("certs needs OUT_DIR")?;
-    let (ips, dns): (Vec<&String>, Vec<&String>) = names.iter().partition(|n| n.parse::<IpAddr>().is_ok());
+    let (ips, dns): (Vec<&String>, Vec<&String>) =
+        names.iter().partition(|n| n.parse::<IpAddr>().is_ok());
     let ips: Vec<IpAddr> = ips.iter().filter_map(|i| i.parse().ok()).collect();
     let dns: Vec<String> = dns.into_iter().cloned().collect();
     let written = generate_certs(Path::new(out), &dns, &ips, None).map_err(|e| e.to_string())?;
@@ -58,9 +59,11 @@ fn serve(args: &[String]) -> Result<(), String> {
     rustls::crypto::ring::default_provider()
         .install_default()
         .map_err(|_| "a crypto provider is already installed")?;
-    tracing_subscriber::fmt().with_env_filter(
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-    ).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     runtime
         .block_on(run(opts, async {
@@ -75,11 +78,20 @@ fn load_rules(dir: &Path) -> Result<Arc<Catalog>, String> {
     for entry in std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))? {
         let path = entry.map_err(|e| e.to_string())?.path();
         if path.extension().is_some_and(|e| e == "yaml") {
-            let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let text =
+                std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             files.push((name, text));
         }
     }
-    let refs: Vec<(&str, &str)> = files.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
-    Catalog::from_files(&refs).map(Arc::new).map_err(|e| e.to_string())
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
+    Catalog::from_files(&refs)
+        .map(Arc::new)
+        .map_err(|e| e.to_string())
 }

@@ -90,7 +90,8 @@ pub fn generate_certs(
         .cloned()
         .chain(ip_sans.iter().map(ToString::to_string))
         .collect();
-    let mut params = CertificateParams::new(sans.clone()).map_err(gen_err("subject alternative names"))?;
+    let mut params =
+        CertificateParams::new(sans.clone()).map_err(gen_err("subject alternative names"))?;
     params.distinguished_name = name(&sans[0]);
     params.is_ca = IsCa::ExplicitNoCa;
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
@@ -101,7 +102,9 @@ pub fn generate_certs(
     let serial = serial(leaf_key.public_key_raw());
     let serial_hex = serial.to_string();
     params.serial_number = Some(serial);
-    let leaf = params.signed_by(&leaf_key, &issuer).map_err(gen_err("serving certificate"))?;
+    let leaf = params
+        .signed_by(&leaf_key, &issuer)
+        .map_err(gen_err("serving certificate"))?;
 
     let written = GeneratedCerts {
         ca_cert: out.join("ca.crt"),
@@ -191,7 +194,10 @@ fn io_err(path: &Path, source: std::io::Error) -> CertsError {
 }
 
 fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), CertsError> {
-    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = path.with_file_name(format!(".{file_name}.tmp"));
     let mut file = fs::OpenOptions::new()
         .write(true)
@@ -203,7 +209,8 @@ fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), CertsError> 
     // `mode` only applies to new files; a leftover temporary file keeps its own.
     fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(mode))
         .map_err(|source| io_err(&tmp, source))?;
-    file.write_all(bytes).map_err(|source| io_err(&tmp, source))?;
+    file.write_all(bytes)
+        .map_err(|source| io_err(&tmp, source))?;
     file.sync_all().map_err(|source| io_err(&tmp, source))?;
     fs::rename(&tmp, path).map_err(|source| io_err(path, source))
 }

@@ -26,17 +26,28 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 /// Sends one request and checks the answer's shape.
-fn exchange(rt: &tokio::runtime::Runtime, app: &Router, path: &str, body: Vec<u8>) -> (StatusCode, Vec<u8>) {
+fn exchange(
+    rt: &tokio::runtime::Runtime,
+    app: &Router,
+    path: &str,
+    body: Vec<u8>,
+) -> (StatusCode, Vec<u8>) {
     let request = Request::post(path)
         .header("content-type", "application/json")
         .body(Body::from(body))
         .expect("request");
-    let response = rt.block_on(app.clone().oneshot(request)).expect("infallible");
+    let response = rt
+        .block_on(app.clone().oneshot(request))
+        .expect("infallible");
     let status = response.status();
     let bytes = rt
         .block_on(axum::body::to_bytes(response.into_body(), usize::MAX))
         .expect("body");
-    assert!(!status.is_server_error(), "{path} answered {status}: {}", String::from_utf8_lossy(&bytes));
+    assert!(
+        !status.is_server_error(),
+        "{path} answered {status}: {}",
+        String::from_utf8_lossy(&bytes)
+    );
     (status, bytes.to_vec())
 }
 
@@ -54,7 +65,10 @@ fn check_review_answer(path: &str, status: StatusCode, body: &[u8], uid: Option<
         if let Some(uid) = uid {
             assert_eq!(response["uid"], uid);
         }
-        assert_eq!(response.get("patch").is_some(), response.get("patchType").is_some());
+        assert_eq!(
+            response.get("patch").is_some(),
+            response.get("patchType").is_some()
+        );
         if path == "/validate" {
             assert!(response.get("patch").is_none());
         }
@@ -69,7 +83,9 @@ fn json_value() -> impl Strategy<Value = Value> {
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
         any::<i64>().prop_map(Value::from),
-        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(Value::from),
         ".{0,12}".prop_map(Value::String),
         Just(Value::String("CREATE".into())),
         Just(Value::String("status".into())),
@@ -108,7 +124,9 @@ fn pointers(value: &Value, base: &str, out: &mut Vec<String>) {
 fn mutate_at(root: &mut Value, pointer: &str, replacement: Option<Value>) {
     let (parent, last) = pointer.rsplit_once('/').unwrap_or(("", pointer));
     let last = last.replace("~1", "/").replace("~0", "~");
-    let Some(parent) = root.pointer_mut(parent) else { return };
+    let Some(parent) = root.pointer_mut(parent) else {
+        return;
+    };
     match (parent, replacement) {
         (Value::Object(map), Some(v)) => {
             map.insert(last, v);

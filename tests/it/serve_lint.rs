@@ -46,8 +46,16 @@ spec:
   - {name: west, role: primary-candidate}
 ";
 
-async fn lint(server: &TestServer, query: &str, accept: Option<&str>, body: Vec<u8>) -> (u16, String, String) {
-    let mut request = server.client.post(server.url(&format!("/lint{query}"))).body(body);
+async fn lint(
+    server: &TestServer,
+    query: &str,
+    accept: Option<&str>,
+    body: Vec<u8>,
+) -> (u16, String, String) {
+    let mut request = server
+        .client
+        .post(server.url(&format!("/lint{query}")))
+        .body(body);
     if let Some(accept) = accept {
         request = request.header("accept", accept);
     }
@@ -70,9 +78,16 @@ async fn lint_returns_the_same_findings_as_the_linter_for_the_same_input() {
     assert!(stream.errors.is_empty());
     let ctx = BundleContext::new(stream.documents.iter().map(|d| d.value.clone()));
     let expected = linter().lint(&stream.documents, Vec::new(), &ctx);
-    assert!(expected.findings.len() >= 6, "the bundle exercises several rules: {:?}", expected.findings);
     assert!(
-        expected.findings.iter().any(|f| f.rule_id == "BR-TEST-CRED-001" && f.message.contains("same username")),
+        expected.findings.len() >= 6,
+        "the bundle exercises several rules: {:?}",
+        expected.findings
+    );
+    assert!(
+        expected
+            .findings
+            .iter()
+            .any(|f| f.rule_id == "BR-TEST-CRED-001" && f.message.contains("same username")),
         "bundle context feeds cross-object rules"
     );
 
@@ -82,19 +97,32 @@ async fn lint_returns_the_same_findings_as_the_linter_for_the_same_input() {
         ("", Some("application/json"), Format::Json),
         ("", None, Format::Json),
         ("?format=sarif", None, Format::Sarif),
-        ("", Some("text/html, application/sarif+json;q=0.9"), Format::Sarif),
+        (
+            "",
+            Some("text/html, application/sarif+json;q=0.9"),
+            Format::Sarif,
+        ),
         ("?format=junit", Some("application/json"), Format::Junit),
         ("?format=text", None, Format::Text),
     ];
     for (query, accept, format) in cases {
-        let (status, content_type, body) = lint(&server, query, accept, BUNDLE.as_bytes().to_vec()).await;
+        let (status, content_type, body) =
+            lint(&server, query, accept, BUNDLE.as_bytes().to_vec()).await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(content_type, format.media_type(), "{query} {accept:?}");
         // Byte for byte what `bloodraven lint - --format F` prints for the same stdin.
-        assert_eq!(body, render(&expected, &catalog, format, &RenderOptions::default()), "{query} {accept:?}");
+        assert_eq!(
+            body,
+            render(&expected, &catalog, format, &RenderOptions::default()),
+            "{query} {accept:?}"
+        );
         if format == Format::Json {
             let report: Value = serde_json::from_str(&body).expect("json report");
-            assert_eq!(report["summary"]["objectsSkipped"], 4, "Secrets, StorageClass, ConfigMap: {}", report["summary"]);
+            assert_eq!(
+                report["summary"]["objectsSkipped"], 4,
+                "Secrets, StorageClass, ConfigMap: {}",
+                report["summary"]
+            );
         }
     }
     server.stop().await;
@@ -134,7 +162,8 @@ async fn unknown_formats_are_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_over_the_deadline_get_503() {
-    let server = TestServer::start_with(|o| o.request_timeout = std::time::Duration::from_millis(20)).await;
+    let server =
+        TestServer::start_with(|o| o.request_timeout = std::time::Duration::from_millis(20)).await;
     // ~2 MiB of documents: reading, parsing and linting it takes far longer than 20 ms.
     let body = BUNDLE.repeat(2 * 1024 * 1024 / BUNDLE.len());
     let (status, _, text) = lint(&server, "", None, body.into_bytes()).await;
@@ -142,6 +171,9 @@ async fn requests_over_the_deadline_get_503() {
     assert!(text.contains("did not complete within 20 ms"), "{text}");
     // The server is still healthy afterwards (metrics answer well within the deadline).
     let (_, metrics) = server.get_text("/metrics").await;
-    assert!(metrics.contains("bloodraven_http_requests_total{route=\"/lint\",code=\"503\"} 1"), "{metrics}");
+    assert!(
+        metrics.contains("bloodraven_http_requests_total{route=\"/lint\",code=\"503\"} 1"),
+        "{metrics}"
+    );
     server.stop().await;
 }

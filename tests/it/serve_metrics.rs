@@ -18,15 +18,23 @@ fn promtool() -> Option<PathBuf> {
         }
     }
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|d| d.join("promtool")).find(|p| p.is_file())
+    std::env::split_paths(&path)
+        .map(|d| d.join("promtool"))
+        .find(|p| p.is_file())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_cover_requests_findings_decisions_and_pass_promtool() {
     let server = TestServer::start().await;
-    server.review("/validate", &ReviewBuilder::create(bad_group())).await;
-    server.review("/validate", &ReviewBuilder::create(good_group())).await;
-    server.review("/mutate", &ReviewBuilder::create(bad_group())).await;
+    server
+        .review("/validate", &ReviewBuilder::create(bad_group()))
+        .await;
+    server
+        .review("/validate", &ReviewBuilder::create(good_group()))
+        .await;
+    server
+        .review("/mutate", &ReviewBuilder::create(bad_group()))
+        .await;
     let _ = server.post("/validate", &serde_json::json!("junk")).await;
     let (status, text) = server.get_text("/metrics").await;
     assert_eq!(status, 200);
@@ -50,16 +58,29 @@ async fn metrics_cover_requests_findings_decisions_and_pass_promtool() {
     let om = server
         .client
         .get(server.url("/metrics"))
-        .header("accept", "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5")
+        .header(
+            "accept",
+            "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5",
+        )
         .send()
         .await
         .expect("answered");
-    assert!(om.headers()["content-type"].to_str().unwrap_or_default().starts_with("application/openmetrics-text"));
+    assert!(
+        om.headers()["content-type"]
+            .to_str()
+            .unwrap_or_default()
+            .starts_with("application/openmetrics-text")
+    );
     let om = om.text().await.expect("text");
-    assert!(om.ends_with("# EOF\n") && om.contains("# TYPE bloodraven_http_requests counter"), "{om}");
+    assert!(
+        om.ends_with("# EOF\n") && om.contains("# TYPE bloodraven_http_requests counter"),
+        "{om}"
+    );
 
     let Some(promtool) = promtool() else {
-        panic!("promtool not found: run scripts/install-test-deps.sh (installs it under .deps/) or set PROMTOOL");
+        panic!(
+            "promtool not found: run scripts/install-test-deps.sh (installs it under .deps/) or set PROMTOOL"
+        );
     };
     let mut child = Command::new(&promtool)
         .args(["check", "metrics"])
@@ -68,7 +89,8 @@ async fn metrics_cover_requests_findings_decisions_and_pass_promtool() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("promtool runs");
-    std::io::Write::write_all(child.stdin.as_mut().expect("stdin"), text.as_bytes()).expect("write");
+    std::io::Write::write_all(child.stdin.as_mut().expect("stdin"), text.as_bytes())
+        .expect("write");
     let output = child.wait_with_output().expect("promtool finishes");
     assert!(
         output.status.success(),

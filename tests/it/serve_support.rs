@@ -19,12 +19,30 @@ pub const OPERATOR_SA: &str = "system:serviceaccount:bloodraven-system:bloodrave
 
 /// The pinned test catalog (`tests/fixtures/serve-rules`, see its README).
 pub const RULE_FILES: &[(&str, &str)] = &[
-    ("credentials.yaml", include_str!("../fixtures/serve-rules/credentials.yaml")),
-    ("failover-cooldown.yaml", include_str!("../fixtures/serve-rules/failover-cooldown.yaml")),
-    ("fs-group.yaml", include_str!("../fixtures/serve-rules/fs-group.yaml")),
-    ("image-digest.yaml", include_str!("../fixtures/serve-rules/image-digest.yaml")),
-    ("pull-policy.yaml", include_str!("../fixtures/serve-rules/pull-policy.yaml")),
-    ("storage-class.yaml", include_str!("../fixtures/serve-rules/storage-class.yaml")),
+    (
+        "credentials.yaml",
+        include_str!("../fixtures/serve-rules/credentials.yaml"),
+    ),
+    (
+        "failover-cooldown.yaml",
+        include_str!("../fixtures/serve-rules/failover-cooldown.yaml"),
+    ),
+    (
+        "fs-group.yaml",
+        include_str!("../fixtures/serve-rules/fs-group.yaml"),
+    ),
+    (
+        "image-digest.yaml",
+        include_str!("../fixtures/serve-rules/image-digest.yaml"),
+    ),
+    (
+        "pull-policy.yaml",
+        include_str!("../fixtures/serve-rules/pull-policy.yaml"),
+    ),
+    (
+        "storage-class.yaml",
+        include_str!("../fixtures/serve-rules/storage-class.yaml"),
+    ),
     ("tls.yaml", include_str!("../fixtures/serve-rules/tls.yaml")),
 ];
 
@@ -61,9 +79,11 @@ pub fn fake_cluster() -> Arc<ClusterCache> {
     cache.apply(&json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
         "metadata": {"name": "retained"}, "provisioner": "ebs.csi.aws.com",
         "reclaimPolicy": "Retain", "allowVolumeExpansion": true, "volumeBindingMode": "WaitForFirstConsumer"}));
-    cache.apply(&json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+    cache.apply(
+        &json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
         "metadata": {"name": "local-path"}, "provisioner": "rancher.io/local-path",
-        "reclaimPolicy": "Delete", "volumeBindingMode": "Immediate"}));
+        "reclaimPolicy": "Delete", "volumeBindingMode": "Immediate"}),
+    );
     cache.mark_synced("Secret");
     cache.mark_synced("StorageClass");
     Arc::new(cache)
@@ -213,10 +233,16 @@ pub fn options(cert_dir: &std::path::Path) -> ServeOptions {
     }
 }
 
-pub fn generate(dir: &std::path::Path, ca: Option<(&std::path::Path, &std::path::Path)>) -> GeneratedCerts {
+pub fn generate(
+    dir: &std::path::Path,
+    ca: Option<(&std::path::Path, &std::path::Path)>,
+) -> GeneratedCerts {
     generate_certs(
         dir,
-        &["localhost".to_owned(), "bloodraven-webhook.bloodraven-system.svc".to_owned()],
+        &[
+            "localhost".to_owned(),
+            "bloodraven-webhook.bloodraven-system.svc".to_owned(),
+        ],
         &[IpAddr::V4(Ipv4Addr::LOCALHOST)],
         ca,
     )
@@ -289,12 +315,20 @@ impl TestServer {
         assert_eq!(body["apiVersion"], "admission.k8s.io/v1");
         assert_eq!(body["kind"], "AdmissionReview");
         assert_eq!(body["response"]["uid"], review.uid, "uid is echoed");
-        assert!(body["response"]["allowed"].is_boolean(), "allowed is always present: {body}");
+        assert!(
+            body["response"]["allowed"].is_boolean(),
+            "allowed is always present: {body}"
+        );
         body["response"].clone()
     }
 
     pub async fn get_text(&self, path: &str) -> (u16, String) {
-        let response = self.client.get(self.url(path)).send().await.expect("answered");
+        let response = self
+            .client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("answered");
         let status = response.status().as_u16();
         (status, response.text().await.expect("text"))
     }

@@ -11,7 +11,9 @@ use bloodraven::shells::serve::{ServeError, bind};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
-use crate::serve_support::{ReviewBuilder, TestServer, client_for, generate, good_group, install_crypto_provider, options};
+use crate::serve_support::{
+    ReviewBuilder, TestServer, client_for, generate, good_group, install_crypto_provider, options,
+};
 
 /// Replaces a file atomically, so that no poll sees a half-written file and counts an extra
 /// rejected reload (the test below counts them exactly).
@@ -22,7 +24,9 @@ fn replace(path: &Path, bytes: &[u8]) {
 }
 
 fn leaf_der(path: &Path) -> Vec<u8> {
-    CertificateDer::from_pem_file(path).expect("a PEM certificate").to_vec()
+    CertificateDer::from_pem_file(path)
+        .expect("a PEM certificate")
+        .to_vec()
 }
 
 /// The certificate a fresh TLS connection is served.
@@ -32,7 +36,9 @@ async fn served_leaf(client: &reqwest::Client, url: &str) -> Result<Vec<u8>, Str
         .extensions()
         .get::<reqwest::tls::TlsInfo>()
         .ok_or("no TLS info")?;
-    info.peer_certificate().map(<[u8]>::to_vec).ok_or_else(|| "no peer certificate".to_owned())
+    info.peer_certificate()
+        .map(<[u8]>::to_vec)
+        .ok_or_else(|| "no peer certificate".to_owned())
 }
 
 async fn wait_for_leaf(client: &reqwest::Client, url: &str, want: &[u8]) -> Duration {
@@ -41,7 +47,10 @@ async fn wait_for_leaf(client: &reqwest::Client, url: &str, want: &[u8]) -> Dura
         if served_leaf(client, url).await.as_deref() == Ok(want) {
             return started.elapsed();
         }
-        assert!(started.elapsed() < Duration::from_secs(10), "new certificate not served after 10 s");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "new certificate not served after 10 s"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -50,17 +59,30 @@ async fn wait_for_leaf(client: &reqwest::Client, url: &str, want: &[u8]) -> Dura
 fn generate_certs_writes_a_ca_and_a_serving_pair_with_private_keys_0600() {
     let dir = tempfile::tempdir().expect("tempdir");
     let first = generate(dir.path(), None);
-    assert_eq!(first.ca_key.as_deref(), Some(dir.path().join("ca.key").as_path()));
+    assert_eq!(
+        first.ca_key.as_deref(),
+        Some(dir.path().join("ca.key").as_path())
+    );
     for key in [dir.path().join("ca.key"), dir.path().join("tls.key")] {
-        let mode = std::fs::metadata(&key).expect("key file").permissions().mode() & 0o777;
+        let mode = std::fs::metadata(&key)
+            .expect("key file")
+            .permissions()
+            .mode()
+            & 0o777;
         assert_eq!(mode, 0o600, "{}", key.display());
     }
     // Re-issuing from the same CA: no new CA key, the CA certificate is unchanged, a new serial.
     let out = tempfile::tempdir().expect("tempdir");
-    let second = generate(out.path(), Some((&first.ca_cert, &dir.path().join("ca.key"))));
+    let second = generate(
+        out.path(),
+        Some((&first.ca_cert, &dir.path().join("ca.key"))),
+    );
     assert_eq!(second.ca_key, None);
     assert!(!out.path().join("ca.key").exists());
-    assert_eq!(std::fs::read(&second.ca_cert).expect("ca"), std::fs::read(&first.ca_cert).expect("ca"));
+    assert_eq!(
+        std::fs::read(&second.ca_cert).expect("ca"),
+        std::fs::read(&first.ca_cert).expect("ca")
+    );
     assert_ne!(first.serial, second.serial);
     assert_ne!(leaf_der(&first.tls_cert), leaf_der(&second.tls_cert));
     let none = bloodraven::shells::certs::generate_certs(out.path(), &[], &[], None);
@@ -72,10 +94,16 @@ async fn server_refuses_to_start_without_a_usable_certificate() {
     install_crypto_provider();
     let dir = tempfile::tempdir().expect("tempdir");
     let result = bind(options(dir.path())).await;
-    assert!(matches!(result, Err(ServeError::Certificate { .. })), "{result:?}");
+    assert!(
+        matches!(result, Err(ServeError::Certificate { .. })),
+        "{result:?}"
+    );
     std::fs::write(dir.path().join("tls.crt"), "garbage").expect("write");
     std::fs::write(dir.path().join("tls.key"), "garbage").expect("write");
-    assert!(matches!(bind(options(dir.path())).await, Err(ServeError::Certificate { .. })));
+    assert!(matches!(
+        bind(options(dir.path())).await,
+        Err(ServeError::Certificate { .. })
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -85,7 +113,12 @@ async fn certificate_rotation_under_load_drops_no_request() {
     let body = serde_json::to_vec(&ReviewBuilder::create(good_group()).build()).expect("json");
     let old_leaf = leaf_der(&server.generated.tls_cert);
     let fresh = client_for(&server.generated, false);
-    assert_eq!(served_leaf(&fresh, &server.url("/healthz")).await.as_deref(), Ok(old_leaf.as_slice()));
+    assert_eq!(
+        served_leaf(&fresh, &server.url("/healthz"))
+            .await
+            .as_deref(),
+        Ok(old_leaf.as_slice())
+    );
 
     let stop = Arc::new(AtomicBool::new(false));
     let ok = Arc::new(AtomicUsize::new(0));
@@ -94,7 +127,13 @@ async fn certificate_rotation_under_load_drops_no_request() {
     // Two keep-alive clients and two that reconnect (and so handshake) on every request.
     for keep_alive in [true, true, false, false] {
         let client = client_for(&server.generated, keep_alive);
-        let (url, body, stop, ok, failed) = (url.clone(), body.clone(), stop.clone(), ok.clone(), failed.clone());
+        let (url, body, stop, ok, failed) = (
+            url.clone(),
+            body.clone(),
+            stop.clone(),
+            ok.clone(),
+            failed.clone(),
+        );
         loops.push(tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
                 let result = client.post(&url).body(body.clone()).send().await;
@@ -125,11 +164,19 @@ async fn certificate_rotation_under_load_drops_no_request() {
         l.await.expect("loop");
     }
     let (ok, failed) = (ok.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
-    assert_eq!(failed, 0, "{failed} of {} requests failed during rotation", ok + failed);
+    assert_eq!(
+        failed,
+        0,
+        "{failed} of {} requests failed during rotation",
+        ok + failed
+    );
     assert!(ok > 20, "only {ok} requests ran during the rotation");
     assert!(took < Duration::from_secs(5), "reload took {took:?}");
     let (_, metrics) = server.get_text("/metrics").await;
-    assert!(metrics.contains("bloodraven_tls_certificate_reloads_total{result=\"success\"} 1"), "{metrics}");
+    assert!(
+        metrics.contains("bloodraven_tls_certificate_reloads_total{result=\"success\"} 1"),
+        "{metrics}"
+    );
     if let Ok(server) = Arc::try_unwrap(server) {
         server.stop().await;
     }
@@ -143,19 +190,41 @@ async fn a_broken_pair_keeps_the_old_certificate_until_a_good_one_arrives() {
     let old_leaf = leaf_der(&server.generated.tls_cert);
     // A certificate whose key is another one's: parses, does not match.
     let other = tempfile::tempdir().expect("tempdir");
-    let stranger = generate(other.path(), Some((&server.generated.ca_cert, &server.certs.path().join("ca.key"))));
-    replace(&server.certs.path().join("tls.crt"), &std::fs::read(&stranger.tls_cert).expect("read"));
+    let stranger = generate(
+        other.path(),
+        Some((
+            &server.generated.ca_cert,
+            &server.certs.path().join("ca.key"),
+        )),
+    );
+    replace(
+        &server.certs.path().join("tls.crt"),
+        &std::fs::read(&stranger.tls_cert).expect("read"),
+    );
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(served_leaf(&fresh, &health).await.as_deref(), Ok(old_leaf.as_slice()), "old pair still served");
+    assert_eq!(
+        served_leaf(&fresh, &health).await.as_deref(),
+        Ok(old_leaf.as_slice()),
+        "old pair still served"
+    );
     replace(&server.certs.path().join("tls.key"), b"not a key");
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(served_leaf(&fresh, &health).await.as_deref(), Ok(old_leaf.as_slice()));
+    assert_eq!(
+        served_leaf(&fresh, &health).await.as_deref(),
+        Ok(old_leaf.as_slice())
+    );
     let (_, metrics) = server.get_text("/metrics").await;
-    assert!(metrics.contains("bloodraven_tls_certificate_reloads_total{result=\"failure\"} 2"), "{metrics}");
+    assert!(
+        metrics.contains("bloodraven_tls_certificate_reloads_total{result=\"failure\"} 2"),
+        "{metrics}"
+    );
     assert!(!metrics.contains("result=\"success\""), "{metrics}");
 
     // The matching key arrives: the new certificate is served.
-    replace(&server.certs.path().join("tls.key"), &std::fs::read(&stranger.tls_key).expect("read"));
+    replace(
+        &server.certs.path().join("tls.key"),
+        &std::fs::read(&stranger.tls_key).expect("read"),
+    );
     wait_for_leaf(&fresh, &health, &leaf_der(&stranger.tls_cert)).await;
     server.stop().await;
 }
@@ -181,18 +250,29 @@ async fn secret_volume_symlink_swaps_are_picked_up() {
     let mut opts = options(volume.path());
     opts.reload_interval = Duration::from_millis(100);
     let server = bind(opts).await.expect("binds");
-    let url = format!("https://127.0.0.1:{}/healthz", server.local_addr().expect("addr").port());
+    let url = format!(
+        "https://127.0.0.1:{}/healthz",
+        server.local_addr().expect("addr").port()
+    );
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(server.serve(async {
         let _ = stopped.await;
     }));
     let fresh = client_for(&first, false);
-    assert_eq!(served_leaf(&fresh, &url).await.as_deref(), Ok(leaf_der(&first.tls_cert).as_slice()));
+    assert_eq!(
+        served_leaf(&fresh, &url).await.as_deref(),
+        Ok(leaf_der(&first.tls_cert).as_slice())
+    );
 
     let v2 = volume.path().join("..2026_11_22_02");
     let second = generate(&v2, Some((&first.ca_cert, &ca_key)));
-    std::os::unix::fs::symlink("..2026_11_22_02", volume.path().join("..data_tmp")).expect("symlink");
-    std::fs::rename(volume.path().join("..data_tmp"), volume.path().join("..data")).expect("swap");
+    std::os::unix::fs::symlink("..2026_11_22_02", volume.path().join("..data_tmp"))
+        .expect("symlink");
+    std::fs::rename(
+        volume.path().join("..data_tmp"),
+        volume.path().join("..data"),
+    )
+    .expect("swap");
     std::fs::remove_dir_all(&v1).expect("old version removed, as kubelet does");
     wait_for_leaf(&fresh, &url, &leaf_der(&second.tls_cert)).await;
     let _ = stop.send(());

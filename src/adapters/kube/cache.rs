@@ -48,7 +48,11 @@ impl ClusterCache {
     /// objects without a name are ignored.
     pub fn apply(&self, object: &Value) {
         let Some(key) = key_of(object) else { return };
-        let stored = if key.0 == "Secret" { reduce_secret(object) } else { object.clone() };
+        let stored = if key.0 == "Secret" {
+            reduce_secret(object)
+        } else {
+            object.clone()
+        };
         self.write().objects.insert(key, stored);
     }
 
@@ -65,7 +69,11 @@ impl ClusterCache {
         state.objects.retain(|(k, _, _), _| k != kind);
         for object in objects {
             if let Some(key) = key_of(object).filter(|k| k.0 == kind) {
-                let stored = if kind == "Secret" { reduce_secret(object) } else { object.clone() };
+                let stored = if kind == "Secret" {
+                    reduce_secret(object)
+                } else {
+                    object.clone()
+                };
                 state.objects.insert(key, stored);
             }
         }
@@ -152,7 +160,11 @@ fn reduce_secret(secret: &Value) -> Value {
             let reduced: Map<String, Value> = map
                 .iter()
                 .map(|(k, v)| {
-                    let kept = if k == "username" { v.clone() } else { Value::String(String::new()) };
+                    let kept = if k == "username" {
+                        v.clone()
+                    } else {
+                        Value::String(String::new())
+                    };
                     (k.clone(), kept)
                 })
                 .collect();
@@ -174,11 +186,19 @@ mod tests {
         assert_eq!(cache.get("Secret", "db", "x"), Lookup::Unknown);
         cache.mark_synced("Secret");
         assert_eq!(cache.get("Secret", "db", "x"), Lookup::Missing);
-        cache.apply(&json!({"kind": "Secret", "metadata": {"name": "x", "namespace": "db"},
-                            "stringData": {"username": "app", "password": "hunter2"}}));
-        let Lookup::Found(secret) = cache.get("Secret", "db", "x") else { panic!("not found") };
+        cache.apply(
+            &json!({"kind": "Secret", "metadata": {"name": "x", "namespace": "db"},
+                            "stringData": {"username": "app", "password": "hunter2"}}),
+        );
+        let Lookup::Found(secret) = cache.get("Secret", "db", "x") else {
+            panic!("not found")
+        };
         assert_eq!(secret.pointer("/stringData/username"), Some(&json!("app")));
-        assert_eq!(secret.pointer("/stringData/password"), Some(&json!("")), "passwords are not cached");
+        assert_eq!(
+            secret.pointer("/stringData/password"),
+            Some(&json!("")),
+            "passwords are not cached"
+        );
         cache.delete(&json!({"kind": "Secret", "metadata": {"name": "x", "namespace": "db"}}));
         assert_eq!(cache.get("Secret", "db", "x"), Lookup::Missing);
     }
@@ -187,10 +207,18 @@ mod tests {
     fn replace_kind_relists() {
         let cache = ClusterCache::new();
         cache.apply(&json!({"kind": "StorageClass", "metadata": {"name": "old"}}));
-        cache.replace_kind("StorageClass", &[json!({"kind": "StorageClass", "metadata": {"name": "new"}})]);
+        cache.replace_kind(
+            "StorageClass",
+            &[json!({"kind": "StorageClass", "metadata": {"name": "new"}})],
+        );
         assert_eq!(cache.get("StorageClass", "", "old"), Lookup::Missing);
-        assert!(matches!(cache.get("StorageClass", "", "new"), Lookup::Found(_)));
-        let Lookup::Found(all) = cache.list("StorageClass", "*") else { panic!("unknown") };
+        assert!(matches!(
+            cache.get("StorageClass", "", "new"),
+            Lookup::Found(_)
+        ));
+        let Lookup::Found(all) = cache.list("StorageClass", "*") else {
+            panic!("unknown")
+        };
         assert_eq!(all.len(), 1);
     }
 }

@@ -18,8 +18,8 @@ use tokio::sync::Semaphore;
 
 use super::admission::{Policy, mutate, review, validate};
 use super::lint::{self, ParseErrorBody, Unparseable};
-use crate::engine::report::Format;
 use super::metrics::{FindingSource, ServeMetrics};
+use crate::engine::report::Format;
 use crate::engine::rules::{Linter, ObjectContext};
 
 /// Shared by every request.
@@ -113,42 +113,79 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
         Ok(response) => response,
         Err(_) => text(
             StatusCode::SERVICE_UNAVAILABLE,
-            format!("request did not complete within {} ms\n", deadline.as_millis()),
+            format!(
+                "request did not complete within {} ms\n",
+                deadline.as_millis()
+            ),
         ),
     };
     let elapsed = started.elapsed();
-    state.inner.metrics.observe_request(route, response.status().as_u16(), elapsed);
-    tracing::debug!(route, status = response.status().as_u16(), micros = elapsed.as_micros(), "request");
+    state
+        .inner
+        .metrics
+        .observe_request(route, response.status().as_u16(), elapsed);
+    tracing::debug!(
+        route,
+        status = response.status().as_u16(),
+        micros = elapsed.as_micros(),
+        "request"
+    );
     response
 }
 
 fn text(status: StatusCode, body: String) -> Response {
-    (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        body,
+    )
+        .into_response()
 }
 
 fn json_response<T: Serialize>(status: StatusCode, value: &T) -> Response {
     match serde_json::to_vec(value) {
         Ok(bytes) => (status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
-        Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot encode the response: {e}\n")),
+        Err(e) => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot encode the response: {e}\n"),
+        ),
     }
 }
 
 /// The body, or the response explaining why there is none (413 over the limit).
-#[allow(clippy::result_large_err, reason = "the error is the HTTP answer, as axum handlers return it")]
-fn body_or_reject(state: &AppState, body: Result<Bytes, BytesRejection>) -> Result<Bytes, Response> {
+#[allow(
+    clippy::result_large_err,
+    reason = "the error is the HTTP answer, as axum handlers return it"
+)]
+fn body_or_reject(
+    state: &AppState,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Bytes, Response> {
     body.map_err(|rejection| {
         let status = rejection.status();
         if status == StatusCode::PAYLOAD_TOO_LARGE {
-            text(status, format!("request body exceeds {} bytes\n", state.inner.max_body_bytes))
+            text(
+                status,
+                format!(
+                    "request body exceeds {} bytes\n",
+                    state.inner.max_body_bytes
+                ),
+            )
         } else {
-            text(status, format!("cannot read the request body: {rejection}\n"))
+            text(
+                status,
+                format!("cannot read the request body: {rejection}\n"),
+            )
         }
     })
 }
 
 /// Runs rule evaluation on the blocking pool, at most `max_concurrency` at a time, so a burst
 /// of admission or lint work never occupies the async workers the operator loops share.
-#[allow(clippy::result_large_err, reason = "the error is the HTTP answer, as axum handlers return it")]
+#[allow(
+    clippy::result_large_err,
+    reason = "the error is the HTTP answer, as axum handlers return it"
+)]
 async fn evaluate<T, F>(state: &AppState, work: F) -> Result<T, Response>
 where
     T: Send + 'static,
@@ -157,17 +194,30 @@ where
     let permit = Arc::clone(&state.inner.permits)
         .acquire_owned()
         .await
-        .map_err(|_| text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n".to_owned()))?;
+        .map_err(|_| {
+            text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "shutting down\n".to_owned(),
+            )
+        })?;
     let inner = Arc::clone(&state.inner);
     tokio::task::spawn_blocking(move || {
         let _permit = permit;
         work(&inner)
     })
     .await
-    .map_err(|_| text(StatusCode::INTERNAL_SERVER_ERROR, "evaluation failed\n".to_owned()))
+    .map_err(|_| {
+        text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "evaluation failed\n".to_owned(),
+        )
+    })
 }
 
-async fn validate_handler(State(state): State<AppState>, body: Result<Bytes, BytesRejection>) -> Response {
+async fn validate_handler(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     let body = match body_or_reject(&state, body) {
         Ok(body) => body,
         Err(response) => return response,
@@ -192,7 +242,10 @@ async fn validate_handler(State(state): State<AppState>, body: Result<Bytes, Byt
     }
 }
 
-async fn mutate_handler(State(state): State<AppState>, body: Result<Bytes, BytesRejection>) -> Response {
+async fn mutate_handler(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     let body = match body_or_reject(&state, body) {
         Ok(body) => body,
         Err(response) => return response,
@@ -202,13 +255,22 @@ async fn mutate_handler(State(state): State<AppState>, body: Result<Bytes, Bytes
         Err(e) => return text(StatusCode::BAD_REQUEST, format!("{e}\n")),
     };
     let operation = request.operation.as_str();
-    let outcome = evaluate(&state, move |inner| mutate::mutate(&request, &inner.linter, inner.ctx.as_ref())).await;
+    let outcome = evaluate(&state, move |inner| {
+        mutate::mutate(&request, &inner.linter, inner.ctx.as_ref())
+    })
+    .await;
     match outcome {
         Ok(m) => {
             if m.dropped > 0 {
-                tracing::warn!(dropped = m.dropped, "fix operations touching images or credentials were not sent");
+                tracing::warn!(
+                    dropped = m.dropped,
+                    "fix operations touching images or credentials were not sent"
+                );
             }
-            state.inner.metrics.observe_decision("mutate", operation, m.decision);
+            state
+                .inner
+                .metrics
+                .observe_decision("mutate", operation, m.decision);
             json_response(StatusCode::OK, &m.response.into_review())
         }
         Err(response) => response,
@@ -237,17 +299,31 @@ async fn lint_handler(
     .await;
     match outcome {
         Ok(Ok((report, rendered))) => {
-            state.inner.metrics.observe_findings(FindingSource::Lint, &report.findings);
+            state
+                .inner
+                .metrics
+                .observe_findings(FindingSource::Lint, &report.findings);
             let content_type = HeaderValue::from_static(format.media_type());
-            (StatusCode::OK, [(header::CONTENT_TYPE, content_type)], rendered).into_response()
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, content_type)],
+                rendered,
+            )
+                .into_response()
         }
-        Ok(Err(Unparseable(errors))) => json_response(StatusCode::UNPROCESSABLE_ENTITY, &ParseErrorBody::of(&errors)),
+        Ok(Err(Unparseable(errors))) => json_response(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &ParseErrorBody::of(&errors),
+        ),
         Err(response) => response,
     }
 }
 
 /// `?format=` wins over Accept; JSON when neither says (CI tools parse it).
-#[allow(clippy::result_large_err, reason = "the error is the HTTP answer, as axum handlers return it")]
+#[allow(
+    clippy::result_large_err,
+    reason = "the error is the HTTP answer, as axum handlers return it"
+)]
 fn requested_format(query: Option<&str>, headers: &HeaderMap) -> Result<Format, Response> {
     let from_query = query
         .unwrap_or("")
@@ -259,11 +335,17 @@ fn requested_format(query: Option<&str>, headers: &HeaderMap) -> Result<Format, 
         return name.parse::<Format>().map_err(|_| {
             text(
                 StatusCode::BAD_REQUEST,
-                format!("unknown format {:?}; use json, sarif, junit or text\n", name.chars().take(32).collect::<String>()),
+                format!(
+                    "unknown format {:?}; use json, sarif, junit or text\n",
+                    name.chars().take(32).collect::<String>()
+                ),
             )
         });
     }
-    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     Format::from_accept(accept, Format::Json).ok_or_else(|| {
         text(
             StatusCode::NOT_ACCEPTABLE,
@@ -318,22 +400,37 @@ async fn readyz_handler(State(state): State<AppState>) -> Response {
     if state.inner.ready.load(Ordering::Relaxed) {
         text(StatusCode::OK, "ok\n".to_owned())
     } else {
-        text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n".to_owned())
+        text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting down\n".to_owned(),
+        )
     }
 }
 
 /// `OpenMetrics` when the scraper asks for it (Prometheus does), the classic text format
 /// otherwise.
 async fn metrics_handler(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     let metrics = &state.inner.metrics;
     let (encoded, content_type) = if accept.contains("application/openmetrics-text") {
-        (metrics.encode(), "application/openmetrics-text; version=1.0.0; charset=utf-8")
+        (
+            metrics.encode(),
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )
     } else {
-        (metrics.encode_prometheus_text(), "text/plain; version=0.0.4; charset=utf-8")
+        (
+            metrics.encode_prometheus_text(),
+            "text/plain; version=0.0.4; charset=utf-8",
+        )
     };
     match encoded {
         Ok(body) => ([(header::CONTENT_TYPE, content_type)], Body::from(body)).into_response(),
-        Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot encode metrics: {e}\n")),
+        Err(e) => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot encode metrics: {e}\n"),
+        ),
     }
 }

@@ -18,7 +18,11 @@ pub fn lint_body(linter: &Linter, body: &[u8]) -> Result<Report, Unparseable> {
     let text = std::str::from_utf8(body).map_err(|e| {
         let before = &body[..e.valid_up_to()];
         let line = before.split(|b| *b == b'\n').count();
-        let column = before.split(|b| *b == b'\n').next_back().map_or(0, <[u8]>::len) + 1;
+        let column = before
+            .split(|b| *b == b'\n')
+            .next_back()
+            .map_or(0, <[u8]>::len)
+            + 1;
         Unparseable(vec![ParseError {
             location: crate::engine::manifest::Location {
                 file: Some(BODY_FILE_NAME.into()),

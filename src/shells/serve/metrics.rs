@@ -152,7 +152,11 @@ impl ServeMetrics {
             .observe(elapsed.as_secs_f64());
     }
 
-    pub fn observe_findings<'a>(&self, source: FindingSource, findings: impl IntoIterator<Item = &'a Finding>) {
+    pub fn observe_findings<'a>(
+        &self,
+        source: FindingSource,
+        findings: impl IntoIterator<Item = &'a Finding>,
+    ) {
         let source = match source {
             FindingSource::Admission => "admission",
             FindingSource::Lint => "lint",
@@ -168,7 +172,12 @@ impl ServeMetrics {
         }
     }
 
-    pub fn observe_decision(&self, webhook: &'static str, operation: &'static str, decision: Decision) {
+    pub fn observe_decision(
+        &self,
+        webhook: &'static str,
+        operation: &'static str,
+        decision: Decision,
+    ) {
         self.decisions
             .get_or_create(&DecisionLabels {
                 webhook,
@@ -217,7 +226,9 @@ fn openmetrics_to_prometheus_text(openmetrics: &str) -> String {
         let renamed = ["# HELP ", "# TYPE "].iter().find_map(|prefix| {
             let rest = line.strip_prefix(prefix)?;
             let (name, tail) = rest.split_once(' ')?;
-            counters.contains(&name).then(|| format!("{prefix}{name}_total {tail}"))
+            counters
+                .contains(&name)
+                .then(|| format!("{prefix}{name}_total {tail}"))
         });
         match renamed {
             Some(line) => out.push_str(&line),

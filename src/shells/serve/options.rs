@@ -8,7 +8,8 @@ use std::time::Duration;
 use crate::engine::rules::{Catalog, LintConfig, ObjectContext};
 
 /// The `ServiceAccount` the operator runs as; only it may write the status of our resources.
-pub const DEFAULT_OPERATOR_SERVICE_ACCOUNT: &str = "system:serviceaccount:bloodraven-system:bloodraven";
+pub const DEFAULT_OPERATOR_SERVICE_ACCOUNT: &str =
+    "system:serviceaccount:bloodraven-system:bloodraven";
 /// The largest request body accepted (the API server's own limit for objects is 3 MiB).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
 

@@ -53,7 +53,10 @@ pub fn build_app(opts: &ServeOptions) -> Result<(Router, AppState), ServeError> 
         None => Catalog::builtin()?,
     };
     let linter = Linter::new(catalog, opts.lint_config.clone());
-    let ctx: Arc<dyn ObjectContext> = opts.cluster.clone().unwrap_or_else(|| Arc::new(EmptyContext));
+    let ctx: Arc<dyn ObjectContext> = opts
+        .cluster
+        .clone()
+        .unwrap_or_else(|| Arc::new(EmptyContext));
     let policy = Policy {
         operator_service_account: opts.operator_service_account.clone(),
         ratchet: opts.ratchet,
@@ -77,7 +80,10 @@ pub async fn bind(opts: ServeOptions) -> Result<Server, ServeError> {
     let (router, state) = build_app(&opts)?;
     let listener = TcpListener::bind(opts.listen)
         .await
-        .map_err(|source| ServeError::Bind { addr: opts.listen, source })?;
+        .map_err(|source| ServeError::Bind {
+            addr: opts.listen,
+            source,
+        })?;
     Ok(Server {
         listener,
         acceptor,
@@ -141,7 +147,10 @@ impl Server {
         })
         .await;
         if drained.is_err() {
-            tracing::warn!(open = connections.len(), "connections still open after the drain timeout");
+            tracing::warn!(
+                open = connections.len(),
+                "connections still open after the drain timeout"
+            );
             connections.abort_all();
         }
         let _ = watcher.await;

@@ -37,7 +37,9 @@ pub struct CertStore {
 
 impl std::fmt::Debug for CertStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CertStore").field("dir", &self.dir).finish_non_exhaustive()
+        f.debug_struct("CertStore")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
     }
 }
 
@@ -149,11 +151,15 @@ pub async fn watch_files(
 }
 
 fn read_files(dir: &Path) -> std::io::Result<(Vec<u8>, Vec<u8>)> {
-    Ok((std::fs::read(dir.join(CERT_FILE))?, std::fs::read(dir.join(KEY_FILE))?))
+    Ok((
+        std::fs::read(dir.join(CERT_FILE))?,
+        std::fs::read(dir.join(KEY_FILE))?,
+    ))
 }
 
 fn read_pair(dir: &Path) -> Result<([u8; 32], CertifiedKey), String> {
-    let (cert, key) = read_files(dir).map_err(|e| format!("cannot read {CERT_FILE}/{KEY_FILE}: {e}"))?;
+    let (cert, key) =
+        read_files(dir).map_err(|e| format!("cannot read {CERT_FILE}/{KEY_FILE}: {e}"))?;
     let parsed = parse_pair(&cert, &key)?;
     Ok((content_hash(&cert, &key), parsed))
 }
@@ -176,5 +182,6 @@ fn parse_pair(cert_pem: &[u8], key_pem: &[u8]) -> Result<CertifiedKey, String> {
     let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| format!("{KEY_FILE}: {e}"))?;
     let provider = rustls::crypto::ring::default_provider();
     // from_der also checks that the key belongs to the leaf certificate.
-    CertifiedKey::from_der(chain, key, &provider).map_err(|e| format!("{CERT_FILE} and {KEY_FILE} do not form a usable pair: {e}"))
+    CertifiedKey::from_der(chain, key, &provider)
+        .map_err(|e| format!("{CERT_FILE} and {KEY_FILE} do not form a usable pair: {e}"))
 }

@@ -30,16 +30,32 @@ pub fn warnings(findings: &[&Finding]) -> Vec<String> {
 
 /// `BR-X-001 /spec/path: message`, fitted to one short line.
 pub fn warning(f: &Finding) -> String {
-    fit(&format!("{} {}: {}", f.rule_id, display_path(&f.path), f.message))
+    fit(&format!(
+        "{} {}: {}",
+        f.rule_id,
+        display_path(&f.path),
+        f.message
+    ))
 }
 
 /// The denial message: every denying rule ID with its JSON pointer and message.
 pub fn denial(findings: &[&Finding]) -> String {
     let parts: Vec<String> = findings
         .iter()
-        .map(|f| one_line(&format!("{} at {}: {}", f.rule_id, display_path(&f.path), f.message)))
+        .map(|f| {
+            one_line(&format!(
+                "{} at {}: {}",
+                f.rule_id,
+                display_path(&f.path),
+                f.message
+            ))
+        })
         .collect();
-    let noun = if parts.len() == 1 { "finding" } else { "findings" };
+    let noun = if parts.len() == 1 {
+        "finding"
+    } else {
+        "findings"
+    };
     let text = format!("{} required {noun}: {}", parts.len(), parts.join("; "));
     cut(&text, MAX_DENIAL_CHARS)
 }
@@ -109,11 +125,16 @@ mod tests {
 
     #[test]
     fn many_warnings_are_summarised() {
-        let fs: Vec<Finding> = (0..30).map(|i| finding(&format!("BR-X-{i:03}"), "", "m")).collect();
+        let fs: Vec<Finding> = (0..30)
+            .map(|i| finding(&format!("BR-X-{i:03}"), "", "m"))
+            .collect();
         let refs: Vec<&Finding> = fs.iter().collect();
         let w = warnings(&refs);
         assert_eq!(w.len(), MAX_WARNINGS);
-        assert_eq!(w[MAX_WARNINGS - 1], "BR-X-019 and 10 more findings; run `bloodraven lint` for the full report");
+        assert_eq!(
+            w[MAX_WARNINGS - 1],
+            "BR-X-019 and 10 more findings; run `bloodraven lint` for the full report"
+        );
         assert_eq!(w[0], "BR-X-000 /: m");
     }
 
@@ -122,6 +143,9 @@ mod tests {
         let a = finding("BR-A-001", "/spec/x", "bad x");
         let b = finding("BR-B-002", "/spec/y/0", "bad\ny");
         let text = denial(&[&a, &b]);
-        assert_eq!(text, "2 required findings: BR-A-001 at /spec/x: bad x; BR-B-002 at /spec/y/0: bad y");
+        assert_eq!(
+            text,
+            "2 required findings: BR-A-001 at /spec/x: bad x; BR-B-002 at /spec/y/0: bad y"
+        );
     }
 }

@@ -34,7 +34,10 @@ fn with_namespace(object: &Value, request: &AdmissionRequest) -> Value {
             meta.insert("namespace".to_owned(), Value::String(ns.to_owned()));
         }
     } else if let Some(map) = object.as_object_mut() {
-        map.insert("metadata".to_owned(), serde_json::json!({ "namespace": ns }));
+        map.insert(
+            "metadata".to_owned(),
+            serde_json::json!({ "namespace": ns }),
+        );
     }
     object
 }

@@ -94,6 +94,8 @@ mod tests {
         assert!(touches_forbidden("/spec/secretName"));
         assert!(!touches_forbidden("/spec/imagePullPolicy"));
         assert!(!touches_forbidden("/spec/failoverCooldown"));
-        assert!(!touches_forbidden("/spec/podSecurityContext/fsGroupChangePolicy"));
+        assert!(!touches_forbidden(
+            "/spec/podSecurityContext/fsGroupChangePolicy"
+        ));
     }
 }

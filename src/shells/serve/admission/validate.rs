@@ -30,7 +30,9 @@ pub fn validate(
         return guard_status(request, policy);
     }
     let object = match (request.operation, &request.object) {
-        (Operation::Create | Operation::Update, Some(object)) if request.sub_resource.is_none() => object,
+        (Operation::Create | Operation::Update, Some(object)) if request.sub_resource.is_none() => {
+            object
+        }
         // DELETE, CONNECT and other subresources (scale) carry nothing the rules judge.
         _ => return allowed(uid, Vec::new(), Vec::new()),
     };
@@ -93,7 +95,10 @@ fn guard_status(request: &AdmissionRequest, policy: &Policy) -> Validation {
     }
     let message = message::one_line(&format!(
         "status guard: the status of {}.{} may only be changed by the operator ({}), not by {:?}",
-        request.resource.resource, GROUP, policy.operator_service_account, request.user_info.username,
+        request.resource.resource,
+        GROUP,
+        policy.operator_service_account,
+        request.user_info.username,
     ));
     Validation {
         response: AdmissionResponse::deny(uid, message, Vec::new()),
