@@ -17,4 +17,5 @@ mod serve_lint;
 mod serve_metrics;
 mod serve_support;
 mod serve_tls;
+mod serve_webhook_manifests;
 mod support;
