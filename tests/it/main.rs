@@ -18,4 +18,5 @@ mod serve_metrics;
 mod serve_support;
 mod serve_tls;
 mod serve_webhook_manifests;
+mod sim_campaign;
 mod support;

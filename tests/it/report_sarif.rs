@@ -12,9 +12,6 @@ use bloodraven::engine::report::{Format, RenderOptions, render};
 use bloodraven::engine::rules::{BundleContext, Catalog, LintConfig, Linter, Report};
 use serde_json::{Value, json};
 
-/// A named way to break a valid SARIF document.
-type Breakage = (&'static str, fn(&mut Value));
-
 const INSTALL: &str = "scripts/install-test-deps.sh sarif";
 
 const RULES: &[(&str, &str)] = &[
@@ -242,6 +239,9 @@ fn sarif_validates_against_the_official_schema() -> Result<(), String> {
     assert!(errors.is_empty(), "empty report: {errors:?}");
     Ok(())
 }
+
+/// A way to make a valid log invalid, and what it is.
+type Breakage = (&'static str, fn(&mut Value));
 
 #[test]
 fn schema_validation_is_not_vacuous() -> Result<(), String> {

@@ -91,7 +91,6 @@ fn on_failure(step: &mut Step<'_>, site: &str, failure: ProbeFailure) -> SiteSta
         0
     };
     track.writable_streak = 0;
-    track.replication_ok_streak = 0;
     track.last_failure = Some(failure);
     if track.failure_streak >= failure_threshold || track.refused_streak >= refused_threshold {
         track.state = SiteState::Unreachable;

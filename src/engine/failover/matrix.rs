@@ -15,7 +15,7 @@ use super::event::EventReason;
 use super::planned;
 use super::ranking;
 use super::recovery;
-use super::state::{MatrixReason, SiteState};
+use super::state::{MatrixReason, Recovery, SiteState};
 use super::step::Step;
 
 pub(super) fn evaluate(step: &mut Step<'_>) {
@@ -253,8 +253,27 @@ fn reassert(step: &mut Step<'_>, core: &[String]) {
     {
         return;
     }
+    // A fenced peer holding transactions the authority lacks got them while it was not
+    // the primary: that is divergence, the same verdict recovery would reach. Record it
+    // rather than leave the group without a primary forever.
+    for peer in core.iter().filter(|s| **s != active) {
+        let Some(probe) = step.fresh(peer).cloned() else {
+            continue;
+        };
+        let untracked = step.track(peer).is_some_and(|t| t.divergence.is_none());
+        if probe.read_only && untracked && !active_gtid.contains(&probe.gtid_executed) {
+            recovery::record_divergence(step, peer, probe.gtid_executed.subtract(&active_gtid));
+            step.track_mut(peer).recovery = Recovery::Blocked {
+                checked_at: step.now,
+            };
+        }
+    }
+    // Peers with recorded divergence are excluded: what they hold beyond the primary is
+    // already reported and will never be merged, so it cannot block the primary forever.
     let peers_contained = core.iter().filter(|s| **s != active).all(|s| {
-        step.read_only_now(s) && step.gtid_now(s).is_some_and(|g| active_gtid.contains(g))
+        let diverged = step.track(s).is_some_and(|t| t.divergence.is_some());
+        step.read_only_now(s)
+            && (diverged || step.gtid_now(s).is_some_and(|g| active_gtid.contains(g)))
     });
     let promotion_contained = match &step.st.last_failover {
         Some(r) if r.target == active => r
@@ -291,6 +310,9 @@ fn reassert(step: &mut Step<'_>, core: &[String]) {
 
 /// Rules 5 and 6: exactly one writable site.
 fn one_writable(step: &mut Step<'_>, core: &[String], primary: &str) {
+    // Status uses debounced states so one blip does not flap Ready; mutations below need
+    // this poll's probe as well.
+    let debounced = step.state_of(primary) == SiteState::Writable;
     let confirmed = step.confirmed_writable(primary);
     if step.st.active_site.is_none()
         && confirmed
@@ -318,10 +340,11 @@ fn one_writable(step: &mut Step<'_>, core: &[String], primary: &str) {
         );
     }
     let operating = step.st.planned_running() || step.st.promotion_in_doubt.is_some();
-    if confirmed && !operating && step.st.active_site.as_deref() == Some(primary) {
+    let authoritative = step.st.active_site.as_deref() == Some(primary);
+    if confirmed && !operating && authoritative {
         recovery::run(step, primary);
     }
-    step.verdict = if !unreachable.is_empty() || !confirmed || operating {
+    step.verdict = if !unreachable.is_empty() || !debounced || !authoritative || operating {
         MatrixReason::Degraded
     } else if followers_healthy(step, core, primary) {
         MatrixReason::Healthy
@@ -339,18 +362,23 @@ fn one_writable(step: &mut Step<'_>, core: &[String], primary: &str) {
 }
 
 /// Every core follower replicates directly from the primary, healthily for two polls,
-/// within `max_lag_seconds`.
+/// within `max_lag_seconds`. Judged on each follower's last successful probe, so a single
+/// probe blip does not flap readiness (an unreachable follower is caught by the caller).
 fn followers_healthy(step: &Step<'_>, core: &[String], primary: &str) -> bool {
     core.iter().filter(|s| *s != primary).all(|s| {
-        let Some(probe) = step.fresh(s) else {
+        let Some(track) = step.track(s) else {
+            return false;
+        };
+        let Some(probe) = track.last_probe.as_ref() else {
             return false;
         };
         let Some(replica) = &probe.replica else {
             return false;
         };
-        replica.replicating()
+        track.state == SiteState::ReadOnly
+            && replica.replicating()
             && step.source_site(probe).as_deref() == Some(primary)
-            && step.track(s).is_some_and(|t| t.replication_ok_streak >= 2)
+            && track.replication_ok_streak >= 2
             && replica
                 .seconds_behind_source
                 .is_some_and(|lag| lag <= step.policy.max_lag_seconds)

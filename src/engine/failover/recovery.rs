@@ -201,7 +201,7 @@ fn converge(
 }
 
 /// Record (or refresh) what `site` holds that the primary lacks; reported when it changes.
-fn record_divergence(step: &mut Step<'_>, site: &str, divergent: GtidSet) {
+pub(super) fn record_divergence(step: &mut Step<'_>, site: &str, divergent: GtidSet) {
     let now = step.now;
     let track = step.track_mut(site);
     let changed = track

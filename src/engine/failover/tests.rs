@@ -681,12 +681,19 @@ fn fenced_primary_is_reasserted_when_it_holds_everything() {
     ]);
     assert!(d.actions.is_empty());
 
+    // A peer holding more than the authority got it while not primary: that is recorded
+    // as divergence (never merged), and then the authority is restored.
     let mut h = Harness::healthy(pair());
     let d = h.poll(vec![
         fenced("iad", "iad:1-10"),
         replica("pdx", "iad", "iad:1-10,pdx:1"),
     ]);
-    assert!(d.actions.is_empty(), "a peer holds more: never re-assert");
+    let loss = d
+        .events
+        .iter()
+        .find(|e| e.reason == EventReason::DataLossDetected);
+    assert_eq!(loss.and_then(|e| e.gtid.clone()), Some(g("pdx:1")));
+    assert_eq!(kinds(&d), vec!["unfence:iad"]);
 }
 
 // ---- ambiguity and restarts -----------------------------------------------------------

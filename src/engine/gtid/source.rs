@@ -10,6 +10,11 @@ impl Uuid {
     /// Length of the canonical `8-4-4-4-12` text form.
     pub const TEXT_LEN: usize = 36;
 
+    /// The UUID whose 128-bit big-endian value is `value`.
+    pub const fn from_u128(value: u128) -> Self {
+        Self(value)
+    }
+
     /// Parses the canonical dashed form, either case. `None` when the shape is wrong.
     pub fn parse(text: &str) -> Option<Self> {
         let bytes = text.as_bytes();

@@ -1,4 +1,4 @@
-//! JUnit XML, for CI systems that show test reports (Jenkins, GitLab, Azure DevOps).
+//! `JUnit` XML, for CI systems that show test reports (Jenkins, GitLab, Azure DevOps).
 //!
 //! One `<testsuite>` per file, one `<testcase>` per (object, rule) that produced findings:
 //! `<failure>` when any of them is active, `<skipped>` when all are suppressed. A parse

@@ -1,4 +1,4 @@
-//! Rendering lint reports: text, JSON, SARIF 2.1.0 and JUnit.
+//! Rendering lint reports: text, JSON, SARIF 2.1.0 and `JUnit`.
 //!
 //! Pure: every renderer takes a [`Report`] and returns a `String`; the CLI decides where it
 //! goes and the HTTP endpoint picks the format from the `Accept` header. The same catalog
@@ -36,7 +36,7 @@ pub enum Format {
     Json,
     /// SARIF 2.1.0, for code-scanning dashboards.
     Sarif,
-    /// JUnit XML, for CI test reports.
+    /// `JUnit` XML, for CI test reports.
     Junit,
 }
 

@@ -5,6 +5,8 @@
 //! fallback, every URI is percent-encoded, and `tests/it/report_sarif.rs` validates the
 //! output against the official schema.
 
+use std::fmt::Write as _;
+
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
@@ -177,7 +179,6 @@ fn fingerprint(f: &Finding) -> String {
     h.finalize()[..16]
         .iter()
         .fold(String::with_capacity(32), |mut hex, b| {
-            use std::fmt::Write as _;
             let _ = write!(hex, "{b:02x}");
             hex
         })

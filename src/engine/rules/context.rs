@@ -1,6 +1,8 @@
 //! How cross-object rules see other objects: one interface, answered from the linted files
 //! by the CLI and from a cluster cache by the webhooks.
 
+use std::collections::HashMap;
+
 use serde_json::Value;
 
 /// The answer to a lookup.
@@ -39,40 +41,127 @@ impl ObjectContext for EmptyContext {
 ///
 /// Objects without a namespace are treated as belonging to whatever namespace the release
 /// is installed in, which is how `helm template` output looks.
+///
+/// Lookups are indexed by kind and namespace: every group in a bundle asks for its Secrets,
+/// `NetworkPolicy` and `StorageClasses`, so scanning the whole bundle per lookup made a lint
+/// run quadratic in the number of objects.
 #[derive(Debug, Clone, Default)]
 pub struct BundleContext {
     objects: Vec<Value>,
+    /// Positions of the objects of each kind, in input order.
+    by_kind: HashMap<String, Vec<usize>>,
+    /// Positions of the objects of each (kind, namespace); `None` for objects without one.
+    by_kind_namespace: HashMap<(String, Option<String>), Vec<usize>>,
 }
 
 impl BundleContext {
     pub fn new(objects: impl IntoIterator<Item = Value>) -> Self {
+        let objects: Vec<Value> = objects.into_iter().collect();
+        let mut by_kind: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut by_kind_namespace: HashMap<(String, Option<String>), Vec<usize>> = HashMap::new();
+        for (i, o) in objects.iter().enumerate() {
+            let Some(kind) = o.get("kind").and_then(Value::as_str) else {
+                continue;
+            };
+            let ns = o.pointer("/metadata/namespace").and_then(Value::as_str);
+            by_kind.entry(kind.to_owned()).or_default().push(i);
+            by_kind_namespace
+                .entry((kind.to_owned(), ns.map(str::to_owned)))
+                .or_default()
+                .push(i);
+        }
         Self {
-            objects: objects.into_iter().collect(),
+            objects,
+            by_kind,
+            by_kind_namespace,
         }
     }
 
-    fn matching<'a>(
-        &'a self,
-        kind: &'a str,
-        namespace: &'a str,
-    ) -> impl Iterator<Item = &'a Value> {
-        self.objects.iter().filter(move |o| {
-            o.get("kind").and_then(Value::as_str) == Some(kind) && {
-                let ns = o.pointer("/metadata/namespace").and_then(Value::as_str);
-                namespace.is_empty() || namespace == "*" || ns.is_none_or(|ns| ns == namespace)
-            }
-        })
+    /// The objects of `kind` visible from `namespace`, in input order.
+    fn matching<'a>(&'a self, kind: &str, namespace: &str) -> Vec<&'a Value> {
+        let positions: Vec<usize> = if namespace.is_empty() || namespace == "*" {
+            self.by_kind.get(kind).cloned().unwrap_or_default()
+        } else {
+            let key = |ns: Option<&str>| (kind.to_owned(), ns.map(str::to_owned));
+            let mut merged: Vec<usize> = [key(Some(namespace)), key(None)]
+                .iter()
+                .filter_map(|k| self.by_kind_namespace.get(k))
+                .flatten()
+                .copied()
+                .collect();
+            merged.sort_unstable();
+            merged
+        };
+        positions
+            .into_iter()
+            .filter_map(|i| self.objects.get(i))
+            .collect()
     }
 }
 
 impl ObjectContext for BundleContext {
     fn get(&self, kind: &str, namespace: &str, name: &str) -> Lookup<Value> {
         self.matching(kind, namespace)
+            .into_iter()
             .find(|o| o.pointer("/metadata/name").and_then(Value::as_str) == Some(name))
             .map_or(Lookup::Missing, |o| Lookup::Found(o.clone()))
     }
 
     fn list(&self, kind: &str, namespace: &str) -> Lookup<Vec<Value>> {
-        Lookup::Found(self.matching(kind, namespace).cloned().collect())
+        Lookup::Found(
+            self.matching(kind, namespace)
+                .into_iter()
+                .cloned()
+                .collect(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn obj(kind: &str, ns: Option<&str>, name: &str) -> Value {
+        let mut metadata = json!({"name": name});
+        if let Some(ns) = ns {
+            metadata["namespace"] = json!(ns);
+        }
+        json!({"kind": kind, "metadata": metadata})
+    }
+
+    #[test]
+    fn lookups_respect_kind_namespace_and_order() {
+        let bundle = BundleContext::new([
+            obj("Secret", Some("a"), "s1"),
+            obj("Secret", None, "s2"),
+            obj("Secret", Some("b"), "s1"),
+            obj("NetworkPolicy", Some("a"), "np"),
+            obj("Secret", Some("a"), "s3"),
+        ]);
+        let names = |l: Lookup<Vec<Value>>| match l {
+            Lookup::Found(v) => v
+                .iter()
+                .map(|o| o["metadata"]["name"].as_str().unwrap_or("?").to_owned())
+                .collect::<Vec<_>>(),
+            _ => Vec::new(),
+        };
+        assert_eq!(names(bundle.list("Secret", "a")), ["s1", "s2", "s3"]);
+        assert_eq!(names(bundle.list("Secret", "*")), ["s1", "s2", "s1", "s3"]);
+        assert_eq!(names(bundle.list("Secret", "")), ["s1", "s2", "s1", "s3"]);
+        assert_eq!(names(bundle.list("ConfigMap", "a")), Vec::<String>::new());
+        assert_eq!(
+            bundle.get("Secret", "b", "s1"),
+            Lookup::Found(obj("Secret", Some("b"), "s1"))
+        );
+        assert_eq!(
+            bundle.get("Secret", "b", "s2"),
+            Lookup::Found(obj("Secret", None, "s2"))
+        );
+        assert_eq!(bundle.get("Secret", "c", "s1"), Lookup::Missing);
+        assert_eq!(
+            bundle.get("NetworkPolicy", "a", "np"),
+            Lookup::Found(obj("NetworkPolicy", Some("a"), "np"))
+        );
     }
 }
