@@ -244,8 +244,14 @@ fn compute_only(body: &[u8]) -> Result<(), String> {
         ratchet: true,
     };
     let n = 20_000u32;
-    let t0 = Instant::now();
-    for _ in 0..n {
+    let per_call_us = |f: &dyn Fn() -> Result<(), String>| -> Result<f64, String> {
+        let t0 = Instant::now();
+        for _ in 0..n {
+            f()?;
+        }
+        Ok(t0.elapsed().as_secs_f64() * 1e6 / f64::from(n))
+    };
+    let validate_us = per_call_us(&|| {
         let request = review::parse(body).map_err(|e| e.to_string())?;
         std::hint::black_box(validate::validate(
             &request,
@@ -253,19 +259,17 @@ fn compute_only(body: &[u8]) -> Result<(), String> {
             &EmptyContext,
             &policy,
         ));
-    }
-    let validate_us = t0.elapsed().as_secs_f64() * 1e6 / f64::from(n);
-    let t0 = Instant::now();
-    for _ in 0..n {
+        Ok(())
+    })?;
+    let mutate_us = per_call_us(&|| {
         let request = review::parse(body).map_err(|e| e.to_string())?;
         std::hint::black_box(mutate::mutate(&request, &linter, &EmptyContext));
-    }
-    let mutate_us = t0.elapsed().as_secs_f64() * 1e6 / f64::from(n);
-    let t0 = Instant::now();
-    for _ in 0..n {
+        Ok(())
+    })?;
+    let parse_us = per_call_us(&|| {
         std::hint::black_box(review::parse(body).map_err(|e| e.to_string())?);
-    }
-    let parse_us = t0.elapsed().as_secs_f64() * 1e6 / f64::from(n);
+        Ok(())
+    })?;
     println!(
         "compute only (one thread, {} rules): parse {parse_us:.1} µs, parse+validate {validate_us:.1} µs, parse+mutate {mutate_us:.1} µs",
         linter.catalog().rules().len()
