@@ -28,11 +28,11 @@ fn parse_args() -> Result<Args, String> {
         total: 1_000_000,
         rate: 1000,
     };
-    let argv: Vec<String> = std::env::args()
+    let raw_args: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| a != "--bench")
         .collect();
-    let mut it = argv.iter();
+    let mut it = raw_args.iter();
     while let Some(flag) = it.next() {
         let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
         match flag.as_str() {
@@ -112,13 +112,23 @@ async fn drive(
     let per_worker = limit / workers as u64;
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..workers {
+    for worker in 0..workers {
+        // Open loop: spread the workers' ticks over the interval, so the rate is smooth
+        // instead of `workers` requests arriving together every tick.
+        let offset = interval.map_or(Duration::ZERO, |i| {
+            i * u32::try_from(worker).unwrap_or(0) / u32::try_from(workers).unwrap_or(1)
+        });
         let client = client(ca)?;
         let (url, body, stop) = (args.url.clone(), Arc::clone(body), Arc::clone(&stop));
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::with_capacity(4096);
             let mut errors = 0u64;
-            let mut ticker = interval.map(tokio::time::interval);
+            tokio::time::sleep(offset).await;
+            let mut ticker = interval.map(|i| {
+                let mut t = tokio::time::interval(i);
+                t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                t
+            });
             let mut sent = 0u64;
             while !stop.load(Ordering::Relaxed) && sent < per_worker {
                 if let Some(t) = ticker.as_mut() {
@@ -208,7 +218,7 @@ fn main() -> std::process::ExitCode {
         return std::process::ExitCode::FAILURE;
     };
     match runtime.block_on(bench(&args)) {
-        Ok(errors) if errors == 0 => std::process::ExitCode::SUCCESS,
+        Ok(0) => std::process::ExitCode::SUCCESS,
         Ok(errors) => {
             eprintln!("admission bench: {errors} requests failed");
             std::process::ExitCode::FAILURE
@@ -220,9 +230,57 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+/// Evaluation cost without HTTP or TLS: parse + validate, and parse + mutate, per request.
+/// This is what runs on the blocking pool, so it bounds what moving it there can cost.
+fn compute_only(body: &[u8]) -> Result<(), String> {
+    use bloodraven::engine::rules::{Catalog, EmptyContext, LintConfig, Linter};
+    use bloodraven::shells::serve::admission::{Policy, mutate, review, validate};
+    let linter = Linter::new(
+        Catalog::builtin().map_err(|e| e.to_string())?,
+        LintConfig::default(),
+    );
+    let policy = Policy {
+        operator_service_account: String::new(),
+        ratchet: true,
+    };
+    let n = 20_000u32;
+    let per_call_us = |f: &dyn Fn() -> Result<(), String>| -> Result<f64, String> {
+        let t0 = Instant::now();
+        for _ in 0..n {
+            f()?;
+        }
+        Ok(t0.elapsed().as_secs_f64() * 1e6 / f64::from(n))
+    };
+    let validate_us = per_call_us(&|| {
+        let request = review::parse(body).map_err(|e| e.to_string())?;
+        std::hint::black_box(validate::validate(
+            &request,
+            &linter,
+            &EmptyContext,
+            &policy,
+        ));
+        Ok(())
+    })?;
+    let mutate_us = per_call_us(&|| {
+        let request = review::parse(body).map_err(|e| e.to_string())?;
+        std::hint::black_box(mutate::mutate(&request, &linter, &EmptyContext));
+        Ok(())
+    })?;
+    let parse_us = per_call_us(&|| {
+        std::hint::black_box(review::parse(body).map_err(|e| e.to_string())?);
+        Ok(())
+    })?;
+    println!(
+        "compute only (one thread, {} rules): parse {parse_us:.1} µs, parse+validate {validate_us:.1} µs, parse+mutate {mutate_us:.1} µs",
+        linter.catalog().rules().len()
+    );
+    Ok(())
+}
+
 async fn bench(args: &Args) -> Result<u64, String> {
     let ca = std::fs::read(&args.ca).map_err(|e| format!("{}: {e}", args.ca))?;
     let body = Arc::new(review_body());
+    compute_only(&body)?;
     println!(
         "body {} bytes; idle server RSS {} KiB",
         body.len(),

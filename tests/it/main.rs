@@ -17,5 +17,6 @@ mod serve_lint;
 mod serve_metrics;
 mod serve_support;
 mod serve_tls;
+mod serve_webhook_manifests;
 mod sim_campaign;
 mod support;

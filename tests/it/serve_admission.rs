@@ -215,7 +215,7 @@ async fn status_changes_are_reserved_to_the_operator_service_account() {
     server.stop().await;
 
     let custom = TestServer::start_with(|o| {
-        o.operator_service_account = "system:serviceaccount:ops:custom".into()
+        o.operator_service_account = "system:serviceaccount:ops:custom".into();
     })
     .await;
     let review = ReviewBuilder::update(good_group(), good_group())

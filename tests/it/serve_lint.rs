@@ -159,3 +159,21 @@ async fn unknown_formats_are_refused() {
     assert_eq!(status, 406, "{text}");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_over_the_deadline_get_503() {
+    let server =
+        TestServer::start_with(|o| o.request_timeout = std::time::Duration::from_millis(20)).await;
+    // ~2 MiB of documents: reading, parsing and linting it takes far longer than 20 ms.
+    let body = BUNDLE.repeat(2 * 1024 * 1024 / BUNDLE.len());
+    let (status, _, text) = lint(&server, "", None, body.into_bytes()).await;
+    assert_eq!(status, 503, "{text}");
+    assert!(text.contains("did not complete within 20 ms"), "{text}");
+    // The server is still healthy afterwards (metrics answer well within the deadline).
+    let (_, metrics) = server.get_text("/metrics").await;
+    assert!(
+        metrics.contains("bloodraven_http_requests_total{route=\"/lint\",code=\"503\"} 1"),
+        "{metrics}"
+    );
+    server.stop().await;
+}

@@ -214,17 +214,26 @@ where
     })
 }
 
+/// The AdmissionReview's request, or the 400/413 answer explaining why there is none.
+#[allow(
+    clippy::result_large_err,
+    reason = "the error is the HTTP answer, as axum handlers return it"
+)]
+fn admission_request(
+    state: &AppState,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<review::AdmissionRequest, Response> {
+    let body = body_or_reject(state, body)?;
+    review::parse(&body).map_err(|e| text(StatusCode::BAD_REQUEST, format!("{e}\n")))
+}
+
 async fn validate_handler(
     State(state): State<AppState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let body = match body_or_reject(&state, body) {
-        Ok(body) => body,
-        Err(response) => return response,
-    };
-    let request = match review::parse(&body) {
+    let request = match admission_request(&state, body) {
         Ok(request) => request,
-        Err(e) => return text(StatusCode::BAD_REQUEST, format!("{e}\n")),
+        Err(response) => return response,
     };
     let operation = request.operation.as_str();
     let outcome = evaluate(&state, move |inner| {
@@ -246,13 +255,9 @@ async fn mutate_handler(
     State(state): State<AppState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let body = match body_or_reject(&state, body) {
-        Ok(body) => body,
-        Err(response) => return response,
-    };
-    let request = match review::parse(&body) {
+    let request = match admission_request(&state, body) {
         Ok(request) => request,
-        Err(e) => return text(StatusCode::BAD_REQUEST, format!("{e}\n")),
+        Err(response) => return response,
     };
     let operation = request.operation.as_str();
     let outcome = evaluate(&state, move |inner| {

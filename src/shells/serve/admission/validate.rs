@@ -36,14 +36,14 @@ pub fn validate(
         // DELETE, CONNECT and other subresources (scale) carry nothing the rules judge.
         _ => return allowed(uid, Vec::new(), Vec::new()),
     };
-    let findings = active(linter, &with_namespace(object, request), ctx);
+    let findings = active(linter, with_namespace(object, request), ctx);
 
     let mut denying: Vec<&Finding> = findings.iter().filter(|f| denies(linter, f)).collect();
     if request.operation == Operation::Update
         && policy.ratchet
         && let Some(old) = &request.old_object
     {
-        let before: BTreeSet<(String, String)> = active(linter, &with_namespace(old, request), ctx)
+        let before: BTreeSet<(String, String)> = active(linter, with_namespace(old, request), ctx)
             .into_iter()
             .filter(|f| denies(linter, f))
             .map(|f| (f.rule_id, f.path))
@@ -78,8 +78,8 @@ fn denies(linter: &Linter, f: &Finding) -> bool {
             .is_none_or(|r| r.admission == AdmissionAction::Deny)
 }
 
-fn active(linter: &Linter, object: &serde_json::Value, ctx: &dyn ObjectContext) -> Vec<Finding> {
-    let doc = Document::in_memory(object.clone());
+fn active(linter: &Linter, object: serde_json::Value, ctx: &dyn ObjectContext) -> Vec<Finding> {
+    let doc = Document::in_memory(object);
     let mut findings = linter.check(&doc, ctx).findings;
     findings.retain(Finding::is_active);
     findings

@@ -1,0 +1,111 @@
+//! `webhook/`: the configurations keep the properties the admission contract and the
+//! good-practice notes require (admission-and-lint.md §1.1 items 11–18).
+
+use serde_json::Value;
+
+fn load(name: &str) -> Value {
+    let path = format!("{}/webhook/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).expect("manifest");
+    let mut stream = bloodraven::engine::manifest::parse_stream(Some(name), &text);
+    assert!(stream.errors.is_empty(), "{:?}", stream.errors);
+    assert_eq!(stream.documents.len(), 1, "{name}");
+    stream.documents.remove(0).value
+}
+
+fn webhooks(doc: &Value) -> &Vec<Value> {
+    doc["webhooks"].as_array().expect("webhooks")
+}
+
+#[test]
+fn every_webhook_is_scoped_safe_and_excludes_the_operator_namespace() {
+    for (file, kind, policy) in [
+        ("validating.yaml", "ValidatingWebhookConfiguration", "Fail"),
+        ("mutating.yaml", "MutatingWebhookConfiguration", "Ignore"),
+    ] {
+        let doc = load(file);
+        assert_eq!(
+            doc["apiVersion"], "admissionregistration.k8s.io/v1",
+            "{file}"
+        );
+        assert_eq!(doc["kind"], kind);
+        for hook in webhooks(&doc) {
+            let name = hook["name"].as_str().expect("name");
+            assert_eq!(hook["failurePolicy"], policy, "{name}");
+            assert_eq!(hook["sideEffects"], "None", "{name}: dry-run must work");
+            assert_eq!(hook["timeoutSeconds"], 5, "{name}");
+            assert_eq!(hook["matchPolicy"], "Equivalent", "{name}");
+            assert_eq!(
+                hook["admissionReviewVersions"],
+                serde_json::json!(["v1"]),
+                "{name}"
+            );
+            let expr = &hook["namespaceSelector"]["matchExpressions"][0];
+            assert_eq!(expr["key"], "kubernetes.io/metadata.name");
+            assert_eq!(expr["operator"], "NotIn");
+            assert_eq!(expr["values"], serde_json::json!(["bloodraven-system"]));
+            let path = hook["clientConfig"]["service"]["path"]
+                .as_str()
+                .expect("path");
+            assert_eq!(
+                path,
+                if policy == "Fail" {
+                    "/validate"
+                } else {
+                    "/mutate"
+                }
+            );
+            for rule in hook["rules"].as_array().expect("rules") {
+                assert_eq!(
+                    rule["apiGroups"],
+                    serde_json::json!(["shipstream.io"]),
+                    "{name}: only our group"
+                );
+                for resource in rule["resources"].as_array().expect("resources") {
+                    let resource = resource.as_str().expect("resource");
+                    assert!(
+                        [
+                            "mysqlfailovergroups",
+                            "mysqlbackups",
+                            "mysqlbackupverifications"
+                        ]
+                        .contains(&resource.trim_end_matches("/status")),
+                        "{name}: {resource}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_status_guard_covers_every_status_subresource() {
+    let doc = load("validating.yaml");
+    let guard = webhooks(&doc)
+        .iter()
+        .find(|h| {
+            h["rules"][0]["resources"][0]
+                .as_str()
+                .is_some_and(|r| r.ends_with("/status"))
+        })
+        .expect("a webhook for status subresources");
+    assert_eq!(
+        guard["rules"][0]["resources"],
+        serde_json::json!([
+            "mysqlfailovergroups/status",
+            "mysqlbackups/status",
+            "mysqlbackupverifications/status"
+        ])
+    );
+    assert_eq!(
+        guard["rules"][0]["operations"],
+        serde_json::json!(["UPDATE"])
+    );
+    let kustomization = std::fs::read_to_string(format!(
+        "{}/webhook/kustomization.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .expect("kustomization");
+    for file in ["service.yaml", "validating.yaml", "mutating.yaml"] {
+        assert!(kustomization.contains(file), "kustomization lists {file}");
+    }
+}
