@@ -16,14 +16,14 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 PORT=${PORT:-18443}
-cargo build -q --release --example webhook_server
+cargo build -q --release --bin bloodraven
 cargo bench -q --bench admission --no-run
 W=$(mktemp -d)
 PID=
 cleanup() { [ -z "$PID" ] || kill "$PID" 2>/dev/null || true; rm -rf "$W"; }
 trap cleanup EXIT
-"$TARGET/release/examples/webhook_server" certs "$W/certs" 127.0.0.1 >/dev/null
-RUST_LOG=warn "$TARGET/release/examples/webhook_server" serve --listen "127.0.0.1:$PORT" --cert-dir "$W/certs" &
+"$TARGET/release/bloodraven" certs generate --out "$W/certs" --ip 127.0.0.1 >/dev/null
+RUST_LOG=warn "$TARGET/release/bloodraven" serve --listen "127.0.0.1:$PORT" --cert-dir "$W/certs" &
 PID=$!
 for _ in $(seq 100); do
   curl -sf --cacert "$W/certs/ca.crt" "https://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break; sleep 0.1

@@ -52,10 +52,10 @@ expect_err() { local d=$1 re=$2 out; shift 2
 expect_out() { local d=$1 want=$2 out; shift 2
   out=$("$@" 2>&1) || true; if [ "$out" = "$want" ]; then ok "$d"; else bad "$d (want '$want')" "$out"; fi; }
 
-# --- the webhook server (until `bloodraven serve` is wired, the example drives serve::run)
-cargo build -q --example webhook_server
-HOOK_BIN=${CARGO_TARGET_DIR:-$ROOT/target}/debug/examples/webhook_server
-"$HOOK_BIN" certs "$WORK/certs" 127.0.0.1 localhost >/dev/null
+# --- the webhook server
+cargo build -q --bin bloodraven
+HOOK_BIN=${CARGO_TARGET_DIR:-$ROOT/target}/debug/bloodraven
+"$HOOK_BIN" certs generate --out "$WORK/certs" --ip 127.0.0.1 --dns localhost >/dev/null
 RUST_LOG=warn "$HOOK_BIN" serve --listen "127.0.0.1:$PORT" --cert-dir "$WORK/certs" > "$WORK/webhook.log" 2>&1 &
 HOOK_PID=$!
 for _ in $(seq 100); do

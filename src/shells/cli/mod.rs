@@ -4,6 +4,7 @@ mod crds;
 mod inputs;
 pub mod lint;
 mod rules;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -28,6 +29,11 @@ pub enum Command {
     Rules(rules::RulesArgs),
     /// Write (or check) the generated CustomResourceDefinitions.
     Crds(crds::CrdsArgs),
+    /// Serve the admission webhooks and the lint endpoint over HTTPS.
+    Serve(serve::ServeArgs),
+    /// Certificates for the webhook server.
+    #[command(subcommand)]
+    Certs(serve::CertsCommand),
 }
 
 /// Entry point of the binary.
@@ -47,5 +53,7 @@ pub fn main() -> ExitCode {
         Command::Lint(args) => lint::run(args),
         Command::Rules(args) => rules::run(args),
         Command::Crds(args) => crds::run(args),
+        Command::Serve(args) => serve::run_serve(args),
+        Command::Certs(command) => serve::run_certs(command),
     }
 }
