@@ -28,6 +28,10 @@ pub enum Command {
     Rules(rules::RulesArgs),
     /// Write (or check) the generated CustomResourceDefinitions.
     Crds(crds::CrdsArgs),
+    /// Run the failover engine against MySQL hosts without Kubernetes.
+    Standalone(crate::shells::standalone::StandaloneArgs),
+    /// Ask a running `bloodraven standalone` for a planned failover and wait for it.
+    Failover(crate::shells::standalone::FailoverArgs),
 }
 
 /// Entry point of the binary.
@@ -47,5 +51,7 @@ pub fn main() -> ExitCode {
         Command::Lint(args) => lint::run(args),
         Command::Rules(args) => rules::run(args),
         Command::Crds(args) => crds::run(args),
+        Command::Standalone(args) => crate::shells::standalone::run(args),
+        Command::Failover(args) => crate::shells::standalone::failover(args),
     }
 }
