@@ -38,6 +38,7 @@ pub struct Writer {
     sites: Vec<SiteTarget>,
     opts: Vec<Opts>,
     conns: Vec<Option<Conn>>,
+    connecting: Vec<Option<tokio::task::JoinHandle<Option<Conn>>>>,
     retry_after: Vec<Option<Instant>>,
     preferred: usize,
     next_id: u64,
@@ -70,6 +71,7 @@ impl Writer {
             sites,
             opts,
             conns: (0..n).map(|_| None).collect(),
+            connecting: (0..n).map(|_| None).collect(),
             retry_after: vec![None; n],
             preferred: 0,
             next_id: 1,
@@ -97,21 +99,55 @@ impl Writer {
         self.next_id = max + 1;
     }
 
+    /// The connection to site `i` if one is open. Otherwise starts opening one in the
+    /// background (at most once per backoff) and returns `None`, so a hung site never
+    /// blocks writes to the others.
     async fn conn(&mut self, i: usize) -> Option<&mut Conn> {
         if self.conns[i].is_none() {
-            if self.retry_after[i].is_some_and(|t| Instant::now() < t) {
-                return None;
-            }
-            match tokio::time::timeout(CALL_TIMEOUT, Conn::new(self.opts[i].clone())).await {
-                Ok(Ok(c)) => {
-                    self.conns[i] = Some(c);
-                    self.retry_after[i] = None;
+            match self.connecting[i].take() {
+                Some(task) if !task.is_finished() => {
+                    self.connecting[i] = Some(task);
+                    return None;
                 }
-                _ => {
-                    self.retry_after[i] = Some(Instant::now() + RECONNECT_BACKOFF);
+                Some(task) => match task.await {
+                    Ok(Some(c)) => {
+                        self.conns[i] = Some(c);
+                        self.retry_after[i] = None;
+                    }
+                    _ => {
+                        self.retry_after[i] = Some(Instant::now() + RECONNECT_BACKOFF);
+                        return None;
+                    }
+                },
+                None => {
+                    if self.retry_after[i].is_some_and(|t| Instant::now() < t) {
+                        return None;
+                    }
+                    let opts = self.opts[i].clone();
+                    self.connecting[i] = Some(tokio::spawn(async move {
+                        tokio::time::timeout(CALL_TIMEOUT, Conn::new(opts))
+                            .await
+                            .ok()?
+                            .ok()
+                    }));
                     return None;
                 }
             }
+        }
+        self.conns[i].as_mut()
+    }
+
+    /// Like [`Self::conn`], but waits for the connection (set-up and verification only).
+    async fn conn_now(&mut self, i: usize) -> Option<&mut Conn> {
+        self.retry_after[i] = None;
+        for _ in 0..50 {
+            if self.conn(i).await.is_some() {
+                break;
+            }
+            if self.connecting[i].is_none() && self.retry_after[i].is_some() {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
         self.conns[i].as_mut()
     }
@@ -127,7 +163,7 @@ impl Writer {
         i: usize,
         sql: &str,
     ) -> Result<Option<T>, ()> {
-        let conn = self.conn(i).await.ok_or(())?;
+        let conn = self.conn_now(i).await.ok_or(())?;
         match tokio::time::timeout(CALL_TIMEOUT, conn.query_first::<T, _>(sql)).await {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(mysql_async::Error::Server(_))) => Err(()),
@@ -179,7 +215,7 @@ impl Writer {
         self.conns[index] = None;
         self.retry_after[index] = None;
         let sql = format!("SELECT id FROM {}", self.table);
-        let conn = self.conn(index).await?;
+        let conn = self.conn_now(index).await?;
         let present: Vec<u64> = tokio::time::timeout(Duration::from_secs(10), conn.query(sql))
             .await
             .ok()?

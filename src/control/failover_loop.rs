@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
+use tracing::Instrument as _;
 
 use super::execute::{self, ActionDeadlines};
 use super::hook::{FailoverHook, HookInfo};
@@ -15,7 +16,7 @@ use super::requests::{self, ControlHandle, Envelope};
 use super::state_store::{StateStore, StoreError};
 use crate::engine::failover::{
     ActionKind, ActionOutcome, Decision, EngineState, Event, EventReason, FailoverKind,
-    GroupPolicy, GroupStatus, OutcomeResult, PlannedReason, PollInput, SiteObservation, Timestamp,
+    GroupPolicy, GroupStatus, OutcomeResult, PlannedReason, PollInput, SiteObservation, SiteState, Timestamp,
     decide,
 };
 use crate::error::{Categorized, Category};
@@ -178,6 +179,13 @@ impl<S: MysqlSite + 'static> FailoverLoop<S> {
         wait: Duration,
         shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
     ) -> bool {
+        if self.primary_suspect() {
+            // The primary's last probe failed: probe again at once. Each probe's own
+            // timeout paces these polls, and the engine still needs `failure_threshold`
+            // consecutive failures, so a blip cannot trigger a failover; a hang is just
+            // confirmed in about threshold × probe timeout instead of threshold × interval.
+            return false;
+        }
         let deadline = Instant::now() + wait;
         loop {
             let liveness = self
@@ -201,6 +209,15 @@ impl<S: MysqlSite + 'static> FailoverLoop<S> {
                 }
             }
         }
+    }
+
+    /// The active primary failed its last probe but is not yet confirmed unreachable.
+    fn primary_suspect(&self) -> bool {
+        self.state
+            .active_site
+            .as_deref()
+            .and_then(|a| self.state.site(a))
+            .is_some_and(|t| t.failure_streak > 0 && t.state != SiteState::Unreachable)
     }
 
     /// A quick probe of the active primary between polls: false when it did not answer
@@ -396,7 +413,6 @@ impl<S: MysqlSite + 'static> FailoverLoop<S> {
                 action = action.kind.name(),
                 purpose = ?action.purpose
             );
-            let _entered = span.enter();
             let started = Instant::now();
             let result = if let ActionKind::RunHook { site, .. } = &action.kind {
                 self.fire_hook(site, &decision.state);
@@ -405,12 +421,15 @@ impl<S: MysqlSite + 'static> FailoverLoop<S> {
                 }
             } else if let Some(handle) = self.sites.iter().find(|s| s.name == site_name) {
                 let lookup = |name: &str| endpoints.get(name).map(|e| (*e).clone());
-                execute::run(handle.site.as_ref(), action, deadlines, lookup).await
+                execute::run(handle.site.as_ref(), action, deadlines, lookup)
+                    .instrument(span.clone())
+                    .await
             } else {
                 OutcomeResult::Failed {
                     category: Category::Internal,
                 }
             };
+            let _entered = span.enter();
             let ok = result.succeeded();
             tracing::info!(
                 ok,
