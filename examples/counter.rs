@@ -60,10 +60,13 @@ fn parse_args() -> Result<Args, String> {
             "--table" => args.table = value()?,
             "--log" => args.log = Some(value()?),
             "--interval-ms" => {
-                args.interval = Duration::from_millis(value()?.parse().map_err(|_| "bad --interval-ms")?);
+                args.interval =
+                    Duration::from_millis(value()?.parse().map_err(|_| "bad --interval-ms")?);
             }
             "--duration-s" => {
-                args.duration = Some(Duration::from_secs(value()?.parse().map_err(|_| "bad --duration-s")?));
+                args.duration = Some(Duration::from_secs(
+                    value()?.parse().map_err(|_| "bad --duration-s")?,
+                ));
             }
             other => return Err(format!("unknown flag {other}")),
         }
@@ -110,7 +113,13 @@ async fn main() {
         }
         if let Some(ack) = writer.tick().await {
             if let Some(f) = log.as_mut() {
-                let _ = writeln!(f, "{} {} {}", ack.wall_ms, ack.id, writer.site_name(ack.site));
+                let _ = writeln!(
+                    f,
+                    "{} {} {}",
+                    ack.wall_ms,
+                    ack.id,
+                    writer.site_name(ack.site)
+                );
             }
             if acks.last().is_some_and(|prev| prev.site != ack.site) {
                 let gap = ack.at.duration_since(acks.last().unwrap().at);
@@ -149,7 +158,11 @@ async fn report(writer: &mut Writer, acks: &[Ack]) {
                 "RPO: {} acknowledged writes missing on {}{}",
                 missing.len(),
                 writer.site_name(site),
-                if missing.is_empty() { String::new() } else { format!(" (ids {:?})", &missing[..missing.len().min(20)]) }
+                if missing.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (ids {:?})", &missing[..missing.len().min(20)])
+                }
             ),
             None => println!("RPO: unknown ({} did not answer)", writer.site_name(site)),
         },

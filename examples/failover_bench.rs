@@ -303,7 +303,10 @@ async fn run_trial(kind: &str, trial: &Trial) -> Option<Measured> {
         .max()
         .unwrap_or(fault_at);
     let ids: Vec<u64> = acks.iter().map(|a| a.id).collect();
-    let lost = writer.missing_on(1, &ids).await.map_or(usize::MAX, |m| m.len());
+    let lost = writer
+        .missing_on(1, &ids)
+        .await
+        .map_or(usize::MAX, |m| m.len());
     Some(Measured {
         rto: first_pdx.at.duration_since(fault_at),
         window: first_pdx.at.duration_since(last_iad),
@@ -312,12 +315,12 @@ async fn run_trial(kind: &str, trial: &Trial) -> Option<Measured> {
     })
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+/// Nearest-rank percentile (`pct` in 1..=100) of sorted values.
+fn percentile(sorted: &[f64], pct: usize) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }
-    // Nearest rank.
-    let rank = (p * sorted.len() as f64).ceil().max(1.0) as usize;
+    let rank = (pct * sorted.len()).div_ceil(100).max(1);
     sorted[rank.min(sorted.len()) - 1]
 }
 
@@ -326,8 +329,8 @@ fn summary(label: &str, values: &mut [f64]) -> String {
     format!(
         "{label}: n={} median={:.3}s p95={:.3}s min={:.3}s max={:.3}s",
         values.len(),
-        percentile(values, 0.5),
-        percentile(values, 0.95),
+        percentile(values, 50),
+        percentile(values, 95),
         values.first().copied().unwrap_or(f64::NAN),
         values.last().copied().unwrap_or(f64::NAN)
     )
@@ -365,24 +368,21 @@ async fn main() {
                 args.work.join(format!("trial-{n}/bloodraven.log")),
                 logs.join(format!("{kind}-{n}.log")),
             );
-            match measured {
-                Some(m) => {
-                    println!(
-                        "{kind} #{n}: rto={:.3}s window={:.3}s acked={} lost={}",
-                        m.rto.as_secs_f64(),
-                        m.window.as_secs_f64(),
-                        m.acked,
-                        m.lost
-                    );
-                    rtos.push(m.rto.as_secs_f64());
-                    windows.push(m.window.as_secs_f64());
-                    lost_total = lost_total.saturating_add(m.lost);
-                    lost_trials += usize::from(m.lost > 0);
-                }
-                None => {
-                    println!("{kind} #{n}: FAILED (no write reached pdx)");
-                    failed += 1;
-                }
+            if let Some(m) = measured {
+                println!(
+                    "{kind} #{n}: rto={:.3}s window={:.3}s acked={} lost={}",
+                    m.rto.as_secs_f64(),
+                    m.window.as_secs_f64(),
+                    m.acked,
+                    m.lost
+                );
+                rtos.push(m.rto.as_secs_f64());
+                windows.push(m.window.as_secs_f64());
+                lost_total = lost_total.saturating_add(m.lost);
+                lost_trials += usize::from(m.lost > 0);
+            } else {
+                println!("{kind} #{n}: FAILED (no write reached pdx)");
+                failed += 1;
             }
         }
         let label = match kind.as_str() {

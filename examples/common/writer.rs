@@ -109,16 +109,15 @@ impl Writer {
                     self.connecting[i] = Some(task);
                     return None;
                 }
-                Some(task) => match task.await {
-                    Ok(Some(c)) => {
+                Some(task) => {
+                    if let Ok(Some(c)) = task.await {
                         self.conns[i] = Some(c);
                         self.retry_after[i] = None;
-                    }
-                    _ => {
+                    } else {
                         self.retry_after[i] = Some(Instant::now() + RECONNECT_BACKOFF);
                         return None;
                     }
-                },
+                }
                 None => {
                     if self.retry_after[i].is_some_and(|t| Instant::now() < t) {
                         return None;
@@ -221,7 +220,12 @@ impl Writer {
             .ok()?
             .ok()?;
         let present: std::collections::HashSet<u64> = present.into_iter().collect();
-        Some(ids.iter().copied().filter(|id| !present.contains(id)).collect())
+        Some(
+            ids.iter()
+                .copied()
+                .filter(|id| !present.contains(id))
+                .collect(),
+        )
     }
 
     /// The index of a site that accepts writes now, if any.

@@ -16,8 +16,8 @@ use super::requests::{self, ControlHandle, Envelope};
 use super::state_store::{StateStore, StoreError};
 use crate::engine::failover::{
     ActionKind, ActionOutcome, Decision, EngineState, Event, EventReason, FailoverKind,
-    GroupPolicy, GroupStatus, OutcomeResult, PlannedReason, PollInput, SiteObservation, SiteState, Timestamp,
-    decide,
+    GroupPolicy, GroupStatus, OutcomeResult, PlannedReason, PollInput, SiteObservation, SiteState,
+    Timestamp, decide,
 };
 use crate::error::{Categorized, Category};
 use crate::ports::mysql::{MysqlSite, SourceEndpoint};

@@ -3,6 +3,7 @@
 //! [`MysqlSiteClient`]s, with short poll intervals.
 
 use std::error::Error;
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -84,7 +85,10 @@ pub async fn wait_caught_up(replica: &MysqlSiteClient, primary: &MysqlSiteClient
     loop {
         let target = primary.probe().await?.gtid_executed;
         let probe = replica.probe().await?;
-        if probe.replica.as_ref().is_some_and(ReplicaStatus::replicating)
+        if probe
+            .replica
+            .as_ref()
+            .is_some_and(ReplicaStatus::replicating)
             && probe.gtid_executed.contains(&target)
         {
             return Ok(());
@@ -178,11 +182,15 @@ impl Group {
 
     /// Waits for `iad` to be adopted as the healthy primary.
     pub async fn wait_healthy_on(&self, site: &str) -> TestResult<GroupStatus> {
-        self.wait_for(&format!("{site} healthy primary"), Duration::from_secs(20), |s| {
-            s.active_site.as_deref() == Some(site)
-                && s.condition(bloodraven::engine::failover::ConditionType::Ready)
-                    .is_some_and(bloodraven::engine::failover::Condition::is_true)
-        })
+        self.wait_for(
+            &format!("{site} healthy primary"),
+            Duration::from_secs(20),
+            |s| {
+                s.active_site.as_deref() == Some(site)
+                    && s.condition(bloodraven::engine::failover::ConditionType::Ready)
+                        .is_some_and(bloodraven::engine::failover::Condition::is_true)
+            },
+        )
         .await
     }
 }
@@ -193,15 +201,18 @@ pub fn super_read_only(instance: &MysqlInstance) -> TestResult<bool> {
 }
 
 pub fn gtid_executed(instance: &MysqlInstance) -> TestResult<GtidSet> {
-    let text = instance.sql("SELECT @@GLOBAL.gtid_executed")?.replace("\\n", "");
+    let text = instance
+        .sql("SELECT @@GLOBAL.gtid_executed")?
+        .replace("\\n", "");
     Ok(GtidSet::parse(&text)?)
 }
 
 /// Inserts `count` rows (one transaction each) starting at `first`.
 pub fn insert_rows(instance: &MysqlInstance, first: u64, count: u64, site: &str) -> TestResult {
-    let statements: String = (first..first + count)
-        .map(|id| format!("INSERT INTO app.t VALUES ({id}, '{site}');"))
-        .collect();
+    let mut statements = String::new();
+    for id in first..first + count {
+        let _ = write!(statements, "INSERT INTO app.t VALUES ({id}, '{site}');");
+    }
     instance.sql(&statements)?;
     Ok(())
 }

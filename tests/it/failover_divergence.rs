@@ -18,14 +18,19 @@ use crate::failover_common::{
 async fn an_errant_write_is_recorded_as_gtid_subtract_and_a_reclone_clears_it() -> TestResult {
     let cluster = start_pair().await?;
     let (iad, pdx) = (cluster.get(0)?, cluster.get(1)?);
-    let group = Group::start(&cluster, policy(&cluster)?, Arc::new(MemoryStateStore::new()))?;
+    let group = Group::start(
+        &cluster,
+        policy(&cluster)?,
+        Arc::new(MemoryStateStore::new()),
+    )?;
     group.wait_healthy_on("iad").await?;
     insert_rows(iad, 1, 10, "iad")?;
     iad.kill9()?;
     group
         .wait_for("pdx promoted", Duration::from_secs(10), |s| {
             s.active_site.as_deref() == Some("pdx")
-                && s.site("pdx").is_some_and(|p| p.state == SiteState::Writable)
+                && s.site("pdx")
+                    .is_some_and(|p| p.state == SiteState::Writable)
         })
         .await?;
     insert_rows(pdx, 100, 5, "pdx")?;
@@ -37,10 +42,15 @@ async fn an_errant_write_is_recorded_as_gtid_subtract_and_a_reclone_clears_it() 
     let group = Group::start(&cluster, policy(&cluster)?, store)?;
     let status = group
         .wait_for("divergence recorded on iad", Duration::from_secs(20), |s| {
-            s.site("iad").is_some_and(|i| i.divergent_transaction_count > 0)
+            s.site("iad")
+                .is_some_and(|i| i.divergent_transaction_count > 0)
         })
         .await?;
-    assert_eq!(status.active_site.as_deref(), Some("pdx"), "the authority survived the restart");
+    assert_eq!(
+        status.active_site.as_deref(),
+        Some("pdx"),
+        "the authority survived the restart"
+    );
     assert!(super_read_only(iad)?, "the diverged site is kept fenced");
     let recorded = status
         .site("iad")
@@ -52,7 +62,10 @@ async fn an_errant_write_is_recorded_as_gtid_subtract_and_a_reclone_clears_it() 
         gtid_executed(pdx)?
     ))?;
     let mysql_says = GtidSet::parse(&mysql_says.replace("\\n", ""))?;
-    assert_eq!(recorded, mysql_says, "the recorded set is MySQL's GTID_SUBTRACT");
+    assert_eq!(
+        recorded, mysql_says,
+        "the recorded set is MySQL's GTID_SUBTRACT"
+    );
     assert_eq!(recorded.count(), 2, "two errant transactions");
     assert_eq!(
         status.site("iad").map(|i| i.divergent_transaction_count),
@@ -65,7 +78,10 @@ async fn an_errant_write_is_recorded_as_gtid_subtract_and_a_reclone_clears_it() 
             site: "pdx".to_owned(),
         })
         .await?;
-    assert!(matches!(reply, Reply::Rejected { .. }), "the primary is never recloned: {reply:?}");
+    assert!(
+        matches!(reply, Reply::Rejected { .. }),
+        "the primary is never recloned: {reply:?}"
+    );
     let reply = group
         .handle
         .submit(Request::Reclone {
@@ -74,16 +90,26 @@ async fn an_errant_write_is_recorded_as_gtid_subtract_and_a_reclone_clears_it() 
         .await?;
     assert!(matches!(reply, Reply::Accepted { .. }), "{reply:?}");
     group
-        .wait_for("iad recloned and replicating", Duration::from_secs(120), |s| {
-            s.site("iad").is_some_and(|i| {
-                i.divergent_transaction_count == 0
-                    && i.replicating
-                    && i.state == SiteState::ReadOnly
-            })
-        })
+        .wait_for(
+            "iad recloned and replicating",
+            Duration::from_secs(120),
+            |s| {
+                s.site("iad").is_some_and(|i| {
+                    i.divergent_transaction_count == 0
+                        && i.replicating
+                        && i.state == SiteState::ReadOnly
+                })
+            },
+        )
         .await?;
-    assert_eq!(iad.sql("SELECT COUNT(*) FROM app.t WHERE site = 'errant'")?, "0");
-    assert_eq!(iad.sql("SELECT COUNT(*) FROM app.t WHERE site = 'pdx'")?, "5");
+    assert_eq!(
+        iad.sql("SELECT COUNT(*) FROM app.t WHERE site = 'errant'")?,
+        "0"
+    );
+    assert_eq!(
+        iad.sql("SELECT COUNT(*) FROM app.t WHERE site = 'pdx'")?,
+        "5"
+    );
     assert!(gtid_executed(pdx)?.contains(&gtid_executed(iad)?));
     assert!(iad.supervisor_restarts() >= 1, "the clone restarted mysqld");
     group.stop().await;
@@ -95,7 +121,10 @@ async fn two_writable_sites_are_resolved_by_priority_without_a_promotion() -> Te
     let cluster = start_pair().await?;
     let (iad, pdx) = (cluster.get(0)?, cluster.get(1)?);
     pdx.sql("STOP REPLICA; SET GLOBAL super_read_only = OFF; SET GLOBAL read_only = OFF")?;
-    assert!(accepts_writes(iad, 1) && accepts_writes(pdx, 2), "both writable");
+    assert!(
+        accepts_writes(iad, 1) && accepts_writes(pdx, 2),
+        "both writable"
+    );
     let mut policy = policy(&cluster)?;
     policy.site_priorities = vec!["iad".to_owned()];
     let group = Group::start(&cluster, policy, Arc::new(MemoryStateStore::new()))?;
@@ -120,7 +149,8 @@ async fn two_writable_sites_are_resolved_by_priority_without_a_promotion() -> Te
     // pdx took a write iad never saw: it stays fenced with the divergence recorded.
     let status = group
         .wait_for("pdx's divergence recorded", Duration::from_secs(20), |s| {
-            s.site("pdx").is_some_and(|p| p.divergent_transaction_count == 1)
+            s.site("pdx")
+                .is_some_and(|p| p.divergent_transaction_count == 1)
         })
         .await?;
     assert_eq!(status.active_site.as_deref(), Some("iad"));

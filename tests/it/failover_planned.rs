@@ -45,12 +45,19 @@ fn ids_on(instance: &MysqlInstance) -> TestResult<HashSet<u64>> {
 async fn planned_switchover_under_writes_loses_no_acknowledged_write() -> TestResult {
     let cluster = start_pair().await?;
     let (iad, pdx) = (cluster.get(0)?, cluster.get(1)?);
-    let group = Group::start(&cluster, policy(&cluster)?, Arc::new(MemoryStateStore::new()))?;
+    let group = Group::start(
+        &cluster,
+        policy(&cluster)?,
+        Arc::new(MemoryStateStore::new()),
+    )?;
     group.wait_healthy_on("iad").await?;
 
     let stop = Arc::new(AtomicBool::new(false));
     let writer = tokio::spawn(write_until(
-        [("iad".to_owned(), iad.port()), ("pdx".to_owned(), pdx.port())],
+        [
+            ("iad".to_owned(), iad.port()),
+            ("pdx".to_owned(), pdx.port()),
+        ],
         Arc::clone(&stop),
     ));
     tokio::time::sleep(Duration::from_millis(700)).await;
@@ -82,7 +89,10 @@ async fn planned_switchover_under_writes_loses_no_acknowledged_write() -> TestRe
     let acked = writer.await?;
     let on_iad = acked.iter().filter(|(_, s)| *s == 0).count();
     let on_pdx = acked.iter().filter(|(_, s)| *s == 1).count();
-    assert!(on_iad > 10 && on_pdx > 10, "writes on both sides: {on_iad} / {on_pdx}");
+    assert!(
+        on_iad > 10 && on_pdx > 10,
+        "writes on both sides: {on_iad} / {on_pdx}"
+    );
     let present = ids_on(pdx)?;
     let lost: Vec<u64> = acked
         .iter()

@@ -45,12 +45,16 @@ impl Drop for Server {
 }
 
 async fn get(base: &str, path: &str) -> TestResult<(u16, String)> {
-    let r = bloodraven::shells::standalone::client::request(base, "GET", path, Duration::from_secs(5)).await?;
+    let r =
+        bloodraven::shells::standalone::client::request(base, "GET", path, Duration::from_secs(5))
+            .await?;
     Ok((r.status, r.body))
 }
 
 async fn post(base: &str, path: &str) -> TestResult<(u16, String)> {
-    let r = bloodraven::shells::standalone::client::request(base, "POST", path, Duration::from_secs(5)).await?;
+    let r =
+        bloodraven::shells::standalone::client::request(base, "POST", path, Duration::from_secs(5))
+            .await?;
     Ok((r.status, r.body))
 }
 
@@ -88,7 +92,10 @@ async fn standalone_serves_status_metrics_and_switches_over_on_request() -> Test
     let dir = tempfile::tempdir()?;
     let port = free_port()?;
     let base = format!("http://127.0.0.1:{port}");
-    std::fs::write(dir.path().join("repl.password"), format!("{REPL_PASSWORD}\n"))?;
+    std::fs::write(
+        dir.path().join("repl.password"),
+        format!("{REPL_PASSWORD}\n"),
+    )?;
     let hook_out = dir.path().join("hook.out");
     let config = format!(
         "sites:
@@ -126,38 +133,19 @@ hook:
             && s.conditions.iter().any(|c| c.reason == "Healthy")
     })
     .await?;
-    let (code, body) = get(&base, "/status").await?;
-    assert_eq!(code, 200);
-    let json: serde_json::Value = serde_json::from_str(&body)?;
-    for field in ["activeSite", "sites", "lastFailover", "plannedFailover", "conditions"] {
-        assert!(json.get(field).is_some(), "/status lacks {field}: {body}");
-    }
-    let site = &json["sites"][1];
-    for field in [
-        "name",
-        "state",
-        "readOnly",
-        "gtidExecuted",
-        "replicating",
-        "secondsBehindSource",
-        "divergentGtid",
-        "divergentTransactionCount",
-    ] {
-        assert!(site.get(field).is_some(), "site status lacks {field}: {site}");
-    }
-    assert_eq!(get(&base, "/healthz").await?.0, 200);
-
-    // Refusals: unknown target, the active primary as reclone target, a wrong confirm.
-    assert_eq!(post(&base, "/planned-failover?target=sfo").await?.0, 409);
-    assert_eq!(post(&base, "/planned-failover").await?.0, 400);
-    let (code, body) = post(&base, "/reclone?site=iad&confirm=iad").await?;
-    assert!(code == 409 && body.contains("active primary"), "{code} {body}");
-    let (code, body) = post(&base, "/reclone?site=pdx&confirm=pd").await?;
-    assert!(code == 409 && body.contains("confirm"), "{code} {body}");
-
+    assert_status_shape(&base).await?;
+    assert_refusals(&base).await?;
     // The CLI client requests the switchover and waits for it.
     let out = Command::new(BIN)
-        .args(["failover", "--to", "pdx", "--url", &base, "--timeout", "60s"])
+        .args([
+            "failover",
+            "--to",
+            "pdx",
+            "--url",
+            &base,
+            "--timeout",
+            "60s",
+        ])
         .output()?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -177,21 +165,108 @@ hook:
     assert!(!out.status.success(), "{stderr}");
     assert!(stderr.contains("rejected (409)"), "{stderr}");
 
+    assert_hook_ran(&hook_out, &cluster.get(1)?.address()).await?;
+    assert_metrics(&base, &promtool).await?;
+    // The state file was written, and SIGTERM stops the server cleanly.
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("state.json"))?)?;
+    assert_eq!(state["activeSite"], "pdx");
+    Command::new("kill")
+        .arg("-TERM")
+        .arg(server.0.id().to_string())
+        .status()?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let exit = loop {
+        if let Some(exit) = server.0.try_wait()? {
+            break exit;
+        }
+        if Instant::now() > deadline {
+            return Err("no exit within 10s of SIGTERM".into());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(exit.success(), "{exit}");
+    Ok(())
+}
+
+/// `/status` carries the documented fields; `/healthz` answers.
+async fn assert_status_shape(base: &str) -> TestResult {
+    let (code, body) = get(base, "/status").await?;
+    assert_eq!(code, 200);
+    let json: serde_json::Value = serde_json::from_str(&body)?;
+    for field in [
+        "activeSite",
+        "sites",
+        "lastFailover",
+        "plannedFailover",
+        "conditions",
+    ] {
+        assert!(json.get(field).is_some(), "/status lacks {field}: {body}");
+    }
+    let site = &json["sites"][1];
+    for field in [
+        "name",
+        "state",
+        "readOnly",
+        "gtidExecuted",
+        "replicating",
+        "secondsBehindSource",
+        "divergentGtid",
+        "divergentTransactionCount",
+    ] {
+        assert!(
+            site.get(field).is_some(),
+            "site status lacks {field}: {site}"
+        );
+    }
+    assert_eq!(get(base, "/healthz").await?.0, 200);
+
+    Ok(())
+}
+
+async fn assert_refusals(base: &str) -> TestResult {
+    // Refusals: unknown target, the active primary as reclone target, a wrong confirm.
+    assert_eq!(post(base, "/planned-failover?target=sfo").await?.0, 409);
+    assert_eq!(post(base, "/planned-failover").await?.0, 400);
+    let (code, body) = post(base, "/reclone?site=iad&confirm=iad").await?;
+    assert!(
+        code == 409 && body.contains("active primary"),
+        "{code} {body}"
+    );
+    let (code, body) = post(base, "/reclone?site=pdx&confirm=pd").await?;
+    assert!(code == 409 && body.contains("confirm"), "{code} {body}");
+
+    Ok(())
+}
+
+async fn assert_hook_ran(hook_out: &Path, new_primary_address: &str) -> TestResult {
     // The hook ran with the new and old primaries.
     let deadline = Instant::now() + Duration::from_secs(10);
     while !hook_out.exists() && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let hook_env = std::fs::read_to_string(&hook_out)?;
-    assert!(hook_env.contains("BLOODRAVEN_NEW_PRIMARY_SITE=pdx"), "{hook_env}");
+    let hook_env = std::fs::read_to_string(hook_out)?;
     assert!(
-        hook_env.contains(&format!("BLOODRAVEN_NEW_PRIMARY_ADDRESS={}", cluster.get(1)?.address())),
+        hook_env.contains("BLOODRAVEN_NEW_PRIMARY_SITE=pdx"),
         "{hook_env}"
     );
-    assert!(hook_env.contains("BLOODRAVEN_OLD_PRIMARY_SITE=iad"), "{hook_env}");
+    assert!(
+        hook_env.contains(&format!(
+            "BLOODRAVEN_NEW_PRIMARY_ADDRESS={new_primary_address}"
+        )),
+        "{hook_env}"
+    );
+    assert!(
+        hook_env.contains("BLOODRAVEN_OLD_PRIMARY_SITE=iad"),
+        "{hook_env}"
+    );
 
+    Ok(())
+}
+
+async fn assert_metrics(base: &str, promtool: &Path) -> TestResult {
     // Metrics: valid exposition with the §8 names.
-    let (code, metrics) = get(&base, "/metrics").await?;
+    let (code, metrics) = get(base, "/metrics").await?;
     assert_eq!(code, 200);
     for name in [
         "bloodraven_site_state{",
@@ -206,7 +281,7 @@ hook:
     ] {
         assert!(metrics.contains(name), "/metrics lacks {name}:\n{metrics}");
     }
-    let mut check = Command::new(&promtool)
+    let mut check = Command::new(promtool)
         .args(["check", "metrics"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -221,22 +296,6 @@ hook:
         String::from_utf8_lossy(&checked.stderr)
     );
 
-    // The state file was written, and SIGTERM stops the server cleanly.
-    let state: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("state.json"))?)?;
-    assert_eq!(state["activeSite"], "pdx");
-    Command::new("kill").arg("-TERM").arg(server.0.id().to_string()).status()?;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let exit = loop {
-        if let Some(exit) = server.0.try_wait()? {
-            break exit;
-        }
-        if Instant::now() > deadline {
-            return Err("no exit within 10s of SIGTERM".into());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    assert!(exit.success(), "{exit}");
     Ok(())
 }
 

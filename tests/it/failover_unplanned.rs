@@ -10,7 +10,7 @@ use bloodraven::engine::failover::{FailoverKind, Request, SiteState};
 use bloodraven::ports::mysql::MysqlSite;
 
 use crate::failover_common::{
-    Group, TestResult, client, accepts_writes, gtid_executed, insert_rows, policy, start_pair,
+    Group, TestResult, accepts_writes, client, gtid_executed, insert_rows, policy, start_pair,
     super_read_only,
 };
 
@@ -22,7 +22,11 @@ fn state_of(status: &bloodraven::engine::failover::GroupStatus, site: &str) -> O
 async fn kill9_promotes_the_replica_and_the_old_primary_rejoins_fenced() -> TestResult {
     let cluster = start_pair().await?;
     let (iad, pdx) = (cluster.get(0)?, cluster.get(1)?);
-    let group = Group::start(&cluster, policy(&cluster)?, Arc::new(MemoryStateStore::new()))?;
+    let group = Group::start(
+        &cluster,
+        policy(&cluster)?,
+        Arc::new(MemoryStateStore::new()),
+    )?;
     group.wait_healthy_on("iad").await?;
     insert_rows(iad, 1, 20, "iad")?;
     let before = gtid_executed(iad)?;
@@ -38,7 +42,8 @@ async fn kill9_promotes_the_replica_and_the_old_primary_rejoins_fenced() -> Test
     iad.kill9()?;
     let status = group
         .wait_for("pdx promoted", Duration::from_secs(10), |s| {
-            s.active_site.as_deref() == Some("pdx") && state_of(s, "pdx") == Some(SiteState::Writable)
+            s.active_site.as_deref() == Some("pdx")
+                && state_of(s, "pdx") == Some(SiteState::Writable)
         })
         .await?;
     let record = status.last_failover.ok_or("no failover record")?;
@@ -49,8 +54,14 @@ async fn kill9_promotes_the_replica_and_the_old_primary_rejoins_fenced() -> Test
         record.promotion_gtid.is_some_and(|g| g.contains(&before)),
         "the promotion set holds every transaction of the old primary"
     );
-    assert!(accepts_writes(pdx, 1000), "the promoted replica takes writes");
-    assert_eq!(pdx.sql("SELECT COUNT(*) FROM app.t WHERE site = 'iad'")?, "20");
+    assert!(
+        accepts_writes(pdx, 1000),
+        "the promoted replica takes writes"
+    );
+    assert_eq!(
+        pdx.sql("SELECT COUNT(*) FROM app.t WHERE site = 'iad'")?,
+        "20"
+    );
 
     // The old primary restarts writable (nothing fences it at boot in this harness): the
     // loop must fence it, see its set is contained, and rejoin it under pdx.
@@ -78,7 +89,10 @@ async fn kill9_promotes_the_replica_and_the_old_primary_rejoins_fenced() -> Test
                 .is_some_and(|g| g.contains(&target))
         })
         .await?;
-    assert_eq!(group.handle.status().and_then(|s| s.active_site).as_deref(), Some("pdx"));
+    assert_eq!(
+        group.handle.status().and_then(|s| s.active_site).as_deref(),
+        Some("pdx")
+    );
     group.stop().await;
     Ok(())
 }
@@ -87,7 +101,11 @@ async fn kill9_promotes_the_replica_and_the_old_primary_rejoins_fenced() -> Test
 async fn sigstop_fails_over_through_timeouts_but_a_short_stall_does_not() -> TestResult {
     let cluster = start_pair().await?;
     let iad = cluster.get(0)?;
-    let group = Group::start(&cluster, policy(&cluster)?, Arc::new(MemoryStateStore::new()))?;
+    let group = Group::start(
+        &cluster,
+        policy(&cluster)?,
+        Arc::new(MemoryStateStore::new()),
+    )?;
     group.wait_healthy_on("iad").await?;
 
     // A stall well under failureThreshold (3) × probe timeout (1 s): no failover.
@@ -97,14 +115,18 @@ async fn sigstop_fails_over_through_timeouts_but_a_short_stall_does_not() -> Tes
     tokio::time::sleep(Duration::from_secs(3)).await;
     let status = group.handle.status().ok_or("no status")?;
     assert_eq!(status.active_site.as_deref(), Some("iad"), "{status:#?}");
-    assert!(status.last_failover.is_none(), "a short stall caused a failover: {status:#?}");
+    assert!(
+        status.last_failover.is_none(),
+        "a short stall caused a failover: {status:#?}"
+    );
     assert_eq!(state_of(&status, "iad"), Some(SiteState::Writable));
 
     // A real hang: the probes time out (the port still accepts) and pdx is promoted.
     iad.sigstop()?;
     let status = group
         .wait_for("pdx promoted after a hang", Duration::from_secs(20), |s| {
-            s.active_site.as_deref() == Some("pdx") && state_of(s, "pdx") == Some(SiteState::Writable)
+            s.active_site.as_deref() == Some("pdx")
+                && state_of(s, "pdx") == Some(SiteState::Writable)
         })
         .await?;
     assert_eq!(state_of(&status, "iad"), Some(SiteState::Unreachable));
@@ -155,10 +177,15 @@ async fn a_relay_backlog_is_applied_before_promotion() -> TestResult {
     iad.kill9()?;
     // The controller starts after the crash (a restart mid-incident): it finds iad refusing
     // and pdx read-only with a relay backlog, drains it, then promotes.
-    let group = Group::start(&cluster, policy(&cluster)?, Arc::new(MemoryStateStore::new()))?;
+    let group = Group::start(
+        &cluster,
+        policy(&cluster)?,
+        Arc::new(MemoryStateStore::new()),
+    )?;
     let status = group
         .wait_for("pdx promoted", Duration::from_secs(30), |s| {
-            s.active_site.as_deref() == Some("pdx") && state_of(s, "pdx") == Some(SiteState::Writable)
+            s.active_site.as_deref() == Some("pdx")
+                && state_of(s, "pdx") == Some(SiteState::Writable)
         })
         .await?;
     let promoted = status
@@ -186,13 +213,15 @@ async fn the_cooldown_blocks_a_second_automatic_failover() -> TestResult {
     iad.kill9()?;
     group
         .wait_for("pdx promoted", Duration::from_secs(10), |s| {
-            s.active_site.as_deref() == Some("pdx") && state_of(s, "pdx") == Some(SiteState::Writable)
+            s.active_site.as_deref() == Some("pdx")
+                && state_of(s, "pdx") == Some(SiteState::Writable)
         })
         .await?;
     iad.restart()?;
     group
         .wait_for("iad rejoined", Duration::from_secs(20), |s| {
-            s.site("iad").is_some_and(|i| i.state == SiteState::ReadOnly && i.replicating)
+            s.site("iad")
+                .is_some_and(|i| i.state == SiteState::ReadOnly && i.replicating)
         })
         .await?;
     // A planned failover inside the window is rejected too (onCooldown: reject).
@@ -219,8 +248,14 @@ async fn the_cooldown_blocks_a_second_automatic_failover() -> TestResult {
     let status = group.handle.status().ok_or("no status")?;
     assert_eq!(status.active_site.as_deref(), Some("pdx"), "{status:#?}");
     assert_eq!(state_of(&status, "iad"), Some(SiteState::ReadOnly));
-    assert_eq!(status.last_failover.map(|r| r.target).as_deref(), Some("pdx"));
-    assert!(super_read_only(iad)?, "iad was not promoted inside the cooldown");
+    assert_eq!(
+        status.last_failover.map(|r| r.target).as_deref(),
+        Some("pdx")
+    );
+    assert!(
+        super_read_only(iad)?,
+        "iad was not promoted inside the cooldown"
+    );
     group.stop().await;
     Ok(())
 }
