@@ -16,3 +16,6 @@ pub use failover_loop::{FailoverLoop, LoopConfig, LoopError, LoopParts, SiteHand
 pub use hook::{FailoverHook, HookInfo, NoHook};
 pub use requests::{ControlHandle, Reply, RequestError};
 pub use state_store::{MemoryStateStore, StateStore, StoreError};
+
+#[cfg(test)]
+mod tests;
