@@ -6,7 +6,7 @@
 #   chaos.sh restart-site NAME   start a killed site again (it comes back fenced)
 #   chaos.sh status              print /status
 set -euo pipefail
-# shellcheck source=lib.sh
+# shellcheck source=playground/local/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 [ -f "$RUN/up" ] || die "the playground is not up: run $HERE/up.sh"
@@ -16,7 +16,7 @@ set -euo pipefail
 mysqld_pid() {
     local pid
     pid=$(cat "$(site_dir "$1")/mysqld.pid" 2>/dev/null) || die "$1 has no running mysqld"
-    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || die "$1's mysqld is not running"
+    if [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; then die "$1's mysqld is not running"; fi
     printf '%s\n' "$pid"
 }
 

@@ -2,7 +2,7 @@
 # down.sh: tear the local playground down (also after a partial up.sh). Prints the counter
 # app's RPO/RTO report first.
 set -uo pipefail
-# shellcheck source=lib.sh
+# shellcheck source=playground/local/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 [ -e "$RUN" ] || { say "nothing to tear down"; exit 0; }

@@ -1,8 +1,9 @@
+# shellcheck shell=bash
 # Shared by up.sh, chaos.sh and down.sh (sourced, not run).
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 RUN=$HERE/.run
-INSTANCE=$REPO/scripts/mysql-instance.sh
+export INSTANCE=$REPO/scripts/mysql-instance.sh
 export MYSQL_PREFIX=${MYSQL_PREFIX:-$REPO/.deps/mysql}
 # Every server starts fenced (a crashed primary must not come back writable); up.sh
 # unfences the first primary once, after that only bloodraven decides.

@@ -10,7 +10,7 @@
 # Environment: PLAYGROUND_HTTP_PORT (default 8080 if free, else a free port),
 # CARGO_TARGET_DIR, MYSQL_PREFIX.
 set -euo pipefail
-# shellcheck source=lib.sh
+# shellcheck source=playground/local/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 [ -e "$RUN" ] && die "already up (or a partial run is left in $RUN): run $HERE/down.sh first"
@@ -46,9 +46,11 @@ printf 'IAD_PORT=%s\nPDX_PORT=%s\nHTTP_PORT=%s\n' "$IAD_PORT" "$PDX_PORT" "$HTTP
 
 say "starting MySQL: iad on $IAD_PORT, pdx on $PDX_PORT"
 bash "$INSTANCE" template "$RUN/template" >/dev/null
-bash "$INSTANCE" start "$RUN/iad" "$IAD_PORT" 1 "$RUN/template" &
-bash "$INSTANCE" start "$RUN/pdx" "$PDX_PORT" 2 "$RUN/template" &
-wait %1 && wait %2 || die "a MySQL server did not start (see $RUN/*/error.log)"
+bash "$INSTANCE" start "$RUN/iad" "$IAD_PORT" 1 "$RUN/template" & IAD_START=$!
+bash "$INSTANCE" start "$RUN/pdx" "$PDX_PORT" 2 "$RUN/template" & PDX_START=$!
+if ! wait "$IAD_START" || ! wait "$PDX_START"; then
+    die "a MySQL server did not start (see $RUN/*/error.log); run $HERE/down.sh"
+fi
 
 gen_password() { od -An -N12 -tx1 /dev/urandom | tr -d ' \n'; }
 OPERATOR_PW=$(gen_password)
