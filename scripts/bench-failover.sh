@@ -19,8 +19,11 @@ export MYSQL_PREFIX=${MYSQL_PREFIX:-$REPO/.deps/mysql}
 "$MYSQL_PREFIX/usr/sbin/mysqld" --version >/dev/null 2>&1 \
     || { echo "bench-failover: MySQL missing: run scripts/install-test-deps.sh" >&2; exit 1; }
 cd "$REPO"
-cargo build --release --quiet --bin bloodraven --example failover_bench
+# bloodraven under test: release. The measuring client (the example): the dev profile,
+# whose dependencies are optimised (opt-level 1), which is plenty for 100 writes/s.
+cargo build --release --quiet --bin bloodraven
+cargo build --quiet --example failover_bench
 TARGET=${CARGO_TARGET_DIR:-$REPO/target}
 echo "# $(date -u +%FT%TZ) $(uname -srm), $(nproc) cores; $("$MYSQL_PREFIX/usr/sbin/mysqld" --version)"
-exec "$TARGET/release/examples/failover_bench" --bloodraven "$TARGET/release/bloodraven" \
+exec "$TARGET/debug/examples/failover_bench" --bloodraven "$TARGET/release/bloodraven" \
     --trials "$TRIALS" --kinds "$KINDS" --work "$REPO/.work/bench-failover"
