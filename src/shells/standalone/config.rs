@@ -19,9 +19,13 @@
 //! listen: 127.0.0.1:8080
 //! stateFile: state.json
 //! hook: {command: [/usr/local/bin/flip-dns], timeout: 10s}
+//! probeTimeout: 1s          # standalone only: bound on one probe, connect included
+//! livenessInterval: 250ms   # standalone only: active-primary check between polls; 0 = off
 //! ```
 //!
-//! Relative paths are relative to the config file's directory.
+//! Only `sites` and `credentials` are required. Relative paths are relative to the config
+//! file's directory. The hook gets `BLOODRAVEN_NEW_PRIMARY_SITE`,
+//! `BLOODRAVEN_NEW_PRIMARY_ADDRESS` and `BLOODRAVEN_OLD_PRIMARY_SITE` in its environment.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
