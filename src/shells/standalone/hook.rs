@@ -75,3 +75,67 @@ impl FailoverHook for CommandHook {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    fn info() -> HookInfo {
+        HookInfo {
+            new_primary_site: "pdx".to_owned(),
+            new_primary_address: "10.0.0.2:3306".to_owned(),
+            old_primary_site: Some("iad".to_owned()),
+        }
+    }
+
+    /// Fires `command` and returns how many failures were reported after `wait`.
+    async fn failures_after(command: &[&str], timeout: Duration, wait: Duration) -> usize {
+        let failures = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&failures);
+        let hook = CommandHook::new(command.iter().map(|s| (*s).to_owned()).collect(), timeout);
+        let started = std::time::Instant::now();
+        hook.fire(
+            info(),
+            Box::new(move || {
+                counter.fetch_add(1, Ordering::SeqCst);
+            }),
+        );
+        assert!(
+            started.elapsed() < Duration::from_millis(100),
+            "fire must not wait for the hook"
+        );
+        tokio::time::sleep(wait).await;
+        failures.load(Ordering::SeqCst)
+    }
+
+    #[tokio::test]
+    async fn success_failure_and_timeout_are_told_apart() {
+        let ok = [
+            "sh",
+            "-c",
+            "test \"$BLOODRAVEN_NEW_PRIMARY_SITE:$BLOODRAVEN_NEW_PRIMARY_ADDRESS:$BLOODRAVEN_OLD_PRIMARY_SITE\" = pdx:10.0.0.2:3306:iad",
+        ];
+        let second = Duration::from_secs(1);
+        assert_eq!(
+            failures_after(&ok, second, second).await,
+            0,
+            "env vars as documented"
+        );
+        assert_eq!(
+            failures_after(&["sh", "-c", "exit 3"], second, second).await,
+            1
+        );
+        assert_eq!(
+            failures_after(&["sleep", "10"], Duration::from_millis(100), second).await,
+            1,
+            "a hung hook is killed at its timeout"
+        );
+        assert_eq!(
+            failures_after(&["/nonexistent/hook"], second, Duration::from_millis(300)).await,
+            1
+        );
+    }
+}
