@@ -1,2 +1,21 @@
 //! Async loops that run observe → decide → act through [`crate::ports`] only, shared by
 //! standalone mode and the Kubernetes operator.
+//!
+//! [`FailoverLoop`] drives one failover group: it probes every site in parallel, calls
+//! [`crate::engine::failover::decide`], persists the engine state through a [`StateStore`]
+//! before acting, executes the decided actions through [`crate::ports::mysql::MysqlSite`],
+//! and publishes the latest [`crate::engine::failover::GroupStatus`] on a watch channel.
+
+mod execute;
+mod failover_loop;
+mod hook;
+mod requests;
+mod state_store;
+
+pub use failover_loop::{FailoverLoop, LoopConfig, LoopError, LoopParts, SiteHandle};
+pub use hook::{FailoverHook, HookInfo, NoHook};
+pub use requests::{ControlHandle, Reply, RequestError};
+pub use state_store::{MemoryStateStore, StateStore, StoreError};
+
+#[cfg(test)]
+mod tests;

@@ -1,5 +1,7 @@
 //! Tracing set-up and Prometheus metrics with bounded labels.
 
+pub mod failover;
+
 use tracing_subscriber::EnvFilter;
 
 /// Logs go to stderr (stdout belongs to reports); `RUST_LOG` overrides the default level.

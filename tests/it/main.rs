@@ -3,6 +3,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod failover_common;
+mod failover_divergence;
+mod failover_planned;
+mod failover_standalone;
+mod failover_unplanned;
+// The playground's counter app, shared with the failover tests.
+#[path = "../../examples/common/writer.rs"]
+#[allow(dead_code)]
+mod failover_writer;
 mod generated;
 mod lint_cli;
 mod lint_examples;

@@ -34,6 +34,10 @@ pub enum Command {
     /// Certificates for the webhook server.
     #[command(subcommand)]
     Certs(serve::CertsCommand),
+    /// Run the failover engine against MySQL hosts without Kubernetes.
+    Standalone(crate::shells::standalone::StandaloneArgs),
+    /// Ask a running `bloodraven standalone` for a planned failover and wait for it.
+    Failover(crate::shells::standalone::FailoverArgs),
 }
 
 /// Entry point of the binary.
@@ -55,5 +59,7 @@ pub fn main() -> ExitCode {
         Command::Crds(args) => crds::run(args),
         Command::Serve(args) => serve::run_serve(args),
         Command::Certs(command) => serve::run_certs(command),
+        Command::Standalone(args) => crate::shells::standalone::run(args),
+        Command::Failover(args) => crate::shells::standalone::failover(args),
     }
 }

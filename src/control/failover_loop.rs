@@ -1,0 +1,504 @@
+//! [`FailoverLoop`]: observe → decide → persist → act, forever.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tracing::Instrument as _;
+
+use super::execute::{self, ActionDeadlines};
+use super::hook::{FailoverHook, HookInfo};
+use super::requests::{self, ControlHandle, Envelope};
+use super::state_store::{StateStore, StoreError};
+use crate::engine::failover::{
+    ActionKind, ActionOutcome, Decision, EngineState, Event, EventReason, FailoverKind,
+    GroupPolicy, GroupStatus, OutcomeResult, PlannedReason, PollInput, SiteObservation, SiteState,
+    Timestamp, decide,
+};
+use crate::error::{Categorized, Category};
+use crate::ports::mysql::{MysqlSite, SourceEndpoint};
+use crate::telemetry::failover::FailoverMetrics;
+
+/// Timing of the loop. The engine's thresholds live in [`GroupPolicy`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoopConfig {
+    /// The normal time between polls (`pollInterval`).
+    pub poll_interval: Duration,
+    /// Outer bound on one site's probe, on top of the adapter's own timeouts.
+    pub probe_deadline: Duration,
+    /// Outer bound on one mutating action (unless the action carries a tighter one).
+    pub op_deadline: Duration,
+    /// Outer bound on a reclone.
+    pub clone_deadline: Duration,
+    /// Between polls, check the active primary this often and poll at once when it stops
+    /// answering, so a crash is noticed in a fraction of `poll_interval`. `None`: off.
+    pub liveness_interval: Option<Duration>,
+}
+
+impl Default for LoopConfig {
+    fn default() -> Self {
+        Self {
+            poll_interval: Duration::from_secs(2),
+            probe_deadline: Duration::from_millis(1500),
+            op_deadline: Duration::from_secs(15),
+            clone_deadline: Duration::from_secs(3600),
+            liveness_interval: Some(Duration::from_millis(250)),
+        }
+    }
+}
+
+/// One site the loop drives.
+pub struct SiteHandle<S> {
+    pub name: String,
+    pub site: Arc<S>,
+    /// Where peers replicate from (and clone from) this site.
+    pub endpoint: SourceEndpoint,
+}
+
+/// Everything a loop is built from.
+pub struct LoopParts<S> {
+    pub sites: Vec<SiteHandle<S>>,
+    pub policy: GroupPolicy,
+    pub config: LoopConfig,
+    pub store: Arc<dyn StateStore>,
+    pub hook: Arc<dyn FailoverHook>,
+    pub metrics: Option<Arc<FailoverMetrics>>,
+}
+
+/// The loop cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum LoopError {
+    #[error("site {0} is in the policy but has no connection")]
+    MissingSite(String),
+    #[error("site {0} has a connection but is not in the policy")]
+    UnknownSite(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Categorized for LoopError {
+    fn category(&self) -> Category {
+        match self {
+            Self::MissingSite(_) | Self::UnknownSite(_) => Category::Config,
+            Self::Store(e) => e.category(),
+        }
+    }
+}
+
+/// Drives one failover group through the [`MysqlSite`] port.
+pub struct FailoverLoop<S> {
+    sites: Vec<SiteHandle<S>>,
+    policy: GroupPolicy,
+    config: LoopConfig,
+    store: Arc<dyn StateStore>,
+    hook: Arc<dyn FailoverHook>,
+    metrics: Option<Arc<FailoverMetrics>>,
+    state: EngineState,
+    /// Outcomes of the last decision's actions, for the next poll.
+    outcomes: Vec<ActionOutcome>,
+    requests: mpsc::Receiver<Envelope>,
+    /// Keeps the request channel open even when every handle is dropped.
+    _requests_tx: mpsc::Sender<Envelope>,
+    queued: Vec<Envelope>,
+    status: watch::Sender<Option<GroupStatus>>,
+}
+
+impl<S: MysqlSite + 'static> FailoverLoop<S> {
+    /// Builds the loop, resuming from the stored state if there is one.
+    pub fn new(parts: LoopParts<S>) -> Result<(Self, ControlHandle), LoopError> {
+        for policy_site in &parts.policy.sites {
+            if !parts.sites.iter().any(|s| s.name == policy_site.name) {
+                return Err(LoopError::MissingSite(policy_site.name.clone()));
+            }
+        }
+        if let Some(stray) = parts
+            .sites
+            .iter()
+            .find(|s| parts.policy.site(&s.name).is_none())
+        {
+            return Err(LoopError::UnknownSite(stray.name.clone()));
+        }
+        let state = parts.store.load()?.unwrap_or_default();
+        if !state.in_flight.is_empty() {
+            tracing::warn!(
+                actions = state.in_flight.len(),
+                "resuming with actions whose outcome is unknown; the engine treats them as ambiguous"
+            );
+        }
+        let (requests_tx, requests) = mpsc::channel(16);
+        let (status, status_rx) = watch::channel(None);
+        let handle = ControlHandle {
+            requests: requests_tx.clone(),
+            status: status_rx,
+        };
+        Ok((
+            Self {
+                sites: parts.sites,
+                policy: parts.policy,
+                config: parts.config,
+                store: parts.store,
+                hook: parts.hook,
+                metrics: parts.metrics,
+                state,
+                outcomes: Vec::new(),
+                requests,
+                _requests_tx: requests_tx,
+                queued: Vec::new(),
+                status,
+            },
+            handle,
+        ))
+    }
+
+    /// The engine state after the last poll.
+    pub fn state(&self) -> &EngineState {
+        &self.state
+    }
+
+    /// Polls until `shutdown` completes. A poll in progress finishes its actions first, so
+    /// no mutation is abandoned half-way.
+    pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        loop {
+            let wait = self.poll_once().await;
+            if self.wait(wait, &mut shutdown).await {
+                tracing::info!("failover loop stopped");
+                return;
+            }
+        }
+    }
+
+    /// Waits `wait`, or less: a request arrived, or the active primary stopped answering.
+    /// Returns true on shutdown.
+    async fn wait(
+        &mut self,
+        wait: Duration,
+        shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
+    ) -> bool {
+        if self.primary_suspect() {
+            // The primary's last probe failed: probe again at once. Each probe's own
+            // timeout paces these polls, and the engine still needs `failure_threshold`
+            // consecutive failures, so a blip cannot trigger a failover; a hang is just
+            // confirmed in about threshold × probe timeout instead of threshold × interval.
+            return false;
+        }
+        let deadline = Instant::now() + wait;
+        loop {
+            let liveness = self
+                .config
+                .liveness_interval
+                .map(|i| Instant::now() + i)
+                .filter(|t| *t < deadline);
+            let until = liveness.unwrap_or(deadline);
+            tokio::select! {
+                () = shutdown.as_mut() => return true,
+                envelope = self.requests.recv() => {
+                    if let Some(envelope) = envelope {
+                        self.queued.push(envelope);
+                    }
+                    return false;
+                }
+                () = tokio::time::sleep_until(until) => {
+                    if liveness.is_none() || !self.primary_alive().await {
+                        return false;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The active primary failed its last probe but is not yet confirmed unreachable.
+    fn primary_suspect(&self) -> bool {
+        self.state
+            .active_site
+            .as_deref()
+            .and_then(|a| self.state.site(a))
+            .is_some_and(|t| t.failure_streak > 0 && t.state != SiteState::Unreachable)
+    }
+
+    /// A quick probe of the active primary between polls: false when it did not answer
+    /// or is no longer writable.
+    async fn primary_alive(&self) -> bool {
+        let Some(active) = self.state.active_site.as_deref() else {
+            return true;
+        };
+        let Some(handle) = self.sites.iter().find(|s| s.name == active) else {
+            return true;
+        };
+        match tokio::time::timeout(self.config.probe_deadline, handle.site.probe()).await {
+            Ok(Ok(probe)) => !probe.read_only,
+            Ok(Err(e)) => {
+                tracing::info!(site = active, error = %e, "primary liveness check failed; polling now");
+                false
+            }
+            Err(_) => {
+                tracing::info!(
+                    site = active,
+                    "primary liveness check timed out; polling now"
+                );
+                false
+            }
+        }
+    }
+
+    /// One observe → decide → persist → act cycle. Returns how long to wait before the next.
+    pub async fn poll_once(&mut self) -> Duration {
+        while let Ok(envelope) = self.requests.try_recv() {
+            self.queued.push(envelope);
+        }
+        let envelopes = std::mem::take(&mut self.queued);
+        let observations = self.probe_all().await;
+        if let Some(metrics) = &self.metrics {
+            for obs in &observations {
+                metrics.observe_poll(&obs.site, obs.elapsed);
+            }
+        }
+        let input = PollInput {
+            observations,
+            outcomes: std::mem::take(&mut self.outcomes),
+            requests: envelopes.iter().map(|e| e.request.clone()).collect(),
+        };
+        let decision = decide(&self.state, &self.policy, &input, now());
+        let saved = match self.store.save(&decision.state) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot persist the engine state; not acting this poll");
+                false
+            }
+        };
+        self.report(&decision);
+        let previous = std::mem::replace(&mut self.state, decision.state.clone());
+        self.count_planned(&previous, &decision);
+        // Published before the replies, so a requester reads the status that answered it.
+        self.status.send_replace(Some(decision.status.clone()));
+        for envelope in envelopes {
+            let reply = requests::verdict(&envelope.request, &decision.events, &decision.status);
+            let _ = envelope.reply.send(reply);
+        }
+        self.outcomes = if saved {
+            self.execute(&decision).await
+        } else {
+            not_run(&decision)
+        };
+        decision.repoll_after.unwrap_or(self.config.poll_interval)
+    }
+
+    async fn probe_all(&self) -> Vec<SiteObservation> {
+        let mut probes = JoinSet::new();
+        for (index, handle) in self.sites.iter().enumerate() {
+            let site = Arc::clone(&handle.site);
+            let name = handle.name.clone();
+            let deadline = self.config.probe_deadline;
+            probes.spawn(async move {
+                let started = Instant::now();
+                let result = match tokio::time::timeout(deadline, site.probe()).await {
+                    Ok(Ok(probe)) => Ok(probe),
+                    Ok(Err(e)) => {
+                        tracing::debug!(site = %name, error = %e, "probe failed");
+                        Err(e.as_probe_failure())
+                    }
+                    Err(_) => {
+                        tracing::debug!(site = %name, "probe timed out");
+                        Err(crate::engine::failover::ProbeFailure::Timeout)
+                    }
+                };
+                (
+                    index,
+                    SiteObservation {
+                        site: name,
+                        result,
+                        elapsed: started.elapsed(),
+                    },
+                )
+            });
+        }
+        let mut observations: Vec<(usize, SiteObservation)> = Vec::new();
+        while let Some(joined) = probes.join_next().await {
+            match joined {
+                Ok(pair) => observations.push(pair),
+                Err(e) => tracing::error!(error = %e, "probe task failed"),
+            }
+        }
+        observations.sort_by_key(|(i, _)| *i);
+        observations.into_iter().map(|(_, o)| o).collect()
+    }
+
+    /// Logs the decision's events and feeds the metrics.
+    fn report(&self, decision: &Decision) {
+        for event in &decision.events {
+            log_event(event);
+        }
+        let Some(metrics) = &self.metrics else {
+            return;
+        };
+        metrics.record_events(&decision.events);
+        let emergency = decision
+            .state
+            .last_failover
+            .as_ref()
+            .is_some_and(|r| r.kind == FailoverKind::Emergency);
+        for event in &decision.events {
+            if event.reason == EventReason::FailoverExecuted
+                && emergency
+                && let Some(site) = &event.site
+            {
+                metrics.failover(site);
+            }
+        }
+        metrics.record_status(&decision.status, &decision.state, &self.policy);
+    }
+
+    /// Counts a planned failover that was accepted earlier and ended in this decision.
+    fn count_planned(&self, previous: &EngineState, decision: &Decision) {
+        let Some(metrics) = &self.metrics else {
+            return;
+        };
+        let Some(now) = &decision.state.planned else {
+            return;
+        };
+        if !now.phase.is_terminal() {
+            return;
+        }
+        let ended_now = previous.planned.as_ref().is_none_or(|before| {
+            before.started_at != now.started_at || !before.phase.is_terminal()
+        });
+        let rejected = decision
+            .events
+            .iter()
+            .any(|e| e.reason == EventReason::PlannedFailoverRejected);
+        if ended_now && !rejected {
+            let duration = now
+                .completed_at
+                .unwrap_or(now.phase_since)
+                .since(now.started_at);
+            metrics.planned_finished(
+                &now.target,
+                now.phase,
+                now.reason == Some(PlannedReason::LagTimeout),
+                duration,
+            );
+        }
+    }
+
+    /// Runs the decision's actions in order; after the first fatal action that does not
+    /// succeed, the rest are reported as not run.
+    async fn execute(&self, decision: &Decision) -> Vec<ActionOutcome> {
+        let deadlines = ActionDeadlines {
+            op: self.config.op_deadline,
+            clone: self.config.clone_deadline,
+        };
+        let endpoints: HashMap<&str, &SourceEndpoint> = self
+            .sites
+            .iter()
+            .map(|s| (s.name.as_str(), &s.endpoint))
+            .collect();
+        let mut outcomes = Vec::with_capacity(decision.actions.len());
+        let mut stopped = false;
+        for action in &decision.actions {
+            if stopped {
+                outcomes.push(ActionOutcome {
+                    id: action.id,
+                    result: OutcomeResult::NotRun,
+                });
+                continue;
+            }
+            let site_name = action.kind.site();
+            let span = tracing::info_span!(
+                "action",
+                site = site_name,
+                action = action.kind.name(),
+                purpose = ?action.purpose
+            );
+            let started = Instant::now();
+            let result = if let ActionKind::RunHook { site, .. } = &action.kind {
+                self.fire_hook(site, &decision.state);
+                OutcomeResult::Ok {
+                    value: crate::engine::failover::ActionValue::Done,
+                }
+            } else if let Some(handle) = self.sites.iter().find(|s| s.name == site_name) {
+                let lookup = |name: &str| endpoints.get(name).map(|e| (*e).clone());
+                execute::run(handle.site.as_ref(), action, deadlines, lookup)
+                    .instrument(span.clone())
+                    .await
+            } else {
+                OutcomeResult::Failed {
+                    category: Category::Internal,
+                }
+            };
+            let _entered = span.enter();
+            let ok = result.succeeded();
+            tracing::info!(
+                ok,
+                elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                "action finished"
+            );
+            if action.fatal && !ok {
+                stopped = true;
+            }
+            outcomes.push(ActionOutcome {
+                id: action.id,
+                result,
+            });
+        }
+        outcomes
+    }
+
+    fn fire_hook(&self, site: &str, state: &EngineState) {
+        let address = self
+            .policy
+            .site(site)
+            .map(|s| s.address.clone())
+            .unwrap_or_default();
+        let old = state
+            .last_failover
+            .as_ref()
+            .filter(|r| r.target == site)
+            .and_then(|r| r.previous.clone());
+        let metrics = self.metrics.clone();
+        self.hook.fire(
+            HookInfo {
+                new_primary_site: site.to_owned(),
+                new_primary_address: address,
+                old_primary_site: old,
+            },
+            Box::new(move || {
+                if let Some(m) = metrics {
+                    m.hook_failed();
+                }
+            }),
+        );
+    }
+}
+
+fn not_run(decision: &Decision) -> Vec<ActionOutcome> {
+    decision
+        .actions
+        .iter()
+        .map(|a| ActionOutcome {
+            id: a.id,
+            result: OutcomeResult::NotRun,
+        })
+        .collect()
+}
+
+fn log_event(event: &Event) {
+    let site = event.site.as_deref().unwrap_or("");
+    let gtid = event.gtid.as_ref().map(ToString::to_string);
+    if event.reason.is_warning() {
+        tracing::warn!(site, reason = ?event.reason, gtid, "{}", event.message);
+    } else {
+        tracing::info!(site, reason = ?event.reason, gtid, "{}", event.message);
+    }
+}
+
+/// The wall clock as the engine's [`Timestamp`].
+fn now() -> Timestamp {
+    let millis = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    Timestamp::from_millis(millis)
+}

@@ -1,0 +1,288 @@
+//! The loop's own contract, against scripted in-memory sites: state persisted before any
+//! action runs, actions stopped after a failed fatal one, requests answered.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::*;
+use crate::engine::failover::observe::{ReplicaStatus, SiteProbe};
+use crate::engine::failover::{EngineState, GroupPolicy, Request, SitePolicy, SiteRole};
+use crate::engine::gtid::GtidSet;
+use crate::ports::mysql::{DbError, DrainOutcome, MysqlSite, SourceEndpoint};
+
+type Log = Arc<Mutex<Vec<String>>>;
+
+struct FakeSite {
+    name: &'static str,
+    address: String,
+    log: Log,
+    inner: Mutex<FakeState>,
+}
+
+struct FakeState {
+    up: bool,
+    read_only: bool,
+    replica_of: Option<u16>,
+    fail_fence: bool,
+}
+
+impl FakeSite {
+    fn new(name: &'static str, port: u16, log: &Log, primary: bool) -> Self {
+        Self {
+            name,
+            address: format!("127.0.0.1:{port}"),
+            log: Arc::clone(log),
+            inner: Mutex::new(FakeState {
+                up: true,
+                read_only: !primary,
+                replica_of: (!primary).then_some(3306),
+                fail_fence: false,
+            }),
+        }
+    }
+
+    fn record(&self, what: &str) {
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("{}:{what}", self.name));
+    }
+
+    fn refused(&self) -> DbError {
+        DbError::Refused {
+            address: self.address.clone(),
+        }
+    }
+}
+
+impl MysqlSite for FakeSite {
+    fn address(&self) -> &str {
+        &self.address
+    }
+
+    async fn probe(&self) -> Result<SiteProbe, DbError> {
+        let s = self.inner.lock().unwrap();
+        if !s.up {
+            return Err(self.refused());
+        }
+        Ok(SiteProbe {
+            server_uuid: "3e11fa47-71ca-11e1-9e33-c80aa9429562".to_owned(),
+            read_only: s.read_only,
+            super_read_only: s.read_only,
+            gtid_executed: GtidSet::parse("3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5").unwrap(),
+            replica: s.replica_of.map(|port| ReplicaStatus {
+                source_host: "127.0.0.1".to_owned(),
+                source_port: port,
+                io_running: true,
+                sql_running: true,
+                seconds_behind_source: Some(0),
+                retrieved_gtid_set: GtidSet::default(),
+            }),
+        })
+    }
+
+    async fn fence(&self) -> Result<(), DbError> {
+        self.record("fence");
+        let mut s = self.inner.lock().unwrap();
+        if !s.up || s.fail_fence {
+            return Err(self.refused());
+        }
+        s.read_only = true;
+        Ok(())
+    }
+
+    async fn kill_app_connections(&self) -> Result<u32, DbError> {
+        self.record("kill");
+        if self.inner.lock().unwrap().up {
+            Ok(0)
+        } else {
+            Err(self.refused())
+        }
+    }
+
+    async fn drain_relay_log(&self, _budget: Duration) -> Result<DrainOutcome, DbError> {
+        self.record("drain");
+        Ok(DrainOutcome::Drained)
+    }
+
+    async fn promote(&self) -> Result<GtidSet, DbError> {
+        self.record("promote");
+        let mut s = self.inner.lock().unwrap();
+        s.read_only = false;
+        s.replica_of = None;
+        Ok(GtidSet::parse("3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5").unwrap())
+    }
+
+    async fn unfence(&self) -> Result<(), DbError> {
+        self.record("unfence");
+        self.inner.lock().unwrap().read_only = false;
+        Ok(())
+    }
+
+    async fn replicate_from(&self, _source: &SourceEndpoint, _reset: bool) -> Result<(), DbError> {
+        self.record("replicate_from");
+        Ok(())
+    }
+
+    async fn wait_for_gtid(&self, _set: &GtidSet, _timeout: Duration) -> Result<bool, DbError> {
+        self.record("wait_for_gtid");
+        Ok(true)
+    }
+
+    async fn clone_from(&self, _donor: &SourceEndpoint) -> Result<(), DbError> {
+        self.record("clone");
+        Ok(())
+    }
+}
+
+/// Records every save into the shared log, so its order against actions is visible.
+struct RecordingStore {
+    log: Log,
+    inner: MemoryStateStore,
+}
+
+impl StateStore for RecordingStore {
+    fn load(&self) -> Result<Option<EngineState>, StoreError> {
+        self.inner.load()
+    }
+
+    fn save(&self, state: &EngineState) -> Result<(), StoreError> {
+        let in_flight: Vec<&str> = state.in_flight.iter().map(|a| a.kind.name()).collect();
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("save:{}", in_flight.join(",")));
+        self.inner.save(state)
+    }
+}
+
+fn group(log: &Log) -> (FailoverLoop<FakeSite>, ControlHandle, [Arc<FakeSite>; 2]) {
+    let iad = Arc::new(FakeSite::new("iad", 3306, log, true));
+    let pdx = Arc::new(FakeSite::new("pdx", 3307, log, false));
+    let policy = GroupPolicy::with_sites(
+        [("iad", 3306), ("pdx", 3307)]
+            .iter()
+            .map(|(name, port)| SitePolicy {
+                name: (*name).to_owned(),
+                role: SiteRole::PrimaryCandidate,
+                address: format!("127.0.0.1:{port}"),
+            })
+            .collect(),
+    );
+    let sites = [("iad", &iad, 3306), ("pdx", &pdx, 3307)]
+        .into_iter()
+        .map(|(name, site, port)| SiteHandle {
+            name: name.to_owned(),
+            site: Arc::clone(site),
+            endpoint: SourceEndpoint {
+                host: "127.0.0.1".to_owned(),
+                port,
+            },
+        })
+        .collect();
+    let (failover_loop, handle) = FailoverLoop::new(LoopParts {
+        sites,
+        policy,
+        config: LoopConfig::default(),
+        store: Arc::new(RecordingStore {
+            log: Arc::clone(log),
+            inner: MemoryStateStore::new(),
+        }),
+        hook: Arc::new(NoHook),
+        metrics: None,
+    })
+    .unwrap();
+    (failover_loop, handle, [iad, pdx])
+}
+
+#[tokio::test]
+async fn a_refused_primary_is_replaced_with_the_state_saved_before_promoting() {
+    let log: Log = Arc::default();
+    let (mut failover_loop, handle, [iad, _pdx]) = group(&log);
+    for _ in 0..3 {
+        failover_loop.poll_once().await;
+    }
+    assert_eq!(failover_loop.state().active_site.as_deref(), Some("iad"));
+    iad.inner.lock().unwrap().up = false;
+    // First refusal: a fast re-probe is asked for.
+    let wait = failover_loop.poll_once().await;
+    assert!(wait < Duration::from_secs(1), "{wait:?}");
+    for _ in 0..3 {
+        failover_loop.poll_once().await;
+    }
+    let status = handle.status().unwrap();
+    assert_eq!(status.active_site.as_deref(), Some("pdx"));
+    let log = log.lock().unwrap().clone();
+    let promote = log.iter().position(|l| l == "pdx:promote").unwrap();
+    let save = log
+        .iter()
+        .position(|l| l.starts_with("save:") && l.contains("promote"))
+        .unwrap();
+    assert!(
+        save < promote,
+        "state saved before the promote ran: {log:?}"
+    );
+}
+
+#[tokio::test]
+async fn actions_after_a_failed_fatal_one_do_not_run() {
+    let log: Log = Arc::default();
+    let (mut failover_loop, handle, [iad, _pdx]) = group(&log);
+    for _ in 0..3 {
+        failover_loop.poll_once().await;
+    }
+    // A planned failover fences the source with a fatal fence; its session kill follows.
+    iad.inner.lock().unwrap().fail_fence = true;
+    let submit = {
+        let handle = handle.clone();
+        tokio::spawn(async move {
+            handle
+                .submit(Request::PlannedFailover {
+                    target: "pdx".to_owned(),
+                    max_lag_wait: None,
+                })
+                .await
+        })
+    };
+    tokio::task::yield_now().await;
+    while !submit.is_finished() {
+        failover_loop.poll_once().await;
+        tokio::task::yield_now().await;
+    }
+    let reply = submit.await.unwrap().unwrap();
+    assert!(matches!(reply, Reply::Accepted { .. }), "{reply:?}");
+    let log = log.lock().unwrap().clone();
+    assert!(log.contains(&"iad:fence".to_owned()), "{log:?}");
+    assert!(
+        !log.contains(&"iad:kill".to_owned()),
+        "the kill after a failed fatal fence ran: {log:?}"
+    );
+}
+
+#[tokio::test]
+async fn requests_for_unknown_sites_are_rejected() {
+    let log: Log = Arc::default();
+    let (mut failover_loop, handle, _) = group(&log);
+    failover_loop.poll_once().await;
+    let submit = {
+        let handle = handle.clone();
+        tokio::spawn(async move {
+            handle
+                .submit(Request::Reclone {
+                    site: "sfo".to_owned(),
+                })
+                .await
+        })
+    };
+    while !submit.is_finished() {
+        failover_loop.poll_once().await;
+        tokio::task::yield_now().await;
+    }
+    let reply = submit.await.unwrap().unwrap();
+    assert!(
+        matches!(&reply, Reply::Rejected { reason } if reason.contains("sfo")),
+        "{reply:?}"
+    );
+}

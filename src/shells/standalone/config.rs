@@ -1,0 +1,579 @@
+//! The standalone config file (`group.yaml`): MysqlFailoverGroup field names for the shared
+//! settings, plus what Kubernetes would otherwise provide (addresses, credentials, where to
+//! listen and keep state, the failover hook).
+//!
+//! ```yaml
+//! sites:
+//!   - {name: iad, role: primary-candidate, address: "10.0.0.1:3306"}
+//!   - {name: pdx, address: "10.0.1.1:3306"}
+//! pollInterval: 2s
+//! failureThreshold: 3
+//! recoveryThreshold: 2
+//! failoverCooldown: 5m
+//! splitBrainPolicy: {sitePriorities: [iad, pdx]}
+//! replication: {maxLagSeconds: 300, tls: true}
+//! plannedFailover: {maxLagWait: 5m, drainTimeout: 30s, onCooldown: reject}
+//! credentials:
+//!   operator: {user: bloodraven, passwordFile: operator.password}
+//!   replication: {userEnv: REPL_USER, passwordEnv: REPL_PASSWORD}
+//! listen: 127.0.0.1:8080
+//! stateFile: state.json
+//! hook: {command: [/usr/local/bin/flip-dns], timeout: 10s}
+//! probeTimeout: 1s          # standalone only: bound on one probe, connect included
+//! livenessInterval: 250ms   # standalone only: active-primary check between polls; 0 = off
+//! ```
+//!
+//! Only `sites` and `credentials` are required. Relative paths are relative to the config
+//! file's directory. The hook gets `BLOODRAVEN_NEW_PRIMARY_SITE`,
+//! `BLOODRAVEN_NEW_PRIMARY_ADDRESS` and `BLOODRAVEN_OLD_PRIMARY_SITE` in its environment.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_path_to_error::Segment;
+
+use super::duration::parse_go_duration;
+use crate::adapters::mysql::Credentials;
+use crate::control::LoopConfig;
+use crate::engine::failover::{GroupPolicy, OnCooldown, SitePolicy, SiteRole};
+use crate::engine::manifest::{Document, parse_stream};
+use crate::error::{Categorized, Category};
+
+/// A config file that cannot be used, with where the problem is.
+#[derive(Debug, thiserror::Error)]
+#[error("{location}: {message}")]
+pub struct ConfigError {
+    /// `file:line:column`, or `file` alone.
+    pub location: String,
+    pub message: String,
+}
+
+impl Categorized for ConfigError {
+    fn category(&self) -> Category {
+        Category::Config
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawConfig {
+    sites: Vec<RawSite>,
+    poll_interval: Option<String>,
+    failure_threshold: Option<u32>,
+    recovery_threshold: Option<u32>,
+    failover_cooldown: Option<String>,
+    split_brain_policy: Option<RawSplitBrain>,
+    replication: Option<RawReplication>,
+    planned_failover: Option<RawPlanned>,
+    credentials: RawCredentials,
+    listen: Option<String>,
+    state_file: Option<PathBuf>,
+    hook: Option<RawHook>,
+    /// Standalone only: bound on one probe (connect included).
+    probe_timeout: Option<String>,
+    /// Standalone only: how often the active primary is checked between polls (`0`: off).
+    liveness_interval: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawSite {
+    name: String,
+    #[serde(default = "default_role")]
+    role: SiteRole,
+    address: String,
+}
+
+fn default_role() -> SiteRole {
+    SiteRole::PrimaryCandidate
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawSplitBrain {
+    #[serde(default)]
+    site_priorities: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawReplication {
+    max_lag_seconds: Option<u64>,
+    /// `SOURCE_SSL=1` for replication channels and clone (default true).
+    tls: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawPlanned {
+    max_lag_wait: Option<String>,
+    drain_timeout: Option<String>,
+    on_cooldown: Option<OnCooldown>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawCredentials {
+    operator: RawCredential,
+    replication: RawCredential,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawCredential {
+    user: Option<String>,
+    user_file: Option<PathBuf>,
+    user_env: Option<String>,
+    password_file: Option<PathBuf>,
+    password_env: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawHook {
+    command: Vec<String>,
+    timeout: Option<String>,
+}
+
+/// One site's connection details.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SiteConfig {
+    pub name: String,
+    pub address: String,
+}
+
+/// The post-failover hook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookConfig {
+    pub command: Vec<String>,
+    pub timeout: Duration,
+}
+
+/// A validated standalone configuration.
+#[derive(Debug, Clone)]
+pub struct StandaloneConfig {
+    pub policy: GroupPolicy,
+    pub loop_config: LoopConfig,
+    pub sites: Vec<SiteConfig>,
+    pub operator: Credentials,
+    pub replication: Credentials,
+    pub replication_tls: bool,
+    pub probe_timeout: Duration,
+    pub listen: SocketAddr,
+    pub state_file: PathBuf,
+    pub hook: Option<HookConfig>,
+}
+
+const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+const DEFAULT_LIVENESS: Duration = Duration::from_millis(250);
+const DEFAULT_HOOK_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Reads and validates the config file at `path`.
+pub fn load(path: &Path) -> Result<StandaloneConfig, ConfigError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        location: file.clone(),
+        message: format!("cannot read: {e}"),
+    })?;
+    let base = path.parent().unwrap_or_else(|| Path::new("."));
+    parse(&file, &text, base)
+}
+
+/// Parses config `text` (named `file` in errors); relative paths resolve against `base`.
+pub fn parse(file: &str, text: &str, base: &Path) -> Result<StandaloneConfig, ConfigError> {
+    let stream = parse_stream(Some(file), text);
+    if let Some(e) = stream.errors.first() {
+        return Err(ConfigError {
+            location: e.location.to_string(),
+            message: e.message.clone(),
+        });
+    }
+    let [document] = stream.documents.as_slice() else {
+        return Err(ConfigError {
+            location: file.to_owned(),
+            message: format!(
+                "expected exactly one YAML document, found {}",
+                stream.documents.len()
+            ),
+        });
+    };
+    let raw: RawConfig = serde_path_to_error::deserialize(&document.value).map_err(|e| {
+        let pointer = pointer_of(e.path());
+        ConfigError {
+            location: locate(file, document, &pointer),
+            message: format!("{}: {}", display_pointer(&pointer), e.inner()),
+        }
+    })?;
+    Builder {
+        file,
+        document,
+        base,
+    }
+    .build(&raw)
+}
+
+fn pointer_of(path: &serde_path_to_error::Path) -> String {
+    let mut pointer = String::new();
+    for segment in path {
+        pointer.push('/');
+        match segment {
+            Segment::Seq { index } => pointer.push_str(&index.to_string()),
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                pointer.push_str(&crate::engine::manifest::escape_pointer_token(key));
+            }
+            Segment::Unknown => pointer.push('?'),
+        }
+    }
+    pointer
+}
+
+fn display_pointer(pointer: &str) -> String {
+    if pointer.is_empty() {
+        "(top level)".to_owned()
+    } else {
+        pointer.to_owned()
+    }
+}
+
+fn locate(file: &str, document: &Document, pointer: &str) -> String {
+    match document.position(pointer) {
+        Some(p) => format!("{file}:{}:{}", p.line, p.column + 1),
+        None => format!("{file}:{}", document.line_of(pointer)),
+    }
+}
+
+struct Builder<'a> {
+    file: &'a str,
+    document: &'a Document,
+    base: &'a Path,
+}
+
+impl Builder<'_> {
+    fn error(&self, pointer: &str, message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            location: locate(self.file, self.document, pointer),
+            message: format!("{pointer}: {}", message.into()),
+        }
+    }
+
+    fn duration(
+        &self,
+        pointer: &str,
+        text: Option<&String>,
+    ) -> Result<Option<Duration>, ConfigError> {
+        text.map(|t| parse_go_duration(t).map_err(|e| self.error(pointer, e)))
+            .transpose()
+    }
+
+    fn path(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base.join(p)
+        }
+    }
+
+    fn build(&self, raw: &RawConfig) -> Result<StandaloneConfig, ConfigError> {
+        let sites = self.sites(&raw.sites)?;
+        let (policy, replication_tls) = self.policy(raw)?;
+        let (loop_config, probe_timeout) = self.timing(raw)?;
+        let listen_text = raw.listen.as_deref().unwrap_or("127.0.0.1:8080");
+        let listen: SocketAddr = listen_text
+            .parse()
+            .map_err(|e| self.error("/listen", format!("{listen_text:?} is not ip:port: {e}")))?;
+        let state_file = self.path(
+            raw.state_file
+                .as_deref()
+                .unwrap_or_else(|| Path::new("bloodraven-state.json")),
+        );
+        let hook = match &raw.hook {
+            None => None,
+            Some(h) => {
+                if h.command.is_empty() || h.command[0].is_empty() {
+                    return Err(self.error("/hook/command", "must name a program"));
+                }
+                let timeout = self
+                    .duration("/hook/timeout", h.timeout.as_ref())?
+                    .unwrap_or(DEFAULT_HOOK_TIMEOUT);
+                Some(HookConfig {
+                    command: h.command.clone(),
+                    timeout,
+                })
+            }
+        };
+        Ok(StandaloneConfig {
+            policy,
+            loop_config,
+            sites,
+            operator: self.credential("/credentials/operator", &raw.credentials.operator)?,
+            replication: self
+                .credential("/credentials/replication", &raw.credentials.replication)?,
+            replication_tls,
+            probe_timeout,
+            listen,
+            state_file,
+            hook,
+        })
+    }
+
+    fn policy(&self, raw: &RawConfig) -> Result<(GroupPolicy, bool), ConfigError> {
+        let mut policy = GroupPolicy::with_sites(
+            raw.sites
+                .iter()
+                .map(|s| SitePolicy {
+                    name: s.name.clone(),
+                    role: s.role,
+                    address: s.address.clone(),
+                })
+                .collect(),
+        );
+        if let Some(n) = raw.failure_threshold {
+            if n == 0 {
+                return Err(self.error("/failureThreshold", "must be at least 1"));
+            }
+            policy.failure_threshold = n;
+        }
+        if let Some(n) = raw.recovery_threshold {
+            if n == 0 {
+                return Err(self.error("/recoveryThreshold", "must be at least 1"));
+            }
+            policy.recovery_threshold = n;
+        }
+        if let Some(d) = self.duration("/failoverCooldown", raw.failover_cooldown.as_ref())? {
+            policy.failover_cooldown = d;
+        }
+        if let Some(sb) = &raw.split_brain_policy {
+            for (i, p) in sb.site_priorities.iter().enumerate() {
+                if policy.role(p) != Some(SiteRole::PrimaryCandidate) {
+                    return Err(self.error(
+                        &format!("/splitBrainPolicy/sitePriorities/{i}"),
+                        format!("{p:?} is not a primary-candidate site"),
+                    ));
+                }
+            }
+            policy.site_priorities.clone_from(&sb.site_priorities);
+        }
+        let mut replication_tls = true;
+        if let Some(r) = &raw.replication {
+            if let Some(lag) = r.max_lag_seconds {
+                policy.max_lag_seconds = lag;
+            }
+            replication_tls = r.tls.unwrap_or(true);
+        }
+        if let Some(p) = &raw.planned_failover {
+            if let Some(d) =
+                self.duration("/plannedFailover/maxLagWait", p.max_lag_wait.as_ref())?
+            {
+                policy.max_lag_wait = d;
+            }
+            if let Some(d) =
+                self.duration("/plannedFailover/drainTimeout", p.drain_timeout.as_ref())?
+            {
+                policy.drain_timeout = d;
+            }
+            if let Some(c) = p.on_cooldown {
+                policy.on_cooldown = c;
+            }
+        }
+        Ok((policy, replication_tls))
+    }
+
+    fn timing(&self, raw: &RawConfig) -> Result<(LoopConfig, Duration), ConfigError> {
+        let mut loop_config = LoopConfig::default();
+        if let Some(d) = self.duration("/pollInterval", raw.poll_interval.as_ref())? {
+            if d < Duration::from_millis(10) {
+                return Err(self.error("/pollInterval", "must be at least 10ms"));
+            }
+            loop_config.poll_interval = d;
+        }
+        let probe_timeout = self
+            .duration("/probeTimeout", raw.probe_timeout.as_ref())?
+            .unwrap_or(DEFAULT_PROBE_TIMEOUT);
+        if probe_timeout.is_zero() {
+            return Err(self.error("/probeTimeout", "must be positive"));
+        }
+        // The outer bound sits just above the adapter's own deadline.
+        loop_config.probe_deadline = probe_timeout + Duration::from_millis(500);
+        loop_config.liveness_interval =
+            match self.duration("/livenessInterval", raw.liveness_interval.as_ref())? {
+                Some(d) if d.is_zero() => None,
+                Some(d) => Some(d),
+                None => Some(DEFAULT_LIVENESS),
+            };
+        Ok((loop_config, probe_timeout))
+    }
+
+    fn sites(&self, raw: &[RawSite]) -> Result<Vec<SiteConfig>, ConfigError> {
+        if raw.len() < 2 {
+            return Err(self.error("/sites", "at least 2 sites are needed"));
+        }
+        if raw.iter().filter(|s| s.role.is_candidate()).count() < 2 {
+            return Err(self.error("/sites", "at least 2 sites must be primary-candidate"));
+        }
+        let mut out = Vec::with_capacity(raw.len());
+        for (i, site) in raw.iter().enumerate() {
+            let valid_name = !site.name.is_empty()
+                && site
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if !valid_name {
+                return Err(self.error(
+                    &format!("/sites/{i}/name"),
+                    "must be non-empty letters, digits, '-' or '_'",
+                ));
+            }
+            if raw[..i].iter().any(|s| s.name == site.name) {
+                return Err(self.error(
+                    &format!("/sites/{i}/name"),
+                    format!("duplicate site name {:?}", site.name),
+                ));
+            }
+            let port_ok = site
+                .address
+                .rsplit_once(':')
+                .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
+            if !port_ok {
+                return Err(self.error(
+                    &format!("/sites/{i}/address"),
+                    format!("{:?} is not host:port", site.address),
+                ));
+            }
+            out.push(SiteConfig {
+                name: site.name.clone(),
+                address: site.address.clone(),
+            });
+        }
+        Ok(out)
+    }
+
+    fn credential(&self, pointer: &str, raw: &RawCredential) -> Result<Credentials, ConfigError> {
+        let user = match (&raw.user, &raw.user_file, &raw.user_env) {
+            (Some(u), None, None) => u.clone(),
+            (None, Some(f), None) => self.read_secret(&format!("{pointer}/userFile"), f)?,
+            (None, None, Some(v)) => self.read_env(&format!("{pointer}/userEnv"), v)?,
+            _ => {
+                return Err(self.error(pointer, "set exactly one of user, userFile, userEnv"));
+            }
+        };
+        if user.is_empty() {
+            return Err(self.error(pointer, "the user name is empty"));
+        }
+        let password = match (&raw.password_file, &raw.password_env) {
+            (None, None) => String::new(),
+            (Some(f), None) => self.read_secret(&format!("{pointer}/passwordFile"), f)?,
+            (None, Some(v)) => self.read_env(&format!("{pointer}/passwordEnv"), v)?,
+            (Some(_), Some(_)) => {
+                return Err(self.error(pointer, "set at most one of passwordFile, passwordEnv"));
+            }
+        };
+        Ok(Credentials::new(user, password))
+    }
+
+    fn read_secret(&self, pointer: &str, path: &Path) -> Result<String, ConfigError> {
+        let full = self.path(path);
+        std::fs::read_to_string(&full)
+            .map(|s| s.trim_end_matches(['\n', '\r']).to_owned())
+            .map_err(|e| self.error(pointer, format!("cannot read {}: {e}", full.display())))
+    }
+
+    fn read_env(&self, pointer: &str, name: &str) -> Result<String, ConfigError> {
+        std::env::var(name)
+            .map_err(|_| self.error(pointer, format!("environment variable {name} is not set")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "\
+sites:
+  - {name: iad, role: primary-candidate, address: \"127.0.0.1:3306\"}
+  - {name: pdx, address: \"127.0.0.1:3307\"}
+pollInterval: 500ms
+failureThreshold: 4
+failoverCooldown: 30s
+splitBrainPolicy: {sitePriorities: [pdx]}
+replication: {maxLagSeconds: 60, tls: false}
+plannedFailover: {maxLagWait: 1m, drainTimeout: 2s, onCooldown: defer}
+credentials:
+  operator: {user: root}
+  replication: {user: repl, passwordFile: repl.pw}
+listen: 127.0.0.1:9999
+stateFile: state.json
+hook: {command: [/bin/true], timeout: 3s}
+";
+
+    #[test]
+    fn parses_every_field() {
+        let dir = tempfile::tempdir().ok();
+        let Some(dir) = dir else { return };
+        std::fs::write(dir.path().join("repl.pw"), "s3cret\n").ok();
+        let config = parse("group.yaml", GOOD, dir.path());
+        let config = match config {
+            Ok(c) => c,
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!(config.sites.len(), 2);
+        assert_eq!(config.policy.sites[1].role, SiteRole::PrimaryCandidate);
+        assert_eq!(config.loop_config.poll_interval, Duration::from_millis(500));
+        assert_eq!(config.policy.failure_threshold, 4);
+        assert_eq!(config.policy.recovery_threshold, 2);
+        assert_eq!(config.policy.failover_cooldown, Duration::from_secs(30));
+        assert_eq!(config.policy.site_priorities, vec!["pdx".to_owned()]);
+        assert_eq!(config.policy.max_lag_seconds, 60);
+        assert_eq!(config.policy.max_lag_wait, Duration::from_secs(60));
+        assert_eq!(config.policy.drain_timeout, Duration::from_secs(2));
+        assert_eq!(config.policy.on_cooldown, OnCooldown::Defer);
+        assert!(!config.replication_tls);
+        assert_eq!(config.replication.password, "s3cret");
+        assert_eq!(config.operator.password, "");
+        assert_eq!(config.listen.port(), 9999);
+        assert_eq!(config.state_file, dir.path().join("state.json"));
+        assert_eq!(config.hook.map(|h| h.timeout), Some(Duration::from_secs(3)));
+    }
+
+    fn error_of(text: &str) -> String {
+        match parse("group.yaml", text, Path::new("/nonexistent")) {
+            Ok(_) => panic!("accepted: {text}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn unknown_field_is_located() {
+        let text = GOOD.replace("pollInterval: 500ms", "pollIntervall: 500ms");
+        let e = error_of(&text);
+        assert!(e.starts_with("group.yaml:4:"), "{e}");
+        assert!(e.contains("pollIntervall"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_are_located() {
+        let e = error_of(&GOOD.replace("500ms", "5 parsecs"));
+        assert!(
+            e.starts_with("group.yaml:4:") && e.contains("/pollInterval"),
+            "{e}"
+        );
+        let e = error_of(&GOOD.replace("\"127.0.0.1:3307\"", "nowhere"));
+        assert!(
+            e.starts_with("group.yaml:3:") && e.contains("/sites/1/address"),
+            "{e}"
+        );
+        let e = error_of(&GOOD.replace("failureThreshold: 4", "failureThreshold: many"));
+        assert!(
+            e.starts_with("group.yaml:5:") && e.contains("/failureThreshold"),
+            "{e}"
+        );
+        let e = error_of(&GOOD.replace("sitePriorities: [pdx]", "sitePriorities: [sfo]"));
+        assert!(e.contains("/splitBrainPolicy/sitePriorities/0"), "{e}");
+        let e = error_of(&GOOD.replace(
+            "passwordFile: repl.pw",
+            "passwordEnv: BLOODRAVEN_TEST_UNSET_VAR",
+        ));
+        assert!(e.contains("BLOODRAVEN_TEST_UNSET_VAR"), "{e}");
+    }
+}

@@ -1,0 +1,303 @@
+//! `bloodraven standalone --config group.yaml`: the failover engine driving MySQL hosts with
+//! no Kubernetes, plus `bloodraven failover --to SITE`, its command-line client.
+
+pub mod client;
+pub mod config;
+pub mod duration;
+pub mod hook;
+pub mod http;
+pub mod state_file;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use prometheus_client::registry::Registry;
+
+use crate::adapters::mysql::{MysqlSiteClient, MysqlSiteConfig};
+use crate::control::{FailoverHook, FailoverLoop, LoopParts, NoHook, SiteHandle};
+use crate::engine::failover::{GroupStatus, PlannedPhase};
+use crate::error::{Categorized, Category};
+use crate::ports::mysql::SourceEndpoint;
+use crate::telemetry::failover::FailoverMetrics;
+
+/// `bloodraven standalone`.
+#[derive(Debug, Args)]
+pub struct StandaloneArgs {
+    /// The group config file (YAML).
+    #[arg(long)]
+    pub config: PathBuf,
+}
+
+/// `bloodraven failover`.
+#[derive(Debug, Args)]
+pub struct FailoverArgs {
+    /// The site to switch to (planned, zero-loss).
+    #[arg(long = "to")]
+    pub to: String,
+    /// The standalone API.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// How long to wait for the switchover to finish.
+    #[arg(long, default_value = "10m", value_parser = parse_duration_arg)]
+    pub timeout: Duration,
+}
+
+fn parse_duration_arg(text: &str) -> Result<Duration, String> {
+    duration::parse_go_duration(text)
+}
+
+/// Why standalone mode stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum StandaloneError {
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error("site {site}: {message}")]
+    Site { site: String, message: String },
+    #[error(transparent)]
+    Loop(#[from] crate::control::LoopError),
+    #[error("listening on {address}: {message}")]
+    Listen { address: String, message: String },
+    #[error("runtime: {0}")]
+    Runtime(String),
+}
+
+impl Categorized for StandaloneError {
+    fn category(&self) -> Category {
+        match self {
+            Self::Config(e) => e.category(),
+            Self::Site { .. } => Category::Config,
+            Self::Loop(e) => e.category(),
+            Self::Listen { .. } | Self::Runtime(_) => Category::Unavailable,
+        }
+    }
+}
+
+pub fn run(args: &StandaloneArgs) -> ExitCode {
+    let outcome = config::load(&args.config)
+        .map_err(StandaloneError::from)
+        .and_then(|config| {
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| StandaloneError::Runtime(e.to_string()))?
+                .block_on(serve(config))
+        });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bloodraven standalone: {e}");
+            ExitCode::from(if e.category() == Category::Config {
+                2
+            } else {
+                1
+            })
+        }
+    }
+}
+
+fn split_endpoint(site: &str, address: &str) -> Result<SourceEndpoint, StandaloneError> {
+    let (host, port) = address
+        .rsplit_once(':')
+        .and_then(|(h, p)| {
+            Some((
+                h.trim_start_matches('[').trim_end_matches(']'),
+                p.parse().ok()?,
+            ))
+        })
+        .ok_or_else(|| StandaloneError::Site {
+            site: site.to_owned(),
+            message: format!("{address:?} is not host:port"),
+        })?;
+    Ok(SourceEndpoint {
+        host: host.to_owned(),
+        port,
+    })
+}
+
+/// Runs the loop and the HTTP API until SIGINT or SIGTERM.
+pub async fn serve(config: config::StandaloneConfig) -> Result<(), StandaloneError> {
+    let mut sites = Vec::with_capacity(config.sites.len());
+    for site in &config.sites {
+        let mut mysql = MysqlSiteConfig::new(
+            &site.name,
+            &site.address,
+            config.operator.clone(),
+            config.replication.clone(),
+        );
+        mysql.probe_timeout = config.probe_timeout;
+        mysql.connect_timeout = config.probe_timeout;
+        mysql.replication_tls = config.replication_tls;
+        let client = MysqlSiteClient::new(mysql).map_err(|e| StandaloneError::Site {
+            site: site.name.clone(),
+            message: e.to_string(),
+        })?;
+        sites.push(SiteHandle {
+            name: site.name.clone(),
+            endpoint: split_endpoint(&site.name, &site.address)?,
+            site: Arc::new(client),
+        });
+    }
+    let mut registry = Registry::with_prefix("bloodraven");
+    let metrics = Arc::new(FailoverMetrics::register(&mut registry));
+    let hook: Arc<dyn FailoverHook> = match &config.hook {
+        Some(h) => Arc::new(hook::CommandHook::new(h.command.clone(), h.timeout)),
+        None => Arc::new(NoHook),
+    };
+    let (failover_loop, handle) = FailoverLoop::new(LoopParts {
+        sites,
+        policy: config.policy.clone(),
+        config: config.loop_config,
+        store: Arc::new(state_file::FileStateStore::new(&config.state_file)),
+        hook,
+        metrics: Some(metrics),
+    })?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| StandaloneError::Listen {
+            address: config.listen.to_string(),
+            message: e.to_string(),
+        })?;
+    let bound = listener
+        .local_addr()
+        .map_or_else(|_| config.listen.to_string(), |a| a.to_string());
+    tracing::info!(listen = %bound, sites = config.sites.len(), state_file = %config.state_file.display(), "bloodraven standalone started");
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        let _ = stop_tx.send(true);
+    });
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let loop_task = tokio::spawn(failover_loop.run(stopped(stop_rx.clone())));
+    let app = http::router(http::ApiState {
+        handle,
+        registry: Arc::new(registry),
+    });
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(stopped(stop_rx))
+        .await;
+    let _ = loop_task.await;
+    served.map_err(|e| StandaloneError::Listen {
+        address: bound,
+        message: e.to_string(),
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+/// `bloodraven failover --to SITE`: request a planned failover and wait for its outcome.
+pub fn failover(args: &FailoverArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("bloodraven failover: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(request_failover(args)) {
+        Ok(message) => {
+            println!("{message}");
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("bloodraven failover: {message}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+async fn request_failover(args: &FailoverArgs) -> Result<String, String> {
+    let path = format!("/planned-failover?target={}", encode_query(&args.to));
+    let response = client::request(&args.url, "POST", &path, REQUEST_TIMEOUT)
+        .await
+        .map_err(|e| e.to_string())?;
+    let body: serde_json::Value = serde_json::from_str(&response.body).unwrap_or_default();
+    if response.status != 202 {
+        let reason = body
+            .get("reason")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or(&response.body);
+        return Err(format!("rejected ({}): {reason}", response.status));
+    }
+    let start = body.get("startTime").and_then(serde_json::Value::as_u64);
+    eprintln!(
+        "accepted: {}",
+        body.get("message")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("")
+    );
+    let deadline = Instant::now() + args.timeout;
+    loop {
+        if Instant::now() > deadline {
+            return Err(format!("no outcome within {:?}", args.timeout));
+        }
+        if let Ok(r) = client::request(&args.url, "GET", "/status", REQUEST_TIMEOUT).await
+            && let Ok(status) = serde_json::from_str::<GroupStatus>(&r.body)
+            && let Some(p) = status.planned_failover
+            && p.target == args.to
+            && start.is_none_or(|s| p.start_time.as_millis() == s)
+        {
+            match p.phase {
+                PlannedPhase::Succeeded => {
+                    return Ok(format!(
+                        "planned failover to {} succeeded in {:.2}s; {} transactions lost",
+                        p.target,
+                        p.duration_seconds.unwrap_or_default(),
+                        p.transactions_lost.unwrap_or_default()
+                    ));
+                }
+                PlannedPhase::Failed => {
+                    return Err(format!(
+                        "planned failover to {} failed ({:?}): {}",
+                        p.target, p.reason, p.message
+                    ));
+                }
+                _ => {}
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Percent-encodes a query value (site names are plain, but be safe).
+fn encode_query(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
