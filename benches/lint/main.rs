@@ -142,7 +142,7 @@ fn catalog_for(kind: &str, standin: &[(&str, &str)]) -> Result<(Arc<Catalog>, St
 
 /// What the CLI does with parsed input: give every object to the bundle context, lint.
 fn lint_documents(documents: &[Document], errors: Vec<ParseError>, linter: &Linter) -> Report {
-    let bundle = BundleContext::of_documents(&documents);
+    let bundle = BundleContext::of_documents(documents);
     linter.lint(documents, errors, &bundle)
 }
 

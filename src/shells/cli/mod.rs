@@ -5,6 +5,7 @@ mod inputs;
 pub mod lint;
 mod rules;
 mod serve;
+mod simulate;
 
 use std::process::ExitCode;
 
@@ -31,6 +32,8 @@ pub enum Command {
     Crds(crds::CrdsArgs),
     /// Serve the admission webhooks and the lint endpoint over HTTPS.
     Serve(serve::ServeArgs),
+    /// Run seeded simulation campaigns of the failover core (or replay one seed).
+    Simulate(simulate::SimulateArgs),
     /// Certificates for the webhook server.
     #[command(subcommand)]
     Certs(serve::CertsCommand),
@@ -58,6 +61,7 @@ pub fn main() -> ExitCode {
         Command::Rules(args) => rules::run(args),
         Command::Crds(args) => crds::run(args),
         Command::Serve(args) => serve::run_serve(args),
+        Command::Simulate(args) => simulate::run_simulate(args),
         Command::Certs(command) => serve::run_certs(command),
         Command::Standalone(args) => crate::shells::standalone::run(args),
         Command::Failover(args) => crate::shells::standalone::failover(args),
