@@ -51,7 +51,7 @@ measure() {
 log "building the benchmark (release profile)"
 cargo bench --bench lint --no-run >/dev/null 2>&1 || cargo bench --bench lint --no-run
 BENCH=$(cargo bench --bench lint --no-run --message-format=json 2>/dev/null \
-    | grep -o '"executable":"[^"]*"' | tail -1 | cut -d'"' -f4)
+    | grep '"kind":\["bench"\]' | grep -o '"executable":"[^"]*"' | tail -1 | cut -d'"' -f4)
 [ -x "$BENCH" ] || die "cannot find the benchmark executable"
 
 log "1. in-process throughput and peak memory ($GROUPS_N groups, $DEPLOYMENTS Deployments, $ROUNDS rounds)"
