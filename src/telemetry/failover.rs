@@ -326,53 +326,6 @@ fn role_label(role: SiteRole) -> &'static str {
 }
 
 /// The Prometheus text exposition (format 0.0.4) of `registry`.
-///
-/// The client library writes OpenMetrics, where a counter family `x` has samples
-/// `x_total`. The classic text format (what `promtool check metrics` and older scrapers
-/// read) names the family after its samples, so counter families are renamed and the
-/// OpenMetrics-only `# EOF` and `# UNIT` lines dropped.
 pub fn encode(registry: &Registry) -> String {
-    let mut open_metrics = String::new();
-    // Writing into a String cannot fail.
-    let _ = prometheus_client::encoding::text::encode(&mut open_metrics, registry);
-    to_prometheus_text(&open_metrics)
-}
-
-fn to_prometheus_text(open_metrics: &str) -> String {
-    let counters: std::collections::HashSet<&str> = open_metrics
-        .lines()
-        .filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
-        .collect();
-    let mut out = String::with_capacity(open_metrics.len());
-    for line in open_metrics.lines() {
-        if line == "# EOF" || line.starts_with("# UNIT ") {
-            continue;
-        }
-        let renamed = ["# HELP ", "# TYPE "].iter().find_map(|prefix| {
-            let rest = line.strip_prefix(prefix)?;
-            let (name, tail) = rest.split_once(' ')?;
-            counters
-                .contains(name)
-                .then(|| format!("{prefix}{name}_total {tail}"))
-        });
-        out.push_str(renamed.as_deref().unwrap_or(line));
-        out.push('\n');
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn counters_are_named_after_their_samples() {
-        let text = to_prometheus_text(
-            "# HELP a_x Things.\n# TYPE a_x counter\na_x_total 1\n# HELP g G.\n# TYPE g gauge\ng 2\n# EOF\n",
-        );
-        assert_eq!(
-            text,
-            "# HELP a_x_total Things.\n# TYPE a_x_total counter\na_x_total 1\n# HELP g G.\n# TYPE g gauge\ng 2\n"
-        );
-    }
+    super::exposition::prometheus_text(registry)
 }

@@ -197,46 +197,16 @@ impl ServeMetrics {
 
     /// The `OpenMetrics` text exposition.
     pub fn encode(&self) -> Result<String, std::fmt::Error> {
-        let mut out = String::with_capacity(4096);
-        prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
-        Ok(out)
+        Ok(crate::telemetry::exposition::openmetrics(&self.registry))
     }
 
     /// The Prometheus text format 0.0.4, for scrapers and tools that do not ask for
     /// `OpenMetrics` (promtool, curl).
     pub fn encode_prometheus_text(&self) -> Result<String, std::fmt::Error> {
-        Ok(openmetrics_to_prometheus_text(&self.encode()?))
+        Ok(crate::telemetry::exposition::prometheus_text(
+            &self.registry,
+        ))
     }
-}
-
-/// `OpenMetrics` names a counter family without `_total` (`# TYPE x counter`, samples
-/// `x_total`), and ends with `# EOF`; the older text format wants the family named like its
-/// samples and has no `# EOF` or `# UNIT`.
-fn openmetrics_to_prometheus_text(openmetrics: &str) -> String {
-    let counters: Vec<&str> = openmetrics
-        .lines()
-        .filter_map(|l| l.strip_prefix("# TYPE "))
-        .filter_map(|rest| rest.strip_suffix(" counter"))
-        .collect();
-    let mut out = String::with_capacity(openmetrics.len());
-    for line in openmetrics.lines() {
-        if line == "# EOF" || line.starts_with("# UNIT ") {
-            continue;
-        }
-        let renamed = ["# HELP ", "# TYPE "].iter().find_map(|prefix| {
-            let rest = line.strip_prefix(prefix)?;
-            let (name, tail) = rest.split_once(' ')?;
-            counters
-                .contains(&name)
-                .then(|| format!("{prefix}{name}_total {tail}"))
-        });
-        match renamed {
-            Some(line) => out.push_str(&line),
-            None => out.push_str(line),
-        }
-        out.push('\n');
-    }
-    out
 }
 
 fn level_label(level: Level) -> &'static str {
@@ -263,19 +233,5 @@ fn status_label(status: u16) -> &'static str {
             4 => "4xx",
             _ => "5xx",
         },
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn counters_are_renamed_for_the_prometheus_text_format() {
-        let om = "# HELP a_b Things.\n# TYPE a_b counter\na_b_total{x=\"1\"} 2\n# HELP h Latency.\n# TYPE h histogram\nh_count 1\n# EOF\n";
-        assert_eq!(
-            openmetrics_to_prometheus_text(om),
-            "# HELP a_b_total Things.\n# TYPE a_b_total counter\na_b_total{x=\"1\"} 2\n# HELP h Latency.\n# TYPE h histogram\nh_count 1\n"
-        );
     }
 }
