@@ -96,7 +96,14 @@ struct PointerLines {
 
 impl PointerLines {
     fn push(&mut self, pointer: &str, position: Position) {
-        self.buf.push_str(pointer);
+        self.push_parts(&[pointer], position);
+    }
+
+    /// Records the pointer made of `parts`, written straight into the shared buffer.
+    fn push_parts(&mut self, parts: &[&str], position: Position) {
+        for part in parts {
+            self.buf.push_str(part);
+        }
         self.entries.push((to_u32(self.buf.len()), position));
     }
 
@@ -366,6 +373,18 @@ impl Builder<'_> {
     }
 
     /// The pointer the next node will live at, or `None` when a mapping key is expected.
+    /// Whether the next scalar is a mapping key (checked without building a pointer: this
+    /// runs for every node).
+    fn expects_key(&self) -> bool {
+        matches!(
+            self.stack.last(),
+            Some(Frame::Map {
+                pending_key: None,
+                ..
+            })
+        )
+    }
+
     fn next_pointer(&self) -> Option<String> {
         match self.stack.last() {
             None => Some(String::new()),
@@ -385,7 +404,7 @@ impl Builder<'_> {
     fn event(&mut self, event: Event<'_>, span: Span) -> Result<Option<(Value, u32)>, ChunkError> {
         match event {
             Event::Scalar(text, style, anchor, tag) => {
-                if self.next_pointer().is_none() {
+                if self.expects_key() {
                     // A mapping key.
                     return self.set_key(text.into_owned(), span).map(|()| None);
                 }
@@ -409,7 +428,7 @@ impl Builder<'_> {
                         format!("alias expansion exceeds {MAX_ALIAS_NODES} nodes"),
                     ));
                 }
-                if self.next_pointer().is_none() {
+                if self.expects_key() {
                     return match value {
                         Value::String(key) => self.set_key(key, span).map(|()| None),
                         _ => Err(ChunkError::at(span, "mapping keys must be scalars")),
@@ -490,8 +509,8 @@ impl Builder<'_> {
                     format!("duplicate mapping key {key:?}"),
                 ));
             }
-            let child = format!("{pointer}/{}", escape_pointer_token(&key));
-            self.lines.push(&child, pos);
+            self.lines
+                .push_parts(&[pointer, "/", &escape_pointer_token(&key)], pos);
             *pending_key = Some(key);
         }
         Ok(())
@@ -499,10 +518,10 @@ impl Builder<'_> {
 
     fn push_value(&mut self, value: Value, span: Span) -> Option<(Value, u32)> {
         let pos = self.position(span);
-        if let Some(pointer) = self.next_pointer()
-            && !matches!(self.stack.last(), Some(Frame::Map { .. }))
+        // Map entries were recorded at their key's position already.
+        if !matches!(self.stack.last(), Some(Frame::Map { .. }))
+            && let Some(pointer) = self.next_pointer()
         {
-            // Map entries were recorded at their key's position already.
             self.lines.push(&pointer, pos);
         }
         self.attach(value, pos.line)
@@ -545,8 +564,12 @@ fn count_nodes(value: &Value) -> usize {
 }
 
 /// RFC 6901 escaping of one reference token.
-pub fn escape_pointer_token(token: &str) -> String {
-    token.replace('~', "~0").replace('/', "~1")
+pub fn escape_pointer_token(token: &str) -> std::borrow::Cow<'_, str> {
+    if token.contains(['~', '/']) {
+        token.replace('~', "~0").replace('/', "~1").into()
+    } else {
+        token.into()
+    }
 }
 
 /// Resolves a scalar by the YAML 1.2 core schema; quoted scalars are always strings.
