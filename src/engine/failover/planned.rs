@@ -126,9 +126,6 @@ fn validate(step: &mut Step<'_>) {
             "an emergency promotion is still being confirmed",
         );
     }
-    if let Err(why) = target_healthy(step, target, role.is_candidate()) {
-        return reject(step, PlannedReason::TargetUnhealthy, &why);
-    }
     if step.cooldown_active() {
         match step.policy.on_cooldown {
             OnCooldown::Reject => {
@@ -154,6 +151,11 @@ fn validate(step: &mut Step<'_>) {
                 return;
             }
         }
+    }
+    // Health comes after the cooldown: right after a failover the old primary is still
+    // rejoining, and "cooldown active" is the reason the user needs to see.
+    if let Err(why) = target_healthy(step, target, role.is_candidate()) {
+        return reject(step, PlannedReason::TargetUnhealthy, &why);
     }
     // Validated: fence the source and record what it holds once the fence is confirmed.
     let Some(source) = step.st.active_site.clone() else {

@@ -209,3 +209,28 @@ fn cancel_while_draining_unfences_the_source() {
         Some(PlannedReason::Cancelled)
     );
 }
+
+/// Right after a failover the old primary is still rejoining, so it is not yet a healthy
+/// target; a switchover back inside the cooldown must say "cooldown", not "unhealthy".
+#[test]
+fn the_cooldown_is_reported_before_target_health() {
+    let mut h = Harness::healthy(pair());
+    h.state.last_failover = Some(FailoverRecord {
+        at: h.now,
+        target: "iad".to_owned(),
+        promotion_gtid: None,
+        kind: FailoverKind::Emergency,
+        previous: None,
+    });
+    let d = h.request(
+        vec![writable("iad", "iad:1-10"), fenced("pdx", "iad:1-10")],
+        plan("pdx"),
+    );
+    let planned = d.status.planned_failover.clone().expect("planned");
+    assert_eq!(planned.reason, Some(PlannedReason::CooldownActive));
+    assert!(
+        d.actions
+            .iter()
+            .all(|a| !matches!(a.kind, ActionKind::Promote { .. }))
+    );
+}
