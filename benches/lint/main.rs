@@ -17,7 +17,6 @@
 //! `--rss-child FILE`) so the parent's corpus and earlier rounds do not count.
 
 mod corpus;
-mod standin;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -103,12 +102,12 @@ fn run() -> Result<(), String> {
     if let Some(dir) = &args.lint_dir {
         return lint_dir(dir);
     }
-    let (catalog, which) = catalog_for("MysqlFailoverGroup", standin::MFG_RULES)?;
+    let (catalog, which) = catalog_for("MysqlFailoverGroup")?;
     println!("## MysqlFailoverGroup corpus ({which})");
     let text = corpus::mfg_stream(args.groups);
     throughput(&text, &catalog, "MysqlFailoverGroup", args.rounds)?;
     peak_rss(&text)?;
-    let (catalog, which) = catalog_for("Deployment", standin::DEPLOYMENT_RULES)?;
+    let (catalog, which) = catalog_for("Deployment")?;
     println!("\n## Deployment corpus ({which})");
     let text = (0..args.deployments).fold(String::new(), |mut text, i| {
         text.push_str("---\n");
@@ -118,25 +117,20 @@ fn run() -> Result<(), String> {
     throughput(&text, &catalog, "Deployment", args.rounds)
 }
 
-/// The built-in catalog when it has rules for `kind`; the stand-in rules otherwise.
-fn catalog_for(kind: &str, standin: &[(&str, &str)]) -> Result<(Arc<Catalog>, String), String> {
-    let builtin = Catalog::builtin().map_err(|e| e.to_string())?;
-    let rules = builtin
+/// The built-in catalog and how many of its rules apply to `kind`.
+fn catalog_for(kind: &str) -> Result<(Arc<Catalog>, String), String> {
+    let catalog = Catalog::builtin().map_err(|e| e.to_string())?;
+    let rules = catalog
         .rules()
         .iter()
         .filter(|r| r.applies_to(kind))
         .count();
-    if rules > 0 {
-        return Ok((
-            builtin,
-            format!("built-in catalog, {rules} rules for {kind}"),
-        ));
+    if rules == 0 {
+        return Err(format!("the built-in catalog has no rule for {kind}"));
     }
-    let catalog = Catalog::from_files(standin).map_err(|e| e.to_string())?;
-    let n = catalog.rules().len();
     Ok((
-        Arc::new(catalog),
-        format!("stand-in rules: the built-in catalog has no rule for {kind}; {n} rules"),
+        catalog,
+        format!("built-in catalog, {rules} rules for {kind}"),
     ))
 }
 
@@ -288,7 +282,7 @@ fn peak_rss(text: &str) -> Result<(), String> {
 /// resident set after each stage to show where the memory goes.
 fn rss_child(file: &Path) -> Result<(), String> {
     let before = vm_hwm_kib()?;
-    let (catalog, _) = catalog_for("MysqlFailoverGroup", standin::MFG_RULES)?;
+    let (catalog, _) = catalog_for("MysqlFailoverGroup")?;
     let linter = Linter::new(Arc::clone(&catalog), LintConfig::default());
     let start = Instant::now();
     let text = std::fs::read_to_string(file).map_err(|e| e.to_string())?;
@@ -354,7 +348,7 @@ fn write_deployments(dir: &Path, count: usize) -> Result<(), String> {
 fn lint_dir(dir: &Path) -> Result<(), String> {
     let cpu_start = thread_cpu_time();
     let start = Instant::now();
-    let (catalog, which) = catalog_for("Deployment", standin::DEPLOYMENT_RULES)?;
+    let (catalog, which) = catalog_for("Deployment")?;
     let linter = Linter::new(Arc::clone(&catalog), LintConfig::default());
     let mut files = Vec::new();
     collect_yaml(dir, &mut files)?;

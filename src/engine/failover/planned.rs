@@ -457,20 +457,15 @@ fn finish(step: &mut Step<'_>, update: impl FnOnce(&mut PlannedFailover)) {
 }
 
 fn reject(step: &mut Step<'_>, reason: PlannedReason, message: &str) {
-    let target = step.st.planned.as_ref().map(|p| p.target.clone());
-    finish(step, |p| {
-        p.phase = PlannedPhase::Failed;
-        p.reason = Some(reason);
-        message.clone_into(&mut p.message);
-    });
-    step.event(Event::new(
-        EventReason::PlannedFailoverRejected,
-        target.as_deref(),
-        format!("{reason:?}: {message}"),
-    ));
+    fail_with(step, EventReason::PlannedFailoverRejected, reason, message);
 }
 
 fn finish_failed(step: &mut Step<'_>, reason: PlannedReason, message: &str) {
+    fail_with(step, EventReason::PlannedFailoverFailed, reason, message);
+}
+
+/// Ends the planned failover as Failed and reports it under `event`.
+fn fail_with(step: &mut Step<'_>, event: EventReason, reason: PlannedReason, message: &str) {
     let target = step.st.planned.as_ref().map(|p| p.target.clone());
     finish(step, |p| {
         p.phase = PlannedPhase::Failed;
@@ -478,7 +473,7 @@ fn finish_failed(step: &mut Step<'_>, reason: PlannedReason, message: &str) {
         message.clone_into(&mut p.message);
     });
     step.event(Event::new(
-        EventReason::PlannedFailoverFailed,
+        event,
         target.as_deref(),
         format!("{reason:?}: {message}"),
     ));
