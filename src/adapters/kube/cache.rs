@@ -1,18 +1,18 @@
 //! [`ClusterCache`]: an [`ObjectContext`] answered from memory.
 //!
 //! Admission must answer in milliseconds and must not build API clients per request
-//! (a Polaris anti-pattern), so cross-object rules read a cache that watchers keep current.
-//! Until a kind's initial list has been loaded, lookups of that kind answer
-//! [`Lookup::Unknown`] and the rules stay silent rather than deny on missing data.
+//! (a Polaris anti-pattern), so cross-object rules read a cache that watchers
+//! ([`super::watch`]) keep current.
 //!
-//! Secrets are stored reduced: only the `username` value is kept (the credential rule
-//! compares usernames); every other key keeps its name with an empty value, so the
-//! webhook never holds passwords in memory.
+//! The cache knows what it covers. A kind is covered once the initial list of a watch has
+//! completed, either for every namespace or for the namespaces the server was told to watch.
+//! Outside its coverage a lookup answers [`Lookup::Unknown`], so rules stay silent rather
+//! than deny on data the server never had (a Secret in an unwatched namespace is not
+//! "missing").
 //!
-//! TODO(operator issue): the live fill. The operator process already runs kube-runtime
-//! watchers; it should feed `Secret` and `StorageClass` events into [`ClusterCache::apply`]
-//! / [`ClusterCache::delete`] and call [`ClusterCache::mark_synced`] after the initial
-//! list. The cache itself, its semantics and the webhook's use of it are done and tested.
+//! What is stored is reduced: Secrets keep only the `username` value (the credential rules
+//! compare usernames) and the names of their other keys, so the webhook never holds
+//! passwords in memory; other objects lose `managedFields` and the last-applied annotation.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{PoisonError, RwLock};
@@ -21,19 +21,35 @@ use serde_json::{Map, Value};
 
 use crate::engine::rules::{Lookup, ObjectContext};
 
-/// The kinds cross-object rules read.
-pub const CACHED_KINDS: [&str; 2] = ["Secret", "StorageClass"];
-
 /// `(kind, namespace, name)`; namespace is `""` for cluster-scoped kinds.
 type Key = (String, String, String);
+
+/// Which namespaces a kind's objects are known for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Coverage {
+    /// Every namespace (and cluster-scoped kinds).
+    All,
+    /// Only these namespaces.
+    Namespaces(BTreeSet<String>),
+}
+
+impl Coverage {
+    fn covers(&self, namespace: &str) -> bool {
+        match self {
+            Self::All => true,
+            // "*" asks about every namespace; only a cluster-wide watch can answer that.
+            Self::Namespaces(set) => namespace != "*" && set.contains(namespace),
+        }
+    }
+}
 
 #[derive(Debug, Default)]
 struct State {
     objects: BTreeMap<Key, Value>,
-    synced: BTreeSet<String>,
+    coverage: BTreeMap<String, Coverage>,
 }
 
-/// An in-memory copy of the cluster's Secrets and `StorageClasses`.
+/// An in-memory copy of the cluster objects cross-object rules read.
 #[derive(Debug, Default)]
 pub struct ClusterCache {
     state: RwLock<State>,
@@ -44,16 +60,12 @@ impl ClusterCache {
         Self::default()
     }
 
-    /// Adds or replaces an object (a watch ADDED/MODIFIED event). Kinds nobody reads and
-    /// objects without a name are ignored.
+    /// Adds or replaces an object (a watch ADDED/MODIFIED event). Objects without a kind or
+    /// a name are ignored.
     pub fn apply(&self, object: &Value) {
-        let Some(key) = key_of(object) else { return };
-        let stored = if key.0 == "Secret" {
-            reduce_secret(object)
-        } else {
-            object.clone()
-        };
-        self.write().objects.insert(key, stored);
+        if let Some((key, stored)) = stored_form(object) {
+            self.write().objects.insert(key, stored);
+        }
     }
 
     /// Removes an object (a watch DELETED event).
@@ -63,30 +75,57 @@ impl ClusterCache {
         }
     }
 
-    /// Replaces every object of `kind` (a relist) and marks the kind as known.
-    pub fn replace_kind(&self, kind: &str, objects: &[Value]) {
+    /// Replaces every object of `kind` in `namespace` (`None`: in every namespace) with
+    /// `objects`, the result of a complete list, and marks that scope as known.
+    pub fn replace(&self, kind: &str, namespace: Option<&str>, objects: &[Value]) {
+        let stored: Vec<(Key, Value)> = objects
+            .iter()
+            .filter_map(stored_form)
+            .filter(|((k, ns, _), _)| k == kind && namespace.is_none_or(|n| n == ns))
+            .collect();
         let mut state = self.write();
-        state.objects.retain(|(k, _, _), _| k != kind);
-        for object in objects {
-            if let Some(key) = key_of(object).filter(|k| k.0 == kind) {
-                let stored = if kind == "Secret" {
-                    reduce_secret(object)
-                } else {
-                    object.clone()
-                };
-                state.objects.insert(key, stored);
+        state
+            .objects
+            .retain(|(k, ns, _), _| k != kind || namespace.is_some_and(|n| n != ns));
+        state.objects.extend(stored);
+        let coverage = match (namespace, state.coverage.remove(kind)) {
+            (None, _) | (Some(_), Some(Coverage::All)) => Coverage::All,
+            (Some(ns), Some(Coverage::Namespaces(mut set))) => {
+                set.insert(ns.to_owned());
+                Coverage::Namespaces(set)
             }
-        }
-        state.synced.insert(kind.to_owned());
+            (Some(ns), None) => Coverage::Namespaces(BTreeSet::from([ns.to_owned()])),
+        };
+        state.coverage.insert(kind.to_owned(), coverage);
     }
 
-    /// The initial list of `kind` is complete: absence now means the object does not exist.
+    /// The objects of `kind` already applied are complete for every namespace: absence now
+    /// means the object does not exist.
     pub fn mark_synced(&self, kind: &str) {
-        self.write().synced.insert(kind.to_owned());
+        self.write().coverage.insert(kind.to_owned(), Coverage::All);
     }
 
+    /// Whether lookups of `kind` in `namespace` (`""` for cluster-scoped kinds, `"*"` for
+    /// every namespace) are answered from the cache.
+    pub fn covers(&self, kind: &str, namespace: &str) -> bool {
+        self.read()
+            .coverage
+            .get(kind)
+            .is_some_and(|c| c.covers(namespace))
+    }
+
+    /// Whether any watch of `kind` has completed its initial list.
     pub fn is_synced(&self, kind: &str) -> bool {
-        self.read().synced.contains(kind)
+        self.read().coverage.contains_key(kind)
+    }
+
+    /// How many objects of `kind` are cached.
+    pub fn count(&self, kind: &str) -> usize {
+        self.read()
+            .objects
+            .keys()
+            .filter(|(k, _, _)| k == kind)
+            .count()
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
@@ -101,7 +140,11 @@ impl ClusterCache {
 impl ObjectContext for ClusterCache {
     fn get(&self, kind: &str, namespace: &str, name: &str) -> Lookup<Value> {
         let state = self.read();
-        if !state.synced.contains(kind) {
+        if !state
+            .coverage
+            .get(kind)
+            .is_some_and(|c| c.covers(namespace))
+        {
             return Lookup::Unknown;
         }
         let key = (kind.to_owned(), namespace.to_owned(), name.to_owned());
@@ -113,7 +156,11 @@ impl ObjectContext for ClusterCache {
 
     fn list(&self, kind: &str, namespace: &str) -> Lookup<Vec<Value>> {
         let state = self.read();
-        if !state.synced.contains(kind) {
+        if !state
+            .coverage
+            .get(kind)
+            .is_some_and(|c| c.covers(namespace))
+        {
             return Lookup::Unknown;
         }
         let found = state
@@ -128,15 +175,36 @@ impl ObjectContext for ClusterCache {
 
 fn key_of(object: &Value) -> Option<Key> {
     let kind = object.get("kind").and_then(Value::as_str)?;
-    if !CACHED_KINDS.contains(&kind) {
-        return None;
-    }
     let name = object.pointer("/metadata/name").and_then(Value::as_str)?;
     let namespace = object
         .pointer("/metadata/namespace")
         .and_then(Value::as_str)
         .unwrap_or("");
     Some((kind.to_owned(), namespace.to_owned(), name.to_owned()))
+}
+
+/// The key and the reduced copy the cache keeps of `object`.
+fn stored_form(object: &Value) -> Option<(Key, Value)> {
+    let key = key_of(object)?;
+    let stored = if key.0 == "Secret" {
+        reduce_secret(object)
+    } else {
+        without_bookkeeping(object)
+    };
+    Some((key, stored))
+}
+
+/// Drops what no rule reads and what can be large: `managedFields` and the last-applied
+/// annotation (a full copy of the object as the client sent it).
+fn without_bookkeeping(object: &Value) -> Value {
+    let mut copy = object.clone();
+    if let Some(meta) = copy.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.remove("managedFields");
+        if let Some(annotations) = meta.get_mut("annotations").and_then(Value::as_object_mut) {
+            annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
+        }
+    }
+    copy
 }
 
 /// Keeps kind, metadata name/namespace, and the keys of `data`/`stringData` with only the
@@ -180,22 +248,24 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn secret(ns: &str, name: &str) -> Value {
+        json!({"kind": "Secret", "metadata": {"name": name, "namespace": ns},
+               "stringData": {"username": "app", "password": "hunter2"}})
+    }
+
     #[test]
     fn unknown_until_synced_then_authoritative() {
         let cache = ClusterCache::new();
         assert_eq!(cache.get("Secret", "db", "x"), Lookup::Unknown);
         cache.mark_synced("Secret");
         assert_eq!(cache.get("Secret", "db", "x"), Lookup::Missing);
-        cache.apply(
-            &json!({"kind": "Secret", "metadata": {"name": "x", "namespace": "db"},
-                            "stringData": {"username": "app", "password": "hunter2"}}),
-        );
-        let Lookup::Found(secret) = cache.get("Secret", "db", "x") else {
+        cache.apply(&secret("db", "x"));
+        let Lookup::Found(found) = cache.get("Secret", "db", "x") else {
             panic!("not found")
         };
-        assert_eq!(secret.pointer("/stringData/username"), Some(&json!("app")));
+        assert_eq!(found.pointer("/stringData/username"), Some(&json!("app")));
         assert_eq!(
-            secret.pointer("/stringData/password"),
+            found.pointer("/stringData/password"),
             Some(&json!("")),
             "passwords are not cached"
         );
@@ -204,11 +274,12 @@ mod tests {
     }
 
     #[test]
-    fn replace_kind_relists() {
+    fn replace_relists_a_kind() {
         let cache = ClusterCache::new();
         cache.apply(&json!({"kind": "StorageClass", "metadata": {"name": "old"}}));
-        cache.replace_kind(
+        cache.replace(
             "StorageClass",
+            None,
             &[json!({"kind": "StorageClass", "metadata": {"name": "new"}})],
         );
         assert_eq!(cache.get("StorageClass", "", "old"), Lookup::Missing);
@@ -220,5 +291,52 @@ mod tests {
             panic!("unknown")
         };
         assert_eq!(all.len(), 1);
+    }
+
+    #[test]
+    fn a_namespaced_watch_answers_only_for_its_namespaces() {
+        let cache = ClusterCache::new();
+        cache.replace(
+            "Secret",
+            Some("db"),
+            &[secret("db", "a"), secret("other", "b")],
+        );
+        assert!(matches!(cache.get("Secret", "db", "a"), Lookup::Found(_)));
+        assert_eq!(cache.get("Secret", "db", "zz"), Lookup::Missing);
+        // Not watched: unknown, never "missing".
+        assert_eq!(cache.get("Secret", "other", "b"), Lookup::Unknown);
+        assert_eq!(cache.list("Secret", "*"), Lookup::Unknown);
+        assert_eq!(
+            cache.count("Secret"),
+            1,
+            "objects outside the scope are dropped"
+        );
+
+        cache.replace("Secret", Some("apps"), &[secret("apps", "c")]);
+        assert!(cache.covers("Secret", "db") && cache.covers("Secret", "apps"));
+        // A relist of one namespace leaves the other alone.
+        cache.replace("Secret", Some("db"), &[]);
+        assert_eq!(cache.get("Secret", "db", "a"), Lookup::Missing);
+        assert!(matches!(cache.get("Secret", "apps", "c"), Lookup::Found(_)));
+    }
+
+    #[test]
+    fn bookkeeping_is_not_cached() {
+        let cache = ClusterCache::new();
+        cache.replace(
+            "NetworkPolicy",
+            None,
+            &[json!({"kind": "NetworkPolicy", "metadata": {"name": "np", "namespace": "db",
+                "managedFields": [{"manager": "kubectl"}],
+                "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}", "team": "x"}}})],
+        );
+        let Lookup::Found(np) = cache.get("NetworkPolicy", "db", "np") else {
+            panic!("not found")
+        };
+        assert_eq!(np.pointer("/metadata/managedFields"), None);
+        assert_eq!(
+            np.pointer("/metadata/annotations"),
+            Some(&json!({"team": "x"}))
+        );
     }
 }
