@@ -9,7 +9,7 @@
 //! | [`api`] | nothing | the `shipstream.io/v1alpha1` types and CRD rendering |
 //! | [`engine`] | nothing: pure functions, time passed in | GTID algebra, the failover state machine, the rule catalog, report rendering, manifest parsing |
 //! | [`ports`] | nothing | the narrow traits every side effect goes through |
-//! | [`adapters`] | the outside world | implementations of [`ports`]: MySQL, files |
+//! | [`adapters`] | the outside world | implementations of [`ports`]: MySQL; the Kubernetes API (the cluster cache admission reads) |
 //! | [`control`] | only [`ports`] | async loops that run observe → decide → act |
 //! | [`sim`] | nothing | a deterministic simulated world that drives the real engine |
 //! | [`shells`] | everything | front doors: the CLI, the HTTPS server, standalone mode |

@@ -1,5 +1,6 @@
 //! Tracing set-up and Prometheus metrics with bounded labels.
 
+pub mod cluster_cache;
 pub mod exposition;
 pub mod failover;
 

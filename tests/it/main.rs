@@ -13,6 +13,7 @@ mod failover_unplanned;
 #[allow(dead_code)]
 mod failover_writer;
 mod generated;
+mod kube_watch;
 mod lint_cli;
 mod lint_examples;
 mod lint_rules;

@@ -521,11 +521,11 @@ async fn builtin_catalog_admits_the_production_ready_example_and_denies_the_bad_
     let cache = bloodraven::adapters::kube::ClusterCache::new();
     for kind in ["Secret", "StorageClass"] {
         let objects: Vec<Value> = good.iter().filter(|o| o["kind"] == kind).cloned().collect();
-        cache.replace_kind(kind, &objects);
+        cache.replace(kind, None, &objects);
     }
     let server = TestServer::start_with(|o| {
         o.catalog = None;
-        o.cluster = Some(std::sync::Arc::new(cache));
+        o.cluster = bloodraven::shells::serve::ClusterLookups::Context(std::sync::Arc::new(cache));
     })
     .await;
     let group = good

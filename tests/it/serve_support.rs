@@ -9,7 +9,7 @@ use std::time::Duration;
 use bloodraven::adapters::kube::ClusterCache;
 use bloodraven::engine::rules::{Catalog, LintConfig, Linter};
 use bloodraven::shells::certs::{GeneratedCerts, generate_certs};
-use bloodraven::shells::serve::{ServeError, ServeOptions, bind};
+use bloodraven::shells::serve::{ClusterLookups, ServeError, ServeOptions, bind};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
@@ -227,7 +227,7 @@ pub fn options(cert_dir: &std::path::Path) -> ServeOptions {
         listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
         cert_dir: cert_dir.to_owned(),
         catalog: Some(catalog()),
-        cluster: Some(fake_cluster()),
+        cluster: ClusterLookups::Context(fake_cluster()),
         reload_interval: Duration::from_millis(100),
         ..ServeOptions::default()
     }

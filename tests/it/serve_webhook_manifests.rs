@@ -105,7 +105,64 @@ fn the_status_guard_covers_every_status_subresource() {
         env!("CARGO_MANIFEST_DIR")
     ))
     .expect("kustomization");
-    for file in ["service.yaml", "validating.yaml", "mutating.yaml"] {
+    for file in [
+        "rbac.yaml",
+        "service.yaml",
+        "validating.yaml",
+        "mutating.yaml",
+    ] {
         assert!(kustomization.contains(file), "kustomization lists {file}");
+    }
+}
+
+/// The RBAC lets the server's ServiceAccount read exactly the kinds its watches list, and
+/// nothing else, with read verbs only.
+#[test]
+fn rbac_grants_read_access_to_exactly_the_watched_kinds() {
+    use bloodraven::adapters::kube::LOOKUP_RESOURCES;
+    let text = std::fs::read_to_string(format!("{}/webhook/rbac.yaml", env!("CARGO_MANIFEST_DIR")))
+        .expect("rbac.yaml");
+    let stream = bloodraven::engine::manifest::parse_stream(Some("rbac.yaml"), &text);
+    assert!(stream.errors.is_empty(), "{:?}", stream.errors);
+    let docs: Vec<Value> = stream.documents.into_iter().map(|d| d.value).collect();
+    let mut granted: Vec<(String, String)> = Vec::new();
+    for role in docs.iter().filter(|d| d["kind"] == "ClusterRole") {
+        for rule in role["rules"].as_array().expect("rules") {
+            assert_eq!(rule["verbs"], serde_json::json!(["get", "list", "watch"]));
+            for group in rule["apiGroups"].as_array().expect("apiGroups") {
+                for resource in rule["resources"].as_array().expect("resources") {
+                    granted.push((
+                        group.as_str().expect("group").to_owned(),
+                        resource.as_str().expect("resource").to_owned(),
+                    ));
+                }
+            }
+        }
+    }
+    let mut watched: Vec<(String, String)> = LOOKUP_RESOURCES
+        .iter()
+        .map(|r| (r.group.to_owned(), r.plural.to_owned()))
+        .collect();
+    granted.sort();
+    watched.sort();
+    assert_eq!(granted, watched);
+
+    let account = bloodraven::shells::serve::DEFAULT_OPERATOR_SERVICE_ACCOUNT;
+    let bindings: Vec<&Value> = docs
+        .iter()
+        .filter(|d| d["kind"] == "ClusterRoleBinding")
+        .collect();
+    assert_eq!(bindings.len(), 2);
+    for binding in bindings {
+        let subject = &binding["subjects"][0];
+        let name = format!(
+            "system:serviceaccount:{}:{}",
+            subject["namespace"].as_str().expect("namespace"),
+            subject["name"].as_str().expect("name")
+        );
+        assert_eq!(
+            name, account,
+            "the webhook's reads and its status writes share one identity"
+        );
     }
 }

@@ -1,6 +1,8 @@
 //! The cluster as the webhooks see it: an in-memory cache of the few kinds cross-object
-//! rules read, filled by watchers.
+//! rules read ([`cache`]), filled by list-then-watch loops on the API server ([`watch`]).
 
 pub mod cache;
+pub mod watch;
 
 pub use cache::ClusterCache;
+pub use watch::{ClusterWatch, LOOKUP_RESOURCES, LookupResource, WatchScope};

@@ -7,9 +7,12 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 
+use crate::adapters::kube::WatchScope;
 use crate::engine::rules::{Catalog, LintConfig};
 use crate::shells::certs::generate_certs;
-use crate::shells::serve::{DEFAULT_OPERATOR_SERVICE_ACCOUNT, ServeOptions, run as serve};
+use crate::shells::serve::{
+    ClusterLookups, DEFAULT_OPERATOR_SERVICE_ACCOUNT, ServeOptions, run as serve,
+};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -32,6 +35,23 @@ pub struct ServeArgs {
     /// How often to check the certificate files for changes, in seconds.
     #[arg(long, default_value_t = 5)]
     pub reload_interval_secs: u64,
+    /// Where cross-object rules (credential Secrets, StorageClass settings, NetworkPolicy,
+    /// PodDisruptionBudget, PrometheusRule) read the cluster: `auto` watches the API server
+    /// when in-cluster or kubeconfig credentials exist, `kube` requires them, `off` never
+    /// reads the cluster (those rules stay silent).
+    #[arg(long, value_enum, default_value_t = ClusterMode::Auto)]
+    pub cluster_lookups: ClusterMode,
+    /// Watch namespaced kinds only in this namespace (repeatable; default: every namespace).
+    #[arg(long = "watch-namespace")]
+    pub watch_namespaces: Vec<String>,
+}
+
+/// See [`ServeArgs::cluster_lookups`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ClusterMode {
+    Auto,
+    Kube,
+    Off,
 }
 
 #[derive(Debug, Subcommand)]
@@ -75,7 +95,7 @@ pub fn run_serve(args: &ServeArgs) -> ExitCode {
             }
         }
     };
-    let opts = ServeOptions {
+    let mut opts = ServeOptions {
         listen: args.listen,
         cert_dir: args.cert_dir.clone(),
         operator_service_account: args.operator_service_account.clone(),
@@ -88,9 +108,40 @@ pub fn run_serve(args: &ServeArgs) -> ExitCode {
         Ok(r) => r,
         Err(e) => return fail(&e.to_string()),
     };
-    match runtime.block_on(serve(opts, shutdown_signal())) {
+    let served = runtime.block_on(async {
+        opts.cluster = cluster_lookups(args).await?;
+        serve(opts, shutdown_signal())
+            .await
+            .map_err(|e| e.to_string())
+    });
+    match served {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(&e.to_string()),
+        Err(e) => fail(&e),
+    }
+}
+
+/// The cluster source `--cluster-lookups` asks for. Needs a tokio runtime (the client
+/// spawns its connection tasks).
+async fn cluster_lookups(args: &ServeArgs) -> Result<ClusterLookups, String> {
+    if args.cluster_lookups == ClusterMode::Off {
+        return Ok(ClusterLookups::None);
+    }
+    let scope = if args.watch_namespaces.is_empty() {
+        WatchScope::AllNamespaces
+    } else {
+        WatchScope::Namespaces(args.watch_namespaces.clone())
+    };
+    let client = match kube::Config::infer().await {
+        Ok(config) => kube::Client::try_from(config).map_err(|e| e.to_string()),
+        Err(e) => Err(format!("no Kubernetes credentials found ({e})")),
+    };
+    match (client, args.cluster_lookups) {
+        (Ok(client), _) => Ok(ClusterLookups::Watch { client, scope }),
+        (Err(e), ClusterMode::Kube) => Err(format!("--cluster-lookups kube: {e}")),
+        (Err(e), _) => {
+            tracing::warn!(error = %e, "cross-object rules will stay silent: not reading the cluster");
+            Ok(ClusterLookups::None)
+        }
     }
 }
 

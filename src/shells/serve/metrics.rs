@@ -11,6 +11,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::engine::rules::{Finding, Level};
+use crate::telemetry::cluster_cache::CacheMetrics;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -77,6 +78,7 @@ pub struct ServeMetrics {
     findings: Family<FindingLabels, Counter>,
     decisions: Family<DecisionLabels, Counter>,
     cert_reloads: Family<ReloadLabels, Counter>,
+    cluster_cache: CacheMetrics,
 }
 
 impl std::fmt::Debug for ServeMetrics {
@@ -130,6 +132,8 @@ impl ServeMetrics {
             "Serving certificate reload attempts after the files changed, by result",
             cert_reloads.clone(),
         );
+        let cluster_cache = CacheMetrics::default();
+        cluster_cache.register(&mut registry);
         Self {
             registry,
             requests,
@@ -137,7 +141,13 @@ impl ServeMetrics {
             findings,
             decisions,
             cert_reloads,
+            cluster_cache,
         }
+    }
+
+    /// The metrics of the cluster cache behind cross-object rules.
+    pub fn cluster_cache(&self) -> &CacheMetrics {
+        &self.cluster_cache
     }
 
     pub fn observe_request(&self, route: &'static str, status: u16, elapsed: Duration) {

@@ -16,5 +16,7 @@ pub mod server;
 pub mod tls;
 
 pub use error::ServeError;
-pub use options::{DEFAULT_MAX_BODY_BYTES, DEFAULT_OPERATOR_SERVICE_ACCOUNT, ServeOptions};
+pub use options::{
+    ClusterLookups, DEFAULT_MAX_BODY_BYTES, DEFAULT_OPERATOR_SERVICE_ACCOUNT, ServeOptions,
+};
 pub use server::{Server, bind, build_app, run};

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::adapters::kube::WatchScope;
 use crate::engine::rules::{Catalog, LintConfig, ObjectContext};
 
 /// The `ServiceAccount` the operator runs as; only it may write the status of our resources.
@@ -36,9 +37,8 @@ pub struct ServeOptions {
     pub lint_config: LintConfig,
     /// The rule catalog; `None` means the one compiled into the binary.
     pub catalog: Option<Arc<Catalog>>,
-    /// Where cross-object rules look up Secrets and `StorageClasses`; `None` means a context
-    /// that knows nothing, so those rules stay silent rather than guess.
-    pub cluster: Option<Arc<dyn ObjectContext>>,
+    /// Where cross-object rules look up Secrets, `StorageClasses` and the rest.
+    pub cluster: ClusterLookups,
 }
 
 impl Default for ServeOptions {
@@ -54,7 +54,7 @@ impl Default for ServeOptions {
             reload_interval: Duration::from_secs(5),
             lint_config: LintConfig::default(),
             catalog: None,
-            cluster: None,
+            cluster: ClusterLookups::None,
         }
     }
 }
@@ -71,7 +71,32 @@ impl std::fmt::Debug for ServeOptions {
             .field("max_concurrency", &self.max_concurrency)
             .field("reload_interval", &self.reload_interval)
             .field("custom_catalog", &self.catalog.is_some())
-            .field("cluster_context", &self.cluster.is_some())
+            .field("cluster", &self.cluster)
             .finish_non_exhaustive()
+    }
+}
+
+/// Where cross-object rules read the cluster from.
+#[derive(Clone, Default)]
+pub enum ClusterLookups {
+    /// Nowhere: those rules stay silent rather than guess.
+    #[default]
+    None,
+    /// A context the caller keeps current (tests, embedders).
+    Context(Arc<dyn ObjectContext>),
+    /// A cache the server fills by watching the API server with this client.
+    Watch {
+        client: kube::Client,
+        scope: WatchScope,
+    },
+}
+
+impl std::fmt::Debug for ClusterLookups {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::None => f.write_str("None"),
+            Self::Context(_) => f.write_str("Context"),
+            Self::Watch { scope, .. } => f.debug_struct("Watch").field("scope", scope).finish(),
+        }
     }
 }

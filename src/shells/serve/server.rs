@@ -19,8 +19,9 @@ use super::admission::Policy;
 use super::app::{AppState, router};
 use super::error::ServeError;
 use super::metrics::ServeMetrics;
-use super::options::ServeOptions;
+use super::options::{ClusterLookups, ServeOptions};
 use super::tls::{self, CertStore};
+use crate::adapters::kube::{ClusterCache, ClusterWatch};
 use crate::engine::rules::{Catalog, EmptyContext, Linter, ObjectContext};
 
 /// A slow or silent client gets this long for its TLS handshake and each request head.
@@ -36,6 +37,8 @@ pub struct Server {
     state: AppState,
     certs: Arc<CertStore>,
     reload_interval: Duration,
+    /// The cluster watches feeding cross-object rules, when the server runs them.
+    watch: Option<ClusterWatch>,
 }
 
 impl std::fmt::Debug for Server {
@@ -47,16 +50,34 @@ impl std::fmt::Debug for Server {
 }
 
 /// The router and its state for `opts`, without any listener (router tests use `oneshot`).
+///
+/// With [`ClusterLookups::Watch`] the cache is created here but stays empty (every lookup
+/// unknown) until [`bind`] starts the watches.
 pub fn build_app(opts: &ServeOptions) -> Result<(Router, AppState), ServeError> {
+    build_app_with_context(opts, context_of(&opts.cluster).0)
+}
+
+/// The context rules read, and the cache to fill when the server runs the watches.
+fn context_of(cluster: &ClusterLookups) -> (Arc<dyn ObjectContext>, Option<Arc<ClusterCache>>) {
+    match cluster {
+        ClusterLookups::None => (Arc::new(EmptyContext), None),
+        ClusterLookups::Context(ctx) => (Arc::clone(ctx), None),
+        ClusterLookups::Watch { .. } => {
+            let cache = Arc::new(ClusterCache::new());
+            (Arc::clone(&cache) as Arc<dyn ObjectContext>, Some(cache))
+        }
+    }
+}
+
+fn build_app_with_context(
+    opts: &ServeOptions,
+    ctx: Arc<dyn ObjectContext>,
+) -> Result<(Router, AppState), ServeError> {
     let catalog = match &opts.catalog {
         Some(catalog) => Arc::clone(catalog),
         None => Catalog::builtin()?,
     };
     let linter = Linter::new(catalog, opts.lint_config.clone());
-    let ctx: Arc<dyn ObjectContext> = opts
-        .cluster
-        .clone()
-        .unwrap_or_else(|| Arc::new(EmptyContext));
     let policy = Policy {
         operator_service_account: opts.operator_service_account.clone(),
         ratchet: opts.ratchet,
@@ -77,13 +98,23 @@ pub fn build_app(opts: &ServeOptions) -> Result<(Router, AppState), ServeError> 
 pub async fn bind(opts: ServeOptions) -> Result<Server, ServeError> {
     let certs = Arc::new(CertStore::load(&opts.cert_dir)?);
     let acceptor = TlsAcceptor::from(Arc::new(tls::server_config(Arc::clone(&certs))?));
-    let (router, state) = build_app(&opts)?;
+    let (ctx, cache) = context_of(&opts.cluster);
+    let (router, state) = build_app_with_context(&opts, ctx)?;
     let listener = TcpListener::bind(opts.listen)
         .await
         .map_err(|source| ServeError::Bind {
             addr: opts.listen,
             source,
         })?;
+    let watch = match (&opts.cluster, cache) {
+        (ClusterLookups::Watch { client, scope }, Some(cache)) => Some(ClusterWatch::start(
+            client,
+            &cache,
+            scope,
+            state.metrics().cluster_cache(),
+        )),
+        _ => None,
+    };
     Ok(Server {
         listener,
         acceptor,
@@ -91,6 +122,7 @@ pub async fn bind(opts: ServeOptions) -> Result<Server, ServeError> {
         state,
         certs,
         reload_interval: opts.reload_interval,
+        watch,
     })
 }
 
@@ -154,6 +186,9 @@ impl Server {
             connections.abort_all();
         }
         let _ = watcher.await;
+        if let Some(watch) = self.watch {
+            watch.stop().await;
+        }
         tracing::info!("server stopped");
         Ok(())
     }

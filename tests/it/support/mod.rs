@@ -2,4 +2,6 @@
 
 // Shared by test modules that each use part of it.
 #[allow(dead_code)]
+pub mod fake_apiserver;
+#[allow(dead_code)]
 pub mod mysql;
