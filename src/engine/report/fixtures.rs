@@ -69,7 +69,7 @@ fn finding(
     Finding {
         rule_id: rule.into(),
         level,
-        object,
+        object: object.into(),
         path: path.into(),
         message: message.into(),
         remediation: remediation.into(),

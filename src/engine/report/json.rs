@@ -4,8 +4,11 @@
 //! format, `POST /lint` and the admission webhook's structured output agree. Additive
 //! changes keep `v1`; renaming or removing a field means `v2`.
 
+use std::io;
+
 use serde::Serialize;
 
+use super::sink::{Streamed, write_pretty};
 use super::{INFORMATION_URI, RenderOptions, TOOL_NAME};
 use crate::engine::manifest::ParseError;
 use crate::engine::rules::{Catalog, Finding, Report, Summary};
@@ -14,12 +17,12 @@ use crate::engine::rules::{Catalog, Finding, Report, Summary};
 pub const SCHEMA_VERSION: &str = "bloodraven.lint/v1";
 
 #[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct JsonReport<'r> {
+#[serde(rename_all = "camelCase", bound(serialize = "Streamed<F>: Serialize"))]
+struct JsonReport<'r, F> {
     schema_version: &'static str,
     tool: Tool<'r>,
     summary: &'r Summary,
-    findings: Vec<JsonFinding<'r>>,
+    findings: Streamed<F>,
     parse_errors: Vec<JsonParseError<'r>>,
 }
 
@@ -62,7 +65,12 @@ impl<'r> From<&'r ParseError> for JsonParseError<'r> {
     }
 }
 
-pub fn render(report: &Report, catalog: &Catalog, opts: &RenderOptions) -> String {
+pub fn write(
+    report: &Report,
+    catalog: &Catalog,
+    opts: &RenderOptions,
+    writer: &mut dyn io::Write,
+) -> io::Result<()> {
     let doc = JsonReport {
         schema_version: SCHEMA_VERSION,
         tool: Tool {
@@ -71,34 +79,30 @@ pub fn render(report: &Report, catalog: &Catalog, opts: &RenderOptions) -> Strin
             information_uri: INFORMATION_URI,
         },
         summary: &report.summary,
-        findings: report
-            .findings
-            .iter()
-            .map(|finding| JsonFinding {
+        findings: Streamed(|| {
+            report.findings.iter().map(|finding| JsonFinding {
                 finding,
                 help_uri: catalog
                     .get(&finding.rule_id)
                     .map(|rule| opts.help_uri(&rule.docs_anchor())),
             })
-            .collect(),
+        }),
         parse_errors: report
             .parse_errors
             .iter()
             .map(JsonParseError::from)
             .collect(),
     };
-    let mut out = serde_json::to_string_pretty(&doc).unwrap_or_else(|e| {
-        // Serializing plain structs with string keys cannot fail; keep the output valid
-        // JSON anyway rather than panic.
-        serde_json::json!({"schemaVersion": SCHEMA_VERSION, "error": e.to_string()}).to_string()
-    });
-    out.push('\n');
-    out
+    write_pretty(writer, &doc)
 }
 
 #[cfg(test)]
 mod tests {
     use serde_json::{Value, json};
+
+    fn render(report: &Report, catalog: &Catalog, opts: &RenderOptions) -> String {
+        crate::engine::report::render(report, catalog, crate::engine::report::Format::Json, opts)
+    }
 
     use super::*;
     use crate::engine::report::fixtures;

@@ -7,9 +7,11 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::io;
 
 use super::display_file;
 use super::sanitize::xml;
+use super::sink::Sink;
 use crate::engine::manifest::ParseError;
 use crate::engine::rules::{Finding, ObjectRef, Report};
 
@@ -46,7 +48,7 @@ impl Suite<'_> {
 
 const NO_FILE: &str = "<input>";
 
-pub fn render(report: &Report) -> String {
+pub fn write(report: &Report, writer: &mut dyn io::Write) -> io::Result<()> {
     let suites = suites(report);
     let (tests, failures, skipped, errors) = suites.iter().fold((0, 0, 0, 0), |acc, s| {
         (
@@ -56,17 +58,19 @@ pub fn render(report: &Report) -> String {
             acc.3 + s.errors.len(),
         )
     });
-    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let mut sink = Sink::new(writer);
+    let out = &mut sink;
+    out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         out,
         "<testsuites name=\"bloodraven lint\" tests=\"{tests}\" failures=\"{failures}\" \
          errors=\"{errors}\" skipped=\"{skipped}\">"
     );
     for suite in &suites {
-        write_suite(&mut out, suite);
+        write_suite(out, suite);
     }
     out.push_str("</testsuites>\n");
-    out
+    sink.finish()
 }
 
 fn suites(report: &Report) -> Vec<Suite<'_>> {
@@ -111,7 +115,7 @@ fn suite_index<'r>(
     })
 }
 
-fn write_suite(out: &mut String, suite: &Suite<'_>) {
+fn write_suite(out: &mut Sink<'_>, suite: &Suite<'_>) {
     let name = display_file(suite.name);
     let _ = writeln!(
         out,
@@ -143,7 +147,7 @@ fn write_suite(out: &mut String, suite: &Suite<'_>) {
     out.push_str("  </testsuite>\n");
 }
 
-fn write_case(out: &mut String, file: &str, case: &Case<'_>) {
+fn write_case(out: &mut Sink<'_>, file: &str, case: &Case<'_>) {
     let _ = write!(
         out,
         "    <testcase classname=\"{}\" name=\"{}\"",
@@ -213,6 +217,15 @@ fn detail(f: &Finding) -> String {
 mod tests {
     use super::*;
     use crate::engine::report::fixtures;
+
+    fn render(report: &Report) -> String {
+        crate::engine::report::render(
+            report,
+            &fixtures::catalog(),
+            crate::engine::report::Format::Junit,
+            &crate::engine::report::RenderOptions::default(),
+        )
+    }
 
     /// A minimal XML 1.0 reader, strict enough to catch what a renderer can get wrong:
     /// unbalanced or misnamed tags, unquoted attributes, stray `<` or `&`, forbidden

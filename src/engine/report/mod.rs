@@ -1,7 +1,8 @@
 //! Rendering lint reports: text, JSON, SARIF 2.1.0 and `JUnit`.
 //!
-//! Pure: every renderer takes a [`Report`] and returns a `String`; the CLI decides where it
-//! goes and the HTTP endpoint picks the format from the `Accept` header. The same catalog
+//! Pure: every renderer takes a [`Report`] and writes to the writer it is given, in chunks,
+//! so the CLI streams a report of any size to stdout; the HTTP endpoint renders into memory
+//! and picks the format from the `Accept` header. The same catalog
 //! metadata (titles, remediation, docs anchors) feeds every format, so a rule looks the same
 //! in a terminal, in GitHub code scanning and in a CI test report.
 
@@ -9,9 +10,11 @@ mod json;
 mod junit;
 mod sanitize;
 mod sarif;
+mod sink;
 mod text;
 
 use std::fmt;
+use std::io;
 use std::str::FromStr;
 
 use crate::engine::rules::{Catalog, Report};
@@ -175,14 +178,29 @@ impl RenderOptions {
     }
 }
 
-/// Renders `report` in `format`. Never fails: every input has a rendering.
-pub fn render(report: &Report, catalog: &Catalog, format: Format, opts: &RenderOptions) -> String {
+/// Writes `report` in `format` to `writer`, as it is rendered. Fails only when the writer
+/// does: every report has a rendering.
+pub fn render_to(
+    report: &Report,
+    catalog: &Catalog,
+    format: Format,
+    opts: &RenderOptions,
+    writer: &mut dyn io::Write,
+) -> io::Result<()> {
     match format {
-        Format::Text => text::render(report, opts),
-        Format::Json => json::render(report, catalog, opts),
-        Format::Sarif => sarif::render(report, catalog, opts),
-        Format::Junit => junit::render(report),
+        Format::Text => text::write(report, opts, writer),
+        Format::Json => json::write(report, catalog, opts, writer),
+        Format::Sarif => sarif::write(report, catalog, opts, writer),
+        Format::Junit => junit::write(report, writer),
     }
+}
+
+/// `report` in `format`, in memory.
+pub fn render(report: &Report, catalog: &Catalog, format: Format, opts: &RenderOptions) -> String {
+    let mut out = Vec::new();
+    // Writing into a Vec cannot fail, and every renderer writes UTF-8.
+    let _ = render_to(report, catalog, format, opts, &mut out);
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 /// How a finding's or parse error's file is named for humans: `-` is standard input.

@@ -6,11 +6,14 @@
 //! output against the official schema.
 
 use std::fmt::Write as _;
+use std::io;
 
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use super::sanitize::file_uri;
+use super::sink::{Streamed, write_pretty};
 use super::{INFORMATION_URI, RenderOptions, TOOL_NAME};
 use crate::engine::manifest::ParseError;
 use crate::engine::rules::{Catalog, Finding, Level, ObjectRef, Report, Rule, SuppressionSource};
@@ -27,7 +30,31 @@ fn sarif_level(level: Level) -> &'static str {
     }
 }
 
-pub fn render(report: &Report, catalog: &Catalog, opts: &RenderOptions) -> String {
+/// The log's top level, in the order SARIF documents show it.
+#[derive(Serialize)]
+#[serde(bound(serialize = "Run<F>: Serialize"))]
+struct Log<F> {
+    #[serde(rename = "$schema")]
+    schema: &'static str,
+    version: &'static str,
+    runs: [Run<F>; 1],
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase", bound(serialize = "Streamed<F>: Serialize"))]
+struct Run<F> {
+    tool: Value,
+    invocations: [Value; 1],
+    column_kind: &'static str,
+    results: Streamed<F>,
+}
+
+pub fn write(
+    report: &Report,
+    catalog: &Catalog,
+    opts: &RenderOptions,
+    writer: &mut dyn io::Write,
+) -> io::Result<()> {
     let rules = catalog.rules();
     let mut driver = Map::new();
     driver.insert("name".into(), json!(TOOL_NAME));
@@ -39,20 +66,17 @@ pub fn render(report: &Report, catalog: &Catalog, opts: &RenderOptions) -> Strin
         "rules".into(),
         Value::Array(rules.iter().map(|r| rule_descriptor(r, opts)).collect()),
     );
-    let results: Vec<Value> = report.findings.iter().map(|f| result(f, rules)).collect();
-    let log = json!({
-        "$schema": SARIF_SCHEMA_URI,
-        "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": driver},
-            "invocations": [invocation(&report.parse_errors)],
-            "columnKind": "unicodeCodePoints",
-            "results": results,
+    let log = Log {
+        schema: SARIF_SCHEMA_URI,
+        version: "2.1.0",
+        runs: [Run {
+            tool: json!({"driver": driver}),
+            invocations: [invocation(&report.parse_errors)],
+            column_kind: "unicodeCodePoints",
+            results: Streamed(|| report.findings.iter().map(|f| result(f, rules))),
         }],
-    });
-    let mut out = serde_json::to_string_pretty(&log).unwrap_or_default();
-    out.push('\n');
-    out
+    };
+    write_pretty(writer, &log)
 }
 
 fn rule_descriptor(rule: &Rule, opts: &RenderOptions) -> Value {
@@ -65,7 +89,7 @@ fn rule_descriptor(rule: &Rule, opts: &RenderOptions) -> Value {
     let help = non_empty(&rule.remediation, title);
     json!({
         "id": rule.id,
-        "name": pascal_case(title).unwrap_or_else(|| rule.id.clone()),
+        "name": pascal_case(title).unwrap_or_else(|| rule.id.to_string()),
         "shortDescription": {"text": title},
         "fullDescription": {"text": full},
         "help": {
@@ -168,7 +192,7 @@ fn object_path(o: &ObjectRef) -> String {
 fn fingerprint(f: &Finding) -> String {
     let mut h = Sha256::new();
     for part in [
-        f.rule_id.as_str(),
+        &*f.rule_id,
         f.object.api_version.as_str(),
         &object_path(&f.object),
         &f.path,
@@ -247,6 +271,10 @@ fn pascal_case(title: &str) -> Option<String> {
 mod tests {
     use super::*;
     use crate::engine::report::fixtures;
+
+    fn render(report: &Report, catalog: &Catalog, opts: &RenderOptions) -> String {
+        crate::engine::report::render(report, catalog, crate::engine::report::Format::Sarif, opts)
+    }
 
     fn rendered(report: &Report) -> Result<Value, String> {
         let out = render(report, &fixtures::catalog(), &RenderOptions::default());
@@ -410,7 +438,7 @@ mod tests {
     fn never_emits_empty_strings() -> Result<(), String> {
         let mut report = fixtures::report();
         report.findings[0].message = String::new();
-        report.findings[0].object.name = Some(String::new());
+        std::sync::Arc::make_mut(&mut report.findings[0].object).name = Some(String::new());
         report.findings[1].suppressed = Some(crate::engine::rules::Suppression {
             source: SuppressionSource::Config,
             reason: String::new(),
@@ -439,7 +467,7 @@ mod tests {
         moved.line = Some(99);
         assert_eq!(fingerprint(&report.findings[0]), fingerprint(&moved));
         let mut other = moved.clone();
-        other.object.namespace = Some("staging".into());
+        std::sync::Arc::make_mut(&mut other.object).namespace = Some("staging".into());
         assert_ne!(fingerprint(&moved), fingerprint(&other));
         assert_eq!(fingerprint(&moved).len(), 32);
     }

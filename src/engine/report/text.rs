@@ -14,8 +14,10 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::io;
 
 use super::sanitize::one_line;
+use super::sink::Sink;
 use super::{RenderOptions, display_file};
 use crate::engine::rules::{Finding, Level, ObjectRef, Report, Summary, SuppressionSource};
 
@@ -54,7 +56,7 @@ struct Painter {
 }
 
 impl Painter {
-    fn paint(&self, out: &mut String, style: Style, text: &str) {
+    fn paint(&self, out: &mut Sink<'_>, style: Style, text: &str) {
         if self.color {
             let _ = write!(out, "{}{text}\x1b[0m", style.code());
         } else {
@@ -75,30 +77,31 @@ struct FileGroup<'r> {
     objects: Vec<ObjectGroup<'r>>,
 }
 
-pub fn render(report: &Report, opts: &RenderOptions) -> String {
+pub fn write(report: &Report, opts: &RenderOptions, writer: &mut dyn io::Write) -> io::Result<()> {
     let painter = Painter { color: opts.color };
-    let mut out = String::new();
+    let mut sink = Sink::new(writer);
+    let out = &mut sink;
     for e in &report.parse_errors {
         let file = e.location.file.as_deref().map_or("<input>", display_file);
         let location = format!("{file}:{}:{}", e.location.line, e.location.column);
-        painter.paint(&mut out, Style::Bold, &location);
+        painter.paint(out, Style::Bold, &location);
         out.push_str(": ");
-        painter.paint(&mut out, Style::Red, "error");
+        painter.paint(out, Style::Red, "error");
         let _ = writeln!(out, ": {}", one_line(&e.message));
     }
     for group in group_by_file(&report.findings) {
         let header = group.file.map_or("<input>", display_file);
-        painter.paint(&mut out, Style::Bold, &one_line(header));
+        painter.paint(out, Style::Bold, &one_line(header));
         out.push('\n');
         for object in &group.objects {
             let _ = writeln!(out, "  {}", one_line(&object.object.display_name()));
             for finding in &object.findings {
-                finding_lines(&mut out, &painter, finding);
+                finding_lines(out, &painter, finding);
             }
         }
     }
-    summary_line(&mut out, &painter, &report.summary);
-    out
+    summary_line(out, &painter, &report.summary);
+    sink.finish()
 }
 
 fn group_by_file(findings: &[Finding]) -> Vec<FileGroup<'_>> {
@@ -127,7 +130,7 @@ fn group_by_file(findings: &[Finding]) -> Vec<FileGroup<'_>> {
     files
 }
 
-fn finding_lines(out: &mut String, painter: &Painter, f: &Finding) {
+fn finding_lines(out: &mut Sink<'_>, painter: &Painter, f: &Finding) {
     let location = match (f.file.as_deref(), f.line) {
         (Some(file), Some(line)) => format!("{}:{line}", display_file(file)),
         (Some(file), None) => display_file(file).to_owned(),
@@ -170,7 +173,7 @@ fn finding_lines(out: &mut String, painter: &Painter, f: &Finding) {
     }
 }
 
-fn summary_line(out: &mut String, painter: &Painter, s: &Summary) {
+fn summary_line(out: &mut Sink<'_>, painter: &Painter, s: &Summary) {
     let active: usize = s.findings.values().sum();
     painter.paint(out, Style::Bold, "Summary:");
     if active == 0 {
@@ -224,6 +227,15 @@ fn plural(n: usize, noun: &str) -> String {
 mod tests {
     use super::*;
     use crate::engine::report::fixtures;
+
+    fn render(report: &Report, opts: &RenderOptions) -> String {
+        crate::engine::report::render(
+            report,
+            &fixtures::catalog(),
+            crate::engine::report::Format::Text,
+            opts,
+        )
+    }
 
     fn plain(report: &Report) -> String {
         render(report, &RenderOptions::default())

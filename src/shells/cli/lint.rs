@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::inputs::{self, Input};
 use crate::engine::manifest::edit::{FieldInsert, insert_fields};
 use crate::engine::manifest::{Document, Location, ParseError, parse_each, parse_stream};
-use crate::engine::report::{Format, RenderOptions, render};
+use crate::engine::report::{Format, RenderOptions, render_to};
 use crate::engine::rules::pointer::tokens;
 use crate::engine::rules::{BundleContext, Catalog, Level, LintConfig, Linter, ObjectRef, Report};
 
@@ -131,10 +131,9 @@ fn execute(args: &LintArgs) -> Result<ExitCode, String> {
         docs_base_url: args.docs_url.clone(),
         tool_version: env!("CARGO_PKG_VERSION").to_owned(),
     };
-    let rendered = render(&report, &catalog, args.format.into(), &options);
-    let mut stdout = std::io::stdout().lock();
-    stdout
-        .write_all(rendered.as_bytes())
+    // Written as it is rendered: a large report never exists whole in memory.
+    let mut stdout = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+    render_to(&report, &catalog, args.format.into(), &options, &mut stdout)
         .and_then(|()| stdout.flush())
         .map_err(|e| format!("writing the report: {e}"))?;
     let threshold = match args.fail_on {
