@@ -48,7 +48,7 @@ fn bad_example_trips_every_required_rule() {
         .findings
         .iter()
         .filter(|f| f.file.as_deref() == Some(BAD))
-        .map(|f| f.rule_id.as_str())
+        .map(|f| &*f.rule_id)
         .collect();
     for rule in catalog
         .rules()
@@ -56,7 +56,7 @@ fn bad_example_trips_every_required_rule() {
         .filter(|r| r.level == Level::Required)
     {
         assert!(
-            fired.contains(rule.id.as_str()),
+            fired.contains(&*rule.id),
             "{} did not fire on {BAD}",
             rule.id
         );
@@ -78,7 +78,7 @@ fn findings_point_at_the_offending_fields() {
         report
             .findings
             .iter()
-            .filter(|f| f.rule_id == rule && f.object.name.as_deref() == Some(name))
+            .filter(|f| &*f.rule_id == rule && f.object.name.as_deref() == Some(name))
             .map(|f| (f.path.clone(), f.line))
             .collect()
     };

@@ -31,7 +31,7 @@ fn findings(l: &Linter, yaml: &str) -> Vec<Finding> {
 fn fired(l: &Linter, yaml: &str, rule: &str) -> Vec<String> {
     findings(l, yaml)
         .into_iter()
-        .filter(|f| f.rule_id == rule)
+        .filter(|f| &*f.rule_id == rule)
         .map(|f| f.path)
         .collect()
 }
@@ -115,7 +115,7 @@ fn annotation_exemptions_suppress_but_keep_findings() {
     let all = findings(&l, &yaml);
     let tls = all
         .iter()
-        .find(|f| f.rule_id == "BR-TLS-001")
+        .find(|f| &*f.rule_id == "BR-TLS-001")
         .expect("still reported");
     let s = tls.suppressed.as_ref().expect("suppressed");
     assert_eq!(s.source, SuppressionSource::Annotation);
@@ -123,12 +123,12 @@ fn annotation_exemptions_suppress_but_keep_findings() {
     // The entry without a reason exempts nothing and is itself reported.
     let img = all
         .iter()
-        .find(|f| f.rule_id == "BR-IMG-001")
+        .find(|f| &*f.rule_id == "BR-IMG-001")
         .expect("reported");
     assert!(img.is_active());
     let meta = all
         .iter()
-        .find(|f| f.rule_id == "BR-META-001")
+        .find(|f| &*f.rule_id == "BR-META-001")
         .expect("malformed entry reported");
     assert!(meta.message.contains("has no reason"), "{}", meta.message);
     assert_eq!(
@@ -140,7 +140,7 @@ fn annotation_exemptions_suppress_but_keep_findings() {
     let strict = linter("annotationExemptions: {allowed: false}\n");
     let tls = findings(&strict, &yaml)
         .into_iter()
-        .find(|f| f.rule_id == "BR-TLS-001")
+        .find(|f| &*f.rule_id == "BR-TLS-001")
         .expect("reported");
     assert!(tls.is_active());
 }
@@ -150,15 +150,15 @@ fn config_disables_overrides_and_exempts() {
     let config = "rules:\n  BR-TLS-001: {enabled: false}\n  BR-PITR-001: {level: required}\nexemptions:\n  - {rule: BR-IMG-001, namespace: ns, name: g, reason: pinned by the deploy pipeline}\n";
     let l = linter(config);
     let all = findings(&l, &group(""));
-    assert!(all.iter().all(|f| f.rule_id != "BR-TLS-001"));
+    assert!(all.iter().all(|f| &*f.rule_id != "BR-TLS-001"));
     let pitr = all
         .iter()
-        .find(|f| f.rule_id == "BR-PITR-001")
+        .find(|f| &*f.rule_id == "BR-PITR-001")
         .expect("fires");
     assert_eq!(pitr.level, Level::Required);
     let img = all
         .iter()
-        .find(|f| f.rule_id == "BR-IMG-001")
+        .find(|f| &*f.rule_id == "BR-IMG-001")
         .expect("still reported");
     assert_eq!(
         img.suppressed.as_ref().map(|s| s.source),
@@ -224,7 +224,7 @@ fn cross_object_rules_answer_from_the_bundle() {
     let out = l.check(&group_doc, &bundle).findings;
     let msgs = |rule: &str| -> Vec<String> {
         out.iter()
-            .filter(|f| f.rule_id == rule)
+            .filter(|f| &*f.rule_id == rule)
             .map(|f| f.message.clone())
             .collect()
     };
@@ -259,7 +259,7 @@ fn cross_object_rules_answer_from_the_bundle() {
     assert!(
         alone
             .iter()
-            .all(|f| !["BR-CRED-004", "BR-STO-002", "BR-NET-001"].contains(&f.rule_id.as_str()))
+            .all(|f| !["BR-CRED-004", "BR-STO-002", "BR-NET-001"].contains(&&*f.rule_id))
     );
 }
 

@@ -460,7 +460,7 @@ async fn rules_health_and_readiness() {
     let expected: Vec<String> = crate::serve_support::catalog()
         .rules()
         .iter()
-        .map(|r| r.id.clone())
+        .map(|r| r.id.to_string())
         .collect();
     assert_eq!(ids, expected);
     let pull = rules

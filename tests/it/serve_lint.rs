@@ -87,7 +87,7 @@ async fn lint_returns_the_same_findings_as_the_linter_for_the_same_input() {
         expected
             .findings
             .iter()
-            .any(|f| f.rule_id == "BR-TEST-CRED-001" && f.message.contains("same username")),
+            .any(|f| &*f.rule_id == "BR-TEST-CRED-001" && f.message.contains("same username")),
         "bundle context feeds cross-object rules"
     );
 

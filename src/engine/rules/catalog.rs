@@ -165,7 +165,7 @@ impl Catalog {
     }
 
     pub fn get(&self, id: &str) -> Option<&Rule> {
-        self.rules.iter().find(|r| r.id == id)
+        self.rules.iter().find(|r| &*r.id == id)
     }
 
     pub fn manual_checks(&self) -> &[ManualCheck] {
@@ -246,14 +246,14 @@ fn compile(file: &str, f: RuleFile) -> Result<Rule, CatalogError> {
         _ => return Err(err(file, "check needs exactly one of schema and builtin")),
     };
     Ok(Rule {
-        id: f.id,
+        id: f.id.into(),
         title: f.title,
         level: f.level,
         owner: f.owner,
         kinds: f.kinds,
         section: f.section,
         message: f.message,
-        remediation: f.remediation,
+        remediation: f.remediation.into(),
         admission: f.admission,
         condition,
         fix: f.fix,
@@ -285,7 +285,7 @@ mod tests {
     fn builtin_catalog_loads_and_is_sorted() {
         let catalog = Catalog::builtin().expect("catalog");
         assert!(catalog.rules().len() >= 40, "{}", catalog.rules().len());
-        let ids: Vec<&str> = catalog.rules().iter().map(|r| r.id.as_str()).collect();
+        let ids: Vec<&str> = catalog.rules().iter().map(|r| &*r.id).collect();
         let mut sorted = ids.clone();
         sorted.sort_unstable();
         assert_eq!(ids, sorted);

@@ -1,5 +1,7 @@
 //! What a lint run reports.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -58,16 +60,20 @@ pub enum SuppressionSource {
 /// One violation of one rule at one place.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+///
+/// The rule ID, remediation, file name and object are shared (`Arc`) with the rule, the
+/// document and the object's other findings: a large run holds a hundred thousand findings,
+/// and copies of those strings were most of their memory.
 pub struct Finding {
-    pub rule_id: String,
+    pub rule_id: Arc<str>,
     pub level: Level,
-    pub object: ObjectRef,
+    pub object: Arc<ObjectRef>,
     /// RFC 6901 pointer to the offending field (where it should be, when it is missing).
     pub path: String,
     pub message: String,
-    pub remediation: String,
+    pub remediation: Arc<str>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub file: Option<String>,
+    pub file: Option<Arc<str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub line: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

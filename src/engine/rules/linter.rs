@@ -133,7 +133,7 @@ impl Linter {
         let Some(kind) = object.get("kind").and_then(Value::as_str) else {
             return ObjectOutcome::default();
         };
-        let object_ref = ObjectRef::of(object);
+        let object_ref = Arc::new(ObjectRef::of(object));
         let (exemptions, _) = exempt::parse(object);
         let mut outcome = ObjectOutcome::default();
         for rule in self.rules_for(kind) {
@@ -149,12 +149,12 @@ impl Linter {
             let level = self.config.level(&rule.id, rule.level);
             for v in violations {
                 outcome.findings.push(Finding {
-                    rule_id: rule.id.clone(),
+                    rule_id: Arc::clone(&rule.id),
                     level,
-                    object: object_ref.clone(),
+                    object: Arc::clone(&object_ref),
                     message: rule.message.replace("{value}", &v.value),
-                    remediation: rule.remediation.clone(),
-                    file: doc.file.as_deref().map(str::to_owned),
+                    remediation: Arc::clone(&rule.remediation),
+                    file: doc.file.clone(),
                     line: doc.file.as_ref().map(|_| doc.line_of(&v.pointer)),
                     path: v.pointer,
                     suppressed: suppressed.clone(),
@@ -233,7 +233,7 @@ impl Linter {
         }
         exemptions
             .iter()
-            .find(|e| e.rule_id == rule.id)
+            .find(|e| *e.rule_id == *rule.id)
             .map(|e| Suppression {
                 source: SuppressionSource::Annotation,
                 reason: e.reason.clone(),

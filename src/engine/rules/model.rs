@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use json_patch::PatchOperation;
 use serde::{Deserialize, Serialize};
@@ -92,7 +93,8 @@ pub enum AdmissionAction {
 /// One rule of the catalog.
 #[derive(Debug)]
 pub struct Rule {
-    pub id: String,
+    /// Shared with every finding of the rule.
+    pub id: Arc<str>,
     pub title: String,
     pub level: Level,
     pub owner: Owner,
@@ -102,7 +104,8 @@ pub struct Rule {
     pub section: String,
     /// Message template; `{value}` is the offending value.
     pub message: String,
-    pub remediation: String,
+    /// Shared with every finding of the rule.
+    pub remediation: Arc<str>,
     pub admission: AdmissionAction,
     pub condition: Condition,
     /// Safe fix, as RFC 6902 operations relative to the selected node.

@@ -175,7 +175,7 @@ impl ServeMetrics {
             self.findings
                 .get_or_create(&FindingLabels {
                     source,
-                    rule: f.rule_id.clone(),
+                    rule: f.rule_id.to_string(),
                     level: level_label(f.level),
                 })
                 .inc();

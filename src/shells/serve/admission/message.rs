@@ -102,12 +102,12 @@ mod tests {
 
     fn finding(id: &str, path: &str, message: &str) -> Finding {
         Finding {
-            rule_id: id.to_owned(),
+            rule_id: id.into(),
             level: Level::Recommended,
-            object: ObjectRef::default(),
+            object: ObjectRef::default().into(),
             path: path.to_owned(),
             message: message.to_owned(),
-            remediation: String::new(),
+            remediation: "".into(),
             file: None,
             line: None,
             suppressed: None,

@@ -1,6 +1,7 @@
 //! `/validate`: deny required findings, warn about the rest, ratchet updates, guard status.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use super::message;
 use super::review::{AdmissionRequest, AdmissionResponse, Operation};
@@ -43,11 +44,12 @@ pub fn validate(
         && policy.ratchet
         && let Some(old) = &request.old_object
     {
-        let before: BTreeSet<(String, String)> = active(linter, with_namespace(old, request), ctx)
-            .into_iter()
-            .filter(|f| denies(linter, f))
-            .map(|f| (f.rule_id, f.path))
-            .collect();
+        let before: BTreeSet<(Arc<str>, String)> =
+            active(linter, with_namespace(old, request), ctx)
+                .into_iter()
+                .filter(|f| denies(linter, f))
+                .map(|f| (f.rule_id, f.path))
+                .collect();
         // Only findings the update introduces deny; existing ones become warnings.
         denying.retain(|f| !before.contains(&(f.rule_id.clone(), f.path.clone())));
     }
