@@ -14,7 +14,8 @@ use bloodraven::telemetry::cluster_cache::CacheMetrics;
 use serde_json::{Value, json};
 
 use crate::serve_support::{
-    ReviewBuilder, TestServer, bad_group, generate, good_group, install_crypto_provider, rule_ids,
+    CREDENTIAL_SECRETS, ReviewBuilder, TestServer, bad_group, generate, good_group,
+    install_crypto_provider, rule_ids,
 };
 use crate::support::fake_apiserver::FakeApiServer;
 
@@ -60,13 +61,7 @@ fn storage_class(name: &str, provisioner: &str, reclaim: &str, binding: &str) ->
 
 /// The objects `good_group` needs, in namespace `db`, plus a node-local class.
 fn seed(api: &FakeApiServer) {
-    for (name, user) in [
-        ("op", "operator"),
-        ("app", "app"),
-        ("ro", "reader"),
-        ("mon", "monitor"),
-        ("bak", "backup"),
-    ] {
+    for (name, user) in CREDENTIAL_SECRETS {
         api.put("secrets", secret("db", name, user));
     }
     api.put(

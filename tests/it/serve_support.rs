@@ -61,17 +61,20 @@ pub fn install_crypto_provider() {
     });
 }
 
+/// `(Secret name, username)` of the five credential Secrets `good_group` names.
+pub const CREDENTIAL_SECRETS: [(&str, &str); 5] = [
+    ("op", "operator"),
+    ("app", "app"),
+    ("ro", "reader"),
+    ("mon", "monitor"),
+    ("bak", "backup"),
+];
+
 /// A cluster with five distinct credential Secrets in `db` and two `StorageClasses`: `retained`
 /// (safe) and `local-path` (node-local, deletes volumes).
 pub fn fake_cluster() -> Arc<ClusterCache> {
     let cache = ClusterCache::new();
-    for (name, user) in [
-        ("op", "operator"),
-        ("app", "app"),
-        ("ro", "reader"),
-        ("mon", "monitor"),
-        ("bak", "backup"),
-    ] {
+    for (name, user) in CREDENTIAL_SECRETS {
         cache.apply(&json!({"apiVersion": "v1", "kind": "Secret",
             "metadata": {"name": name, "namespace": "db"},
             "stringData": {"username": user, "password": format!("{user}-secret")}}));
