@@ -26,10 +26,12 @@ pub(super) async fn run<S: MysqlSite>(
     let base = action.deadline.unwrap_or(deadlines.op);
     match &action.kind {
         ActionKind::Fence { .. } => bounded(base, site.fence(), |()| ActionValue::Done).await,
-        ActionKind::KillConnections { .. } => {
-            bounded(base, site.kill_app_connections(), |count| {
-                ActionValue::Killed { count }
-            })
+        ActionKind::KillConnections { opened_by, .. } => {
+            bounded(
+                base,
+                site.kill_app_connections(*opened_by),
+                ActionValue::Killed,
+            )
             .await
         }
         ActionKind::DrainRelay { budget, .. } => {

@@ -93,10 +93,13 @@ impl MysqlSite for FakeSite {
         Ok(())
     }
 
-    async fn kill_app_connections(&self) -> Result<u32, DbError> {
+    async fn kill_app_connections(
+        &self,
+        _opened_by: Option<u64>,
+    ) -> Result<crate::engine::failover::SessionSweep, DbError> {
         self.record("kill");
         if self.inner.lock().unwrap().up {
-            Ok(0)
+            Ok(crate::engine::failover::SessionSweep::default())
         } else {
             Err(self.refused())
         }

@@ -6,7 +6,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use crate::engine::failover::observe::{ProbeFailure, SiteProbe};
+use crate::engine::failover::observe::{ProbeFailure, SessionSweep, SiteProbe};
 use crate::engine::gtid::GtidSet;
 use crate::error::{Categorized, Category};
 
@@ -85,8 +85,12 @@ pub trait MysqlSite: Send + Sync {
     /// `SET GLOBAL super_read_only=ON` (which implies read_only).
     fn fence(&self) -> impl Future<Output = Result<(), DbError>> + Send;
 
-    /// Kill application sessions, never replication threads or our own. Returns how many.
-    fn kill_app_connections(&self) -> impl Future<Output = Result<u32, DbError>> + Send;
+    /// Kill application sessions, never replication threads or our own. Killed sessions
+    /// with an id at or below `opened_by` are counted apart ([`SessionSweep::older`]).
+    fn kill_app_connections(
+        &self,
+        opened_by: Option<u64>,
+    ) -> impl Future<Output = Result<SessionSweep, DbError>> + Send;
 
     /// Let the SQL thread apply what the relay log holds, within `budget`.
     fn drain_relay_log(

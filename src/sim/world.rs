@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use super::rng::Rng;
 use crate::engine::failover::{
-    ActionKind, ActionValue, DrainResult, ProbeFailure, ReplicaStatus, SiteObservation, SitePolicy,
-    SiteProbe,
+    ActionKind, ActionValue, DrainResult, ProbeFailure, ReplicaStatus, SessionSweep,
+    SiteObservation, SitePolicy, SiteProbe,
 };
 use crate::engine::gtid::{GtidSet, Uuid};
 
@@ -256,9 +256,15 @@ impl World {
                 Ok(ActionValue::Done)
             }
             ActionKind::KillConnections { .. } => {
-                let count = self.sites[target].sessions;
+                let killed = self.sites[target].sessions;
                 self.sites[target].sessions = 0;
-                Ok(ActionValue::Killed { count })
+                // The simulated clients do not reconnect to a fenced server, so every
+                // session a pass finds existed before it.
+                Ok(ActionValue::Killed(SessionSweep {
+                    killed,
+                    newest_id: None,
+                    older: killed,
+                }))
             }
             ActionKind::DrainRelay { .. } => {
                 let site = &mut self.sites[target];

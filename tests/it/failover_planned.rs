@@ -111,3 +111,69 @@ async fn planned_switchover_under_writes_loses_no_acknowledged_write() -> TestRe
     group.stop().await;
     Ok(())
 }
+
+/// A client that reconnects the moment it is killed (an eager pool) keeps holding a session
+/// on the fenced source. Those sessions opened after the fence and cannot write, so the
+/// drain must not wait for `drainTimeout` because of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eager_reconnects_do_not_hold_the_drain_until_its_timeout() -> TestResult {
+    let cluster = start_pair().await?;
+    let iad = cluster.get(0)?;
+    let mut policy = policy(&cluster)?;
+    policy.drain_timeout = Duration::from_secs(60);
+    let group = Group::start(&cluster, policy, Arc::new(MemoryStateStore::new()))?;
+    group.wait_healthy_on("iad").await?;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let port = iad.port();
+    let connects = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let pool = tokio::spawn({
+        let (stop, connects) = (Arc::clone(&stop), Arc::clone(&connects));
+        async move {
+            use mysql_async::prelude::Queryable as _;
+            while !stop.load(Ordering::Relaxed) {
+                let opts = mysql_async::OptsBuilder::default()
+                    .ip_or_hostname("127.0.0.1")
+                    .tcp_port(port)
+                    .user(Some(ROOT_USER))
+                    .prefer_socket(false);
+                let Ok(mut conn) = mysql_async::Conn::new(opts).await else {
+                    continue;
+                };
+                connects.fetch_add(1, Ordering::Relaxed);
+                // Hold the session, busy, until it is killed.
+                while !stop.load(Ordering::Relaxed)
+                    && conn.query_drop("SELECT SLEEP(0.05)").await.is_ok()
+                {}
+            }
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let reply = group
+        .handle
+        .submit(Request::PlannedFailover {
+            target: "pdx".to_owned(),
+            max_lag_wait: None,
+        })
+        .await?;
+    assert!(matches!(reply, Reply::Accepted { .. }), "{reply:?}");
+    // Far below the 60 s drain timeout: the drain ends once the pre-fence session is gone.
+    let status = group
+        .wait_for("planned failover finished", Duration::from_secs(20), |s| {
+            s.planned_failover
+                .as_ref()
+                .is_some_and(|p| p.phase.is_terminal())
+        })
+        .await?;
+    stop.store(true, Ordering::Relaxed);
+    pool.await?;
+    let planned = status.planned_failover.ok_or("no planned status")?;
+    assert_eq!(planned.phase, PlannedPhase::Succeeded, "{planned:#?}");
+    assert!(
+        connects.load(Ordering::Relaxed) >= 2,
+        "the pool was killed and reconnected during the switchover"
+    );
+    assert_eq!(status.active_site.as_deref(), Some("pdx"));
+    group.stop().await;
+    Ok(())
+}

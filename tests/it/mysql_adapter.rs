@@ -233,8 +233,18 @@ async fn kill_app_connections_spares_replication_threads() -> TestResult {
     let processlist = pair.primary_server()?.sql("SHOW PROCESSLIST")?;
     assert!(processlist.contains("Binlog Dump GTID"), "{processlist}");
 
-    let killed = pair.primary.kill_app_connections().await?;
-    assert_eq!(killed, 2, "exactly the two app sessions");
+    let mut ids = Vec::new();
+    for session in &mut sessions {
+        ids.push(session.id());
+    }
+    let sweep = pair.primary.kill_app_connections(None).await?;
+    assert_eq!(sweep.killed, 2, "exactly the two app sessions");
+    assert_eq!(sweep.older, 0, "no watermark, nothing counted as older");
+    assert_eq!(
+        sweep.newest_id,
+        ids.iter().copied().max().map(u64::from),
+        "the highest id killed"
+    );
     for session in &mut sessions {
         assert!(
             session.query_drop("SELECT 1").await.is_err(),
@@ -248,8 +258,8 @@ async fn kill_app_connections_spares_replication_threads() -> TestResult {
     );
 
     // On the replica the applier threads ("system user") must survive too.
-    let replica_killed = pair.replica.kill_app_connections().await?;
-    assert_eq!(replica_killed, 0);
+    let replica_sweep = pair.replica.kill_app_connections(None).await?;
+    assert_eq!(replica_sweep.killed, 0);
     pair.primary_server()?.sql("CREATE DATABASE after_kill")?;
     assert!(
         pair.replica
@@ -594,5 +604,32 @@ async fn client_tls_reaches_a_server_that_requires_secure_transport() -> TestRes
     let tls = MysqlSiteClient::new(config)?;
     let probe = tls.probe().await?;
     assert!(!probe.read_only);
+    Ok(())
+}
+
+/// A client that reconnects after a kill pass gets a larger connection id, so a pass given
+/// the first pass's newest id tells sessions from before it apart from those after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_passes_tell_older_sessions_from_reconnected_ones() -> TestResult {
+    let pair = Pair::start().await?;
+    let port = pair.primary_server()?.port();
+    let mut first = app_session(port).await?;
+    first.query_drop("SELECT 1").await?;
+    let sweep = pair.primary.kill_app_connections(None).await?;
+    assert_eq!(sweep.killed, 1);
+    let watermark = sweep.newest_id.ok_or("the pass reports the id it killed")?;
+    assert_eq!(watermark, u64::from(first.id()));
+
+    let mut reconnected = app_session(port).await?;
+    reconnected.query_drop("SELECT 1").await?;
+    assert!(u64::from(reconnected.id()) > watermark, "ids only grow");
+    let sweep = pair.primary.kill_app_connections(Some(watermark)).await?;
+    assert_eq!(sweep.killed, 1, "the reconnected session is killed too");
+    assert_eq!(sweep.older, 0, "but it is not older than the watermark");
+
+    let mut another = app_session(port).await?;
+    another.query_drop("SELECT 1").await?;
+    let sweep = pair.primary.kill_app_connections(Some(u64::MAX)).await?;
+    assert_eq!((sweep.killed, sweep.older), (1, 1));
     Ok(())
 }

@@ -7,7 +7,7 @@ use tracing::Instrument as _;
 use super::config::{MysqlConfigError, MysqlSiteConfig, split_address};
 use super::session::{Session, Target, server_code};
 use super::{clone, drain, probe, sql_text};
-use crate::engine::failover::observe::SiteProbe;
+use crate::engine::failover::observe::{SessionSweep, SiteProbe};
 use crate::engine::gtid::GtidSet;
 use crate::ports::mysql::{DbError, DrainOutcome, MysqlSite, SourceEndpoint};
 
@@ -142,12 +142,12 @@ impl MysqlSite for MysqlSiteClient {
         .await
     }
 
-    async fn kill_app_connections(&self) -> Result<u32, DbError> {
+    async fn kill_app_connections(&self, opened_by: Option<u64>) -> Result<SessionSweep, DbError> {
         async {
             let mut session = self.op_session("kill_app_connections").await?;
             let rows = session.rows("SHOW FULL PROCESSLIST").await?;
             let own: Option<u64> = session.first("SELECT CONNECTION_ID()").await?;
-            let mut killed = 0;
+            let mut sweep = SessionSweep::default();
             for row in &rows {
                 let id = probe::column::<u64>(row, "Id");
                 let user = probe::column::<String>(row, "User").unwrap_or_default();
@@ -157,14 +157,24 @@ impl MysqlSite for MysqlSiteClient {
                     continue;
                 }
                 match session.exec(&format!("KILL {id}")).await {
-                    Ok(()) => killed += 1,
+                    Ok(()) => {
+                        sweep.killed += 1;
+                        sweep.newest_id = sweep.newest_id.max(Some(id));
+                        if opened_by.is_some_and(|watermark| id <= watermark) {
+                            sweep.older += 1;
+                        }
+                    }
                     Err(e) if server_code(&e) == Some(ER_NO_SUCH_THREAD) => {}
                     Err(e) => return Err(e),
                 }
             }
             session.close().await;
-            tracing::info!(killed, "killed application sessions");
-            Ok(killed)
+            tracing::info!(
+                killed = sweep.killed,
+                older = sweep.older,
+                "killed application sessions"
+            );
+            Ok(sweep)
         }
         .instrument(self.span("kill_app_connections"))
         .await

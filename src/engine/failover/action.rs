@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::observe::SessionSweep;
 use crate::engine::gtid::GtidSet;
 use crate::error::Category;
 
@@ -29,8 +30,13 @@ pub struct ActionId(pub u64);
 pub enum ActionKind {
     /// `super_read_only=ON`.
     Fence { site: String },
-    /// Kill application sessions (never replication threads).
-    KillConnections { site: String },
+    /// Kill application sessions (never replication threads). `opened_by`: a connection id
+    /// from an earlier pass; the outcome counts the killed sessions at or below it apart.
+    KillConnections {
+        site: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        opened_by: Option<u64>,
+    },
     /// Let the candidate's SQL thread apply its relay log within `budget`.
     DrainRelay { site: String, budget: Duration },
     /// Stop replication, make writable, confirm writable; reports the promotion GTID set.
@@ -60,7 +66,7 @@ impl ActionKind {
     pub fn site(&self) -> &str {
         match self {
             Self::Fence { site }
-            | Self::KillConnections { site }
+            | Self::KillConnections { site, .. }
             | Self::DrainRelay { site, .. }
             | Self::Promote { site }
             | Self::Unfence { site }
@@ -130,7 +136,7 @@ pub struct Action {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ActionValue {
     Done,
-    Killed { count: u32 },
+    Killed(SessionSweep),
     Drained { outcome: DrainResult },
     Promoted { gtid: GtidSet },
     GtidWait { reached: bool },

@@ -38,7 +38,7 @@ pub use action::{
     OutcomeResult, Request,
 };
 pub use event::{Event, EventReason, SiteTransition};
-pub use observe::{ProbeFailure, ReplicaStatus, SiteObservation, SiteProbe};
+pub use observe::{ProbeFailure, ReplicaStatus, SessionSweep, SiteObservation, SiteProbe};
 pub use policy::{GroupPolicy, OnCooldown, SitePolicy, SiteRole};
 pub use state::{
     Convergence, ConvergenceReason, ConvergenceState, Divergence, EngineState, FailoverKind,

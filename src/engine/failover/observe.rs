@@ -6,6 +6,20 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::gtid::GtidSet;
 
+/// What one pass of killing a server's application sessions found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionSweep {
+    /// Sessions killed.
+    pub killed: u32,
+    /// The highest connection id among them. MySQL hands out connection ids in increasing
+    /// order, so a session opened after this pass gets a larger one.
+    pub newest_id: Option<u64>,
+    /// Of the killed sessions, those with an id at or below the watermark the pass was
+    /// given: sessions that already existed when the watermark was taken.
+    pub older: u32,
+}
+
 /// A successful probe of one MySQL server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SiteProbe {

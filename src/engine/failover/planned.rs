@@ -47,6 +47,7 @@ pub(super) fn request(step: &mut Step<'_>, target: &str, max_lag_wait: Option<Du
         retry_after: None,
         lag_wait_since: None,
         last_killed: None,
+        session_watermark: None,
         message: String::new(),
     });
     validate(step);
@@ -257,7 +258,14 @@ fn drain(step: &mut Step<'_>, p: &PlannedFailover) {
         if let Some(current) = step.st.planned.as_mut() {
             current.last_killed = None;
         }
-        step.emit(ActionKind::KillConnections { site: source }, PURPOSE, false);
+        step.emit(
+            ActionKind::KillConnections {
+                site: source,
+                opened_by: p.session_watermark,
+            },
+            PURPOSE,
+            false,
+        );
         return;
     }
     set_phase(step, PlannedPhase::WaitingForLag);
@@ -346,9 +354,18 @@ fn wait_for_lag(step: &mut Step<'_>, p: &PlannedFailover) {
 /// Outcomes of this machine's own actions.
 pub(super) fn on_outcome(step: &mut Step<'_>, action: &Action, seen: &Seen) {
     match (&action.kind, seen) {
-        (ActionKind::KillConnections { .. }, Seen::Succeeded(ActionValue::Killed { count })) => {
+        (
+            ActionKind::KillConnections { opened_by, .. },
+            Seen::Succeeded(ActionValue::Killed(sweep)),
+        ) => {
             if let Some(p) = step.st.planned.as_mut() {
-                p.last_killed = Some(*count);
+                if opened_by.is_some() {
+                    p.last_killed = Some(sweep.older);
+                } else {
+                    // The pass at the fence: everything it found predates the fence.
+                    p.last_killed = Some(sweep.killed);
+                    p.session_watermark = p.session_watermark.max(sweep.newest_id);
+                }
             }
         }
         (ActionKind::KillConnections { .. }, _) => {

@@ -199,8 +199,15 @@ pub struct PlannedFailover {
     pub retry_after: Option<Timestamp>,
     /// When the wait for the target to catch up began (bounded by `max_lag_wait`).
     pub lag_wait_since: Option<Timestamp>,
-    /// Sessions killed by the last drain pass; draining stops when it reaches zero.
+    /// Sessions from before the fence that the last drain pass still found (and killed);
+    /// draining stops when it reaches zero.
     pub last_killed: Option<u32>,
+    /// The highest connection id the first drain pass killed. Sessions with a larger id
+    /// connected after the fence, when the source was already read-only: they cannot hold
+    /// a write, so a client that reconnects at once does not keep the drain going until
+    /// `drainTimeout`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_watermark: Option<u64>,
     pub message: String,
 }
 

@@ -161,6 +161,7 @@ impl<'a> Step<'a> {
         };
         let kill = ActionKind::KillConnections {
             site: site.to_owned(),
+            opened_by: None,
         };
         if fatal {
             self.emit(fence, purpose, true);

@@ -209,7 +209,7 @@ pub(super) fn default_value(kind: &ActionKind) -> ActionValue {
         ActionKind::Promote { .. } => ActionValue::Promoted {
             gtid: g("iad:1-10"),
         },
-        ActionKind::KillConnections { .. } => ActionValue::Killed { count: 0 },
+        ActionKind::KillConnections { .. } => ActionValue::Killed(SessionSweep::default()),
         ActionKind::DrainRelay { .. } => ActionValue::Drained {
             outcome: DrainResult::Drained,
         },

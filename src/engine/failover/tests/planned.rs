@@ -234,3 +234,68 @@ fn the_cooldown_is_reported_before_target_health() {
             .all(|a| !matches!(a.kind, ActionKind::Promote { .. }))
     );
 }
+
+/// Clients that reconnect at once must not hold the switchover for `drainTimeout`: sessions
+/// opened after the fence (larger connection ids) cannot write to a read-only server, so
+/// the drain waits only for the sessions that predate it.
+#[test]
+fn draining_waits_for_pre_fence_sessions_only() {
+    let mut h = Harness::healthy(pair());
+    let d = h.request(h.steady_observations("iad:1-10"), plan("pdx"));
+    let kill = d.actions[1].id;
+    let fence = d.actions[0].id;
+    let sweep = |killed, newest_id, older| {
+        ActionValue::Killed(SessionSweep {
+            killed,
+            newest_id,
+            older,
+        })
+    };
+    let draining = vec![fenced("iad", "iad:1-12"), replica("pdx", "iad", "iad:1-11")];
+    // The pass at the fence killed three sessions, the newest with id 42.
+    let d = h.poll_with(
+        draining.clone(),
+        vec![
+            ok(fence, ActionValue::Done),
+            ok(kill, sweep(3, Some(42), 0)),
+        ],
+        vec![],
+    );
+    assert_eq!(
+        d.actions.iter().map(|a| a.kind.clone()).collect::<Vec<_>>(),
+        vec![ActionKind::KillConnections {
+            site: "iad".to_owned(),
+            opened_by: Some(42),
+        }],
+        "the next pass carries the watermark"
+    );
+    assert_eq!(
+        h.state.planned.as_ref().and_then(|p| p.session_watermark),
+        Some(42)
+    );
+    assert_eq!(
+        d.status.planned_failover.as_ref().map(|p| p.phase),
+        Some(PlannedPhase::Draining)
+    );
+
+    // One session from before the fence is still rolling back: keep draining.
+    h.advance(Duration::from_secs(1));
+    let kill = d.actions[0].id;
+    let d = h.poll_with(
+        draining.clone(),
+        vec![ok(kill, sweep(4, Some(57), 1))],
+        vec![],
+    );
+    assert_eq!(kinds(&d), vec!["kill_connections:iad"]);
+    assert_eq!(
+        d.status.planned_failover.as_ref().map(|p| p.phase),
+        Some(PlannedPhase::Draining)
+    );
+
+    // Only reconnected sessions are left: move on long before drainTimeout.
+    h.advance(Duration::from_secs(1));
+    let kill = d.actions[0].id;
+    let d = h.poll_with(draining, vec![ok(kill, sweep(5, Some(63), 0))], vec![]);
+    assert_eq!(kinds(&d), vec!["wait_for_gtid:pdx", "promote:pdx"]);
+    assert!(Duration::from_secs(2) < h.policy.drain_timeout);
+}
