@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bloodraven::control::{MemoryStateStore, Reply};
-use bloodraven::engine::failover::{PlannedPhase, Request, SiteState};
+use bloodraven::engine::failover::{GroupStatus, PlannedPhase, Request, SiteState};
 
 use crate::failover_common::{Group, TestResult, policy, start_pair};
 use crate::failover_writer::{SiteTarget, Writer};
@@ -36,6 +36,25 @@ async fn write_until(sites: [(String, u16); 2], stop: Arc<AtomicBool>) -> Vec<(u
     acked
 }
 
+/// Asks for a planned failover to `target` and waits up to `within` for it to end.
+async fn switch_over(group: &Group, target: &str, within: Duration) -> TestResult<GroupStatus> {
+    let reply = group
+        .handle
+        .submit(Request::PlannedFailover {
+            target: target.to_owned(),
+            max_lag_wait: None,
+        })
+        .await?;
+    assert!(matches!(reply, Reply::Accepted { .. }), "{reply:?}");
+    group
+        .wait_for("planned failover finished", within, |s| {
+            s.planned_failover
+                .as_ref()
+                .is_some_and(|p| p.phase.is_terminal())
+        })
+        .await
+}
+
 fn ids_on(instance: &MysqlInstance) -> TestResult<HashSet<u64>> {
     let text = instance.sql("SELECT id FROM app.t")?;
     Ok(text.lines().filter_map(|l| l.trim().parse().ok()).collect())
@@ -61,21 +80,7 @@ async fn planned_switchover_under_writes_loses_no_acknowledged_write() -> TestRe
         Arc::clone(&stop),
     ));
     tokio::time::sleep(Duration::from_millis(700)).await;
-    let reply = group
-        .handle
-        .submit(Request::PlannedFailover {
-            target: "pdx".to_owned(),
-            max_lag_wait: None,
-        })
-        .await?;
-    assert!(matches!(reply, Reply::Accepted { .. }), "{reply:?}");
-    let status = group
-        .wait_for("planned failover finished", Duration::from_secs(30), |s| {
-            s.planned_failover
-                .as_ref()
-                .is_some_and(|p| p.phase.is_terminal())
-        })
-        .await?;
+    let status = switch_over(&group, "pdx", Duration::from_secs(30)).await?;
     let planned = status.planned_failover.ok_or("no planned status")?;
     assert_eq!(planned.phase, PlannedPhase::Succeeded, "{planned:#?}");
     assert_eq!(planned.transactions_lost, Some(0));
@@ -149,22 +154,8 @@ async fn eager_reconnects_do_not_hold_the_drain_until_its_timeout() -> TestResul
         }
     });
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let reply = group
-        .handle
-        .submit(Request::PlannedFailover {
-            target: "pdx".to_owned(),
-            max_lag_wait: None,
-        })
-        .await?;
-    assert!(matches!(reply, Reply::Accepted { .. }), "{reply:?}");
     // Far below the 60 s drain timeout: the drain ends once the pre-fence session is gone.
-    let status = group
-        .wait_for("planned failover finished", Duration::from_secs(20), |s| {
-            s.planned_failover
-                .as_ref()
-                .is_some_and(|p| p.phase.is_terminal())
-        })
-        .await?;
+    let status = switch_over(&group, "pdx", Duration::from_secs(20)).await?;
     stop.store(true, Ordering::Relaxed);
     pool.await?;
     let planned = status.planned_failover.ok_or("no planned status")?;
