@@ -1,6 +1,6 @@
 //! [`FailoverLoop`]: observe → decide → persist → act, forever.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -386,6 +386,11 @@ impl<S: MysqlSite + 'static> FailoverLoop<S> {
 
     /// Runs the decision's actions in order; after the first fatal action that does not
     /// succeed, the rest are reported as not run.
+    ///
+    /// A site that lets a non-fatal call run out its deadline is hung (SIGSTOP, a host whose
+    /// packets vanish). Its further non-fatal calls in the same decision (the session kill
+    /// after the best-effort fence of an old primary) would each spend another deadline on
+    /// the failover's critical path, so they are reported as timed out without being made.
     async fn execute(&self, decision: &Decision) -> Vec<ActionOutcome> {
         let deadlines = ActionDeadlines {
             op: self.config.op_deadline,
@@ -398,6 +403,7 @@ impl<S: MysqlSite + 'static> FailoverLoop<S> {
             .collect();
         let mut outcomes = Vec::with_capacity(decision.actions.len());
         let mut stopped = false;
+        let mut hung: HashSet<&str> = HashSet::new();
         for action in &decision.actions {
             if stopped {
                 outcomes.push(ActionOutcome {
@@ -407,6 +413,21 @@ impl<S: MysqlSite + 'static> FailoverLoop<S> {
                 continue;
             }
             let site_name = action.kind.site();
+            let calls_the_site = !matches!(action.kind, ActionKind::RunHook { .. });
+            if !action.fatal && calls_the_site && hung.contains(site_name) {
+                tracing::info!(
+                    site = site_name,
+                    action = action.kind.name(),
+                    "skipped: the site did not answer this decision's previous call in time"
+                );
+                outcomes.push(ActionOutcome {
+                    id: action.id,
+                    result: OutcomeResult::Failed {
+                        category: Category::Timeout,
+                    },
+                });
+                continue;
+            }
             let span = tracing::info_span!(
                 "action",
                 site = site_name,
@@ -438,6 +459,16 @@ impl<S: MysqlSite + 'static> FailoverLoop<S> {
             );
             if action.fatal && !ok {
                 stopped = true;
+            }
+            if !action.fatal
+                && matches!(
+                    result,
+                    OutcomeResult::Failed {
+                        category: Category::Timeout
+                    }
+                )
+            {
+                hung.insert(site_name);
             }
             outcomes.push(ActionOutcome {
                 id: action.id,

@@ -26,6 +26,8 @@ struct FakeState {
     read_only: bool,
     replica_of: Option<u16>,
     fail_fence: bool,
+    /// Every call hangs (a stopped process): it never answers.
+    hung: bool,
 }
 
 impl FakeSite {
@@ -39,6 +41,7 @@ impl FakeSite {
                 read_only: !primary,
                 replica_of: (!primary).then_some(3306),
                 fail_fence: false,
+                hung: false,
             }),
         }
     }
@@ -48,6 +51,14 @@ impl FakeSite {
             .lock()
             .unwrap()
             .push(format!("{}:{what}", self.name));
+    }
+
+    /// Never returns while the site is hung.
+    async fn hang_if_stopped(&self) {
+        let hung = self.inner.lock().unwrap().hung;
+        if hung {
+            std::future::pending::<()>().await;
+        }
     }
 
     fn refused(&self) -> DbError {
@@ -63,6 +74,7 @@ impl MysqlSite for FakeSite {
     }
 
     async fn probe(&self) -> Result<SiteProbe, DbError> {
+        self.hang_if_stopped().await;
         let s = self.inner.lock().unwrap();
         if !s.up {
             return Err(self.refused());
@@ -85,6 +97,7 @@ impl MysqlSite for FakeSite {
 
     async fn fence(&self) -> Result<(), DbError> {
         self.record("fence");
+        self.hang_if_stopped().await;
         let mut s = self.inner.lock().unwrap();
         if !s.up || s.fail_fence {
             return Err(self.refused());
@@ -98,6 +111,7 @@ impl MysqlSite for FakeSite {
         _opened_by: Option<u64>,
     ) -> Result<crate::engine::failover::SessionSweep, DbError> {
         self.record("kill");
+        self.hang_if_stopped().await;
         if self.inner.lock().unwrap().up {
             Ok(crate::engine::failover::SessionSweep::default())
         } else {
@@ -162,9 +176,18 @@ impl StateStore for RecordingStore {
 }
 
 fn group(log: &Log) -> (FailoverLoop<FakeSite>, ControlHandle, [Arc<FakeSite>; 2]) {
+    group_with(log, LoopConfig::default(), None)
+}
+
+/// [`group`] with the loop's deadlines and, if given, the best-effort deadline.
+fn group_with(
+    log: &Log,
+    config: LoopConfig,
+    best_effort: Option<Duration>,
+) -> (FailoverLoop<FakeSite>, ControlHandle, [Arc<FakeSite>; 2]) {
     let iad = Arc::new(FakeSite::new("iad", 3306, log, true));
     let pdx = Arc::new(FakeSite::new("pdx", 3307, log, false));
-    let policy = GroupPolicy::with_sites(
+    let mut policy = GroupPolicy::with_sites(
         [("iad", 3306), ("pdx", 3307)]
             .iter()
             .map(|(name, port)| SitePolicy {
@@ -174,6 +197,9 @@ fn group(log: &Log) -> (FailoverLoop<FakeSite>, ControlHandle, [Arc<FakeSite>; 2
             })
             .collect(),
     );
+    if let Some(deadline) = best_effort {
+        policy.best_effort_deadline = deadline;
+    }
     let sites = [("iad", &iad, 3306), ("pdx", &pdx, 3307)]
         .into_iter()
         .map(|(name, site, port)| SiteHandle {
@@ -188,7 +214,7 @@ fn group(log: &Log) -> (FailoverLoop<FakeSite>, ControlHandle, [Arc<FakeSite>; 2
     let (failover_loop, handle) = FailoverLoop::new(LoopParts {
         sites,
         policy,
-        config: LoopConfig::default(),
+        config,
         store: Arc::new(RecordingStore {
             log: Arc::clone(log),
             inner: MemoryStateStore::new(),
@@ -287,5 +313,36 @@ async fn requests_for_unknown_sites_are_rejected() {
     assert!(
         matches!(&reply, Reply::Rejected { reason } if reason.contains("sfo")),
         "{reply:?}"
+    );
+}
+
+/// A hung old primary costs one best-effort deadline, not one per call: after its fence
+/// times out, the session kill that would follow is not attempted.
+#[tokio::test]
+async fn a_hung_site_gets_one_best_effort_call_per_decision() {
+    let log: Log = Arc::default();
+    let config = LoopConfig {
+        probe_deadline: Duration::from_millis(50),
+        liveness_interval: None,
+        ..LoopConfig::default()
+    };
+    let (mut failover_loop, handle, [iad, _pdx]) =
+        group_with(&log, config, Some(Duration::from_millis(50)));
+    for _ in 0..3 {
+        failover_loop.poll_once().await;
+    }
+    iad.inner.lock().unwrap().hung = true;
+    for _ in 0..20 {
+        failover_loop.poll_once().await;
+        if handle.status().unwrap().active_site.as_deref() == Some("pdx") {
+            break;
+        }
+    }
+    assert_eq!(handle.status().unwrap().active_site.as_deref(), Some("pdx"));
+    let log = log.lock().unwrap().clone();
+    assert!(log.contains(&"iad:fence".to_owned()), "{log:?}");
+    assert!(
+        !log.contains(&"iad:kill".to_owned()),
+        "a kill was sent to a site whose fence had just timed out: {log:?}"
     );
 }
