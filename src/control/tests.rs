@@ -22,12 +22,20 @@ struct FakeSite {
 }
 
 struct FakeState {
-    up: bool,
+    process: Process,
     read_only: bool,
     replica_of: Option<u16>,
     fail_fence: bool,
-    /// Every call hangs (a stopped process): it never answers.
-    hung: bool,
+}
+
+/// How the fake server's process behaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Process {
+    Running,
+    /// Connections are refused.
+    Down,
+    /// Stopped (SIGSTOP): every call hangs.
+    Stopped,
 }
 
 impl FakeSite {
@@ -37,11 +45,10 @@ impl FakeSite {
             address: format!("127.0.0.1:{port}"),
             log: Arc::clone(log),
             inner: Mutex::new(FakeState {
-                up: true,
+                process: Process::Running,
                 read_only: !primary,
                 replica_of: (!primary).then_some(3306),
                 fail_fence: false,
-                hung: false,
             }),
         }
     }
@@ -55,8 +62,8 @@ impl FakeSite {
 
     /// Never returns while the site is hung.
     async fn hang_if_stopped(&self) {
-        let hung = self.inner.lock().unwrap().hung;
-        if hung {
+        let process = self.inner.lock().unwrap().process;
+        if process == Process::Stopped {
             std::future::pending::<()>().await;
         }
     }
@@ -76,7 +83,7 @@ impl MysqlSite for FakeSite {
     async fn probe(&self) -> Result<SiteProbe, DbError> {
         self.hang_if_stopped().await;
         let s = self.inner.lock().unwrap();
-        if !s.up {
+        if s.process != Process::Running {
             return Err(self.refused());
         }
         Ok(SiteProbe {
@@ -99,7 +106,7 @@ impl MysqlSite for FakeSite {
         self.record("fence");
         self.hang_if_stopped().await;
         let mut s = self.inner.lock().unwrap();
-        if !s.up || s.fail_fence {
+        if s.process != Process::Running || s.fail_fence {
             return Err(self.refused());
         }
         s.read_only = true;
@@ -112,7 +119,7 @@ impl MysqlSite for FakeSite {
     ) -> Result<crate::engine::failover::SessionSweep, DbError> {
         self.record("kill");
         self.hang_if_stopped().await;
-        if self.inner.lock().unwrap().up {
+        if self.inner.lock().unwrap().process == Process::Running {
             Ok(crate::engine::failover::SessionSweep::default())
         } else {
             Err(self.refused())
@@ -234,7 +241,7 @@ async fn a_refused_primary_is_replaced_with_the_state_saved_before_promoting() {
         failover_loop.poll_once().await;
     }
     assert_eq!(failover_loop.state().active_site.as_deref(), Some("iad"));
-    iad.inner.lock().unwrap().up = false;
+    iad.inner.lock().unwrap().process = Process::Down;
     // First refusal: a fast re-probe is asked for.
     let wait = failover_loop.poll_once().await;
     assert!(wait < Duration::from_secs(1), "{wait:?}");
@@ -331,7 +338,7 @@ async fn a_hung_site_gets_one_best_effort_call_per_decision() {
     for _ in 0..3 {
         failover_loop.poll_once().await;
     }
-    iad.inner.lock().unwrap().hung = true;
+    iad.inner.lock().unwrap().process = Process::Stopped;
     for _ in 0..20 {
         failover_loop.poll_once().await;
         if handle.status().unwrap().active_site.as_deref() == Some("pdx") {
