@@ -15,11 +15,29 @@ struct KindLabels {
 }
 
 /// Whether each kind is synced, how many objects are cached, and how often watches failed.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct CacheMetrics {
     synced: Family<KindLabels, Gauge>,
     objects: Family<KindLabels, Gauge>,
     watch_errors: Family<KindLabels, Counter>,
+}
+
+impl Default for CacheMetrics {
+    /// Every looked-up kind is exported from the start, so "not synced" (or lookups
+    /// switched off) is a 0 an alert can see rather than a missing series.
+    fn default() -> Self {
+        let metrics = Self {
+            synced: Family::default(),
+            objects: Family::default(),
+            watch_errors: Family::default(),
+        };
+        for kind in crate::engine::rules::builtin::LOOKUP_KINDS {
+            metrics.set_synced(kind, false);
+            metrics.set_objects(kind, 0);
+            drop(metrics.watch_errors.get_or_create(&KindLabels { kind }));
+        }
+        metrics
+    }
 }
 
 impl CacheMetrics {

@@ -195,6 +195,27 @@ async fn admission_reads_secrets_and_storage_classes_through_the_watch() {
     server.stop().await;
 }
 
+/// Without cluster lookups every kind is exported as not synced, so an alert on
+/// `bloodraven_cluster_cache_synced == 0` sees it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_lookups_every_kind_is_exported_as_not_synced() {
+    let server = TestServer::start_with(|o| o.cluster = ClusterLookups::None).await;
+    let (_, text) = server.get_text("/metrics").await;
+    for kind in bloodraven::engine::rules::builtin::LOOKUP_KINDS {
+        assert_eq!(
+            metric(&text, "bloodraven_cluster_cache_synced", kind),
+            Some(0.0),
+            "{kind}: {text}"
+        );
+        assert_eq!(
+            metric(&text, "bloodraven_cluster_watch_errors_total", kind),
+            Some(0.0),
+            "{kind}: {text}"
+        );
+    }
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scoped_watch_follows_events_relists_after_expiry_and_never_guesses() {
     install_crypto_provider();
