@@ -520,8 +520,11 @@ async fn builtin_catalog_admits_the_production_ready_example_and_denies_the_bad_
     let good = examples("production-ready.yaml");
     let cache = bloodraven::adapters::kube::ClusterCache::new();
     for kind in ["Secret", "StorageClass"] {
-        let objects: Vec<Value> = good.iter().filter(|o| o["kind"] == kind).cloned().collect();
-        cache.replace(kind, None, &objects);
+        cache.replace(
+            kind,
+            None,
+            good.iter().filter(|o| o["kind"] == kind).collect(),
+        );
     }
     let server = TestServer::start_with(|o| {
         o.catalog = None;

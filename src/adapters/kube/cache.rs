@@ -11,8 +11,8 @@
 //! "missing").
 //!
 //! What is stored is reduced: Secrets keep only the `username` value (the credential rules
-//! compare usernames) and the names of their other keys, so the webhook never holds
-//! passwords in memory; other objects lose `managedFields` and the last-applied annotation.
+//! compare usernames) and the names of their other keys, so the webhook never keeps
+//! passwords (a [`Listing`] is reduced as it is filled); other objects lose `managedFields` and the last-applied annotation.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{PoisonError, RwLock};
@@ -49,6 +49,36 @@ struct State {
     coverage: BTreeMap<String, Coverage>,
 }
 
+impl State {
+    fn covers(&self, kind: &str, namespace: &str) -> bool {
+        self.coverage.get(kind).is_some_and(|c| c.covers(namespace))
+    }
+
+    /// The objects of `kind`, without walking the other kinds (keys sort by kind first).
+    fn of_kind<'s>(&'s self, kind: &'s str) -> impl Iterator<Item = (&'s Key, &'s Value)> {
+        self.objects
+            .range((kind.to_owned(), String::new(), String::new())..)
+            .take_while(move |((k, _, _), _)| k == kind)
+    }
+}
+
+/// The objects of one complete list, already reduced to what the cache keeps, so a relist
+/// in progress never holds a Secret's passwords either.
+#[derive(Debug, Default)]
+pub struct Listing(Vec<(Key, Value)>);
+
+impl Listing {
+    pub fn push(&mut self, object: &Value) {
+        self.0.extend(stored_form(object));
+    }
+}
+
+impl<'v> FromIterator<&'v Value> for Listing {
+    fn from_iter<I: IntoIterator<Item = &'v Value>>(objects: I) -> Self {
+        Self(objects.into_iter().filter_map(stored_form).collect())
+    }
+}
+
 /// An in-memory copy of the cluster objects cross-object rules read.
 #[derive(Debug, Default)]
 pub struct ClusterCache {
@@ -76,13 +106,12 @@ impl ClusterCache {
     }
 
     /// Replaces every object of `kind` in `namespace` (`None`: in every namespace) with
-    /// `objects`, the result of a complete list, and marks that scope as known.
-    pub fn replace(&self, kind: &str, namespace: Option<&str>, objects: &[Value]) {
-        let stored: Vec<(Key, Value)> = objects
-            .iter()
-            .filter_map(stored_form)
-            .filter(|((k, ns, _), _)| k == kind && namespace.is_none_or(|n| n == ns))
-            .collect();
+    /// `listing`, the result of a complete list, and marks that scope as known.
+    pub fn replace(&self, kind: &str, namespace: Option<&str>, listing: Listing) {
+        let stored = listing
+            .0
+            .into_iter()
+            .filter(|((k, ns, _), _)| k == kind && namespace.is_none_or(|n| n == ns));
         let mut state = self.write();
         state
             .objects
@@ -108,24 +137,12 @@ impl ClusterCache {
     /// Whether lookups of `kind` in `namespace` (`""` for cluster-scoped kinds, `"*"` for
     /// every namespace) are answered from the cache.
     pub fn covers(&self, kind: &str, namespace: &str) -> bool {
-        self.read()
-            .coverage
-            .get(kind)
-            .is_some_and(|c| c.covers(namespace))
-    }
-
-    /// Whether any watch of `kind` has completed its initial list.
-    pub fn is_synced(&self, kind: &str) -> bool {
-        self.read().coverage.contains_key(kind)
+        self.read().covers(kind, namespace)
     }
 
     /// How many objects of `kind` are cached.
     pub fn count(&self, kind: &str) -> usize {
-        self.read()
-            .objects
-            .keys()
-            .filter(|(k, _, _)| k == kind)
-            .count()
+        self.read().of_kind(kind).count()
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
@@ -140,11 +157,7 @@ impl ClusterCache {
 impl ObjectContext for ClusterCache {
     fn get(&self, kind: &str, namespace: &str, name: &str) -> Lookup<Value> {
         let state = self.read();
-        if !state
-            .coverage
-            .get(kind)
-            .is_some_and(|c| c.covers(namespace))
-        {
+        if !state.covers(kind, namespace) {
             return Lookup::Unknown;
         }
         let key = (kind.to_owned(), namespace.to_owned(), name.to_owned());
@@ -156,17 +169,12 @@ impl ObjectContext for ClusterCache {
 
     fn list(&self, kind: &str, namespace: &str) -> Lookup<Vec<Value>> {
         let state = self.read();
-        if !state
-            .coverage
-            .get(kind)
-            .is_some_and(|c| c.covers(namespace))
-        {
+        if !state.covers(kind, namespace) {
             return Lookup::Unknown;
         }
         let found = state
-            .objects
-            .iter()
-            .filter(|((k, ns, _), _)| k == kind && (namespace == "*" || ns == namespace))
+            .of_kind(kind)
+            .filter(|((_, ns, _), _)| namespace == "*" || ns == namespace)
             .map(|(_, v)| v.clone())
             .collect();
         Lookup::Found(found)
@@ -280,7 +288,9 @@ mod tests {
         cache.replace(
             "StorageClass",
             None,
-            &[json!({"kind": "StorageClass", "metadata": {"name": "new"}})],
+            [json!({"kind": "StorageClass", "metadata": {"name": "new"}})]
+                .iter()
+                .collect(),
         );
         assert_eq!(cache.get("StorageClass", "", "old"), Lookup::Missing);
         assert!(matches!(
@@ -299,7 +309,7 @@ mod tests {
         cache.replace(
             "Secret",
             Some("db"),
-            &[secret("db", "a"), secret("other", "b")],
+            [secret("db", "a"), secret("other", "b")].iter().collect(),
         );
         assert!(matches!(cache.get("Secret", "db", "a"), Lookup::Found(_)));
         assert_eq!(cache.get("Secret", "db", "zz"), Lookup::Missing);
@@ -312,10 +322,14 @@ mod tests {
             "objects outside the scope are dropped"
         );
 
-        cache.replace("Secret", Some("apps"), &[secret("apps", "c")]);
+        cache.replace(
+            "Secret",
+            Some("apps"),
+            [secret("apps", "c")].iter().collect(),
+        );
         assert!(cache.covers("Secret", "db") && cache.covers("Secret", "apps"));
         // A relist of one namespace leaves the other alone.
-        cache.replace("Secret", Some("db"), &[]);
+        cache.replace("Secret", Some("db"), Listing::default());
         assert_eq!(cache.get("Secret", "db", "a"), Lookup::Missing);
         assert!(matches!(cache.get("Secret", "apps", "c"), Lookup::Found(_)));
     }
@@ -326,9 +340,11 @@ mod tests {
         cache.replace(
             "NetworkPolicy",
             None,
-            &[json!({"kind": "NetworkPolicy", "metadata": {"name": "np", "namespace": "db",
+            [json!({"kind": "NetworkPolicy", "metadata": {"name": "np", "namespace": "db",
                 "managedFields": [{"manager": "kubectl"}],
-                "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}", "team": "x"}}})],
+                "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}", "team": "x"}}})]
+            .iter()
+            .collect(),
         );
         let Lookup::Found(np) = cache.get("NetworkPolicy", "db", "np") else {
             panic!("not found")

@@ -4,5 +4,5 @@
 pub mod cache;
 pub mod watch;
 
-pub use cache::ClusterCache;
+pub use cache::{ClusterCache, Listing};
 pub use watch::{ClusterWatch, LOOKUP_RESOURCES, LookupResource, WatchScope};

@@ -17,6 +17,7 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use super::ClusterCache;
+use super::cache::Listing;
 use crate::telemetry::cluster_cache::CacheMetrics;
 
 /// A kind some cross-object rule looks up, and where the API serves it.
@@ -110,7 +111,6 @@ impl ClusterWatch {
                 }
                 _ => vec![None],
             };
-            metrics.set_synced(resource.kind, false);
             for namespace in namespaces {
                 let api = match &namespace {
                     Some(ns) => Api::<DynamicObject>::namespaced_with(client.clone(), ns, &ar),
@@ -155,15 +155,14 @@ async fn watch_kind(
         .default_backoff()
         .boxed();
     // Objects of a (re)list, applied in one step at InitDone so lookups never see half a list.
-    let mut listing: Vec<Value> = Vec::new();
+    let mut listing = Listing::default();
     let mut failing = false;
     while let Some(event) = events.next().await {
         match event {
-            Ok(Event::Init) => listing.clear(),
-            Ok(Event::InitApply(object)) => listing.push(as_value(object, &resource)),
+            Ok(Event::Init) => listing = Listing::default(),
+            Ok(Event::InitApply(object)) => listing.push(&as_value(object, &resource)),
             Ok(Event::InitDone) => {
-                cache.replace(kind, namespace.as_deref(), &listing);
-                listing = Vec::new();
+                cache.replace(kind, namespace.as_deref(), std::mem::take(&mut listing));
                 metrics.set_synced(kind, true);
                 tracing::info!(objects = cache.count(kind), "cluster cache synced");
             }

@@ -21,7 +21,7 @@ use super::error::ServeError;
 use super::metrics::ServeMetrics;
 use super::options::{ClusterLookups, ServeOptions};
 use super::tls::{self, CertStore};
-use crate::adapters::kube::{ClusterCache, ClusterWatch};
+use crate::adapters::kube::{ClusterCache, ClusterWatch, WatchScope};
 use crate::engine::rules::{Catalog, EmptyContext, Linter, ObjectContext};
 
 /// A slow or silent client gets this long for its TLS handshake and each request head.
@@ -57,14 +57,20 @@ pub fn build_app(opts: &ServeOptions) -> Result<(Router, AppState), ServeError> 
     build_app_with_context(opts, context_of(&opts.cluster).0)
 }
 
-/// The context rules read, and the cache to fill when the server runs the watches.
-fn context_of(cluster: &ClusterLookups) -> (Arc<dyn ObjectContext>, Option<Arc<ClusterCache>>) {
+/// What the server must watch to fill its cache.
+type PendingWatch<'o> = (Arc<ClusterCache>, &'o kube::Client, &'o WatchScope);
+
+/// The context rules read and, when the server runs the watches, what they fill.
+fn context_of(cluster: &ClusterLookups) -> (Arc<dyn ObjectContext>, Option<PendingWatch<'_>>) {
     match cluster {
         ClusterLookups::None => (Arc::new(EmptyContext), None),
         ClusterLookups::Context(ctx) => (Arc::clone(ctx), None),
-        ClusterLookups::Watch { .. } => {
+        ClusterLookups::Watch { client, scope } => {
             let cache = Arc::new(ClusterCache::new());
-            (Arc::clone(&cache) as Arc<dyn ObjectContext>, Some(cache))
+            (
+                Arc::clone(&cache) as Arc<dyn ObjectContext>,
+                Some((cache, client, scope)),
+            )
         }
     }
 }
@@ -98,7 +104,7 @@ fn build_app_with_context(
 pub async fn bind(opts: ServeOptions) -> Result<Server, ServeError> {
     let certs = Arc::new(CertStore::load(&opts.cert_dir)?);
     let acceptor = TlsAcceptor::from(Arc::new(tls::server_config(Arc::clone(&certs))?));
-    let (ctx, cache) = context_of(&opts.cluster);
+    let (ctx, pending) = context_of(&opts.cluster);
     let (router, state) = build_app_with_context(&opts, ctx)?;
     let listener = TcpListener::bind(opts.listen)
         .await
@@ -106,15 +112,9 @@ pub async fn bind(opts: ServeOptions) -> Result<Server, ServeError> {
             addr: opts.listen,
             source,
         })?;
-    let watch = match (&opts.cluster, cache) {
-        (ClusterLookups::Watch { client, scope }, Some(cache)) => Some(ClusterWatch::start(
-            client,
-            &cache,
-            scope,
-            state.metrics().cluster_cache(),
-        )),
-        _ => None,
-    };
+    let watch = pending.map(|(cache, client, scope)| {
+        ClusterWatch::start(client, &cache, scope, state.metrics().cluster_cache())
+    });
     Ok(Server {
         listener,
         acceptor,
