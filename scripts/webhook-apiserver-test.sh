@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # webhook-apiserver-test.sh: prove the admission contract against a real API server's own
-# webhook client (the standalone apiextensions-apiserver; see ../shared/reference/crd-apiserver.md §3).
+# webhook client (the standalone apiextensions-apiserver built by the given crd-apiserver.sh).
 #
 #   - apply crds/ and wait until Established;
 #   - start the webhook server on loopback with certificates from `generate_certs`;

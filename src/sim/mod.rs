@@ -70,7 +70,8 @@ impl Default for SimConfig {
             site("pdx", SiteRole::PrimaryCandidate),
             site("sea", SiteRole::DrOnly),
         ]);
-        // Without priorities a split brain with no history is alert-only by design (§3.6),
+        // Without priorities a split brain with no history is alert-only by design (no
+        // rule can say which side's writes to keep),
         // which no invariant could accept; the alert-only tier is unit-tested instead.
         policy.site_priorities = vec!["iad".to_owned(), "pdx".to_owned()];
         policy.failover_cooldown = Duration::from_secs(30);

@@ -1,4 +1,5 @@
-//! Failover metrics (names from behaviour.md §8), fed by [`crate::control::FailoverLoop`].
+//! Failover metrics (the original operator's `bloodraven_*` names, so existing dashboards
+//! and alerts keep working), fed by [`crate::control::FailoverLoop`].
 //!
 //! Every label value comes from the group's configuration (site names, roles) or from a
 //! fixed vocabulary (states, results, threads): never from error text or observed data, so

@@ -265,7 +265,7 @@ async fn assert_hook_ran(hook_out: &Path, new_primary_address: &str) -> TestResu
 }
 
 async fn assert_metrics(base: &str, promtool: &Path) -> TestResult {
-    // Metrics: valid exposition with the §8 names.
+    // Metrics: valid exposition with the original operator's `bloodraven_*` names.
     let (code, metrics) = get(base, "/metrics").await?;
     assert_eq!(code, 200);
     for name in [

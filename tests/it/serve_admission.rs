@@ -8,7 +8,9 @@ use crate::serve_support::{
     OPERATOR_SA, ReviewBuilder, TestServer, bad_group, good_group, rule_ids,
 };
 
-/// The response-level rules every answer must follow (admission-and-lint.md §1.1).
+/// The response-level rules every answer must follow: `allowed` always present, a patch
+/// only with its type and only from `/mutate`, a denial with 403 and a message, warnings
+/// short and on one line.
 fn assert_contract(path: &str, response: &Value) {
     assert!(
         response["allowed"].is_boolean(),

@@ -1,5 +1,6 @@
 //! `webhook/`: the configurations keep the properties the admission contract and the
-//! good-practice notes require (admission-and-lint.md §1.1 items 11–18).
+//! good-practice notes require: scoped to our API group, `sideEffects: None`, timeouts set,
+//! the operator's own namespace excluded, validating fails closed and mutating fails open.
 
 use serde_json::Value;
 

@@ -1,5 +1,6 @@
-//! The per-role MySQL accounts (behaviour §2.1, `CredentialsSpec`), created idempotently: a
-//! missing user is created, an existing one gets the current password and its grants.
+//! The per-role MySQL accounts (`CredentialsSpec`: operator, app, read-only, monitor and
+//! backup, plus replication; each role's grants are in `grants` below), created
+//! idempotently: a missing user is created, an existing one gets the current password and its grants.
 //! Run on the writable primary; the accounts replicate.
 
 use super::client::MysqlSiteClient;

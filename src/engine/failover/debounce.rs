@@ -1,4 +1,4 @@
-//! Per-site debounce (§3.1): one blip never changes a site's state.
+//! Per-site debounce: one blip never changes a site's state.
 //!
 //! - `unreachable` needs `failure_threshold` consecutive failures, or `refused_threshold`
 //!   consecutive *refusals* (nothing listening is a fact a fast re-probe confirms; a

@@ -1,10 +1,11 @@
-//! The cross-site matrix (§3.2), checked in order every poll:
+//! The cross-site matrix, a pure function of the debounced site states, checked in order
+//! every poll (mutating actions fire only on transitions):
 //!
 //! 1. a writable non-candidate is fenced at once (with any other intruder), and nothing
 //!    but fencing happens this poll;
 //! 2. every core site unreachable: total loss, alert only;
 //! 3. a writable site that is not the authoritative primary is fenced (split brain when
-//!    the primary is writable too). This generalizes §3.6 tier 1 from "the recorded
+//!    the primary is writable too). This generalizes the first split-brain tier from "the recorded
 //!    failover target" to "the authority": the adopted, promoted or policy-chosen primary.
 //!    With no authority yet, `sitePriorities` picks one (tier 2) or we only alert (tier 3);
 //! 4. nothing writable: the failover row (some unreachable, some read-only) promotes the
@@ -200,7 +201,8 @@ fn no_writable(step: &mut Step<'_>, core: &[String]) {
     }
 }
 
-/// The failover row: promote the freshest eligible candidate (§3.3).
+/// The failover row: fence whatever may still accept writes, then promote the freshest
+/// eligible candidate.
 fn failover(step: &mut Step<'_>, core: &[String]) {
     let ranked = ranking::rank(step);
     let Some(target) = ranked.first().cloned() else {
@@ -254,7 +256,7 @@ fn failover(step: &mut Step<'_>, core: &[String]) {
     );
 }
 
-/// §3.5: clear the fence on the authoritative primary when every site is reachable and
+/// Re-assert a fenced promoted primary: clear the fence on the authoritative primary when every site is reachable and
 /// read-only and it provably holds everything the others hold. Rate-limited.
 fn reassert(step: &mut Step<'_>, core: &[String]) {
     let Some(active) = step.st.active_site.clone() else {

@@ -1,4 +1,4 @@
-//! Planned failover (§3.10): the zero-loss switchover.
+//! Planned failover (requested by annotation, CLI or HTTP): the zero-loss switchover.
 //!
 //! `Validating → [Deferred] → Draining → WaitingForLag → Promoting → Resuming →
 //! Succeeded | Failed`. The source is fenced first and its GTID set recorded; the target is

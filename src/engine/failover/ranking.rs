@@ -1,4 +1,4 @@
-//! Candidate ranking (§3.2): GTID freshness first; `sitePriorities`, then declaration
+//! Candidate ranking for promotion: GTID freshness first; `sitePriorities`, then declaration
 //! order, only break ties.
 
 use super::state::{Recovery, SiteState};

@@ -1,4 +1,5 @@
-//! Old-primary recovery (§3.7), reclone, and follower source convergence (§3.8).
+//! Old-primary recovery, reclone, and follower source convergence (every follower
+//! replicates straight from the active primary).
 //!
 //! All of it runs only while exactly one confirmed writable primary exists and nothing
 //! else (a planned failover, an unconfirmed promotion) owns the topology. Every mutation is
@@ -155,7 +156,7 @@ fn compare(
     }
 }
 
-/// §3.8: repoint a follower at the primary, keeping its relay log, only under containment.
+/// Source convergence: repoint a follower at the primary, keeping its relay log, only under containment.
 fn converge(
     step: &mut Step<'_>,
     site: &str,
@@ -273,7 +274,7 @@ fn set_convergence(
     step.track_mut(site).convergence = Some(Convergence { state, reason });
 }
 
-/// A reclone request (§3.7): refuses the active primary and needs a confirmed donor.
+/// A reclone request: refuses the active primary and needs a confirmed donor.
 /// Whatever the site holds that the donor lacks is reported before it is discarded.
 pub(super) fn reclone(step: &mut Step<'_>, site: &str) {
     let reject = |step: &mut Step<'_>, why: String| {

@@ -12,7 +12,8 @@ use super::observe::{ProbeFailure, SiteProbe};
 use super::time::Timestamp;
 use crate::engine::gtid::GtidSet;
 
-/// A site's debounced state (§3.1).
+/// A site's debounced state: changed only after `failureThreshold` failures or
+/// `recoveryThreshold` successes in a row (see `debounce`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SiteState {
@@ -35,7 +36,9 @@ impl SiteState {
     }
 }
 
-/// Where a site stands in old-primary recovery (§3.7).
+/// Where a site stands in old-primary recovery: a former primary that comes back is
+/// rejoined only when the new primary's GTID set contains its own, else it is held for a
+/// confirmed reclone (see `recovery`).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(
     tag = "phase",
@@ -64,7 +67,8 @@ pub struct Divergence {
     pub detected_at: Timestamp,
 }
 
-/// Source-convergence state of a follower (§3.8).
+/// Source-convergence state of a follower: whether it replicates from the active primary
+/// directly (see `recovery::converge`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ConvergenceState {
     Converged,
@@ -118,7 +122,7 @@ pub enum FailoverKind {
     Planned,
 }
 
-/// The anti-flap record (§3.4).
+/// The anti-flap record: no automatic failover within `failoverCooldown` of the last one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FailoverRecord {
@@ -142,7 +146,7 @@ pub struct PromotionInDoubt {
     pub previous: Option<String>,
 }
 
-/// Planned-failover phases (§3.10).
+/// Planned-failover phases, in order (see `planned`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PlannedPhase {
     Validating,
