@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::error::{Categorized, Category};
+use crate::ports::mysql::SourceEndpoint;
 
 /// A user name and password. `Debug` never prints the password.
 #[derive(Clone, PartialEq, Eq)]
@@ -105,45 +106,16 @@ impl Categorized for MysqlConfigError {
     }
 }
 
-/// Splits `host:port` / `[v6]:port`.
+/// Splits `host:port` / `[v6]:port` (through [`SourceEndpoint::parse`]).
 pub(super) fn split_address(address: &str) -> Result<(String, u16), MysqlConfigError> {
-    let bad = || MysqlConfigError::BadAddress {
-        address: address.to_owned(),
-    };
-    let (host, port) = address.rsplit_once(':').ok_or_else(bad)?;
-    let host = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
-    let port: u16 = port.parse().map_err(|_| bad())?;
-    if host.is_empty() || port == 0 {
-        return Err(bad());
-    }
-    Ok((host.to_owned(), port))
+    let endpoint = SourceEndpoint::parse(address)
+        .map_err(|e| MysqlConfigError::BadAddress { address: e.address })?;
+    Ok((endpoint.host, endpoint.port))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn splits_host_port_and_bracketed_v6() {
-        assert_eq!(
-            split_address("db.example:3306").ok(),
-            Some(("db.example".to_owned(), 3306))
-        );
-        assert_eq!(
-            split_address("[::1]:3307").ok(),
-            Some(("::1".to_owned(), 3307))
-        );
-    }
-
-    #[test]
-    fn rejects_missing_or_bad_port() {
-        for bad in ["db", "db:", "db:x", ":3306", "db:0", "db:70000"] {
-            assert!(split_address(bad).is_err(), "{bad} accepted");
-        }
-    }
 
     #[test]
     fn debug_redacts_password() {

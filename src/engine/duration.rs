@@ -1,4 +1,6 @@
-//! Go-style durations (`2s`, `5m`, `100ms`, `1h30m`, `1.5s`), as the CRD writes them.
+//! Go-style durations (`2s`, `5m`, `100ms`, `1h30m`, `1.5s`), as the CRD writes them: the one
+//! parser behind every duration the product reads (the standalone config, the operator's
+//! view of a spec, command-line flags).
 
 use std::time::Duration;
 
