@@ -4,6 +4,7 @@
 
 use super::invariants::Violation;
 use super::run::Sim;
+use crate::engine::failover::sequence::{ActionSequence, Gate};
 use crate::engine::failover::{
     Action, ActionKind, ActionOutcome, Decision, EngineState, EventReason, OutcomeResult,
     PollInput, Request, Timestamp, decide,
@@ -28,6 +29,9 @@ pub(super) enum CrashPoint {
     BeforePersist,
     /// After persisting and executing this many actions: their outcomes are lost.
     AfterActions(usize),
+    /// The state write is refused: nothing is persisted or executed, and the controller
+    /// lives on (the shipped loop's reaction to a failed save).
+    SaveRefused,
 }
 
 impl Sim<'_> {
@@ -81,6 +85,27 @@ impl Sim<'_> {
             self.crash_controller("before persisting");
             return None;
         }
+        if matches!(crash, Some(CrashPoint::SaveRefused)) {
+            self.stats.refused_writes += 1;
+            self.log("state write refused: acting on nothing");
+            // As the loop does: the decided state is kept in memory and its actions are
+            // reported as not run, so the next decision knows none of them happened.
+            self.controller.outcomes = decision
+                .actions
+                .iter()
+                .map(|a| ActionOutcome {
+                    id: a.id,
+                    result: OutcomeResult::NotRun,
+                })
+                .collect();
+            self.controller.persisted = decision.state.clone();
+            self.last_poll_completed = true;
+            self.controller.next_poll = self
+                .now
+                .plus(decision.repoll_after.unwrap_or(self.config.poll_interval));
+            self.controller.last_decision = Some(decision);
+            return None;
+        }
         self.controller.persisted = decision.state.clone();
         let limit = match crash {
             Some(CrashPoint::AfterActions(n)) => Some(n),
@@ -113,7 +138,7 @@ impl Sim<'_> {
         self.controller.next_poll = self.now.plus(self.restart_for);
     }
 
-    /// Runs actions in order; stops after a fatal one that did not succeed. With `limit`,
+    /// Runs actions in order under the loop's own [`ActionSequence`] rules. With `limit`,
     /// the controller dies after that many actions (outcomes are then discarded).
     fn execute(
         &mut self,
@@ -121,19 +146,19 @@ impl Sim<'_> {
         limit: Option<usize>,
     ) -> Result<Vec<ActionOutcome>, Violation> {
         let mut outcomes = Vec::with_capacity(actions.len());
-        let mut stopped = false;
+        let mut sequence = ActionSequence::new();
         for (n, action) in actions.iter().enumerate() {
             if limit.is_some_and(|l| n >= l) {
                 break;
             }
-            let result = if stopped {
-                OutcomeResult::NotRun
-            } else {
-                self.execute_one(action)?
+            let result = match sequence.gate(action) {
+                Gate::Run => {
+                    let result = self.execute_one(action)?;
+                    sequence.record(action, &result);
+                    result
+                }
+                Gate::Skip(why) => why.outcome(),
             };
-            if action.fatal && !result.succeeded() {
-                stopped = true;
-            }
             outcomes.push(ActionOutcome {
                 id: action.id,
                 result,

@@ -25,6 +25,12 @@ pub enum FaultKind {
     StallSql { site: usize },
     /// The controller process dies and restarts from its persisted state.
     RestartController,
+    /// The operator's leader is deposed mid-decision (it stops acting before its lease can
+    /// be taken); another replica takes the lease and resumes from the persisted status.
+    LeaderChange,
+    /// The next state write is refused (a stale resourceVersion): the decision is not
+    /// persisted, so nothing of it is acted on.
+    StaleStatusWrite,
 }
 
 impl fmt::Display for FaultKind {
@@ -55,6 +61,8 @@ impl fmt::Display for FaultKind {
             }
             Self::StallSql { site } => write!(f, "stall sql s{site}"),
             Self::RestartController => write!(f, "restart controller"),
+            Self::LeaderChange => write!(f, "leader change"),
+            Self::StaleStatusWrite => write!(f, "stale status write"),
         }
     }
 }
@@ -87,7 +95,9 @@ pub fn draw(rng: &mut Rng, sites: usize) -> FaultKind {
             one_way: rng.chance(500_000),
         },
         70..=84 => FaultKind::StallSql { site },
-        _ => FaultKind::RestartController,
+        85..=91 => FaultKind::RestartController,
+        92..=96 => FaultKind::LeaderChange,
+        _ => FaultKind::StaleStatusWrite,
     }
 }
 

@@ -56,6 +56,8 @@ pub struct SimConfig {
     pub planned_per_tick: u64,
     /// Chance per tick of a reclone request for a random site during the fault window.
     pub reclone_per_tick: u64,
+    /// How long after a leader change the new leader starts acting (the lease duration).
+    pub lease_duration: Duration,
 }
 
 impl Default for SimConfig {
@@ -71,8 +73,8 @@ impl Default for SimConfig {
             site("sea", SiteRole::DrOnly),
         ]);
         // Without priorities a split brain with no history is alert-only by design (no
-        // rule can say which side's writes to keep),
-        // which no invariant could accept; the alert-only tier is unit-tested instead.
+        // rule can say which side's writes to keep), which no invariant could accept; the
+        // alert-only tier is unit-tested instead.
         policy.site_priorities = vec!["iad".to_owned(), "pdx".to_owned()];
         policy.failover_cooldown = Duration::from_secs(30);
         policy.reassert_interval = Duration::from_secs(10);
@@ -97,6 +99,7 @@ impl Default for SimConfig {
             probe_blip: 5_000,
             planned_per_tick: 1_500,
             reclone_per_tick: 1_000,
+            lease_duration: Duration::from_secs(5),
         }
     }
 }
@@ -114,6 +117,10 @@ pub struct SimStats {
     pub divergences_reported: u64,
     pub reclones_completed: u64,
     pub controller_restarts: u64,
+    /// Operator leader changes (a restart at the lease duration).
+    pub leader_changes: u64,
+    /// State writes refused as stale.
+    pub refused_writes: u64,
     pub acknowledged_writes: u64,
     /// Acknowledged writes the engine reported as divergent or discarded.
     pub acknowledged_reported_lost: u64,
@@ -133,6 +140,8 @@ impl SimStats {
         self.divergences_reported += other.divergences_reported;
         self.reclones_completed += other.reclones_completed;
         self.controller_restarts += other.controller_restarts;
+        self.leader_changes += other.leader_changes;
+        self.refused_writes += other.refused_writes;
         self.acknowledged_writes += other.acknowledged_writes;
         self.acknowledged_reported_lost += other.acknowledged_reported_lost;
         self.settled_after_ms = self.settled_after_ms.max(other.settled_after_ms);

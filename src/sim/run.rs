@@ -189,6 +189,12 @@ impl Sim<'_> {
             self.log(format!("fault: {kind} for {lasting:?}"));
             if kind == FaultKind::RestartController {
                 self.schedule_restart(lasting);
+            } else if kind == FaultKind::LeaderChange {
+                // The new leader acts once the old lease has expired.
+                self.stats.leader_changes += 1;
+                self.schedule_restart(self.config.lease_duration);
+            } else if kind == FaultKind::StaleStatusWrite {
+                self.controller.crash_at = Some(CrashPoint::SaveRefused);
             } else {
                 self.faults.push(ActiveFault {
                     kind,

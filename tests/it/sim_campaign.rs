@@ -45,6 +45,8 @@ fn a_thousand_seeds_keep_every_invariant() {
     assert!(t.divergences_reported > 100, "{t:?}");
     assert!(t.reclones_completed > 100, "{t:?}");
     assert!(t.controller_restarts > 300, "{t:?}");
+    assert!(t.leader_changes > 50, "{t:?}");
+    assert!(t.refused_writes > 50, "{t:?}");
     assert!(t.acknowledged_reported_lost > 0, "{t:?}");
 }
 
