@@ -1,6 +1,6 @@
 //! [`FailoverLoop`]: observe → decide → persist → act, forever.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -11,17 +11,17 @@ use tokio::time::Instant;
 use tracing::Instrument as _;
 
 use super::execute::{self, ActionDeadlines};
-use super::hook::{FailoverHook, HookInfo};
 use super::requests::{self, ControlHandle, Envelope};
-use super::state_store::{StateStore, StoreError};
+use crate::engine::failover::sequence::{ActionSequence, Gate, Skipped};
 use crate::engine::failover::{
-    ActionKind, ActionOutcome, Decision, EngineState, Event, EventReason, FailoverKind,
-    GroupPolicy, GroupStatus, OutcomeResult, PlannedReason, PollInput, SiteObservation, SiteState,
-    Timestamp, decide,
+    ActionKind, ActionOutcome, Decision, EngineState, GroupPolicy, GroupStatus, OutcomeResult,
+    PollInput, SiteObservation, SiteState, Timestamp, decide,
 };
 use crate::error::{Categorized, Category};
+use crate::ports::hook::{FailoverHook, HookInfo};
 use crate::ports::mysql::{MysqlSite, SourceEndpoint};
-use crate::telemetry::failover::FailoverMetrics;
+use crate::ports::observer::{DecisionObserver, DecisionReport};
+use crate::ports::state::{StateStore, StoreError};
 
 /// Timing of the loop. The engine's thresholds live in [`GroupPolicy`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,7 +66,8 @@ pub struct LoopParts<S> {
     pub config: LoopConfig,
     pub store: Arc<dyn StateStore>,
     pub hook: Arc<dyn FailoverHook>,
-    pub metrics: Option<Arc<FailoverMetrics>>,
+    /// Told about every decision, in this order (logs, metrics, Events, status).
+    pub observers: Vec<Arc<dyn DecisionObserver>>,
 }
 
 /// The loop cannot start.
@@ -96,8 +97,11 @@ pub struct FailoverLoop<S> {
     config: LoopConfig,
     store: Arc<dyn StateStore>,
     hook: Arc<dyn FailoverHook>,
-    metrics: Option<Arc<FailoverMetrics>>,
+    observers: Vec<Arc<dyn DecisionObserver>>,
     state: EngineState,
+    /// `state` is not known to be in the store (the last save failed), so the next poll
+    /// saves even if nothing changed.
+    unsaved: bool,
     /// Outcomes of the last decision's actions, for the next poll.
     outcomes: Vec<ActionOutcome>,
     requests: mpsc::Receiver<Envelope>,
@@ -109,7 +113,7 @@ pub struct FailoverLoop<S> {
 
 impl<S: MysqlSite + 'static> FailoverLoop<S> {
     /// Builds the loop, resuming from the stored state if there is one.
-    pub fn new(parts: LoopParts<S>) -> Result<(Self, ControlHandle), LoopError> {
+    pub async fn new(parts: LoopParts<S>) -> Result<(Self, ControlHandle), LoopError> {
         for policy_site in &parts.policy.sites {
             if !parts.sites.iter().any(|s| s.name == policy_site.name) {
                 return Err(LoopError::MissingSite(policy_site.name.clone()));
@@ -122,7 +126,9 @@ impl<S: MysqlSite + 'static> FailoverLoop<S> {
         {
             return Err(LoopError::UnknownSite(stray.name.clone()));
         }
-        let state = parts.store.load()?.unwrap_or_default();
+        let stored = parts.store.load().await?;
+        let unsaved = stored.is_none();
+        let state = stored.unwrap_or_default();
         if !state.in_flight.is_empty() {
             tracing::warn!(
                 actions = state.in_flight.len(),
@@ -142,8 +148,9 @@ impl<S: MysqlSite + 'static> FailoverLoop<S> {
                 config: parts.config,
                 store: parts.store,
                 hook: parts.hook,
-                metrics: parts.metrics,
+                observers: parts.observers,
                 state,
+                unsaved,
                 outcomes: Vec::new(),
                 requests,
                 _requests_tx: requests_tx,
@@ -252,27 +259,34 @@ impl<S: MysqlSite + 'static> FailoverLoop<S> {
         }
         let envelopes = std::mem::take(&mut self.queued);
         let observations = self.probe_all().await;
-        if let Some(metrics) = &self.metrics {
-            for obs in &observations {
-                metrics.observe_poll(&obs.site, obs.elapsed);
-            }
-        }
         let input = PollInput {
             observations,
             outcomes: std::mem::take(&mut self.outcomes),
             requests: envelopes.iter().map(|e| e.request.clone()).collect(),
         };
         let decision = decide(&self.state, &self.policy, &input, now());
-        let saved = match self.store.save(&decision.state) {
-            Ok(()) => true,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot persist the engine state; not acting this poll");
-                false
+        let saved = if self.unsaved || decision.state != self.state {
+            match self.store.save(&decision.state).await {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot persist the engine state; not acting this poll");
+                    false
+                }
             }
+        } else {
+            true
         };
-        self.report(&decision);
-        let previous = std::mem::replace(&mut self.state, decision.state.clone());
-        self.count_planned(&previous, &decision);
+        self.unsaved = !saved;
+        let report = DecisionReport {
+            policy: &self.policy,
+            previous: &self.state,
+            input: &input,
+            decision: &decision,
+        };
+        for observer in &self.observers {
+            observer.decided(&report);
+        }
+        self.state = decision.state.clone();
         // Published before the replies, so a requester reads the status that answered it.
         self.status.send_replace(Some(decision.status.clone()));
         for envelope in envelopes {
@@ -327,70 +341,8 @@ impl<S: MysqlSite + 'static> FailoverLoop<S> {
         observations.into_iter().map(|(_, o)| o).collect()
     }
 
-    /// Logs the decision's events and feeds the metrics.
-    fn report(&self, decision: &Decision) {
-        for event in &decision.events {
-            log_event(event);
-        }
-        let Some(metrics) = &self.metrics else {
-            return;
-        };
-        metrics.record_events(&decision.events);
-        let emergency = decision
-            .state
-            .last_failover
-            .as_ref()
-            .is_some_and(|r| r.kind == FailoverKind::Emergency);
-        for event in &decision.events {
-            if event.reason == EventReason::FailoverExecuted
-                && emergency
-                && let Some(site) = &event.site
-            {
-                metrics.failover(site);
-            }
-        }
-        metrics.record_status(&decision.status, &decision.state, &self.policy);
-    }
-
-    /// Counts a planned failover that was accepted earlier and ended in this decision.
-    fn count_planned(&self, previous: &EngineState, decision: &Decision) {
-        let Some(metrics) = &self.metrics else {
-            return;
-        };
-        let Some(now) = &decision.state.planned else {
-            return;
-        };
-        if !now.phase.is_terminal() {
-            return;
-        }
-        let ended_now = previous.planned.as_ref().is_none_or(|before| {
-            before.started_at != now.started_at || !before.phase.is_terminal()
-        });
-        let rejected = decision
-            .events
-            .iter()
-            .any(|e| e.reason == EventReason::PlannedFailoverRejected);
-        if ended_now && !rejected {
-            let duration = now
-                .completed_at
-                .unwrap_or(now.phase_since)
-                .since(now.started_at);
-            metrics.planned_finished(
-                &now.target,
-                now.phase,
-                now.reason == Some(PlannedReason::LagTimeout),
-                duration,
-            );
-        }
-    }
-
-    /// Runs the decision's actions in order; after the first fatal action that does not
-    /// succeed, the rest are reported as not run.
-    ///
-    /// A site that lets a non-fatal call run out its deadline is hung (SIGSTOP, a host whose
-    /// packets vanish). Its further non-fatal calls in the same decision (the session kill
-    /// after the best-effort fence of an old primary) would each spend another deadline on
-    /// the failover's critical path, so they are reported as timed out without being made.
+    /// Runs the decision's actions in order, under the shared [`ActionSequence`] rules
+    /// (stop after a failed fatal action; no more best-effort calls to a hung site).
     async fn execute(&self, decision: &Decision) -> Vec<ActionOutcome> {
         let deadlines = ActionDeadlines {
             op: self.config.op_deadline,
@@ -402,29 +354,20 @@ impl<S: MysqlSite + 'static> FailoverLoop<S> {
             .map(|s| (s.name.as_str(), &s.endpoint))
             .collect();
         let mut outcomes = Vec::with_capacity(decision.actions.len());
-        let mut stopped = false;
-        let mut hung: HashSet<&str> = HashSet::new();
+        let mut sequence = ActionSequence::new();
         for action in &decision.actions {
-            if stopped {
-                outcomes.push(ActionOutcome {
-                    id: action.id,
-                    result: OutcomeResult::NotRun,
-                });
-                continue;
-            }
             let site_name = action.kind.site();
-            let calls_the_site = !matches!(action.kind, ActionKind::RunHook { .. });
-            if !action.fatal && calls_the_site && hung.contains(site_name) {
-                tracing::info!(
-                    site = site_name,
-                    action = action.kind.name(),
-                    "skipped: the site did not answer this decision's previous call in time"
-                );
+            if let Gate::Skip(why) = sequence.gate(action) {
+                if why == Skipped::SiteHung {
+                    tracing::info!(
+                        site = site_name,
+                        action = action.kind.name(),
+                        "skipped: the site did not answer this decision's previous call in time"
+                    );
+                }
                 outcomes.push(ActionOutcome {
                     id: action.id,
-                    result: OutcomeResult::Failed {
-                        category: Category::Timeout,
-                    },
+                    result: why.outcome(),
                 });
                 continue;
             }
@@ -457,19 +400,7 @@ impl<S: MysqlSite + 'static> FailoverLoop<S> {
                 elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
                 "action finished"
             );
-            if action.fatal && !ok {
-                stopped = true;
-            }
-            if !action.fatal
-                && matches!(
-                    result,
-                    OutcomeResult::Failed {
-                        category: Category::Timeout
-                    }
-                )
-            {
-                hung.insert(site_name);
-            }
+            sequence.record(action, &result);
             outcomes.push(ActionOutcome {
                 id: action.id,
                 result,
@@ -489,7 +420,7 @@ impl<S: MysqlSite + 'static> FailoverLoop<S> {
             .as_ref()
             .filter(|r| r.target == site)
             .and_then(|r| r.previous.clone());
-        let metrics = self.metrics.clone();
+        let observers = self.observers.clone();
         self.hook.fire(
             HookInfo {
                 new_primary_site: site.to_owned(),
@@ -497,8 +428,8 @@ impl<S: MysqlSite + 'static> FailoverLoop<S> {
                 old_primary_site: old,
             },
             Box::new(move || {
-                if let Some(m) = metrics {
-                    m.hook_failed();
+                for observer in &observers {
+                    observer.hook_failed();
                 }
             }),
         );
@@ -514,16 +445,6 @@ fn not_run(decision: &Decision) -> Vec<ActionOutcome> {
             result: OutcomeResult::NotRun,
         })
         .collect()
-}
-
-fn log_event(event: &Event) {
-    let site = event.site.as_deref().unwrap_or("");
-    let gtid = event.gtid.as_ref().map(ToString::to_string);
-    if event.reason.is_warning() {
-        tracing::warn!(site, reason = ?event.reason, gtid, "{}", event.message);
-    } else {
-        tracing::info!(site, reason = ?event.reason, gtid, "{}", event.message);
-    }
 }
 
 /// The wall clock as the engine's [`Timestamp`].

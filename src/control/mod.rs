@@ -2,20 +2,17 @@
 //! standalone mode and the Kubernetes operator.
 //!
 //! [`FailoverLoop`] drives one failover group: it probes every site in parallel, calls
-//! [`crate::engine::failover::decide`], persists the engine state through a [`StateStore`]
-//! before acting, executes the decided actions through [`crate::ports::mysql::MysqlSite`],
-//! and publishes the latest [`crate::engine::failover::GroupStatus`] on a watch channel.
+//! [`crate::engine::failover::decide`], persists the engine state through the state-store
+//! port when it changed, hands the decision to its observers, executes the decided actions
+//! through [`crate::ports::mysql::MysqlSite`], and publishes the latest
+//! [`crate::engine::failover::GroupStatus`] on a watch channel.
 
 mod execute;
 mod failover_loop;
-mod hook;
 mod requests;
-mod state_store;
 
 pub use failover_loop::{FailoverLoop, LoopConfig, LoopError, LoopParts, SiteHandle};
-pub use hook::{FailoverHook, HookInfo, NoHook};
 pub use requests::{ControlHandle, Reply, RequestError};
-pub use state_store::{MemoryStateStore, StateStore, StoreError};
 
 #[cfg(test)]
 mod tests;

@@ -10,7 +10,11 @@ use super::*;
 use crate::engine::failover::observe::{ReplicaStatus, SiteProbe};
 use crate::engine::failover::{EngineState, GroupPolicy, Request, SitePolicy, SiteRole};
 use crate::engine::gtid::GtidSet;
+use futures_util::future::BoxFuture;
+
+use crate::ports::hook::NoHook;
 use crate::ports::mysql::{DbError, DrainOutcome, MysqlSite, SourceEndpoint};
+use crate::ports::state::{MemoryStateStore, StateStore, StoreError};
 
 type Log = Arc<Mutex<Vec<String>>>;
 
@@ -168,11 +172,11 @@ struct RecordingStore {
 }
 
 impl StateStore for RecordingStore {
-    fn load(&self) -> Result<Option<EngineState>, StoreError> {
+    fn load(&self) -> BoxFuture<'_, Result<Option<EngineState>, StoreError>> {
         self.inner.load()
     }
 
-    fn save(&self, state: &EngineState) -> Result<(), StoreError> {
+    fn save<'a>(&'a self, state: &'a EngineState) -> BoxFuture<'a, Result<(), StoreError>> {
         let in_flight: Vec<&str> = state.in_flight.iter().map(|a| a.kind.name()).collect();
         self.log
             .lock()
@@ -182,12 +186,12 @@ impl StateStore for RecordingStore {
     }
 }
 
-fn group(log: &Log) -> (FailoverLoop<FakeSite>, ControlHandle, [Arc<FakeSite>; 2]) {
-    group_with(log, LoopConfig::default(), None)
+async fn group(log: &Log) -> (FailoverLoop<FakeSite>, ControlHandle, [Arc<FakeSite>; 2]) {
+    group_with(log, LoopConfig::default(), None).await
 }
 
 /// [`group`] with the loop's deadlines and, if given, the best-effort deadline.
-fn group_with(
+async fn group_with(
     log: &Log,
     config: LoopConfig,
     best_effort: Option<Duration>,
@@ -227,8 +231,9 @@ fn group_with(
             inner: MemoryStateStore::new(),
         }),
         hook: Arc::new(NoHook),
-        metrics: None,
+        observers: Vec::new(),
     })
+    .await
     .unwrap();
     (failover_loop, handle, [iad, pdx])
 }
@@ -236,7 +241,7 @@ fn group_with(
 #[tokio::test]
 async fn a_refused_primary_is_replaced_with_the_state_saved_before_promoting() {
     let log: Log = Arc::default();
-    let (mut failover_loop, handle, [iad, _pdx]) = group(&log);
+    let (mut failover_loop, handle, [iad, _pdx]) = group(&log).await;
     for _ in 0..3 {
         failover_loop.poll_once().await;
     }
@@ -265,7 +270,7 @@ async fn a_refused_primary_is_replaced_with_the_state_saved_before_promoting() {
 #[tokio::test]
 async fn actions_after_a_failed_fatal_one_do_not_run() {
     let log: Log = Arc::default();
-    let (mut failover_loop, handle, [iad, _pdx]) = group(&log);
+    let (mut failover_loop, handle, [iad, _pdx]) = group(&log).await;
     for _ in 0..3 {
         failover_loop.poll_once().await;
     }
@@ -300,7 +305,7 @@ async fn actions_after_a_failed_fatal_one_do_not_run() {
 #[tokio::test]
 async fn requests_for_unknown_sites_are_rejected() {
     let log: Log = Arc::default();
-    let (mut failover_loop, handle, _) = group(&log);
+    let (mut failover_loop, handle, _) = group(&log).await;
     failover_loop.poll_once().await;
     let submit = {
         let handle = handle.clone();
@@ -334,7 +339,7 @@ async fn a_hung_site_gets_one_best_effort_call_per_decision() {
         ..LoopConfig::default()
     };
     let (mut failover_loop, handle, [iad, _pdx]) =
-        group_with(&log, config, Some(Duration::from_millis(50)));
+        group_with(&log, config, Some(Duration::from_millis(50))).await;
     for _ in 0..3 {
         failover_loop.poll_once().await;
     }

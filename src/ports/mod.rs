@@ -1,4 +1,14 @@
 //! The narrow traits every side effect goes through. The engine never sees these; the
-//! control loops call them, adapters implement them, and tests and the simulator fake them.
+//! control loops call them, adapters and shells implement them, and tests and the
+//! simulator fake them.
+//!
+//! - [`mysql`]: the operations on one MySQL server;
+//! - [`state`]: where the failover core's state survives a restart (a file in standalone
+//!   mode, the custom resource's status in a cluster);
+//! - [`hook`]: telling something outside MySQL about a new primary;
+//! - [`observer`]: everything that reports a decision (logs, metrics, Events, status).
 
+pub mod hook;
 pub mod mysql;
+pub mod observer;
+pub mod state;

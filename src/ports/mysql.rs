@@ -11,11 +11,7 @@ use crate::engine::gtid::GtidSet;
 use crate::error::{Categorized, Category};
 
 /// Where a replica should replicate from (or a clone should copy from).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SourceEndpoint {
-    pub host: String,
-    pub port: u16,
-}
+pub use crate::engine::address::HostPort as SourceEndpoint;
 
 /// A failed MySQL operation.
 #[derive(Debug, thiserror::Error)]

@@ -1,5 +1,6 @@
 //! Failover metrics (the original operator's `bloodraven_*` names, so existing dashboards
-//! and alerts keep working), fed by [`crate::control::FailoverLoop`].
+//! and alerts keep working), fed by [`crate::control::FailoverLoop`] as one of its decision
+//! observers.
 //!
 //! Every label value comes from the group's configuration (site names, roles) or from a
 //! fixed vocabulary (states, results, threads): never from error text or observed data, so
@@ -16,8 +17,10 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use crate::engine::failover::{
-    EngineState, Event, EventReason, GroupPolicy, GroupStatus, PlannedPhase, SiteRole, SiteState,
+    Decision, EngineState, Event, EventReason, FailoverKind, GroupPolicy, GroupStatus,
+    PlannedPhase, PlannedReason, SiteRole, SiteState,
 };
+use crate::ports::observer::{DecisionObserver, DecisionReport};
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TargetSite {
@@ -260,10 +263,6 @@ impl FailoverMetrics {
             .observe(duration.as_secs_f64());
     }
 
-    pub fn hook_failed(&self) {
-        self.hook_failures.inc();
-    }
-
     /// Refreshes the gauges from the latest status.
     pub fn record_status(&self, status: &GroupStatus, state: &EngineState, policy: &GroupPolicy) {
         const STATES: [SiteState; 4] = [
@@ -323,6 +322,66 @@ fn role_label(role: SiteRole) -> &'static str {
         SiteRole::PrimaryCandidate => "primary-candidate",
         SiteRole::DrOnly => "dr-only",
         SiteRole::ReadOnly => "read-only",
+    }
+}
+
+impl DecisionObserver for FailoverMetrics {
+    fn decided(&self, report: &DecisionReport<'_>) {
+        for obs in &report.input.observations {
+            self.observe_poll(&obs.site, obs.elapsed);
+        }
+        let decision = report.decision;
+        self.record_events(&decision.events);
+        let emergency = decision
+            .state
+            .last_failover
+            .as_ref()
+            .is_some_and(|r| r.kind == FailoverKind::Emergency);
+        for event in &decision.events {
+            if event.reason == EventReason::FailoverExecuted
+                && emergency
+                && let Some(site) = &event.site
+            {
+                self.failover(site);
+            }
+        }
+        self.record_status(&decision.status, &decision.state, report.policy);
+        self.count_planned(report.previous, decision);
+    }
+
+    fn hook_failed(&self) {
+        self.hook_failures.inc();
+    }
+}
+
+impl FailoverMetrics {
+    /// Counts a planned failover that was accepted earlier and ended in this decision.
+    fn count_planned(&self, previous: &EngineState, decision: &Decision) {
+        let Some(now) = &decision.state.planned else {
+            return;
+        };
+        if !now.phase.is_terminal() {
+            return;
+        }
+        let ended_now = previous.planned.as_ref().is_none_or(|before| {
+            before.started_at != now.started_at || !before.phase.is_terminal()
+        });
+        let rejected = decision
+            .events
+            .iter()
+            .any(|e| e.reason == EventReason::PlannedFailoverRejected);
+        if ended_now && !rejected {
+            let duration = now
+                .completed_at
+                .unwrap_or(now.phase_since)
+                .since(now.started_at);
+            self.planned_finished(
+                &now.target,
+                now.phase,
+                now.reason == Some(PlannedReason::LagTimeout),
+                duration,
+            );
+        }
     }
 }
 

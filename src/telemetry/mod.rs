@@ -1,6 +1,7 @@
 //! Tracing set-up and Prometheus metrics with bounded labels.
 
 pub mod cluster_cache;
+pub mod event_log;
 pub mod exposition;
 pub mod failover;
 

@@ -8,14 +8,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bloodraven::adapters::mysql::{Credentials, MysqlSiteClient, MysqlSiteConfig};
-use bloodraven::control::{
-    ControlHandle, FailoverLoop, LoopConfig, LoopParts, MemoryStateStore, NoHook, SiteHandle,
-    StateStore,
-};
+use bloodraven::control::{ControlHandle, FailoverLoop, LoopConfig, LoopParts, SiteHandle};
 use bloodraven::engine::failover::observe::ReplicaStatus;
 use bloodraven::engine::failover::{GroupPolicy, GroupStatus, SitePolicy, SiteRole};
 use bloodraven::engine::gtid::GtidSet;
+use bloodraven::ports::hook::NoHook;
 use bloodraven::ports::mysql::MysqlSite;
+use bloodraven::ports::state::{MemoryStateStore, StateStore};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -110,7 +109,7 @@ pub struct Group {
 
 impl Group {
     /// Starts a loop over `cluster` with `policy`, resuming from `store`.
-    pub fn start(
+    pub async fn start(
         cluster: &MysqlCluster,
         policy: GroupPolicy,
         store: Arc<MemoryStateStore>,
@@ -133,8 +132,9 @@ impl Group {
             config: loop_config(),
             store: Arc::clone(&store) as Arc<dyn StateStore>,
             hook: Arc::new(NoHook),
-            metrics: None,
-        })?;
+            observers: Vec::new(),
+        })
+        .await?;
         let (stop, stop_rx) = watch::channel(false);
         let task = tokio::spawn(failover_loop.run(async move {
             let mut rx = stop_rx;

@@ -5,9 +5,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bloodraven::control::{MemoryStateStore, Reply};
+use bloodraven::control::Reply;
 use bloodraven::engine::failover::{Request, SiteState};
 use bloodraven::engine::gtid::GtidSet;
+use bloodraven::ports::state::MemoryStateStore;
 
 use crate::failover_common::{
     Group, TestResult, accepts_writes, gtid_executed, insert_rows, policy, start_pair,
@@ -22,7 +23,8 @@ async fn an_errant_write_is_recorded_as_gtid_subtract_and_a_reclone_clears_it() 
         &cluster,
         policy(&cluster)?,
         Arc::new(MemoryStateStore::new()),
-    )?;
+    )
+    .await?;
     group.wait_healthy_on("iad").await?;
     insert_rows(iad, 1, 10, "iad")?;
     iad.kill9()?;
@@ -39,7 +41,7 @@ async fn an_errant_write_is_recorded_as_gtid_subtract_and_a_reclone_clears_it() 
     let store = group.stop().await;
     iad.restart()?;
     iad.sql("INSERT INTO app.t VALUES (9001, 'errant'), (9002, 'errant'); INSERT INTO app.t VALUES (9003, 'errant')")?;
-    let group = Group::start(&cluster, policy(&cluster)?, store)?;
+    let group = Group::start(&cluster, policy(&cluster)?, store).await?;
     let status = group
         .wait_for("divergence recorded on iad", Duration::from_secs(20), |s| {
             s.site("iad")
@@ -127,7 +129,7 @@ async fn two_writable_sites_are_resolved_by_priority_without_a_promotion() -> Te
     );
     let mut policy = policy(&cluster)?;
     policy.site_priorities = vec!["iad".to_owned()];
-    let group = Group::start(&cluster, policy, Arc::new(MemoryStateStore::new()))?;
+    let group = Group::start(&cluster, policy, Arc::new(MemoryStateStore::new())).await?;
     group
         .wait_for("pdx fenced", Duration::from_secs(10), |s| {
             s.active_site.as_deref() == Some("iad")

@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use bloodraven::control::{MemoryStateStore, Reply};
+use bloodraven::control::Reply;
 use bloodraven::engine::failover::{GroupStatus, PlannedPhase, Request, SiteState};
+use bloodraven::ports::state::MemoryStateStore;
 
 use crate::failover_common::{Group, TestResult, policy, start_pair};
 use crate::failover_writer::{SiteTarget, Writer};
@@ -68,7 +69,8 @@ async fn planned_switchover_under_writes_loses_no_acknowledged_write() -> TestRe
         &cluster,
         policy(&cluster)?,
         Arc::new(MemoryStateStore::new()),
-    )?;
+    )
+    .await?;
     group.wait_healthy_on("iad").await?;
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -126,7 +128,7 @@ async fn eager_reconnects_do_not_hold_the_drain_until_its_timeout() -> TestResul
     let iad = cluster.get(0)?;
     let mut policy = policy(&cluster)?;
     policy.drain_timeout = Duration::from_secs(60);
-    let group = Group::start(&cluster, policy, Arc::new(MemoryStateStore::new()))?;
+    let group = Group::start(&cluster, policy, Arc::new(MemoryStateStore::new())).await?;
     group.wait_healthy_on("iad").await?;
 
     let stop = Arc::new(AtomicBool::new(false));

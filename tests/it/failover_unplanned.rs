@@ -4,8 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bloodraven::control::{MemoryStateStore, Reply};
+use bloodraven::control::Reply;
 use bloodraven::engine::failover::{FailoverKind, Request, SiteState};
+use bloodraven::ports::state::MemoryStateStore;
 
 use bloodraven::ports::mysql::MysqlSite;
 
@@ -26,7 +27,8 @@ async fn kill9_promotes_the_replica_and_the_old_primary_rejoins_fenced() -> Test
         &cluster,
         policy(&cluster)?,
         Arc::new(MemoryStateStore::new()),
-    )?;
+    )
+    .await?;
     group.wait_healthy_on("iad").await?;
     insert_rows(iad, 1, 20, "iad")?;
     let before = gtid_executed(iad)?;
@@ -105,7 +107,8 @@ async fn sigstop_fails_over_through_timeouts_but_a_short_stall_does_not() -> Tes
         &cluster,
         policy(&cluster)?,
         Arc::new(MemoryStateStore::new()),
-    )?;
+    )
+    .await?;
     group.wait_healthy_on("iad").await?;
 
     // A stall well under failureThreshold (3) × probe timeout (1 s): no failover.
@@ -181,7 +184,8 @@ async fn a_relay_backlog_is_applied_before_promotion() -> TestResult {
         &cluster,
         policy(&cluster)?,
         Arc::new(MemoryStateStore::new()),
-    )?;
+    )
+    .await?;
     let status = group
         .wait_for("pdx promoted", Duration::from_secs(30), |s| {
             s.active_site.as_deref() == Some("pdx")
@@ -207,7 +211,7 @@ async fn the_cooldown_blocks_a_second_automatic_failover() -> TestResult {
     let (iad, pdx) = (cluster.get(0)?, cluster.get(1)?);
     let mut policy = policy(&cluster)?;
     policy.failover_cooldown = Duration::from_secs(120);
-    let group = Group::start(&cluster, policy, Arc::new(MemoryStateStore::new()))?;
+    let group = Group::start(&cluster, policy, Arc::new(MemoryStateStore::new())).await?;
     group.wait_healthy_on("iad").await?;
 
     iad.kill9()?;

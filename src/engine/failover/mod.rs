@@ -9,8 +9,9 @@
 //! 2. Call [`decide`] with the current time.
 //! 3. **Persist [`Decision::state`] before executing any action** (write-ahead), so a
 //!    restarted controller knows which mutations may have happened.
-//! 4. Execute [`Decision::actions`] in order; stop after the first `fatal` action that does
-//!    not succeed ([`OutcomeResult::succeeded`]) and report the rest as `NotRun`.
+//! 4. Execute [`Decision::actions`] in order under [`sequence::ActionSequence`]: after the
+//!    first `fatal` action that does not succeed the rest are `NotRun`, and a site that
+//!    timed out on a best-effort call gets no further best-effort calls in that decision.
 //! 5. Poll again after [`Decision::repoll_after`] when it is set, else the normal interval.
 
 pub mod action;
@@ -23,6 +24,8 @@ mod planned;
 pub mod policy;
 mod ranking;
 mod recovery;
+pub mod sequence;
+pub mod settings;
 pub mod state;
 pub mod status;
 mod step;

@@ -34,10 +34,11 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_path_to_error::Segment;
 
-use super::duration::parse_go_duration;
 use crate::adapters::mysql::Credentials;
 use crate::control::LoopConfig;
-use crate::engine::failover::{GroupPolicy, OnCooldown, SitePolicy, SiteRole};
+use crate::engine::duration::parse_go_duration;
+use crate::engine::failover::settings::{GroupSettings, SiteSettings};
+use crate::engine::failover::{GroupPolicy, OnCooldown, SiteRole};
 use crate::engine::manifest::{Document, parse_stream};
 use crate::error::{Categorized, Category};
 
@@ -244,6 +245,40 @@ fn locate(file: &str, document: &Document, pointer: &str) -> String {
     }
 }
 
+/// The settings shared with the operator, as this file spells them.
+fn settings(raw: &RawConfig) -> GroupSettings {
+    GroupSettings {
+        sites: raw
+            .sites
+            .iter()
+            .map(|s| SiteSettings {
+                name: s.name.clone(),
+                role: s.role,
+                address: s.address.clone(),
+            })
+            .collect(),
+        poll_interval: raw.poll_interval.clone(),
+        failure_threshold: raw.failure_threshold,
+        recovery_threshold: raw.recovery_threshold,
+        failover_cooldown: raw.failover_cooldown.clone(),
+        site_priorities: raw
+            .split_brain_policy
+            .as_ref()
+            .map(|p| p.site_priorities.clone())
+            .unwrap_or_default(),
+        max_lag_seconds: raw.replication.as_ref().and_then(|r| r.max_lag_seconds),
+        max_lag_wait: raw
+            .planned_failover
+            .as_ref()
+            .and_then(|p| p.max_lag_wait.clone()),
+        drain_timeout: raw
+            .planned_failover
+            .as_ref()
+            .and_then(|p| p.drain_timeout.clone()),
+        on_cooldown: raw.planned_failover.as_ref().and_then(|p| p.on_cooldown),
+    }
+}
+
 struct Builder<'a> {
     file: &'a str,
     document: &'a Document,
@@ -276,9 +311,20 @@ impl Builder<'_> {
     }
 
     fn build(&self, raw: &RawConfig) -> Result<StandaloneConfig, ConfigError> {
-        let sites = self.sites(&raw.sites)?;
-        let (policy, replication_tls) = self.policy(raw)?;
-        let (loop_config, probe_timeout) = self.timing(raw)?;
+        let checked = settings(raw)
+            .check()
+            .map_err(|e| self.error(&e.pointer, e.message))?;
+        let sites = raw
+            .sites
+            .iter()
+            .map(|s| SiteConfig {
+                name: s.name.clone(),
+                address: s.address.clone(),
+            })
+            .collect();
+        let replication_tls = raw.replication.as_ref().and_then(|r| r.tls).unwrap_or(true);
+        let (loop_config, probe_timeout) = self.timing(raw, checked.poll_interval)?;
+        let policy = checked.policy;
         let listen_text = raw.listen.as_deref().unwrap_or("127.0.0.1:8080");
         let listen: SocketAddr = listen_text
             .parse()
@@ -318,76 +364,16 @@ impl Builder<'_> {
         })
     }
 
-    fn policy(&self, raw: &RawConfig) -> Result<(GroupPolicy, bool), ConfigError> {
-        let mut policy = GroupPolicy::with_sites(
-            raw.sites
-                .iter()
-                .map(|s| SitePolicy {
-                    name: s.name.clone(),
-                    role: s.role,
-                    address: s.address.clone(),
-                })
-                .collect(),
-        );
-        if let Some(n) = raw.failure_threshold {
-            if n == 0 {
-                return Err(self.error("/failureThreshold", "must be at least 1"));
-            }
-            policy.failure_threshold = n;
-        }
-        if let Some(n) = raw.recovery_threshold {
-            if n == 0 {
-                return Err(self.error("/recoveryThreshold", "must be at least 1"));
-            }
-            policy.recovery_threshold = n;
-        }
-        if let Some(d) = self.duration("/failoverCooldown", raw.failover_cooldown.as_ref())? {
-            policy.failover_cooldown = d;
-        }
-        if let Some(sb) = &raw.split_brain_policy {
-            for (i, p) in sb.site_priorities.iter().enumerate() {
-                if policy.role(p) != Some(SiteRole::PrimaryCandidate) {
-                    return Err(self.error(
-                        &format!("/splitBrainPolicy/sitePriorities/{i}"),
-                        format!("{p:?} is not a primary-candidate site"),
-                    ));
-                }
-            }
-            policy.site_priorities.clone_from(&sb.site_priorities);
-        }
-        let mut replication_tls = true;
-        if let Some(r) = &raw.replication {
-            if let Some(lag) = r.max_lag_seconds {
-                policy.max_lag_seconds = lag;
-            }
-            replication_tls = r.tls.unwrap_or(true);
-        }
-        if let Some(p) = &raw.planned_failover {
-            if let Some(d) =
-                self.duration("/plannedFailover/maxLagWait", p.max_lag_wait.as_ref())?
-            {
-                policy.max_lag_wait = d;
-            }
-            if let Some(d) =
-                self.duration("/plannedFailover/drainTimeout", p.drain_timeout.as_ref())?
-            {
-                policy.drain_timeout = d;
-            }
-            if let Some(c) = p.on_cooldown {
-                policy.on_cooldown = c;
-            }
-        }
-        Ok((policy, replication_tls))
-    }
-
-    fn timing(&self, raw: &RawConfig) -> Result<(LoopConfig, Duration), ConfigError> {
-        let mut loop_config = LoopConfig::default();
-        if let Some(d) = self.duration("/pollInterval", raw.poll_interval.as_ref())? {
-            if d < Duration::from_millis(10) {
-                return Err(self.error("/pollInterval", "must be at least 10ms"));
-            }
-            loop_config.poll_interval = d;
-        }
+    /// The standalone-only timing: the shared settings fixed `poll_interval` already.
+    fn timing(
+        &self,
+        raw: &RawConfig,
+        poll_interval: Duration,
+    ) -> Result<(LoopConfig, Duration), ConfigError> {
+        let mut loop_config = LoopConfig {
+            poll_interval,
+            ..LoopConfig::default()
+        };
         let probe_timeout = self
             .duration("/probeTimeout", raw.probe_timeout.as_ref())?
             .unwrap_or(DEFAULT_PROBE_TIMEOUT);
@@ -403,50 +389,6 @@ impl Builder<'_> {
                 None => Some(DEFAULT_LIVENESS),
             };
         Ok((loop_config, probe_timeout))
-    }
-
-    fn sites(&self, raw: &[RawSite]) -> Result<Vec<SiteConfig>, ConfigError> {
-        if raw.len() < 2 {
-            return Err(self.error("/sites", "at least 2 sites are needed"));
-        }
-        if raw.iter().filter(|s| s.role.is_candidate()).count() < 2 {
-            return Err(self.error("/sites", "at least 2 sites must be primary-candidate"));
-        }
-        let mut out = Vec::with_capacity(raw.len());
-        for (i, site) in raw.iter().enumerate() {
-            let valid_name = !site.name.is_empty()
-                && site
-                    .name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-            if !valid_name {
-                return Err(self.error(
-                    &format!("/sites/{i}/name"),
-                    "must be non-empty letters, digits, '-' or '_'",
-                ));
-            }
-            if raw[..i].iter().any(|s| s.name == site.name) {
-                return Err(self.error(
-                    &format!("/sites/{i}/name"),
-                    format!("duplicate site name {:?}", site.name),
-                ));
-            }
-            let port_ok = site
-                .address
-                .rsplit_once(':')
-                .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
-            if !port_ok {
-                return Err(self.error(
-                    &format!("/sites/{i}/address"),
-                    format!("{:?} is not host:port", site.address),
-                ));
-            }
-            out.push(SiteConfig {
-                name: site.name.clone(),
-                address: site.address.clone(),
-            });
-        }
-        Ok(out)
     }
 
     fn credential(&self, pointer: &str, raw: &RawCredential) -> Result<Credentials, ConfigError> {

@@ -4,7 +4,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::control::{FailoverHook, HookInfo};
+use crate::ports::hook::{FailoverHook, HookInfo};
 
 #[derive(Debug, Clone)]
 pub struct CommandHook {

@@ -3,7 +3,6 @@
 
 pub mod client;
 pub mod config;
-pub mod duration;
 pub mod hook;
 pub mod http;
 pub mod state_file;
@@ -17,10 +16,13 @@ use clap::Args;
 use prometheus_client::registry::Registry;
 
 use crate::adapters::mysql::{MysqlSiteClient, MysqlSiteConfig};
-use crate::control::{FailoverHook, FailoverLoop, LoopParts, NoHook, SiteHandle};
+use crate::control::{FailoverLoop, LoopParts, SiteHandle};
 use crate::engine::failover::{GroupStatus, PlannedPhase};
 use crate::error::{Categorized, Category};
+use crate::ports::hook::{FailoverHook, NoHook};
 use crate::ports::mysql::SourceEndpoint;
+use crate::ports::observer::DecisionObserver;
+use crate::telemetry::event_log::EventLog;
 use crate::telemetry::failover::FailoverMetrics;
 
 /// `bloodraven standalone`.
@@ -46,7 +48,7 @@ pub struct FailoverArgs {
 }
 
 fn parse_duration_arg(text: &str) -> Result<Duration, String> {
-    duration::parse_go_duration(text)
+    crate::engine::duration::parse_go_duration(text)
 }
 
 /// Why standalone mode stopped with an error.
@@ -99,21 +101,9 @@ pub fn run(args: &StandaloneArgs) -> ExitCode {
 }
 
 fn split_endpoint(site: &str, address: &str) -> Result<SourceEndpoint, StandaloneError> {
-    let (host, port) = address
-        .rsplit_once(':')
-        .and_then(|(h, p)| {
-            Some((
-                h.trim_start_matches('[').trim_end_matches(']'),
-                p.parse().ok()?,
-            ))
-        })
-        .ok_or_else(|| StandaloneError::Site {
-            site: site.to_owned(),
-            message: format!("{address:?} is not host:port"),
-        })?;
-    Ok(SourceEndpoint {
-        host: host.to_owned(),
-        port,
+    SourceEndpoint::parse(address).map_err(|e| StandaloneError::Site {
+        site: site.to_owned(),
+        message: e.to_string(),
     })
 }
 
@@ -152,8 +142,9 @@ pub async fn serve(config: config::StandaloneConfig) -> Result<(), StandaloneErr
         config: config.loop_config,
         store: Arc::new(state_file::FileStateStore::new(&config.state_file)),
         hook,
-        metrics: Some(metrics),
-    })?;
+        observers: vec![Arc::new(EventLog) as Arc<dyn DecisionObserver>, metrics],
+    })
+    .await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| StandaloneError::Listen {

@@ -5,8 +5,10 @@ use std::fs::{self, File};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::control::{StateStore, StoreError};
+use futures_util::future::BoxFuture;
+
 use crate::engine::failover::EngineState;
+use crate::ports::state::{StateStore, StoreError};
 
 #[derive(Debug, Clone)]
 pub struct FileStateStore {
@@ -27,7 +29,20 @@ impl FileStateStore {
 }
 
 impl StateStore for FileStateStore {
-    fn load(&self) -> Result<Option<EngineState>, StoreError> {
+    // The file is small and written with fsync; blocking the loop's task for it is what
+    // write-ahead means (no action runs before the state is durable), so the calls stay
+    // synchronous inside the future.
+    fn load(&self) -> BoxFuture<'_, Result<Option<EngineState>, StoreError>> {
+        Box::pin(std::future::ready(self.read()))
+    }
+
+    fn save<'a>(&'a self, state: &'a EngineState) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(std::future::ready(self.write(state)))
+    }
+}
+
+impl FileStateStore {
+    fn read(&self) -> Result<Option<EngineState>, StoreError> {
         let text = match fs::read_to_string(&self.path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -41,7 +56,7 @@ impl StateStore for FileStateStore {
             })
     }
 
-    fn save(&self, state: &EngineState) -> Result<(), StoreError> {
+    fn write(&self, state: &EngineState) -> Result<(), StoreError> {
         let json = serde_json::to_vec_pretty(state).map_err(|e| StoreError::Corrupt {
             location: self.path.display().to_string(),
             message: e.to_string(),
@@ -74,13 +89,13 @@ mod tests {
     fn round_trips_and_replaces_atomically() {
         let Ok(dir) = tempfile::tempdir() else { return };
         let store = FileStateStore::new(dir.path().join("state.json"));
-        assert!(matches!(store.load(), Ok(None)));
+        assert!(matches!(store.read(), Ok(None)));
         let mut state = EngineState::new();
         state.active_site = Some("pdx".to_owned());
-        assert!(store.save(&state).is_ok());
+        assert!(store.write(&state).is_ok());
         state.next_action_id = 7;
-        assert!(store.save(&state).is_ok());
-        assert_eq!(store.load().ok().flatten(), Some(state));
+        assert!(store.write(&state).is_ok());
+        assert_eq!(store.read().ok().flatten(), Some(state));
         assert!(!dir.path().join("state.json.tmp").exists());
     }
 
@@ -90,7 +105,7 @@ mod tests {
         let path = dir.path().join("state.json");
         assert!(fs::write(&path, "{not json").is_ok());
         assert!(matches!(
-            FileStateStore::new(path).load(),
+            FileStateStore::new(path).read(),
             Err(StoreError::Corrupt { .. })
         ));
     }

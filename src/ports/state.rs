@@ -1,6 +1,9 @@
-//! Where the engine state is persisted between polls (write-ahead of every action).
+//! The state store port: where the failover core's state is persisted between polls,
+//! write-ahead of every action.
 
 use std::sync::Mutex;
+
+use futures_util::future::BoxFuture;
 
 use crate::engine::failover::EngineState;
 use crate::error::{Categorized, Category};
@@ -25,11 +28,14 @@ impl Categorized for StoreError {
 
 /// Durable storage for [`EngineState`]. `save` must not return before the state is durable
 /// enough that a restarted controller reads it back: the loop executes actions only after
-/// it returned.
+/// it returned. The loop calls `save` only when the state changed.
+///
+/// A store may refuse a save (the operator's status write carries a resourceVersion
+/// precondition, so a deposed leader's write fails); the loop then acts on nothing.
 pub trait StateStore: Send + Sync {
     /// The last saved state, or `None` on first start.
-    fn load(&self) -> Result<Option<EngineState>, StoreError>;
-    fn save(&self, state: &EngineState) -> Result<(), StoreError>;
+    fn load(&self) -> BoxFuture<'_, Result<Option<EngineState>, StoreError>>;
+    fn save<'a>(&'a self, state: &'a EngineState) -> BoxFuture<'a, Result<(), StoreError>>;
 }
 
 /// A store that lives as long as the process: tests and throw-away runs.
@@ -44,8 +50,9 @@ impl MemoryStateStore {
     }
 }
 
-impl StateStore for MemoryStateStore {
-    fn load(&self) -> Result<Option<EngineState>, StoreError> {
+impl MemoryStateStore {
+    /// The stored state, without going through the port.
+    pub fn current(&self) -> Result<Option<EngineState>, StoreError> {
         Ok(self
             .state
             .lock()
@@ -56,7 +63,7 @@ impl StateStore for MemoryStateStore {
             .clone())
     }
 
-    fn save(&self, state: &EngineState) -> Result<(), StoreError> {
+    fn put(&self, state: &EngineState) -> Result<(), StoreError> {
         *self.state.lock().map_err(|_| StoreError::Io {
             location: "memory".to_owned(),
             message: "lock poisoned".to_owned(),
@@ -65,17 +72,27 @@ impl StateStore for MemoryStateStore {
     }
 }
 
+impl StateStore for MemoryStateStore {
+    fn load(&self) -> BoxFuture<'_, Result<Option<EngineState>, StoreError>> {
+        Box::pin(std::future::ready(self.current()))
+    }
+
+    fn save<'a>(&'a self, state: &'a EngineState) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(std::future::ready(self.put(state)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn memory_store_returns_what_was_saved() {
+    #[tokio::test]
+    async fn memory_store_returns_what_was_saved() {
         let store = MemoryStateStore::new();
-        assert_eq!(store.load().ok().flatten(), None);
+        assert_eq!(store.load().await.ok().flatten(), None);
         let mut state = EngineState::new();
         state.active_site = Some("iad".to_owned());
-        store.save(&state).ok();
-        assert_eq!(store.load().ok().flatten(), Some(state));
+        store.save(&state).await.ok();
+        assert_eq!(store.load().await.ok().flatten(), Some(state));
     }
 }
