@@ -9,6 +9,7 @@
 
 mod execute;
 mod failover_loop;
+pub mod leader;
 mod requests;
 
 pub use failover_loop::{FailoverLoop, LoopConfig, LoopError, LoopParts, SiteHandle};

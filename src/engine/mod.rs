@@ -5,6 +5,7 @@ pub mod address;
 pub mod duration;
 pub mod failover;
 pub mod gtid;
+pub mod lease;
 pub mod manifest;
 pub mod report;
 pub mod rules;

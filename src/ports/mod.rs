@@ -6,9 +6,11 @@
 //! - [`state`]: where the failover core's state survives a restart (a file in standalone
 //!   mode, the custom resource's status in a cluster);
 //! - [`hook`]: telling something outside MySQL about a new primary;
+//! - [`lease`]: the Lease that elects the one operator replica that acts;
 //! - [`observer`]: everything that reports a decision (logs, metrics, Events, status).
 
 pub mod hook;
+pub mod lease;
 pub mod mysql;
 pub mod observer;
 pub mod state;
