@@ -261,6 +261,17 @@ fn crd_shapes_follow_the_original() {
         );
         assert!(pit["properties"]["excludeGtids"].is_object(), "{restore}");
     }
+}
+
+/// Enums, defaults and optional fields as in the original.
+#[test]
+fn crd_enums_and_defaults_follow_the_original() {
+    let all: Vec<(String, Value)> = schemas();
+    let mfg = &all
+        .iter()
+        .find(|(k, _)| k == "MysqlFailoverGroup")
+        .expect("kind")
+        .1;
     let enums = [
         (
             "spec.backup.schedules[].concurrencyPolicy",
