@@ -99,9 +99,9 @@ fn failover_group(out: &mut String, namespace: &str, i: usize) {
         out.push_str("  secretName: mysql-legacy-dsn\n");
     } else {
         out.push_str(
-            "  credentials:\n    operatorSecret: {name: mysql-operator}\n    appSecret: {name: mysql-app}\n    \
-             readOnlySecret: {name: mysql-readonly}\n    monitorSecret: {name: mysql-monitor}\n    \
-             backupSecret: {name: mysql-backup}\n",
+            "  credentials:\n    operatorSecret: mysql-operator\n    appSecret: mysql-app\n    \
+             readOnlySecret: mysql-readonly\n    monitorSecret: mysql-monitor\n    \
+             backupSecret: mysql-backup\n",
         );
     }
     if variant != 2 {
@@ -144,7 +144,7 @@ fn failover_group(out: &mut String, namespace: &str, i: usize) {
          capabilities: {{drop: [ALL]}}\n  backup:\n    image: ghcr.io/shipstream/bloodraven-backup:1.4.2\n    \
          profiles:\n      - name: nightly\n        storage:\n          type: s3\n          s3:\n            \
          bucket: db-backups-dr\n            prefix: {namespace}/{name}\n            region: us-west-2\n            \
-         credentialsSecret: {{name: backup-s3}}\n"
+         credentialsSecret: backup-s3\n"
     );
     if variant != 3 {
         out.push_str("        retentionPolicy: {count: 14, maxAgeDays: 30}\n");

@@ -1,14 +1,16 @@
 //! The `shipstream.io/v1alpha1` API types and CRD rendering. Data only.
 
 pub mod backup;
+pub mod backup_run;
 pub mod common;
 pub mod crd;
 pub mod dragonfly;
 pub mod failover_group;
+pub mod failover_group_status;
 pub mod restore;
 pub mod verification;
 
-pub use backup::MysqlBackup;
+pub use backup_run::MysqlBackup;
 pub use failover_group::MysqlFailoverGroup;
 pub use verification::MysqlBackupVerification;
 

@@ -111,7 +111,23 @@ fn findings_point_at_the_offending_fields() {
     );
     assert_eq!(
         at("BR-CRED-003", "half-credentials"),
-        [("/spec/credentials/appSecret/name".to_owned(), Some(50))]
+        [("/spec/credentials/appSecret".to_owned(), Some(51))]
+    );
+    assert_eq!(
+        at("BR-API-001", "half-credentials"),
+        [("/spec/credentials/operatorSecret".to_owned(), Some(50))]
+    );
+    let api: Vec<String> = at("BR-API-002", "legacy")
+        .into_iter()
+        .chain(at("BR-API-003", "legacy"))
+        .map(|(p, _)| p)
+        .collect();
+    assert_eq!(
+        api,
+        [
+            "/spec/backup/pitr/maxBinlogSize",
+            "/spec/backup/pitr/profileName"
+        ]
     );
     let pss: Vec<String> = at("BR-PSS-004", "legacy")
         .into_iter()

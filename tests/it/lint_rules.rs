@@ -209,7 +209,7 @@ fn fixes_fill_missing_fields_only_and_are_idempotent() {
 #[test]
 fn cross_object_rules_answer_from_the_bundle() {
     let l = linter("");
-    let yaml = group("  credentials:\n    operatorSecret: {name: op}\n    appSecret: {name: app}\n    readOnlySecret: {name: ro}\n    monitorSecret: {name: mon}\n    backupSecret: {name: bak}\n  sites:\n  - {name: a, lbIP: 1.1.1.1, taintNodeSelector: {x: a}, storage: {storageClassName: local}}\n  - {name: b, lbIP: 1.1.1.2, taintNodeSelector: {x: b}, storage: {storageClassName: local}}\n")
+    let yaml = group("  credentials:\n    operatorSecret: op\n    appSecret: app\n    readOnlySecret: ro\n    monitorSecret: mon\n    backupSecret: bak\n  sites:\n  - {name: a, lbIP: 1.1.1.1, taintNodeSelector: {x: a}, storage: {storageClassName: local}}\n  - {name: b, lbIP: 1.1.1.2, taintNodeSelector: {x: b}, storage: {storageClassName: local}}\n")
         .replacen("  sites:\n  - {name: a, lbIP: 1.1.1.1, taintNodeSelector: {x: a}}\n  - {name: b, lbIP: 1.1.1.2, taintNodeSelector: {x: b}}\n", "", 1);
     let group_doc = doc(&yaml);
     let secret = |name: &str, user: &str| json!({"kind": "Secret", "metadata": {"name": name, "namespace": "ns"}, "stringData": {"username": user, "password": "p"}});

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod compat_corpus;
 mod failover_common;
 mod failover_divergence;
 mod failover_planned;
@@ -21,6 +22,7 @@ mod manifest_fuzz;
 mod mysql_adapter;
 mod mysql_harness;
 mod report_sarif;
+mod rule_forms;
 mod serve_admission;
 mod serve_fuzz;
 mod serve_lint;

@@ -280,6 +280,20 @@ fn schema_validation_is_not_vacuous() -> Result<(), String> {
     Ok(())
 }
 
+/// Runs `Sarif.Multitool validate` over `logs` and returns what it printed.
+fn multitool(tool: &Path, dir: &Path, logs: &[&Path]) -> Result<String, String> {
+    let output = Command::new(tool)
+        .arg("validate")
+        .args(logs)
+        .arg("-o")
+        .arg(dir.join("validation.sarif"))
+        .args(["--log", "ForceOverwrite"])
+        .env("DOTNET_SYSTEM_GLOBALIZATION_INVARIANT", "1")
+        .output()
+        .map_err(|e| format!("running {}: {e}", tool.display()))?;
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
 /// Microsoft's validator also applies its SARIF rules beyond the schema. It exits 0 even
 /// when it finds errors, so its output is what counts.
 #[test]
@@ -302,17 +316,7 @@ fn sarif_multitool_reports_no_errors() -> Result<(), String> {
         r#"{"version":"2.1.0","runs":[{"tool":{"driver":{}}}]}"#,
     )
     .map_err(|e| e.to_string())?;
-    let output = Command::new(&tool)
-        .arg("validate")
-        .arg(&good)
-        .arg(&bad)
-        .arg("-o")
-        .arg(dir.path().join("validation.sarif"))
-        .args(["--log", "ForceOverwrite"])
-        .env("DOTNET_SYSTEM_GLOBALIZATION_INVARIANT", "1")
-        .output()
-        .map_err(|e| format!("running {}: {e}", tool.display()))?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = multitool(&tool, dir.path(), &[&good, &bad])?;
     let errors: Vec<&str> = stdout.lines().filter(|l| l.contains(": error ")).collect();
     assert!(
         errors.iter().any(|l| l.contains("broken.sarif")),
@@ -326,5 +330,68 @@ fn sarif_multitool_reports_no_errors() -> Result<(), String> {
         ours.is_empty(),
         "Sarif.Multitool found errors:\n{stdout}\n{out}"
     );
+    Ok(())
+}
+
+/// `bloodraven lint --format sarif` of a relative and of an absolute directory: the URIs are
+/// a relative reference and an absolute `file:` URI, and both logs pass the official schema
+/// and the Multitool (which rejects a rooted path as a relative reference, SARIF1004).
+#[test]
+fn sarif_uris_are_valid_for_relative_and_absolute_inputs() -> Result<(), String> {
+    let tool = repo_root().join(".deps/sarif/Sarif.Multitool");
+    if !tool.is_file() {
+        return Err(format!(
+            "Sarif.Multitool is missing at {}; install it with `{INSTALL}`",
+            tool.display()
+        ));
+    }
+    let schema = official_schema(&repo_root().join(".deps/sarif/sarif-2.1.0.json"))?;
+    let absolute = repo_root().join("docs/examples");
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let mut logs = Vec::new();
+    for (name, input) in [
+        ("relative", "docs/examples".to_owned()),
+        ("absolute", absolute.display().to_string()),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_bloodraven"))
+            .args(["lint", "--format", "sarif", &input])
+            .current_dir(repo_root())
+            .output()
+            .map_err(|e| e.to_string())?;
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let log: Value = serde_json::from_str(&text).map_err(|e| format!("{name}: {e}"))?;
+        let uris: Vec<String> = log["runs"][0]["results"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| {
+                r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+                    .as_str()
+                    .map(str::to_owned)
+            })
+            .collect();
+        assert!(!uris.is_empty(), "{name}: no results with a file");
+        for uri in &uris {
+            if name == "relative" {
+                assert!(uri.starts_with("docs/examples/"), "{name}: {uri}");
+            } else {
+                let want = format!("file://{}/", absolute.display());
+                assert!(uri.starts_with(&want), "{name}: {uri} (want {want}...)");
+            }
+        }
+        assert!(
+            !text.contains("uriBaseId"),
+            "{name}: no uriBaseId without originalUriBaseIds"
+        );
+        let errors = schema_errors(&schema, &log)?;
+        assert!(errors.is_empty(), "{name}: {}", errors.join("\n"));
+        let path = dir.path().join(format!("{name}.sarif"));
+        std::fs::write(&path, &text).map_err(|e| e.to_string())?;
+        logs.push(path);
+    }
+    let paths: Vec<&Path> = logs.iter().map(PathBuf::as_path).collect();
+    let stdout = multitool(&tool, dir.path(), &paths)?;
+    let ours: Vec<&str> = stdout.lines().filter(|l| l.contains(": error ")).collect();
+    assert!(ours.is_empty(), "Sarif.Multitool found errors:\n{stdout}");
     Ok(())
 }

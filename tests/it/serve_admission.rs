@@ -98,7 +98,8 @@ async fn create_of_an_unsafe_group_is_denied_naming_each_rule_and_pointer() {
         ]
     );
     assert!(
-        warnings(&response).iter().any(|w| w == "BR-TEST-CRED-001 /spec/credentials/appSecret/name: Secret missing-app does not exist"),
+        warnings(&response).iter().any(|w| w
+            == "BR-TEST-CRED-001 /spec/credentials/appSecret: Secret missing-app does not exist"),
         "{response}"
     );
     server.stop().await;

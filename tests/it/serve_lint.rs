@@ -36,9 +36,9 @@ metadata: {name: orders}
 spec:
   image: mysql:9.7
   credentials:
-    operatorSecret: {name: op}
-    appSecret: {name: app}
-    readOnlySecret: {name: ro}
+    operatorSecret: op
+    appSecret: app
+    readOnlySecret: ro
   podSecurityContext: {fsGroup: 999, fsGroupChangePolicy: Always}
   dns: {hostname: orders.example.com}
   sites:

@@ -106,11 +106,11 @@ spec:
   tls:
     issuerRef: {name: db-ca, kind: Issuer}
   credentials:
-    operatorSecret: {name: op}
-    appSecret: {name: app}
-    readOnlySecret: {name: ro}
-    monitorSecret: {name: mon}
-    backupSecret: {name: bak}
+    operatorSecret: op
+    appSecret: app
+    readOnlySecret: ro
+    monitorSecret: mon
+    backupSecret: bak
   dns: {hostname: orders.db.example.com}
   sites:
   - {name: east, role: primary-candidate, storage: {storageClassName: retained, size: 100Gi}}
@@ -130,8 +130,8 @@ metadata: {name: orders, namespace: db}
 spec:
   image: mysql:9.7
   credentials:
-    operatorSecret: {name: op}
-    appSecret: {name: missing-app}
+    operatorSecret: op
+    appSecret: missing-app
   podSecurityContext: {fsGroup: 999}
   dns: {hostname: orders.db.example.com}
   sites:

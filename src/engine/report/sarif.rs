@@ -158,7 +158,10 @@ fn location(f: &Finding) -> Value {
     let mut loc = Map::new();
     if let Some(file) = &f.file {
         let mut physical = Map::new();
-        physical.insert("artifactLocation".into(), json!({"uri": file_uri(file)}));
+        physical.insert(
+            "artifactLocation".into(),
+            json!({"uri": artifact_uri(file)}),
+        );
         if let Some(line) = f.line {
             physical.insert("region".into(), json!({"startLine": line.max(1)}));
         }
@@ -173,6 +176,26 @@ fn location(f: &Finding) -> Value {
         }]),
     );
     Value::Object(loc)
+}
+
+/// The `artifactLocation.uri` of a linted file. SARIF reads a URI that starts with `/` as
+/// relative to a base, and code-scanning tools (Microsoft's Multitool: SARIF1004) reject
+/// it without one, so an absolute path becomes an absolute `file:` URI; a relative path
+/// stays a relative reference, resolved against the directory the linter ran in.
+fn artifact_uri(file: &str) -> String {
+    let slashed = file.replace('\\', "/");
+    let bytes = slashed.as_bytes();
+    let drive =
+        bytes.len() >= 3 && bytes[0].is_ascii_alphabetic() && bytes[1] == b':' && bytes[2] == b'/';
+    if drive {
+        // `C:/dir/x.yaml`: the drive letter and its colon are kept as they are.
+        return format!("file:///{}{}", &slashed[..2], file_uri(&slashed[2..]));
+    }
+    if slashed.starts_with('/') {
+        // Collapse `//host`-looking prefixes: a path is never an authority.
+        return format!("file:///{}", file_uri(slashed.trim_start_matches('/')));
+    }
+    file_uri(file)
 }
 
 /// `Kind/namespace/name` (`Kind/name` without a namespace), never empty.
@@ -224,7 +247,7 @@ fn invocation(errors: &[ParseError]) -> Value {
                 n.insert(
                     "locations".into(),
                     json!([{"physicalLocation": {
-                        "artifactLocation": {"uri": file_uri(file)},
+                        "artifactLocation": {"uri": artifact_uri(file)},
                         "region": {
                             "startLine": e.location.line.max(1),
                             "startColumn": e.location.column.max(1),
@@ -338,6 +361,16 @@ mod tests {
             "PITR <when> RPO & \"needs\" it: PITR is off."
         );
         Ok(())
+    }
+
+    #[test]
+    fn absolute_paths_become_file_uris_and_relative_ones_stay_relative() {
+        assert_eq!(artifact_uri("deploy/prod.yaml"), "deploy/prod.yaml");
+        assert_eq!(artifact_uri("./a b.yaml"), "a%20b.yaml");
+        assert_eq!(artifact_uri("-"), "stdin");
+        assert_eq!(artifact_uri("/abs/dir/x.yaml"), "file:///abs/dir/x.yaml");
+        assert_eq!(artifact_uri("//abs/ü.yaml"), "file:///abs/%C3%BC.yaml");
+        assert_eq!(artifact_uri(r"C:\ci\db.yaml"), "file:///C:/ci/db.yaml");
     }
 
     #[test]

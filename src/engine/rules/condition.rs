@@ -56,6 +56,15 @@ impl Condition {
         }
     }
 
+    /// Whether this condition reports how fields are spelled, so it must see the object as
+    /// written rather than its canonical form (see [`super::shapes`]).
+    pub fn reads_raw_shape(&self) -> bool {
+        match self {
+            Self::Schema { .. } => false,
+            Self::Builtin { check, .. } => check.reads_raw_shape(),
+        }
+    }
+
     /// Every violation in `object`; empty when the rule holds or does not apply.
     pub fn evaluate(&self, object: &Value, ctx: &dyn ObjectContext) -> Vec<Violation> {
         match self {

@@ -239,7 +239,7 @@ mod tests {
 
     #[test]
     fn from_texts_finds_what_a_full_parse_finds() {
-        let text = "kind: MysqlFailoverGroup\nspec:\n  credentials: {operatorSecret: {name: op}}\n---\nkind: Secret\nmetadata: {name: op, namespace: a}\n---\n\"kind\": \"StorageClass\"\n---\nkind: ConfigMap\ndata: {note: Secrets}\n";
+        let text = "kind: MysqlFailoverGroup\nspec:\n  credentials: {operatorSecret: op}\n---\nkind: Secret\nmetadata: {name: op, namespace: a}\n---\n\"kind\": \"StorageClass\"\n---\nkind: ConfigMap\ndata: {note: Secrets}\n";
         let texts = BundleContext::from_texts([text]);
         let full = parse_stream(None, text);
         let docs = BundleContext::of_documents(&full.documents);

@@ -15,6 +15,7 @@ use super::exempt;
 use super::finding::{Finding, ObjectRef, Suppression, SuppressionSource};
 use super::model::{Level, Rule};
 use super::pointer::select;
+use super::shapes::Shaped;
 use crate::engine::manifest::{Document, ParseError, escape_pointer_token};
 
 /// The catalog plus the user's configuration.
@@ -135,13 +136,14 @@ impl Linter {
         };
         let object_ref = Arc::new(ObjectRef::of(object));
         let (exemptions, _) = exempt::parse(object);
+        let shaped = Shaped::of(object);
         let mut outcome = ObjectOutcome::default();
         for rule in self.rules_for(kind) {
             outcome.known_kind = true;
             if !self.config.enabled(&rule.id) {
                 continue;
             }
-            let violations = rule.condition.evaluate(object, ctx);
+            let violations = rule.condition.evaluate(shaped.for_rule(rule), ctx);
             if violations.is_empty() {
                 continue;
             }
@@ -177,6 +179,7 @@ impl Linter {
         };
         let object_ref = ObjectRef::of(object);
         let (exemptions, _) = exempt::parse(object);
+        let shaped = Shaped::of(object);
         let mut ops = Vec::new();
         for default in self.catalog.safe_defaults() {
             if !default.kinds.iter().any(|k| k == kind) {
@@ -198,7 +201,7 @@ impl Linter {
             {
                 continue;
             }
-            for violation in rule.condition.evaluate(object, ctx) {
+            for violation in rule.condition.evaluate(shaped.for_rule(rule), ctx) {
                 ops.extend(
                     fix.iter()
                         .filter_map(|op| rebase(op, &violation))

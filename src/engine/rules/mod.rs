@@ -15,6 +15,7 @@ pub mod finding;
 pub mod linter;
 pub mod model;
 pub mod pointer;
+pub mod shapes;
 
 pub use catalog::{Catalog, CatalogError};
 pub use config::LintConfig;

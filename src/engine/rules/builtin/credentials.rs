@@ -1,5 +1,6 @@
 //! The five credential Secrets exist, hold `username` and `password`, and are five
-//! distinct users.
+//! distinct users. The linter hands these checks the canonical form of the object, where
+//! every Secret name is a string (see [`crate::engine::rules::shapes`]).
 
 use std::collections::BTreeMap;
 
@@ -8,16 +9,9 @@ use serde_json::Value;
 use super::{BuiltinCheck, namespace_of, violation};
 use crate::engine::rules::condition::Violation;
 use crate::engine::rules::context::{Lookup, ObjectContext};
+use crate::engine::rules::shapes::CREDENTIAL_ROLES as ROLES;
 
 pub struct CredentialSecrets;
-
-const ROLES: [&str; 5] = [
-    "operatorSecret",
-    "appSecret",
-    "readOnlySecret",
-    "monitorSecret",
-    "backupSecret",
-];
 
 impl BuiltinCheck for CredentialSecrets {
     fn cross_object(&self) -> bool {
@@ -29,7 +23,7 @@ impl BuiltinCheck for CredentialSecrets {
         let mut out = Vec::new();
         let mut users: BTreeMap<String, String> = BTreeMap::new();
         for role in ROLES {
-            let pointer = format!("/spec/credentials/{role}/name");
+            let pointer = format!("/spec/credentials/{role}");
             let Some(name) = object.pointer(&pointer).and_then(Value::as_str) else {
                 continue;
             };
@@ -114,7 +108,7 @@ impl BuiltinCheck for DistinctCredentialSecrets {
         let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
         let mut out = Vec::new();
         for role in ROLES {
-            let pointer = format!("/spec/credentials/{role}/name");
+            let pointer = format!("/spec/credentials/{role}");
             let Some(name) = object.pointer(&pointer).and_then(Value::as_str) else {
                 continue;
             };

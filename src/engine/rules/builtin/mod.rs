@@ -2,6 +2,7 @@
 //! something a JSON Schema cannot. Each registers under a name that a file in
 //! `lint-rules/` refers to, so its metadata lives in the same catalog as every other rule.
 
+mod api;
 mod bundle;
 mod credentials;
 mod exemption;
@@ -26,12 +27,19 @@ pub const LOOKUP_KINDS: [&str; 5] = [
 pub trait BuiltinCheck: Send + Sync {
     /// Whether the check reads other objects (and so depends on what the context knows).
     fn cross_object(&self) -> bool;
+    /// Whether the check reports the spelling of fields and so reads the object as written
+    /// instead of its canonical form.
+    fn reads_raw_shape(&self) -> bool {
+        false
+    }
     fn check(&self, object: &Value, ctx: &dyn ObjectContext) -> Vec<Violation>;
 }
 
 /// Finds a builtin check by the name rule files use.
 pub fn lookup(name: &str) -> Option<&'static dyn BuiltinCheck> {
     Some(match name {
+        "legacy-secret-shape" => &api::LegacySecretShape,
+        "backup-references" => &api::BackupReferences,
         "exemption-annotation" => &exemption::ExemptionAnnotation,
         "credential-secrets" => &credentials::CredentialSecrets,
         "distinct-credential-secrets" => &credentials::DistinctCredentialSecrets,
