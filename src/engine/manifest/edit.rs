@@ -3,6 +3,9 @@
 //! `lint --fix` must not reformat a user's manifest or drop its comments, and every safe
 //! fix only *adds a missing key to an existing mapping*. So instead of re-serializing, we
 //! insert one line, indented like the mapping's other keys, after the mapping's last line.
+//! A key written with a `null` or empty value reads as missing to the rules; its line gets
+//! the value instead of a second, duplicate key. New lines end like the file's lines do
+//! (CRLF files stay CRLF).
 
 use serde_json::Value;
 
@@ -34,28 +37,55 @@ impl Categorized for EditError {
     }
 }
 
+/// Values that read as unset: YAML's nulls and the empty collections and string.
+const VACANT: [&str; 9] = ["", "~", "null", "Null", "NULL", "{}", "[]", "\"\"", "''"];
+
+/// One planned change: a new line before index `at`, or line `at` rewritten.
+enum Edit {
+    Insert { at: usize, line: String },
+    Replace { at: usize, line: String },
+}
+
 /// Applies every insertion to `text`. All-or-nothing: on error `text` is not changed.
 pub fn insert_fields(text: &str, inserts: &[FieldInsert<'_>]) -> Result<String, EditError> {
     let mut lines: Vec<String> = text.split_inclusive('\n').map(str::to_owned).collect();
+    let eol = if lines.first().is_some_and(|l| l.ends_with("\r\n")) {
+        "\r\n"
+    } else {
+        "\n"
+    };
     let mut planned: Vec<(usize, String)> = Vec::with_capacity(inserts.len());
     for insert in inserts {
-        planned.push(plan(&lines, insert)?);
+        match plan(&lines, insert, eol)? {
+            Edit::Insert { at, line } => planned.push((at, line)),
+            // Rewriting keeps the line count, so the planned insertions stay valid.
+            Edit::Replace { at, line } => lines[at] = line,
+        }
     }
-    // Insert bottom-up so earlier line numbers stay valid; equal positions keep their order.
+    // Insert bottom-up so earlier line numbers stay valid. Lines for the same position end
+    // up deeper-indented first (a nested mapping ending where its parent ends keeps its new
+    // key inside it), otherwise in the order given.
+    let indent = |i: usize| planned[i].1.len() - planned[i].1.trim_start_matches(' ').len();
     let mut order: Vec<usize> = (0..planned.len()).collect();
-    order.sort_by(|a, b| planned[*b].0.cmp(&planned[*a].0).then(b.cmp(a)));
+    order.sort_by(|a, b| {
+        planned[*b]
+            .0
+            .cmp(&planned[*a].0)
+            .then(indent(*a).cmp(&indent(*b)))
+            .then(b.cmp(a))
+    });
     for i in order {
         let (at, line) = &planned[i];
         if *at > 0 && !lines[*at - 1].ends_with('\n') {
-            lines[*at - 1].push('\n');
+            lines[*at - 1].push_str(eol);
         }
         lines.insert(*at, line.clone());
     }
     Ok(lines.concat())
 }
 
-/// Where (0-based index in `lines`) and what to insert.
-fn plan(lines: &[String], insert: &FieldInsert<'_>) -> Result<(usize, String), EditError> {
+/// Where (0-based index in `lines`) and what to insert or rewrite.
+fn plan(lines: &[String], insert: &FieldInsert<'_>, eol: &str) -> Result<Edit, EditError> {
     let fail = |line: u32, reason| EditError {
         line,
         parent: insert.parent.clone(),
@@ -63,6 +93,27 @@ fn plan(lines: &[String], insert: &FieldInsert<'_>) -> Result<(usize, String), E
         reason,
     };
     let doc = insert.document;
+    let member = format!(
+        "{}/{}",
+        insert.parent,
+        super::escape_pointer_token(&insert.key)
+    );
+    if let Some(position) = doc.position(&member)
+        && let Some(line) = lines.get(line_index(position.line))
+        && let Some((rewritten, bare)) = fill_vacant_value(line, position.column as usize, insert)
+    {
+        let at = line_index(position.line);
+        if bare && continues_below(lines, at, position.column as usize) {
+            return Err(fail(
+                position.line,
+                "the existing value spans several lines",
+            ));
+        }
+        return Ok(Edit::Replace {
+            at,
+            line: rewritten,
+        });
+    }
     let parent_line = doc.line_of(&insert.parent);
     let Some(first_child) = doc.child_positions(&insert.parent).min_by_key(|p| p.line) else {
         return Err(fail(parent_line, "the mapping has no keys to align with"));
@@ -95,12 +146,79 @@ fn plan(lines: &[String], insert: &FieldInsert<'_>) -> Result<(usize, String), E
         end = i;
     }
     let text = format!(
-        "{}{}: {}\n",
+        "{}{}: {}{eol}",
         " ".repeat(column),
         yaml_scalar_key(&insert.key),
         yaml_inline(&insert.value)
     );
-    Ok((end, text))
+    Ok(Edit::Insert {
+        at: end,
+        line: text,
+    })
+}
+
+/// `line` with the key at `column` given the insert's value, when the line is a block
+/// mapping entry of that key whose value is `null` or empty; `None` otherwise (the member
+/// then comes from a merge key, and an explicit key is inserted, which wins over it).
+/// The flag says whether nothing followed the colon, so the value may be on later lines.
+fn fill_vacant_value(
+    line: &str,
+    column: usize,
+    insert: &FieldInsert<'_>,
+) -> Option<(String, bool)> {
+    let (body, ending) = match line.strip_suffix("\r\n") {
+        Some(body) => (body, "\r\n"),
+        None => line
+            .strip_suffix('\n')
+            .map_or((line, ""), |body| (body, "\n")),
+    };
+    let before = body.get(..column)?;
+    if !before.chars().all(|c| c == ' ' || c == '-') {
+        return None;
+    }
+    let from_key = &body[column..];
+    let after_key = [
+        insert.key.clone(),
+        format!("\"{}\"", insert.key),
+        format!("'{}'", insert.key),
+    ]
+    .iter()
+    .find_map(|k| from_key.strip_prefix(k.as_str()))?;
+    let after_colon = after_key.trim_start_matches(' ').strip_prefix(':')?;
+    let (value, comment) = match after_colon.find('#') {
+        Some(0) => ("", Some(after_colon)),
+        Some(i) if after_colon[..i].ends_with([' ', '\t']) => {
+            (&after_colon[..i], Some(&after_colon[i..]))
+        }
+        _ => (after_colon, None),
+    };
+    if !VACANT.contains(&value.trim()) {
+        return None;
+    }
+    let key_end = body.len() - after_colon.len();
+    let comment = comment.map(|c| format!(" {c}")).unwrap_or_default();
+    let rewritten = format!(
+        "{} {}{comment}{ending}",
+        &body[..key_end],
+        yaml_inline(&insert.value),
+    );
+    Some((rewritten, value.trim().is_empty()))
+}
+
+/// Whether the value of the key on line `at` (at `column`) continues on the next lines: a
+/// more indented line, or a block sequence at the key's own indentation.
+fn continues_below(lines: &[String], at: usize, column: usize) -> bool {
+    lines[at + 1..]
+        .iter()
+        .map(|l| l.trim_end_matches(['\n', '\r']))
+        .find(|l| {
+            let t = l.trim_start();
+            !t.is_empty() && !t.starts_with('#')
+        })
+        .is_some_and(|next| {
+            let indent = next.len() - next.trim_start().len();
+            indent > column || (indent == column && next.trim_start().starts_with('-'))
+        })
 }
 
 fn line_index(line: u32) -> usize {
@@ -187,6 +305,62 @@ mod tests {
     fn refuses_flow_mappings_and_empty_mappings() {
         assert!(insert("spec: {a: 1}\n", "/spec", "b", json!(1)).is_err());
         assert!(insert("{\"spec\": {\"a\": 1}}", "/spec", "b", json!(1)).is_err());
+    }
+
+    #[test]
+    fn a_nested_mapping_ending_with_its_parent_keeps_its_new_key() {
+        let text = "spec:\n  a: 1\n  ctx:\n    b: 2\n";
+        let s = parse_stream(Some("f"), text);
+        let doc = &s.documents[0];
+        let field = |parent: &str, key: &str| FieldInsert {
+            document: doc,
+            parent: parent.into(),
+            key: key.into(),
+            value: json!("x"),
+        };
+        let out = insert_fields(text, &[field("/spec", "c"), field("/spec/ctx", "d")]).unwrap();
+        assert_eq!(out, "spec:\n  a: 1\n  ctx:\n    b: 2\n    d: x\n  c: x\n");
+    }
+
+    #[test]
+    fn keeps_crlf_line_endings() {
+        let out = insert("kind: X\r\nspec:\r\n  a: 1\r\n", "/spec", "b", json!("x")).unwrap();
+        assert_eq!(out, "kind: X\r\nspec:\r\n  a: 1\r\n  b: x\r\n");
+        let out = insert("spec:\r\n  a: 1", "/spec", "b", json!("x")).unwrap();
+        assert_eq!(out, "spec:\r\n  a: 1\r\n  b: x\r\n");
+    }
+
+    #[test]
+    fn fills_null_and_empty_values_in_place() {
+        for vacant in [
+            "",
+            " null",
+            " ~",
+            " {}",
+            " []",
+            " \"\"",
+            " ''",
+            " null  # why",
+        ] {
+            let text = format!("spec:\n  a: 1\n  b:{vacant}\n  c: 2\n");
+            let out = insert(&text, "/spec", "b", json!("x")).unwrap();
+            let comment = vacant
+                .find('#')
+                .map(|i| format!(" {}", &vacant[i..]))
+                .unwrap_or_default();
+            assert_eq!(
+                out,
+                format!("spec:\n  a: 1\n  b: x{comment}\n  c: 2\n"),
+                "{vacant:?}"
+            );
+        }
+        let out = insert("spec:\r\n  \"b\": null\r\n", "/spec", "b", json!(5)).unwrap();
+        assert_eq!(out, "spec:\r\n  \"b\": 5\r\n");
+        // A value continued on the next lines is not rewritten.
+        assert!(insert("spec:\n  b:\n  - 1\n", "/spec", "b", json!("x")).is_err());
+        // A key that only comes from a merge key gets an explicit line, which wins.
+        let out = insert("spec:\n  <<: {b: null}\n  a: 1\n", "/spec", "b", json!("x")).unwrap();
+        assert_eq!(out, "spec:\n  <<: {b: null}\n  a: 1\n  b: x\n");
     }
 
     #[test]

@@ -222,6 +222,21 @@ pub fn parse_each(
     errors
 }
 
+/// The 1-based line and byte column of the first invalid byte of text that is not UTF-8
+/// (`valid_up_to` as [`std::str::Utf8Error`] gives it), so every front door reports a
+/// non-UTF-8 input at the same place.
+pub fn utf8_error_location(bytes: &[u8], valid_up_to: usize) -> (u32, u32) {
+    let before = bytes.get(..valid_up_to).unwrap_or(bytes);
+    let line = before.split(|b| *b == b'\n').count();
+    let column = before.len()
+        - before
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .map_or(0, |i| i + 1)
+        + 1;
+    (to_u32(line), to_u32(column))
+}
+
 fn to_u32(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
@@ -287,6 +302,11 @@ enum Frame {
         anchor: usize,
         /// The key read but not yet given a value.
         pending_key: Option<String>,
+        /// The pending key is a merge key (`<<`): its value is merged, not stored.
+        merging: bool,
+        /// Entries from this mapping's merge key, applied under the explicit entries when
+        /// the mapping ends, and where the merge key was.
+        merged: Option<(Map<String, Value>, Position)>,
     },
 }
 
@@ -406,12 +426,13 @@ impl Builder<'_> {
             Event::Scalar(text, style, anchor, tag) => {
                 if self.expects_key() {
                     // A mapping key.
-                    return self.set_key(text.into_owned(), span).map(|()| None);
+                    let merge = is_merge_key(&text, style, tag.as_deref());
+                    return self.set_key(text.into_owned(), merge, span).map(|()| None);
                 }
                 let value = resolve_scalar(&text, style, tag.as_deref())
                     .map_err(|m| ChunkError::at(span, m))?;
                 self.remember_anchor(anchor, &value);
-                Ok(self.push_value(value, span))
+                self.push_value(value, span)
             }
             Event::Alias(id) => {
                 let value = self
@@ -430,11 +451,12 @@ impl Builder<'_> {
                 }
                 if self.expects_key() {
                     return match value {
-                        Value::String(key) => self.set_key(key, span).map(|()| None),
+                        // An alias to the string "<<" is that string, not a merge key.
+                        Value::String(key) => self.set_key(key, false, span).map(|()| None),
                         _ => Err(ChunkError::at(span, "mapping keys must be scalars")),
                     };
                 }
-                Ok(self.push_value(value, span))
+                self.push_value(value, span)
             }
             Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
                 let Some(pointer) = self.next_pointer() else {
@@ -467,43 +489,71 @@ impl Builder<'_> {
                             pointer,
                             anchor,
                             pending_key: None,
+                            merging: false,
+                            merged: None,
                         }
                     });
                 Ok(None)
             }
-            Event::SequenceEnd | Event::MappingEnd => {
-                let (value, anchor, start_line) = match self.stack.pop() {
-                    Some(Frame::Seq {
-                        items,
-                        anchor,
-                        line,
-                        ..
-                    }) => (Value::Array(items), anchor, line),
-                    Some(Frame::Map {
-                        entries,
-                        anchor,
-                        line,
-                        ..
-                    }) => (Value::Object(entries), anchor, line),
-                    None => return Err(ChunkError::at(span, "unbalanced collection end")),
-                };
-                self.remember_anchor(anchor, &value);
-                Ok(self.attach(value, start_line))
-            }
+            Event::SequenceEnd | Event::MappingEnd => self.close(span),
             _ => Ok(None),
         }
     }
 
-    fn set_key(&mut self, key: String, span: Span) -> Result<(), ChunkError> {
+    /// Ends the innermost collection, applying its merge key, and attaches it.
+    fn close(&mut self, span: Span) -> Result<Option<(Value, u32)>, ChunkError> {
+        let (value, anchor, start_line) = match self.stack.pop() {
+            Some(Frame::Seq {
+                items,
+                anchor,
+                line,
+                ..
+            }) => (Value::Array(items), anchor, line),
+            Some(Frame::Map {
+                mut entries,
+                anchor,
+                line,
+                merged,
+                pointer,
+                ..
+            }) => {
+                // Explicit keys win over merged ones, wherever the merge key stands.
+                if let Some((merged, position)) = merged {
+                    for (key, value) in merged {
+                        if !entries.contains_key(&key) {
+                            self.lines.push_parts(
+                                &[&pointer, "/", &escape_pointer_token(&key)],
+                                position,
+                            );
+                            entries.insert(key, value);
+                        }
+                    }
+                }
+                (Value::Object(entries), anchor, line)
+            }
+            None => return Err(ChunkError::at(span, "unbalanced collection end")),
+        };
+        self.remember_anchor(anchor, &value);
+        self.attach(value, start_line, span)
+    }
+
+    fn set_key(&mut self, key: String, merge: bool, span: Span) -> Result<(), ChunkError> {
         let pos = self.position(span);
         if let Some(Frame::Map {
             entries,
             pending_key,
             pointer,
+            merging,
+            merged,
             ..
         }) = self.stack.last_mut()
         {
-            if entries.contains_key(&key) {
+            let duplicate = if merge {
+                merged.is_some()
+            } else {
+                entries.contains_key(&key)
+            };
+            if duplicate {
                 return Err(ChunkError::at(
                     span,
                     format!("duplicate mapping key {key:?}"),
@@ -512,11 +562,15 @@ impl Builder<'_> {
             self.lines
                 .push_parts(&[pointer, "/", &escape_pointer_token(&key)], pos);
             *pending_key = Some(key);
+            *merging = merge;
+            if merge {
+                *merged = Some((Map::new(), pos));
+            }
         }
         Ok(())
     }
 
-    fn push_value(&mut self, value: Value, span: Span) -> Option<(Value, u32)> {
+    fn push_value(&mut self, value: Value, span: Span) -> Result<Option<(Value, u32)>, ChunkError> {
         let pos = self.position(span);
         // Map entries were recorded at their key's position already.
         if !matches!(self.stack.last(), Some(Frame::Map { .. }))
@@ -524,28 +578,39 @@ impl Builder<'_> {
         {
             self.lines.push(&pointer, pos);
         }
-        self.attach(value, pos.line)
+        self.attach(value, pos.line, span)
     }
 
     /// Puts a finished node into its parent, or returns it as the document root.
-    fn attach(&mut self, value: Value, line: u32) -> Option<(Value, u32)> {
+    fn attach(
+        &mut self,
+        value: Value,
+        line: u32,
+        span: Span,
+    ) -> Result<Option<(Value, u32)>, ChunkError> {
         match self.stack.last_mut() {
-            None => Some((value, line)),
-            Some(Frame::Seq { items, .. }) => {
-                items.push(value);
-                None
-            }
+            None => return Ok(Some((value, line))),
+            Some(Frame::Seq { items, .. }) => items.push(value),
             Some(Frame::Map {
                 entries,
                 pending_key,
+                merging,
+                merged,
                 ..
             }) => {
-                if let Some(key) = pending_key.take() {
+                let Some(key) = pending_key.take() else {
+                    return Ok(None);
+                };
+                if std::mem::take(merging) {
+                    if let Some((into, _)) = merged {
+                        merge_into(into, value).map_err(|m| ChunkError::at(span, m))?;
+                    }
+                } else {
                     entries.insert(key, value);
                 }
-                None
             }
         }
+        Ok(None)
     }
 
     fn remember_anchor(&mut self, anchor: usize, value: &Value) {
@@ -553,6 +618,42 @@ impl Builder<'_> {
             self.anchors.push((anchor, value.clone()));
         }
     }
+}
+
+/// Whether a mapping key is YAML's merge key: `<<` plain (which resolves to `!!merge`) or
+/// tagged `!!merge`. A quoted `"<<"` is an ordinary string key, as in go-yaml.
+fn is_merge_key(text: &str, style: ScalarStyle, tag: Option<&Tag>) -> bool {
+    text == "<<"
+        && match tag {
+            Some(tag) => {
+                (tag.handle == "tag:yaml.org,2002:" || tag.handle == "!!") && tag.suffix == "merge"
+            }
+            None => style == ScalarStyle::Plain,
+        }
+}
+
+/// Adds a merge key's value under the entries merged so far, as kubectl's YAML decoder
+/// (go-yaml) does: the value is a mapping or a sequence of mappings, and a key already
+/// merged (from an earlier mapping of the sequence) is kept.
+fn merge_into(into: &mut Map<String, Value>, value: Value) -> Result<(), String> {
+    const WANT_MAP: &str = "a merge key (<<) needs a mapping or a sequence of mappings";
+    let sources = match value {
+        Value::Object(map) => vec![map],
+        Value::Array(items) => items
+            .into_iter()
+            .map(|item| match item {
+                Value::Object(map) => Ok(map),
+                _ => Err(WANT_MAP.to_owned()),
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+        _ => return Err(WANT_MAP.to_owned()),
+    };
+    for map in sources {
+        for (key, value) in map {
+            into.entry(key).or_insert(value);
+        }
+    }
+    Ok(())
 }
 
 fn count_nodes(value: &Value) -> usize {

@@ -9,6 +9,8 @@ use serde_json::Value;
 
 use super::builtin;
 use super::condition::Condition;
+use super::image;
+use super::kinds;
 use super::model::{AdmissionAction, Level, Owner, Rule};
 use crate::engine::manifest::parse_stream;
 use crate::error::{Categorized, Category};
@@ -219,6 +221,12 @@ fn compile(file: &str, f: RuleFile) -> Result<Rule, CatalogError> {
     if f.kinds.is_empty() {
         return Err(err(file, "kinds must not be empty"));
     }
+    if let Some(unknown) = f.kinds.iter().find(|k| kinds::group_of(k).is_none()) {
+        return Err(err(
+            file,
+            format!("kind {unknown:?} has no known API group (see src/engine/rules/kinds.rs)"),
+        ));
+    }
     let condition = match (f.check.builtin, f.check.schema) {
         (Some(name), None) => {
             if f.check.when.is_some() || f.check.select.is_some() {
@@ -267,7 +275,9 @@ fn validator(
     schema: &Value,
 ) -> Result<jsonschema::Validator, CatalogError> {
     jsonschema::options()
-        .should_validate_formats(false)
+        .should_validate_formats(true)
+        .should_ignore_unknown_formats(false)
+        .with_format("immutable-image", image::is_immutable)
         .build(schema)
         .map_err(|e| {
             err(
@@ -295,7 +305,7 @@ mod tests {
 
     #[test]
     fn rejects_broken_rule_files() {
-        let bad_id = "id: nope\ntitle: t\nlevel: required\nowner: app\nsection: s\nkinds: [X]\nmessage: m\nremediation: r\ncheck: {schema: {}}\n";
+        let bad_id = "id: nope\ntitle: t\nlevel: required\nowner: app\nsection: s\nkinds: [Job]\nmessage: m\nremediation: r\ncheck: {schema: {}}\n";
         let e = Catalog::from_files(&[("a.yaml", bad_id)]).unwrap_err();
         assert!(e.message.contains("BR-AREA-001"), "{e}");
         let bad_builtin = bad_id
@@ -312,5 +322,10 @@ mod tests {
             .replace("id: nope", "id: BR-X-001")
             .replace("level:", "colour: red\nlevel:");
         assert!(Catalog::from_files(&[("a.yaml", &unknown_field)]).is_err());
+        let unknown_kind = bad_id
+            .replace("id: nope", "id: BR-X-001")
+            .replace("[Job]", "[Widget]");
+        let e = Catalog::from_files(&[("a.yaml", &unknown_kind)]).unwrap_err();
+        assert!(e.message.contains("no known API group"), "{e}");
     }
 }

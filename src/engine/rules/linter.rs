@@ -13,7 +13,9 @@ use super::config::LintConfig;
 use super::context::ObjectContext;
 use super::exempt;
 use super::finding::{Finding, ObjectRef, Suppression, SuppressionSource};
+use super::kinds::{api_group, is_known};
 use super::model::{Level, Rule};
+use super::normalize::normalize;
 use super::pointer::select;
 use super::shapes::Shaped;
 use crate::engine::manifest::{Document, ParseError, escape_pointer_token};
@@ -130,7 +132,8 @@ impl Linter {
 
     /// Checks one object against every enabled rule for its kind.
     pub fn check(&self, doc: &Document, ctx: &dyn ObjectContext) -> ObjectOutcome {
-        let object = &doc.value;
+        let normalized = normalize(&doc.value);
+        let object = &*normalized;
         let Some(kind) = object.get("kind").and_then(Value::as_str) else {
             return ObjectOutcome::default();
         };
@@ -138,7 +141,7 @@ impl Linter {
         let (exemptions, _) = exempt::parse(object);
         let shaped = Shaped::of(object);
         let mut outcome = ObjectOutcome::default();
-        for rule in self.rules_for(kind) {
+        for rule in self.rules_for(api_group(object), kind) {
             outcome.known_kind = true;
             if !self.config.enabled(&rule.id) {
                 continue;
@@ -172,8 +175,12 @@ impl Linter {
     ///
     /// Fixes only ever *add a missing field*: a value the user set is never overwritten, and
     /// images and credentials are never touched. Applying the result and asking again
-    /// returns nothing, which is what a reinvoked mutating webhook needs.
+    /// returns nothing, which is what a reinvoked mutating webhook needs. A member that is
+    /// `null` or empty counts as missing; RFC 6902 `add` onto an existing member replaces
+    /// it, so the patch applies to the object as given.
     pub fn fixes(&self, object: &Value, ctx: &dyn ObjectContext) -> Vec<PatchOperation> {
+        let normalized = normalize(object);
+        let object = &*normalized;
         let Some(kind) = object.get("kind").and_then(Value::as_str) else {
             return Vec::new();
         };
@@ -181,8 +188,9 @@ impl Linter {
         let (exemptions, _) = exempt::parse(object);
         let shaped = Shaped::of(object);
         let mut ops = Vec::new();
+        let group = api_group(object);
         for default in self.catalog.safe_defaults() {
-            if !default.kinds.iter().any(|k| k == kind) {
+            if !default.kinds.iter().any(|k| k == kind) || !is_known(group, kind) {
                 continue;
             }
             for (pointer, node) in select(object, &default.select) {
@@ -194,7 +202,7 @@ impl Linter {
                 }
             }
         }
-        for rule in self.rules_for(kind) {
+        for rule in self.rules_for(group, kind) {
             let Some(fix) = &rule.fix else { continue };
             if !self.config.enabled(&rule.id)
                 || self.suppression(rule, &object_ref, &exemptions).is_some()
@@ -212,11 +220,15 @@ impl Linter {
         dedupe(ops)
     }
 
-    fn rules_for<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a Rule> {
+    fn rules_for<'a>(
+        &'a self,
+        group: Option<&'a str>,
+        kind: &'a str,
+    ) -> impl Iterator<Item = &'a Rule> {
         self.catalog
             .rules()
             .iter()
-            .filter(move |r| r.applies_to(kind))
+            .filter(move |r| r.judges(group, kind))
     }
 
     fn suppression(

@@ -12,8 +12,11 @@ pub mod context;
 pub mod docs;
 pub mod exempt;
 pub mod finding;
+pub mod image;
+pub mod kinds;
 pub mod linter;
 pub mod model;
+pub mod normalize;
 pub mod pointer;
 pub mod shapes;
 

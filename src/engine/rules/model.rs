@@ -120,7 +120,14 @@ impl Rule {
         self.id.to_ascii_lowercase()
     }
 
+    /// Whether the rule names `kind` (in that kind's own API group).
     pub fn applies_to(&self, kind: &str) -> bool {
         self.kinds.iter().any(|k| k == kind)
+    }
+
+    /// Whether the rule judges objects of `kind` in API group `group` (`None`: the object
+    /// has no `apiVersion`, see [`super::kinds::is_known`]).
+    pub fn judges(&self, group: Option<&str>, kind: &str) -> bool {
+        self.applies_to(kind) && super::kinds::is_known(group, kind)
     }
 }

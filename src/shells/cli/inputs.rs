@@ -4,12 +4,34 @@ use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::{fs, io};
 
+use crate::engine::manifest::utf8_error_location;
+
 /// One input's name (as shown in findings) and text.
 #[derive(Debug)]
 pub struct Input {
     pub name: String,
     pub path: Option<PathBuf>,
-    pub text: Result<String, String>,
+    pub text: Result<String, Unreadable>,
+}
+
+/// Why an input (a file, or a directory under an argument) could not be read, and where:
+/// a non-UTF-8 file names the line and column of its first invalid byte, as `POST /lint`
+/// does; anything else is reported at `1:1`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unreadable {
+    pub message: String,
+    pub line: u32,
+    pub column: u32,
+}
+
+impl Unreadable {
+    fn at_start(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            line: 1,
+            column: 1,
+        }
+    }
 }
 
 /// A path that does not exist or cannot be listed: a usage error (exit 2).
@@ -23,16 +45,17 @@ pub struct InputError {
 const EXTENSIONS: [&str; 3] = ["yaml", "yml", "json"];
 
 /// Expands `paths` (`-` is stdin) into inputs in a stable order. Unreadable or non-UTF-8
-/// files become inputs with an error so the rest is still linted.
+/// files, and subdirectories that cannot be listed, become inputs with an error naming
+/// them, so the rest is still linted and the run still exits 2.
 pub fn collect(paths: &[String]) -> Result<Vec<Input>, InputError> {
     let mut inputs = Vec::new();
     for p in paths {
         if p == "-" {
             let mut buf = Vec::new();
-            let text = io::stdin()
-                .read_to_end(&mut buf)
-                .map_err(|e| e.to_string())
-                .and_then(|_| String::from_utf8(buf).map_err(|_| "not valid UTF-8".to_owned()));
+            let text = match io::stdin().read_to_end(&mut buf) {
+                Ok(_) => decode(buf),
+                Err(e) => Err(Unreadable::at_start(e.to_string())),
+            };
             inputs.push(Input {
                 name: "-".to_owned(),
                 path: None,
@@ -46,13 +69,23 @@ pub fn collect(paths: &[String]) -> Result<Vec<Input>, InputError> {
             message: e.to_string(),
         })?;
         if meta.is_dir() {
-            let mut files = Vec::new();
-            walk(path, &mut files).map_err(|e| InputError {
+            // The argument itself must be listable; below it, one bad directory is reported
+            // and skipped.
+            let entries = fs::read_dir(path).map_err(|e| InputError {
                 path: p.clone(),
                 message: e.to_string(),
             })?;
-            files.sort();
-            inputs.extend(files.into_iter().map(read));
+            let mut found = Vec::new();
+            walk(path, entries, &mut found);
+            found.sort_by(|a, b| a.0.cmp(&b.0));
+            inputs.extend(found.into_iter().map(|(path, problem)| match problem {
+                None => read(path),
+                Some(message) => Input {
+                    name: path.display().to_string(),
+                    path: Some(path),
+                    text: Err(Unreadable::at_start(message)),
+                },
+            }));
         } else {
             inputs.push(read(path.to_path_buf()));
         }
@@ -60,31 +93,59 @@ pub fn collect(paths: &[String]) -> Result<Vec<Input>, InputError> {
     Ok(inputs)
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
-    for entry in fs::read_dir(dir)? {
-        let entry = entry?;
+/// Collects the manifest files under `dir`, and every entry that could not be examined
+/// with its error.
+fn walk(dir: &Path, entries: fs::ReadDir, out: &mut Vec<(PathBuf, Option<String>)>) {
+    for entry in entries {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(e) => {
+                out.push((dir.to_path_buf(), Some(e.to_string())));
+                continue;
+            }
+        };
         let path = entry.path();
-        let kind = entry.file_type()?;
+        let kind = match entry.file_type() {
+            Ok(kind) => kind,
+            Err(e) => {
+                out.push((path, Some(e.to_string())));
+                continue;
+            }
+        };
         if kind.is_dir() {
-            walk(&path, out)?;
+            match fs::read_dir(&path) {
+                Ok(children) => walk(&path, children, out),
+                Err(e) => out.push((path, Some(format!("cannot list directory: {e}")))),
+            }
         } else if path
             .extension()
             .and_then(|e| e.to_str())
             .is_some_and(|e| EXTENSIONS.contains(&e))
         {
-            out.push(path);
+            out.push((path, None));
         }
     }
-    Ok(())
 }
 
 fn read(path: PathBuf) -> Input {
-    let text = fs::read(&path)
-        .map_err(|e| e.to_string())
-        .and_then(|b| String::from_utf8(b).map_err(|_| "not valid UTF-8".to_owned()));
+    let text = match fs::read(&path) {
+        Ok(bytes) => decode(bytes),
+        Err(e) => Err(Unreadable::at_start(e.to_string())),
+    };
     Input {
         name: path.display().to_string(),
         path: Some(path),
         text,
     }
+}
+
+fn decode(bytes: Vec<u8>) -> Result<String, Unreadable> {
+    String::from_utf8(bytes).map_err(|e| {
+        let (line, column) = utf8_error_location(e.as_bytes(), e.utf8_error().valid_up_to());
+        Unreadable {
+            message: "not valid UTF-8".to_owned(),
+            line,
+            column,
+        }
+    })
 }

@@ -9,7 +9,7 @@ use clap::{Args, ValueEnum};
 use json_patch::PatchOperation;
 use serde_json::Value;
 
-use super::inputs::{self, Input};
+use super::inputs::{self, Input, Unreadable};
 use crate::engine::manifest::edit::{FieldInsert, insert_fields};
 use crate::engine::manifest::{Document, Location, ParseError, parse_each, parse_stream};
 use crate::engine::report::{Format, RenderOptions, render_to};
@@ -168,14 +168,14 @@ fn lint_streaming(linter: &Linter, inputs: &[Input]) -> Report {
     Linter::finish(report, errors)
 }
 
-fn unreadable(input: &Input, message: &str) -> ParseError {
+fn unreadable(input: &Input, problem: &Unreadable) -> ParseError {
     ParseError {
         location: Location {
             file: Some(input.name.as_str().into()),
-            line: 1,
-            column: 1,
+            line: problem.line,
+            column: problem.column,
         },
-        message: message.to_owned(),
+        message: problem.message.clone(),
     }
 }
 

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::{BuiltinCheck, namespace_of, violation};
+use super::{BuiltinCheck, list_known, namespace_of, violation};
 use crate::engine::rules::condition::Violation;
 use crate::engine::rules::context::{Lookup, ObjectContext};
 
@@ -60,7 +60,7 @@ impl BuiltinCheck for BundleObject {
         } else {
             namespace_of(object)
         };
-        match ctx.list(self.kind, namespace) {
+        match list_known(ctx, self.kind, namespace) {
             Lookup::Found(objects) if !objects.iter().any(self.accept) => {
                 vec![violation("", self.describe)]
             }

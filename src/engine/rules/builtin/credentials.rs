@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::{BuiltinCheck, namespace_of, violation};
+use super::{BuiltinCheck, get_known, namespace_of, violation};
 use crate::engine::rules::condition::Violation;
 use crate::engine::rules::context::{Lookup, ObjectContext};
 use crate::engine::rules::shapes::CREDENTIAL_ROLES as ROLES;
@@ -27,7 +27,7 @@ impl BuiltinCheck for CredentialSecrets {
             let Some(name) = object.pointer(&pointer).and_then(Value::as_str) else {
                 continue;
             };
-            match ctx.get("Secret", namespace, name) {
+            match get_known(ctx, "Secret", namespace, name) {
                 Lookup::Unknown => {}
                 Lookup::Missing => {
                     out.push(violation(&pointer, format!("Secret {name} does not exist")));

@@ -11,7 +11,8 @@ mod storage_class;
 use serde_json::Value;
 
 use super::condition::Violation;
-use super::context::ObjectContext;
+use super::context::{Lookup, ObjectContext};
+use super::kinds::is_kind;
 
 /// Every kind a builtin check looks up through the context. A bundle only needs to keep
 /// these, which keeps linting large bundles from holding every object twice.
@@ -65,4 +66,33 @@ fn namespace_of(object: &Value) -> &str {
         .pointer("/metadata/namespace")
         .and_then(Value::as_str)
         .unwrap_or("")
+}
+
+/// The object of `kind` named `name`, in that kind's API group only: a look-alike of the same
+/// kind and name from another group (a CRD anyone may define) is not what the rule means.
+/// The context is keyed by kind alone, so only when it answers with a look-alike is the
+/// namespace listed to find the real one.
+fn get_known(ctx: &dyn ObjectContext, kind: &str, namespace: &str, name: &str) -> Lookup<Value> {
+    match ctx.get(kind, namespace, name) {
+        Lookup::Found(object) if !is_kind(&object, kind) => match ctx.list(kind, namespace) {
+            Lookup::Found(all) => all
+                .into_iter()
+                .find(|o| {
+                    is_kind(o, kind)
+                        && o.pointer("/metadata/name").and_then(Value::as_str) == Some(name)
+                })
+                .map_or(Lookup::Missing, Lookup::Found),
+            Lookup::Missing => Lookup::Missing,
+            Lookup::Unknown => Lookup::Unknown,
+        },
+        other => other,
+    }
+}
+
+/// Every object of `kind` in `namespace`, in that kind's API group only.
+fn list_known(ctx: &dyn ObjectContext, kind: &str, namespace: &str) -> Lookup<Vec<Value>> {
+    match ctx.list(kind, namespace) {
+        Lookup::Found(all) => Lookup::Found(all.into_iter().filter(|o| is_kind(o, kind)).collect()),
+        other => other,
+    }
 }

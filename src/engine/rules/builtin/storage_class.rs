@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::{BuiltinCheck, violation};
+use super::{BuiltinCheck, get_known, violation};
 use crate::engine::rules::condition::Violation;
 use crate::engine::rules::context::{Lookup, ObjectContext};
 
@@ -28,7 +28,7 @@ impl BuiltinCheck for StorageClassSettings {
                 continue;
             };
             let pointer = format!("/spec/sites/{i}/storage/storageClassName");
-            let Lookup::Found(sc) = ctx.get("StorageClass", "", class) else {
+            let Lookup::Found(sc) = get_known(ctx, "StorageClass", "", class) else {
                 continue;
             };
             let field = |k: &str| sc.get(k).cloned().unwrap_or(Value::Null);

@@ -7,6 +7,7 @@ use super::message;
 use super::review::{AdmissionRequest, AdmissionResponse, Operation};
 use super::{GROUP, Policy, with_namespace};
 use crate::engine::manifest::Document;
+use crate::engine::rules::pointer::{IdentityStep, identity_path};
 use crate::engine::rules::{AdmissionAction, Finding, Level, Linter, ObjectContext};
 use crate::shells::serve::metrics::Decision;
 
@@ -44,14 +45,16 @@ pub fn validate(
         && policy.ratchet
         && let Some(old) = &request.old_object
     {
-        let before: BTreeSet<(Arc<str>, String)> =
+        // Findings are matched by list items' names, not positions, so reordering a list
+        // (backup profiles, sites) does not make an existing finding look new.
+        let before: BTreeSet<(Arc<str>, Vec<IdentityStep>)> =
             active(linter, with_namespace(old, request), ctx)
                 .into_iter()
                 .filter(|f| denies(linter, f))
-                .map(|f| (f.rule_id, f.path))
+                .map(|f| (f.rule_id, identity_path(old, &f.path)))
                 .collect();
         // Only findings the update introduces deny; existing ones become warnings.
-        denying.retain(|f| !before.contains(&(f.rule_id.clone(), f.path.clone())));
+        denying.retain(|f| !before.contains(&(f.rule_id.clone(), identity_path(object, &f.path))));
     }
     let mut warned: Vec<&Finding> = findings
         .iter()
