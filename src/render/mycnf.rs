@@ -16,7 +16,9 @@
 //! - a unique `server-id` per site;
 //! - the clone plugin (reclone and fresh bootstrap use `CLONE INSTANCE`) and
 //!   `clone-ddl-timeout` from `cloneTimeout`;
-//! - `tmpdir=/tmp`, an emptyDir under the read-only root filesystem.
+//! - `tmpdir=/tmp`, an emptyDir under the read-only root filesystem;
+//! - `port=3306` on every address (`skip-networking` is dropped): the Services, probes and
+//!   replication connect there;
 //! - with `spec.tls`: the cert-manager Secret's files as `ssl-ca`/`ssl-cert`/`ssl-key` and
 //!   `require-secure-transport=ON`.
 
@@ -26,6 +28,7 @@ use std::fmt::Write as _;
 use sha2::{Digest as _, Sha256};
 
 use super::RenderError;
+use super::deployment::MYSQL_PORT;
 use crate::api::failover_group::{MysqlFailoverGroupSpec, SiteSpec};
 
 /// Where the TLS Secret is mounted in the mysql container.
@@ -44,8 +47,9 @@ const DEFAULTS: [(&str, &str); 4] = [
     ("sync-binlog", "1"),
 ];
 
-/// Keys that would turn the binary log off; GTID replication needs it.
-const STRIPPED: [&str; 2] = ["skip-log-bin", "disable-log-bin"];
+/// Keys that would turn the binary log off (GTID replication needs it) or close the
+/// network listener the Services and probes use.
+const STRIPPED: [&str; 3] = ["skip-log-bin", "disable-log-bin", "skip-networking"];
 
 const CLONE_PLUGIN: &str = "mysql_clone.so";
 
@@ -103,6 +107,9 @@ pub fn render_site(
         // `loose-`: `mysqld --initialize` ignores plugin-load-add, and would otherwise abort
         // on the clone plugin's variable as unknown.
         ("loose-clone-ddl-timeout", spec.clone_timeout.to_string()),
+        // The Services, probes and replication reach mysqld here.
+        ("port", MYSQL_PORT.to_string()),
+        ("bind-address", "*".to_owned()),
         // The root filesystem is read-only; /tmp is an emptyDir.
         ("tmpdir", "/tmp".to_owned()),
     ];
@@ -217,6 +224,8 @@ mod tests {
             ("super_read_only".to_owned(), "OFF".to_owned()),
             ("gtid_mode".to_owned(), "OFF".to_owned()),
             ("skip_log_bin".to_owned(), String::new()),
+            ("skip_networking".to_owned(), String::new()),
+            ("port".to_owned(), "3307".to_owned()),
             ("sync_binlog".to_owned(), "0".to_owned()),
             (
                 "plugin_load_add".to_owned(),
@@ -228,6 +237,8 @@ mod tests {
         assert!(lines.contains(&"super-read-only = ON"));
         assert!(lines.contains(&"gtid-mode = ON"));
         assert!(!cfg.content.contains("skip-log-bin"));
+        assert!(!cfg.content.contains("skip-networking"));
+        assert!(lines.contains(&"port = 3306"));
         assert!(
             !cfg.content.contains("super_read_only"),
             "keys are normalised"
