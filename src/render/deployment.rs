@@ -18,8 +18,6 @@
 //! would: statements of an init file run during initialisation even with
 //! `super-read-only` set. A data volume that is already initialised is left alone.
 
-use std::collections::BTreeMap;
-
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
 use k8s_openapi::api::core::v1::{
     ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource,
@@ -282,16 +280,4 @@ fn pull_policy(policy: PullPolicy) -> &'static str {
         PullPolicy::IfNotPresent => "IfNotPresent",
         PullPolicy::Never => "Never",
     }
-}
-
-/// The pod-template annotations of a rendered Deployment (the config checksum among them).
-pub fn template_annotations(deployment: &Deployment) -> Option<&BTreeMap<String, String>> {
-    deployment
-        .spec
-        .as_ref()?
-        .template
-        .metadata
-        .as_ref()?
-        .annotations
-        .as_ref()
 }

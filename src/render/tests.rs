@@ -55,7 +55,9 @@ fn checksums(objects: &DesiredObjects) -> Vec<String> {
         .deployments
         .iter()
         .map(|d| {
-            deployment::template_annotations(d).unwrap()[names::ANNOTATION_CONFIG_CHECKSUM].clone()
+            let template = &d.spec.as_ref().unwrap().template;
+            let annotations = template.metadata.as_ref().unwrap().annotations.as_ref();
+            annotations.unwrap()[names::ANNOTATION_CONFIG_CHECKSUM].clone()
         })
         .collect()
 }
