@@ -10,11 +10,17 @@
 #   .deps/promtool/         sid's promtool (needs only libc6 >= 2.34, so it runs directly).
 #   .deps/sarif/            the official SARIF 2.1.0 JSON schema (sarif-2.1.0.json) and
 #                           Microsoft's Sarif.Multitool validator.
+#   .deps/kubernetes-validate/
+#                           a Python venv with PyPI's kubernetes-validate (offline JSON-schema
+#                           check of Kubernetes objects against the upstream OpenAPI schemas),
+#                           linked as .deps/bin/kubernetes-validate.
 #
 # Nothing is pinned: the sid package closure is resolved afresh on each install, so the
-# script keeps working as sid moves. Needs root on Debian bookworm (apt-get, dpkg) and npm.
+# script keeps working as sid moves. Needs root on Debian bookworm (apt-get, dpkg), npm and
+# python3 with the venv module.
 #
-# Usage: scripts/install-test-deps.sh [mysql|promtool|sarif ...]   (default: all of them)
+# Usage: scripts/install-test-deps.sh [mysql|promtool|sarif|kubernetes-validate ...]
+#        (default: all of them)
 # Environment: DEPS_DIR (default <repo>/.deps), FORCE=1 to reinstall even when present.
 set -euo pipefail
 
@@ -187,6 +193,27 @@ install_sarif() {
     rm -rf "$tmp"
 }
 
+kubernetes_validate_works() {
+    "$DEPS/kubernetes-validate/bin/kubernetes-validate" --version >/dev/null 2>&1
+}
+
+install_kubernetes_validate() {
+    local dir=$DEPS/kubernetes-validate
+    if [ "$FORCE" != 1 ] && kubernetes_validate_works; then
+        log "kubernetes-validate: already installed"
+    else
+        command -v python3 >/dev/null || die "python3 is needed for kubernetes-validate"
+        log "kubernetes-validate: pip install into a venv"
+        rm -rf "$dir"
+        python3 -m venv "$dir" || die "python3 -m venv $dir"
+        "$dir/bin/pip" install --quiet --disable-pip-version-check kubernetes-validate \
+            || die "pip install kubernetes-validate"
+        kubernetes_validate_works || die "kubernetes-validate does not run"
+    fi
+    mkdir -p "$BIN"
+    ln -sfn "$dir/bin/kubernetes-validate" "$BIN/kubernetes-validate"
+}
+
 summary() {
     log "installed under $DEPS:"
     if mysql_works; then
@@ -202,11 +229,14 @@ summary() {
     if [ -x "$DEPS/sarif/Sarif.Multitool" ]; then
         log "  sarif:    Sarif.Multitool (validate with DOTNET_SYSTEM_GLOBALIZATION_INVARIANT=1)"
     fi
+    if kubernetes_validate_works; then
+        log "  kubernetes-validate: $("$DEPS/kubernetes-validate/bin/kubernetes-validate" --version 2>&1 | head -1)"
+    fi
 }
 
 main() {
     local parts=("$@")
-    [ ${#parts[@]} -gt 0 ] || parts=(mysql promtool sarif)
+    [ ${#parts[@]} -gt 0 ] || parts=(mysql promtool sarif kubernetes-validate)
     mkdir -p "$DEPS"
     local p
     for p in "${parts[@]}"; do
@@ -214,7 +244,8 @@ main() {
             mysql) install_mysql ;;
             promtool) install_promtool ;;
             sarif) install_sarif ;;
-            *) die "unknown part '$p' (expected mysql, promtool or sarif)" ;;
+            kubernetes-validate) install_kubernetes_validate ;;
+            *) die "unknown part '$p' (expected mysql, promtool, sarif or kubernetes-validate)" ;;
         esac
     done
     # The package lists are only needed while installing (31 MB); keep them for a warm

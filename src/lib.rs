@@ -8,6 +8,7 @@
 //! |---|---|---|
 //! | [`api`] | nothing | the `shipstream.io/v1alpha1` types and CRD rendering |
 //! | [`engine`] | nothing: pure functions, time passed in | GTID algebra, the failover state machine, the rule catalog, report rendering, manifest parsing |
+//! | [`render`] | nothing: pure functions | the operator's desired Kubernetes objects for a group (Deployments, PVCs, my.cnf ConfigMap, Services, PodDisruptionBudget, DNSEndpoint) |
 //! | [`ports`] | nothing | the narrow traits every side effect goes through |
 //! | [`adapters`] | the outside world | implementations of [`ports`]: MySQL; the Kubernetes API (the cluster cache admission reads) |
 //! | [`control`] | only [`ports`] | async loops that run observe → decide → act |
@@ -25,6 +26,7 @@ pub mod control;
 pub mod engine;
 pub mod error;
 pub mod ports;
+pub mod render;
 pub mod shells;
 pub mod sim;
 pub mod telemetry;

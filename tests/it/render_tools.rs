@@ -1,0 +1,164 @@
+//! The rendered objects checked by real tools, on the golden cases of `render_golden`:
+//! - `kubernetes-validate` (PyPI; the upstream OpenAPI schemas, strict: unknown fields are
+//!   errors) against Kubernetes 1.36 and against the newest version it ships. The
+//!   DNSEndpoint is skipped there: it is external-dns's custom kind, which the tool has no
+//!   schema for.
+//! - `bloodraven lint` (the built binary): the product's own hardening checklist finds
+//!   nothing required in what its operator writes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+use super::render_golden::{CASES, load_group, render_values, to_yaml};
+
+const K8S_VERSION: &str = "1.36.0";
+
+fn kubernetes_validate() -> PathBuf {
+    let bin = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(".deps/kubernetes-validate/bin/kubernetes-validate");
+    assert!(
+        bin.exists(),
+        "kubernetes-validate is missing at {}: run scripts/install-test-deps.sh kubernetes-validate",
+        bin.display()
+    );
+    bin
+}
+
+fn run(mut command: Command) -> Output {
+    command.output().expect("the tool runs")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Writes `values` (one object per file, so a failure names the object) and validates them.
+fn validate(dir: &Path, values: &[Value], version: Option<&str>) -> Output {
+    let mut files = Vec::new();
+    for v in values {
+        let file = dir.join(format!(
+            "{}-{}.yaml",
+            v["kind"].as_str().unwrap(),
+            v["metadata"]["name"].as_str().unwrap()
+        ));
+        std::fs::write(&file, to_yaml(std::slice::from_ref(v))).unwrap();
+        files.push(file);
+    }
+    let mut command = Command::new(kubernetes_validate());
+    command.arg("--strict");
+    if let Some(version) = version {
+        command.args(["--kubernetes-version", version]);
+    }
+    command.args(&files);
+    run(command)
+}
+
+fn without_dns(values: Vec<Value>) -> Vec<Value> {
+    values
+        .into_iter()
+        .filter(|v| v["kind"] != "DNSEndpoint")
+        .collect()
+}
+
+#[test]
+fn render_objects_pass_kubernetes_validate() {
+    for (case, active) in CASES {
+        let values = without_dns(render_values(&load_group(case), active));
+        assert!(values.len() >= 12, "{case}: {} objects", values.len());
+        let dir = tempfile::tempdir().unwrap();
+        for version in [Some(K8S_VERSION), None] {
+            let out = validate(dir.path(), &values, version);
+            assert!(
+                out.status.success(),
+                "{case} against {version:?}:\n{}",
+                text(&out)
+            );
+        }
+    }
+}
+
+#[test]
+fn render_kubernetes_validate_catches_a_broken_object() {
+    // Proves the check above can fail: the same Deployment with a field of the wrong type,
+    // or with an unknown field (the tool stops at the first error, so one at a time), is
+    // refused.
+    let (case, active) = CASES[0];
+    let values = without_dns(render_values(&load_group(case), active));
+    let deployment = values.iter().find(|v| v["kind"] == "Deployment").unwrap();
+    let mut wrong_type = deployment.clone();
+    wrong_type["spec"]["replicas"] = Value::from("one");
+    let mut unknown_field = deployment.clone();
+    unknown_field["spec"]["template"]["spec"]["containers"][0]["imagePullPolcy"] =
+        Value::from("Always");
+    for (broken, field) in [(wrong_type, "replicas"), (unknown_field, "imagePullPolcy")] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = validate(dir.path(), &[broken], Some(K8S_VERSION));
+        assert!(!out.status.success(), "{field}: {}", text(&out));
+        assert!(text(&out).contains(field), "{}", text(&out));
+    }
+}
+
+fn lint(yaml: &str) -> (i32, Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("rendered.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_bloodraven"));
+    command.args(["lint", "--format", "json"]).arg(&file);
+    let out = run(command);
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("lint JSON: {e}\n{}", text(&out)));
+    (out.status.code().expect("exit code"), report)
+}
+
+fn required_findings(report: &Value) -> Vec<String> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["level"] == "required")
+        .map(|f| format!("{} {} {}", f["ruleId"], f["object"]["name"], f["message"]))
+        .collect()
+}
+
+#[test]
+fn render_objects_pass_bloodraven_lint() {
+    for (case, active) in CASES {
+        let group = load_group(case);
+        let values = render_values(&group, active);
+        let (code, report) = lint(&to_yaml(&values));
+        assert_eq!(required_findings(&report), Vec::<String>::new(), "{case}");
+        assert_eq!(code, 0, "{case}: {report}");
+        assert_eq!(report["summary"]["parseErrors"], 0, "{case}");
+        // The Deployments are objects the catalog's workload rules apply to.
+        assert_eq!(
+            report["summary"]["objectsChecked"],
+            group.spec.sites.len(),
+            "{case}: {}",
+            report["summary"]
+        );
+    }
+}
+
+#[test]
+fn render_lint_flags_an_unpinned_image() {
+    // Proves the lint check above is not vacuous: the same group with a floating MySQL tag
+    // renders Deployments with a required finding.
+    let (case, active) = CASES[0];
+    let mut group = load_group(case);
+    group.spec.image = "mysql:latest".to_owned();
+    let (code, report) = lint(&to_yaml(&render_values(&group, active)));
+    assert_eq!(code, 1, "{report}");
+    let required = required_findings(&report);
+    // Both the init container and mysqld run the image, in every site's Deployment.
+    assert_eq!(required.len(), group.spec.sites.len() * 2, "{required:?}");
+    assert!(
+        required.iter().all(|f| f.contains("BR-WL-001")),
+        "{required:?}"
+    );
+}
