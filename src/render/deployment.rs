@@ -21,8 +21,8 @@
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
 use k8s_openapi::api::core::v1::{
     ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource,
-    KeyToPath, PersistentVolumeClaimVolumeSource, PodSpec, PodTemplateSpec, Probe,
-    SecretKeySelector, SecretVolumeSource, TCPSocketAction, Volume, VolumeMount,
+    KeyToPath, LocalObjectReference, PersistentVolumeClaimVolumeSource, PodSpec, PodTemplateSpec,
+    Probe, SecretKeySelector, SecretVolumeSource, TCPSocketAction, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -119,8 +119,14 @@ fn pod_spec(owner: &Owner<'_>, site: &SiteSpec) -> PodSpec {
         automount_service_account_token: Some(false),
         enable_service_links: Some(false),
         termination_grace_period_seconds: Some(i64::from(spec.termination_grace_period_seconds)),
-        image_pull_secrets: (!spec.image_pull_secrets.is_empty())
-            .then(|| spec.image_pull_secrets.clone()),
+        image_pull_secrets: (!spec.image_pull_secrets.is_empty()).then(|| {
+            spec.image_pull_secrets
+                .iter()
+                .map(|s| LocalObjectReference {
+                    name: s.name.clone(),
+                })
+                .collect()
+        }),
         security_context: Some(security::pod_security_context(spec)),
         node_selector: placement::node_selector(site),
         affinity: placement::affinity(site),

@@ -28,7 +28,7 @@ use crate::api::failover_group::{ServiceTemplate, ServiceType, SiteSpec, Traffic
 struct Exposure {
     service_type: Option<ServiceType>,
     external_traffic_policy: Option<TrafficPolicy>,
-    node_port: Option<u32>,
+    node_port: Option<i32>,
     annotations: BTreeMap<String, String>,
 }
 
@@ -95,10 +95,7 @@ fn service(
                 port: MYSQL_PORT,
                 target_port: Some(IntOrString::String(MYSQL_PORT_NAME.to_owned())),
                 protocol: Some("TCP".to_owned()),
-                node_port: exposure
-                    .node_port
-                    .filter(|_| external)
-                    .and_then(|p| i32::try_from(p).ok()),
+                node_port: exposure.node_port.filter(|_| external),
                 ..ServicePort::default()
             }]),
             external_traffic_policy: exposure

@@ -1,6 +1,5 @@
-//! The only place rendering reads spec fields whose Rust types are still moving (credential
-//! Secret references, storage sizes). Everything else reads the spec directly; when those
-//! types change, only these accessors change.
+//! Spec fields that need a conversion before rendering uses them (credential Secret names,
+//! storage sizes written as integers or strings).
 
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
@@ -11,7 +10,7 @@ use crate::api::failover_group::{MysqlFailoverGroupSpec, SiteSpec};
 pub(super) fn root_password_secret(spec: &MysqlFailoverGroupSpec) -> Option<&str> {
     spec.credentials
         .as_ref()
-        .map(|c| c.operator_secret.name.as_str())
+        .map(|c| c.operator_secret.as_str())
         .or(spec.secret_name.as_deref())
 }
 
@@ -19,8 +18,8 @@ pub(super) fn root_password_secret(spec: &MysqlFailoverGroupSpec) -> Option<&str
 pub(super) fn storage_size(site: &SiteSpec) -> Option<Quantity> {
     site.storage
         .as_ref()
-        .and_then(|s| s.size.clone())
-        .map(Quantity)
+        .and_then(|s| s.size.as_ref())
+        .map(|size| Quantity(size.canonical().into_owned()))
 }
 
 /// The site's StorageClass, if the spec names one (else the cluster's default class).
