@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use super::{BuiltinCheck, namespace_of, violation};
 use crate::engine::rules::condition::Violation;
-use crate::engine::rules::context::{Lookup, ObjectContext};
+use crate::engine::rules::context::{Lookup, ObjectContext, Query};
 
 /// Passes when the context lists at least one object of `kind` for which `accept` holds.
 pub struct BundleObject {
@@ -60,10 +60,13 @@ impl BuiltinCheck for BundleObject {
         } else {
             namespace_of(object)
         };
-        match ctx.list(self.kind, namespace) {
-            Lookup::Found(objects) if !objects.iter().any(self.accept) => {
-                vec![violation("", self.describe)]
-            }
+        // `describe` is unique per check, so it names the query.
+        let query = Query {
+            name: self.describe,
+            test: self.accept,
+        };
+        match ctx.any(self.kind, namespace, &query) {
+            Lookup::Found(false) => vec![violation("", self.describe)],
             _ => Vec::new(),
         }
     }
