@@ -24,6 +24,7 @@ mod report_sarif;
 mod serve_admission;
 mod serve_fuzz;
 mod serve_lint;
+mod serve_lint_limits;
 mod serve_metrics;
 mod serve_support;
 mod serve_tls;
