@@ -10,7 +10,8 @@
 # VmRSS after the clients are gone.
 #
 # Usage: scripts/bench-lint-serve.sh   (env: SECONDS_PER_PHASE=20 PORT=18444
-#        BIN=path/to/bloodraven to measure another build, e.g. an older commit's)
+#        BIN=path/to/bloodraven to measure another build, e.g. an older commit's;
+#        BENCH=path/to/the lint bench executable, which writes the inputs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -20,9 +21,11 @@ if [ -z "${BIN:-}" ]; then
   cargo build -q --release --bin bloodraven
   BIN=$TARGET/release/bloodraven
 fi
-cargo bench -q --bench lint --no-run
-BENCH=$(cargo bench --bench lint --no-run --message-format=json 2>/dev/null \
-    | grep '"kind":\["bench"\]' | grep -o '"executable":"[^"]*"' | tail -1 | cut -d'"' -f4)
+if [ -z "${BENCH:-}" ]; then
+  cargo bench -q --bench lint --no-run
+  BENCH=$(cargo bench --bench lint --no-run --message-format=json 2>/dev/null \
+      | grep '"kind":\["bench"\]' | grep -o '"executable":"[^"]*"' | tail -1 | cut -d'"' -f4)
+fi
 W=$(mktemp -d)
 PID=
 cleanup() { [ -z "$PID" ] || kill "$PID" 2>/dev/null || true; rm -rf "$W"; }
