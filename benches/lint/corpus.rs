@@ -22,7 +22,7 @@ pub fn mfg_stream(groups: usize) -> String {
         namespace_objects(&mut out, &namespace, ns % 7 != 3);
         let first = ns * GROUPS_PER_NAMESPACE;
         for i in first..groups.min(first + GROUPS_PER_NAMESPACE) {
-            failover_group(&mut out, &namespace, i);
+            failover_group(&mut out, &namespace, i, "mysql");
         }
     }
     out
@@ -53,30 +53,76 @@ fn cluster_objects(out: &mut String) {
 }
 
 fn namespace_objects(out: &mut String, namespace: &str, network_policy: bool) {
+    secrets(out, namespace, "mysql");
+    if network_policy {
+        network_policy_object(out, namespace, "mysql");
+    }
+}
+
+fn secrets(out: &mut String, namespace: &str, prefix: &str) {
     for role in ["operator", "app", "readonly", "monitor", "backup"] {
         let _ = write!(
             out,
-            "---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: mysql-{role}\n  namespace: {namespace}\n  \
+            "---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: {prefix}-{role}\n  namespace: {namespace}\n  \
              labels:\n    app.kubernetes.io/part-of: bloodraven\ntype: Opaque\nstringData:\n  \
              username: {role}\n  password: not-a-real-password-{role}\n"
         );
     }
-    if network_policy {
-        let _ = write!(
-            out,
-            "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: mysql\n  \
-             namespace: {namespace}\nspec:\n  podSelector:\n    matchLabels:\n      \
-             app.kubernetes.io/part-of: bloodraven\n  policyTypes: [Ingress]\n  ingress:\n    \
-             - from:\n        - podSelector:\n            matchLabels:\n              \
-             shipstream.io/db-client: \"true\"\n      ports:\n        - port: 3306\n"
-        );
+}
+
+fn network_policy_object(out: &mut String, namespace: &str, name: &str) {
+    let _ = write!(
+        out,
+        "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: {name}\n  \
+         namespace: {namespace}\nspec:\n  podSelector:\n    matchLabels:\n      \
+         app.kubernetes.io/part-of: bloodraven\n  policyTypes: [Ingress]\n  ingress:\n    \
+         - from:\n        - podSelector:\n            matchLabels:\n              \
+         shipstream.io/db-client: \"true\"\n      ports:\n        - port: 3306\n"
+    );
+}
+
+/// Where the groups of [`own_context_stream`] live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// Every group in one namespace: every lookup searches the same namespace.
+    OneNamespace,
+    /// Each group in a namespace of its own.
+    NamespacePerGroup,
+}
+
+/// `groups` groups that each bring their own five credential Secrets, `NetworkPolicy` and
+/// `PodDisruptionBudget` (selecting the group's pods, so not the operator's), after the
+/// cluster-wide objects; with `context` false the same groups without those objects, the
+/// baseline a keyed bundle must stay close to.
+pub fn own_context_stream(groups: usize, layout: Layout, context: bool) -> String {
+    let mut out = String::with_capacity(groups * if context { 5_200 } else { 2_600 });
+    cluster_objects(&mut out);
+    for i in 0..groups {
+        let namespace = match layout {
+            Layout::OneNamespace => "shared".to_owned(),
+            Layout::NamespacePerGroup => format!("team-{i:05}"),
+        };
+        let name = format!("db-{i:05}");
+        if context {
+            secrets(&mut out, &namespace, &name);
+            network_policy_object(&mut out, &namespace, &name);
+            let _ = write!(
+                out,
+                "---\napiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata:\n  name: {name}\n  \
+                 namespace: {namespace}\nspec:\n  maxUnavailable: 1\n  selector:\n    matchLabels:\n      \
+                 app.kubernetes.io/instance: {name}\n"
+            );
+        }
+        failover_group(&mut out, &namespace, i, &name);
     }
+    out
 }
 
 /// One group. `i % 5` picks the variant: 0 and 1 are clean; 2 has unpinned images and no
 /// TLS; 3 uses the legacy secret, no retention and no PITR; 4 runs privileged on a
 /// `StorageClass` that deletes volumes.
-fn failover_group(out: &mut String, namespace: &str, i: usize) {
+/// The credential Secrets are `{secrets}-operator`, `{secrets}-app` and so on.
+fn failover_group(out: &mut String, namespace: &str, i: usize, secrets: &str) {
     let variant = i % 5;
     let name = format!("db-{i:05}");
     let image = match variant {
@@ -98,10 +144,11 @@ fn failover_group(out: &mut String, namespace: &str, i: usize) {
     if variant == 3 {
         out.push_str("  secretName: mysql-legacy-dsn\n");
     } else {
-        out.push_str(
-            "  credentials:\n    operatorSecret: mysql-operator\n    appSecret: mysql-app\n    \
-             readOnlySecret: mysql-readonly\n    monitorSecret: mysql-monitor\n    \
-             backupSecret: mysql-backup\n",
+        let _ = write!(
+            out,
+            "  credentials:\n    operatorSecret: {secrets}-operator\n    appSecret: {secrets}-app\n    \
+             readOnlySecret: {secrets}-readonly\n    monitorSecret: {secrets}-monitor\n    \
+             backupSecret: {secrets}-backup\n",
         );
     }
     if variant != 2 {

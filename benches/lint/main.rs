@@ -9,6 +9,8 @@
 //! cargo bench --bench lint -- --write-deployments DIR --deployments 2000
 //! cargo bench --bench lint -- --write-groups FILE --groups 10000
 //! cargo bench --bench lint -- --lint-dir DIR     # what `bloodraven lint DIR` does, timed
+//! cargo bench --bench lint -- --context-scaling --groups 10000 --rounds 3
+//! cargo bench --bench lint -- --write-context-groups FILE --groups 4000   # one namespace
 //! ```
 //!
 //! A plain `harness = false` program with `Instant` (no criterion): the work is seconds
@@ -35,6 +37,9 @@ struct Args {
     write_groups: Option<PathBuf>,
     lint_dir: Option<PathBuf>,
     rss_child: Option<PathBuf>,
+    context_scaling: bool,
+    write_context_groups: Option<PathBuf>,
+    write_review: Option<PathBuf>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -46,6 +51,9 @@ fn parse_args() -> Result<Args, String> {
         write_groups: None,
         lint_dir: None,
         rss_child: None,
+        context_scaling: false,
+        write_context_groups: None,
+        write_review: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -58,6 +66,9 @@ fn parse_args() -> Result<Args, String> {
             "--write-groups" => args.write_groups = Some(value()?.into()),
             "--lint-dir" => args.lint_dir = Some(value()?.into()),
             "--rss-child" => args.rss_child = Some(value()?.into()),
+            "--context-scaling" => args.context_scaling = true,
+            "--write-context-groups" => args.write_context_groups = Some(value()?.into()),
+            "--write-review" => args.write_review = Some(value()?.into()),
             // `cargo bench` passes `--bench`; filters are meaningless here.
             "--bench" => {}
             other if !other.starts_with('-') => {}
@@ -101,6 +112,22 @@ fn run() -> Result<(), String> {
     }
     if let Some(dir) = &args.lint_dir {
         return lint_dir(dir);
+    }
+    if let Some(file) = &args.write_context_groups {
+        let text = corpus::own_context_stream(args.groups, corpus::Layout::OneNamespace, true);
+        std::fs::write(file, text).map_err(|e| format!("{}: {e}", file.display()))?;
+        println!(
+            "wrote {} MysqlFailoverGroups with their own Secrets, NetworkPolicy and PDB, in one namespace, to {}",
+            args.groups,
+            file.display()
+        );
+        return Ok(());
+    }
+    if let Some(file) = &args.write_review {
+        return write_review(file);
+    }
+    if args.context_scaling {
+        return context_scaling(args.groups, args.rounds);
     }
     let (catalog, which) = catalog_for("MysqlFailoverGroup")?;
     println!("## MysqlFailoverGroup corpus ({which})");
@@ -223,6 +250,80 @@ fn throughput(text: &str, catalog: &Arc<Catalog>, kind: &str, rounds: usize) -> 
             on_cpu.unwrap_or_default(),
             report.findings.len(),
             mib(out.len())
+        );
+    }
+    Ok(())
+}
+
+/// The production-ready example's group in a CREATE `AdmissionReview`, as
+/// `benches/admission.rs` sends it (for `scripts/bench-lint-serve.sh`).
+fn write_review(file: &Path) -> Result<(), String> {
+    let text = include_str!("../../docs/examples/production-ready.yaml");
+    let group = parse_stream(None, text)
+        .documents
+        .into_iter()
+        .map(|d| d.value)
+        .find(|v| v["kind"] == "MysqlFailoverGroup")
+        .ok_or("no MysqlFailoverGroup in the production-ready example")?;
+    let review = serde_json::json!({
+        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {
+            "uid": "bench", "operation": "CREATE", "namespace": "db",
+            "kind": {"group": "shipstream.io", "version": "v1alpha1", "kind": "MysqlFailoverGroup"},
+            "resource": {"group": "shipstream.io", "version": "v1alpha1", "resource": "mysqlfailovergroups"},
+            "userInfo": {"username": "bench"}, "object": group, "dryRun": false
+        }
+    });
+    std::fs::write(file, review.to_string()).map_err(|e| format!("{}: {e}", file.display()))
+}
+
+/// Lint time against the number of groups that bring their own context objects (five
+/// Secrets, a NetworkPolicy, a PDB), in one namespace and in a namespace each, next to the
+/// same groups without those objects: keyed lookups keep all three linear, and the context
+/// objects within a small factor of the baseline.
+fn context_scaling(groups: usize, rounds: usize) -> Result<(), String> {
+    use corpus::Layout;
+    let (catalog, which) = catalog_for("MysqlFailoverGroup")?;
+    let linter = Linter::new(Arc::clone(&catalog), LintConfig::default());
+    println!("## context scaling ({which}; parse + bundle + lint, on-CPU, best of {rounds})");
+    println!(
+        "{:>7} {:>14} {:>14} {:>14} {:>10} {:>10}",
+        "groups", "no context", "one namespace", "namespace each", "ratio one", "ratio each"
+    );
+    for n in [groups / 4, groups / 2, groups] {
+        let mut row = Vec::new();
+        for (layout, context) in [
+            (Layout::OneNamespace, false),
+            (Layout::OneNamespace, true),
+            (Layout::NamespacePerGroup, true),
+        ] {
+            let text = corpus::own_context_stream(n, layout, context);
+            let mut best = Duration::MAX;
+            for _ in 0..rounds {
+                let cpu_start = thread_cpu_time();
+                let start = Instant::now();
+                let stream = parse_stream(Some("corpus.yaml"), &text);
+                let report = lint_documents(&stream.documents, stream.errors, &linter);
+                let took = cpu_start
+                    .zip(thread_cpu_time())
+                    .map_or_else(|| start.elapsed(), |(a, b)| b.saturating_sub(a));
+                if report.summary.objects_checked < n {
+                    return Err(format!(
+                        "only {} objects checked",
+                        report.summary.objects_checked
+                    ));
+                }
+                best = best.min(took);
+            }
+            row.push(best);
+        }
+        println!(
+            "{n:>7} {:>12.3?} {:>14.3?} {:>14.3?} {:>9.2}x {:>9.2}x",
+            row[0],
+            row[1],
+            row[2],
+            row[1].as_secs_f64() / row[0].as_secs_f64(),
+            row[2].as_secs_f64() / row[0].as_secs_f64()
         );
     }
     Ok(())

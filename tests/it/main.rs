@@ -34,6 +34,7 @@ mod rule_forms;
 mod serve_admission;
 mod serve_fuzz;
 mod serve_lint;
+mod serve_lint_limits;
 mod serve_metrics;
 mod serve_support;
 mod serve_tls;

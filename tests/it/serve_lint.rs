@@ -9,7 +9,7 @@ use crate::serve_support::{TestServer, linter};
 
 /// A `helm template`-style bundle: a group, its Secrets (one missing, one sharing a
 /// username), a `StorageClass`, and a kind no rule knows.
-const BUNDLE: &str = r"
+pub const BUNDLE: &str = r"
 apiVersion: v1
 kind: Secret
 metadata: {name: op}
@@ -46,7 +46,7 @@ spec:
   - {name: west, role: primary-candidate}
 ";
 
-async fn lint(
+pub async fn lint(
     server: &TestServer,
     query: &str,
     accept: Option<&str>,
@@ -161,9 +161,9 @@ async fn unknown_formats_are_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn requests_over_the_deadline_get_503() {
+async fn lint_requests_over_their_deadline_get_503() {
     let server =
-        TestServer::start_with(|o| o.request_timeout = std::time::Duration::from_millis(20)).await;
+        TestServer::start_with(|o| o.lint_timeout = std::time::Duration::from_millis(20)).await;
     // ~2 MiB of documents: reading, parsing and linting it takes far longer than 20 ms.
     let body = BUNDLE.repeat(2 * 1024 * 1024 / BUNDLE.len());
     let (status, _, text) = lint(&server, "", None, body.into_bytes()).await;

@@ -19,7 +19,7 @@ use std::sync::{PoisonError, RwLock};
 
 use serde_json::{Map, Value};
 
-use crate::engine::rules::{Lookup, ObjectContext};
+use crate::engine::rules::{Lookup, ObjectContext, Query};
 
 /// `(kind, namespace, name)`; namespace is `""` for cluster-scoped kinds.
 type Key = (String, String, String);
@@ -59,6 +59,24 @@ impl State {
         self.objects
             .range((kind.to_owned(), String::new(), String::new())..)
             .take_while(move |((k, _, _), _)| k == kind)
+    }
+
+    /// The objects [`ObjectContext::list`] returns, without walking other namespaces (keys
+    /// sort by kind, then namespace), so a lookup costs the namespace, not the cluster.
+    fn visible<'s>(
+        &'s self,
+        kind: &'s str,
+        namespace: &'s str,
+    ) -> Box<dyn Iterator<Item = &'s Value> + 's> {
+        if namespace == "*" {
+            return Box::new(self.of_kind(kind).map(|(_, v)| v));
+        }
+        Box::new(
+            self.objects
+                .range((kind.to_owned(), namespace.to_owned(), String::new())..)
+                .take_while(move |((k, ns, _), _)| k == kind && ns == namespace)
+                .map(|(_, v)| v),
+        )
     }
 }
 
@@ -172,12 +190,15 @@ impl ObjectContext for ClusterCache {
         if !state.covers(kind, namespace) {
             return Lookup::Unknown;
         }
-        let found = state
-            .of_kind(kind)
-            .filter(|((_, ns, _), _)| namespace == "*" || ns == namespace)
-            .map(|(_, v)| v.clone())
-            .collect();
-        Lookup::Found(found)
+        Lookup::Found(state.visible(kind, namespace).cloned().collect())
+    }
+
+    fn any(&self, kind: &str, namespace: &str, query: &Query) -> Lookup<bool> {
+        let state = self.read();
+        if !state.covers(kind, namespace) {
+            return Lookup::Unknown;
+        }
+        Lookup::Found(state.visible(kind, namespace).any(query.test))
     }
 }
 
@@ -332,6 +353,42 @@ mod tests {
         cache.replace("Secret", Some("db"), Listing::default());
         assert_eq!(cache.get("Secret", "db", "a"), Lookup::Missing);
         assert!(matches!(cache.get("Secret", "apps", "c"), Lookup::Found(_)));
+    }
+
+    #[test]
+    fn namespace_lookups_see_only_their_namespace() {
+        let cache = ClusterCache::new();
+        for (ns, name) in [("a", "np1"), ("b", "np2"), ("a", "np3"), ("c", "np4")] {
+            cache.apply(
+                &json!({"kind": "NetworkPolicy", "metadata": {"name": name, "namespace": ns}}),
+            );
+        }
+        cache.apply(&json!({"kind": "Secret", "metadata": {"name": "s", "namespace": "a"}}));
+        cache.mark_synced("NetworkPolicy");
+        let names = |l: Lookup<Vec<Value>>| match l {
+            Lookup::Found(v) => v
+                .iter()
+                .map(|o| o["metadata"]["name"].as_str().unwrap_or("?").to_owned())
+                .collect::<Vec<_>>(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(names(cache.list("NetworkPolicy", "a")), ["np1", "np3"]);
+        assert_eq!(names(cache.list("NetworkPolicy", "*")).len(), 4);
+        assert_eq!(
+            names(cache.list("NetworkPolicy", "d")),
+            Vec::<String>::new()
+        );
+        let query = Query {
+            name: "np4",
+            test: |o| o["metadata"]["name"] == "np4",
+        };
+        assert_eq!(cache.any("NetworkPolicy", "c", &query), Lookup::Found(true));
+        assert_eq!(
+            cache.any("NetworkPolicy", "a", &query),
+            Lookup::Found(false)
+        );
+        assert_eq!(cache.any("NetworkPolicy", "*", &query), Lookup::Found(true));
+        assert_eq!(cache.any("Secret", "a", &query), Lookup::Unknown);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::io;
 use serde::Serialize;
 
 use super::sink::{Streamed, write_pretty};
-use super::{INFORMATION_URI, RenderOptions, TOOL_NAME};
+use super::{INFORMATION_URI, RenderOptions, TOOL_NAME, Truncation};
 use crate::engine::manifest::ParseError;
 use crate::engine::rules::{Catalog, Finding, Report, Summary};
 
@@ -24,6 +24,8 @@ struct JsonReport<'r, F> {
     summary: &'r Summary,
     findings: Streamed<F>,
     parse_errors: Vec<JsonParseError<'r>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    truncated: Option<&'r Truncation>,
 }
 
 #[derive(Serialize)]
@@ -92,6 +94,7 @@ pub fn write(
             .iter()
             .map(JsonParseError::from)
             .collect(),
+        truncated: opts.truncation.as_ref(),
     };
     write_pretty(writer, &doc)
 }

@@ -159,6 +159,34 @@ pub struct RenderOptions {
     pub docs_base_url: String,
     /// The version reported as the tool's version.
     pub tool_version: String,
+    /// Set when the caller left findings out of the report to bound its size; every format
+    /// says so (JSON: `truncated`; SARIF: a tool notification and a run property; text
+    /// and JUnit: a final line).
+    pub truncation: Option<Truncation>,
+}
+
+/// Findings a report leaves out, and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Truncation {
+    /// Findings the report lists.
+    pub findings_shown: usize,
+    /// Findings found but not listed (the summary counts them).
+    pub findings_omitted: usize,
+    /// Which limit was reached, e.g. "at most 10000 findings per response".
+    pub reason: String,
+}
+
+impl Truncation {
+    /// One line for humans.
+    pub fn describe(&self) -> String {
+        format!(
+            "report truncated: {} of {} findings shown ({})",
+            self.findings_shown,
+            self.findings_shown + self.findings_omitted,
+            self.reason
+        )
+    }
 }
 
 impl Default for RenderOptions {
@@ -167,6 +195,7 @@ impl Default for RenderOptions {
             color: false,
             docs_base_url: DEFAULT_DOCS_BASE_URL.to_owned(),
             tool_version: env!("CARGO_PKG_VERSION").to_owned(),
+            truncation: None,
         }
     }
 }
@@ -188,11 +217,20 @@ pub fn render_to(
     writer: &mut dyn io::Write,
 ) -> io::Result<()> {
     match format {
-        Format::Text => text::write(report, opts, writer),
-        Format::Json => json::write(report, catalog, opts, writer),
-        Format::Sarif => sarif::write(report, catalog, opts, writer),
-        Format::Junit => junit::write(report, writer),
+        Format::Text => text::write(report, opts, writer)?,
+        Format::Json => json::write(report, catalog, opts, writer)?,
+        Format::Sarif => sarif::write(report, catalog, opts, writer)?,
+        Format::Junit => junit::write(report, writer)?,
     }
+    // JSON and SARIF carry the truncation inside the document; the line formats end with it.
+    match (&opts.truncation, format) {
+        (Some(t), Format::Text) => writeln!(writer, "{}", t.describe())?,
+        (Some(t), Format::Junit) => {
+            writeln!(writer, "<!-- {} -->", t.describe().replace("--", "- -"))?;
+        }
+        _ => {}
+    }
+    writer.flush()
 }
 
 /// `report` in `format`, in memory.

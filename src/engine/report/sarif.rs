@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 
 use super::sanitize::file_uri;
 use super::sink::{Streamed, write_pretty};
-use super::{INFORMATION_URI, RenderOptions, TOOL_NAME};
+use super::{INFORMATION_URI, RenderOptions, TOOL_NAME, Truncation};
 use crate::engine::manifest::ParseError;
 use crate::engine::rules::{Catalog, Finding, Level, ObjectRef, Report, Rule, SuppressionSource};
 
@@ -47,6 +47,8 @@ struct Run<F> {
     invocations: [Value; 1],
     column_kind: &'static str,
     results: Streamed<F>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    properties: Option<Value>,
 }
 
 pub fn write(
@@ -71,9 +73,16 @@ pub fn write(
         version: "2.1.0",
         runs: [Run {
             tool: json!({"driver": driver}),
-            invocations: [invocation(&report.parse_errors)],
+            invocations: [truncated(
+                invocation(&report.parse_errors),
+                opts.truncation.as_ref(),
+            )],
             column_kind: "unicodeCodePoints",
             results: Streamed(|| report.findings.iter().map(|f| result(f, rules))),
+            properties: opts
+                .truncation
+                .as_ref()
+                .map(|t| json!({"truncated": true, "truncation": t})),
         }],
     };
     write_pretty(writer, &log)
@@ -262,6 +271,23 @@ fn invocation(errors: &[ParseError]) -> Value {
         "executionSuccessful": errors.is_empty(),
         "toolExecutionNotifications": notifications,
     })
+}
+
+/// The invocation with a warning notification saying that results were left out.
+fn truncated(mut invocation: Value, truncation: Option<&Truncation>) -> Value {
+    if let (Some(t), Some(notifications)) = (
+        truncation,
+        invocation
+            .get_mut("toolExecutionNotifications")
+            .and_then(Value::as_array_mut),
+    ) {
+        notifications.push(json!({
+            "level": "warning",
+            "descriptor": {"id": "truncated"},
+            "message": {"text": t.describe()},
+        }));
+    }
+    invocation
 }
 
 fn non_empty<'a>(text: &'a str, fallback: &'a str) -> &'a str {

@@ -2,9 +2,11 @@
 //! by the CLI and from a cluster cache by the webhooks.
 
 use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
 
 use serde_json::Value;
 
+use super::kinds::is_kind;
 use crate::engine::manifest::{Document, parse_stream};
 
 /// The answer to a lookup.
@@ -24,6 +26,32 @@ pub trait ObjectContext: Send + Sync {
     /// Every object of `kind` in `namespace` (`""` for cluster-scoped kinds, `"*"` for every
     /// namespace).
     fn list(&self, kind: &str, namespace: &str) -> Lookup<Vec<Value>>;
+    /// Whether some object [`ObjectContext::list`] would return satisfies `query`.
+    ///
+    /// A rule asks this once per object it checks, so in a bundle of thousands of groups
+    /// sharing a namespace, answering it by listing (and copying) the namespace each time
+    /// would make a lint run quadratic; contexts answer it without copies and may remember
+    /// the answer per query.
+    fn any(&self, kind: &str, namespace: &str, query: &Query) -> Lookup<bool> {
+        match self.list(kind, namespace) {
+            Lookup::Found(objects) => Lookup::Found(
+                objects
+                    .iter()
+                    .filter(|o| is_kind(o, kind))
+                    .any(query.test),
+            ),
+            Lookup::Missing => Lookup::Missing,
+            Lookup::Unknown => Lookup::Unknown,
+        }
+    }
+}
+
+/// A test over objects, with a name that identifies it: the same name must always mean
+/// the same test, so a context can remember answers by name.
+#[derive(Debug, Clone, Copy)]
+pub struct Query {
+    pub name: &'static str,
+    pub test: fn(&Value) -> bool,
 }
 
 /// A context that knows nothing: every cross-object rule stays silent.
@@ -44,16 +72,93 @@ impl ObjectContext for EmptyContext {
 /// Objects without a namespace are treated as belonging to whatever namespace the release
 /// is installed in, which is how `helm template` output looks.
 ///
-/// Lookups are indexed by kind and namespace: every group in a bundle asks for its Secrets,
-/// `NetworkPolicy` and `StorageClasses`, so scanning the whole bundle per lookup made a lint
-/// run quadratic in the number of objects.
-#[derive(Debug, Clone, Default)]
+/// Every lookup is keyed: each group in a bundle asks for its five Secrets, its
+/// `NetworkPolicy`, the `StorageClasses` and the bundle objects, so anything that walked a
+/// kind or a namespace per lookup made a lint run quadratic in the objects of one namespace
+/// (thousands of groups with their own Secrets in one namespace took minutes).
+#[derive(Debug, Default)]
 pub struct BundleContext {
     objects: Vec<Value>,
-    /// Positions of the objects of each kind, in input order.
-    by_kind: HashMap<String, Vec<usize>>,
-    /// Positions of the objects of each (kind, namespace); `None` for objects without one.
-    by_kind_namespace: HashMap<(String, Option<String>), Vec<usize>>,
+    kinds: HashMap<String, KindIndex>,
+    /// Answers of [`ObjectContext::any`], by (kind, namespace, query name): the bundle never
+    /// changes, so each is computed once per run.
+    answers: Mutex<HashMap<(String, String, &'static str), bool>>,
+}
+
+/// Positions (into `objects`, so in input order) of the objects of one kind.
+#[derive(Debug, Default)]
+struct KindIndex {
+    all: Vec<usize>,
+    by_namespace: HashMap<String, Vec<usize>>,
+    without_namespace: Vec<usize>,
+    /// The first object of each name, by namespace.
+    named: HashMap<String, HashMap<String, usize>>,
+    /// The first object of each name among those without a namespace.
+    named_without_namespace: HashMap<String, usize>,
+    /// The first object of each name in any namespace (lookups in `""` and `"*"`).
+    named_anywhere: HashMap<String, usize>,
+}
+
+impl KindIndex {
+    fn add(&mut self, i: usize, namespace: Option<&str>, name: Option<&str>) {
+        self.all.push(i);
+        match namespace {
+            Some(ns) => self.by_namespace.entry(ns.to_owned()).or_default().push(i),
+            None => self.without_namespace.push(i),
+        }
+        let Some(name) = name else { return };
+        self.named_anywhere.entry(name.to_owned()).or_insert(i);
+        match namespace {
+            Some(ns) => {
+                self.named
+                    .entry(ns.to_owned())
+                    .or_default()
+                    .entry(name.to_owned())
+                    .or_insert(i);
+            }
+            None => {
+                self.named_without_namespace
+                    .entry(name.to_owned())
+                    .or_insert(i);
+            }
+        }
+    }
+
+    /// The position of the first object named `name` visible from `namespace`.
+    fn find(&self, namespace: &str, name: &str) -> Option<usize> {
+        if namespace.is_empty() || namespace == "*" {
+            return self.named_anywhere.get(name).copied();
+        }
+        let in_namespace = self.named.get(namespace).and_then(|m| m.get(name)).copied();
+        let without = self.named_without_namespace.get(name).copied();
+        match (in_namespace, without) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The positions visible from `namespace`, in input order.
+    fn visible(&self, namespace: &str) -> Vec<usize> {
+        if namespace.is_empty() || namespace == "*" {
+            return self.all.clone();
+        }
+        let mut merged: Vec<usize> = self
+            .by_namespace
+            .get(namespace)
+            .into_iter()
+            .flatten()
+            .chain(&self.without_namespace)
+            .copied()
+            .collect();
+        merged.sort_unstable();
+        merged
+    }
+}
+
+impl Clone for BundleContext {
+    fn clone(&self) -> Self {
+        Self::new(self.objects.clone())
+    }
 }
 
 impl BundleContext {
@@ -100,45 +205,33 @@ impl BundleContext {
 
     pub fn new(objects: impl IntoIterator<Item = Value>) -> Self {
         let objects: Vec<Value> = objects.into_iter().collect();
-        let mut by_kind: HashMap<String, Vec<usize>> = HashMap::new();
-        let mut by_kind_namespace: HashMap<(String, Option<String>), Vec<usize>> = HashMap::new();
+        let mut kinds: HashMap<String, KindIndex> = HashMap::new();
         for (i, o) in objects.iter().enumerate() {
             let Some(kind) = o.get("kind").and_then(Value::as_str) else {
                 continue;
             };
-            let ns = o.pointer("/metadata/namespace").and_then(Value::as_str);
-            by_kind.entry(kind.to_owned()).or_default().push(i);
-            by_kind_namespace
-                .entry((kind.to_owned(), ns.map(str::to_owned)))
+            let namespace = o.pointer("/metadata/namespace").and_then(Value::as_str);
+            let name = o.pointer("/metadata/name").and_then(Value::as_str);
+            kinds
+                .entry(kind.to_owned())
                 .or_default()
-                .push(i);
+                .add(i, namespace, name);
         }
         Self {
             objects,
-            by_kind,
-            by_kind_namespace,
+            kinds,
+            answers: Mutex::default(),
         }
     }
 
     /// The objects of `kind` visible from `namespace`, in input order.
-    fn matching<'a>(&'a self, kind: &str, namespace: &str) -> Vec<&'a Value> {
-        let positions: Vec<usize> = if namespace.is_empty() || namespace == "*" {
-            self.by_kind.get(kind).cloned().unwrap_or_default()
-        } else {
-            let key = |ns: Option<&str>| (kind.to_owned(), ns.map(str::to_owned));
-            let mut merged: Vec<usize> = [key(Some(namespace)), key(None)]
-                .iter()
-                .filter_map(|k| self.by_kind_namespace.get(k))
-                .flatten()
-                .copied()
-                .collect();
-            merged.sort_unstable();
-            merged
-        };
-        positions
+    fn matching<'a>(&'a self, kind: &str, namespace: &str) -> impl Iterator<Item = &'a Value> {
+        self.kinds
+            .get(kind)
+            .map(|index| index.visible(namespace))
+            .unwrap_or_default()
             .into_iter()
             .filter_map(|i| self.objects.get(i))
-            .collect()
     }
 }
 
@@ -173,19 +266,36 @@ fn mentions_word(text: &str, word: &str) -> bool {
 
 impl ObjectContext for BundleContext {
     fn get(&self, kind: &str, namespace: &str, name: &str) -> Lookup<Value> {
-        self.matching(kind, namespace)
-            .into_iter()
-            .find(|o| o.pointer("/metadata/name").and_then(Value::as_str) == Some(name))
+        self.kinds
+            .get(kind)
+            .and_then(|index| index.find(namespace, name))
+            .and_then(|i| self.objects.get(i))
             .map_or(Lookup::Missing, |o| Lookup::Found(o.clone()))
     }
 
     fn list(&self, kind: &str, namespace: &str) -> Lookup<Vec<Value>> {
-        Lookup::Found(
-            self.matching(kind, namespace)
-                .into_iter()
-                .cloned()
-                .collect(),
-        )
+        Lookup::Found(self.matching(kind, namespace).cloned().collect())
+    }
+
+    fn any(&self, kind: &str, namespace: &str, query: &Query) -> Lookup<bool> {
+        // "" and "*" see the same objects.
+        let scope = if namespace == "*" { "" } else { namespace };
+        let key = (kind.to_owned(), scope.to_owned(), query.name);
+        if let Some(known) = self.answers().get(&key) {
+            return Lookup::Found(*known);
+        }
+        let found = self
+            .matching(kind, scope)
+            .filter(|o| is_kind(o, kind))
+            .any(query.test);
+        self.answers().insert(key, found);
+        Lookup::Found(found)
+    }
+}
+
+impl BundleContext {
+    fn answers(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String, &'static str), bool>> {
+        self.answers.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -234,6 +344,66 @@ mod tests {
         assert_eq!(
             bundle.get("NetworkPolicy", "a", "np"),
             Lookup::Found(obj("NetworkPolicy", Some("a"), "np"))
+        );
+    }
+
+    #[test]
+    fn lookups_are_keyed_and_any_is_answered_once_per_namespace() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static TESTED: AtomicUsize = AtomicUsize::new(0);
+        fn selects_operator(o: &Value) -> bool {
+            TESTED.fetch_add(1, Ordering::Relaxed);
+            o["metadata"]["name"] == "operator"
+        }
+        let query = Query {
+            name: "operator pdb",
+            test: selects_operator,
+        };
+        // 2,000 groups' worth of objects in one namespace, none of them the operator's.
+        let groups = 2_000;
+        let bundle = BundleContext::new(
+            (0..groups)
+                .flat_map(|i| {
+                    [
+                        obj("Secret", Some("shared"), &format!("db-{i}-app")),
+                        obj("PodDisruptionBudget", Some("shared"), &format!("db-{i}")),
+                    ]
+                })
+                .chain([obj("Secret", None, "helm-release")]),
+        );
+        for i in 0..groups {
+            assert_eq!(
+                bundle.get("Secret", "shared", &format!("db-{i}-app")),
+                Lookup::Found(obj("Secret", Some("shared"), &format!("db-{i}-app")))
+            );
+            assert_eq!(
+                bundle.any("PodDisruptionBudget", "shared", &query),
+                Lookup::Found(false)
+            );
+        }
+        assert_eq!(
+            bundle.get("Secret", "shared", "helm-release"),
+            Lookup::Found(obj("Secret", None, "helm-release"))
+        );
+        assert_eq!(bundle.get("Secret", "other", "db-1-app"), Lookup::Missing);
+        assert_eq!(
+            TESTED.load(Ordering::Relaxed),
+            groups,
+            "every object is tested once per run, not once per asking group"
+        );
+        assert_eq!(
+            bundle.any("PodDisruptionBudget", "*", &query),
+            Lookup::Found(false)
+        );
+        let with_operator =
+            BundleContext::new([obj("PodDisruptionBudget", Some("ops"), "operator")]);
+        assert_eq!(
+            with_operator.any("PodDisruptionBudget", "*", &query),
+            Lookup::Found(true)
+        );
+        assert_eq!(
+            with_operator.any("PodDisruptionBudget", "db", &query),
+            Lookup::Found(false)
         );
     }
 

@@ -22,7 +22,7 @@ pub mod shapes;
 
 pub use catalog::{Catalog, CatalogError};
 pub use config::LintConfig;
-pub use context::{BundleContext, EmptyContext, Lookup, ObjectContext};
+pub use context::{BundleContext, EmptyContext, Lookup, ObjectContext, Query};
 pub use finding::{Finding, ObjectRef, Suppression, SuppressionSource};
 pub use linter::{Linter, ObjectOutcome, Report, Summary};
 pub use model::{AdmissionAction, Level, Owner, Rule};

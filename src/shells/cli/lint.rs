@@ -130,6 +130,7 @@ fn execute(args: &LintArgs) -> Result<ExitCode, String> {
         color,
         docs_base_url: args.docs_url.clone(),
         tool_version: env!("CARGO_PKG_VERSION").to_owned(),
+        truncation: None,
     };
     // Written as it is rendered: a large report never exists whole in memory.
     let mut stdout = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());

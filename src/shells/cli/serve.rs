@@ -11,7 +11,7 @@ use crate::adapters::kube::WatchScope;
 use crate::engine::rules::{Catalog, LintConfig};
 use crate::shells::certs::generate_certs;
 use crate::shells::serve::{
-    ClusterLookups, DEFAULT_OPERATOR_SERVICE_ACCOUNT, ServeOptions, run as serve,
+    ClusterLookups, DEFAULT_OPERATOR_SERVICE_ACCOUNT, LintLimits, ServeOptions, run as serve,
 };
 
 #[derive(Debug, Args)]
@@ -44,6 +44,31 @@ pub struct ServeArgs {
     /// Watch namespaced kinds only in this namespace (repeatable; default: every namespace).
     #[arg(long = "watch-namespace")]
     pub watch_namespaces: Vec<String>,
+    /// /lint evaluations at once, on threads admission never uses (default: half the cores,
+    /// at least one).
+    #[arg(long)]
+    pub lint_concurrency: Option<usize>,
+    /// /lint requests that may wait for a thread; more get 429 before their body is read.
+    #[arg(long, default_value_t = 2)]
+    pub lint_queue: usize,
+    /// Deadline of a /lint request, response included, in seconds; work past it is
+    /// cancelled.
+    #[arg(long, default_value_t = 20)]
+    pub lint_timeout_secs: u64,
+    /// Documents in one /lint body; more: 413.
+    #[arg(long, default_value_t = LintLimits::default().max_documents)]
+    pub lint_max_documents: usize,
+    /// Sites of one MysqlFailoverGroup in a /lint body; more: 422.
+    #[arg(long, default_value_t = LintLimits::default().max_sites_per_group)]
+    pub lint_max_sites_per_group: usize,
+    /// Findings listed in one /lint response; the rest are counted and the report says it
+    /// is truncated.
+    #[arg(long, default_value_t = LintLimits::default().max_findings)]
+    pub lint_max_findings: usize,
+    /// Bytes of one /lint response; findings are left out (and the report says so) until
+    /// it fits.
+    #[arg(long, default_value_t = LintLimits::default().max_output_bytes)]
+    pub lint_max_output_bytes: usize,
 }
 
 /// See [`ServeArgs::cluster_lookups`].
@@ -102,8 +127,19 @@ pub fn run_serve(args: &ServeArgs) -> ExitCode {
         ratchet: !args.no_ratchet,
         reload_interval: Duration::from_secs(args.reload_interval_secs.max(1)),
         lint_config,
+        lint_queue: args.lint_queue,
+        lint_timeout: Duration::from_secs(args.lint_timeout_secs.max(1)),
+        lint_limits: LintLimits {
+            max_documents: args.lint_max_documents,
+            max_sites_per_group: args.lint_max_sites_per_group,
+            max_findings: args.lint_max_findings,
+            max_output_bytes: args.lint_max_output_bytes,
+        },
         ..ServeOptions::default()
     };
+    if let Some(n) = args.lint_concurrency {
+        opts.lint_concurrency = n.max(1);
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => return fail(&e.to_string()),

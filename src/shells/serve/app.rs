@@ -8,19 +8,28 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, RawQuery, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use futures_util::StreamExt;
 use serde::Serialize;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 use super::admission::{Policy, mutate, review, validate};
-use super::lint::{self, ParseErrorBody, Unparseable};
+use super::error::ServeError;
+use super::lint::{self, LintLimits, ParseErrorBody, Refusal};
 use super::metrics::{FindingSource, ServeMetrics};
-use crate::engine::report::Format;
-use crate::engine::rules::{Linter, ObjectContext};
+use super::options::ServeOptions;
+use super::stream::{self, Cancel, ChunkWriter, Counter};
+use super::workers::Workers;
+use crate::engine::report::{self, Format, RenderOptions, Truncation};
+use crate::engine::rules::{Linter, ObjectContext, Report};
+
+/// Admission requests that may wait for a thread; far more than the API server keeps in
+/// flight, so this only bounds memory under a flood (the deadline bounds the wait).
+const ADMISSION_QUEUE: usize = 1024;
 
 /// Shared by every request.
 #[derive(Clone)]
@@ -33,34 +42,53 @@ struct Inner {
     ctx: Arc<dyn ObjectContext>,
     policy: Policy,
     metrics: Arc<ServeMetrics>,
-    permits: Arc<Semaphore>,
+    /// Threads for `/validate` and `/mutate` only.
+    admission: Workers,
+    /// Threads for `/lint` only.
+    lint: Workers,
+    /// Running plus waiting `/lint` requests; taken before the body is read.
+    lint_slots: Arc<Semaphore>,
     ready: AtomicBool,
     request_timeout: Duration,
+    lint_timeout: Duration,
+    lint_limits: LintLimits,
     max_body_bytes: usize,
 }
 
 impl AppState {
+    /// Starts the admission and lint threads the options ask for.
     pub fn new(
         linter: Linter,
         ctx: Arc<dyn ObjectContext>,
         policy: Policy,
         metrics: Arc<ServeMetrics>,
-        max_concurrency: usize,
-        request_timeout: Duration,
-        max_body_bytes: usize,
-    ) -> Self {
-        Self {
+        opts: &ServeOptions,
+    ) -> Result<Self, ServeError> {
+        let lint_threads = opts.lint_concurrency.max(1);
+        let lint_slots = lint_threads + opts.lint_queue;
+        Ok(Self {
             inner: Arc::new(Inner {
                 linter,
                 ctx,
                 policy,
                 metrics,
-                permits: Arc::new(Semaphore::new(max_concurrency.max(1))),
+                admission: Workers::start(
+                    "admission",
+                    opts.max_concurrency.max(1),
+                    ADMISSION_QUEUE,
+                )
+                .map_err(ServeError::Workers)?,
+                // The slots bound what waits, so the queue never refuses.
+                lint: Workers::start("lint", lint_threads, lint_slots)
+                    .map_err(ServeError::Workers)?,
+                lint_slots: Arc::new(Semaphore::new(lint_slots)),
                 ready: AtomicBool::new(true),
-                request_timeout,
-                max_body_bytes,
+                request_timeout: opts.request_timeout,
+                lint_timeout: opts.lint_timeout,
+                lint_limits: opts.lint_limits,
+                max_body_bytes: opts.max_body_bytes,
             }),
-        }
+        })
     }
 
     /// `/readyz` answers 503 from now on (shutdown has begun).
@@ -108,7 +136,12 @@ fn route_label(path: &str) -> &'static str {
 async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let route = route_label(request.uri().path());
     let started = Instant::now();
-    let deadline = state.inner.request_timeout;
+    // Lint has its own, longer budget; admission's stays short whatever lint does.
+    let deadline = if route == "/lint" {
+        state.inner.lint_timeout
+    } else {
+        state.inner.request_timeout
+    };
     let response = match tokio::time::timeout(deadline, next.run(request)).await {
         Ok(response) => response,
         Err(_) => text(
@@ -180,8 +213,8 @@ fn body_or_reject(
     })
 }
 
-/// Runs rule evaluation on the blocking pool, at most `max_concurrency` at a time, so a burst
-/// of admission or lint work never occupies the async workers the operator loops share.
+/// Runs an admission evaluation on the admission threads, which `/lint` never uses, so a
+/// burst of lint work cannot make admission wait out its deadline.
 #[allow(
     clippy::result_large_err,
     reason = "the error is the HTTP answer, as axum handlers return it"
@@ -191,22 +224,18 @@ where
     T: Send + 'static,
     F: FnOnce(&Inner) -> T + Send + 'static,
 {
-    let permit = Arc::clone(&state.inner.permits)
-        .acquire_owned()
-        .await
+    let inner = Arc::clone(&state.inner);
+    let done = state
+        .inner
+        .admission
+        .submit(move || work(&inner))
         .map_err(|_| {
             text(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "shutting down\n".to_owned(),
+                "admission is saturated\n".to_owned(),
             )
         })?;
-    let inner = Arc::clone(&state.inner);
-    tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        work(&inner)
-    })
-    .await
-    .map_err(|_| {
+    done.await.map_err(|_| {
         text(
             StatusCode::INTERNAL_SERVER_ERROR,
             "evaluation failed\n".to_owned(),
@@ -282,46 +311,222 @@ async fn mutate_handler(
     }
 }
 
+/// A `/lint` slot, counted in the metrics while held.
+struct LintSlot {
+    _permit: OwnedSemaphorePermit,
+    metrics: Arc<ServeMetrics>,
+}
+
+impl LintSlot {
+    fn take(state: &AppState) -> Option<Self> {
+        let permit = Arc::clone(&state.inner.lint_slots)
+            .try_acquire_owned()
+            .ok()?;
+        state.inner.metrics.observe_lint_slot(true);
+        Some(Self {
+            _permit: permit,
+            metrics: Arc::clone(&state.inner.metrics),
+        })
+    }
+}
+
+impl Drop for LintSlot {
+    fn drop(&mut self) {
+        self.metrics.observe_lint_slot(false);
+    }
+}
+
+/// What the lint thread tells the handler before any byte of the report is sent.
+enum Head {
+    /// The report follows on the body stream.
+    Ready,
+    Refused(Refusal),
+}
+
 async fn lint_handler(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    request: Request,
 ) -> Response {
-    let body = match body_or_reject(&state, body) {
-        Ok(body) => body,
-        Err(response) => return response,
-    };
     let format = match requested_format(query.as_deref(), &headers) {
         Ok(format) => format,
         Err(response) => return response,
     };
-    let outcome = evaluate(&state, move |inner| {
-        let report = lint::lint_body(&inner.linter, &body)?;
-        let rendered = lint::render(&report, inner.linter.catalog(), format);
-        Ok::<_, Unparseable>((report, rendered))
-    })
-    .await;
-    match outcome {
-        Ok(Ok((report, rendered))) => {
-            state
-                .inner
-                .metrics
-                .observe_findings(FindingSource::Lint, &report.findings);
-            let content_type = HeaderValue::from_static(format.media_type());
-            (
-                StatusCode::OK,
-                [(header::CONTENT_TYPE, content_type)],
-                rendered,
-            )
-                .into_response()
+    // Taken before the body is read, so bodies held in memory are bounded by the slots.
+    let Some(slot) = LintSlot::take(&state) else {
+        // The body is read and dropped as it arrives (nothing is kept): a client still
+        // sending when the answer comes would otherwise see a broken pipe instead of it.
+        let drained = drain(request.into_body(), state.inner.max_body_bytes).await;
+        let mut response = (
+            StatusCode::TOO_MANY_REQUESTS,
+            [
+                (header::RETRY_AFTER, "1"),
+                (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            ],
+            "every /lint slot is busy (serve --lint-concurrency, --lint-queue); retry later\n",
+        )
+            .into_response();
+        if !drained {
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
-        Ok(Err(Unparseable(errors))) => json_response(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &ParseErrorBody::of(&errors),
+        return response;
+    };
+    let body = match body_or_reject(&state, Bytes::from_request(request, &state).await) {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    let (cancel, guard) = Cancel::new(Instant::now() + state.inner.lint_timeout);
+    // The body stream holds the guard: dropping this handler (deadline, client gone) or,
+    // later, the response body cancels the lint thread's work.
+    let (writer, chunks) = stream::channel(
+        cancel.clone(),
+        guard,
+        tokio::runtime::Handle::current(),
+        state.inner.lint_limits.max_output_bytes,
+    );
+    let (head_tx, head_rx) = oneshot::channel();
+    let inner = Arc::clone(&state.inner);
+    let submitted = state.inner.lint.submit(move || {
+        let _slot = slot;
+        produce(&inner, body, format, &cancel, head_tx, writer);
+    });
+    let Ok(_running) = submitted else {
+        return text(
+            StatusCode::TOO_MANY_REQUESTS,
+            "every /lint thread is busy; retry later\n".to_owned(),
+        );
+    };
+    match head_rx.await {
+        Ok(Head::Ready) => (
+            StatusCode::OK,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(format.media_type()),
+            )],
+            Body::from_stream(chunks),
+        )
+            .into_response(),
+        Ok(Head::Refused(refusal)) => refused(&refusal),
+        Err(_) => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "evaluation failed\n".to_owned(),
         ),
-        Err(response) => response,
     }
+}
+
+/// Reads `body` to its end without keeping it; false when it is longer than `limit` or
+/// broken (the connection cannot be reused).
+async fn drain(body: Body, limit: usize) -> bool {
+    let mut chunks = body.into_data_stream();
+    let mut read = 0usize;
+    while let Some(chunk) = chunks.next().await {
+        match chunk {
+            Ok(bytes) => read += bytes.len(),
+            Err(_) => return false,
+        }
+        if read > limit {
+            return false;
+        }
+    }
+    true
+}
+
+fn refused(refusal: &Refusal) -> Response {
+    match refusal {
+        Refusal::Unparseable(errors) => json_response(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &ParseErrorBody::of(errors),
+        ),
+        Refusal::TooManyDocuments { .. } => {
+            text(StatusCode::PAYLOAD_TOO_LARGE, format!("{refusal}\n"))
+        }
+        Refusal::TooManySites { .. } => {
+            text(StatusCode::UNPROCESSABLE_ENTITY, format!("{refusal}\n"))
+        }
+        Refusal::Cancelled => text(StatusCode::SERVICE_UNAVAILABLE, format!("{refusal}\n")),
+    }
+}
+
+/// On a lint thread: lints, tells the handler how to answer, then streams the report.
+fn produce(
+    inner: &Inner,
+    body: Bytes,
+    format: Format,
+    cancel: &Cancel,
+    head: oneshot::Sender<Head>,
+    mut writer: ChunkWriter,
+) {
+    let metrics = &inner.metrics;
+    let outcome = lint::lint_body(&inner.linter, &body, &inner.lint_limits, cancel);
+    drop(body);
+    let linted = match outcome {
+        Ok(linted) => linted,
+        Err(refusal) => {
+            if matches!(refusal, Refusal::Cancelled) {
+                metrics.observe_lint_cancelled();
+            }
+            let _ = head.send(Head::Refused(refusal));
+            return;
+        }
+    };
+    metrics.observe_findings(FindingSource::Lint, &linted.report.findings);
+    let mut report = linted.report;
+    let catalog = inner.linter.catalog();
+    let opts = fit(
+        &mut report,
+        catalog,
+        format,
+        linted.truncation,
+        inner.lint_limits.max_output_bytes,
+    );
+    if head.send(Head::Ready).is_err() {
+        metrics.observe_lint_cancelled();
+        return;
+    }
+    if let Err(e) = report::render_to(&report, catalog, format, &opts, &mut writer) {
+        metrics.observe_lint_cancelled();
+        tracing::debug!(error = %e, "/lint response not completed");
+        writer.abort(&e);
+    }
+}
+
+/// Render options whose report fits in `max_bytes`: findings are left out (and the
+/// truncation says so) until it does. Sizing renders without keeping anything, so a
+/// report is never held whole in memory.
+fn fit(
+    report: &mut Report,
+    catalog: &crate::engine::rules::Catalog,
+    format: Format,
+    truncation: Option<Truncation>,
+    max_bytes: usize,
+) -> RenderOptions {
+    let mut opts = RenderOptions {
+        truncation,
+        ..RenderOptions::default()
+    };
+    // Each pass aims below the limit, so one or two passes suffice in practice.
+    for _ in 0..4 {
+        let mut size = Counter::default();
+        let _ = report::render_to(report, catalog, format, &opts, &mut size);
+        let shown = report.findings.len();
+        if size.0 <= max_bytes || shown == 0 {
+            break;
+        }
+        let keep = shown.saturating_mul(max_bytes / 10 * 9) / size.0;
+        report.findings.truncate(keep);
+        let before = opts.truncation.take().map_or(0, |t| t.findings_omitted);
+        opts.truncation = Some(Truncation {
+            findings_shown: keep,
+            findings_omitted: before + (shown - keep),
+            reason: format!(
+                "at most {max_bytes} bytes per response (serve --lint-max-output-bytes)"
+            ),
+        });
+    }
+    opts
 }
 
 /// `?format=` wins over Accept; JSON when neither says (CI tools parse it).

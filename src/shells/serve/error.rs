@@ -25,6 +25,8 @@ pub enum ServeError {
     Metrics(String),
     #[error("accepting connections: {0}")]
     Accept(#[source] io::Error),
+    #[error("starting the evaluation threads: {0}")]
+    Workers(#[source] io::Error),
 }
 
 impl Categorized for ServeError {
@@ -32,7 +34,7 @@ impl Categorized for ServeError {
         match self {
             Self::Bind { .. } | Self::Accept(_) => Category::Unavailable,
             Self::Certificate { .. } | Self::Catalog(_) => Category::Config,
-            Self::Tls(_) | Self::Metrics(_) => Category::Internal,
+            Self::Tls(_) | Self::Metrics(_) | Self::Workers(_) => Category::Internal,
         }
     }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -78,6 +79,8 @@ pub struct ServeMetrics {
     findings: Family<FindingLabels, Counter>,
     decisions: Family<DecisionLabels, Counter>,
     cert_reloads: Family<ReloadLabels, Counter>,
+    lint_slots: Gauge,
+    lint_cancelled: Counter,
     cluster_cache: CacheMetrics,
 }
 
@@ -132,6 +135,18 @@ impl ServeMetrics {
             "Serving certificate reload attempts after the files changed, by result",
             cert_reloads.clone(),
         );
+        let lint_slots = Gauge::default();
+        registry.register(
+            "lint_slots_in_use",
+            "/lint requests holding a slot: evaluating, streaming or waiting for a thread",
+            lint_slots.clone(),
+        );
+        let lint_cancelled = Counter::default();
+        registry.register(
+            "lint_cancelled",
+            "/lint evaluations stopped early because the deadline passed or the client went away",
+            lint_cancelled.clone(),
+        );
         let cluster_cache = CacheMetrics::default();
         cluster_cache.register(&mut registry);
         Self {
@@ -141,6 +156,8 @@ impl ServeMetrics {
             findings,
             decisions,
             cert_reloads,
+            lint_slots,
+            lint_cancelled,
             cluster_cache,
         }
     }
@@ -205,6 +222,19 @@ impl ServeMetrics {
             .inc();
     }
 
+    /// A `/lint` request took (`true`) or gave back (`false`) a slot.
+    pub fn observe_lint_slot(&self, taken: bool) {
+        if taken {
+            self.lint_slots.inc();
+        } else {
+            self.lint_slots.dec();
+        }
+    }
+
+    pub fn observe_lint_cancelled(&self) {
+        self.lint_cancelled.inc();
+    }
+
     /// The `OpenMetrics` text exposition.
     pub fn encode(&self) -> Result<String, std::fmt::Error> {
         Ok(crate::telemetry::exposition::openmetrics(&self.registry))
@@ -234,6 +264,7 @@ fn status_label(status: u16) -> &'static str {
         413 => "413",
         415 => "415",
         422 => "422",
+        429 => "429",
         500 => "500",
         503 => "503",
         other => match other / 100 {

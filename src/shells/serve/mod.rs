@@ -3,8 +3,10 @@
 //! and metrics.
 //!
 //! Layout: [`admission`] decides (pure, synchronous), [`app`] maps routes to it with the
-//! body limit, deadline, concurrency bound and metrics, [`server`] accepts TLS connections,
-//! [`tls`] holds and reloads the serving certificate.
+//! body limit, deadlines, concurrency bounds and metrics, [`workers`] are the threads that
+//! evaluate (admission and lint apart), [`lint`] bounds and cancels lint work, [`stream`]
+//! sends lint reports with backpressure, [`server`] accepts TLS connections, [`tls`] holds
+//! and reloads the serving certificate.
 
 pub mod admission;
 pub mod app;
@@ -13,9 +15,12 @@ pub mod lint;
 pub mod metrics;
 pub mod options;
 pub mod server;
+pub mod stream;
 pub mod tls;
+pub mod workers;
 
 pub use error::ServeError;
+pub use lint::LintLimits;
 pub use options::{
     ClusterLookups, DEFAULT_MAX_BODY_BYTES, DEFAULT_OPERATOR_SERVICE_ACCOUNT, ServeOptions,
 };

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::lint::LintLimits;
 use crate::adapters::kube::WatchScope;
 use crate::engine::rules::{Catalog, LintConfig, ObjectContext};
 
@@ -27,10 +28,22 @@ pub struct ServeOptions {
     pub ratchet: bool,
     /// Larger bodies get 413.
     pub max_body_bytes: usize,
-    /// Whole-request deadline; the webhook configurations allow 5 s, so stay well below.
+    /// Deadline of admission (and every other non-lint) request; the webhook
+    /// configurations allow 5 s, so stay well below.
     pub request_timeout: Duration,
-    /// Evaluations (admission and lint) running at once; the rest wait, within the deadline.
+    /// Admission evaluations running at once, on threads of their own that `/lint` never
+    /// uses; the rest wait, within the deadline.
     pub max_concurrency: usize,
+    /// `/lint` evaluations running at once, on their own threads.
+    pub lint_concurrency: usize,
+    /// `/lint` requests that may wait for a thread; beyond them the answer is 429 at once,
+    /// before the body is read.
+    pub lint_queue: usize,
+    /// Deadline of a `/lint` request, from its head to the last byte of its response;
+    /// work past it is cancelled.
+    pub lint_timeout: Duration,
+    /// Per-request bounds of `/lint`: documents, sites per group, findings, output bytes.
+    pub lint_limits: LintLimits,
     /// How often the certificate files are checked for changes.
     pub reload_interval: Duration,
     /// The user's lint configuration (levels, disabled rules, exemptions).
@@ -50,13 +63,22 @@ impl Default for ServeOptions {
             ratchet: true,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             request_timeout: Duration::from_secs(4),
-            max_concurrency: std::thread::available_parallelism().map_or(2, usize::from) * 2,
+            max_concurrency: cores() * 2,
+            // Lint is CPU-bound for seconds at a time: leave cores to admission.
+            lint_concurrency: (cores() / 2).max(1),
+            lint_queue: 2,
+            lint_timeout: Duration::from_secs(20),
+            lint_limits: LintLimits::default(),
             reload_interval: Duration::from_secs(5),
             lint_config: LintConfig::default(),
             catalog: None,
             cluster: ClusterLookups::None,
         }
     }
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, usize::from)
 }
 
 impl std::fmt::Debug for ServeOptions {
@@ -69,6 +91,10 @@ impl std::fmt::Debug for ServeOptions {
             .field("max_body_bytes", &self.max_body_bytes)
             .field("request_timeout", &self.request_timeout)
             .field("max_concurrency", &self.max_concurrency)
+            .field("lint_concurrency", &self.lint_concurrency)
+            .field("lint_queue", &self.lint_queue)
+            .field("lint_timeout", &self.lint_timeout)
+            .field("lint_limits", &self.lint_limits)
             .field("reload_interval", &self.reload_interval)
             .field("custom_catalog", &self.catalog.is_some())
             .field("cluster", &self.cluster)

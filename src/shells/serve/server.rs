@@ -88,15 +88,7 @@ fn build_app_with_context(
         operator_service_account: opts.operator_service_account.clone(),
         ratchet: opts.ratchet,
     };
-    let state = AppState::new(
-        linter,
-        ctx,
-        policy,
-        Arc::new(ServeMetrics::new()),
-        opts.max_concurrency,
-        opts.request_timeout,
-        opts.max_body_bytes,
-    );
+    let state = AppState::new(linter, ctx, policy, Arc::new(ServeMetrics::new()), opts)?;
     Ok((router(state.clone()), state))
 }
 

@@ -3,9 +3,9 @@
 
 use serde_json::Value;
 
-use super::{BuiltinCheck, list_known, namespace_of, violation};
+use super::{BuiltinCheck, namespace_of, violation};
 use crate::engine::rules::condition::Violation;
-use crate::engine::rules::context::{Lookup, ObjectContext};
+use crate::engine::rules::context::{Lookup, ObjectContext, Query};
 
 /// Passes when the context lists at least one object of `kind` for which `accept` holds.
 pub struct BundleObject {
@@ -60,10 +60,14 @@ impl BuiltinCheck for BundleObject {
         } else {
             namespace_of(object)
         };
-        match list_known(ctx, self.kind, namespace) {
-            Lookup::Found(objects) if !objects.iter().any(self.accept) => {
-                vec![violation("", self.describe)]
-            }
+        // `describe` is unique per check, so it names the query. Contexts answer `any`
+        // only from objects in the kind's own API group.
+        let query = Query {
+            name: self.describe,
+            test: self.accept,
+        };
+        match ctx.any(self.kind, namespace, &query) {
+            Lookup::Found(false) => vec![violation("", self.describe)],
             _ => Vec::new(),
         }
     }

@@ -89,10 +89,3 @@ fn get_known(ctx: &dyn ObjectContext, kind: &str, namespace: &str, name: &str) -
     }
 }
 
-/// Every object of `kind` in `namespace`, in that kind's API group only.
-fn list_known(ctx: &dyn ObjectContext, kind: &str, namespace: &str) -> Lookup<Vec<Value>> {
-    match ctx.list(kind, namespace) {
-        Lookup::Found(all) => Lookup::Found(all.into_iter().filter(|o| is_kind(o, kind)).collect()),
-        other => other,
-    }
-}
