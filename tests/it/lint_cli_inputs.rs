@@ -8,7 +8,8 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use bloodraven::engine::rules::{Catalog, LintConfig, Linter};
-use bloodraven::shells::serve::lint::lint_body;
+use bloodraven::shells::serve::lint::{LintLimits, Refusal, lint_body};
+use bloodraven::shells::serve::stream::Cancel;
 
 /// An unprivileged uid for runs that need permissions to be enforced: root reads any
 /// directory whatever its mode.
@@ -88,7 +89,13 @@ fn invalid_utf8_is_located_like_post_lint() {
     assert_eq!(out.status.code(), Some(2));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let linter = Linter::new(Catalog::builtin().expect("catalog"), LintConfig::default());
-    let endpoint = lint_body(&linter, &bytes).expect_err("not UTF-8").0;
+    let (cancel, _guard) =
+        Cancel::new(std::time::Instant::now() + std::time::Duration::from_secs(60));
+    let Err(Refusal::Unparseable(endpoint)) =
+        lint_body(&linter, &bytes, &LintLimits::default(), &cancel)
+    else {
+        panic!("a body that is not UTF-8 is refused as unparseable");
+    };
     let (line, column) = (endpoint[0].location.line, endpoint[0].location.column);
     assert_eq!((line, column), (6, 3));
     assert!(

@@ -34,12 +34,9 @@ pub trait ObjectContext: Send + Sync {
     /// the answer per query.
     fn any(&self, kind: &str, namespace: &str, query: &Query) -> Lookup<bool> {
         match self.list(kind, namespace) {
-            Lookup::Found(objects) => Lookup::Found(
-                objects
-                    .iter()
-                    .filter(|o| is_kind(o, kind))
-                    .any(query.test),
-            ),
+            Lookup::Found(objects) => {
+                Lookup::Found(objects.iter().filter(|o| is_kind(o, kind)).any(query.test))
+            }
             Lookup::Missing => Lookup::Missing,
             Lookup::Unknown => Lookup::Unknown,
         }

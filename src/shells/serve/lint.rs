@@ -100,18 +100,12 @@ pub fn lint_body(
     cancel: &Cancel,
 ) -> Result<Linted, Refusal> {
     let text = std::str::from_utf8(body).map_err(|e| {
-        let before = &body[..e.valid_up_to()];
-        let line = before.split(|b| *b == b'\n').count();
-        let column = before
-            .split(|b| *b == b'\n')
-            .next_back()
-            .map_or(0, <[u8]>::len)
-            + 1;
+        let (line, column) = crate::engine::manifest::utf8_error_location(body, e.valid_up_to());
         Refusal::Unparseable(vec![ParseError {
             location: crate::engine::manifest::Location {
                 file: Some(BODY_FILE_NAME.into()),
-                line: u32::try_from(line).unwrap_or(u32::MAX),
-                column: u32::try_from(column).unwrap_or(u32::MAX),
+                line,
+                column,
             },
             message: "the body is not UTF-8".to_owned(),
         }])

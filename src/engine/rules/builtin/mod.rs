@@ -88,4 +88,3 @@ fn get_known(ctx: &dyn ObjectContext, kind: &str, namespace: &str, name: &str) -
         other => other,
     }
 }
-
