@@ -235,12 +235,11 @@ impl LeaderElection {
             };
             self.store.replace(&claim, &lease.version).await.map(|_| ())
         };
+        let identity = self.identity.as_str();
         match tokio::time::timeout(self.timing.retry_period, release).await {
-            Ok(Ok(())) => tracing::info!(identity = %self.identity, "released the lease"),
-            Ok(Err(e)) => {
-                tracing::warn!(identity = %self.identity, error = %e, "could not release the lease")
-            }
-            Err(_) => tracing::warn!(identity = %self.identity, "releasing the lease timed out"),
+            Ok(Ok(())) => tracing::info!(identity, "released the lease"),
+            Ok(Err(e)) => tracing::warn!(identity, error = %e, "could not release the lease"),
+            Err(_) => tracing::warn!(identity, "releasing the lease timed out"),
         }
     }
 }

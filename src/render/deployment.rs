@@ -118,7 +118,7 @@ fn pod_spec(owner: &Owner<'_>, site: &SiteSpec) -> PodSpec {
         // otherwise fill its environment.
         automount_service_account_token: Some(false),
         enable_service_links: Some(false),
-        termination_grace_period_seconds: Some(i64::from(spec.termination_grace_period_seconds)),
+        termination_grace_period_seconds: Some(spec.termination_grace_period_seconds),
         image_pull_secrets: (!spec.image_pull_secrets.is_empty()).then(|| {
             spec.image_pull_secrets
                 .iter()

@@ -69,7 +69,7 @@ pub fn dns_endpoint(
                 dns_name: owner.spec.dns.hostname.clone(),
                 record_type: "A".to_owned(),
                 targets: vec![lb_ip],
-                record_ttl: i64::from(owner.spec.dns.ttl),
+                record_ttl: owner.spec.dns.ttl,
             }],
         },
     })
