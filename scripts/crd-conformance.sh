@@ -197,7 +197,10 @@ else bad "integer quantity and pointInTime" "got '$got'"; fi
 
 # --- kubectl get mb shows the columns tools read
 kubectl create -f tests/compat/adhoc-backup.yaml >/dev/null 2>&1 || true
-header=$(kubectl get mb -n inventory 2>&1 | head -1 | tr -s ' ')
+# The whole listing is read before its first line is taken: `| head -1` would end the
+# pipe early, and under pipefail kubectl's SIGPIPE (141) would end the script.
+listing=$(kubectl get mb -n inventory 2>&1 || true)
+header=$(printf '%s\n' "$listing" | sed -n 1p | tr -s ' ')
 if [ "$header" = "NAME GROUP PROFILE PHASE STARTED COMPLETED LOCATION SIZE AGE" ]; then ok "kubectl get mb columns"
 else bad "kubectl get mb columns" "$header"; fi
 kubectl delete mb -n inventory --all >/dev/null 2>&1 || true
