@@ -49,7 +49,7 @@ done
 # Keep only the shipstream.io documents: this server serves CRDs, not Secrets or Services.
 awk -v dir="$WORK" 'BEGIN{n=0; f=dir"/doc0.yaml"} /^---/{n++; f=dir"/doc"n".yaml"; next} {print > f}' \
   docs/examples/production-ready.yaml
-good=$(grep -l '^apiVersion: shipstream.io/' "$WORK"/doc*.yaml | head -1)
+good=$(grep -l '^apiVersion: shipstream.io/' "$WORK"/doc*.yaml | sed -n 1p)
 if out=$(kubectl apply --dry-run=server -f "$good" -o json 2>&1); then
   ok "production-ready group accepted (--dry-run=server)"
   for field in '.spec.pollInterval=2s' '.spec.failureThreshold=3' '.spec.recoveryThreshold=2' \

@@ -221,7 +221,7 @@ summary() {
         log "  mysql:    $("$MYSQL_PREFIX/usr/bin/mysql" --version | sed 's/^.*Ver /Ver /')"
     fi
     if [ -x "$DEPS/promtool/usr/bin/promtool" ]; then
-        log "  promtool: $("$DEPS/promtool/usr/bin/promtool" --version 2>&1 | head -1)"
+        log "  promtool: $("$DEPS/promtool/usr/bin/promtool" --version 2>&1 | sed -n 1p)"
     fi
     if [ -s "$DEPS/sarif/sarif-2.1.0.json" ]; then
         log "  sarif:    $(grep -o '"title": *"[^"]*"' "$DEPS/sarif/sarif-2.1.0.json" | head -1 | cut -d'"' -f4)"
@@ -230,7 +230,7 @@ summary() {
         log "  sarif:    Sarif.Multitool (validate with DOTNET_SYSTEM_GLOBALIZATION_INVARIANT=1)"
     fi
     if kubernetes_validate_works; then
-        log "  kubernetes-validate: $("$DEPS/kubernetes-validate/bin/kubernetes-validate" --version 2>&1 | head -1)"
+        log "  kubernetes-validate: $("$DEPS/kubernetes-validate/bin/kubernetes-validate" --version 2>&1 | sed -n 1p)"
     fi
 }
 
