@@ -296,6 +296,24 @@ fn security_contexts_default_to_restricted_or_come_from_the_spec() {
     );
 }
 
+/// The Secret the first site's `tls` volume mounts.
+fn tls_secret(objects: &DesiredObjects) -> Option<String> {
+    objects.deployments[0]
+        .spec
+        .as_ref()?
+        .template
+        .spec
+        .as_ref()?
+        .volumes
+        .as_ref()?
+        .iter()
+        .find(|v| v.name == "tls")?
+        .secret
+        .as_ref()?
+        .secret_name
+        .clone()
+}
+
 #[test]
 fn tls_mounts_the_cert_manager_secret() {
     let mut g = group();
@@ -307,50 +325,14 @@ fn tls_mounts_the_cert_manager_secret() {
         secret_name: Some("orders-mysql-tls".to_owned()),
     });
     let objects = render(&g, &RenderOptions::default()).unwrap();
-    let pod = objects.deployments[0]
-        .spec
-        .as_ref()
-        .unwrap()
-        .template
-        .spec
-        .as_ref()
-        .unwrap();
-    let tls = pod
-        .volumes
-        .as_ref()
-        .unwrap()
-        .iter()
-        .find(|v| v.name == "tls")
-        .unwrap();
-    assert_eq!(
-        tls.secret.as_ref().unwrap().secret_name.as_deref(),
-        Some("orders-mysql-tls")
-    );
+    assert_eq!(tls_secret(&objects).as_deref(), Some("orders-mysql-tls"));
     assert!(
         objects.config_map.data.as_ref().unwrap()["iad.cnf"]
             .contains("require-secure-transport = ON")
     );
     g.spec.tls.as_mut().unwrap().secret_name = None;
     let objects = render(&g, &RenderOptions::default()).unwrap();
-    let pod = objects.deployments[0]
-        .spec
-        .as_ref()
-        .unwrap()
-        .template
-        .spec
-        .as_ref()
-        .unwrap();
-    let tls = pod
-        .volumes
-        .as_ref()
-        .unwrap()
-        .iter()
-        .find(|v| v.name == "tls")
-        .unwrap();
-    assert_eq!(
-        tls.secret.as_ref().unwrap().secret_name.as_deref(),
-        Some("mysql-orders-tls")
-    );
+    assert_eq!(tls_secret(&objects).as_deref(), Some("mysql-orders-tls"));
 }
 
 #[test]
