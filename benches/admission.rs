@@ -54,7 +54,7 @@ fn parse_args() -> Result<Args, String> {
 /// The production-ready example's group inside a CREATE AdmissionReview.
 fn review_body() -> Vec<u8> {
     let text = include_str!("../docs/examples/production-ready.yaml");
-    let stream = bloodraven::engine::manifest::parse_stream(None, text);
+    let stream = bloodraven::policy::manifest::parse_stream(None, text);
     let group = stream
         .documents
         .into_iter()
@@ -233,7 +233,7 @@ fn main() -> std::process::ExitCode {
 /// Evaluation cost without HTTP or TLS: parse + validate, and parse + mutate, per request.
 /// This is what runs on the blocking pool, so it bounds what moving it there can cost.
 fn compute_only(body: &[u8]) -> Result<(), String> {
-    use bloodraven::engine::rules::{Catalog, EmptyContext, LintConfig, Linter};
+    use bloodraven::policy::rules::{Catalog, EmptyContext, LintConfig, Linter};
     use bloodraven::shells::serve::admission::{Policy, mutate, review, validate};
     let linter = Linter::new(
         Catalog::builtin().map_err(|e| e.to_string())?,

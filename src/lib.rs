@@ -7,7 +7,8 @@
 //! | module | may touch | holds |
 //! |---|---|---|
 //! | [`api`] | nothing | the `shipstream.io/v1alpha1` types and CRD rendering |
-//! | [`engine`] | nothing: pure functions, time passed in | GTID algebra, the failover state machine, the rule catalog, report rendering, manifest parsing |
+//! | [`failover`] | nothing: pure functions, time passed in | the failover core: the state machine, GTID set algebra, settings checks, the leader-lease rule |
+//! | [`policy`] | nothing: pure functions | the policy engine: manifest parsing, the rule catalog, report rendering |
 //! | [`render`] | nothing: pure functions | the operator's desired Kubernetes objects for a group (Deployments, PVCs, my.cnf ConfigMap, Services, PodDisruptionBudget, DNSEndpoint) |
 //! | [`ports`] | nothing | the narrow traits every side effect goes through |
 //! | [`adapters`] | the outside world | implementations of [`ports`]: MySQL; the Kubernetes API (the cluster cache admission reads) |
@@ -17,14 +18,16 @@
 //! | [`telemetry`] | process globals | tracing set-up and Prometheus metrics |
 //!
 //! One engine, several shells: the CLI, the `/lint` endpoint and the admission webhooks
-//! share [`engine::rules`]; standalone mode and the Kubernetes operator share
-//! [`engine::failover`] through [`control`].
+//! share [`policy::rules`]; standalone mode and the Kubernetes operator share
+//! [`failover`] through [`control`]. The three pure cores ([`failover`], [`policy`],
+//! [`render`]) do not depend on one another; each is testable on its own.
 
 pub mod adapters;
 pub mod api;
 pub mod control;
-pub mod engine;
 pub mod error;
+pub mod failover;
+pub mod policy;
 pub mod ports;
 pub mod render;
 pub mod shells;

@@ -25,9 +25,9 @@ use std::process::{Command, ExitCode};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bloodraven::engine::manifest::{Document, ParseError, parse_stream};
-use bloodraven::engine::report::{Format, RenderOptions, render};
-use bloodraven::engine::rules::{BundleContext, Catalog, LintConfig, Linter, Report};
+use bloodraven::policy::manifest::{Document, ParseError, parse_stream};
+use bloodraven::policy::report::{Format, RenderOptions, render};
+use bloodraven::policy::rules::{BundleContext, Catalog, LintConfig, Linter, Report};
 
 struct Args {
     groups: usize,

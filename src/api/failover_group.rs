@@ -181,9 +181,10 @@ fn default_clone_timeout() -> i64 {
     3600
 }
 
-/// Whether a site may be promoted.
+/// Whether a site may be promoted. The failover core uses this same type
+/// ([`crate::failover::SiteRole`]).
 #[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema,
 )]
 #[serde(rename_all = "kebab-case")]
 pub enum SiteRole {
@@ -194,6 +195,18 @@ pub enum SiteRole {
     DrOnly,
     /// A non-promotable reader serving a site-local read pool.
     ReadOnly,
+}
+
+impl SiteRole {
+    pub fn is_candidate(self) -> bool {
+        self == Self::PrimaryCandidate
+    }
+
+    /// Core sites (candidates and DR followers) count for total loss, split brain and
+    /// readiness; site-local readers do not.
+    pub fn is_core(self) -> bool {
+        self != Self::ReadOnly
+    }
 }
 
 /// One site (a zone or data centre) of the group.
@@ -428,7 +441,8 @@ fn default_max_lag_wait() -> String {
     "5m".to_owned()
 }
 
-/// What a planned failover requested during the cooldown does.
+/// What a planned failover requested during the cooldown does: fail at once with
+/// `CooldownActive`, or wait for the cooldown to end and validate again.
 #[derive(
     Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
 )]

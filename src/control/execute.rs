@@ -4,8 +4,8 @@
 use std::future::Future;
 use std::time::Duration;
 
-use crate::engine::failover::{Action, ActionKind, ActionValue, DrainResult, OutcomeResult};
 use crate::error::{Categorized, Category};
+use crate::failover::{Action, ActionKind, ActionValue, DrainResult, OutcomeResult};
 use crate::ports::mysql::{DbError, DrainOutcome, MysqlSite, SourceEndpoint};
 
 /// Deadlines for actions, beyond which the loop gives up waiting.

@@ -12,12 +12,12 @@ use tracing::Instrument as _;
 
 use super::execute::{self, ActionDeadlines};
 use super::requests::{self, ControlHandle, Envelope};
-use crate::engine::failover::sequence::{ActionSequence, Gate, Skipped};
-use crate::engine::failover::{
+use crate::error::{Categorized, Category};
+use crate::failover::sequence::{ActionSequence, Gate, Skipped};
+use crate::failover::{
     ActionKind, ActionOutcome, Decision, EngineState, GroupPolicy, GroupStatus, OutcomeResult,
     PollInput, SiteObservation, SiteState, Timestamp, decide,
 };
-use crate::error::{Categorized, Category};
 use crate::ports::hook::{FailoverHook, HookInfo};
 use crate::ports::mysql::{MysqlSite, SourceEndpoint};
 use crate::ports::observer::{DecisionObserver, DecisionReport};
@@ -317,7 +317,7 @@ impl<S: MysqlSite + 'static> FailoverLoop<S> {
                     }
                     Err(_) => {
                         tracing::debug!(site = %name, "probe timed out");
-                        Err(crate::engine::failover::ProbeFailure::Timeout)
+                        Err(crate::failover::ProbeFailure::Timeout)
                     }
                 };
                 (
@@ -381,7 +381,7 @@ impl<S: MysqlSite + 'static> FailoverLoop<S> {
             let result = if let ActionKind::RunHook { site, .. } = &action.kind {
                 self.fire_hook(site, &decision.state);
                 OutcomeResult::Ok {
-                    value: crate::engine::failover::ActionValue::Done,
+                    value: crate::failover::ActionValue::Done,
                 }
             } else if let Some(handle) = self.sites.iter().find(|s| s.name == site_name) {
                 let lookup = |name: &str| endpoints.get(name).map(|e| (*e).clone());

@@ -15,8 +15,8 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::engine::lease::{LeaseStep, next_step};
 use crate::error::{Categorized, Category};
+use crate::failover::lease::{LeaseStep, next_step};
 use crate::ports::lease::{LeaseClaim, LeaseError, LeaseRecord, LeaseStore};
 
 /// Timing of the election, as client-go names it.

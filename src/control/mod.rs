@@ -2,10 +2,10 @@
 //! standalone mode and the Kubernetes operator.
 //!
 //! [`FailoverLoop`] drives one failover group: it probes every site in parallel, calls
-//! [`crate::engine::failover::decide`], persists the engine state through the state-store
+//! [`crate::failover::decide`], persists the engine state through the state-store
 //! port when it changed, hands the decision to its observers, executes the decided actions
 //! through [`crate::ports::mysql::MysqlSite`], and publishes the latest
-//! [`crate::engine::failover::GroupStatus`] on a watch channel.
+//! [`crate::failover::GroupStatus`] on a watch channel.
 
 mod execute;
 mod failover_loop;

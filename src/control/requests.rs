@@ -3,8 +3,8 @@
 
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::engine::failover::{Event, EventReason, GroupStatus, PlannedPhase, Request};
 use crate::error::{Categorized, Category};
+use crate::failover::{Event, EventReason, GroupStatus, PlannedPhase, Request};
 
 /// Whether the engine took the request on.
 #[derive(Debug, Clone, PartialEq, Eq)]

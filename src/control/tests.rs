@@ -7,9 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::*;
-use crate::engine::failover::observe::{ReplicaStatus, SiteProbe};
-use crate::engine::failover::{EngineState, GroupPolicy, Request, SitePolicy, SiteRole};
-use crate::engine::gtid::GtidSet;
+use crate::failover::gtid::GtidSet;
+use crate::failover::observe::{ReplicaStatus, SiteProbe};
+use crate::failover::{EngineState, GroupPolicy, Request, SitePolicy, SiteRole};
 use futures_util::future::BoxFuture;
 
 use crate::ports::hook::NoHook;
@@ -120,11 +120,11 @@ impl MysqlSite for FakeSite {
     async fn kill_app_connections(
         &self,
         _opened_by: Option<u64>,
-    ) -> Result<crate::engine::failover::SessionSweep, DbError> {
+    ) -> Result<crate::failover::SessionSweep, DbError> {
         self.record("kill");
         self.hang_if_stopped().await;
         if self.inner.lock().unwrap().process == Process::Running {
-            Ok(crate::engine::failover::SessionSweep::default())
+            Ok(crate::failover::SessionSweep::default())
         } else {
             Err(self.refused())
         }

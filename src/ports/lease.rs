@@ -5,8 +5,8 @@ use std::time::{Duration, SystemTime};
 
 use futures_util::future::BoxFuture;
 
-use crate::engine::lease::LeaseView;
 use crate::error::{Categorized, Category};
+use crate::failover::lease::LeaseView;
 
 /// The lease as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,12 +6,12 @@
 use std::future::Future;
 use std::time::Duration;
 
-use crate::engine::failover::observe::{ProbeFailure, SessionSweep, SiteProbe};
-use crate::engine::gtid::GtidSet;
 use crate::error::{Categorized, Category};
+use crate::failover::gtid::GtidSet;
+use crate::failover::observe::{ProbeFailure, SessionSweep, SiteProbe};
 
 /// Where a replica should replicate from (or a clone should copy from).
-pub use crate::engine::address::HostPort as SourceEndpoint;
+pub use crate::failover::address::HostPort as SourceEndpoint;
 
 /// A failed MySQL operation.
 #[derive(Debug, thiserror::Error)]

@@ -2,7 +2,7 @@
 //! hard-wiring logs, metrics and status, so Kubernetes Events and status patches are just
 //! more observers.
 
-use crate::engine::failover::{Decision, EngineState, GroupPolicy, PollInput};
+use crate::failover::{Decision, EngineState, GroupPolicy, PollInput};
 
 /// One decision and what it was made from.
 #[derive(Debug, Clone, Copy)]

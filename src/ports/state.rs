@@ -5,8 +5,8 @@ use std::sync::Mutex;
 
 use futures_util::future::BoxFuture;
 
-use crate::engine::failover::EngineState;
 use crate::error::{Categorized, Category};
+use crate::failover::EngineState;
 
 /// Loading or saving the engine state failed.
 #[derive(Debug, thiserror::Error)]

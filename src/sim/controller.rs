@@ -4,12 +4,12 @@
 
 use super::invariants::Violation;
 use super::run::Sim;
-use crate::engine::failover::sequence::{ActionSequence, Gate};
-use crate::engine::failover::{
+use crate::error::Category;
+use crate::failover::sequence::{ActionSequence, Gate};
+use crate::failover::{
     Action, ActionKind, ActionOutcome, Decision, EngineState, EventReason, OutcomeResult,
     PollInput, Request, Timestamp, decide,
 };
-use crate::error::Category;
 
 /// The simulated controller: persisted state, undelivered outcomes, pending requests.
 pub(super) struct Controller {
@@ -243,7 +243,7 @@ impl Sim<'_> {
             .map(|o| match &o.result {
                 Ok(p) if p.read_only => 'R',
                 Ok(_) => 'W',
-                Err(crate::engine::failover::ProbeFailure::Refused) => 'x',
+                Err(crate::failover::ProbeFailure::Refused) => 'x',
                 Err(_) => 't',
             })
             .collect();

@@ -5,7 +5,7 @@ use std::fmt;
 
 use super::rng::Rng;
 use super::world::{Node, World};
-use crate::engine::failover::Timestamp;
+use crate::failover::Timestamp;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FaultKind {

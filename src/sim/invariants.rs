@@ -4,11 +4,11 @@ use std::fmt;
 use std::time::Duration;
 
 use super::world::World;
-use crate::engine::failover::{
+use crate::failover::gtid::GtidSet;
+use crate::failover::{
     ActionKind, ActionPurpose, ConditionType, Decision, EventReason, GroupPolicy, PollInput,
     Timestamp,
 };
-use crate::engine::gtid::GtidSet;
 
 /// Which property broke.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -209,7 +209,7 @@ pub fn converged(
     let name = &world.sites[*primary].name;
     if !policy
         .role(name)
-        .is_some_and(crate::engine::failover::SiteRole::is_candidate)
+        .is_some_and(crate::failover::SiteRole::is_candidate)
     {
         return stuck(format!("{name} is writable but not a candidate"));
     }
@@ -220,7 +220,7 @@ pub fn converged(
         ));
     }
     let ready = decision.status.condition(ConditionType::Ready);
-    if !ready.is_some_and(crate::engine::failover::Condition::is_true) {
+    if !ready.is_some_and(crate::failover::Condition::is_true) {
         let reason = ready.map(|c| c.reason.clone()).unwrap_or_default();
         return stuck(format!("not Ready ({reason})"));
     }

@@ -20,7 +20,7 @@ use std::time::Duration;
 pub use invariants::{Invariant, Violation};
 pub use run::run;
 
-use crate::engine::failover::{GroupPolicy, SitePolicy, SiteRole};
+use crate::failover::{GroupPolicy, SitePolicy, SiteRole};
 
 /// Knobs of a simulation run. Probabilities are in parts per million.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,7 +9,7 @@ use super::invariants::{self, Checker, Invariant, Violation};
 use super::rng::Rng;
 use super::world::World;
 use super::{SimConfig, SimReport, SimStats};
-use crate::engine::failover::{EngineState, RecoveryLabel, Request, Timestamp};
+use crate::failover::{EngineState, RecoveryLabel, Request, Timestamp};
 
 pub(super) struct Sim<'a> {
     pub(super) config: &'a SimConfig,

@@ -5,11 +5,11 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use super::rng::Rng;
-use crate::engine::failover::{
+use crate::failover::gtid::{GtidSet, Uuid};
+use crate::failover::{
     ActionKind, ActionValue, DrainResult, ProbeFailure, ReplicaStatus, SessionSweep,
     SiteObservation, SitePolicy, SiteProbe,
 };
-use crate::engine::gtid::{GtidSet, Uuid};
 
 /// A node in the network: the controller or a site (by index).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

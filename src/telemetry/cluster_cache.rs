@@ -31,7 +31,7 @@ impl Default for CacheMetrics {
             objects: Family::default(),
             watch_errors: Family::default(),
         };
-        for kind in crate::engine::rules::builtin::LOOKUP_KINDS {
+        for kind in crate::policy::rules::builtin::LOOKUP_KINDS {
             metrics.set_synced(kind, false);
             metrics.set_objects(kind, 0);
             drop(metrics.watch_errors.get_or_create(&KindLabels { kind }));

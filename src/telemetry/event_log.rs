@@ -1,7 +1,7 @@
 //! The decision observer that logs: one structured line per engine event, at warn level
 //! for the events that need a human.
 
-use crate::engine::failover::Event;
+use crate::failover::Event;
 use crate::ports::observer::{DecisionObserver, DecisionReport};
 
 /// Logs every event of every decision through `tracing`.

@@ -16,7 +16,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use crate::engine::failover::{
+use crate::failover::{
     Decision, EngineState, Event, EventReason, FailoverKind, GroupPolicy, GroupStatus,
     PlannedPhase, PlannedReason, SiteRole, SiteState,
 };

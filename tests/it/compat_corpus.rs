@@ -8,8 +8,8 @@
 
 use std::path::{Path, PathBuf};
 
-use bloodraven::engine::manifest::parse_stream;
-use bloodraven::engine::rules::{BundleContext, Catalog, LintConfig, Linter};
+use bloodraven::policy::manifest::parse_stream;
+use bloodraven::policy::rules::{BundleContext, Catalog, LintConfig, Linter};
 
 fn corpus_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/compat")

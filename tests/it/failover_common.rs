@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use bloodraven::adapters::mysql::{Credentials, MysqlSiteClient, MysqlSiteConfig};
 use bloodraven::control::{ControlHandle, FailoverLoop, LoopConfig, LoopParts, SiteHandle};
-use bloodraven::engine::failover::observe::ReplicaStatus;
-use bloodraven::engine::failover::{GroupPolicy, GroupStatus, SitePolicy, SiteRole};
-use bloodraven::engine::gtid::GtidSet;
+use bloodraven::failover::gtid::GtidSet;
+use bloodraven::failover::observe::ReplicaStatus;
+use bloodraven::failover::{GroupPolicy, GroupStatus, SitePolicy, SiteRole};
 use bloodraven::ports::hook::NoHook;
 use bloodraven::ports::mysql::MysqlSite;
 use bloodraven::ports::state::{MemoryStateStore, StateStore};
@@ -187,8 +187,8 @@ impl Group {
             Duration::from_secs(20),
             |s| {
                 s.active_site.as_deref() == Some(site)
-                    && s.condition(bloodraven::engine::failover::ConditionType::Ready)
-                        .is_some_and(bloodraven::engine::failover::Condition::is_true)
+                    && s.condition(bloodraven::failover::ConditionType::Ready)
+                        .is_some_and(bloodraven::failover::Condition::is_true)
             },
         )
         .await

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bloodraven::control::Reply;
-use bloodraven::engine::failover::{Request, SiteState};
-use bloodraven::engine::gtid::GtidSet;
+use bloodraven::failover::gtid::GtidSet;
+use bloodraven::failover::{Request, SiteState};
 use bloodraven::ports::state::MemoryStateStore;
 
 use crate::failover_common::{

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bloodraven::control::Reply;
-use bloodraven::engine::failover::{GroupStatus, PlannedPhase, Request, SiteState};
+use bloodraven::failover::{GroupStatus, PlannedPhase, Request, SiteState};
 use bloodraven::ports::state::MemoryStateStore;
 
 use crate::failover_common::{Group, TestResult, policy, start_pair};

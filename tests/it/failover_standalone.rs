@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use bloodraven::engine::failover::GroupStatus;
+use bloodraven::failover::GroupStatus;
 
 use crate::failover_common::{TestResult, start_pair};
 use crate::support::mysql::{REPL_PASSWORD, free_port};

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bloodraven::control::Reply;
-use bloodraven::engine::failover::{FailoverKind, Request, SiteState};
+use bloodraven::failover::{FailoverKind, Request, SiteState};
 use bloodraven::ports::state::MemoryStateStore;
 
 use bloodraven::ports::mysql::MysqlSite;
@@ -15,7 +15,7 @@ use crate::failover_common::{
     super_read_only,
 };
 
-fn state_of(status: &bloodraven::engine::failover::GroupStatus, site: &str) -> Option<SiteState> {
+fn state_of(status: &bloodraven::failover::GroupStatus, site: &str) -> Option<SiteState> {
     status.site(site).map(|s| s.state)
 }
 

@@ -1,8 +1,8 @@
 //! Generated files are committed; these tests fail when they are stale.
 
 use bloodraven::api::crd;
-use bloodraven::engine::rules::Catalog;
-use bloodraven::engine::rules::docs::markdown;
+use bloodraven::policy::rules::Catalog;
+use bloodraven::policy::rules::docs::markdown;
 use serde_json::Value;
 
 fn committed(path: &str) -> String {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use bloodraven::adapters::kube::{ClusterCache, ClusterWatch, WatchScope};
-use bloodraven::engine::rules::{Lookup, ObjectContext};
+use bloodraven::policy::rules::{Lookup, ObjectContext};
 use bloodraven::shells::serve::ClusterLookups;
 use bloodraven::telemetry::cluster_cache::CacheMetrics;
 use serde_json::{Value, json};
@@ -201,7 +201,7 @@ async fn admission_reads_secrets_and_storage_classes_through_the_watch() {
 async fn without_lookups_every_kind_is_exported_as_not_synced() {
     let server = TestServer::start_with(|o| o.cluster = ClusterLookups::None).await;
     let (_, text) = server.get_text("/metrics").await;
-    for kind in bloodraven::engine::rules::builtin::LOOKUP_KINDS {
+    for kind in bloodraven::policy::rules::builtin::LOOKUP_KINDS {
         assert_eq!(
             metric(&text, "bloodraven_cluster_cache_synced", kind),
             Some(0.0),
@@ -322,7 +322,7 @@ fn example_cluster_objects() -> (Value, Vec<(&'static str, Value)>) {
         env!("CARGO_MANIFEST_DIR")
     ))
     .expect("example");
-    let stream = bloodraven::engine::manifest::parse_stream(None, &text);
+    let stream = bloodraven::policy::manifest::parse_stream(None, &text);
     assert!(stream.errors.is_empty(), "{:?}", stream.errors);
     let mut group = Value::Null;
     let mut objects = Vec::new();

@@ -7,7 +7,7 @@ use std::os::unix::process::CommandExt as _;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use bloodraven::engine::rules::{Catalog, LintConfig, Linter};
+use bloodraven::policy::rules::{Catalog, LintConfig, Linter};
 use bloodraven::shells::serve::lint::{LintLimits, Refusal, lint_body};
 use bloodraven::shells::serve::stream::Cancel;
 

@@ -2,8 +2,8 @@
 
 use std::collections::BTreeSet;
 
-use bloodraven::engine::manifest::parse_stream;
-use bloodraven::engine::rules::{BundleContext, Catalog, Level, LintConfig, Linter, Report};
+use bloodraven::policy::manifest::parse_stream;
+use bloodraven::policy::rules::{BundleContext, Catalog, Level, LintConfig, Linter, Report};
 
 fn lint_files(files: &[&str]) -> Report {
     let catalog = Catalog::builtin().expect("catalog loads");

@@ -1,8 +1,8 @@
 //! Regression tests for issue 9's smaller policy defects: the backup Job's and extra
 //! containers' security contexts, immutable tags, API groups, and the cooldown message.
 
-use bloodraven::engine::manifest::parse_stream;
-use bloodraven::engine::rules::{
+use bloodraven::policy::manifest::parse_stream;
+use bloodraven::policy::rules::{
     BundleContext, Catalog, EmptyContext, Finding, Level, LintConfig, Linter,
 };
 use serde_json::{Value, json};

@@ -1,7 +1,7 @@
 //! Behaviour of individual rules, exemptions, configuration and fixes.
 
-use bloodraven::engine::manifest::{Document, parse_stream};
-use bloodraven::engine::rules::{
+use bloodraven::policy::manifest::{Document, parse_stream};
+use bloodraven::policy::rules::{
     BundleContext, Catalog, EmptyContext, Finding, Level, LintConfig, Linter, SuppressionSource,
 };
 use serde_json::{Value, json};

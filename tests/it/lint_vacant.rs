@@ -5,10 +5,10 @@
 
 use std::collections::BTreeSet;
 
-use bloodraven::engine::manifest::{Document, parse_stream};
-use bloodraven::engine::rules::normalize::normalize;
-use bloodraven::engine::rules::pointer::select;
-use bloodraven::engine::rules::{Catalog, EmptyContext, Finding, Level, LintConfig, Linter};
+use bloodraven::policy::manifest::{Document, parse_stream};
+use bloodraven::policy::rules::normalize::normalize;
+use bloodraven::policy::rules::pointer::select;
+use bloodraven::policy::rules::{Catalog, EmptyContext, Finding, Level, LintConfig, Linter};
 use serde_json::{Map, Value, json};
 
 fn linter() -> Linter {

@@ -1,8 +1,8 @@
 //! The manifest loader never panics, whatever it is given, and never loses a document that
 //! parses on its own.
 
-use bloodraven::engine::manifest::parse_stream;
-use bloodraven::engine::rules::{Catalog, EmptyContext, LintConfig, Linter};
+use bloodraven::policy::manifest::parse_stream;
+use bloodraven::policy::rules::{Catalog, EmptyContext, LintConfig, Linter};
 use proptest::prelude::*;
 
 const SEED: &str = "apiVersion: shipstream.io/v1alpha1\nkind: MysqlFailoverGroup\nmetadata:\n  name: g\nspec:\n  image: mysql:9.7.4\n  sites:\n  - {name: a, role: dr-only}\n  - name: b\n    storage: {size: 1Gi}\n  dns: {hostname: \"h\"}\n  mysqlConf: &c {a: '1'}\n  other: *c\n---\nkind: Secret\nstringData: |\n  multi\n  line\n";
@@ -53,8 +53,8 @@ mod structured {
     use std::collections::BTreeSet;
     use std::fmt::Write as _;
 
-    use bloodraven::engine::manifest::parse_stream;
-    use bloodraven::engine::rules::{
+    use bloodraven::policy::manifest::parse_stream;
+    use bloodraven::policy::rules::{
         AdmissionAction, Catalog, EmptyContext, Finding, Level, LintConfig, Linter,
     };
     use bloodraven::shells::serve::admission::Policy;

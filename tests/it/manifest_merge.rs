@@ -1,8 +1,8 @@
 //! YAML merge keys (`<<`) are expanded as kubectl's YAML decoder (go-yaml) expands them, so
 //! lint sees exactly the object the API server stores.
 
-use bloodraven::engine::manifest::parse_stream;
-use bloodraven::engine::rules::{Catalog, EmptyContext, LintConfig, Linter};
+use bloodraven::policy::manifest::parse_stream;
+use bloodraven::policy::rules::{Catalog, EmptyContext, LintConfig, Linter};
 use serde_json::{Value, json};
 
 fn parse(text: &str) -> Value {

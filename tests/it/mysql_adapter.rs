@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use bloodraven::adapters::mysql::{
     ClientTls, Credentials, MysqlSiteClient, MysqlSiteConfig, RoleUsers,
 };
-use bloodraven::engine::failover::observe::ReplicaStatus;
-use bloodraven::engine::gtid::GtidSet;
+use bloodraven::failover::gtid::GtidSet;
+use bloodraven::failover::observe::ReplicaStatus;
 use bloodraven::ports::mysql::{DbError, DrainOutcome, MysqlSite};
 use mysql_async::prelude::Queryable;
 

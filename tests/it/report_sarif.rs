@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
-use bloodraven::engine::manifest::{Document, parse_stream};
-use bloodraven::engine::report::{Format, RenderOptions, render};
-use bloodraven::engine::rules::{BundleContext, Catalog, LintConfig, Linter, Report};
+use bloodraven::policy::manifest::{Document, parse_stream};
+use bloodraven::policy::report::{Format, RenderOptions, render};
+use bloodraven::policy::rules::{BundleContext, Catalog, LintConfig, Linter, Report};
 use serde_json::{Value, json};
 
 const INSTALL: &str = "scripts/install-test-deps.sh sarif";

@@ -10,10 +10,10 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use bloodraven::engine::manifest::{Document, parse_stream};
-use bloodraven::engine::rules::pointer::select;
-use bloodraven::engine::rules::shapes::{canonical, legacy_secret_refs, secret_name_fields};
-use bloodraven::engine::rules::{BundleContext, Catalog, LintConfig, Linter};
+use bloodraven::policy::manifest::{Document, parse_stream};
+use bloodraven::policy::rules::pointer::select;
+use bloodraven::policy::rules::shapes::{canonical, legacy_secret_refs, secret_name_fields};
+use bloodraven::policy::rules::{BundleContext, Catalog, LintConfig, Linter};
 use serde_json::{Value, json};
 
 const FIXTURE_DIRS: [&str; 3] = ["docs/examples", "tests/compat", "tests/fixtures/rule-forms"];

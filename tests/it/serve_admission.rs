@@ -512,7 +512,7 @@ async fn builtin_catalog_admits_the_production_ready_example_and_denies_the_bad_
             env!("CARGO_MANIFEST_DIR")
         ))
         .expect("example");
-        let stream = bloodraven::engine::manifest::parse_stream(Some(name), &text);
+        let stream = bloodraven::policy::manifest::parse_stream(Some(name), &text);
         assert!(stream.errors.is_empty(), "{:?}", stream.errors);
         stream
             .documents
@@ -558,14 +558,14 @@ async fn builtin_catalog_admits_the_production_ready_example_and_denies_the_bad_
     assert_eq!(response["allowed"], false, "{response}");
     let named = rule_ids(response["status"]["message"].as_str().unwrap_or_default());
     assert!(!named.is_empty());
-    let catalog = bloodraven::engine::rules::Catalog::builtin().expect("catalog");
+    let catalog = bloodraven::policy::rules::Catalog::builtin().expect("catalog");
     for id in &named {
         let rule = catalog
             .get(id)
             .unwrap_or_else(|| panic!("{id} is not a catalog rule"));
         assert_eq!(
             rule.level,
-            bloodraven::engine::rules::Level::Required,
+            bloodraven::policy::rules::Level::Required,
             "{id}"
         );
     }

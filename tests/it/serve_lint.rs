@@ -1,8 +1,8 @@
 //! `POST /lint` over real TLS: the CLI's findings for the same input, formats, 422s.
 
-use bloodraven::engine::manifest::parse_stream;
-use bloodraven::engine::report::{Format, RenderOptions, render};
-use bloodraven::engine::rules::BundleContext;
+use bloodraven::policy::manifest::parse_stream;
+use bloodraven::policy::report::{Format, RenderOptions, render};
+use bloodraven::policy::rules::BundleContext;
 use serde_json::Value;
 
 use crate::serve_support::{TestServer, linter};

@@ -7,7 +7,7 @@ use std::sync::{Arc, Once};
 use std::time::Duration;
 
 use bloodraven::adapters::kube::ClusterCache;
-use bloodraven::engine::rules::{Catalog, LintConfig, Linter};
+use bloodraven::policy::rules::{Catalog, LintConfig, Linter};
 use bloodraven::shells::certs::{GeneratedCerts, generate_certs};
 use bloodraven::shells::serve::{ClusterLookups, ServeError, ServeOptions, bind};
 use serde_json::{Value, json};
@@ -142,7 +142,7 @@ spec:
 }
 
 pub fn yaml(text: &str) -> Value {
-    let mut stream = bloodraven::engine::manifest::parse_stream(None, text);
+    let mut stream = bloodraven::policy::manifest::parse_stream(None, text);
     assert!(stream.errors.is_empty(), "{:?}", stream.errors);
     stream.documents.remove(0).value
 }

@@ -4,7 +4,7 @@
 //! the ratchet's promise.
 
 use base64::Engine as _;
-use bloodraven::engine::rules::Catalog;
+use bloodraven::policy::rules::Catalog;
 use serde_json::{Value, json};
 
 use crate::lint_vacant::full_group;

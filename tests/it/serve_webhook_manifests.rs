@@ -7,7 +7,7 @@ use serde_json::Value;
 fn load(name: &str) -> Value {
     let path = format!("{}/webhook/{name}", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).expect("manifest");
-    let mut stream = bloodraven::engine::manifest::parse_stream(Some(name), &text);
+    let mut stream = bloodraven::policy::manifest::parse_stream(Some(name), &text);
     assert!(stream.errors.is_empty(), "{:?}", stream.errors);
     assert_eq!(stream.documents.len(), 1, "{name}");
     stream.documents.remove(0).value
@@ -123,7 +123,7 @@ fn rbac_grants_read_access_to_exactly_the_watched_kinds() {
     use bloodraven::adapters::kube::LOOKUP_RESOURCES;
     let text = std::fs::read_to_string(format!("{}/webhook/rbac.yaml", env!("CARGO_MANIFEST_DIR")))
         .expect("rbac.yaml");
-    let stream = bloodraven::engine::manifest::parse_stream(Some("rbac.yaml"), &text);
+    let stream = bloodraven::policy::manifest::parse_stream(Some("rbac.yaml"), &text);
     assert!(stream.errors.is_empty(), "{:?}", stream.errors);
     let docs: Vec<Value> = stream.documents.into_iter().map(|d| d.value).collect();
     let mut granted: Vec<(String, String)> = Vec::new();

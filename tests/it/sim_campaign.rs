@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use bloodraven::engine::failover::{SitePolicy, SiteRole};
+use bloodraven::failover::{SitePolicy, SiteRole};
 use bloodraven::sim::{self, CampaignReport, SimConfig};
 
 /// The failing seeds, and the tail of the first few traces, for the assertion message.

@@ -19,7 +19,7 @@ use std::sync::{PoisonError, RwLock};
 
 use serde_json::{Map, Value};
 
-use crate::engine::rules::{Lookup, ObjectContext, Query};
+use crate::policy::rules::{Lookup, ObjectContext, Query};
 
 /// `(kind, namespace, name)`; namespace is `""` for cluster-scoped kinds.
 type Key = (String, String, String);

@@ -30,7 +30,7 @@ pub struct LookupResource {
     pub namespaced: bool,
 }
 
-/// Every kind in [`crate::engine::rules::builtin::LOOKUP_KINDS`], with its API coordinates
+/// Every kind in [`crate::policy::rules::builtin::LOOKUP_KINDS`], with its API coordinates
 /// (a test keeps the two lists equal).
 pub const LOOKUP_RESOURCES: [LookupResource; 5] = [
     LookupResource {
@@ -206,7 +206,7 @@ mod tests {
     #[test]
     fn every_looked_up_kind_is_watched() {
         let mut watched: Vec<&str> = LOOKUP_RESOURCES.iter().map(|r| r.kind).collect();
-        let mut looked_up = crate::engine::rules::builtin::LOOKUP_KINDS.to_vec();
+        let mut looked_up = crate::policy::rules::builtin::LOOKUP_KINDS.to_vec();
         watched.sort_unstable();
         looked_up.sort_unstable();
         assert_eq!(watched, looked_up);

@@ -7,8 +7,8 @@ use tracing::Instrument as _;
 use super::config::{MysqlConfigError, MysqlSiteConfig, split_address};
 use super::session::{Session, Target, server_code};
 use super::{clone, drain, probe, sql_text};
-use crate::engine::failover::observe::{SessionSweep, SiteProbe};
-use crate::engine::gtid::GtidSet;
+use crate::failover::gtid::GtidSet;
+use crate::failover::observe::{SessionSweep, SiteProbe};
 use crate::ports::mysql::{DbError, DrainOutcome, MysqlSite, SourceEndpoint};
 
 /// `ER_NO_SUCH_THREAD`: the session ended between listing and killing it.

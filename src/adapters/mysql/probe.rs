@@ -4,8 +4,8 @@ use mysql_async::Row;
 use mysql_async::prelude::FromValue;
 
 use super::session::Session;
-use crate::engine::failover::observe::{ReplicaStatus, SiteProbe};
-use crate::engine::gtid::GtidSet;
+use crate::failover::gtid::GtidSet;
+use crate::failover::observe::{ReplicaStatus, SiteProbe};
 use crate::ports::mysql::DbError;
 
 /// Parses a GTID set as MySQL prints it (it wraps long sets with newlines after commas).

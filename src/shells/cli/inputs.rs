@@ -4,7 +4,7 @@ use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::{fs, io};
 
-use crate::engine::manifest::utf8_error_location;
+use crate::policy::manifest::utf8_error_location;
 
 /// One input's name (as shown in findings) and text.
 #[derive(Debug)]

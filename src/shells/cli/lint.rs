@@ -10,11 +10,11 @@ use json_patch::PatchOperation;
 use serde_json::Value;
 
 use super::inputs::{self, Input, Unreadable};
-use crate::engine::manifest::edit::{FieldInsert, insert_fields};
-use crate::engine::manifest::{Document, Location, ParseError, parse_each, parse_stream};
-use crate::engine::report::{Format, RenderOptions, render_to};
-use crate::engine::rules::pointer::tokens;
-use crate::engine::rules::{BundleContext, Catalog, Level, LintConfig, Linter, ObjectRef, Report};
+use crate::policy::manifest::edit::{FieldInsert, insert_fields};
+use crate::policy::manifest::{Document, Location, ParseError, parse_each, parse_stream};
+use crate::policy::report::{Format, RenderOptions, render_to};
+use crate::policy::rules::pointer::tokens;
+use crate::policy::rules::{BundleContext, Catalog, Level, LintConfig, Linter, ObjectRef, Report};
 
 /// Where the rule documentation lives; SARIF `helpUri`s point into it.
 pub const DEFAULT_DOCS_URL: &str =

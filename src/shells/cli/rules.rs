@@ -4,8 +4,8 @@ use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 
-use crate::engine::rules::Catalog;
-use crate::engine::rules::docs::{markdown, rule_infos};
+use crate::policy::rules::Catalog;
+use crate::policy::rules::docs::{markdown, rule_infos};
 
 #[derive(Debug, Args)]
 pub struct RulesArgs {

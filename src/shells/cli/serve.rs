@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 
 use crate::adapters::kube::WatchScope;
-use crate::engine::rules::{Catalog, LintConfig};
+use crate::policy::rules::{Catalog, LintConfig};
 use crate::shells::certs::generate_certs;
 use crate::shells::serve::{
     ClusterLookups, DEFAULT_OPERATOR_SERVICE_ACCOUNT, LintLimits, ServeOptions, run as serve,

@@ -24,8 +24,8 @@ use super::metrics::{FindingSource, ServeMetrics};
 use super::options::ServeOptions;
 use super::stream::{self, Cancel, ChunkWriter, Counter};
 use super::workers::Workers;
-use crate::engine::report::{self, Format, RenderOptions, Truncation};
-use crate::engine::rules::{Linter, ObjectContext, Report};
+use crate::policy::report::{self, Format, RenderOptions, Truncation};
+use crate::policy::rules::{Linter, ObjectContext, Report};
 
 /// Admission requests that may wait for a thread; far more than the API server keeps in
 /// flight, so this only bounds memory under a flood (the deadline bounds the wait).
@@ -498,7 +498,7 @@ fn produce(
 /// report is never held whole in memory.
 fn fit(
     report: &mut Report,
-    catalog: &crate::engine::rules::Catalog,
+    catalog: &crate::policy::rules::Catalog,
     format: Format,
     truncation: Option<Truncation>,
     max_bytes: usize,
@@ -569,15 +569,15 @@ fn requested_format(query: Option<&str>, headers: &HeaderMap) -> Result<Format, 
 struct RuleEntry<'a> {
     id: &'a str,
     title: &'a str,
-    level: crate::engine::rules::Level,
-    owner: crate::engine::rules::Owner,
+    level: crate::policy::rules::Level,
+    owner: crate::policy::rules::Owner,
     kinds: &'a [String],
     section: &'a str,
     message: &'a str,
     remediation: &'a str,
     docs_anchor: String,
     has_fix: bool,
-    admission: crate::engine::rules::AdmissionAction,
+    admission: crate::policy::rules::AdmissionAction,
     cross_object: bool,
 }
 

@@ -4,8 +4,8 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use crate::engine::rules::CatalogError;
 use crate::error::{Categorized, Category};
+use crate::policy::rules::CatalogError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {

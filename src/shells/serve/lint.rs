@@ -14,9 +14,9 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::stream::Cancel;
-use crate::engine::manifest::{Document, ParseError, parse_each};
-use crate::engine::report::Truncation;
-use crate::engine::rules::{BundleContext, Level, Linter, Report};
+use crate::policy::manifest::{Document, ParseError, parse_each};
+use crate::policy::report::Truncation;
+use crate::policy::rules::{BundleContext, Level, Linter, Report};
 
 /// The name findings carry as their file, as when the CLI reads stdin.
 pub const BODY_FILE_NAME: &str = "-";
@@ -100,9 +100,9 @@ pub fn lint_body(
     cancel: &Cancel,
 ) -> Result<Linted, Refusal> {
     let text = std::str::from_utf8(body).map_err(|e| {
-        let (line, column) = crate::engine::manifest::utf8_error_location(body, e.valid_up_to());
+        let (line, column) = crate::policy::manifest::utf8_error_location(body, e.valid_up_to());
         Refusal::Unparseable(vec![ParseError {
-            location: crate::engine::manifest::Location {
+            location: crate::policy::manifest::Location {
                 file: Some(BODY_FILE_NAME.into()),
                 line,
                 column,

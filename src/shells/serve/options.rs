@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::lint::LintLimits;
 use crate::adapters::kube::WatchScope;
-use crate::engine::rules::{Catalog, LintConfig, ObjectContext};
+use crate::policy::rules::{Catalog, LintConfig, ObjectContext};
 
 /// The `ServiceAccount` the operator runs as; only it may write the status of our resources.
 pub const DEFAULT_OPERATOR_SERVICE_ACCOUNT: &str =

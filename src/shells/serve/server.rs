@@ -22,7 +22,7 @@ use super::metrics::ServeMetrics;
 use super::options::{ClusterLookups, ServeOptions};
 use super::tls::{self, CertStore};
 use crate::adapters::kube::{ClusterCache, ClusterWatch, WatchScope};
-use crate::engine::rules::{Catalog, EmptyContext, Linter, ObjectContext};
+use crate::policy::rules::{Catalog, EmptyContext, Linter, ObjectContext};
 
 /// A slow or silent client gets this long for its TLS handshake and each request head.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);

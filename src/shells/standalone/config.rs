@@ -36,11 +36,11 @@ use serde_path_to_error::Segment;
 
 use crate::adapters::mysql::Credentials;
 use crate::control::LoopConfig;
-use crate::engine::duration::parse_go_duration;
-use crate::engine::failover::settings::{GroupSettings, SiteSettings};
-use crate::engine::failover::{GroupPolicy, OnCooldown, SiteRole};
-use crate::engine::manifest::{Document, parse_stream};
 use crate::error::{Categorized, Category};
+use crate::failover::duration::parse_go_duration;
+use crate::failover::settings::{GroupSettings, SiteSettings};
+use crate::failover::{GroupPolicy, OnCooldown, SiteRole};
+use crate::policy::manifest::{Document, parse_stream};
 
 /// A config file that cannot be used, with where the problem is.
 #[derive(Debug, thiserror::Error)]
@@ -222,7 +222,7 @@ fn pointer_of(path: &serde_path_to_error::Path) -> String {
         match segment {
             Segment::Seq { index } => pointer.push_str(&index.to_string()),
             Segment::Map { key } | Segment::Enum { variant: key } => {
-                pointer.push_str(&crate::engine::manifest::escape_pointer_token(key));
+                pointer.push_str(&crate::policy::manifest::escape_pointer_token(key));
             }
             Segment::Unknown => pointer.push('?'),
         }

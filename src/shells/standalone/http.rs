@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::control::{ControlHandle, Reply};
-use crate::engine::failover::{GroupStatus, Request};
+use crate::failover::{GroupStatus, Request};
 
 /// Shorter GTID prefixes are too easy to type by accident.
 const MIN_CONFIRM_PREFIX: usize = 8;

@@ -17,8 +17,8 @@ use prometheus_client::registry::Registry;
 
 use crate::adapters::mysql::{MysqlSiteClient, MysqlSiteConfig};
 use crate::control::{FailoverLoop, LoopParts, SiteHandle};
-use crate::engine::failover::{GroupStatus, PlannedPhase};
 use crate::error::{Categorized, Category};
+use crate::failover::{GroupStatus, PlannedPhase};
 use crate::ports::hook::{FailoverHook, NoHook};
 use crate::ports::mysql::SourceEndpoint;
 use crate::ports::observer::DecisionObserver;
@@ -48,7 +48,7 @@ pub struct FailoverArgs {
 }
 
 fn parse_duration_arg(text: &str) -> Result<Duration, String> {
-    crate::engine::duration::parse_go_duration(text)
+    crate::failover::duration::parse_go_duration(text)
 }
 
 /// Why standalone mode stopped with an error.

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use futures_util::future::BoxFuture;
 
-use crate::engine::failover::EngineState;
+use crate::failover::EngineState;
 use crate::ports::state::{StateStore, StoreError};
 
 #[derive(Debug, Clone)]

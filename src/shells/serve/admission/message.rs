@@ -1,6 +1,6 @@
 //! The text admission answers carry: warnings kubectl prints and the denial message.
 
-use crate::engine::rules::Finding;
+use crate::policy::rules::Finding;
 
 /// kubectl and the API server handle warnings up to this length without truncating.
 pub const MAX_WARNING_CHARS: usize = 120;
@@ -98,7 +98,7 @@ fn cut(text: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::rules::{Level, ObjectRef};
+    use crate::policy::rules::{Level, ObjectRef};
 
     fn finding(id: &str, path: &str, message: &str) -> Finding {
         Finding {

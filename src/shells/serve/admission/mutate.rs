@@ -10,8 +10,8 @@ use serde_json::Value;
 
 use super::review::{AdmissionRequest, AdmissionResponse, Operation};
 use super::with_namespace;
-use crate::engine::rules::pointer::tokens;
-use crate::engine::rules::{Linter, ObjectContext};
+use crate::policy::rules::pointer::tokens;
+use crate::policy::rules::{Linter, ObjectContext};
 use crate::shells::serve::metrics::Decision;
 
 /// The answer, whether it patches, and operations refused by the guard (for logs).

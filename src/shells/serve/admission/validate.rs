@@ -6,9 +6,9 @@ use std::sync::Arc;
 use super::message;
 use super::review::{AdmissionRequest, AdmissionResponse, Operation};
 use super::{GROUP, Policy, with_namespace};
-use crate::engine::manifest::Document;
-use crate::engine::rules::pointer::{IdentityStep, identity_path};
-use crate::engine::rules::{AdmissionAction, Finding, Level, Linter, ObjectContext};
+use crate::policy::manifest::Document;
+use crate::policy::rules::pointer::{IdentityStep, identity_path};
+use crate::policy::rules::{AdmissionAction, Finding, Level, Linter, ObjectContext};
 use crate::shells::serve::metrics::Decision;
 
 /// The answer plus what metrics need.
