@@ -7,10 +7,12 @@
 //!   mode, the custom resource's status in a cluster);
 //! - [`hook`]: telling something outside MySQL about a new primary;
 //! - [`lease`]: the Lease that elects the one operator replica that acts;
+//! - [`objects`]: the Kubernetes objects the operator reads and server-side applies;
 //! - [`observer`]: everything that reports a decision (logs, metrics, Events, status).
 
 pub mod hook;
 pub mod lease;
 pub mod mysql;
+pub mod objects;
 pub mod observer;
 pub mod state;
