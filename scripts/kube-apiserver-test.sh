@@ -22,4 +22,15 @@ fi
 trap '"$tool" stop || true' EXIT
 eval "$("$tool" env)"
 export KUBECONFIG
+# The operator's own kinds beside the built-in ones: the generated CRDs, Established
+# before any test creates a MysqlFailoverGroup.
+kubectl apply -f crds/ >/dev/null
+for crd in $(kubectl get -f crds/ -o name); do
+  for _ in $(seq 100); do
+    [ "$(kubectl get "$crd" -o jsonpath='{.status.conditions[?(@.type=="Established")].status}')" = True ] && break
+    sleep 0.2
+  done
+  [ "$(kubectl get "$crd" -o jsonpath='{.status.conditions[?(@.type=="Established")].status}')" = True ] ||
+    { echo "kube-apiserver-test: $crd is not Established after 20 s" >&2; exit 1; }
+done
 cargo nextest run --no-fail-fast --run-ignored only -E 'test(/kube_real/)'
