@@ -1,10 +1,12 @@
 //! The `shipstream.io/v1alpha1` API types and CRD rendering. Data only.
 
+pub mod annotations;
 pub mod backup;
 pub mod backup_run;
 pub mod common;
 pub mod crd;
 pub mod dragonfly;
+pub mod duration;
 pub mod failover_group;
 pub mod failover_group_status;
 pub mod restore;

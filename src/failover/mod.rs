@@ -3,8 +3,8 @@
 //!
 //! Pure code: no I/O, no clock reads, no randomness; the current time is an argument. It
 //! also holds the pieces the failover shells share: GTID set algebra ([`gtid`]), the
-//! leader-lease rule ([`lease`]), settings checks ([`settings`]), the Go duration syntax
-//! ([`duration`]) and `host:port` parsing ([`address`]).
+//! leader-lease rule ([`lease`]), settings checks ([`settings`]) and `host:port` parsing
+//! ([`address`]).
 //!
 //! It only *returns* actions; [`crate::control`] executes them through [`crate::ports`].
 //!
@@ -22,7 +22,6 @@
 pub mod action;
 pub mod address;
 mod debounce;
-pub mod duration;
 pub mod event;
 pub mod gtid;
 pub mod lease;

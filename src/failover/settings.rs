@@ -8,9 +8,10 @@
 use std::time::Duration;
 
 use super::policy::{GroupPolicy, OnCooldown, SitePolicy, SiteRole};
+use crate::api::duration::parse_go_duration;
+use crate::api::failover_group::{MysqlFailoverGroupSpec, SiteSpec};
 use crate::error::{Categorized, Category};
 use crate::failover::address::HostPort;
-use crate::failover::duration::parse_go_duration;
 
 /// The shortest poll interval accepted: below it the loop would only burn CPU.
 pub const MIN_POLL_INTERVAL: Duration = Duration::from_millis(10);
@@ -89,6 +90,41 @@ fn at_least_one(pointer: &str, value: Option<u32>) -> Result<Option<u32>, Settin
 }
 
 impl GroupSettings {
+    /// The settings of a `MysqlFailoverGroup` spec; `address` gives the `host:port` the
+    /// other sites reach each site at (its internal Service in a cluster). The spec's
+    /// defaults are already applied by the API server, so every field is set.
+    pub fn from_spec(spec: &MysqlFailoverGroupSpec, address: impl Fn(&SiteSpec) -> String) -> Self {
+        // A negative count is as unusable as zero, and reported the same way.
+        let count = |n: i32| Some(u32::try_from(n).unwrap_or(0));
+        // An absent `plannedFailover` is not defaulted field by field by the API server:
+        // the core's own defaults apply.
+        let planned = spec.planned_failover.as_ref();
+        Self {
+            sites: spec
+                .sites
+                .iter()
+                .map(|site| SiteSettings {
+                    name: site.name.clone(),
+                    role: site.role,
+                    address: address(site),
+                })
+                .collect(),
+            poll_interval: Some(spec.poll_interval.clone()),
+            failure_threshold: count(spec.failure_threshold),
+            recovery_threshold: count(spec.recovery_threshold),
+            failover_cooldown: Some(spec.failover_cooldown.clone()),
+            site_priorities: spec
+                .split_brain_policy
+                .as_ref()
+                .map(|p| p.site_priorities.clone())
+                .unwrap_or_default(),
+            max_lag_seconds: Some(u64::try_from(spec.replication.max_lag_seconds).unwrap_or(0)),
+            max_lag_wait: planned.map(|p| p.max_lag_wait.clone()),
+            drain_timeout: planned.map(|p| p.drain_timeout.clone()),
+            on_cooldown: planned.map(|p| p.on_cooldown),
+        }
+    }
+
     /// Checks every setting and builds the policy; the first problem found is returned.
     pub fn check(&self) -> Result<CheckedSettings, SettingsError> {
         self.check_sites()?;
@@ -235,6 +271,36 @@ mod tests {
         assert_eq!(checked.policy.drain_timeout, Duration::from_secs(90));
         assert_eq!(checked.policy.on_cooldown, OnCooldown::Defer);
         assert_eq!(checked.poll_interval, Duration::from_millis(500));
+    }
+
+    #[test]
+    fn a_spec_with_its_defaults_checks_like_the_standalone_file() {
+        let spec: MysqlFailoverGroupSpec = serde_json::from_value(serde_json::json!({
+            "image": "mysql:9.7.0",
+            "sites": [{"name": "iad", "lbIP": "10.0.0.1"}, {"name": "pdx", "lbIP": "10.0.0.2"}],
+            "credentials": {"operatorSecret": "op"},
+            "dns": {"hostname": "db.example.com"},
+            "failoverCooldown": "10m",
+            "failureThreshold": 4,
+            "splitBrainPolicy": {"sitePriorities": ["pdx"]}
+        }))
+        .expect("a valid spec");
+        let settings =
+            GroupSettings::from_spec(&spec, |s| format!("mysql-g-{}-internal:3306", s.name));
+        let checked = settings.check().expect("valid");
+        assert_eq!(checked.policy.failover_cooldown, Duration::from_secs(600));
+        assert_eq!(checked.policy.failure_threshold, 4);
+        assert_eq!(checked.policy.site_priorities, ["pdx"]);
+        assert_eq!(checked.policy.sites[1].address, "mysql-g-pdx-internal:3306");
+        assert_eq!(checked.poll_interval, DEFAULT_POLL_INTERVAL);
+
+        let mut negative = spec.clone();
+        negative.failure_threshold = -1;
+        let e = GroupSettings::from_spec(&negative, |_| "h:1".to_owned()).check();
+        assert_eq!(
+            e.err().map(|e| e.pointer).as_deref(),
+            Some("/failureThreshold")
+        );
     }
 
     #[test]

@@ -35,9 +35,9 @@ use serde::Deserialize;
 use serde_path_to_error::Segment;
 
 use crate::adapters::mysql::Credentials;
+use crate::api::duration::parse_go_duration;
 use crate::control::LoopConfig;
 use crate::error::{Categorized, Category};
-use crate::failover::duration::parse_go_duration;
 use crate::failover::settings::{GroupSettings, SiteSettings};
 use crate::failover::{GroupPolicy, OnCooldown, SiteRole};
 use crate::policy::manifest::{Document, parse_stream};

@@ -48,7 +48,7 @@ pub struct FailoverArgs {
 }
 
 fn parse_duration_arg(text: &str) -> Result<Duration, String> {
-    crate::failover::duration::parse_go_duration(text)
+    crate::api::duration::parse_go_duration(text)
 }
 
 /// Why standalone mode stopped with an error.
