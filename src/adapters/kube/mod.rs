@@ -4,6 +4,7 @@
 
 pub mod cache;
 pub mod lease;
+pub mod reactions;
 pub mod status;
 pub mod watch;
 
