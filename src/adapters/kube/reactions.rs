@@ -11,7 +11,9 @@
 //!    status writer, so it never races the state save);
 //! 2. creates core/v1 Events on the MysqlFailoverGroup ([`events`]);
 //! 3. labels each site's pod `shipstream.io/role` and `shipstream.io/healthy`
-//!    ([`crate::render::platform::pod_labels`]), with a merge patch, only when different;
+//!    ([`crate::render::platform::pod_labels`]), with a merge patch, only when different
+//!    (and the pods are only listed when the labels should change, after a failure, or
+//!    every [`ReactionsConfig::label_resync`]);
 //! 4. adds or removes the group's `shipstream.io/db-readonly-<group>` taint on the nodes
 //!    of each site's `taintNodeSelector`, on the transitions of
 //!    [`crate::render::platform::taint_change`];
@@ -57,6 +59,10 @@ pub struct ReactionsConfig {
     /// An identical Event (reason, site, message) is not created again within this window,
     /// so an anomaly reported on every poll does not flood the namespace.
     pub event_repeat_window: Duration,
+    /// Pod labels are checked (one LIST per site) when they should change, after a failure,
+    /// and otherwise this often, so an idle group costs few requests and a rescheduled pod
+    /// is labelled within this.
+    pub label_resync: Duration,
 }
 
 impl Default for ReactionsConfig {
@@ -65,6 +71,7 @@ impl Default for ReactionsConfig {
             write_timeout: Duration::from_secs(10),
             max_pending_events: 128,
             event_repeat_window: Duration::from_secs(300),
+            label_resync: Duration::from_secs(30),
         }
     }
 }

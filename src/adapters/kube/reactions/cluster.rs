@@ -21,7 +21,7 @@ use crate::ports::objects::{ObjectKey, ObjectStore};
 use crate::ports::state::StoreError;
 use crate::render::dns::dns_endpoint;
 use crate::render::names::{LABEL_GROUP, LABEL_HEALTHY, LABEL_ROLE, site_selector};
-use crate::render::platform::{TaintChange, node_taints, pod_labels, taint_change};
+use crate::render::platform::{PodLabels, TaintChange, node_taints, pod_labels, taint_change};
 
 /// The task's side: clients and what it remembers between decisions.
 pub(super) struct Worker {
@@ -32,6 +32,8 @@ pub(super) struct Worker {
     /// Per site, the state whose taint consequence is known to be on its nodes. Starts
     /// empty (read as `unknown`), so a new leader re-asserts every site's taint once.
     tainted_for: HashMap<String, SiteState>,
+    /// Per site, the labels every pod of the site was last seen or patched with, and when.
+    labelled: HashMap<String, (PodLabels, Timestamp)>,
     /// The DNSEndpoint as last applied.
     dns_applied: Option<Value>,
     /// The last DNS render error, logged once rather than on every decision.
@@ -53,6 +55,7 @@ impl Worker {
             objects,
             config,
             tainted_for: HashMap::new(),
+            labelled: HashMap::new(),
             dns_applied: None,
             dns_error: None,
             repeats: Repeats::default(),
@@ -160,7 +163,7 @@ impl Worker {
         failed
     }
 
-    async fn label_pods(&self, group: &str, namespace: &str, snapshot: &Snapshot) {
+    async fn label_pods(&mut self, group: &str, namespace: &str, snapshot: &Snapshot) {
         let api: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
         let status = &snapshot.status;
         for site in &status.sites {
@@ -170,12 +173,21 @@ impl Worker {
                 status.planned_failover.as_ref(),
                 snapshot.max_lag_seconds,
             );
+            // The same labels were put on every pod recently: no LIST on every poll. The
+            // resync still labels a pod that was rescheduled meanwhile.
+            if self.labelled.get(&site.name).is_some_and(|(done, at)| {
+                *done == labels && !snapshot.at.has_elapsed(*at, self.config.label_resync)
+            }) {
+                continue;
+            }
+            let mut all = true;
             let (role, healthy) = (labels.role.as_str(), labels.healthy_str());
             let params = ListParams::default().labels(&pod_selector(group, &site.name));
             let pods = match self.bounded(api.list(&params)).await {
                 Ok(list) => list.items,
                 Err(error) => {
                     tracing::warn!(site = %site.name, error, "cannot list the site's pods; labels retried on the next decision");
+                    self.labelled.remove(&site.name);
                     continue;
                 }
             };
@@ -199,9 +211,16 @@ impl Worker {
                         tracing::info!(site = %site.name, pod = pod_name, role, healthy, "pod labels updated");
                     }
                     Err(error) => {
+                        all = false;
                         tracing::warn!(site = %site.name, pod = pod_name, error, "pod labels not updated; retried on the next decision");
                     }
                 }
+            }
+            if all {
+                self.labelled
+                    .insert(site.name.clone(), (labels, snapshot.at));
+            } else {
+                self.labelled.remove(&site.name);
             }
         }
     }
