@@ -18,11 +18,22 @@
 //! reactions' status updates never race each other, and a projection that is not
 //! [`crate::render::status::worth_writing`] costs no request at all.
 //!
+//! The engine's state changes on every poll (each site's `lastSeen`, probe and streak
+//! counters), but those observations are re-made by the next poll. A save whose only
+//! changes are such observations ([`observations_only`]) is written at most every
+//! [`KubeStatusStore::with_observation_refresh`] (60 s by default); every other change
+//! (a site state, the active site, a failover record, in-flight actions, recovery, a
+//! planned failover, raised alerts) is written before the loop acts, as always. So an idle
+//! group costs one status write a minute, and a restarted operator resumes with
+//! observations at most that old, which only makes its debounce start over.
+//!
 //! Writer identities must be unique per process (a pod name plus a start nonce): a store
 //! treats a stored state written under its own identity as its own.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use futures_util::future::BoxFuture;
 use kube::api::{Api, PostParams};
@@ -37,6 +48,9 @@ use crate::render::status::{project, worth_writing};
 /// The default bound on one API request of the store.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How stale the stored observations may get before an observation-only save is written.
+pub const DEFAULT_OBSERVATION_REFRESH: Duration = Duration::from_secs(60);
+
 /// One group's status, read and written with resourceVersion preconditions.
 pub struct KubeStatusStore {
     api: Api<MysqlFailoverGroup>,
@@ -45,6 +59,7 @@ pub struct KubeStatusStore {
     location: String,
     writer: String,
     timeout: Duration,
+    observation_refresh: Duration,
     inner: Mutex<Inner>,
     /// Set when a newer writer was found; cleared by the next `load`.
     superseded: AtomicBool,
@@ -58,6 +73,8 @@ struct Inner {
     /// The stored state's identity when this store last loaded or saved it; `None` when
     /// there was none.
     mark: Option<Mark>,
+    /// The state as last loaded or written, and when.
+    last: Option<(EngineState, Instant)>,
 }
 
 /// Which write of the failover state: enough to tell ours from another writer's.
@@ -92,6 +109,7 @@ impl KubeStatusStore {
             name,
             writer: writer.into(),
             timeout: DEFAULT_TIMEOUT,
+            observation_refresh: DEFAULT_OBSERVATION_REFRESH,
             inner: Mutex::new(Inner::default()),
             superseded: AtomicBool::new(false),
         }
@@ -101,6 +119,14 @@ impl KubeStatusStore {
     #[must_use]
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// Writes a save whose only changes are observations once the stored ones are this old,
+    /// instead of [`DEFAULT_OBSERVATION_REFRESH`]. `Duration::ZERO` writes every save.
+    #[must_use]
+    pub fn with_observation_refresh(mut self, refresh: Duration) -> Self {
+        self.observation_refresh = refresh;
         self
     }
 
@@ -145,13 +171,15 @@ impl KubeStatusStore {
         inner.mark = record.as_ref().map(Mark::of);
         inner.object = Some(object);
         self.superseded.store(false, Ordering::Release);
+        let state = decode(record.as_ref(), &self.location)?;
+        inner.last = state.clone().map(|s| (s, Instant::now()));
         tracing::info!(
             group = %self.location,
             revision = record.as_ref().map(|r| r.revision),
             writer = record.as_ref().map(|r| r.writer.as_str()),
             "loaded the failover state from the group's status"
         );
-        decode(record.as_ref(), &self.location)
+        Ok(state)
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(group = %self.location))]
@@ -161,6 +189,13 @@ impl KubeStatusStore {
             message: format!("cannot serialize the engine state: {e}"),
         })?;
         let mut inner = self.inner.lock().await;
+        let fresh_enough = inner.last.as_ref().is_some_and(|(stored, at)| {
+            at.elapsed() < self.observation_refresh && observations_only(stored, state)
+        });
+        if fresh_enough && !self.is_superseded() {
+            tracing::trace!(group = %self.location, "only observations changed; not written yet");
+            return Ok(());
+        }
         if inner.object.is_none() {
             // Not loaded: adopt what is stored, as `load` would.
             let object = self.read().await?;
@@ -193,6 +228,7 @@ impl KubeStatusStore {
             .and_then(|o| o.status.as_ref())
             .and_then(|s| s.failover_state.as_ref())
             .map(Mark::of);
+        inner.last = Some((state.clone(), Instant::now()));
         tracing::debug!(
             group = %self.location,
             revision = inner.mark.as_ref().map(|m| m.revision),
@@ -315,6 +351,27 @@ fn still_ours(stored: Option<&FailoverStateRecord>, mark: Option<&Mark>, writer:
     }
 }
 
+/// Whether `next` differs from `stored` only in what the next poll observes again: each
+/// site's `lastSeen`, last probe and failure, and the debounce streak counters. A site's
+/// debounced state and everything else the engine remembers are not observations.
+pub fn observations_only(stored: &EngineState, next: &EngineState) -> bool {
+    let without = |state: &EngineState| {
+        let mut state = state.clone();
+        for track in state.sites.values_mut() {
+            track.last_seen = None;
+            track.last_probe = None;
+            track.last_failure = None;
+            track.failure_streak = 0;
+            track.refused_streak = 0;
+            track.writable_streak = 0;
+            track.replication_ok_streak = 0;
+            track.replication_bad_streak = 0;
+        }
+        state
+    };
+    without(stored) == without(next)
+}
+
 /// The engine state of a stored record; `None` when nothing was stored yet.
 fn decode(
     record: Option<&FailoverStateRecord>,
@@ -368,6 +425,28 @@ mod tests {
         assert!(!still_ours(None, Some(&mark(4, "a")), "a"));
         // Our own save whose answer was lost.
         assert!(still_ours(Some(&record(5, "a")), Some(&mark(4, "a")), "a"));
+    }
+
+    #[test]
+    fn observations_are_told_from_what_the_engine_must_remember() {
+        use crate::failover::{SiteState, Timestamp};
+        let mut stored = EngineState::new();
+        stored.active_site = Some("iad".to_owned());
+        stored.sites.insert(
+            "iad".to_owned(),
+            crate::failover::state::SiteTrack::default(),
+        );
+        let mut next = stored.clone();
+        let track = next.sites.get_mut("iad").unwrap();
+        track.last_seen = Some(Timestamp(5));
+        track.writable_streak = 4;
+        track.replication_bad_streak = 1;
+        assert!(observations_only(&stored, &next));
+        next.sites.get_mut("iad").unwrap().state = SiteState::Writable;
+        assert!(!observations_only(&stored, &next));
+        let mut moved = stored.clone();
+        moved.next_action_id = 1;
+        assert!(!observations_only(&stored, &moved));
     }
 
     #[test]
