@@ -715,3 +715,215 @@ async fn kube_real_status_a_deposed_leaders_reactions_touch_nothing() {
     assert_eq!(*objects.applied.lock().unwrap(), 0);
     assert_eq!(dns_targets(&client, &group).await, None);
 }
+
+// --- the failover loop over the status store --------------------------------------------
+
+/// A MySQL server that answers probes and accepts every operation: writable (the primary)
+/// or a healthy replica of port 3306.
+struct FakeSite {
+    address: String,
+    primary: bool,
+}
+
+const UUID: &str = "3e11fa47-71ca-11e1-9e33-c80aa9429562";
+
+impl bloodraven::ports::mysql::MysqlSite for FakeSite {
+    fn address(&self) -> &str {
+        &self.address
+    }
+
+    async fn probe(
+        &self,
+    ) -> Result<bloodraven::failover::SiteProbe, bloodraven::ports::mysql::DbError> {
+        Ok(bloodraven::failover::SiteProbe {
+            server_uuid: UUID.to_owned(),
+            read_only: !self.primary,
+            super_read_only: !self.primary,
+            gtid_executed: GtidSet::parse(&format!("{UUID}:1-5")).unwrap(),
+            replica: (!self.primary).then(|| bloodraven::failover::ReplicaStatus {
+                source_host: "127.0.0.1".to_owned(),
+                source_port: 3306,
+                io_running: true,
+                sql_running: true,
+                seconds_behind_source: Some(0),
+                retrieved_gtid_set: GtidSet::default(),
+            }),
+        })
+    }
+
+    async fn fence(&self) -> Result<(), bloodraven::ports::mysql::DbError> {
+        Ok(())
+    }
+
+    async fn kill_app_connections(
+        &self,
+        _opened_by: Option<u64>,
+    ) -> Result<bloodraven::failover::SessionSweep, bloodraven::ports::mysql::DbError> {
+        Ok(bloodraven::failover::SessionSweep::default())
+    }
+
+    async fn drain_relay_log(
+        &self,
+        _budget: Duration,
+    ) -> Result<bloodraven::ports::mysql::DrainOutcome, bloodraven::ports::mysql::DbError> {
+        Ok(bloodraven::ports::mysql::DrainOutcome::Drained)
+    }
+
+    async fn promote(&self) -> Result<GtidSet, bloodraven::ports::mysql::DbError> {
+        Ok(GtidSet::parse(&format!("{UUID}:1-5")).unwrap())
+    }
+
+    async fn unfence(&self) -> Result<(), bloodraven::ports::mysql::DbError> {
+        Ok(())
+    }
+
+    async fn replicate_from(
+        &self,
+        _source: &bloodraven::ports::mysql::SourceEndpoint,
+        _reset: bool,
+    ) -> Result<(), bloodraven::ports::mysql::DbError> {
+        Ok(())
+    }
+
+    async fn wait_for_gtid(
+        &self,
+        _set: &GtidSet,
+        _timeout: Duration,
+    ) -> Result<bool, bloodraven::ports::mysql::DbError> {
+        Ok(true)
+    }
+
+    async fn clone_from(
+        &self,
+        _donor: &bloodraven::ports::mysql::SourceEndpoint,
+    ) -> Result<(), bloodraven::ports::mysql::DbError> {
+        Ok(())
+    }
+}
+
+async fn failover_loop(
+    store: Arc<KubeStatusStore>,
+    observers: Vec<Arc<dyn DecisionObserver>>,
+) -> bloodraven::control::FailoverLoop<FakeSite> {
+    use bloodraven::control::{FailoverLoop, LoopConfig, LoopParts, SiteHandle};
+    use bloodraven::failover::SitePolicy;
+    let mut policy = GroupPolicy::default();
+    let mut sites = Vec::new();
+    for (name, port) in [("iad", 3306), ("pdx", 3307)] {
+        let address = format!("127.0.0.1:{port}");
+        policy.sites.push(SitePolicy {
+            name: name.to_owned(),
+            role: SiteRole::PrimaryCandidate,
+            address: address.clone(),
+        });
+        sites.push(SiteHandle {
+            name: name.to_owned(),
+            site: Arc::new(FakeSite {
+                address: address.clone(),
+                primary: name == "iad",
+            }),
+            endpoint: bloodraven::ports::mysql::SourceEndpoint::parse(&address).unwrap(),
+        });
+    }
+    let (failover_loop, _handle) = FailoverLoop::new(LoopParts {
+        sites,
+        policy,
+        config: LoopConfig::default(),
+        store,
+        hook: Arc::new(bloodraven::ports::hook::NoHook),
+        observers,
+    })
+    .await
+    .unwrap();
+    failover_loop
+}
+
+/// The real loop, persisting to the status: it adopts the primary, an idle group then
+/// costs no API writes at all, and a restarted operator resumes from the status.
+#[tokio::test]
+#[ignore = "needs a real API server: scripts/kube-apiserver-test.sh"]
+async fn kube_real_status_the_failover_loop_persists_to_the_status_and_resumes() {
+    let client = client().await;
+    let group = create_group(&client).await;
+    for site in ["iad", "pdx"] {
+        create_pod(&client, &group, site).await;
+    }
+    let status = Arc::new(store(&client, &group, "replica-a"));
+    let objects = Arc::new(SsaObjects {
+        client: client.clone(),
+        applied: std::sync::Mutex::new(0),
+    });
+    let reactions = Arc::new(ClusterReactions::spawn(
+        client.clone(),
+        Arc::new(group.clone()),
+        Arc::clone(&status),
+        objects,
+    ));
+    let mut running = failover_loop(
+        Arc::clone(&status),
+        vec![Arc::clone(&reactions) as Arc<dyn DecisionObserver>],
+    )
+    .await;
+    for _ in 0..10 {
+        running.poll_once().await;
+        if running.state().active_site.is_some() {
+            break;
+        }
+    }
+    assert_eq!(running.state().active_site.as_deref(), Some("iad"));
+    // A few more polls for readiness (two healthy replication probes), then settle.
+    for _ in 0..3 {
+        running.poll_once().await;
+    }
+    settle(&reactions).await;
+    let busy = stored(&client, &group).await;
+    let busy_status = busy.status.clone().unwrap();
+    let record = busy_status.failover_state.clone().unwrap();
+    assert_eq!(record.writer, "replica-a");
+    assert!(record.revision >= 1);
+    assert_eq!(busy_status.active_site.as_deref(), Some("iad"));
+    assert_eq!(condition(&busy_status, "Ready").status, "True");
+    assert_eq!(
+        pod_labels(&client, &group, "iad").await,
+        ("primary".into(), "yes".into())
+    );
+    assert_eq!(
+        pod_labels(&client, &group, "pdx").await,
+        ("replica".into(), "yes".into())
+    );
+
+    // Idle: every poll changes only observations (lastSeen, streaks), so nothing is
+    // written.
+    for _ in 0..5 {
+        running.poll_once().await;
+    }
+    settle(&reactions).await;
+    assert_eq!(
+        stored(&client, &group).await.metadata.resource_version,
+        busy.metadata.resource_version,
+        "an idle group causes no status writes"
+    );
+
+    // A restarted operator resumes from the status, and its first save fences the old one.
+    let restarted_store = Arc::new(store(&client, &group, "replica-b"));
+    let restarted = failover_loop(Arc::clone(&restarted_store), Vec::new()).await;
+    assert_eq!(restarted.state().active_site.as_deref(), Some("iad"));
+    let site_states =
+        |l: &bloodraven::control::FailoverLoop<FakeSite>| -> Vec<(String, SiteState)> {
+            l.state()
+                .sites
+                .iter()
+                .map(|(name, track)| (name.clone(), track.state))
+                .collect()
+        };
+    assert_eq!(site_states(&restarted), site_states(&running));
+    let mut moved = restarted.state().clone();
+    moved.next_action_id += 1;
+    restarted_store.save(&moved).await.unwrap();
+    let mut stale = running.state().clone();
+    stale.next_action_id += 7;
+    assert!(matches!(
+        status.save(&stale).await,
+        Err(StoreError::Superseded { .. })
+    ));
+}
