@@ -9,7 +9,7 @@
 //!
 //! 1. writes the status projection through [`KubeStatusStore::publish`] (the group's one
 //!    status writer, so it never races the state save);
-//! 2. creates core/v1 Events on the MysqlFailoverGroup ([`events`]);
+//! 2. creates core/v1 Events on the MysqlFailoverGroup (reasons: [`event_reason`]);
 //! 3. labels each site's pod `shipstream.io/role` and `shipstream.io/healthy`
 //!    ([`crate::render::platform::pod_labels`]), with a merge patch, only when different
 //!    (and the pods are only listed when the labels should change, after a failure, or

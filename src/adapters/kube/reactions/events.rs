@@ -25,7 +25,15 @@ pub const COMPONENT: &str = "bloodraven";
 /// The API server's limit on an Event message.
 const MAX_MESSAGE: usize = 1024;
 
-/// The Event reason of an engine event (see the module docs).
+/// The Event reason of an engine event.
+///
+/// The engine's [`EventReason`] names are a public contract (metrics labels, Event
+/// reasons) and include every topology reason of the reference: FailoverExecuted,
+/// DataLossDetected, RecoveryComplete, RecloneRequested, RecloneRejected,
+/// SplitBrainDetected, NoPrimaryDetected, TotalLossDetected. One mapping: a site's
+/// debounced move from `unreachable` to `read-only` or `writable` is `SiteRecovered`, the
+/// reference's name for it; other site state changes stay `SiteStateChanged`. The Event
+/// type is `Warning` for [`EventReason::is_warning`] reasons, else `Normal`.
 pub fn event_reason(event: &Event) -> String {
     let recovered = event.reason == EventReason::SiteStateChanged
         && event.transition.is_some_and(|t| {
