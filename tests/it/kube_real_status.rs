@@ -570,7 +570,26 @@ async fn kube_real_status_reactions_follow_a_failover() {
     );
     assert_eq!(*objects.applied.lock().unwrap(), 1, "DNS is applied once");
 
-    // 3. iad is lost; pdx is promoted and confirmed writable.
+    // 3a. iad is lost and pdx is the new active site, but not yet confirmed writable:
+    //     DNS stays where it is.
+    let t2 = now();
+    let mut promoting = healthy("pdx", t2);
+    promoting.sites[0] = site("iad", SiteState::Unreachable, t2);
+    promoting.sites[1] = site("pdx", SiteState::ReadOnly, t2);
+    promoting.conditions = conditions(false, "Degraded", "pdx");
+    decide(&reactions, promoting, Vec::new());
+    settle(&reactions).await;
+    assert_eq!(
+        dns_targets(&client, &group).await,
+        Some(json!(["10.20.0.10"])),
+        "DNS waits for the new primary to be confirmed writable"
+    );
+    assert_eq!(
+        taint_keys(&client, &iad_node).await,
+        [theirs.as_str(), ours.as_str()]
+    );
+
+    // 3. pdx is confirmed writable.
     let t3 = now();
     let mut failed_over = healthy("pdx", t3);
     failed_over.sites[0] = site("iad", SiteState::Unreachable, t3);
