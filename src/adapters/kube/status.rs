@@ -16,7 +16,12 @@
 //! The user-facing projection ([`crate::render::status`]) goes through the same writer
 //! ([`KubeStatusStore::publish`]), behind the same async mutex, so the state save and the
 //! reactions' status updates never race each other, and a projection that is not
-//! [`crate::render::status::worth_writing`] costs no request at all.
+//! [`crate::render::status::worth_writing`] costs no request at all. A state change is
+//! therefore two writes (the state, when the loop saves; the projection, when the reactions
+//! task gets the decision): the loop hands the engine's `GroupStatus` only to its
+//! observers, after the save. Both carry the whole status, so neither loses the other's
+//! fields. A slow API server holds the mutex for at most three requests (write, re-read,
+//! retry), each bounded by the store's timeout.
 //!
 //! The engine's state changes on every poll (each site's `lastSeen`, probe and streak
 //! counters), but those observations are re-made by the next poll. A save whose only
