@@ -98,7 +98,8 @@ pub struct ClusterReactions {
 }
 
 impl ClusterReactions {
-    /// Spawns the reactions task for `group` with [`ReactionsConfig::default`].
+    /// Spawns the reactions task for `group` with [`ReactionsConfig::default`], on the
+    /// current Tokio runtime. Dropping the returned value stops the task.
     pub fn spawn(
         client: kube::Client,
         group: Arc<MysqlFailoverGroup>,
