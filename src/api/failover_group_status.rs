@@ -61,6 +61,39 @@ pub struct MysqlFailoverGroupStatus {
     /// The Dragonfly cache, when enabled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dragonfly: Option<DragonflyStatus>,
+    /// The failover core's persisted memory (written ahead of every failover action), so a
+    /// restarted or newly elected operator resumes mid-operation. Operator-internal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failover_state: Option<FailoverStateRecord>,
+}
+
+/// The failover core's state as stored in the status, with the fencing data beside it.
+///
+/// Every write goes through the `/status` subresource with a resourceVersion
+/// precondition; `revision` tells a writer whether a conflicting write was someone else's
+/// failover state (a newer leader: stop) or only a spec or metadata edit (retry).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FailoverStateRecord {
+    /// Bumped by one on every save of the state.
+    #[serde(default)]
+    pub revision: i64,
+    /// The operator replica that wrote this revision.
+    #[serde(default)]
+    pub writer: String,
+    /// The serialized engine state; its shape is internal to the operator and may change
+    /// between releases, so the schema does not prune it.
+    #[serde(default)]
+    #[schemars(schema_with = "preserved_object")]
+    pub state: serde_json::Value,
+}
+
+/// An object whose fields the API server keeps as written.
+fn preserved_object(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "object",
+        "x-kubernetes-preserve-unknown-fields": true,
+    })
 }
 
 /// What the operator last saw of one site.

@@ -15,6 +15,14 @@ pub enum StoreError {
     Io { location: String, message: String },
     #[error("state store {location} holds invalid state: {message}")]
     Corrupt { location: String, message: String },
+    /// Another writer (a newer leader) saved its state since this store last did: this
+    /// replica is deposed and must act on nothing.
+    #[error("state store {location}: superseded by {writer:?} at revision {revision}; not acting")]
+    Superseded {
+        location: String,
+        writer: String,
+        revision: i64,
+    },
 }
 
 impl Categorized for StoreError {
@@ -22,6 +30,7 @@ impl Categorized for StoreError {
         match self {
             Self::Io { .. } => Category::Unavailable,
             Self::Corrupt { .. } => Category::Config,
+            Self::Superseded { .. } => Category::Refused,
         }
     }
 }

@@ -16,9 +16,11 @@ pub mod dns;
 pub mod mycnf;
 pub mod names;
 pub mod placement;
+pub mod platform;
 pub mod security;
 pub mod services;
 mod spec;
+pub mod status;
 pub mod storage;
 
 use std::collections::BTreeMap;

@@ -15,6 +15,7 @@ mod failover_unplanned;
 mod failover_writer;
 mod generated;
 mod kube_real_lease;
+mod kube_real_status;
 mod kube_watch;
 mod lint_cli;
 mod lint_cli_inputs;

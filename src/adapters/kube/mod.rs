@@ -4,6 +4,8 @@
 
 pub mod cache;
 pub mod lease;
+pub mod reactions;
+pub mod status;
 pub mod watch;
 
 pub use cache::{ClusterCache, Listing};
