@@ -14,7 +14,8 @@ use bloodraven::adapters::kube::{KubeObjects, WatchScope};
 use bloodraven::api::MysqlFailoverGroup;
 use bloodraven::control::reconcile_children;
 use bloodraven::ports::objects::{ObjectKey, ObjectStore};
-use bloodraven::render::{RenderOptions, render};
+use bloodraven::render::diff::covers;
+use bloodraven::render::{RenderOptions, dns, render};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
@@ -173,6 +174,29 @@ async fn edit_replicas_elsewhere(
     (deployments, key)
 }
 
+/// The DNSEndpoint (applied by the failover loop, not by `reconcile_children`) goes through
+/// the same port: accepted as rendered, owned by the group, then seen as current.
+async fn apply_dns_endpoint(
+    client: &kube::Client,
+    objects: &KubeObjects,
+    group: &MysqlFailoverGroup,
+) {
+    let endpoint = serde_json::to_value(dns::dns_endpoint(group, "iad").unwrap()).unwrap();
+    let writes = objects.writes();
+    objects.apply(&endpoint).await.unwrap();
+    assert_eq!(objects.writes() - writes, 1);
+    let key = ObjectKey::of(&endpoint).unwrap();
+    let kind = ManagedKind::of(&key.api_version, &key.kind).unwrap();
+    let stored =
+        Api::<DynamicObject>::namespaced_with(client.clone(), &key.namespace, &kind.api_resource())
+            .get(&key.name)
+            .await
+            .unwrap();
+    let uid = group.metadata.uid.as_deref().unwrap();
+    assert_owned_and_applied(&key, &serde_json::to_value(stored).unwrap(), uid);
+    assert!(covers(&objects.live(&key).unwrap(), &endpoint));
+}
+
 #[tokio::test]
 #[ignore = "needs a real API server: scripts/kube-apiserver-test.sh"]
 async fn kube_real_children_are_applied_once_and_repaired_after_a_foreign_edit() {
@@ -262,6 +286,8 @@ async fn kube_real_children_are_applied_once_and_repaired_after_a_foreign_edit()
         .await
         .unwrap();
     assert_eq!(idle.applied, [], "repaired once, then idle");
+
+    apply_dns_endpoint(&client, &objects, &group).await;
 
     drop(objects);
     let _ = Api::<Namespace>::all(client)
