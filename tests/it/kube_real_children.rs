@@ -252,6 +252,14 @@ async fn kube_real_children_are_applied_once_and_repaired_after_a_foreign_edit()
         "no object was written"
     );
     assert_eq!(objects.cached(), 16, "only the managed objects are cached");
+    // A fresh process (no overlay of its own applies): what the watches list covers too.
+    let restarted = start_objects(&client, &namespace).await;
+    let after_restart = reconcile_children(&group, &options, &restarted)
+        .await
+        .unwrap();
+    assert_eq!(after_restart.applied, [], "a restart writes nothing");
+    assert_eq!(restarted.writes(), 0);
+    drop(restarted);
 
     // A per-site override: that site's Deployment (its config checksum) and the ConfigMap.
     group.spec.sites[1]
