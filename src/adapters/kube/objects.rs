@@ -366,6 +366,52 @@ mod tests {
         assert!(matches!(api(500), ObjectError::Unavailable { .. }));
     }
 
+    /// A client of a port nothing listens on: requests fail at once, without a server.
+    fn unreachable() -> kube::Client {
+        kube::Client::try_from(kube::Config::new("http://127.0.0.1:9".parse().unwrap())).unwrap()
+    }
+
+    #[tokio::test]
+    async fn what_cannot_be_sent_is_invalid_and_costs_no_write() {
+        assert!(matches!(
+            KubeObjects::start(unreachable(), WatchScope::Namespaces(vec![])).await,
+            Err(ObjectError::Invalid(_))
+        ));
+        let objects = KubeObjects::start(unreachable(), WatchScope::Namespaces(vec!["db".into()]))
+            .await
+            .unwrap();
+        let meta = serde_json::json!({"name": "x", "namespace": "db"});
+        for object in [
+            serde_json::json!({"apiVersion": "v1", "kind": "Secret", "metadata": meta}),
+            serde_json::json!({"apiVersion": "apps/v1beta1", "kind": "Deployment", "metadata": meta}),
+            serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "x", "namespace": "elsewhere"}}),
+            serde_json::json!({"kind": "ConfigMap", "metadata": meta}),
+        ] {
+            let error = objects.apply(&object).await.unwrap_err();
+            assert!(
+                matches!(error, ObjectError::Invalid(_)),
+                "{object}: {error}"
+            );
+        }
+        assert_eq!(objects.writes(), 0);
+        assert!(!objects.is_synced());
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_server_is_unavailable_within_the_timeout() {
+        let objects = KubeObjects::start(unreachable(), WatchScope::AllNamespaces)
+            .await
+            .unwrap()
+            .with_timeout(Duration::from_secs(2));
+        let config_map = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "x", "namespace": "db"}});
+        let error = objects.apply(&config_map).await.unwrap_err();
+        assert!(matches!(error, ObjectError::Unavailable { .. }), "{error}");
+        assert_eq!(objects.writes(), 1, "an attempt is a write");
+        assert!(objects.live(&key()).is_none());
+    }
+
     #[test]
     fn stored_objects_keep_their_kind_and_lose_bookkeeping() {
         let object: DynamicObject = serde_json::from_value(serde_json::json!({
