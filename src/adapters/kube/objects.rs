@@ -133,9 +133,11 @@ impl KubeObjects {
         self
     }
 
-    /// Returns once every watch has completed its first list. Never returns while a kind
-    /// cannot be listed (its CRD missing, RBAC denied): callers bound it with a timeout and
-    /// decide whether to reconcile on a partial view.
+    /// Returns once every watch has completed its first list (a kind the API server does
+    /// not serve at all, such as DNSEndpoint without external-dns, counts as listed and
+    /// empty). Never returns while a kind cannot be listed for another reason (RBAC denied,
+    /// server unreachable): callers bound it with a timeout and decide whether to reconcile
+    /// on a partial view.
     pub async fn wait_synced(&self) {
         let watches = self.watches;
         let mut synced = self.synced.clone();
@@ -307,6 +309,14 @@ async fn watch_kind(
                 }
             }
             Err(error) => {
+                if first_list && not_served(&error) {
+                    // No such kind here (external-dns's CRD not installed): no objects of
+                    // it exist, which is what an empty cache says. The list is retried, so
+                    // the kind is picked up once it is installed.
+                    first_list = false;
+                    synced.send_modify(|n| *n += 1);
+                    tracing::warn!("the API server does not serve this kind; treating it as empty");
+                }
                 if !failing {
                     tracing::warn!(error = %error,
                         "watch of managed objects failed; retrying with backoff");
@@ -317,6 +327,12 @@ async fn watch_kind(
         }
         failing = false;
     }
+}
+
+/// The list failed because the API server has no such resource (404), as opposed to being
+/// unreachable or refusing us.
+fn not_served(error: &watcher::Error) -> bool {
+    matches!(error, watcher::Error::InitialListFailed(kube::Error::Api(status)) if status.code == 404)
 }
 
 /// The object as [`ObjectStore::live`] returns it: with `apiVersion` and `kind` (list items
@@ -410,6 +426,15 @@ mod tests {
         assert!(matches!(error, ObjectError::Unavailable { .. }), "{error}");
         assert_eq!(objects.writes(), 1, "an attempt is a write");
         assert!(objects.live(&key()).is_none());
+    }
+
+    #[test]
+    fn only_a_missing_resource_counts_as_not_served() {
+        let api =
+            |code: u16| kube::Error::Api(Box::new(Status::failure("no", "R").with_code(code)));
+        assert!(not_served(&watcher::Error::InitialListFailed(api(404))));
+        assert!(!not_served(&watcher::Error::InitialListFailed(api(403))));
+        assert!(!not_served(&watcher::Error::WatchFailed(api(404))));
     }
 
     #[test]
