@@ -426,6 +426,17 @@ mod tests {
         assert!(matches!(error, ObjectError::Unavailable { .. }), "{error}");
         assert_eq!(objects.writes(), 1, "an attempt is a write");
         assert!(objects.live(&key()).is_none());
+        let mut registry = Registry::with_prefix("bloodraven");
+        objects.register_metrics(&mut registry);
+        let text = crate::telemetry::exposition::prometheus_text(&registry);
+        assert!(
+            text.contains("bloodraven_kube_apply_total{kind=\"ConfigMap\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("bloodraven_kube_apply_total{kind=\"DNSEndpoint\"} 0"),
+            "{text}"
+        );
     }
 
     #[test]
