@@ -10,9 +10,11 @@
 mod execute;
 mod failover_loop;
 pub mod leader;
+pub mod reconcile;
 mod requests;
 
 pub use failover_loop::{FailoverLoop, LoopConfig, LoopError, LoopParts, SiteHandle};
+pub use reconcile::{ReconcileError, ReconcileReport, reconcile_children};
 pub use requests::{ControlHandle, Reply, RequestError};
 
 #[cfg(test)]

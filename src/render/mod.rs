@@ -11,6 +11,7 @@
 //! changed" is a plain comparison.
 
 pub mod deployment;
+pub mod diff;
 pub mod disruption;
 pub mod dns;
 pub mod mycnf;

@@ -14,6 +14,7 @@ mod failover_unplanned;
 #[allow(dead_code)]
 mod failover_writer;
 mod generated;
+mod kube_real_children;
 mod kube_real_lease;
 mod kube_real_status;
 mod kube_watch;

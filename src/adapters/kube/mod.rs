@@ -4,9 +4,11 @@
 
 pub mod cache;
 pub mod lease;
+pub mod objects;
 pub mod reactions;
 pub mod status;
 pub mod watch;
 
 pub use cache::{ClusterCache, Listing};
+pub use objects::KubeObjects;
 pub use watch::{ClusterWatch, LOOKUP_RESOURCES, LookupResource, WatchScope};

@@ -1,0 +1,247 @@
+//! Keeping a group's child objects (ConfigMap, PVCs, Deployments, Services, budget) as
+//! rendered, through the [`ObjectStore`] port.
+//!
+//! Server-side apply is idempotent, but a request per object per resync would load the API
+//! server in proportion to the fleet even when nothing changed. So an object is applied
+//! only when the live copy (from the adapter's watch cache: no request) does not already
+//! [`covers`] it; an idle resync sends nothing.
+
+use tracing::Instrument as _;
+
+use crate::api::MysqlFailoverGroup;
+use crate::error::{Categorized, Category};
+use crate::ports::objects::{ObjectError, ObjectKey, ObjectStore};
+use crate::render::diff::covers;
+use crate::render::{RenderError, RenderOptions, render};
+
+/// What one reconcile did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReconcileReport {
+    /// The objects applied, in apply order.
+    pub applied: Vec<ObjectKey>,
+    /// Objects whose live copy already matched: nothing sent.
+    pub unchanged: usize,
+}
+
+/// Why a reconcile stopped. Objects applied before the failure stay applied; the next
+/// reconcile picks up from the live state.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    #[error("cannot render the group's objects: {0}")]
+    Render(#[from] RenderError),
+    /// The renderer produced something that is not a JSON object with a key (a bug).
+    #[error("a rendered object cannot be sent: {0}")]
+    Rendered(String),
+    #[error(transparent)]
+    Apply(#[from] ObjectError),
+}
+
+impl Categorized for ReconcileError {
+    fn category(&self) -> Category {
+        match self {
+            Self::Render(e) => e.category(),
+            Self::Rendered(_) => Category::Internal,
+            Self::Apply(e) => e.category(),
+        }
+    }
+}
+
+/// Renders `group` and applies every child object whose live copy differs, in
+/// [`crate::render::DesiredObjects::to_values`] order.
+///
+/// Stops at the first failed apply: later objects depend on earlier ones (a Deployment
+/// mounts the ConfigMap and the PVC), so applying them past a failure could roll pods onto
+/// a configuration that is not there.
+pub async fn reconcile_children(
+    group: &MysqlFailoverGroup,
+    options: &RenderOptions,
+    objects: &dyn ObjectStore,
+) -> Result<ReconcileReport, ReconcileError> {
+    let span = tracing::info_span!(
+        "reconcile_children",
+        group = group.metadata.name.as_deref().unwrap_or_default(),
+        namespace = group.metadata.namespace.as_deref().unwrap_or_default(),
+    );
+    async move {
+        let desired = render(group, options)?
+            .to_values()
+            .map_err(|e| ReconcileError::Rendered(e.to_string()))?;
+        let mut report = ReconcileReport::default();
+        for value in &desired {
+            let key = ObjectKey::of(value).ok_or_else(|| {
+                ReconcileError::Rendered("an object without apiVersion, kind or name".to_owned())
+            })?;
+            if objects.live(&key).is_some_and(|live| covers(&live, value)) {
+                report.unchanged += 1;
+                continue;
+            }
+            objects.apply(value).await?;
+            tracing::debug!(object = %key, "applied");
+            report.applied.push(key);
+        }
+        if !report.applied.is_empty() {
+            tracing::info!(
+                applied = report.applied.len(),
+                unchanged = report.unchanged,
+                "child objects applied"
+            );
+        }
+        Ok(report)
+    }
+    .instrument(span)
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, HashMap};
+    use std::sync::Mutex;
+
+    use futures_util::future::BoxFuture;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::api::failover_group::{DnsSpec, MysqlFailoverGroupSpec, SiteRole, SiteSpec};
+
+    /// A fake of the port for the pure decision (what to apply, what to skip): it stores
+    /// what is applied, with a little server bookkeeping added, and counts writes. The real
+    /// API server (its defaulting, SSA ownership, watch delays) is tested in
+    /// `tests/it/kube_real_children.rs`.
+    #[derive(Default)]
+    struct FakeObjects {
+        objects: Mutex<HashMap<ObjectKey, Value>>,
+        writes: Mutex<Vec<ObjectKey>>,
+        refuse: Option<&'static str>,
+    }
+
+    impl ObjectStore for FakeObjects {
+        fn live(&self, key: &ObjectKey) -> Option<Value> {
+            self.objects.lock().unwrap().get(key).cloned()
+        }
+
+        fn apply<'a>(&'a self, desired: &'a Value) -> BoxFuture<'a, Result<(), ObjectError>> {
+            Box::pin(async move {
+                let key = ObjectKey::of(desired)
+                    .ok_or_else(|| ObjectError::Invalid("no key".to_owned()))?;
+                if self.refuse == Some(key.kind.as_str()) {
+                    return Err(ObjectError::Refused {
+                        key,
+                        message: "denied".to_owned(),
+                    });
+                }
+                let mut stored = desired.clone();
+                stored["metadata"]["resourceVersion"] = json!("1");
+                stored["status"] = json!({});
+                self.writes.lock().unwrap().push(key.clone());
+                self.objects.lock().unwrap().insert(key, stored);
+                Ok(())
+            })
+        }
+    }
+
+    fn group(iad_conf: &[(&str, &str)]) -> MysqlFailoverGroup {
+        let site = |name: &str| SiteSpec {
+            name: name.to_owned(),
+            role: SiteRole::PrimaryCandidate,
+            lb_ip: Some("10.0.0.1".to_owned()),
+            ..SiteSpec::default()
+        };
+        let mut iad = site("iad");
+        iad.mysql_conf = iad_conf
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect::<BTreeMap<_, _>>();
+        let spec = MysqlFailoverGroupSpec {
+            image: "mysql:9.7.4".to_owned(),
+            sites: vec![iad, site("pdx")],
+            dns: DnsSpec {
+                hostname: "orders-db.example.com".to_owned(),
+                ttl: 60,
+            },
+            termination_grace_period_seconds: 60,
+            clone_timeout: 3600,
+            ..MysqlFailoverGroupSpec::default()
+        };
+        let mut group = MysqlFailoverGroup::new("orders", spec);
+        group.metadata = ObjectMeta {
+            name: Some("orders".to_owned()),
+            namespace: Some("db".to_owned()),
+            uid: Some("0b9c4f6e-1111-2222-3333-444455556666".to_owned()),
+            ..ObjectMeta::default()
+        };
+        group
+    }
+
+    fn names(keys: &[ObjectKey]) -> Vec<String> {
+        keys.iter().map(ToString::to_string).collect()
+    }
+
+    #[tokio::test]
+    async fn the_first_reconcile_applies_everything_the_second_nothing() {
+        let store = FakeObjects::default();
+        let options = RenderOptions::default();
+        let first = reconcile_children(&group(&[]), &options, &store)
+            .await
+            .unwrap();
+        // ConfigMap, 2 PVCs, 2 Deployments, 2×2 site Services + primary + replicas, PDB.
+        assert_eq!(first.applied.len(), 12, "{:?}", names(&first.applied));
+        assert_eq!(first.unchanged, 0);
+        assert_eq!(
+            first.applied[0].kind, "ConfigMap",
+            "configuration goes first"
+        );
+
+        let second = reconcile_children(&group(&[]), &options, &store)
+            .await
+            .unwrap();
+        assert_eq!(second.applied, []);
+        assert_eq!(second.unchanged, 12);
+        assert_eq!(store.writes.lock().unwrap().len(), 12);
+    }
+
+    #[tokio::test]
+    async fn a_site_override_rewrites_that_site_and_the_config_map_only() {
+        let store = FakeObjects::default();
+        let options = RenderOptions::default();
+        reconcile_children(&group(&[]), &options, &store)
+            .await
+            .unwrap();
+        let changed = group(&[("max_connections", "500")]);
+        let report = reconcile_children(&changed, &options, &store)
+            .await
+            .unwrap();
+        assert_eq!(
+            names(&report.applied),
+            [
+                "ConfigMap db/mysql-orders-config",
+                "Deployment db/mysql-orders-iad"
+            ]
+        );
+        assert_eq!(report.unchanged, 10);
+    }
+
+    #[tokio::test]
+    async fn a_refused_apply_stops_the_reconcile_with_its_category() {
+        let store = FakeObjects {
+            refuse: Some("Deployment"),
+            ..FakeObjects::default()
+        };
+        let err = reconcile_children(&group(&[]), &RenderOptions::default(), &store)
+            .await
+            .unwrap_err();
+        assert_eq!(err.category(), Category::Refused, "{err}");
+        // ConfigMap and PVCs went first; nothing after the refused Deployment.
+        assert_eq!(store.writes.lock().unwrap().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn an_unrenderable_group_is_invalid_input() {
+        let mut bad = group(&[]);
+        bad.metadata.uid = None;
+        let err = reconcile_children(&bad, &RenderOptions::default(), &FakeObjects::default())
+            .await
+            .unwrap_err();
+        assert_eq!(err.category(), Category::InvalidInput);
+    }
+}
