@@ -1,6 +1,8 @@
-//! Front doors: the command line, the HTTPS server and standalone mode.
+//! Front doors: the command line, the HTTPS server, the Kubernetes operator and standalone
+//! mode.
 
 pub mod certs;
 pub mod cli;
+pub mod operator;
 pub mod serve;
 pub mod standalone;

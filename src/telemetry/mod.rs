@@ -14,6 +14,8 @@ pub fn init_tracing(json: bool, default_level: &str) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, never in a log file or pipe.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false);
     // A second initialisation (tests) is harmless; ignore it.
     let _ = if json {

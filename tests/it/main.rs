@@ -16,6 +16,7 @@ mod failover_writer;
 mod generated;
 mod kube_real_children;
 mod kube_real_lease;
+mod kube_real_operator;
 mod kube_real_status;
 mod kube_watch;
 mod lint_cli;

@@ -6,6 +6,8 @@ pub mod cache;
 pub mod lease;
 pub mod objects;
 pub mod reactions;
+pub mod requests;
+pub mod secrets;
 pub mod status;
 pub mod watch;
 

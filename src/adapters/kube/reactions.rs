@@ -132,6 +132,12 @@ impl ClusterReactions {
         self.shared.pending().group = group;
     }
 
+    /// Events the shell raises itself (a request annotation it refused before the loop saw
+    /// it); published with the next decision, so within one poll interval.
+    pub fn report(&self, events: &[crate::failover::Event]) {
+        self.shared.pending().add_events(events);
+    }
+
     /// Waits until the task has handled every decision handed to it so far (tests, and a
     /// shell that wants the last reactions out before it stops).
     pub async fn settled(&self) {

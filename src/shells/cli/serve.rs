@@ -8,10 +8,12 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 
 use crate::adapters::kube::WatchScope;
+use crate::control::leader::ElectionTiming;
 use crate::policy::rules::{Catalog, LintConfig};
 use crate::shells::certs::generate_certs;
+use crate::shells::operator::{self, Endpoints, OperatorError, OperatorOptions};
 use crate::shells::serve::{
-    ClusterLookups, DEFAULT_OPERATOR_SERVICE_ACCOUNT, LintLimits, ServeOptions, run as serve,
+    ClusterLookups, DEFAULT_OPERATOR_SERVICE_ACCOUNT, LintLimits, ServeOptions, Server, bind,
 };
 
 #[derive(Debug, Args)]
@@ -69,6 +71,39 @@ pub struct ServeArgs {
     /// it fits.
     #[arg(long, default_value_t = LintLimits::default().max_output_bytes)]
     pub lint_max_output_bytes: usize,
+    /// Run the operator's controllers beside the webhooks: `auto` when Kubernetes
+    /// credentials are found (in-cluster or kubeconfig), `on` requires them, `off` serves
+    /// the webhooks only. Replicas elect one leader; only it reconciles and fails over.
+    #[arg(long, value_enum, default_value_t = ControllersMode::Auto)]
+    pub controllers: ControllersMode,
+    /// Namespace of the leader-election Lease (default: the pod's namespace, else
+    /// `default`).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    pub lease_namespace: String,
+    /// Name of the leader-election Lease.
+    #[arg(long, default_value = "bloodraven-operator")]
+    pub lease_name: String,
+    /// Seconds a Lease is valid without renewal: how long a crashed leader blocks the next.
+    #[arg(long, default_value_t = 15)]
+    pub lease_duration_secs: u64,
+    /// Every group is reconciled at least this often, in seconds (Secret rotation, drift).
+    #[arg(long, default_value_t = 60)]
+    pub resync_secs: u64,
+    /// Threads the controllers run on (apart from the threads that serve admission).
+    #[arg(long, default_value_t = 2)]
+    pub controller_threads: usize,
+    /// Testing without pods: a YAML map of `<namespace>/<group>/<site>` to the `host:port`
+    /// that stands in for the site's internal Service.
+    #[arg(long, hide = true)]
+    pub site_endpoints: Option<PathBuf>,
+}
+
+/// See [`ServeArgs::controllers`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ControllersMode {
+    Auto,
+    On,
+    Off,
 }
 
 /// See [`ServeArgs::cluster_lookups`].
@@ -146,13 +181,86 @@ pub fn run_serve(args: &ServeArgs) -> ExitCode {
     };
     let served = runtime.block_on(async {
         opts.cluster = cluster_lookups(args).await?;
-        serve(opts, shutdown_signal())
+        let server = bind(opts).await.map_err(|e| e.to_string())?;
+        let (stop_tx, stop) = tokio::sync::watch::channel(false);
+        let operator = start_operator(args, &server, stop.clone()).await?;
+        let outcome = server
+            .serve(async move {
+                shutdown_signal().await;
+                let _ = stop_tx.send(true);
+            })
             .await
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string());
+        if let Some(operator) = operator {
+            // The controllers stop their loops and release the Lease before we exit.
+            match tokio::task::spawn_blocking(move || operator.join()).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(e))) => tracing::error!(error = %e, "operator stopped with an error"),
+                _ => tracing::error!("operator thread panicked"),
+            }
+        }
+        outcome
     });
     match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e),
+    }
+}
+
+/// Starts the controllers when `--controllers` and the environment say so.
+async fn start_operator(
+    args: &ServeArgs,
+    server: &Server,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<Option<std::thread::JoinHandle<Result<(), OperatorError>>>, String> {
+    if args.controllers == ControllersMode::Off {
+        return Ok(None);
+    }
+    let config = match (kube::Config::infer().await, args.controllers) {
+        (Ok(config), _) => config,
+        (Err(e), ControllersMode::On) => {
+            return Err(format!(
+                "--controllers on: no Kubernetes credentials found ({e})"
+            ));
+        }
+        (Err(e), _) => {
+            tracing::info!(error = %e, "no Kubernetes credentials: serving the webhooks without the controllers");
+            return Ok(None);
+        }
+    };
+    let lease = Duration::from_secs(args.lease_duration_secs.max(3));
+    let mut options = OperatorOptions {
+        scope: scope_of(args),
+        lease_namespace: args.lease_namespace.clone(),
+        lease_name: args.lease_name.clone(),
+        election: ElectionTiming {
+            lease_duration: lease,
+            renew_deadline: lease * 2 / 3,
+            retry_period: lease / 7,
+        },
+        resync: Duration::from_secs(args.resync_secs.max(1)),
+        ..OperatorOptions::default()
+    };
+    if let Some(path) = &args.site_endpoints {
+        options.endpoints = Endpoints::from_file(path).map_err(|e| e.to_string())?;
+    }
+    tracing::info!(identity = %options.identity, lease = %options.lease_name, "controllers start (they act only while holding the Lease)");
+    operator::spawn(
+        config,
+        options,
+        server.metrics(),
+        args.controller_threads,
+        stop,
+    )
+    .map(Some)
+    .map_err(|e| format!("starting the controller threads: {e}"))
+}
+
+fn scope_of(args: &ServeArgs) -> WatchScope {
+    if args.watch_namespaces.is_empty() {
+        WatchScope::AllNamespaces
+    } else {
+        WatchScope::Namespaces(args.watch_namespaces.clone())
     }
 }
 
@@ -162,11 +270,7 @@ async fn cluster_lookups(args: &ServeArgs) -> Result<ClusterLookups, String> {
     if args.cluster_lookups == ClusterMode::Off {
         return Ok(ClusterLookups::None);
     }
-    let scope = if args.watch_namespaces.is_empty() {
-        WatchScope::AllNamespaces
-    } else {
-        WatchScope::Namespaces(args.watch_namespaces.clone())
-    };
+    let scope = scope_of(args);
     let client = match kube::Config::infer().await {
         Ok(config) => kube::Client::try_from(config).map_err(|e| e.to_string()),
         Err(e) => Err(format!("no Kubernetes credentials found ({e})")),

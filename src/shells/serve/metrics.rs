@@ -2,6 +2,9 @@
 //! status codes, operations, decisions) or from the rule catalog (rule IDs, levels), never
 //! from request content, so cardinality stays bounded.
 
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -11,8 +14,10 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use crate::adapters::kube::requests::RequestMetrics;
 use crate::policy::rules::{Finding, Level};
 use crate::telemetry::cluster_cache::CacheMetrics;
+use crate::telemetry::failover::FailoverMetrics;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -73,7 +78,9 @@ impl Decision {
 
 /// The server's metrics and the registry they are exposed from.
 pub struct ServeMetrics {
-    registry: Registry,
+    /// Behind a lock because each failover group registers its families (under its own
+    /// `namespace` and `group` labels) when the operator first drives it.
+    registry: Mutex<Registry>,
     requests: Family<RequestLabels, Counter>,
     latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
     findings: Family<FindingLabels, Counter>,
@@ -82,6 +89,8 @@ pub struct ServeMetrics {
     lint_slots: Gauge,
     lint_cancelled: Counter,
     cluster_cache: CacheMetrics,
+    groups: Mutex<HashMap<(String, String), Arc<FailoverMetrics>>>,
+    kube_requests: RequestMetrics,
 }
 
 impl std::fmt::Debug for ServeMetrics {
@@ -149,8 +158,10 @@ impl ServeMetrics {
         );
         let cluster_cache = CacheMetrics::default();
         cluster_cache.register(&mut registry);
+        let kube_requests = RequestMetrics::default();
+        kube_requests.register(&mut registry);
         Self {
-            registry,
+            registry: Mutex::new(registry),
             requests,
             latency,
             findings,
@@ -159,12 +170,46 @@ impl ServeMetrics {
             lint_slots,
             lint_cancelled,
             cluster_cache,
+            groups: Mutex::new(HashMap::new()),
+            kube_requests,
         }
     }
 
     /// The metrics of the cluster cache behind cross-object rules.
     pub fn cluster_cache(&self) -> &CacheMetrics {
         &self.cluster_cache
+    }
+
+    /// Registers more families into the exposed registry (the operator's, once it starts).
+    pub fn register_with(&self, register: impl FnOnce(&mut Registry)) {
+        register(&mut self.registry.lock().unwrap_or_else(PoisonError::into_inner));
+    }
+
+    /// What counts the operator's requests to the Kubernetes API.
+    pub fn kube_requests(&self) -> RequestMetrics {
+        self.kube_requests.clone()
+    }
+
+    /// The failover metrics of one group, labelled `namespace` and `group` (registered on
+    /// first use; a group's loop rebuilt later reports into the same series). One /metrics
+    /// serves admission and every group's failover alike.
+    pub fn group_failover(&self, namespace: &str, group: &str) -> Arc<FailoverMetrics> {
+        let mut groups = self.groups.lock().unwrap_or_else(PoisonError::into_inner);
+        let key = (namespace.to_owned(), group.to_owned());
+        if let Some(metrics) = groups.get(&key) {
+            return Arc::clone(metrics);
+        }
+        let mut registry = self.registry.lock().unwrap_or_else(PoisonError::into_inner);
+        let labelled = registry.sub_registry_with_labels(
+            [
+                (Cow::Borrowed("namespace"), Cow::Owned(key.0.clone())),
+                (Cow::Borrowed("group"), Cow::Owned(key.1.clone())),
+            ]
+            .into_iter(),
+        );
+        let metrics = Arc::new(FailoverMetrics::register(labelled));
+        groups.insert(key, Arc::clone(&metrics));
+        metrics
     }
 
     pub fn observe_request(&self, route: &'static str, status: u16, elapsed: Duration) {
@@ -237,15 +282,15 @@ impl ServeMetrics {
 
     /// The `OpenMetrics` text exposition.
     pub fn encode(&self) -> Result<String, std::fmt::Error> {
-        Ok(crate::telemetry::exposition::openmetrics(&self.registry))
+        let registry = self.registry.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(crate::telemetry::exposition::openmetrics(&registry))
     }
 
     /// The Prometheus text format 0.0.4, for scrapers and tools that do not ask for
     /// `OpenMetrics` (promtool, curl).
     pub fn encode_prometheus_text(&self) -> Result<String, std::fmt::Error> {
-        Ok(crate::telemetry::exposition::prometheus_text(
-            &self.registry,
-        ))
+        let registry = self.registry.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(crate::telemetry::exposition::prometheus_text(&registry))
     }
 }
 

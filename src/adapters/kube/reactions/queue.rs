@@ -58,6 +58,13 @@ impl Pending {
         excess
     }
 
+    /// Queues events the shell raised itself; they go out with the next decision.
+    pub fn add_events(&mut self, events: &[Event]) {
+        self.events.extend(events.iter().cloned());
+        let excess = self.events.len().saturating_sub(self.max_events);
+        self.events.drain(..excess);
+    }
+
     /// Puts events back that could not be published, ahead of newer ones, within the bound.
     pub fn requeue(&mut self, failed: Vec<Event>) {
         for event in failed.into_iter().rev() {

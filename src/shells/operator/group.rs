@@ -1,0 +1,333 @@
+//! One `MysqlFailoverGroup` while this replica leads: its failover loop (the same
+//! [`FailoverLoop`] standalone mode runs), the status store and cluster reactions that
+//! loop reports through, and the requests its annotations carry.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use kube::api::{Patch, PatchParams};
+use kube::{Api, ResourceExt as _};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::OperatorContext;
+use crate::adapters::kube::reactions::ClusterReactions;
+use crate::adapters::kube::secrets::{GroupCredentials, read_credentials};
+use crate::adapters::kube::status::KubeStatusStore;
+use crate::adapters::mysql::{MysqlSiteClient, MysqlSiteConfig};
+use crate::api::MysqlFailoverGroup;
+use crate::api::annotations::{self, PLANNED_FAILOVER, RECLONE_SITE};
+use crate::control::{ControlHandle, FailoverLoop, LoopParts, Reply, SiteHandle};
+use crate::failover::settings::{CheckedSettings, GroupSettings};
+use crate::failover::{Event, EventReason, Request, SiteState};
+use crate::ports::hook::NoHook;
+use crate::ports::mysql::SourceEndpoint;
+use crate::ports::objects::ObjectStore;
+use crate::ports::observer::DecisionObserver;
+use crate::telemetry::event_log::EventLog;
+
+/// What a running loop was built from: a change means the loop is rebuilt.
+#[derive(Debug, Clone, PartialEq)]
+struct LoopInputs {
+    settings: CheckedSettings,
+    /// Site name to `host:port`.
+    addresses: BTreeMap<String, String>,
+    /// The operator and replication accounts (a rotation rebuilds the MySQL clients).
+    connection_fingerprint: (String, String, String, String),
+}
+
+/// A running failover loop and what drives it.
+pub(super) struct GroupRuntime {
+    inputs: LoopInputs,
+    handle: ControlHandle,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+    reactions: Arc<ClusterReactions>,
+    clients: BTreeMap<String, Arc<MysqlSiteClient>>,
+    /// The credentials fingerprint whose accounts were last created on the primary.
+    users_applied: Option<String>,
+}
+
+/// A problem with one group that stops its loop from being (re)built; reported and
+/// retried on the next reconcile.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum GroupError {
+    #[error("spec{0}")]
+    Settings(#[from] crate::failover::settings::SettingsError),
+    #[error(transparent)]
+    Secret(#[from] crate::adapters::kube::secrets::SecretError),
+    #[error("site {site}: {message}")]
+    Site { site: String, message: String },
+    #[error(transparent)]
+    Loop(#[from] crate::control::LoopError),
+    #[error("the group has no credentials (legacy secretName groups are not driven)")]
+    NoCredentials,
+}
+
+impl GroupError {
+    /// The Event reason the reference uses.
+    pub(super) fn reason(&self) -> &'static str {
+        match self {
+            Self::Secret(e) => e.reason(),
+            Self::Settings(_) | Self::NoCredentials => "InvalidSpec",
+            Self::Site { .. } | Self::Loop(_) => "FailoverLoopFailed",
+        }
+    }
+}
+
+fn loop_inputs(
+    ctx: &OperatorContext,
+    group: &MysqlFailoverGroup,
+    credentials: &GroupCredentials,
+) -> Result<LoopInputs, GroupError> {
+    let namespace = group.namespace().unwrap_or_default();
+    let name = group.name_any();
+    let address = |site: &str| ctx.endpoints.address(&namespace, &name, site);
+    let settings = GroupSettings::from_spec(&group.spec, |s| address(&s.name)).check()?;
+    let addresses = group
+        .spec
+        .sites
+        .iter()
+        .map(|s| (s.name.clone(), address(&s.name)))
+        .collect();
+    Ok(LoopInputs {
+        settings,
+        addresses,
+        connection_fingerprint: (
+            credentials.operator.user.clone(),
+            credentials.operator.password.clone(),
+            credentials.replication.user.clone(),
+            credentials.replication.password.clone(),
+        ),
+    })
+}
+
+impl GroupRuntime {
+    /// Brings `runtime` in line with `group`: builds or rebuilds the loop when its inputs
+    /// changed, creates the MySQL accounts on the primary after a Secret rotation, and
+    /// hands annotation requests to the loop.
+    pub(super) async fn sync(
+        ctx: &OperatorContext,
+        runtime: Option<Self>,
+        group: &Arc<MysqlFailoverGroup>,
+    ) -> (Option<Self>, Result<(), GroupError>) {
+        let Some(credentials_spec) = group.spec.credentials.as_ref() else {
+            return (runtime, Err(GroupError::NoCredentials));
+        };
+        let namespace = group.namespace().unwrap_or_default();
+        let credentials = match read_credentials(&ctx.client, &namespace, credentials_spec).await {
+            Ok(c) => c,
+            Err(e) => return (runtime, Err(e.into())),
+        };
+        let inputs = match loop_inputs(ctx, group, &credentials) {
+            Ok(i) => i,
+            Err(e) => return (runtime, Err(e)),
+        };
+        let mut runtime = match runtime {
+            Some(r) if r.inputs == inputs => {
+                r.reactions.set_group(Arc::clone(group));
+                r
+            }
+            previous => {
+                if let Some(previous) = previous {
+                    tracing::info!(
+                        "group settings, sites or credentials changed: rebuilding its failover loop"
+                    );
+                    previous.stop().await;
+                }
+                match Self::start(ctx, group, inputs, &credentials).await {
+                    Ok(r) => r,
+                    Err(e) => return (None, Err(e)),
+                }
+            }
+        };
+        runtime.ensure_users(&credentials).await;
+        runtime.take_requests(ctx, group).await;
+        (Some(runtime), Ok(()))
+    }
+
+    async fn start(
+        ctx: &OperatorContext,
+        group: &Arc<MysqlFailoverGroup>,
+        inputs: LoopInputs,
+        credentials: &GroupCredentials,
+    ) -> Result<Self, GroupError> {
+        let namespace = group.namespace().unwrap_or_default();
+        let name = group.name_any();
+        let mut sites = Vec::with_capacity(inputs.addresses.len());
+        let mut clients = BTreeMap::new();
+        for (site, address) in &inputs.addresses {
+            let site_error = |message: String| GroupError::Site {
+                site: site.clone(),
+                message,
+            };
+            let config = MysqlSiteConfig::new(
+                site,
+                address,
+                credentials.operator.clone(),
+                credentials.replication.clone(),
+            );
+            let client =
+                Arc::new(MysqlSiteClient::new(config).map_err(|e| site_error(e.to_string()))?);
+            clients.insert(site.clone(), Arc::clone(&client));
+            sites.push(SiteHandle {
+                name: site.clone(),
+                endpoint: SourceEndpoint::parse(address).map_err(|e| site_error(e.to_string()))?,
+                site: client,
+            });
+        }
+        let store = Arc::new(KubeStatusStore::new(
+            ctx.client.clone(),
+            &namespace,
+            &name,
+            &ctx.identity,
+        ));
+        let reactions = Arc::new(ClusterReactions::spawn(
+            ctx.client.clone(),
+            Arc::clone(group),
+            Arc::clone(&store),
+            Arc::clone(&ctx.objects) as Arc<dyn ObjectStore>,
+        ));
+        let mut loop_config = ctx.loop_config;
+        loop_config.poll_interval = inputs.settings.poll_interval;
+        let (failover_loop, handle) = FailoverLoop::new(LoopParts {
+            sites,
+            policy: inputs.settings.policy.clone(),
+            config: loop_config,
+            store,
+            hook: Arc::new(NoHook),
+            observers: vec![
+                Arc::new(EventLog) as Arc<dyn DecisionObserver>,
+                ctx.metrics.group_failover(&namespace, &name) as Arc<dyn DecisionObserver>,
+                Arc::clone(&reactions) as Arc<dyn DecisionObserver>,
+            ],
+        })
+        .await?;
+        let (stop, stop_rx) = watch::channel(false);
+        let span = tracing::info_span!("group", namespace = %namespace, group = %name);
+        let task = tokio::spawn(tracing::Instrument::instrument(
+            failover_loop.run(stopped(stop_rx)),
+            span,
+        ));
+        tracing::info!(namespace = %namespace, group = %name, sites = clients.len(), "failover loop started");
+        Ok(Self {
+            inputs,
+            handle,
+            stop,
+            task,
+            reactions,
+            clients,
+            users_applied: None,
+        })
+    }
+
+    /// Stops the loop; a poll in progress finishes its actions first.
+    pub(super) async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+
+    /// After a Secret rotation (or on first sight), creates or alters the accounts on the
+    /// writable primary; the accounts replicate to the other sites.
+    async fn ensure_users(&mut self, credentials: &GroupCredentials) {
+        if self.users_applied.as_deref() == Some(credentials.fingerprint.as_str()) {
+            return;
+        }
+        let Some(status) = self.handle.status() else {
+            return;
+        };
+        let Some(active) = status.active_site.as_deref() else {
+            return;
+        };
+        let writable = status
+            .sites
+            .iter()
+            .any(|s| s.name == active && s.state == SiteState::Writable);
+        let Some(client) = self.clients.get(active).filter(|_| writable) else {
+            return;
+        };
+        match client.create_role_users(&credentials.users).await {
+            Ok(()) => {
+                tracing::info!(site = active, "MySQL accounts match the credential Secrets");
+                self.users_applied = Some(credentials.fingerprint.clone());
+            }
+            Err(e) => {
+                tracing::warn!(site = active, error = %e, "cannot create or alter the MySQL accounts; retrying on the next reconcile");
+            }
+        }
+    }
+
+    /// Hands the planned-failover and reclone annotations to the loop, then removes them
+    /// so each is acted on once. The loop reports what it did with a request as Events of
+    /// its own; a request refused here (malformed, wrong proof) gets its Event here.
+    async fn take_requests(&self, ctx: &OperatorContext, group: &MysqlFailoverGroup) {
+        let annotations = group.annotations();
+        if let Some(value) = annotations.get(PLANNED_FAILOVER) {
+            match annotations::planned_failover(value) {
+                Ok(r) => {
+                    self.submit(Request::PlannedFailover {
+                        target: r.target,
+                        max_lag_wait: r.max_lag_wait,
+                    })
+                    .await;
+                }
+                Err(e) => self.refuse(EventReason::PlannedFailoverRejected, None, &e.to_string()),
+            }
+            remove_annotation(ctx, group, PLANNED_FAILOVER).await;
+        }
+        if let Some(value) = annotations.get(RECLONE_SITE) {
+            match annotations::reclone(value) {
+                Ok(r) => {
+                    let divergent = self.handle.status().and_then(|s| {
+                        s.sites
+                            .iter()
+                            .find(|site| site.name == r.site)
+                            .and_then(|site| site.divergent_gtid.as_ref().map(ToString::to_string))
+                    });
+                    match r.confirmed(&group.name_any(), divergent.as_deref()) {
+                        Ok(()) => self.submit(Request::Reclone { site: r.site }).await,
+                        Err(e) => self.refuse(EventReason::RecloneRejected, Some(&r.site), &e),
+                    }
+                }
+                Err(e) => self.refuse(EventReason::RecloneRejected, None, &e.to_string()),
+            }
+            remove_annotation(ctx, group, RECLONE_SITE).await;
+        }
+    }
+
+    async fn submit(&self, request: Request) {
+        match self.handle.submit(request).await {
+            Ok(Reply::Accepted { message }) => {
+                tracing::info!(message = %message, "request accepted");
+            }
+            Ok(Reply::Rejected { reason }) => tracing::warn!(reason = %reason, "request rejected"),
+            Err(e) => tracing::warn!(error = %e, "request not delivered"),
+        }
+    }
+
+    fn refuse(&self, reason: EventReason, site: Option<&str>, message: &str) {
+        tracing::warn!(?reason, message, "request annotation refused");
+        self.reactions.report(&[Event::new(reason, site, message)]);
+    }
+}
+
+/// Removes a handled request annotation (a JSON merge patch of just that key).
+async fn remove_annotation(ctx: &OperatorContext, group: &MysqlFailoverGroup, annotation: &str) {
+    let api: Api<MysqlFailoverGroup> =
+        Api::namespaced(ctx.client.clone(), &group.namespace().unwrap_or_default());
+    let patch = serde_json::json!({"metadata": {"annotations": {annotation: null}}});
+    if let Err(e) = api
+        .patch(
+            &group.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+    {
+        tracing::warn!(annotation, error = %e, "cannot remove the handled annotation");
+    }
+}
+
+async fn stopped(mut rx: watch::Receiver<bool>) {
+    let _ = rx.wait_for(|stop| *stop).await;
+}

@@ -1,0 +1,145 @@
+//! The controllers while this replica holds the Lease: watch the groups, reconcile each
+//! one's child objects, and keep one failover loop per group.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt as _;
+use kube::runtime::watcher::{self, Event};
+use kube::{Api, ResourceExt as _};
+use tokio::sync::watch;
+
+use super::OperatorContext;
+use super::group::GroupRuntime;
+use crate::adapters::kube::WatchScope;
+use crate::api::MysqlFailoverGroup;
+use crate::control::reconcile::reconcile_children;
+
+type GroupKey = (String, String);
+type GroupEvents = std::pin::Pin<
+    Box<dyn futures_util::Stream<Item = Result<Event<MysqlFailoverGroup>, watcher::Error>> + Send>,
+>;
+
+fn key_of(group: &MysqlFailoverGroup) -> GroupKey {
+    (group.namespace().unwrap_or_default(), group.name_any())
+}
+
+/// Runs the controllers until `leading` turns false (or its sender goes away). Every loop
+/// is stopped before this returns, so a deposed leader acts on nothing afterwards.
+pub(super) async fn lead(
+    ctx: Arc<OperatorContext>,
+    mut leading: watch::Receiver<bool>,
+    mut halt: watch::Receiver<bool>,
+) {
+    tracing::info!("leading: starting the controllers");
+    let mut watches = futures_util::stream::select_all(group_streams(&ctx));
+    let mut known: BTreeMap<GroupKey, Arc<MysqlFailoverGroup>> = BTreeMap::new();
+    let mut runtimes: BTreeMap<GroupKey, GroupRuntime> = BTreeMap::new();
+    let mut resync = tokio::time::interval(ctx.resync);
+    resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut dirty: BTreeSet<GroupKey> = BTreeSet::new();
+    loop {
+        tokio::select! {
+            changed = leading.changed() => {
+                if changed.is_err() || !*leading.borrow() {
+                    break;
+                }
+            }
+            _ = halt.wait_for(|h| *h) => break,
+            event = watches.next() => match event {
+                Some(Ok(Event::Apply(group) | Event::InitApply(group))) => {
+                    let key = key_of(&group);
+                    known.insert(key.clone(), Arc::new(group));
+                    dirty.insert(key);
+                }
+                Some(Ok(Event::Delete(group))) => {
+                    let key = key_of(&group);
+                    known.remove(&key);
+                    if let Some(runtime) = runtimes.remove(&key) {
+                        tracing::info!(namespace = %key.0, group = %key.1, "group deleted: stopping its failover loop");
+                        runtime.stop().await;
+                    }
+                }
+                Some(Ok(Event::Init | Event::InitDone)) => {}
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "MysqlFailoverGroup watch failed; it retries");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                None => break,
+            },
+            _ = resync.tick() => dirty.extend(known.keys().cloned()),
+        }
+        // Reconcile what changed, each bounded, before reading the next event; a burst of
+        // events for one group is handled once.
+        while let Some(key) = dirty.pop_first() {
+            if !*leading.borrow() || *halt.borrow() {
+                break;
+            }
+            let Some(group) = known.get(&key).cloned() else {
+                continue;
+            };
+            let runtime = runtimes.remove(&key);
+            if let Some(runtime) = reconcile(&ctx, &group, runtime).await {
+                runtimes.insert(key, runtime);
+            }
+        }
+    }
+    tracing::info!(
+        loops = runtimes.len(),
+        "no longer leading: stopping every failover loop"
+    );
+    for (_, runtime) in runtimes {
+        runtime.stop().await;
+    }
+}
+
+async fn reconcile(
+    ctx: &OperatorContext,
+    group: &Arc<MysqlFailoverGroup>,
+    runtime: Option<GroupRuntime>,
+) -> Option<GroupRuntime> {
+    let (namespace, name) = key_of(group);
+    let span = tracing::info_span!("reconcile", namespace = %namespace, group = %name);
+    let work = async {
+        match tokio::time::timeout(
+            ctx.reconcile_timeout,
+            reconcile_children(group, &ctx.render, ctx.objects.as_ref()),
+        )
+        .await
+        {
+            Ok(Ok(report)) if !report.applied.is_empty() => {
+                tracing::info!(
+                    applied = report.applied.len(),
+                    unchanged = report.unchanged,
+                    "child objects applied"
+                );
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "cannot reconcile the child objects"),
+            Err(_) => {
+                tracing::warn!(after = ?ctx.reconcile_timeout, "reconciling the child objects timed out");
+            }
+        }
+        let (runtime, outcome) = GroupRuntime::sync(ctx, runtime, group).await;
+        if let Err(e) = outcome {
+            tracing::warn!(error = %e, reason = e.reason(), "the group's failover loop cannot run as specified");
+        }
+        runtime
+    };
+    tracing::Instrument::instrument(work, span).await
+}
+
+/// One watch per namespace in scope, or one cluster-wide.
+fn group_streams(ctx: &OperatorContext) -> Vec<GroupEvents> {
+    let apis: Vec<Api<MysqlFailoverGroup>> = match &ctx.scope {
+        WatchScope::AllNamespaces => vec![Api::all(ctx.client.clone())],
+        WatchScope::Namespaces(namespaces) => namespaces
+            .iter()
+            .map(|ns| Api::namespaced(ctx.client.clone(), ns))
+            .collect(),
+    };
+    apis.into_iter()
+        .map(|api| watcher::watcher(api, watcher::Config::default()).boxed())
+        .collect()
+}

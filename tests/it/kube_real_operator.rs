@@ -1,0 +1,747 @@
+//! The operator end to end: `bloodraven serve --controllers on`, the real binary, against a
+//! real API server (the standalone apiextensions-apiserver in built-in kinds mode, storing
+//! MysqlFailoverGroups, Secrets, Pods, Nodes, Events, Leases and DNSEndpoints in etcd) and a
+//! real MySQL 9.7 pair on loopback.
+//!
+//! What cannot be real here, and what stands in for it:
+//! - Nothing runs pods (no kubelet, no Deployment controller), so the sites are mysqld
+//!   processes started by the test harness, and the operator reaches them through a
+//!   `--site-endpoints` map instead of the internal Services. The test creates the Pod and
+//!   Node objects by hand so the operator's labels and taints have something to land on.
+//! - There is no external-dns: the DNSEndpoint object is checked, not a DNS answer.
+//!
+//! Run by `scripts/kube-apiserver-test.sh PATH/TO/crd-apiserver.sh` (which starts the
+//! server, installs the CRDs and sets `KUBECONFIG`); CI runs it. Without that server the
+//! tests fail, naming the script.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bloodraven::api::MysqlFailoverGroup;
+use bloodraven::api::annotations::PLANNED_FAILOVER;
+use bloodraven::render::names;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Event, Namespace, Node, Pod, Secret};
+use kube::api::{ApiResource, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::core::GroupVersionKind;
+use kube::{Api, Client};
+use serde_json::{Value, json};
+
+use crate::failover_common::{TestResult, start_pair};
+use crate::failover_writer::{SiteTarget, Writer};
+use crate::support::mysql::{
+    MysqlCluster, MysqlInstance, REPL_PASSWORD, REPL_USER, ROOT_USER, free_port,
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_bloodraven");
+const GROUP: &str = "orders";
+const OPERATOR_USER: &str = "bloodraven";
+const OPERATOR_PASSWORD: &str = "operator-secret-1";
+const LEASE_SECONDS: u64 = 4;
+
+async fn client() -> TestResult<Client> {
+    if std::env::var_os("KUBECONFIG").is_none() {
+        return Err(
+            "KUBECONFIG is not set: run this test through scripts/kube-apiserver-test.sh".into(),
+        );
+    }
+    Ok(Client::try_default().await?)
+}
+
+fn unique(prefix: &str) -> String {
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    format!(
+        "{prefix}-{}-{}",
+        ms % 100_000_000,
+        std::process::id() % 1000
+    )
+}
+
+/// One `bloodraven serve` process; killed (SIGKILL) on drop.
+struct Operator {
+    child: Child,
+    identity: String,
+    log: PathBuf,
+    port: u16,
+    ca: PathBuf,
+}
+
+impl Operator {
+    fn start(work: &Path, namespace: &str, identity: &str) -> TestResult<Self> {
+        let certs = work.join(format!("certs-{identity}"));
+        let generated = Command::new(BIN)
+            .args(["certs", "generate", "--dns", "localhost", "--out"])
+            .arg(&certs)
+            .output()?;
+        if !generated.status.success() {
+            return Err(format!("certs generate: {generated:?}").into());
+        }
+        let log = work.join(format!("{identity}.log"));
+        let port = free_port()?;
+        let child = Command::new(BIN)
+            .args(["serve", "--controllers", "on", "--cluster-lookups", "off"])
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--cert-dir")
+            .arg(&certs)
+            .args([
+                "--watch-namespace",
+                namespace,
+                "--lease-namespace",
+                namespace,
+            ])
+            .args(["--lease-duration-secs", &LEASE_SECONDS.to_string()])
+            .arg("--site-endpoints")
+            .arg(work.join("endpoints.yaml"))
+            .env("POD_NAME", identity)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log)?)
+            .spawn()?;
+        Ok(Self {
+            child,
+            identity: identity.to_owned(),
+            log,
+            port,
+            ca: certs.join("ca.crt"),
+        })
+    }
+
+    /// The operator's `/metrics` (Prometheus text).
+    async fn metrics(&self) -> TestResult<String> {
+        crate::serve_support::install_crypto_provider();
+        let ca = reqwest::Certificate::from_pem(&std::fs::read(&self.ca)?)?;
+        let client = reqwest::Client::builder()
+            .tls_certs_only([ca])
+            .timeout(Duration::from_secs(10))
+            .build()?;
+        Ok(client
+            .get(format!("https://localhost:{}/metrics", self.port))
+            .send()
+            .await?
+            .text()
+            .await?)
+    }
+
+    /// `bloodraven_kube_requests_total` from the operator's `/metrics`: every (API group,
+    /// resource, verb) it sent.
+    async fn kube_requests(&self) -> TestResult<HashSet<(String, String, String)>> {
+        let text = self.metrics().await?;
+        let label = |line: &str, name: &str| -> Option<String> {
+            let start = line.find(&format!("{name}=\""))? + name.len() + 2;
+            let end = start + line[start..].find('"')?;
+            Some(line[start..end].to_owned())
+        };
+        Ok(text
+            .lines()
+            .filter(|l| l.starts_with("bloodraven_kube_requests_total{"))
+            .filter_map(|l| Some((label(l, "group")?, label(l, "resource")?, label(l, "verb")?)))
+            .collect())
+    }
+
+    fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// A namespace holding one group whose two sites are a real MySQL pair, plus the Pods and
+/// Nodes a cluster would have.
+struct Fixture {
+    client: Client,
+    namespace: String,
+    cluster: MysqlCluster,
+    work: tempfile::TempDir,
+}
+
+impl Fixture {
+    async fn start() -> TestResult<Self> {
+        let client = client().await?;
+        let cluster = start_pair().await?;
+        for instance in cluster.instances() {
+            // Not binlogged: each server gets the account without a transaction of its own.
+            instance.sql(&format!(
+                "SET sql_log_bin = 0; CREATE USER '{OPERATOR_USER}'@'%' IDENTIFIED BY '{OPERATOR_PASSWORD}'; \
+                 GRANT ALL ON *.* TO '{OPERATOR_USER}'@'%' WITH GRANT OPTION; SET sql_log_bin = 1"
+            ))?;
+        }
+        let namespace = unique("e2e");
+        let namespaces: Api<Namespace> = Api::all(client.clone());
+        namespaces
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(json!({"metadata": {"name": namespace}}))?,
+            )
+            .await?;
+        let work = tempfile::tempdir()?;
+        let endpoints: BTreeMap<String, String> = [("iad", 0), ("pdx", 1)]
+            .into_iter()
+            .map(|(site, i)| {
+                Ok((
+                    format!("{namespace}/{GROUP}/{site}"),
+                    cluster.get(i)?.address(),
+                ))
+            })
+            .collect::<TestResult<_>>()?;
+        std::fs::write(
+            work.path().join("endpoints.yaml"),
+            serde_json::to_string(&endpoints)?,
+        )?;
+        let fixture = Self {
+            client,
+            namespace,
+            cluster,
+            work,
+        };
+        Box::pin(fixture.create_objects()).await?;
+        Ok(fixture)
+    }
+
+    async fn create_objects(&self) -> TestResult {
+        let ns = &self.namespace;
+        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), ns);
+        secrets
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(json!({
+                    "metadata": {"name": "orders-operator"},
+                    "stringData": {
+                        "username": OPERATOR_USER, "password": OPERATOR_PASSWORD,
+                        "MYSQL_REPLICATION_USER": REPL_USER, "MYSQL_REPLICATION_PASSWORD": REPL_PASSWORD
+                    }
+                }))?,
+            )
+            .await?;
+        let nodes: Api<Node> = Api::all(self.client.clone());
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), ns);
+        for site in ["iad", "pdx"] {
+            let node = format!("{ns}-{site}");
+            nodes
+                .create(
+                    &PostParams::default(),
+                    &serde_json::from_value(json!({
+                        "metadata": {"name": node, "labels": {"e2e-site": format!("{ns}-{site}")}}
+                    }))?,
+                )
+                .await?;
+            let mut labels = names::site_labels(GROUP, site);
+            labels.insert("pod-template-hash".to_owned(), "abc".to_owned());
+            pods.create(
+                &PostParams::default(),
+                &serde_json::from_value(json!({
+                    "metadata": {"name": format!("mysql-{GROUP}-{site}-abc"), "labels": labels},
+                    "spec": {"nodeName": node, "containers": [{"name": "mysql", "image": "mysql:9.7.0"}]}
+                }))?,
+            )
+            .await?;
+        }
+        let groups: Api<MysqlFailoverGroup> = Api::namespaced(self.client.clone(), ns);
+        groups
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(json!({
+                    "apiVersion": "shipstream.io/v1alpha1",
+                    "kind": "MysqlFailoverGroup",
+                    "metadata": {"name": GROUP},
+                    "spec": {
+                        "image": "mysql:9.7.0",
+                        "sites": [
+                            {"name": "iad", "lbIP": "10.0.0.1", "taintNodeSelector": {"e2e-site": format!("{ns}-iad")}},
+                            {"name": "pdx", "lbIP": "10.0.0.2", "taintNodeSelector": {"e2e-site": format!("{ns}-pdx")}}
+                        ],
+                        "credentials": {"operatorSecret": "orders-operator"},
+                        "dns": {"hostname": "orders.db.example.com", "ttl": 30},
+                        "pollInterval": "250ms",
+                        "failureThreshold": 2,
+                        "failoverCooldown": "1s"
+                    }
+                }))?,
+            )
+            .await?;
+        Ok(())
+    }
+
+    fn operator(&self, identity: &str) -> TestResult<Operator> {
+        Operator::start(self.work.path(), &self.namespace, identity)
+    }
+
+    fn instance(&self, site: &str) -> TestResult<&MysqlInstance> {
+        Ok(self.cluster.get(usize::from(site == "pdx"))?)
+    }
+
+    async fn group(&self) -> TestResult<Value> {
+        let groups: Api<MysqlFailoverGroup> = Api::namespaced(self.client.clone(), &self.namespace);
+        Ok(serde_json::to_value(groups.get(GROUP).await?)?)
+    }
+
+    /// Polls the group until `pred` holds on it, for at most `within`.
+    async fn wait_group(
+        &self,
+        what: &str,
+        within: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> TestResult<Value> {
+        let deadline = Instant::now() + within;
+        loop {
+            let group = self.group().await?;
+            if pred(&group) {
+                return Ok(group);
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "timed out after {within:?} waiting for {what}; status: {:#}",
+                    group.pointer("/status").cloned().unwrap_or_default()
+                )
+                .into());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn wait_active(&self, site: &str, within: Duration) -> TestResult<Value> {
+        self.wait_group(&format!("activeSite {site}, Ready"), within, |g| {
+            active_site(g) == Some(site) && condition(g, "Ready") == Some("True")
+        })
+        .await
+    }
+
+    async fn pod_labels(&self, site: &str) -> TestResult<BTreeMap<String, String>> {
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), &self.namespace);
+        let pod = pods.get(&format!("mysql-{GROUP}-{site}-abc")).await?;
+        Ok(pod.metadata.labels.unwrap_or_default())
+    }
+
+    async fn tainted(&self, site: &str) -> TestResult<bool> {
+        let nodes: Api<Node> = Api::all(self.client.clone());
+        let node = nodes.get(&format!("{}-{site}", self.namespace)).await?;
+        let key = format!("shipstream.io/db-readonly-{GROUP}");
+        Ok(node
+            .spec
+            .and_then(|s| s.taints)
+            .unwrap_or_default()
+            .iter()
+            .any(|t| t.key == key && t.effect == "NoExecute"))
+    }
+
+    async fn dns_targets(&self) -> TestResult<Vec<String>> {
+        let resource = ApiResource::from_gvk(&GroupVersionKind::gvk(
+            "externaldns.k8s.io",
+            "v1alpha1",
+            "DNSEndpoint",
+        ));
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(self.client.clone(), &self.namespace, &resource);
+        let Some(object) = api.get_opt(&names::dns_endpoint(GROUP)).await? else {
+            return Ok(Vec::new());
+        };
+        Ok(object
+            .data
+            .pointer("/spec/endpoints/0/targets")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|t| t.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    async fn event_reasons(&self) -> TestResult<Vec<String>> {
+        let events: Api<Event> = Api::namespaced(self.client.clone(), &self.namespace);
+        Ok(events
+            .list(&ListParams::default())
+            .await?
+            .items
+            .into_iter()
+            .filter(|e| e.involved_object.name.as_deref() == Some(GROUP))
+            .filter_map(|e| e.reason)
+            .collect())
+    }
+
+    async fn lease_holder(&self) -> TestResult<Option<String>> {
+        let leases: Api<Lease> = Api::namespaced(self.client.clone(), &self.namespace);
+        Ok(leases
+            .get_opt("bloodraven-operator")
+            .await?
+            .and_then(|l| l.spec)
+            .and_then(|s| s.holder_identity))
+    }
+
+    async fn annotate(&self, key: &str, value: &str) -> TestResult {
+        let groups: Api<MysqlFailoverGroup> = Api::namespaced(self.client.clone(), &self.namespace);
+        groups
+            .patch(
+                GROUP,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"metadata": {"annotations": {key: value}}})),
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+fn active_site(group: &Value) -> Option<&str> {
+    group.pointer("/status/activeSite").and_then(Value::as_str)
+}
+
+fn condition<'a>(group: &'a Value, kind: &str) -> Option<&'a str> {
+    group
+        .pointer("/status/conditions")?
+        .as_array()?
+        .iter()
+        .find(|c| c.get("type").and_then(Value::as_str) == Some(kind))?
+        .get("status")?
+        .as_str()
+}
+
+/// Lines of `log` that report a promote action that ran (by the loop's action span).
+fn promotions(log: &str) -> usize {
+    log.lines()
+        .filter(|l| l.contains("action=\"promote\"") || l.contains("action=promote"))
+        .filter(|l| l.contains("ok=true"))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real API server: scripts/kube-apiserver-test.sh"]
+async fn kube_real_operator_fails_over_a_killed_primary_and_the_cluster_follows() -> TestResult {
+    let fixture = Box::pin(Fixture::start()).await?;
+    let operator = fixture.operator("operator-a")?;
+    fixture
+        .wait_active("iad", Duration::from_secs(60))
+        .await
+        .map_err(|e| format!("{e}\noperator log:\n{}", operator.log_text()))?;
+    // The adopted primary's side of the cluster.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while fixture.dns_targets().await? != ["10.0.0.1"]
+        || fixture.pod_labels("iad").await?.get("shipstream.io/role") != Some(&"primary".to_owned())
+    {
+        if Instant::now() > deadline {
+            return Err(format!(
+                "no DNS/labels for iad: {:?} {:?}\n{}",
+                fixture.dns_targets().await?,
+                fixture.pod_labels("iad").await?,
+                operator.log_text()
+            )
+            .into());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let killed = Instant::now();
+    fixture.instance("iad")?.kill9()?;
+    fixture
+        .wait_group("pdx promoted", Duration::from_secs(30), |g| {
+            active_site(g) == Some("pdx")
+        })
+        .await
+        .map_err(|e| format!("{e}\noperator log:\n{}", operator.log_text()))?;
+    let rto = killed.elapsed();
+    eprintln!("operator RTO (kill -9 to activeSite pdx in status): {rto:?}");
+    assert_eq!(
+        fixture
+            .instance("pdx")?
+            .sql("SELECT @@GLOBAL.super_read_only")?,
+        "0",
+        "the promoted site is writable"
+    );
+
+    // Labels, DNS, taints and Events follow.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let pdx = fixture.pod_labels("pdx").await?;
+        let dns = fixture.dns_targets().await?;
+        let reasons = fixture.event_reasons().await?;
+        let done = pdx.get("shipstream.io/role").map(String::as_str) == Some("primary")
+            && dns == ["10.0.0.2"]
+            && fixture.tainted("iad").await?
+            && !fixture.tainted("pdx").await?
+            && reasons.iter().any(|r| r == "FailoverExecuted");
+        if done {
+            break;
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "the cluster did not follow: pdx labels {pdx:?}, dns {dns:?}, events {reasons:?}\n{}",
+                operator.log_text()
+            )
+            .into());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let group = fixture.group().await?;
+    assert_eq!(
+        group
+            .pointer("/status/lastFailoverTarget")
+            .and_then(Value::as_str),
+        Some("pdx")
+    );
+    assert_eq!(promotions(&operator.log_text()), 1, "exactly one promotion");
+
+    // The group's failover metrics carry its namespace and name.
+    let metrics = operator.metrics().await?;
+    let labels = [
+        format!("namespace=\"{}\"", fixture.namespace),
+        format!("group=\"{GROUP}\""),
+        "target_site=\"pdx\"".to_owned(),
+    ];
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("bloodraven_failovers_total{")
+                && labels.iter().all(|label| l.contains(label.as_str()))
+                && l.ends_with(" 1")),
+        "no bloodraven_failovers_total with {labels:?} = 1 in:\n{}",
+        metrics
+            .lines()
+            .filter(|l| l.contains("failovers"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+
+    // RBAC: the install manifest grants exactly what the operator called.
+    let used = operator.kube_requests().await?;
+    let granted = granted_to_operator()?;
+    let missing: Vec<_> = used.difference(&granted).collect();
+    let unused: Vec<_> = granted.difference(&used).collect();
+    assert!(
+        missing.is_empty() && unused.is_empty(),
+        "webhook/rbac.yaml bloodraven-operator differs from the requests sent: \
+         not granted {missing:?}, granted but unused {unused:?}"
+    );
+    Ok(())
+}
+
+/// (API group, resource, verb) granted by the `bloodraven-operator` ClusterRole.
+fn granted_to_operator() -> TestResult<HashSet<(String, String, String)>> {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/webhook/rbac.yaml"))?;
+    let stream = bloodraven::policy::manifest::parse_stream(Some("rbac.yaml"), &text);
+    let role = stream
+        .documents
+        .into_iter()
+        .map(|d| d.value)
+        .find(|d| d["kind"] == "ClusterRole" && d["metadata"]["name"] == "bloodraven-operator")
+        .ok_or("no bloodraven-operator ClusterRole in webhook/rbac.yaml")?;
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut granted = HashSet::new();
+    for rule in role["rules"].as_array().ok_or("no rules")? {
+        for group in strings(&rule["apiGroups"]) {
+            for resource in strings(&rule["resources"]) {
+                for verb in strings(&rule["verbs"]) {
+                    granted.insert((group.clone(), resource.clone(), verb));
+                }
+            }
+        }
+    }
+    Ok(granted)
+}
+
+/// Writes one row every 10 ms to whichever site accepts it; returns the acknowledged ids.
+async fn write_until(sites: [(String, u16); 2], stop: Arc<AtomicBool>) -> Vec<u64> {
+    let targets = sites
+        .into_iter()
+        .map(|(name, port)| SiteTarget {
+            name,
+            host: "127.0.0.1".to_owned(),
+            port,
+        })
+        .collect();
+    let mut writer = Writer::new(targets, ROOT_USER, "", "app.t");
+    let mut acked = Vec::new();
+    while !stop.load(Ordering::Relaxed) {
+        if let Some(ack) = writer.tick().await {
+            acked.push(ack.id);
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    acked
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real API server: scripts/kube-apiserver-test.sh"]
+async fn kube_real_operator_planned_failover_by_annotation_loses_no_acknowledged_write()
+-> TestResult {
+    let fixture = Box::pin(Fixture::start()).await?;
+    let operator = fixture.operator("operator-a")?;
+    fixture
+        .wait_active("iad", Duration::from_secs(60))
+        .await
+        .map_err(|e| format!("{e}\noperator log:\n{}", operator.log_text()))?;
+    let (iad, pdx) = (fixture.instance("iad")?, fixture.instance("pdx")?);
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = tokio::spawn(write_until(
+        [
+            ("iad".to_owned(), iad.port()),
+            ("pdx".to_owned(), pdx.port()),
+        ],
+        Arc::clone(&stop),
+    ));
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    fixture.annotate(PLANNED_FAILOVER, "pdx").await?;
+    let group = fixture
+        .wait_group("planned failover finished", Duration::from_secs(60), |g| {
+            matches!(
+                g.pointer("/status/plannedFailover/phase")
+                    .and_then(Value::as_str),
+                Some("Succeeded" | "Failed")
+            )
+        })
+        .await
+        .map_err(|e| format!("{e}\noperator log:\n{}", operator.log_text()))?;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    stop.store(true, Ordering::Relaxed);
+    let acked = writer.await?;
+    assert_eq!(
+        group
+            .pointer("/status/plannedFailover/phase")
+            .and_then(Value::as_str),
+        Some("Succeeded"),
+        "{:#}",
+        group.pointer("/status").cloned().unwrap_or_default()
+    );
+    assert_eq!(active_site(&group), Some("pdx"));
+    assert!(
+        group
+            .pointer("/metadata/annotations")
+            .and_then(|a| a.get(PLANNED_FAILOVER))
+            .is_none(),
+        "the handled annotation is removed"
+    );
+    let present: HashSet<u64> = pdx
+        .sql("SELECT id FROM app.t")?
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect();
+    let lost: Vec<u64> = acked
+        .iter()
+        .copied()
+        .filter(|id| !present.contains(id))
+        .collect();
+    eprintln!(
+        "planned failover by annotation: {} acknowledged writes, {} lost",
+        acked.len(),
+        lost.len()
+    );
+    assert!(acked.len() > 20, "the writer ran: {}", acked.len());
+    assert!(lost.is_empty(), "acknowledged writes lost: {lost:?}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real API server: scripts/kube-apiserver-test.sh"]
+async fn kube_real_operator_only_the_lease_holder_acts_and_a_standby_takes_over() -> TestResult {
+    let fixture = Box::pin(Fixture::start()).await?;
+    let mut a = fixture.operator("operator-a")?;
+    let b = fixture.operator("operator-b")?;
+    fixture.wait_active("iad", Duration::from_secs(60)).await?;
+    let holder = fixture.lease_holder().await?.ok_or("no Lease holder")?;
+    let (leader, standby) = if holder == a.identity {
+        (&mut a, &b)
+    } else {
+        return Err(format!("expected operator-a to lead (it started first), got {holder}").into());
+    };
+    assert!(
+        leader.log_text().contains("failover loop started"),
+        "the leader runs the loop"
+    );
+    assert!(
+        !standby.log_text().contains("failover loop started"),
+        "the standby runs no loop:\n{}",
+        standby.log_text()
+    );
+
+    leader.kill9();
+    let killed = Instant::now();
+    let deadline = killed + Duration::from_secs(LEASE_SECONDS * 3);
+    while fixture.lease_holder().await?.as_deref() != Some(standby.identity.as_str()) {
+        if Instant::now() > deadline {
+            return Err("the standby never took the Lease".into());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let takeover = killed.elapsed();
+    eprintln!("takeover after the leader's kill -9: {takeover:?} (lease {LEASE_SECONDS} s)");
+    assert!(
+        takeover <= Duration::from_secs(LEASE_SECONDS + 1),
+        "took {takeover:?}"
+    );
+    // The new leader acts: it fails over a killed primary.
+    fixture.instance("iad")?.kill9()?;
+    fixture
+        .wait_group(
+            "pdx promoted by the new leader",
+            Duration::from_secs(30),
+            |g| active_site(g) == Some("pdx"),
+        )
+        .await
+        .map_err(|e| format!("{e}\nstandby log:\n{}", standby.log_text()))?;
+    assert!(standby.log_text().contains("failover loop started"));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real API server: scripts/kube-apiserver-test.sh"]
+async fn kube_real_operator_restarted_mid_failover_resumes_and_promotes_once() -> TestResult {
+    let fixture = Box::pin(Fixture::start()).await?;
+    let mut first = fixture.operator("operator-a")?;
+    fixture.wait_active("iad", Duration::from_secs(60)).await?;
+    fixture.instance("iad")?.kill9()?;
+    // Kill the operator as soon as its status shows it has seen the primary fail (the
+    // failover is under way or about to be), before the outcome is recorded.
+    fixture
+        .wait_group("iad seen failing", Duration::from_secs(20), |g| {
+            g.pointer("/status/sites")
+                .and_then(Value::as_array)
+                .is_some_and(|sites| {
+                    sites.iter().any(|s| {
+                        s.get("name").and_then(Value::as_str) == Some("iad")
+                            && s.get("state").and_then(Value::as_str) != Some("writable")
+                    })
+                })
+                || active_site(g) == Some("pdx")
+        })
+        .await?;
+    first.kill9();
+    let first_log = first.log_text();
+    let second = fixture.operator("operator-b")?;
+    fixture
+        .wait_active("pdx", Duration::from_secs(60))
+        .await
+        .map_err(|e| format!("{e}\nfirst:\n{first_log}\nsecond:\n{}", second.log_text()))?;
+    let total = promotions(&first_log) + promotions(&second.log_text());
+    assert_eq!(
+        total,
+        1,
+        "exactly one promotion across both processes\nfirst:\n{first_log}\nsecond:\n{}",
+        second.log_text()
+    );
+    assert!(
+        second.log_text().contains("failover loop started"),
+        "the restarted operator resumed the group"
+    );
+    Ok(())
+}
