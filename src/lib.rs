@@ -9,18 +9,19 @@
 //! | [`api`] | nothing | the `shipstream.io/v1alpha1` types and CRD rendering |
 //! | [`failover`] | nothing: pure functions, time passed in | the failover core: the state machine, GTID set algebra, settings checks, the leader-lease rule |
 //! | [`policy`] | nothing: pure functions | the policy engine: manifest parsing, the rule catalog, report rendering |
-//! | [`render`] | nothing: pure functions | the operator's desired Kubernetes objects for a group (Deployments, PVCs, my.cnf ConfigMap, Services, PodDisruptionBudget, DNSEndpoint) |
+//! | [`render`] | nothing: pure functions | the operator's desired cluster for a group: its objects (Deployments, PVCs, my.cnf ConfigMap, Services, PodDisruptionBudget, DNSEndpoint), the no-op check before an apply, the status projection and the platform rules (pod labels, node taints) of a failover decision |
 //! | [`ports`] | nothing | the narrow traits every side effect goes through |
-//! | [`adapters`] | the outside world | implementations of [`ports`]: MySQL; the Kubernetes API (the cluster cache admission reads) |
-//! | [`control`] | only [`ports`] | async loops that run observe → decide → act |
+//! | [`adapters`] | the outside world | implementations of [`ports`]: MySQL; the Kubernetes API (the cluster cache admission reads, the operator's object caches and server-side apply, the status store, cluster reactions, the Lease, credential Secrets) |
+//! | [`control`] | only [`ports`] | async loops that run observe → decide → act: the failover loop, child-object reconcile, leader election |
 //! | [`sim`] | nothing | a deterministic simulated world that drives the real engine |
-//! | [`shells`] | everything | front doors: the CLI, the HTTPS server, standalone mode |
+//! | [`shells`] | everything | front doors: the CLI, the HTTPS server, the Kubernetes operator, standalone mode |
 //! | [`telemetry`] | process globals | tracing set-up and Prometheus metrics |
 //!
 //! One engine, several shells: the CLI, the `/lint` endpoint and the admission webhooks
 //! share [`policy::rules`]; standalone mode and the Kubernetes operator share
-//! [`failover`] through [`control`]. The three pure cores ([`failover`], [`policy`],
-//! [`render`]) do not depend on one another; each is testable on its own.
+//! [`failover`] through [`control`]. The pure cores depend only downwards: [`failover`] and
+//! [`policy`] stand alone (on [`api`]'s data types), and [`render`] reads the failover
+//! core's output types to project a decision onto the cluster; each is testable on its own.
 
 pub mod adapters;
 pub mod api;

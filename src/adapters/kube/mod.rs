@@ -1,6 +1,12 @@
-//! The Kubernetes API. The cluster as the webhooks see it: an in-memory cache of the few
-//! kinds cross-object rules read ([`cache`]), filled by list-then-watch loops on the API
-//! server ([`watch`]). The Lease the operator's replicas elect a leader with ([`lease`]).
+//! The Kubernetes API, over kube-rs.
+//!
+//! - For the webhooks: the cluster as cross-object rules see it, an in-memory cache of a few
+//!   kinds ([`cache`]) filled by list-then-watch loops ([`watch`]).
+//! - For the operator: the Lease replicas elect a leader with ([`lease`]); the child-object
+//!   caches and server-side apply behind the objects port ([`objects`]); the failover state
+//!   in the group's status ([`status`]); Events, pod labels, node taints and the DNSEndpoint
+//!   that follow each decision ([`reactions`]); the credential Secrets a group names
+//!   ([`secrets`]); and the count of every request sent ([`requests`]).
 
 pub mod cache;
 pub mod lease;
