@@ -3,6 +3,8 @@
 # (Leases, Deployments, Services, ...), run against the standalone apiextensions-apiserver
 # in built-in kinds mode, through the real kube client.
 #   scripts/kube-apiserver-test.sh PATH/TO/crd-apiserver.sh
+# (The real-server tests include the operator end to end, which also needs MySQL from
+# scripts/install-test-deps.sh.)
 # CRD_WORK (default /tmp/bloodraven-crd-apiserver) is shared with the other API-server
 # checks; the built-in kinds binary is added to it on first use.
 set -euo pipefail
@@ -33,4 +35,6 @@ for crd in $(kubectl get -f crds/ -o name); do
   [ "$(kubectl get "$crd" -o jsonpath='{.status.conditions[?(@.type=="Established")].status}')" = True ] ||
     { echo "kube-apiserver-test: $crd is not Established after 20 s" >&2; exit 1; }
 done
-cargo nextest run --no-fail-fast --run-ignored only -E 'test(/kube_real/)'
+# KUBE_TEST_FILTER / KUBE_TEST_ARGS: another selection (scripts/bench-operator-rto.sh).
+# shellcheck disable=SC2086
+cargo nextest run --no-fail-fast --run-ignored only -E "${KUBE_TEST_FILTER:-test(/kube_real/)}" ${KUBE_TEST_ARGS:-}

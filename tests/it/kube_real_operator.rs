@@ -64,7 +64,7 @@ fn unique(prefix: &str) -> String {
 }
 
 /// One `bloodraven serve` process; killed (SIGKILL) on drop.
-struct Operator {
+pub(crate) struct Operator {
     child: Child,
     identity: String,
     log: PathBuf,
@@ -150,7 +150,7 @@ impl Operator {
         let _ = self.child.wait();
     }
 
-    fn log_text(&self) -> String {
+    pub(crate) fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 }
@@ -161,9 +161,18 @@ impl Drop for Operator {
     }
 }
 
+/// The group's failover timing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Timing {
+    /// `pollInterval` 250ms, `failureThreshold` 2, `failoverCooldown` 1s: short tests.
+    Fast,
+    /// Everything left to the CRD defaults (2 s polls), as a user would: benchmarks.
+    Defaults,
+}
+
 /// A namespace holding one group whose two sites are a real MySQL pair, plus the Pods and
 /// Nodes a cluster would have.
-struct Fixture {
+pub(crate) struct Fixture {
     client: Client,
     namespace: String,
     cluster: MysqlCluster,
@@ -172,6 +181,10 @@ struct Fixture {
 
 impl Fixture {
     async fn start() -> TestResult<Self> {
+        Self::start_with(Timing::Fast).await
+    }
+
+    pub(crate) async fn start_with(timing: Timing) -> TestResult<Self> {
         let client = client().await?;
         let cluster = start_pair().await?;
         // Created on the primary and replicated, as an account created by hand before the
@@ -218,11 +231,11 @@ impl Fixture {
             cluster,
             work,
         };
-        Box::pin(fixture.create_objects()).await?;
+        Box::pin(fixture.create_objects(timing)).await?;
         Ok(fixture)
     }
 
-    async fn create_objects(&self) -> TestResult {
+    async fn create_objects(&self, timing: Timing) -> TestResult {
         let ns = &self.namespace;
         let secrets: Api<Secret> = Api::namespaced(self.client.clone(), ns);
         secrets
@@ -260,47 +273,47 @@ impl Fixture {
             )
             .await?;
         }
+        let mut group = json!({
+            "apiVersion": "shipstream.io/v1alpha1",
+            "kind": "MysqlFailoverGroup",
+            "metadata": {"name": GROUP},
+            "spec": {
+                "image": "mysql:9.7.0",
+                "sites": [
+                    {"name": "iad", "lbIP": "10.0.0.1", "taintNodeSelector": {"e2e-site": format!("{ns}-iad")}},
+                    {"name": "pdx", "lbIP": "10.0.0.2", "taintNodeSelector": {"e2e-site": format!("{ns}-pdx")}}
+                ],
+                "credentials": {"operatorSecret": "orders-operator"},
+                "dns": {"hostname": "orders.db.example.com", "ttl": 30}
+            }
+        });
+        if timing == Timing::Fast {
+            group["spec"]["pollInterval"] = json!("250ms");
+            group["spec"]["failureThreshold"] = json!(2);
+            group["spec"]["failoverCooldown"] = json!("1s");
+        }
         let groups: Api<MysqlFailoverGroup> = Api::namespaced(self.client.clone(), ns);
         groups
-            .create(
-                &PostParams::default(),
-                &serde_json::from_value(json!({
-                    "apiVersion": "shipstream.io/v1alpha1",
-                    "kind": "MysqlFailoverGroup",
-                    "metadata": {"name": GROUP},
-                    "spec": {
-                        "image": "mysql:9.7.0",
-                        "sites": [
-                            {"name": "iad", "lbIP": "10.0.0.1", "taintNodeSelector": {"e2e-site": format!("{ns}-iad")}},
-                            {"name": "pdx", "lbIP": "10.0.0.2", "taintNodeSelector": {"e2e-site": format!("{ns}-pdx")}}
-                        ],
-                        "credentials": {"operatorSecret": "orders-operator"},
-                        "dns": {"hostname": "orders.db.example.com", "ttl": 30},
-                        "pollInterval": "250ms",
-                        "failureThreshold": 2,
-                        "failoverCooldown": "1s"
-                    }
-                }))?,
-            )
+            .create(&PostParams::default(), &serde_json::from_value(group)?)
             .await?;
         Ok(())
     }
 
-    fn operator(&self, identity: &str) -> TestResult<Operator> {
+    pub(crate) fn operator(&self, identity: &str) -> TestResult<Operator> {
         Operator::start(self.work.path(), &self.namespace, identity)
     }
 
-    fn instance(&self, site: &str) -> TestResult<&MysqlInstance> {
+    pub(crate) fn instance(&self, site: &str) -> TestResult<&MysqlInstance> {
         Ok(self.cluster.get(usize::from(site == "pdx"))?)
     }
 
-    async fn group(&self) -> TestResult<Value> {
+    pub(crate) async fn group(&self) -> TestResult<Value> {
         let groups: Api<MysqlFailoverGroup> = Api::namespaced(self.client.clone(), &self.namespace);
         Ok(serde_json::to_value(groups.get(GROUP).await?)?)
     }
 
     /// Polls the group until `pred` holds on it, for at most `within`.
-    async fn wait_group(
+    pub(crate) async fn wait_group(
         &self,
         what: &str,
         within: Duration,
@@ -323,7 +336,7 @@ impl Fixture {
         }
     }
 
-    async fn wait_active(&self, site: &str, within: Duration) -> TestResult<Value> {
+    pub(crate) async fn wait_active(&self, site: &str, within: Duration) -> TestResult<Value> {
         self.wait_group(&format!("activeSite {site}, Ready"), within, |g| {
             active_site(g) == Some(site) && condition(g, "Ready") == Some("True")
         })
@@ -405,7 +418,7 @@ impl Fixture {
     }
 }
 
-fn active_site(group: &Value) -> Option<&str> {
+pub(crate) fn active_site(group: &Value) -> Option<&str> {
     group.pointer("/status/activeSite").and_then(Value::as_str)
 }
 
