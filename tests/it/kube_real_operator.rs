@@ -74,6 +74,16 @@ pub(crate) struct Operator {
 
 impl Operator {
     fn start(work: &Path, namespace: &str, identity: &str) -> TestResult<Self> {
+        Self::start_with(work, namespace, identity, &[])
+    }
+
+    /// [`Self::start`] with more `serve` flags.
+    pub(crate) fn start_with(
+        work: &Path,
+        namespace: &str,
+        identity: &str,
+        extra: &[&str],
+    ) -> TestResult<Self> {
         let certs = work.join(format!("certs-{identity}"));
         let generated = Command::new(BIN)
             .args(["certs", "generate", "--dns", "localhost", "--out"])
@@ -99,6 +109,7 @@ impl Operator {
             .args(["--lease-duration-secs", &LEASE_SECONDS.to_string()])
             .arg("--site-endpoints")
             .arg(work.join("endpoints.yaml"))
+            .args(extra)
             .env("POD_NAME", identity)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
@@ -114,7 +125,11 @@ impl Operator {
     }
 
     /// The operator's `/metrics` (Prometheus text).
-    async fn metrics(&self) -> TestResult<String> {
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub(crate) async fn metrics(&self) -> TestResult<String> {
         crate::serve_support::install_crypto_provider();
         let ca = reqwest::Certificate::from_pem(&std::fs::read(&self.ca)?)?;
         let client = reqwest::Client::builder()

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod bench_operator_rto;
+mod bench_operator_scale;
 mod compat_corpus;
 mod failover_common;
 mod failover_divergence;
