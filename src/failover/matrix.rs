@@ -190,6 +190,8 @@ fn no_writable(step: &mut Step<'_>, core: &[String]) {
     if any_unreachable && any_read_only {
         step.verdict = MatrixReason::Degraded;
         failover(step, core);
+    } else if fresh_bootstrap(step, core) {
+        step.verdict = MatrixReason::NoPrimary;
     } else {
         step.verdict = MatrixReason::NoPrimary;
         step.alert(
@@ -199,6 +201,53 @@ fn no_writable(step: &mut Step<'_>, core: &[String]) {
         );
         reassert(step, core);
     }
+}
+
+/// Fresh bootstrap (§3.12): a group that has never had a primary, whose sites all booted
+/// fenced (`super_read_only`, fence-first) and replicate from nobody. The best-ranked
+/// candidate is promoted as the seed, and the others then converge on it like any
+/// follower, fetching its history by auto-position. Only when the seed already holds every
+/// transaction any other site holds: a site with transactions of its own (a "first-run
+/// divergence") would lose them, so then nothing is elected and the alert asks for a
+/// decision. Returns whether the seed is being promoted.
+fn fresh_bootstrap(step: &mut Step<'_>, core: &[String]) -> bool {
+    if step.st.active_site.is_some() || step.st.last_failover.is_some() {
+        return false;
+    }
+    let all_fenced_and_idle = core.iter().all(|s| {
+        step.state_of(s) == SiteState::ReadOnly
+            && step
+                .fresh(s)
+                .is_some_and(|p| p.read_only && p.replica.is_none())
+    });
+    if !all_fenced_and_idle {
+        return false;
+    }
+    let Some(seed) = ranking::rank(step).first().cloned() else {
+        return false;
+    };
+    let Some(seed_gtid) = step.gtid_now(&seed).cloned() else {
+        return false;
+    };
+    let holds_everything = core
+        .iter()
+        .all(|s| step.gtid_now(s).is_some_and(|g| seed_gtid.contains(g)));
+    if !holds_everything || step.cooldown_active() {
+        return false;
+    }
+    step.emit(
+        ActionKind::Promote { site: seed.clone() },
+        ActionPurpose::EmergencyFailover,
+        true,
+    );
+    step.note(
+        EventReason::FailoverStarted,
+        Some(&seed),
+        format!(
+            "fresh bootstrap: every site booted fenced; seeding {seed}, which holds every transaction the others hold"
+        ),
+    );
+    true
 }
 
 /// The failover row: fence whatever may still accept writes, then promote the freshest

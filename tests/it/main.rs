@@ -6,6 +6,7 @@
 mod bench_operator_rto;
 mod bench_operator_scale;
 mod compat_corpus;
+mod failover_bootstrap;
 mod failover_common;
 mod failover_divergence;
 mod failover_planned;

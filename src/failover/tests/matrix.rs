@@ -66,10 +66,26 @@ fn total_loss_alerts_once_and_acts_never() {
 }
 
 #[test]
-fn fresh_all_read_only_group_is_never_elected() {
+fn a_fresh_fenced_group_seeds_the_site_that_holds_everything() {
+    let mut h = Harness::new(pair());
+    // pdx is ahead: it is the seed even though iad is listed first.
+    let d = h.poll(vec![fenced("iad", "iad:1-5"), fenced("pdx", "iad:1-7")]);
+    assert_eq!(kinds(&d), vec!["promote:pdx"]);
+    assert!(reasons(&d).contains(&EventReason::FailoverStarted));
+    // Equal sets: declaration order picks the seed.
+    let mut h = Harness::new(pair());
+    let d = h.poll(vec![fenced("iad", ""), fenced("pdx", "")]);
+    assert_eq!(kinds(&d), vec!["promote:iad"]);
+}
+
+#[test]
+fn a_fresh_group_whose_sites_hold_transactions_of_their_own_is_never_elected() {
     let mut h = Harness::new(pair());
     for _ in 0..3 {
-        let d = h.poll(vec![fenced("iad", "iad:1-5"), fenced("pdx", "iad:1-5")]);
+        let d = h.poll(vec![
+            fenced("iad", "iad:1-6"),
+            fenced("pdx", "iad:1-5,pdx:1"),
+        ]);
         assert!(d.actions.is_empty(), "{:?}", kinds(&d));
         assert_eq!(
             d.status
@@ -78,6 +94,14 @@ fn fresh_all_read_only_group_is_never_elected() {
             Some("NoPrimary")
         );
     }
+}
+
+#[test]
+fn a_group_with_history_is_not_bootstrapped_again() {
+    let mut h = Harness::new(pair());
+    h.state.active_site = Some("iad".to_owned());
+    let d = h.poll(vec![fenced("iad", "iad:1-5"), fenced("pdx", "iad:1-7")]);
+    assert_eq!(promotes(&d), None, "{:?}", kinds(&d));
 }
 
 #[test]
