@@ -25,9 +25,10 @@ use crate::failover::{
     Condition as EngineCondition, GroupStatus, RecoveryLabel, SiteStatus as EngineSite, Timestamp,
 };
 
-/// A `lastSeen`-only change is written once the stored value is this old, so `lastSeen`
-/// stays roughly current without a write on every poll.
-pub const LAST_SEEN_REFRESH: Duration = Duration::from_secs(60);
+/// A change only in the figures a busy site moves on every poll (`gtidExecuted`,
+/// `secondsBehindSource`) is written once the stored ones are this old, so a group under
+/// load does not cost a status write per poll.
+pub const VOLATILE_REFRESH: Duration = Duration::from_secs(60);
 
 /// The API server's limit on a condition message.
 const MAX_CONDITION_MESSAGE: usize = 32_768;
@@ -166,32 +167,45 @@ fn conditions(
     out
 }
 
-/// Whether `next` should be written over `stored`: any difference except in `lastSeen`
-/// (and the stored failover state, which has its own writer); a `lastSeen`-only difference
-/// once the stored value is [`LAST_SEEN_REFRESH`] old.
+/// Whether `next` should be written over `stored`.
+///
+/// - A change in anything that means something (the active site, a site's state or
+///   replication, divergence, recovery, conditions, a failover or planned failover record,
+///   the observed generation) is written at once.
+/// - A change only in a busy site's moving figures (`gtidExecuted`, `secondsBehindSource`)
+///   is written once the stored status is [`VOLATILE_REFRESH`] old (by its `lastSeen`).
+/// - A change only in `lastSeen` is never written by itself: `lastSeen` is "as of the last
+///   status write", so a group where nothing changes costs no write at all.
+///
+/// The stored failover state has its own writer and is not compared.
 pub fn worth_writing(
     stored: &MysqlFailoverGroupStatus,
     next: &MysqlFailoverGroupStatus,
     now: Timestamp,
 ) -> bool {
-    let strip = |s: &MysqlFailoverGroupStatus| {
+    let strip = |s: &MysqlFailoverGroupStatus, volatile: bool| {
         let mut s = s.clone();
         s.failover_state = None;
         for site in &mut s.sites {
             site.last_seen = None;
+            if volatile {
+                site.gtid_executed = None;
+                site.seconds_behind_source = None;
+            }
         }
         s
     };
-    if strip(stored) != strip(next) {
+    if strip(stored, true) != strip(next, true) {
         return true;
     }
-    stored.sites.iter().zip(&next.sites).any(|(old, new)| {
-        old.last_seen != new.last_seen
-            && old
-                .last_seen
-                .as_deref()
-                .and_then(parse_rfc3339)
-                .is_none_or(|seen| now.has_elapsed(seen, LAST_SEEN_REFRESH))
+    if strip(stored, false) == strip(next, false) {
+        return false;
+    }
+    stored.sites.iter().all(|site| {
+        site.last_seen
+            .as_deref()
+            .and_then(parse_rfc3339)
+            .is_none_or(|seen| now.has_elapsed(seen, VOLATILE_REFRESH))
     })
 }
 

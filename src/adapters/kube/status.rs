@@ -25,12 +25,12 @@
 //!
 //! The engine's state changes on every poll (each site's `lastSeen`, probe and streak
 //! counters), but those observations are re-made by the next poll. A save whose only
-//! changes are such observations ([`observations_only`]) is written at most every
-//! [`KubeStatusStore::with_observation_refresh`] (60 s by default); every other change
-//! (a site state, the active site, a failover record, in-flight actions, recovery, a
+//! changes are such observations ([`observations_only`]) is not written (unless
+//! [`KubeStatusStore::with_observation_refresh`] asks for a refresh period); every other
+//! change (a site state, the active site, a failover record, in-flight actions, recovery, a
 //! planned failover, raised alerts) is written before the loop acts, as always. So an idle
-//! group costs one status write a minute, and a restarted operator resumes with
-//! observations at most that old, which only makes its debounce start over.
+//! group costs no status write at all, and a restarted operator resumes with the
+//! observations of the last real change, which only makes its debounce start over.
 //!
 //! Writer identities must be unique per process (a pod name plus a start nonce): a store
 //! treats a stored state written under its own identity as its own.
@@ -53,8 +53,6 @@ use crate::render::status::{project, worth_writing};
 /// The default bound on one API request of the store.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// How stale the stored observations may get before an observation-only save is written.
-pub const DEFAULT_OBSERVATION_REFRESH: Duration = Duration::from_secs(60);
 
 /// One group's status, read and written with resourceVersion preconditions.
 pub struct KubeStatusStore {
@@ -64,7 +62,8 @@ pub struct KubeStatusStore {
     location: String,
     writer: String,
     timeout: Duration,
-    observation_refresh: Duration,
+    /// `None`: observation-only saves are never written.
+    observation_refresh: Option<Duration>,
     inner: Mutex<Inner>,
     /// Set when a newer writer was found; cleared by the next `load`.
     superseded: AtomicBool,
@@ -114,7 +113,7 @@ impl KubeStatusStore {
             name,
             writer: writer.into(),
             timeout: DEFAULT_TIMEOUT,
-            observation_refresh: DEFAULT_OBSERVATION_REFRESH,
+            observation_refresh: None,
             inner: Mutex::new(Inner::default()),
             superseded: AtomicBool::new(false),
         }
@@ -127,11 +126,11 @@ impl KubeStatusStore {
         self
     }
 
-    /// Writes a save whose only changes are observations once the stored ones are this old,
-    /// instead of [`DEFAULT_OBSERVATION_REFRESH`]. `Duration::ZERO` writes every save.
+    /// Also writes a save whose only changes are observations once the stored ones are this
+    /// old (by default never). `Duration::ZERO` writes every save.
     #[must_use]
     pub fn with_observation_refresh(mut self, refresh: Duration) -> Self {
-        self.observation_refresh = refresh;
+        self.observation_refresh = Some(refresh);
         self
     }
 
@@ -195,7 +194,8 @@ impl KubeStatusStore {
         })?;
         let mut inner = self.inner.lock().await;
         let fresh_enough = inner.last.as_ref().is_some_and(|(stored, at)| {
-            at.elapsed() < self.observation_refresh && observations_only(stored, state)
+            observations_only(stored, state)
+                && self.observation_refresh.is_none_or(|refresh| at.elapsed() < refresh)
         });
         if fresh_enough && !self.is_superseded() {
             tracing::trace!(group = %self.location, "only observations changed; not written yet");

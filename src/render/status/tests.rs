@@ -314,34 +314,31 @@ fn fields_of_other_writers_are_carried_over() {
 }
 
 #[test]
-fn an_idle_group_is_not_rewritten_until_last_seen_is_a_minute_old() {
+fn an_idle_group_is_never_rewritten_and_a_busy_one_at_most_once_a_minute() {
     let stored = project(
         &healthy("iad"),
         &MysqlFailoverGroupStatus::default(),
         Some(1),
         Timestamp(T0),
     );
-    let mut engine = healthy("iad");
     assert!(!worth_writing(&stored, &stored, Timestamp(T0)));
 
+    // Idle: only lastSeen moves, however long.
+    let mut engine = healthy("iad");
     for site in &mut engine.sites {
-        site.last_seen = Some(Timestamp(T0 + 30_000));
+        site.last_seen = Some(Timestamp(T0 + 3_600_000));
     }
-    let fresher = project(&engine, &stored, Some(1), Timestamp(T0 + 30_000));
-    assert!(!worth_writing(&stored, &fresher, Timestamp(T0 + 30_000)));
-    for site in &mut engine.sites {
-        site.last_seen = Some(Timestamp(T0 + 60_000));
-    }
-    let stale = project(&engine, &stored, Some(1), Timestamp(T0 + 60_000));
-    assert!(worth_writing(&stored, &stale, Timestamp(T0 + 60_000)));
+    let later = project(&engine, &stored, Some(1), Timestamp(T0 + 3_600_000));
+    assert!(!worth_writing(&stored, &later, Timestamp(T0 + 3_600_000)));
 
-    // Anything else is written at once; the stored failover state is not compared.
-    let lagging = {
-        let mut e = healthy("iad");
-        e.sites[1].seconds_behind_source = Some(9);
-        project(&e, &stored, Some(1), Timestamp(T0 + 1_000))
-    };
-    assert!(worth_writing(&stored, &lagging, Timestamp(T0 + 1_000)));
+    // Busy: the lag moves; written once the stored status is a minute old.
+    let mut busy = healthy("iad");
+    busy.sites[1].seconds_behind_source = Some(9);
+    let lagging = project(&busy, &stored, Some(1), Timestamp(T0 + 1_000));
+    assert!(!worth_writing(&stored, &lagging, Timestamp(T0 + 1_000)));
+    assert!(worth_writing(&stored, &lagging, Timestamp(T0 + 60_000)));
+
+    // Anything that means something is written at once; the failover state is not compared.
     assert!(worth_writing(
         &stored,
         &project(&healthy("iad"), &stored, Some(2), Timestamp(T0)),
