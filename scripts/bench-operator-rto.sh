@@ -11,4 +11,4 @@ tool=${1:?usage: scripts/bench-operator-rto.sh PATH/TO/crd-apiserver.sh [TRIALS]
 export BLOODRAVEN_RTO_TRIALS=${2:-10}
 echo "# $(date -u +%FT%TZ) $(uname -srm), $(nproc) cores, $BLOODRAVEN_RTO_TRIALS trials"
 KUBE_TEST_FILTER='test(=bench_operator_rto::bench_operator_rto)' KUBE_TEST_ARGS=--no-capture \
-  scripts/kube-apiserver-test.sh "$tool" 2>&1 | grep -E '^(trial|operator RTO)|FAIL|Error|panicked'
+  scripts/kube-apiserver-test.sh "$tool" 2>&1 | grep --line-buffered -E '^(trial|operator RTO)|FAIL|Error|panicked'

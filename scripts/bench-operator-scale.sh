@@ -11,4 +11,4 @@ export BLOODRAVEN_SCALE_GROUPS=${2:-1000}
 echo "# $(date -u +%FT%TZ) $(uname -srm), $(nproc) cores, $BLOODRAVEN_SCALE_GROUPS groups"
 KUBE_TEST_FILTER='test(=bench_operator_scale::bench_operator_scale)' KUBE_TEST_ARGS=--no-capture \
   scripts/kube-apiserver-test.sh "$tool" 2>&1 |
-  grep -E '^(created|settled|[0-9]+ groups idle)|FAIL|Error|panicked'
+  grep --line-buffered -E '^(created|settled|[0-9]+ groups idle|requests while idle|bloodraven_kube)|FAIL|Error|panicked'

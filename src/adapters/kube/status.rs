@@ -53,7 +53,6 @@ use crate::render::status::{project, worth_writing};
 /// The default bound on one API request of the store.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
-
 /// One group's status, read and written with resourceVersion preconditions.
 pub struct KubeStatusStore {
     api: Api<MysqlFailoverGroup>,
@@ -195,7 +194,9 @@ impl KubeStatusStore {
         let mut inner = self.inner.lock().await;
         let fresh_enough = inner.last.as_ref().is_some_and(|(stored, at)| {
             observations_only(stored, state)
-                && self.observation_refresh.is_none_or(|refresh| at.elapsed() < refresh)
+                && self
+                    .observation_refresh
+                    .is_none_or(|refresh| at.elapsed() < refresh)
         });
         if fresh_enough && !self.is_superseded() {
             tracing::trace!(group = %self.location, "only observations changed; not written yet");
