@@ -98,11 +98,9 @@ mod tests {
     use std::sync::Mutex;
 
     use futures_util::future::BoxFuture;
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
     use serde_json::{Value, json};
 
     use super::*;
-    use crate::api::failover_group::{DnsSpec, MysqlFailoverGroupSpec, SiteRole, SiteSpec};
 
     /// A fake of the port for the pure decision (what to apply, what to skip): it stores
     /// what is applied, with a little server bookkeeping added, and counts writes. The real
@@ -140,36 +138,13 @@ mod tests {
         }
     }
 
+    /// The render tests' two-site group, with `iad_conf` as iad's my.cnf overrides.
     fn group(iad_conf: &[(&str, &str)]) -> MysqlFailoverGroup {
-        let site = |name: &str| SiteSpec {
-            name: name.to_owned(),
-            role: SiteRole::PrimaryCandidate,
-            lb_ip: Some("10.0.0.1".to_owned()),
-            ..SiteSpec::default()
-        };
-        let mut iad = site("iad");
-        iad.mysql_conf = iad_conf
+        let mut group = crate::render::tests::group();
+        group.spec.sites[0].mysql_conf = iad_conf
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect::<BTreeMap<_, _>>();
-        let spec = MysqlFailoverGroupSpec {
-            image: "mysql:9.7.4".to_owned(),
-            sites: vec![iad, site("pdx")],
-            dns: DnsSpec {
-                hostname: "orders-db.example.com".to_owned(),
-                ttl: 60,
-            },
-            termination_grace_period_seconds: 60,
-            clone_timeout: 3600,
-            ..MysqlFailoverGroupSpec::default()
-        };
-        let mut group = MysqlFailoverGroup::new("orders", spec);
-        group.metadata = ObjectMeta {
-            name: Some("orders".to_owned()),
-            namespace: Some("db".to_owned()),
-            uid: Some("0b9c4f6e-1111-2222-3333-444455556666".to_owned()),
-            ..ObjectMeta::default()
-        };
         group
     }
 

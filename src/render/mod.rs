@@ -237,4 +237,4 @@ pub(crate) fn find_site<'a>(
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

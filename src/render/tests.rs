@@ -25,7 +25,9 @@ fn site(name: &str, role: SiteRole) -> SiteSpec {
     }
 }
 
-fn group() -> MysqlFailoverGroup {
+/// Two primary-candidate sites, `iad` and `pdx`, in namespace `db` (also the reconcile
+/// tests' group).
+pub(crate) fn group() -> MysqlFailoverGroup {
     let spec = MysqlFailoverGroupSpec {
         image: "mysql:9.7.4".to_owned(),
         sites: vec![

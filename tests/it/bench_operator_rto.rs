@@ -11,31 +11,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::failover_common::TestResult;
-use crate::failover_writer::{Ack, SiteTarget, Writer};
+use crate::failover_common::{TestResult, write_until};
 use crate::kube_real_operator::{Fixture, Timing, active_site};
-use crate::support::mysql::ROOT_USER;
-
-async fn write_until(ports: [u16; 2], stop: Arc<AtomicBool>) -> Vec<Ack> {
-    let targets = ["iad", "pdx"]
-        .into_iter()
-        .zip(ports)
-        .map(|(name, port)| SiteTarget {
-            name: name.to_owned(),
-            host: "127.0.0.1".to_owned(),
-            port,
-        })
-        .collect();
-    let mut writer = Writer::new(targets, ROOT_USER, "", "app.t");
-    let mut acks = Vec::new();
-    while !stop.load(Ordering::Relaxed) {
-        if let Some(ack) = writer.tick().await {
-            acks.push(ack);
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    acks
-}
 
 /// Nearest-rank percentile (`p` in whole percent) of sorted `values`.
 fn percentile(sorted: &[Duration], p: usize) -> Duration {
@@ -64,7 +41,10 @@ async fn bench_operator_rto() -> TestResult {
             fixture.instance("pdx")?.port(),
         ];
         let stop = Arc::new(AtomicBool::new(false));
-        let writer = tokio::spawn(write_until(ports, Arc::clone(&stop)));
+        let writer = tokio::spawn(write_until(
+            [("iad", ports[0]), ("pdx", ports[1])],
+            Arc::clone(&stop),
+        ));
         tokio::time::sleep(Duration::from_secs(1)).await;
         let killed = Instant::now();
         fixture.instance("iad")?.kill9()?;

@@ -14,13 +14,14 @@ use std::time::{Duration, Instant};
 
 use bloodraven::api::MysqlFailoverGroup;
 use futures_util::StreamExt as _;
-use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::api::core::v1::Secret;
 use kube::api::PostParams;
 use kube::{Api, Client};
 use serde_json::json;
 
 use crate::failover_common::TestResult;
 use crate::kube_real_operator::Operator;
+use crate::support::kube::{client, create_namespace, unique};
 
 fn proc_field(pid: u32, file: &str) -> TestResult<String> {
     Ok(std::fs::read_to_string(format!("/proc/{pid}/{file}"))?)
@@ -140,14 +141,9 @@ async fn bench_operator_scale() -> TestResult {
         .ok()
         .and_then(|g| g.parse().ok())
         .unwrap_or(1000);
-    let client = Client::try_default().await?;
-    let namespace = format!("scale-{}", std::process::id());
-    Api::<Namespace>::all(client.clone())
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({"metadata": {"name": namespace}}))?,
-        )
-        .await?;
+    let client = client().await;
+    let namespace = unique("scale");
+    create_namespace(&client, &namespace).await;
     Api::<Secret>::namespaced(client.clone(), &namespace)
         .create(
             &PostParams::default(),

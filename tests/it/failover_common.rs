@@ -223,3 +223,29 @@ pub fn accepts_writes(instance: &MysqlInstance, id: u64) -> bool {
         .sql(&format!("INSERT INTO app.t VALUES ({id}, 'probe')"))
         .is_ok()
 }
+
+/// Writes one row into `app.t` every 10 ms to whichever of `sites` (name, loopback port)
+/// accepts it, until `stop`: the playground's counter app, which reconnects to a site at
+/// most once a second like a connection pool. Returns every acknowledged write.
+pub async fn write_until(
+    sites: [(&'static str, u16); 2],
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> Vec<crate::failover_writer::Ack> {
+    let targets = sites
+        .into_iter()
+        .map(|(name, port)| crate::failover_writer::SiteTarget {
+            name: name.to_owned(),
+            host: "127.0.0.1".to_owned(),
+            port,
+        })
+        .collect();
+    let mut writer = crate::failover_writer::Writer::new(targets, ROOT_USER, "", "app.t");
+    let mut acks = Vec::new();
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        if let Some(ack) = writer.tick().await {
+            acks.push(ack);
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    acks
+}

@@ -10,32 +10,8 @@ use bloodraven::control::Reply;
 use bloodraven::failover::{GroupStatus, PlannedPhase, Request, SiteState};
 use bloodraven::ports::state::MemoryStateStore;
 
-use crate::failover_common::{Group, TestResult, policy, start_pair};
-use crate::failover_writer::{SiteTarget, Writer};
+use crate::failover_common::{Group, TestResult, policy, start_pair, write_until};
 use crate::support::mysql::{MysqlInstance, ROOT_USER};
-
-/// Writes one row every 10 ms to whichever site accepts it (the playground's counter app,
-/// which reconnects to a site at most once a second like a connection pool); returns the
-/// acknowledged ids with the index of the site that acknowledged each.
-async fn write_until(sites: [(String, u16); 2], stop: Arc<AtomicBool>) -> Vec<(u64, usize)> {
-    let targets = sites
-        .into_iter()
-        .map(|(name, port)| SiteTarget {
-            name,
-            host: "127.0.0.1".to_owned(),
-            port,
-        })
-        .collect();
-    let mut writer = Writer::new(targets, ROOT_USER, "", "app.t");
-    let mut acked = Vec::new();
-    while !stop.load(Ordering::Relaxed) {
-        if let Some(ack) = writer.tick().await {
-            acked.push((ack.id, ack.site));
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    acked
-}
 
 /// Asks for a planned failover to `target` and waits up to `within` for it to end.
 async fn switch_over(group: &Group, target: &str, within: Duration) -> TestResult<GroupStatus> {
@@ -75,10 +51,7 @@ async fn planned_switchover_under_writes_loses_no_acknowledged_write() -> TestRe
 
     let stop = Arc::new(AtomicBool::new(false));
     let writer = tokio::spawn(write_until(
-        [
-            ("iad".to_owned(), iad.port()),
-            ("pdx".to_owned(), pdx.port()),
-        ],
+        [("iad", iad.port()), ("pdx", pdx.port())],
         Arc::clone(&stop),
     ));
     tokio::time::sleep(Duration::from_millis(700)).await;
@@ -93,7 +66,7 @@ async fn planned_switchover_under_writes_loses_no_acknowledged_write() -> TestRe
 
     tokio::time::sleep(Duration::from_millis(700)).await;
     stop.store(true, Ordering::Relaxed);
-    let acked = writer.await?;
+    let acked: Vec<(u64, usize)> = writer.await?.iter().map(|a| (a.id, a.site)).collect();
     let on_iad = acked.iter().filter(|(_, s)| *s == 0).count();
     let on_pdx = acked.iter().filter(|(_, s)| *s == 1).count();
     assert!(

@@ -20,39 +20,14 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
-async fn client() -> kube::Client {
-    assert!(
-        std::env::var_os("KUBECONFIG").is_some(),
-        "KUBECONFIG is not set: run this test through scripts/kube-apiserver-test.sh"
-    );
-    kube::Client::try_default()
-        .await
-        .expect("a kube client from KUBECONFIG (scripts/kube-apiserver-test.sh starts the server)")
-}
+use crate::support::kube::{client, create_namespace, golden_group, unique};
 
 /// A fresh namespace, and the golden three-site group created in it through the API (so it
 /// has a uid and the CRD's defaults).
 async fn create_group(client: &kube::Client) -> MysqlFailoverGroup {
-    let namespace = format!(
-        "children-{}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis()
-    );
-    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": namespace}})).unwrap();
-    Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &ns)
-        .await
-        .unwrap();
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/golden/render/three-site-dr-tls.input.yaml"
-    );
-    let mut group: MysqlFailoverGroup =
-        serde_saphyr::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    group.metadata.namespace = Some(namespace.clone());
-    group.metadata.uid = None;
+    let namespace = unique("children");
+    create_namespace(client, &namespace).await;
+    let group = golden_group("three-site-dr-tls.input.yaml", &namespace);
     Api::<MysqlFailoverGroup>::namespaced(client.clone(), &namespace)
         .create(&PostParams::default(), &group)
         .await

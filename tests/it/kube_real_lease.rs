@@ -14,21 +14,13 @@ use bloodraven::control::leader::{ElectionTiming, LeaderElection};
 use bloodraven::ports::lease::LeaseStore;
 use tokio::sync::watch;
 
+use crate::support::kube::client;
+
 const TIMING: ElectionTiming = ElectionTiming {
     lease_duration: Duration::from_secs(4),
     renew_deadline: Duration::from_secs(3),
     retry_period: Duration::from_millis(500),
 };
-
-async fn client() -> kube::Client {
-    assert!(
-        std::env::var_os("KUBECONFIG").is_some(),
-        "KUBECONFIG is not set: run this test through scripts/kube-apiserver-test.sh"
-    );
-    kube::Client::try_default()
-        .await
-        .expect("a kube client from KUBECONFIG (scripts/kube-apiserver-test.sh starts the server)")
-}
 
 fn start(
     client: &kube::Client,

@@ -19,49 +19,27 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use bloodraven::api::MysqlFailoverGroup;
 use bloodraven::api::annotations::PLANNED_FAILOVER;
 use bloodraven::render::names;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{Event, Namespace, Node, Pod, Secret};
+use k8s_openapi::api::core::v1::{Event, Node, Pod, Secret};
 use kube::api::{ApiResource, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::core::GroupVersionKind;
 use kube::{Api, Client};
 use serde_json::{Value, json};
 
-use crate::failover_common::{TestResult, start_pair};
-use crate::failover_writer::{SiteTarget, Writer};
-use crate::support::mysql::{
-    MysqlCluster, MysqlInstance, REPL_PASSWORD, REPL_USER, ROOT_USER, free_port,
-};
+use crate::failover_common::{TestResult, start_pair, write_until};
+use crate::support::kube::{client, create_namespace, unique};
+use crate::support::mysql::{MysqlCluster, MysqlInstance, REPL_PASSWORD, REPL_USER, free_port};
 
 const BIN: &str = env!("CARGO_BIN_EXE_bloodraven");
 const GROUP: &str = "orders";
 const OPERATOR_USER: &str = "bloodraven";
 const OPERATOR_PASSWORD: &str = "operator-secret-1";
 const LEASE_SECONDS: u64 = 4;
-
-async fn client() -> TestResult<Client> {
-    if std::env::var_os("KUBECONFIG").is_none() {
-        return Err(
-            "KUBECONFIG is not set: run this test through scripts/kube-apiserver-test.sh".into(),
-        );
-    }
-    Ok(Client::try_default().await?)
-}
-
-fn unique(prefix: &str) -> String {
-    let ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis());
-    format!(
-        "{prefix}-{}-{}",
-        ms % 100_000_000,
-        std::process::id() % 1000
-    )
-}
 
 /// One `bloodraven serve` process; killed (SIGKILL) on drop.
 pub(crate) struct Operator {
@@ -200,7 +178,7 @@ impl Fixture {
     }
 
     pub(crate) async fn start_with(timing: Timing) -> TestResult<Self> {
-        let client = client().await?;
+        let client = client().await;
         let cluster = start_pair().await?;
         // Created on the primary and replicated, as an account created by hand before the
         // operator takes over would be.
@@ -219,13 +197,7 @@ impl Fixture {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let namespace = unique("e2e");
-        let namespaces: Api<Namespace> = Api::all(client.clone());
-        namespaces
-            .create(
-                &PostParams::default(),
-                &serde_json::from_value(json!({"metadata": {"name": namespace}}))?,
-            )
-            .await?;
+        create_namespace(&client, &namespace).await;
         let work = tempfile::tempdir()?;
         let endpoints: BTreeMap<String, String> = [("iad", 0), ("pdx", 1)]
             .into_iter()
@@ -638,27 +610,6 @@ fn granted_to_operator() -> TestResult<HashSet<(String, String, String)>> {
     Ok(granted)
 }
 
-/// Writes one row every 10 ms to whichever site accepts it; returns the acknowledged ids.
-async fn write_until(sites: [(String, u16); 2], stop: Arc<AtomicBool>) -> Vec<u64> {
-    let targets = sites
-        .into_iter()
-        .map(|(name, port)| SiteTarget {
-            name,
-            host: "127.0.0.1".to_owned(),
-            port,
-        })
-        .collect();
-    let mut writer = Writer::new(targets, ROOT_USER, "", "app.t");
-    let mut acked = Vec::new();
-    while !stop.load(Ordering::Relaxed) {
-        if let Some(ack) = writer.tick().await {
-            acked.push(ack.id);
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    acked
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs a real API server: scripts/kube-apiserver-test.sh"]
 async fn kube_real_operator_planned_failover_by_annotation_loses_no_acknowledged_write()
@@ -672,10 +623,7 @@ async fn kube_real_operator_planned_failover_by_annotation_loses_no_acknowledged
     let (iad, pdx) = (fixture.instance("iad")?, fixture.instance("pdx")?);
     let stop = Arc::new(AtomicBool::new(false));
     let writer = tokio::spawn(write_until(
-        [
-            ("iad".to_owned(), iad.port()),
-            ("pdx".to_owned(), pdx.port()),
-        ],
+        [("iad", iad.port()), ("pdx", pdx.port())],
         Arc::clone(&stop),
     ));
     tokio::time::sleep(Duration::from_millis(700)).await;
@@ -692,7 +640,7 @@ async fn kube_real_operator_planned_failover_by_annotation_loses_no_acknowledged
         .map_err(|e| format!("{e}\noperator log:\n{}", operator.log_text()))?;
     tokio::time::sleep(Duration::from_millis(700)).await;
     stop.store(true, Ordering::Relaxed);
-    let acked = writer.await?;
+    let acked: Vec<u64> = writer.await?.iter().map(|a| a.id).collect();
     assert_eq!(
         group
             .pointer("/status/plannedFailover/phase")

@@ -30,53 +30,20 @@ use bloodraven::ports::observer::{DecisionObserver, DecisionReport};
 use bloodraven::ports::state::{StateStore, StoreError};
 use bloodraven::render::names;
 use futures_util::future::BoxFuture;
-use k8s_openapi::api::core::v1::{Event as KubeEvent, Namespace, Node, Pod};
+use k8s_openapi::api::core::v1::{Event as KubeEvent, Node, Pod};
 use kube::api::{
     Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
 };
 use serde_json::{Value, json};
 
-async fn client() -> kube::Client {
-    assert!(
-        std::env::var_os("KUBECONFIG").is_some(),
-        "KUBECONFIG is not set: run this test through scripts/kube-apiserver-test.sh"
-    );
-    kube::Client::try_default()
-        .await
-        .expect("a kube client from KUBECONFIG (scripts/kube-apiserver-test.sh starts the server)")
-}
-
-fn unique(prefix: &str) -> String {
-    static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    // nextest runs each test in a process of its own, often in the same millisecond.
-    format!(
-        "{prefix}-{}-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis(),
-        SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    )
-}
+use crate::support::kube::{client, create_namespace, golden_group, unique};
 
 /// A fresh namespace and the two-site golden group created in it, with `taintNodeSelector`s
 /// unique to the namespace (Nodes are cluster-wide).
 async fn create_group(client: &kube::Client) -> MysqlFailoverGroup {
     let namespace = unique("status");
-    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": namespace}})).unwrap();
-    Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &ns)
-        .await
-        .unwrap();
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/golden/render/two-site.input.yaml"
-    );
-    let mut group: MysqlFailoverGroup =
-        serde_saphyr::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    group.metadata.namespace = Some(namespace.clone());
-    group.metadata.uid = None;
+    create_namespace(client, &namespace).await;
+    let mut group = golden_group("two-site.input.yaml", &namespace);
     for site in &mut group.spec.sites {
         site.taint_node_selector =
             BTreeMap::from([(NODE_LABEL.to_owned(), format!("{namespace}-{}", site.name))]);

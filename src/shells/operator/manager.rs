@@ -17,6 +17,9 @@ use crate::api::MysqlFailoverGroup;
 use crate::control::reconcile::reconcile_children;
 
 type GroupKey = (String, String);
+
+/// How long a new leader waits for its child-object caches before reconciling.
+const CACHE_SYNC_WAIT: Duration = Duration::from_secs(60);
 type GroupEvents = std::pin::Pin<
     Box<dyn futures_util::Stream<Item = Result<Event<MysqlFailoverGroup>, watcher::Error>> + Send>,
 >;
@@ -33,6 +36,14 @@ pub(super) async fn lead(
     mut halt: watch::Receiver<bool>,
 ) {
     tracing::info!("leading: starting the controllers");
+    // Compare against filled caches: an empty cache would make the first reconcile of every
+    // group re-apply all its objects after each restart or leader change.
+    if tokio::time::timeout(CACHE_SYNC_WAIT, ctx.objects.wait_synced())
+        .await
+        .is_err()
+    {
+        tracing::warn!(after = ?CACHE_SYNC_WAIT, "child-object caches not filled yet; reconciling anyway (unchanged objects may be re-applied once)");
+    }
     let mut watches = futures_util::stream::select_all(group_streams(&ctx));
     let mut known: BTreeMap<GroupKey, Arc<MysqlFailoverGroup>> = BTreeMap::new();
     let mut runtimes: BTreeMap<GroupKey, GroupRuntime> = BTreeMap::new();

@@ -4,4 +4,6 @@
 #[allow(dead_code)]
 pub mod fake_apiserver;
 #[allow(dead_code)]
+pub mod kube;
+#[allow(dead_code)]
 pub mod mysql;
