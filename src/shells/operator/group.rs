@@ -19,11 +19,12 @@ use crate::api::MysqlFailoverGroup;
 use crate::api::annotations::{self, PLANNED_FAILOVER, RECLONE_SITE};
 use crate::control::{ControlHandle, FailoverLoop, LoopParts, Reply, SiteHandle};
 use crate::failover::settings::{CheckedSettings, GroupSettings};
-use crate::failover::{Event, EventReason, Request, SiteState};
+use crate::failover::{Event, EventReason, GroupStatus, Request, SiteState};
 use crate::ports::hook::NoHook;
 use crate::ports::mysql::SourceEndpoint;
 use crate::ports::objects::ObjectStore;
 use crate::ports::observer::DecisionObserver;
+use crate::render::rollout::RolloutPlan;
 use crate::telemetry::event_log::EventLog;
 
 /// What a running loop was built from: a change means the loop is rebuilt.
@@ -43,6 +44,7 @@ pub(super) struct GroupRuntime {
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
     reactions: Arc<ClusterReactions>,
+    store: Arc<KubeStatusStore>,
     clients: BTreeMap<String, Arc<MysqlSiteClient>>,
     /// The credentials fingerprint whose accounts were last created on the primary.
     users_applied: Option<String>,
@@ -194,7 +196,7 @@ impl GroupRuntime {
             sites,
             policy: inputs.settings.policy.clone(),
             config: loop_config,
-            store,
+            store: Arc::<KubeStatusStore>::clone(&store),
             hook: Arc::new(NoHook),
             observers: vec![
                 Arc::new(EventLog) as Arc<dyn DecisionObserver>,
@@ -216,9 +218,42 @@ impl GroupRuntime {
             stop,
             task,
             reactions,
+            store,
             clients,
             users_applied: None,
         })
+    }
+
+    /// The failover loop's latest status (`None` before its first decision).
+    pub(super) fn failover_status(&self) -> Option<GroupStatus> {
+        self.handle.status()
+    }
+
+    /// Acts on the ordered update's plan: asks the loop for the switchover it calls for,
+    /// and records the phase in the group's status.
+    pub(super) async fn follow_rollout(&self, group: &MysqlFailoverGroup, plan: &RolloutPlan) {
+        if let Some(target) = &plan.handoff {
+            tracing::info!(target = %target, "ordered update: every follower is updated; handing the primary over");
+            self.submit(Request::PlannedFailover {
+                target: target.clone(),
+                max_lag_wait: None,
+            })
+            .await;
+        }
+        let Some(phase) = plan.phase else {
+            return;
+        };
+        let stored = group
+            .status
+            .as_ref()
+            .and_then(|s| s.update_phase.as_deref());
+        if stored == Some(phase.as_str()) {
+            return;
+        }
+        match self.store.publish_update_phase(phase.as_str()).await {
+            Ok(_) => tracing::info!(phase = phase.as_str(), "ordered update phase"),
+            Err(e) => tracing::warn!(error = %e, "cannot record the ordered update phase"),
+        }
     }
 
     /// Stops the loop; a poll in progress finishes its actions first.
