@@ -1,6 +1,6 @@
 //! The reactions task's writes: status, Events, pod labels, node taints, DNS.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Display;
 use std::future::Future;
 use std::sync::Arc;
@@ -182,21 +182,13 @@ impl Worker {
             }
             let mut all = true;
             let (role, healthy) = (labels.role.as_str(), labels.healthy_str());
-            let params = ListParams::default().labels(&pod_selector(group, &site.name));
-            let pods = match self.bounded(api.list(&params)).await {
-                Ok(list) => list.items,
-                Err(error) => {
-                    tracing::warn!(site = %site.name, error, "cannot list the site's pods; labels retried on the next decision");
-                    self.labelled.remove(&site.name);
-                    continue;
-                }
+            let Some(pods) = self.site_pods(&api, group, namespace, &site.name).await else {
+                self.labelled.remove(&site.name);
+                continue;
             };
-            for pod in pods {
-                let Some(pod_name) = pod.metadata.name.as_deref() else {
-                    continue;
-                };
-                let current = pod.metadata.labels.as_ref();
-                let label = |key: &str| current.and_then(|l| l.get(key)).map(String::as_str);
+            for (pod_name, current) in &pods {
+                let pod_name = pod_name.as_str();
+                let label = |key: &str| current.get(key).map(String::as_str);
                 if label(LABEL_ROLE) == Some(role) && label(LABEL_HEALTHY) == Some(healthy) {
                     continue;
                 }
@@ -221,6 +213,57 @@ impl Worker {
                     .insert(site.name.clone(), (labels, snapshot.at));
             } else {
                 self.labelled.remove(&site.name);
+            }
+        }
+    }
+
+    /// The site's MySQL pods (name and labels): from the objects cache when it holds Pods,
+    /// else one LIST. `None` when neither answers (retried on the next decision).
+    async fn site_pods(
+        &self,
+        api: &Api<Pod>,
+        group: &str,
+        namespace: &str,
+        site: &str,
+    ) -> Option<Vec<(String, BTreeMap<String, String>)>> {
+        let selector = pod_labels_selector(group, site);
+        if let Some(cached) = self.objects.select("v1", "Pod", namespace, &selector) {
+            return Some(
+                cached
+                    .iter()
+                    .filter_map(|pod| {
+                        let name = pod.pointer("/metadata/name")?.as_str()?.to_owned();
+                        let labels = pod
+                            .pointer("/metadata/labels")
+                            .and_then(Value::as_object)
+                            .map(|l| {
+                                l.iter()
+                                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                                    .collect()
+                            })
+                            .unwrap_or_default();
+                        Some((name, labels))
+                    })
+                    .collect(),
+            );
+        }
+        let params = ListParams::default().labels(&selector_string(selector.iter()));
+        match self.bounded(api.list(&params)).await {
+            Ok(list) => Some(
+                list.items
+                    .into_iter()
+                    .filter_map(|pod| {
+                        Some((pod.metadata.name?, pod.metadata.labels.unwrap_or_default()))
+                    })
+                    .collect(),
+            ),
+            Err(error) => {
+                tracing::warn!(
+                    site,
+                    error,
+                    "cannot list the site's pods; labels retried on the next decision"
+                );
+                None
             }
         }
     }
@@ -370,10 +413,10 @@ impl Worker {
 /// The MySQL pods of one site: `shipstream.io/failover-group=<group>`,
 /// `shipstream.io/site=<site>`, and the name and instance labels that keep other pods of
 /// the group (Dragonfly) out.
-pub(super) fn pod_selector(group: &str, site: &str) -> String {
+fn pod_labels_selector(group: &str, site: &str) -> BTreeMap<String, String> {
     let mut labels = site_selector(group, site);
     labels.insert(LABEL_GROUP.to_owned(), group.to_owned());
-    selector_string(labels.iter())
+    labels
 }
 
 fn selector_string<'a>(labels: impl Iterator<Item = (&'a String, &'a String)>) -> String {
@@ -390,7 +433,7 @@ mod tests {
     #[test]
     fn pod_selector_names_group_site_and_mysql() {
         assert_eq!(
-            pod_selector("orders", "iad"),
+            selector_string(pod_labels_selector("orders", "iad").iter()),
             "app.kubernetes.io/instance=orders,app.kubernetes.io/name=mysql,\
              shipstream.io/failover-group=orders,shipstream.io/site=iad"
         );
