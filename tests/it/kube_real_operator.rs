@@ -504,7 +504,13 @@ async fn kube_real_operator_fails_over_a_killed_primary_and_the_cluster_follows(
     );
     assert_eq!(promotions(&operator.log_text()), 1, "exactly one promotion");
 
-    // The group's failover metrics carry its namespace and name.
+    the_failover_is_counted(&fixture, &operator).await?;
+    refused_annotation_is_reported_and_removed(&fixture, &operator).await?;
+    rbac_matches_the_requests_sent(&operator).await
+}
+
+/// The group's failover and reaction metrics carry its namespace and name.
+async fn the_failover_is_counted(fixture: &Fixture, operator: &Operator) -> TestResult {
     let metrics = operator.metrics().await?;
     let labels = [
         format!("namespace=\"{}\"", fixture.namespace),
@@ -525,8 +531,33 @@ async fn kube_real_operator_fails_over_a_killed_primary_and_the_cluster_follows(
             .join("\n")
     );
 
-    refused_annotation_is_reported_and_removed(&fixture, &operator).await?;
-    rbac_matches_the_requests_sent(&operator).await
+    // The cluster reactions are counted under the same labels.
+    for (family, site, extra) in [
+        ("bloodraven_dns_flips_total{", "pdx", None),
+        (
+            "bloodraven_taint_operations_total{",
+            "iad",
+            Some("action=\"add\""),
+        ),
+    ] {
+        let site_label = format!("site=\"{site}\"");
+        assert!(
+            metrics.lines().any(|l| l.starts_with(family)
+                && l.contains(&labels[0])
+                && l.contains(&labels[1])
+                && l.contains(&site_label)
+                && extra.is_none_or(|e| l.contains(e))
+                && !l.ends_with(" 0")),
+            "no {family}{site_label}{extra:?}}} > 0 in:\n{}",
+            metrics
+                .lines()
+                .filter(|l| l.contains("dns_flips") || l.contains("taint_operations"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+
+    Ok(())
 }
 
 /// A request annotation the operator refuses (a divergence prefix too short to be a

@@ -11,10 +11,10 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::OperatorContext;
-use crate::adapters::kube::reactions::ClusterReactions;
+use crate::adapters::kube::reactions::{ClusterReactions, ReactionsConfig};
 use crate::adapters::kube::secrets::{GroupCredentials, read_credentials};
 use crate::adapters::kube::status::KubeStatusStore;
-use crate::adapters::mysql::{MysqlSiteClient, MysqlSiteConfig};
+use crate::adapters::mysql::{ClientTls, MysqlSiteClient, MysqlSiteConfig};
 use crate::api::MysqlFailoverGroup;
 use crate::api::annotations::{self, PLANNED_FAILOVER, RECLONE_SITE};
 use crate::control::{ControlHandle, FailoverLoop, LoopParts, Reply, SiteHandle};
@@ -163,12 +163,17 @@ impl GroupRuntime {
                 site: site.clone(),
                 message,
             };
-            let config = MysqlSiteConfig::new(
+            let mut config = MysqlSiteConfig::new(
                 site,
                 address,
                 credentials.operator.clone(),
                 credentials.replication.clone(),
             );
+            // Every mysqld has a certificate (`spec.tls`'s, or the one MySQL generates at
+            // initialisation), so the operator's sessions, which carry the administrative
+            // password and every fencing statement, are always encrypted. The certificate
+            // is not verified: a generated one has no CA to check against.
+            config.client_tls = ClientTls::Required { ca: None };
             let client =
                 Arc::new(MysqlSiteClient::new(config).map_err(|e| site_error(e.to_string()))?);
             clients.insert(site.clone(), Arc::clone(&client));
@@ -184,11 +189,14 @@ impl GroupRuntime {
             &name,
             &ctx.identity,
         ));
-        let reactions = Arc::new(ClusterReactions::spawn(
+        let metrics = ctx.metrics.group_failover(&namespace, &name);
+        let reactions = Arc::new(ClusterReactions::spawn_with(
             ctx.client.clone(),
             Arc::clone(group),
             Arc::clone(&store),
             Arc::clone(&ctx.objects) as Arc<dyn ObjectStore>,
+            ReactionsConfig::default(),
+            Some(Arc::clone(&metrics)),
         ));
         let mut loop_config = ctx.loop_config;
         loop_config.poll_interval = inputs.settings.poll_interval;
@@ -200,7 +208,7 @@ impl GroupRuntime {
             hook: Arc::new(NoHook),
             observers: vec![
                 Arc::new(EventLog) as Arc<dyn DecisionObserver>,
-                ctx.metrics.group_failover(&namespace, &name) as Arc<dyn DecisionObserver>,
+                metrics as Arc<dyn DecisionObserver>,
                 Arc::clone(&reactions) as Arc<dyn DecisionObserver>,
             ],
         })

@@ -22,6 +22,7 @@ use crate::ports::state::StoreError;
 use crate::render::dns::dns_endpoint;
 use crate::render::names::{LABEL_GROUP, LABEL_HEALTHY, LABEL_ROLE, site_selector};
 use crate::render::platform::{PodLabels, TaintChange, node_taints, pod_labels, taint_change};
+use crate::telemetry::failover::FailoverMetrics;
 
 /// The task's side: clients and what it remembers between decisions.
 pub(super) struct Worker {
@@ -29,6 +30,7 @@ pub(super) struct Worker {
     status: Arc<KubeStatusStore>,
     objects: Arc<dyn ObjectStore>,
     config: ReactionsConfig,
+    metrics: Option<Arc<FailoverMetrics>>,
     /// Per site, the state whose taint consequence is known to be on its nodes. Starts
     /// empty (read as `unknown`), so a new leader re-asserts every site's taint once.
     tainted_for: HashMap<String, SiteState>,
@@ -48,12 +50,14 @@ impl Worker {
         status: Arc<KubeStatusStore>,
         objects: Arc<dyn ObjectStore>,
         config: ReactionsConfig,
+        metrics: Option<Arc<FailoverMetrics>>,
     ) -> Self {
         Self {
             client,
             status,
             objects,
             config,
+            metrics,
             tainted_for: HashMap::new(),
             labelled: HashMap::new(),
             dns_applied: None,
@@ -339,7 +343,12 @@ impl Worker {
                 .bounded(api.patch(node_name, &params, &Patch::Merge(&patch)))
                 .await
             {
-                Ok(_) => tracing::info!(site, node = node_name, action, "node taint updated"),
+                Ok(_) => {
+                    tracing::info!(site, node = node_name, action, "node taint updated");
+                    if let Some(metrics) = &self.metrics {
+                        metrics.taint_operation(site, present);
+                    }
+                }
                 Err(error) => {
                     all = false;
                     tracing::warn!(
@@ -396,6 +405,13 @@ impl Worker {
         match self.bounded(self.objects.apply(&desired)).await {
             Ok(()) => {
                 tracing::info!(group = name, site = active, "DNS reconciled to active site");
+                let flipped = self
+                    .dns_applied
+                    .as_ref()
+                    .is_some_and(|previous| previous.get("spec") != desired.get("spec"));
+                if let (true, Some(metrics)) = (flipped, &self.metrics) {
+                    metrics.dns_flip(active);
+                }
                 self.dns_applied = Some(desired);
             }
             Err(error) => {
