@@ -204,6 +204,25 @@ impl FailoverMetrics {
         metrics
     }
 
+    /// Drops every labelled series (the group is gone): its sites stop appearing on
+    /// `/metrics` rather than reporting their last values forever. The families stay
+    /// registered, so a group created again under the same name reports into them.
+    pub fn clear(&self) {
+        self.failovers.clear();
+        self.state_transitions.clear();
+        self.site_state.clear();
+        self.replication_lag.clear();
+        self.replication_running.clear();
+        self.divergent.clear();
+        self.planned_failovers.clear();
+        self.planned_duration.clear();
+        self.poll_latency.clear();
+        self.split_brain_resolves.clear();
+        self.reclones.clear();
+        self.taint_operations.clear();
+        self.dns_flips.clear();
+    }
+
     /// A node's taint for `site` was put on (`add`) or taken off (`remove`).
     pub fn taint_operation(&self, site: &str, added: bool) {
         self.taint_operations

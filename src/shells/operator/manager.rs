@@ -71,6 +71,7 @@ pub(super) async fn lead(
                         tracing::info!(namespace = %key.0, group = %key.1, "group deleted: stopping its failover loop");
                         runtime.stop().await;
                     }
+                    ctx.metrics.forget_group(&key.0, &key.1);
                 }
                 Some(Ok(Event::Init | Event::InitDone)) => {}
                 Some(Err(e)) => {

@@ -212,6 +212,14 @@ impl ServeMetrics {
         metrics
     }
 
+    /// A group was deleted: its per-site series go (see [`FailoverMetrics::clear`]).
+    pub fn forget_group(&self, namespace: &str, group: &str) {
+        let groups = self.groups.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(metrics) = groups.get(&(namespace.to_owned(), group.to_owned())) {
+            metrics.clear();
+        }
+    }
+
     pub fn observe_request(&self, route: &'static str, status: u16, elapsed: Duration) {
         self.requests
             .get_or_create(&RequestLabels {
@@ -319,5 +327,39 @@ fn status_label(status: u16) -> &'static str {
             4 => "4xx",
             _ => "5xx",
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::ServeMetrics;
+
+    #[test]
+    fn a_forgotten_group_leaves_no_series_and_others_keep_theirs() {
+        let metrics = ServeMetrics::new();
+        for group in ["orders", "billing"] {
+            let failover = metrics.group_failover("db", group);
+            failover.observe_poll("iad", Duration::from_millis(3));
+            failover.dns_flip("iad");
+        }
+        let series = |text: &str, group: &str| {
+            text.lines()
+                .filter(|l| !l.starts_with('#') && l.contains(&format!("group=\"{group}\"")))
+                // Per-site series; the group's one unlabelled counter (hook failures)
+                // cannot be unregistered and stays.
+                .filter(|l| l.contains("site=\""))
+                .count()
+        };
+        let before = metrics.encode().unwrap();
+        assert!(series(&before, "orders") > 0, "{before}");
+        metrics.forget_group("db", "orders");
+        let after = metrics.encode().unwrap();
+        assert_eq!(series(&after, "orders"), 0, "{after}");
+        assert_eq!(series(&after, "billing"), series(&before, "billing"));
+        // Created again under the same name: it reports into the same families.
+        metrics.group_failover("db", "orders").dns_flip("pdx");
+        assert!(series(&metrics.encode().unwrap(), "orders") > 0);
     }
 }
