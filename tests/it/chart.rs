@@ -371,13 +371,14 @@ fn rbac_equals_webhook_rbac_in_both_scopes() {
                 binding["subjects"],
                 json!([{"kind": "ServiceAccount", "name": RELEASE, "namespace": NAMESPACE}])
             );
-            let role_kind = binding["roleRef"]["kind"].as_str().expect("kind");
-            let role = find(
-                &objects,
-                role_kind,
-                binding["roleRef"]["name"].as_str().expect("name"),
-            );
-            assert_eq!(role["metadata"]["namespace"], binding["metadata"]["namespace"]);
+            // A RoleBinding's Role is the one of that name in the binding's namespace.
+            let role_ref = &binding["roleRef"];
+            let bound = objects.iter().filter(|o| {
+                o["kind"] == role_ref["kind"]
+                    && o["metadata"]["name"] == role_ref["name"]
+                    && o["metadata"]["namespace"] == binding["metadata"]["namespace"]
+            });
+            assert_eq!(bound.count(), 1, "{name}: {role_ref} of {binding}");
         }
         let namespaces: Vec<String> = values
             .as_deref()
@@ -722,12 +723,62 @@ fn every_alert_links_its_runbook() {
     assert_eq!(sections, named, "a runbook section per alert, and no other");
 }
 
-/// Metric names the binary exports: the server's families and one group's failover
-/// families, as `/metrics` serves them (Prometheus text: counters end in `_total`,
-/// histograms are `_bucket`, `_sum` and `_count`).
+/// Metric names the binary exports: the exposition `/metrics` serves, once every family
+/// has a series (a family without one is not exposed). The server's families are fed the
+/// way its handlers feed them, and one group's failover families the way the failover loop
+/// does (status, events, a promotion, a planned switchover, a poll). Prometheus text:
+/// counters end in `_total`, histograms are `_bucket`, `_sum` and `_count`.
 fn exported_metrics() -> BTreeSet<String> {
-    let metrics = bloodraven::shells::serve::metrics::ServeMetrics::new();
-    drop(metrics.group_failover("ns", "group"));
+    use bloodraven::failover::{
+        EngineState, Event, EventReason, GroupPolicy, GroupStatus, PlannedPhase, SiteState,
+        SiteTransition,
+    };
+    use bloodraven::policy::rules::{BundleContext, Catalog, LintConfig, Linter};
+    use bloodraven::shells::serve::metrics::{Decision, FindingSource, ServeMetrics};
+    use std::time::Duration;
+
+    let metrics = ServeMetrics::new();
+    metrics.observe_request("/validate", 200, Duration::from_millis(1));
+    metrics.observe_decision("validate", "CREATE", Decision::Denied);
+    metrics.observe_cert_reload(false);
+    let bad = read("docs/examples/bad.yaml");
+    let stream = bloodraven::policy::manifest::parse_stream(Some("bad.yaml"), &bad);
+    let linter = Linter::new(Catalog::builtin().expect("catalog"), LintConfig::default());
+    let report = linter.lint(
+        &stream.documents,
+        Vec::new(),
+        &BundleContext::of_documents(&stream.documents),
+    );
+    assert!(!report.findings.is_empty(), "bad.yaml has findings");
+    metrics.observe_findings(FindingSource::Admission, &report.findings);
+
+    let group = metrics.group_failover("ns", "group");
+    let status: GroupStatus = serde_json::from_value(json!({
+        "activeSite": "iad",
+        "sites": [{
+            "name": "iad", "role": "primary-candidate", "state": "writable",
+            "lastSeen": null, "readOnly": false, "gtidExecuted": null, "replicating": false,
+            "secondsBehindSource": null, "sourceHost": null, "divergentGtid": null,
+            "divergentTransactionCount": 0, "recoveryState": "", "sourceConvergence": null
+        }],
+        "lastFailover": null, "plannedFailover": null, "conditions": []
+    }))
+    .expect("a GroupStatus");
+    group.record_status(&status, &EngineState::default(), &GroupPolicy::default());
+    let mut changed = Event::new(EventReason::SiteStateChanged, Some("iad"), "");
+    changed.transition = Some(SiteTransition {
+        from: SiteState::ReadOnly,
+        to: SiteState::Writable,
+    });
+    group.record_events(&[
+        changed,
+        Event::new(EventReason::SplitBrainResolved, Some("iad"), ""),
+        Event::new(EventReason::RecloneRequested, Some("pdx"), ""),
+    ]);
+    group.failover("iad");
+    group.planned_finished("iad", PlannedPhase::Succeeded, false, Duration::from_secs(1));
+    group.observe_poll("iad", Duration::from_millis(2));
+
     let exposition = metrics.encode_prometheus_text().expect("encode");
     let mut names = BTreeSet::new();
     for line in exposition.lines() {
@@ -765,6 +816,9 @@ fn alerts_and_dashboard_name_only_exported_metrics() {
     for must in [
         "bloodraven_failovers_total",
         "bloodraven_site_state",
+        "bloodraven_replication_running",
+        "bloodraven_split_brain_auto_resolve_total",
+        "bloodraven_findings_total",
         "bloodraven_http_request_duration_seconds_bucket",
     ] {
         assert!(exported.contains(must), "{must} in {exported:?}");
