@@ -93,7 +93,11 @@ fn helm_template(values: Option<&Path>, extra: &[&str]) -> Output {
 
 fn render(name: &str, values: Option<&Path>) -> String {
     let out = helm_template(values, &[]);
-    assert!(out.status.success(), "helm template ({name}):\n{}", text(&out));
+    assert!(
+        out.status.success(),
+        "helm template ({name}):\n{}",
+        text(&out)
+    );
     String::from_utf8(out.stdout).expect("utf-8")
 }
 
@@ -212,7 +216,12 @@ fn the_ci_files_cover_what_their_names_say() {
         })
         .collect();
     let has = |set: &str, kind: &str| rendered[set].contains(kind);
-    for kind in ["Certificate", "ServiceMonitor", "PrometheusRule", "ConfigMap"] {
+    for kind in [
+        "Certificate",
+        "ServiceMonitor",
+        "PrometheusRule",
+        "ConfigMap",
+    ] {
         assert!(has("cert-manager-values.yaml", kind), "{kind}");
         assert!(has("defaults", kind), "{kind}");
     }
@@ -252,7 +261,11 @@ fn renders_pass_kubernetes_validate() {
         let objects = documents(&name, &render(&name, values.as_deref()));
         let dir = tempfile::tempdir().expect("tempdir");
         let mut files = Vec::new();
-        for (i, object) in objects.iter().filter(|o| has_upstream_schema(o)).enumerate() {
+        for (i, object) in objects
+            .iter()
+            .filter(|o| has_upstream_schema(o))
+            .enumerate()
+        {
             // One object per file, so a failure names the object.
             let file = dir.path().join(format!(
                 "{i:02}-{}-{}.json",
@@ -336,7 +349,10 @@ fn unknown_or_invalid_values_are_rejected() {
     for (set, why) in [
         ("bogus=1", "Additional property bogus is not allowed"),
         ("image.tag=v1", "Additional property tag is not allowed"),
-        ("resources.requests.gpu=1", "Additional property gpu is not allowed"),
+        (
+            "resources.requests.gpu=1",
+            "Additional property gpu is not allowed",
+        ),
         ("image.digest=sha256:abc", "image.digest"),
         ("controllers=maybe", "controllers"),
         ("certManager.enabled=false", "tls.caBundle"),
@@ -414,21 +430,24 @@ fn rbac_equals_webhook_rbac_in_both_scopes() {
         }
         // Namespace-scoped: nothing namespaced is granted cluster-wide (no cluster-wide
         // Secret access above all).
-        assert!(cluster_roles.iter().all(cluster_scoped), "{name}: {cluster_roles:?}");
-        let namespaced = |ns: &str| -> BTreeSet<Grant> {
+        assert!(
+            cluster_roles.iter().all(cluster_scoped),
+            "{name}: {cluster_roles:?}"
+        );
+        let roles_in = |ns: &str| -> BTreeSet<Grant> {
             objects
                 .iter()
                 .filter(|o| o["kind"] == "Role" && o["metadata"]["namespace"] == ns)
                 .flat_map(|o| grants(&o["rules"]))
                 .collect()
         };
-        let leases = namespaced(NAMESPACE);
+        let leases = roles_in(NAMESPACE);
         assert!(
             leases.iter().all(|g| g.1 == "leases"),
             "{name}: the release namespace only holds the Lease: {leases:?}"
         );
         for ns in &namespaces {
-            let watched = namespaced(ns);
+            let watched = roles_in(ns);
             let mut all: BTreeSet<Grant> = watched.clone();
             all.extend(cluster_roles.iter().cloned());
             all.extend(leases.iter().cloned());
@@ -528,8 +547,14 @@ fn deployment_is_restricted_pinned_and_uses_real_flags() {
         assert_eq!(deployment["spec"]["replicas"], 2, "{name}");
         let pod = &deployment["spec"]["template"]["spec"];
         assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
-        assert_eq!(pod["securityContext"]["seccompProfile"]["type"], "RuntimeDefault");
-        assert_eq!(pod["topologySpreadConstraints"].as_array().map(Vec::len), Some(2));
+        assert_eq!(
+            pod["securityContext"]["seccompProfile"]["type"],
+            "RuntimeDefault"
+        );
+        assert_eq!(
+            pod["topologySpreadConstraints"].as_array().map(Vec::len),
+            Some(2)
+        );
         let container = &pod["containers"][0];
         let image = container["image"].as_str().expect("image");
         let digest = image.split_once("@sha256:").expect("pinned by digest").1;
@@ -552,7 +577,8 @@ fn deployment_is_restricted_pinned_and_uses_real_flags() {
                 "{name}: `bloodraven serve` has no {flag}"
             );
         }
-        let account = format!("--operator-service-account=system:serviceaccount:{NAMESPACE}:{RELEASE}");
+        let account =
+            format!("--operator-service-account=system:serviceaccount:{NAMESPACE}:{RELEASE}");
         assert!(args.iter().any(|a| a == account.as_str()), "{name}");
         assert_eq!(
             account.split_once('=').expect("=").1,
@@ -572,51 +598,49 @@ fn deployment_is_restricted_pinned_and_uses_real_flags() {
 const TABLE_START: &str = "<!-- values-table: generated from values.schema.json by tests/it/chart.rs (scripts/chart-readme.sh) -->";
 const TABLE_END: &str = "<!-- /values-table -->";
 
+/// Appends a row per leaf of `schema` under `prefix`.
+fn walk(prefix: &str, schema: &Value, defaults: &Value, rows: &mut Vec<String>) {
+    let properties = schema["properties"].as_object();
+    match properties {
+        Some(properties) if schema["additionalProperties"] == false => {
+            for (key, sub) in properties {
+                let path = if prefix.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{prefix}.{key}")
+                };
+                walk(&path, sub, &defaults[key], rows);
+            }
+        }
+        _ => {
+            let kind = match &schema["type"] {
+                Value::Array(types) => types
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(" or "),
+                other => other.as_str().unwrap_or("any").to_owned(),
+            };
+            let default = match defaults {
+                Value::Null => String::new(),
+                other => format!("`{other}`"),
+            };
+            let description = schema["description"].as_str().unwrap_or_default();
+            rows.push(format!(
+                "| `{prefix}` | {kind} | {} | {} |",
+                default.replace('|', "\\|"),
+                description.replace('|', "\\|")
+            ));
+        }
+    }
+}
+
 /// One row per leaf of the schema: key, type, default (from values.yaml), description.
 fn values_table() -> String {
     let schema: Value =
         serde_json::from_str(&read("charts/bloodraven/values.schema.json")).expect("schema");
-    let defaults = documents(
-        "values.yaml",
-        &read("charts/bloodraven/values.yaml"),
-    )
-    .remove(0);
+    let defaults = documents("values.yaml", &read("charts/bloodraven/values.yaml")).remove(0);
     let mut rows = Vec::new();
-    fn walk(prefix: &str, schema: &Value, defaults: &Value, rows: &mut Vec<String>) {
-        let properties = schema["properties"].as_object();
-        match properties {
-            Some(properties) if schema["additionalProperties"] == false => {
-                for (key, sub) in properties {
-                    let path = if prefix.is_empty() {
-                        key.clone()
-                    } else {
-                        format!("{prefix}.{key}")
-                    };
-                    walk(&path, sub, &defaults[key], rows);
-                }
-            }
-            _ => {
-                let kind = match &schema["type"] {
-                    Value::Array(types) => types
-                        .iter()
-                        .filter_map(Value::as_str)
-                        .collect::<Vec<_>>()
-                        .join(" or "),
-                    other => other.as_str().unwrap_or("any").to_owned(),
-                };
-                let default = match defaults {
-                    Value::Null => String::new(),
-                    other => format!("`{other}`"),
-                };
-                let description = schema["description"].as_str().unwrap_or_default();
-                rows.push(format!(
-                    "| `{prefix}` | {kind} | {} | {} |",
-                    default.replace('|', "\\|"),
-                    description.replace('|', "\\|")
-                ));
-            }
-        }
-    }
     walk("", &schema, &defaults, &mut rows);
     format!(
         "{TABLE_START}\n| Key | Type | Default | Description |\n|---|---|---|---|\n{}\n{TABLE_END}",
@@ -646,11 +670,7 @@ fn readme_values_table_is_the_schema() {
 // --- alerts, runbooks, dashboard
 
 fn alerts() -> Vec<Value> {
-    let file = documents(
-        "alerts.yaml",
-        &read("charts/bloodraven/files/alerts.yaml"),
-    )
-    .remove(0);
+    let file = documents("alerts.yaml", &read("charts/bloodraven/files/alerts.yaml")).remove(0);
     file["groups"]
         .as_array()
         .expect("groups")
@@ -667,7 +687,11 @@ fn alerts_pass_promtool_check_and_unit_tests() {
         .arg(chart().join("files/alerts.yaml")));
     assert!(out.status.success(), "{}", text(&out));
     let count = alerts().len();
-    assert!(text(&out).contains(&format!("SUCCESS: {count} rules found")), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("SUCCESS: {count} rules found")),
+        "{}",
+        text(&out)
+    );
 
     let out = run(Command::new(&promtool)
         .args(["test", "rules"])
@@ -676,11 +700,7 @@ fn alerts_pass_promtool_check_and_unit_tests() {
     assert!(text(&out).contains("SUCCESS"), "{}", text(&out));
 
     // Each alert is shown quiet and firing.
-    let tests = documents(
-        "alerts_test.yaml",
-        &read("tests/alerts/alerts_test.yaml"),
-    )
-    .remove(0);
+    let tests = documents("alerts_test.yaml", &read("tests/alerts/alerts_test.yaml")).remove(0);
     let cases: Vec<&Value> = tests["tests"]
         .as_array()
         .expect("tests")
@@ -707,13 +727,18 @@ fn every_alert_links_its_runbook() {
     let mut named = BTreeSet::new();
     for alert in alerts() {
         let name = alert["alert"].as_str().expect("alert").to_owned();
-        let url = alert["annotations"]["runbook_url"].as_str().expect("runbook_url");
+        let url = alert["annotations"]["runbook_url"]
+            .as_str()
+            .expect("runbook_url");
         assert_eq!(
             url,
             format!("{RUNBOOKS_URL}{}", name.to_lowercase()),
             "{name}: the anchor of its section"
         );
-        assert!(sections.contains(&name), "docs/runbooks.md has no `## {name}`");
+        assert!(
+            sections.contains(&name),
+            "docs/runbooks.md has no `## {name}`"
+        );
         assert!(
             alert["labels"]["severity"].as_str().is_some(),
             "{name}: severity"
@@ -776,7 +801,12 @@ fn exported_metrics() -> BTreeSet<String> {
         Event::new(EventReason::RecloneRequested, Some("pdx"), ""),
     ]);
     group.failover("iad");
-    group.planned_finished("iad", PlannedPhase::Succeeded, false, Duration::from_secs(1));
+    group.planned_finished(
+        "iad",
+        PlannedPhase::Succeeded,
+        false,
+        Duration::from_secs(1),
+    );
     group.observe_poll("iad", Duration::from_millis(2));
 
     let exposition = metrics.encode_prometheus_text().expect("encode");
@@ -830,7 +860,10 @@ fn alerts_and_dashboard_name_only_exported_metrics() {
         let named = metric_names(&read(file));
         assert!(named.len() >= 6, "{file}: {named:?}");
         let unknown: Vec<&String> = named.difference(&exported).collect();
-        assert!(unknown.is_empty(), "{file} names metrics the binary does not export: {unknown:?}");
+        assert!(
+            unknown.is_empty(),
+            "{file} names metrics the binary does not export: {unknown:?}"
+        );
     }
 }
 
@@ -870,5 +903,8 @@ fn containerfile_passes_hadolint() {
         .next()
         .expect("a final stage");
     assert!(last_stage.contains("USER 65532:65532"), "{last_stage}");
-    assert!(last_stage.starts_with("gcr.io/distroless/static"), "{last_stage}");
+    assert!(
+        last_stage.starts_with("gcr.io/distroless/static"),
+        "{last_stage}"
+    );
 }
