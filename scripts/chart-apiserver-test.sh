@@ -46,6 +46,42 @@ expect_err() { local d=$1 re=$2 out; shift 2
 expect_out() { local d=$1 want=$2 out; shift 2
   out=$("$@" 2>&1) || true; if [ "$out" = "$want" ]; then ok "$d"; else bad "$d (want '$want')" "$out"; fi; }
 
+# This server requires metadata.resourceVersion on every update (a real API server takes an
+# unconditional update of a Secret), so Helm's last step of an install or upgrade, updating
+# its release record (pending-install -> deployed, the previous one -> superseded), is
+# refused after the objects are applied (an install logs "failed to record the release" and
+# exits 0; an upgrade exits 1 with that error: expect_helm accepts exactly that error and
+# nothing else). settle_releases makes that same update with the resourceVersion; everything else Helm
+# does here is unassisted.
+settle_releases() {
+  kubectl -n "$NS" get secrets -l owner=helm,name=bloodraven -o json | python3 -c '
+import base64, gzip, json, sys
+items = json.load(sys.stdin)["items"]
+latest = max(int(s["metadata"]["labels"]["version"]) for s in items)
+for secret in items:
+    release = json.loads(gzip.decompress(base64.b64decode(base64.b64decode(secret["data"]["release"]))))
+    status = release["info"]["status"]
+    want = "deployed" if release["version"] == latest else "superseded"
+    if status == want or status in ("failed", "uninstalled"):
+        continue
+    release["info"]["status"] = want
+    packed = base64.b64encode(gzip.compress(json.dumps(release).encode()))
+    secret["data"]["release"] = base64.b64encode(packed).decode()
+    secret["metadata"]["labels"]["status"] = want
+    print(json.dumps(secret))
+' > "$WORK/releases.jsonl"
+  local line
+  while IFS= read -r line; do
+    kubectl replace -f - <<<"$line" >/dev/null || return 1
+  done < "$WORK/releases.jsonl"
+}
+
+expect_helm() { local d=$1 out; shift
+  if out=$("$@" 2>&1); then ok "$d"
+  elif grep -qE 'secrets "sh\.helm\.release\.v1\.bloodraven\.v[0-9]+" is invalid: metadata\.resourceVersion' <<<"$out" \
+       && [ "$(grep -c '^Error' <<<"$out")" = 1 ]; then ok "$d (release record left to settle_releases)"
+  else bad "$d" "$out"; fi; }
+
 HOOK_PID=""
 cleanup() {
   [ -z "$HOOK_PID" ] || kill "$HOOK_PID" 2>/dev/null || true
@@ -66,7 +102,8 @@ expect_ok "the serving certificate Secret (no CA key in it)" kubectl -n "$NS" cr
   --from-file="$WORK/certs/tls.crt" --from-file="$WORK/certs/tls.key" --from-file="$WORK/certs/ca.crt"
 INSTALL=(charts/bloodraven --namespace "$NS" --values charts/bloodraven/ci/monitoring-off-values.yaml
          --set certManager.enabled=false --set "tls.caBundle=$CA")
-expect_ok "helm install" "$HELM" install bloodraven "${INSTALL[@]}"
+expect_helm "helm install" "$HELM" install bloodraven "${INSTALL[@]}"
+expect_ok "  ... release record settled (see settle_releases)" settle_releases
 expect_out "  ... deployed, revision 1" "deployed 1" \
   sh -c "'$HELM' -n $NS status bloodraven -o json | python3 -c 'import json,sys; r=json.load(sys.stdin); print(r[\"info\"][\"status\"], r[\"version\"])'"
 expect_ok "  ... the CRDs from the chart" kubectl wait --for=condition=Established --timeout=60s \
@@ -122,7 +159,8 @@ expect_ok "a production-ready MysqlFailoverGroup is admitted (--dry-run=server)"
   kubectl apply --dry-run=server -f "$WORK/good.yaml"
 
 # --- upgrade
-expect_ok "helm upgrade (replicaCount 3)" "$HELM" upgrade bloodraven "${INSTALL[@]}" --set replicaCount=3
+expect_helm "helm upgrade (replicaCount 3)" "$HELM" upgrade bloodraven "${INSTALL[@]}" --set replicaCount=3
+expect_ok "  ... release records settled" settle_releases
 expect_out "  ... the Deployment follows" "3" kubectl -n "$NS" get deployment bloodraven -o 'jsonpath={.spec.replicas}'
 expect_out "  ... the caBundle stays" "$CA" kubectl get validatingwebhookconfiguration bloodraven \
   -o 'jsonpath={.webhooks[0].clientConfig.caBundle}'
