@@ -209,7 +209,7 @@ fn main() -> ExitCode {
         for _ in 0..args.rounds {
             for g in &groups {
                 let t0 = thread_cpu();
-                let outcome = reconcile_children(g, &options, &store).await;
+                let outcome = reconcile_children(g, &options, None, &store).await;
                 samples.push(thread_cpu().saturating_sub(t0));
                 match outcome {
                     Ok(report) => unchanged += report.unchanged,

@@ -16,6 +16,8 @@
 # Prints "N passed, N failed"; exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib/crds.sh
+. scripts/lib/crds.sh
 ROOT=$PWD
 SERVER=${1:-${CRD_APISERVER_SH:-$ROOT/../shared/tools/crd-apiserver.sh}}
 [ -f "$SERVER" ] || { echo "crd-conformance: no crd-apiserver script at $SERVER" >&2; exit 2; }
@@ -37,22 +39,7 @@ bad() { FAIL=$((FAIL + 1)); echo "FAIL $1"; echo "$2" | sed 's/^/     /'; }
 if out=$(kubectl apply -f crds/ 2>&1); then ok "crds/ applied"; else bad "crds/ applied" "$out"; fi
 if grep -qi 'warning' <<<"$out"; then bad "crds/ applied without warnings" "$out"
 else ok "crds/ applied without warnings"; fi
-# Polled rather than `kubectl wait`: right after the apply a CRD may have no conditions at
-# all yet, which kubectl wait reports as an error instead of waiting.
-established() {
-  kubectl get "crd/$1.shipstream.io" \
-    -o jsonpath='{.status.conditions[?(@.type=="Established")].status}' 2>&1 || true
-}
-for crd in mysqlfailovergroups mysqlbackups mysqlbackupverifications; do
-  state=
-  for _ in $(seq 1 120); do
-    state=$(established "$crd")
-    [ "$state" = True ] && break
-    sleep 0.5
-  done
-  if [ "$state" = True ]; then ok "$crd Established"
-  else bad "$crd Established" "Established condition: '$state' after 60 s"; fi
-done
+if out=$(crds_established 60 2>&1); then ok "CRDs Established"; else bad "CRDs Established" "$out"; fi
 for short in mfg mb mbv; do
   if out=$(kubectl get "$short" -A 2>&1); then ok "short name $short resolves"; else bad "short name $short" "$out"; fi
 done

@@ -9,6 +9,8 @@
 # checks; the built-in kinds binary is added to it on first use.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib/crds.sh
+. scripts/lib/crds.sh
 tool=${1:?usage: scripts/kube-apiserver-test.sh PATH/TO/crd-apiserver.sh}
 tool=$(cd "$(dirname "$tool")" && pwd)/$(basename "$tool")
 export CRD_WORK=${CRD_WORK:-/tmp/bloodraven-crd-apiserver}
@@ -20,21 +22,23 @@ export CRD_CORE_PORT=${KUBE_TEST_CORE_PORT:-46080} CRD_HOOK_PORT=${KUBE_TEST_HOO
 if [ ! -x "$CRD_WORK/bin/apiextensions-apiserver-builtins" ]; then
   "$tool" setup
 fi
-"$tool" start
 trap '"$tool" stop || true' EXIT
+if ! "$tool" start; then
+  # A binary left by an earlier run (another version of the tool, an interrupted build)
+  # must not fail the run for good: show why, rebuild it, and try once more.
+  echo "kube-apiserver-test: the API server did not start; its logs:" >&2
+  tail -n 40 "$CRD_WORK"/run/*.log >&2 || true
+  echo "kube-apiserver-test: rebuilding the built-in kinds binary and trying once more" >&2
+  rm -f "$CRD_WORK/bin/apiextensions-apiserver-builtins"
+  "$tool" setup
+  "$tool" start
+fi
 eval "$("$tool" env)"
 export KUBECONFIG
 # The operator's own kinds beside the built-in ones: the generated CRDs, Established
 # before any test creates a MysqlFailoverGroup.
 kubectl apply -f crds/ >/dev/null
-for crd in $(kubectl get -f crds/ -o name); do
-  for _ in $(seq 100); do
-    [ "$(kubectl get "$crd" -o jsonpath='{.status.conditions[?(@.type=="Established")].status}')" = True ] && break
-    sleep 0.2
-  done
-  [ "$(kubectl get "$crd" -o jsonpath='{.status.conditions[?(@.type=="Established")].status}')" = True ] ||
-    { echo "kube-apiserver-test: $crd is not Established after 20 s" >&2; exit 1; }
-done
+crds_established 20 || { echo "kube-apiserver-test: the CRDs are not Established" >&2; exit 1; }
 # KUBE_TEST_FILTER / KUBE_TEST_ARGS: another selection (scripts/bench-operator-rto.sh).
 # shellcheck disable=SC2086
 cargo nextest run --no-fail-fast --run-ignored only -E "${KUBE_TEST_FILTER:-test(/kube_real/)}" ${KUBE_TEST_ARGS:-}

@@ -19,6 +19,8 @@
 # Prints "N passed, N failed"; exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib/crds.sh
+. scripts/lib/crds.sh
 ROOT=$PWD
 SERVER=${1:-${CRD_APISERVER_SH:-${SHARED:-$ROOT/../shared}/tools/crd-apiserver.sh}}
 [ -f "$SERVER" ] || { echo "webhook-apiserver-test: no crd-apiserver script at $SERVER" >&2; exit 2; }
@@ -65,8 +67,7 @@ expect_out "webhook server is ready over TLS" "ok" curl -sf --cacert "$WORK/cert
 
 # --- CRDs
 expect_ok "crds/ applied" kubectl apply -f crds/
-expect_ok "CRDs Established" kubectl wait --for=condition=Established --timeout=60s \
-  crd/mysqlfailovergroups.shipstream.io crd/mysqlbackups.shipstream.io crd/mysqlbackupverifications.shipstream.io
+expect_ok "CRDs Established" crds_established 60
 
 # --- objects: the production-ready example's group, and an unsafe variant that passes the
 #     CRD schema (so only the webhook can refuse it)

@@ -5,14 +5,24 @@
 //! server in proportion to the fleet even when nothing changed. So an object is applied
 //! only when the live copy (from the adapter's watch cache: no request) does not already
 //! [`covers`] it; an idle resync sends nothing.
+//!
+//! Site Deployments are the exception to "apply what differs": applying one restarts its
+//! site, so drifted ones go through the ordered-update planner ([`rollout::plan`]), which
+//! holds some back and may ask for a switchover first.
 
 use tracing::Instrument as _;
 
+use serde_json::Value;
+
 use crate::api::MysqlFailoverGroup;
 use crate::error::{Categorized, Category};
+use crate::failover::GroupStatus;
 use crate::ports::objects::{ObjectError, ObjectKey, ObjectStore};
 use crate::render::diff::covers;
-use crate::render::{RenderError, RenderOptions, render};
+use crate::render::rollout::{
+    self, DeploymentState, RolloutInput, RolloutPlan, SiteView, UpdatePhase,
+};
+use crate::render::{DesiredObjects, RenderError, RenderOptions, render};
 
 /// What one reconcile did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -21,6 +31,10 @@ pub struct ReconcileReport {
     pub applied: Vec<ObjectKey>,
     /// Objects whose live copy already matched: nothing sent.
     pub unchanged: usize,
+    /// Drifted Deployments the ordered update holds back for now.
+    pub held: Vec<ObjectKey>,
+    /// The ordered update's decision: the phase to record, a switchover to ask for.
+    pub rollout: RolloutPlan,
 }
 
 /// Why a reconcile stopped. Objects applied before the failure stay applied; the next
@@ -47,7 +61,9 @@ impl Categorized for ReconcileError {
 }
 
 /// Renders `group` and applies every child object whose live copy differs, in
-/// [`crate::render::DesiredObjects::to_values`] order.
+/// [`crate::render::DesiredObjects::to_values`] order, except drifted Deployments the
+/// ordered update holds back. `failover` is the group's failover loop's latest status
+/// (`None` before it has one: then no running site is restarted).
 ///
 /// Stops at the first failed apply: later objects depend on earlier ones (a Deployment
 /// mounts the ConfigMap and the PVC), so applying them past a failure could roll pods onto
@@ -55,6 +71,7 @@ impl Categorized for ReconcileError {
 pub async fn reconcile_children(
     group: &MysqlFailoverGroup,
     options: &RenderOptions,
+    failover: Option<&GroupStatus>,
     objects: &dyn ObjectStore,
 ) -> Result<ReconcileReport, ReconcileError> {
     let span = tracing::info_span!(
@@ -63,14 +80,22 @@ pub async fn reconcile_children(
         namespace = group.metadata.namespace.as_deref().unwrap_or_default(),
     );
     async move {
-        let desired = render(group, options)?
+        let rendered = render(group, options)?;
+        let (rollout, held) =
+            plan_rollout(group, &rendered, failover, objects).map_err(ReconcileError::Rendered)?;
+        let desired = rendered
             .to_values()
             .map_err(|e| ReconcileError::Rendered(e.to_string()))?;
-        let mut report = ReconcileReport::default();
+        let mut report = ReconcileReport {
+            rollout,
+            ..ReconcileReport::default()
+        };
         for value in &desired {
-            let key = ObjectKey::of(value).ok_or_else(|| {
-                ReconcileError::Rendered("an object without apiVersion, kind or name".to_owned())
-            })?;
+            let key = key_of(value).map_err(ReconcileError::Rendered)?;
+            if held.contains(&key) {
+                report.held.push(key);
+                continue;
+            }
             if objects.live(&key).is_some_and(|live| covers(&live, value)) {
                 report.unchanged += 1;
                 continue;
@@ -86,10 +111,70 @@ pub async fn reconcile_children(
                 "child objects applied"
             );
         }
+        if let Some(why) = &report.rollout.waiting {
+            tracing::info!(held = report.held.len(), why = %why, "ordered update waiting");
+        }
         Ok(report)
     }
     .instrument(span)
     .await
+}
+
+/// The key of a rendered object; the message names what a renderer bug left out.
+fn key_of(value: &Value) -> Result<ObjectKey, String> {
+    ObjectKey::of(value).ok_or_else(|| "an object without apiVersion, kind or name".to_owned())
+}
+
+/// The ordered update's plan, and the keys of the drifted Deployments it holds back. An
+/// error is a rendered Deployment that cannot be sent (a renderer bug).
+fn plan_rollout(
+    group: &MysqlFailoverGroup,
+    rendered: &DesiredObjects,
+    failover: Option<&GroupStatus>,
+    objects: &dyn ObjectStore,
+) -> Result<(RolloutPlan, Vec<ObjectKey>), String> {
+    let mut sites = Vec::with_capacity(rendered.deployments.len());
+    let mut keys = Vec::with_capacity(rendered.deployments.len());
+    for (site, deployment) in group.spec.sites.iter().zip(&rendered.deployments) {
+        let value = serde_json::to_value(deployment).map_err(|e| e.to_string())?;
+        let key = key_of(&value)?;
+        let live = objects.live(&key);
+        let state = match &live {
+            None => DeploymentState::Absent,
+            Some(live) if covers(live, &value) => DeploymentState::Current,
+            Some(_) => DeploymentState::Drifted,
+        };
+        sites.push(SiteView {
+            name: site.name.clone(),
+            deployment: state,
+            ready: live.as_ref().is_some_and(rollout::deployment_ready),
+            replicating: rollout::replicating(failover, &site.name),
+        });
+        keys.push((key, state));
+    }
+    let previous = group
+        .status
+        .as_ref()
+        .and_then(|s| s.update_phase.as_deref())
+        .and_then(UpdatePhase::parse);
+    let plan = rollout::plan(&RolloutInput {
+        strategy: group.spec.update_strategy,
+        sites: &sites,
+        active: failover.and_then(|s| s.active_site.as_deref()),
+        switchover_running: failover
+            .and_then(|s| s.planned_failover.as_ref())
+            .is_some_and(|p| p.phase.is_running()),
+        previous,
+    });
+    let held = sites
+        .iter()
+        .zip(keys)
+        .filter(|(site, (_, state))| {
+            *state == DeploymentState::Drifted && !plan.release.contains(&site.name)
+        })
+        .map(|(_, (key, _))| key)
+        .collect();
+    Ok((plan, held))
 }
 
 #[cfg(test)]
@@ -156,7 +241,7 @@ mod tests {
     async fn the_first_reconcile_applies_everything_the_second_nothing() {
         let store = FakeObjects::default();
         let options = RenderOptions::default();
-        let first = reconcile_children(&group(&[]), &options, &store)
+        let first = reconcile_children(&group(&[]), &options, None, &store)
             .await
             .unwrap();
         // ConfigMap, 2 PVCs, 2 Deployments, 2×2 site Services + primary + replicas, PDB.
@@ -167,7 +252,7 @@ mod tests {
             "configuration goes first"
         );
 
-        let second = reconcile_children(&group(&[]), &options, &store)
+        let second = reconcile_children(&group(&[]), &options, None, &store)
             .await
             .unwrap();
         assert_eq!(second.applied, []);
@@ -179,11 +264,11 @@ mod tests {
     async fn a_site_override_rewrites_that_site_and_the_config_map_only() {
         let store = FakeObjects::default();
         let options = RenderOptions::default();
-        reconcile_children(&group(&[]), &options, &store)
+        reconcile_children(&group(&[]), &options, None, &store)
             .await
             .unwrap();
         let changed = group(&[("max_connections", "500")]);
-        let report = reconcile_children(&changed, &options, &store)
+        let report = reconcile_children(&changed, &options, None, &store)
             .await
             .unwrap();
         assert_eq!(
@@ -202,7 +287,7 @@ mod tests {
             refuse: Some("Deployment"),
             ..FakeObjects::default()
         };
-        let err = reconcile_children(&group(&[]), &RenderOptions::default(), &store)
+        let err = reconcile_children(&group(&[]), &RenderOptions::default(), None, &store)
             .await
             .unwrap_err();
         assert_eq!(err.category(), Category::Refused, "{err}");
@@ -214,9 +299,14 @@ mod tests {
     async fn an_unrenderable_group_is_invalid_input() {
         let mut bad = group(&[]);
         bad.metadata.uid = None;
-        let err = reconcile_children(&bad, &RenderOptions::default(), &FakeObjects::default())
-            .await
-            .unwrap_err();
+        let err = reconcile_children(
+            &bad,
+            &RenderOptions::default(),
+            None,
+            &FakeObjects::default(),
+        )
+        .await
+        .unwrap_err();
         assert_eq!(err.category(), Category::InvalidInput);
     }
 }

@@ -2,6 +2,8 @@
 //! what it should look like. The operator's reconcilers and reactions go through it; the
 //! kube-rs adapter implements it over watch caches and SSA, tests may fake it.
 
+use std::collections::BTreeMap;
+
 use futures_util::future::BoxFuture;
 use serde_json::Value;
 
@@ -76,4 +78,18 @@ pub trait ObjectStore: Send + Sync {
     /// Server-side apply `desired` with field manager `bloodraven`, forcing ownership of
     /// the fields it sets. Returns once the API server accepted it.
     fn apply<'a>(&'a self, desired: &'a Value) -> BoxFuture<'a, Result<(), ObjectError>>;
+
+    /// The cached objects of a kind in `namespace` that carry every one of `labels` (no
+    /// API request), or `None` when this store does not hold that kind completely: the
+    /// caller then asks the API server.
+    fn select(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+        labels: &BTreeMap<String, String>,
+    ) -> Option<Vec<Value>> {
+        let _ = (api_version, kind, namespace, labels);
+        None
+    }
 }

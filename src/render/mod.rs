@@ -18,6 +18,7 @@ pub mod mycnf;
 pub mod names;
 pub mod placement;
 pub mod platform;
+pub mod rollout;
 pub mod security;
 pub mod services;
 mod spec;

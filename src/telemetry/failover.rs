@@ -66,6 +66,12 @@ struct PlannedResult {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TaintAction {
+    site: String,
+    action: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PreferSite {
     prefer_site: String,
 }
@@ -102,6 +108,8 @@ pub struct FailoverMetrics {
     split_brain_resolves: Family<PreferSite, Counter>,
     reclones: Family<Site, Counter>,
     hook_failures: Counter,
+    taint_operations: Family<TaintAction, Counter>,
+    dns_flips: Family<Site, Counter>,
 }
 
 impl FailoverMetrics {
@@ -120,6 +128,8 @@ impl FailoverMetrics {
             split_brain_resolves: Family::default(),
             reclones: Family::default(),
             hook_failures: Counter::default(),
+            taint_operations: Family::default(),
+            dns_flips: Family::default(),
         };
         registry.register(
             "failovers",
@@ -181,7 +191,36 @@ impl FailoverMetrics {
             "Failover hook runs that failed or timed out",
             metrics.hook_failures.clone(),
         );
+        registry.register(
+            "taint_operations",
+            "Node taints put on (add) or taken off (remove) for a site, one per node",
+            metrics.taint_operations.clone(),
+        );
+        registry.register(
+            "dns_flips",
+            "DNSEndpoint target changes, by the site it now points at",
+            metrics.dns_flips.clone(),
+        );
         metrics
+    }
+
+    /// A node's taint for `site` was put on (`add`) or taken off (`remove`).
+    pub fn taint_operation(&self, site: &str, added: bool) {
+        self.taint_operations
+            .get_or_create(&TaintAction {
+                site: site.to_owned(),
+                action: if added { "add" } else { "remove" },
+            })
+            .inc();
+    }
+
+    /// The group's DNSEndpoint now points at `site`.
+    pub fn dns_flip(&self, site: &str) {
+        self.dns_flips
+            .get_or_create(&Site {
+                site: site.to_owned(),
+            })
+            .inc();
     }
 
     pub fn observe_poll(&self, site: &str, elapsed: Duration) {

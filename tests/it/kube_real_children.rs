@@ -192,7 +192,7 @@ async fn kube_real_children_are_applied_once_and_repaired_after_a_foreign_edit()
     );
 
     // First reconcile: everything is created, owned by the group, applied by us.
-    let first = reconcile_children(&group, &options, &objects)
+    let first = reconcile_children(&group, &options, None, &objects)
         .await
         .unwrap();
     // ConfigMap, 3 PVCs, 3 Deployments, 3×2 site Services + primary + replicas, PDB.
@@ -208,14 +208,14 @@ async fn kube_real_children_are_applied_once_and_repaired_after_a_foreign_edit()
 
     // Second reconcile, at once (the watch may not have caught up yet): no write.
     let writes = objects.writes();
-    let second = reconcile_children(&group, &options, &objects)
+    let second = reconcile_children(&group, &options, None, &objects)
         .await
         .unwrap();
     assert_eq!(second.applied, [], "an immediate resync writes nothing");
     assert_eq!(objects.writes() - writes, 0);
     // And once the watch has delivered the stored objects: still nothing.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let third = reconcile_children(&group, &options, &objects)
+    let third = reconcile_children(&group, &options, None, &objects)
         .await
         .unwrap();
     assert_eq!(third.applied, [], "the stored objects cover what we render");
@@ -229,7 +229,7 @@ async fn kube_real_children_are_applied_once_and_repaired_after_a_foreign_edit()
     assert_eq!(objects.cached(), 16, "only the managed objects are cached");
     // A fresh process (no overlay of its own applies): what the watches list covers too.
     let restarted = start_objects(&client, &namespace).await;
-    let after_restart = reconcile_children(&group, &options, &restarted)
+    let after_restart = reconcile_children(&group, &options, None, &restarted)
         .await
         .unwrap();
     assert_eq!(after_restart.applied, [], "a restart writes nothing");
@@ -240,7 +240,7 @@ async fn kube_real_children_are_applied_once_and_repaired_after_a_foreign_edit()
     group.spec.sites[1]
         .mysql_conf
         .insert("max_connections".to_owned(), "2000".to_owned());
-    let report = reconcile_children(&group, &options, &objects)
+    let report = reconcile_children(&group, &options, None, &objects)
         .await
         .unwrap();
     let applied: Vec<String> = report.applied.iter().map(ToString::to_string).collect();
@@ -259,13 +259,13 @@ async fn kube_real_children_are_applied_once_and_repaired_after_a_foreign_edit()
         assert!(Instant::now() < deadline, "the watch never saw the edit");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let repair = reconcile_children(&group, &options, &objects)
+    let repair = reconcile_children(&group, &options, None, &objects)
         .await
         .unwrap();
     assert_eq!(repair.applied, [key]);
     let repaired = deployments.get("mysql-billing-iad").await.unwrap();
     assert_eq!(repaired.data["spec"]["replicas"], 1);
-    let idle = reconcile_children(&group, &options, &objects)
+    let idle = reconcile_children(&group, &options, None, &objects)
         .await
         .unwrap();
     assert_eq!(idle.applied, [], "repaired once, then idle");

@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use bloodraven::api::MysqlFailoverGroup;
 use bloodraven::api::annotations::PLANNED_FAILOVER;
 use bloodraven::render::names;
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Event, Node, Pod, Secret};
 use kube::api::{ApiResource, DynamicObject, ListParams, Patch, PatchParams, PostParams};
@@ -503,7 +504,13 @@ async fn kube_real_operator_fails_over_a_killed_primary_and_the_cluster_follows(
     );
     assert_eq!(promotions(&operator.log_text()), 1, "exactly one promotion");
 
-    // The group's failover metrics carry its namespace and name.
+    the_failover_is_counted(&fixture, &operator).await?;
+    refused_annotation_is_reported_and_removed(&fixture, &operator).await?;
+    rbac_matches_the_requests_sent(&operator).await
+}
+
+/// The group's failover and reaction metrics carry its namespace and name.
+async fn the_failover_is_counted(fixture: &Fixture, operator: &Operator) -> TestResult {
     let metrics = operator.metrics().await?;
     let labels = [
         format!("namespace=\"{}\"", fixture.namespace),
@@ -524,8 +531,33 @@ async fn kube_real_operator_fails_over_a_killed_primary_and_the_cluster_follows(
             .join("\n")
     );
 
-    refused_annotation_is_reported_and_removed(&fixture, &operator).await?;
-    rbac_matches_the_requests_sent(&operator).await
+    // The cluster reactions are counted under the same labels.
+    for (family, site, extra) in [
+        ("bloodraven_dns_flips_total{", "pdx", None),
+        (
+            "bloodraven_taint_operations_total{",
+            "iad",
+            Some("action=\"add\""),
+        ),
+    ] {
+        let site_label = format!("site=\"{site}\"");
+        assert!(
+            metrics.lines().any(|l| l.starts_with(family)
+                && l.contains(&labels[0])
+                && l.contains(&labels[1])
+                && l.contains(&site_label)
+                && extra.is_none_or(|e| l.contains(e))
+                && !l.ends_with(" 0")),
+            "no {family}{site_label}{extra:?}}} > 0 in:\n{}",
+            metrics
+                .lines()
+                .filter(|l| l.contains("dns_flips") || l.contains("taint_operations"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+
+    Ok(())
 }
 
 /// A request annotation the operator refuses (a divergence prefix too short to be a
@@ -792,5 +824,153 @@ async fn kube_real_operator_restarted_mid_failover_resumes_and_promotes_once() -
         second.log_text().contains("failover loop started"),
         "the restarted operator resumed the group"
     );
+    Ok(())
+}
+
+/// The image a site's Deployment runs now.
+async fn deployment_image(fixture: &Fixture, site: &str) -> TestResult<Option<String>> {
+    let api: Api<Deployment> = Api::namespaced(fixture.client.clone(), &fixture.namespace);
+    Ok(api
+        .get_opt(&names::site(GROUP, site))
+        .await?
+        .and_then(|d| d.spec?.template.spec?.containers.first()?.image.clone()))
+}
+
+/// Plays the Deployment controller (there is none here): reports the site's current
+/// template rolled out with a ready pod.
+async fn mark_rolled_out(fixture: &Fixture, site: &str) -> TestResult {
+    let api: Api<Deployment> = Api::namespaced(fixture.client.clone(), &fixture.namespace);
+    let name = names::site(GROUP, site);
+    let generation = api.get(&name).await?.metadata.generation.unwrap_or(1);
+    api.patch_status(
+        &name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({"status": {
+            "observedGeneration": generation, "replicas": 1, "updatedReplicas": 1,
+            "readyReplicas": 1, "availableReplicas": 1,
+        }})),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Waits until the site's Deployment runs `image`.
+async fn wait_image(fixture: &Fixture, site: &str, image: &str, within: Duration) -> TestResult {
+    let deadline = Instant::now() + within;
+    while deployment_image(fixture, site).await?.as_deref() != Some(image) {
+        if Instant::now() > deadline {
+            return Err(
+                format!("{site}'s Deployment does not run {image} after {within:?}").into(),
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
+}
+
+fn update_phase(group: &Value) -> Option<&str> {
+    group.pointer("/status/updatePhase").and_then(Value::as_str)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real API server: scripts/kube-apiserver-test.sh"]
+async fn kube_real_operator_ordered_update_rolls_the_follower_then_hands_off_then_the_old_primary()
+-> TestResult {
+    const OLD: &str = "mysql:9.7.0";
+    const NEW: &str = "mysql:9.7.1";
+    let fixture = Box::pin(Fixture::start()).await?;
+    let operator = Operator::start_with(
+        fixture.work.path(),
+        &fixture.namespace,
+        "operator-a",
+        &["--resync-secs", "1"],
+    )?;
+    let fail =
+        |e: Box<dyn std::error::Error + Send + Sync>| -> Box<dyn std::error::Error + Send + Sync> {
+            format!("{e}\noperator log:\n{}", operator.log_text()).into()
+        };
+    fixture
+        .wait_active("iad", Duration::from_secs(60))
+        .await
+        .map_err(fail)?;
+    for site in ["iad", "pdx"] {
+        wait_image(&fixture, site, OLD, Duration::from_secs(20))
+            .await
+            .map_err(fail)?;
+        mark_rolled_out(&fixture, site).await?;
+    }
+
+    let groups: Api<MysqlFailoverGroup> =
+        Api::namespaced(fixture.client.clone(), &fixture.namespace);
+    groups
+        .patch(
+            GROUP,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"image": NEW}})),
+        )
+        .await?;
+
+    // 1. The follower first, the primary held back.
+    let group = fixture
+        .wait_group("pdx updated", Duration::from_secs(30), |g| {
+            matches!(update_phase(g), Some("UpdateReplica" | "WaitReplica"))
+        })
+        .await
+        .map_err(fail)?;
+    assert_eq!(active_site(&group), Some("iad"));
+    wait_image(&fixture, "pdx", NEW, Duration::from_secs(20))
+        .await
+        .map_err(fail)?;
+    // Until pdx reports back, the primary is neither restarted nor handed over.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        deployment_image(&fixture, "iad").await?.as_deref(),
+        Some(OLD)
+    );
+    let group = fixture.group().await?;
+    assert_eq!(
+        active_site(&group),
+        Some("iad"),
+        "no handoff to a site still rolling"
+    );
+    assert_eq!(update_phase(&group), Some("WaitReplica"));
+
+    // 2. pdx is back and replicating: the primary moves to it, and only then is iad
+    //    updated.
+    mark_rolled_out(&fixture, "pdx").await?;
+    fixture
+        .wait_group("handed off to pdx", Duration::from_secs(60), |g| {
+            active_site(g) == Some("pdx")
+        })
+        .await
+        .map_err(fail)?;
+    wait_image(&fixture, "iad", NEW, Duration::from_secs(30))
+        .await
+        .map_err(fail)?;
+    // The phase is recorded right after the apply it describes.
+    let group = fixture
+        .wait_group("the old primary's phase", Duration::from_secs(10), |g| {
+            matches!(update_phase(g), Some("UpdateOldPrimary" | "WaitOldPrimary"))
+        })
+        .await
+        .map_err(fail)?;
+    assert_eq!(active_site(&group), Some("pdx"));
+    assert_eq!(
+        fixture
+            .instance("pdx")?
+            .sql("SELECT @@GLOBAL.super_read_only")?,
+        "0",
+        "the new primary is writable"
+    );
+
+    // 3. iad back: the update is complete, with one promotion in all.
+    mark_rolled_out(&fixture, "iad").await?;
+    fixture
+        .wait_group("update complete", Duration::from_secs(60), |g| {
+            update_phase(g) == Some("Complete")
+        })
+        .await
+        .map_err(fail)?;
+    assert_eq!(promotions(&operator.log_text()), 1, "exactly one promotion");
     Ok(())
 }

@@ -79,7 +79,7 @@ one by name (get): no Secret is listed or watched for the controllers. */}}
   verbs: [list, watch, patch]
 - apiGroups: [""]
   resources: [pods]
-  verbs: [list, patch]
+  verbs: [list, watch, patch]
 - apiGroups: [""]
   resources: [events]
   verbs: [create]

@@ -10,6 +10,7 @@
 mod kinds;
 mod store;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -28,7 +29,7 @@ use tokio::sync::watch;
 use tokio::task::AbortHandle;
 use tracing::Instrument as _;
 
-pub use kinds::{MANAGED_KINDS, ManagedKind};
+pub use kinds::{MANAGED_KINDS, ManagedKind, POD};
 pub use store::OVERLAY_TTL;
 
 use super::WatchScope;
@@ -89,6 +90,8 @@ impl KubeObjects {
         for kind in &MANAGED_KINDS {
             // Every kind is exported from the start: "no applies" is a 0, not a gap.
             drop(applies.get_or_create(&KindLabels { kind: kind.kind }));
+        }
+        for kind in MANAGED_KINDS.iter().chain([&POD]) {
             for namespace in &namespaces {
                 let ar = kind.api_resource();
                 let api = match namespace {
@@ -209,7 +212,7 @@ impl KubeObjects {
         match tokio::time::timeout(self.timeout, request).await {
             Ok(Ok(object)) => {
                 self.live
-                    .applied(key, stored_form(object, kind), Instant::now());
+                    .applied(key, &stored_form(object, kind), Instant::now());
                 Ok(())
             }
             Ok(Err(error)) => Err(object_error(key, &error)),
@@ -232,6 +235,16 @@ impl Drop for KubeObjects {
 impl ObjectStore for KubeObjects {
     fn live(&self, key: &ObjectKey) -> Option<Value> {
         self.live.get(key, Instant::now())
+    }
+
+    fn select(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+        labels: &BTreeMap<String, String>,
+    ) -> Option<Vec<Value>> {
+        self.live.select(api_version, kind, namespace, labels)
     }
 
     fn apply<'a>(&'a self, desired: &'a Value) -> BoxFuture<'a, Result<(), ObjectError>> {
@@ -300,7 +313,7 @@ async fn watch_kind(
             Ok(Event::Apply(object)) => {
                 let value = stored_form(object, &kind);
                 if let Some(key) = ObjectKey::of(&value) {
-                    live.seen(key, value);
+                    live.seen(key, &value);
                 }
             }
             Ok(Event::Delete(object)) => {
@@ -337,8 +350,22 @@ fn not_served(error: &watcher::Error) -> bool {
 
 /// The object as [`ObjectStore::live`] returns it: with `apiVersion` and `kind` (list items
 /// come without them), without `managedFields` and the last-applied annotation (large, and
-/// never compared).
+/// never compared). A Pod keeps only its name, namespace, labels and resourceVersion: the
+/// labels are all the operator reads of it, and a pod spec is the largest object here.
 fn stored_form(object: DynamicObject, kind: &ManagedKind) -> Value {
+    if kind == &POD {
+        let meta = &object.metadata;
+        return serde_json::json!({
+            "apiVersion": kind.api_version(),
+            "kind": kind.kind,
+            "metadata": {
+                "name": meta.name,
+                "namespace": meta.namespace,
+                "labels": meta.labels,
+                "resourceVersion": meta.resource_version,
+            },
+        });
+    }
     let mut value = serde_json::to_value(object).unwrap_or(Value::Null);
     if let Some(map) = value.as_object_mut() {
         map.insert("apiVersion".to_owned(), Value::String(kind.api_version()));

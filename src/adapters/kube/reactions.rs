@@ -46,6 +46,7 @@ use crate::api::MysqlFailoverGroup;
 use crate::failover::Timestamp;
 use crate::ports::objects::ObjectStore;
 use crate::ports::observer::{DecisionObserver, DecisionReport};
+use crate::telemetry::failover::FailoverMetrics;
 
 pub use events::event_reason;
 
@@ -106,23 +107,32 @@ impl ClusterReactions {
         status: Arc<KubeStatusStore>,
         objects: Arc<dyn ObjectStore>,
     ) -> Self {
-        Self::spawn_with(client, group, status, objects, ReactionsConfig::default())
+        Self::spawn_with(
+            client,
+            group,
+            status,
+            objects,
+            ReactionsConfig::default(),
+            None,
+        )
     }
 
-    /// Spawns the reactions task with explicit bounds.
+    /// Spawns the reactions task with explicit bounds, counting taints and DNS flips in
+    /// `metrics` (the group's failover metrics) when given.
     pub fn spawn_with(
         client: kube::Client,
         group: Arc<MysqlFailoverGroup>,
         status: Arc<KubeStatusStore>,
         objects: Arc<dyn ObjectStore>,
         config: ReactionsConfig,
+        metrics: Option<Arc<FailoverMetrics>>,
     ) -> Self {
         let shared = Arc::new(Shared {
             pending: Mutex::new(Pending::new(group, config.max_pending_events)),
             wake: Notify::new(),
             done: watch::Sender::new(0),
         });
-        let worker = cluster::Worker::new(client, status, objects, config);
+        let worker = cluster::Worker::new(client, status, objects, config, metrics);
         let task = tokio::spawn(run(Arc::clone(&shared), worker));
         Self { shared, task }
     }

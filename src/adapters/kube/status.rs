@@ -163,6 +163,22 @@ impl KubeStatusStore {
         .await
     }
 
+    /// Records the ordered update's phase in `status.updatePhase` when it differs from the
+    /// stored one. Returns whether it wrote; refused like a save once another writer has
+    /// taken over.
+    #[tracing::instrument(level = "debug", skip_all, fields(group = %self.location))]
+    pub async fn publish_update_phase(&self, phase: &str) -> Result<bool, StoreError> {
+        let mut inner = self.inner.lock().await;
+        Box::pin(self.write(&mut inner, |stored| {
+            (stored.update_phase.as_deref().unwrap_or_default() != phase).then(|| {
+                let mut next = stored.clone();
+                next.update_phase = Some(phase.to_owned());
+                next
+            })
+        }))
+        .await
+    }
+
     #[tracing::instrument(level = "debug", skip_all, fields(group = %self.location))]
     async fn load_inner(&self) -> Result<Option<EngineState>, StoreError> {
         let mut inner = self.inner.lock().await;

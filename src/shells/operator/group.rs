@@ -11,19 +11,20 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::OperatorContext;
-use crate::adapters::kube::reactions::ClusterReactions;
+use crate::adapters::kube::reactions::{ClusterReactions, ReactionsConfig};
 use crate::adapters::kube::secrets::{GroupCredentials, read_credentials};
 use crate::adapters::kube::status::KubeStatusStore;
-use crate::adapters::mysql::{MysqlSiteClient, MysqlSiteConfig};
+use crate::adapters::mysql::{ClientTls, MysqlSiteClient, MysqlSiteConfig};
 use crate::api::MysqlFailoverGroup;
 use crate::api::annotations::{self, PLANNED_FAILOVER, RECLONE_SITE};
 use crate::control::{ControlHandle, FailoverLoop, LoopParts, Reply, SiteHandle};
 use crate::failover::settings::{CheckedSettings, GroupSettings};
-use crate::failover::{Event, EventReason, Request, SiteState};
+use crate::failover::{Event, EventReason, GroupStatus, Request, SiteState};
 use crate::ports::hook::NoHook;
 use crate::ports::mysql::SourceEndpoint;
 use crate::ports::objects::ObjectStore;
 use crate::ports::observer::DecisionObserver;
+use crate::render::rollout::RolloutPlan;
 use crate::telemetry::event_log::EventLog;
 
 /// What a running loop was built from: a change means the loop is rebuilt.
@@ -43,6 +44,7 @@ pub(super) struct GroupRuntime {
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
     reactions: Arc<ClusterReactions>,
+    store: Arc<KubeStatusStore>,
     clients: BTreeMap<String, Arc<MysqlSiteClient>>,
     /// The credentials fingerprint whose accounts were last created on the primary.
     users_applied: Option<String>,
@@ -161,12 +163,17 @@ impl GroupRuntime {
                 site: site.clone(),
                 message,
             };
-            let config = MysqlSiteConfig::new(
+            let mut config = MysqlSiteConfig::new(
                 site,
                 address,
                 credentials.operator.clone(),
                 credentials.replication.clone(),
             );
+            // Every mysqld has a certificate (`spec.tls`'s, or the one MySQL generates at
+            // initialisation), so the operator's sessions, which carry the administrative
+            // password and every fencing statement, are always encrypted. The certificate
+            // is not verified: a generated one has no CA to check against.
+            config.client_tls = ClientTls::Required { ca: None };
             let client =
                 Arc::new(MysqlSiteClient::new(config).map_err(|e| site_error(e.to_string()))?);
             clients.insert(site.clone(), Arc::clone(&client));
@@ -182,11 +189,14 @@ impl GroupRuntime {
             &name,
             &ctx.identity,
         ));
-        let reactions = Arc::new(ClusterReactions::spawn(
+        let metrics = ctx.metrics.group_failover(&namespace, &name);
+        let reactions = Arc::new(ClusterReactions::spawn_with(
             ctx.client.clone(),
             Arc::clone(group),
             Arc::clone(&store),
             Arc::clone(&ctx.objects) as Arc<dyn ObjectStore>,
+            ReactionsConfig::default(),
+            Some(Arc::clone(&metrics)),
         ));
         let mut loop_config = ctx.loop_config;
         loop_config.poll_interval = inputs.settings.poll_interval;
@@ -194,11 +204,11 @@ impl GroupRuntime {
             sites,
             policy: inputs.settings.policy.clone(),
             config: loop_config,
-            store,
+            store: Arc::<KubeStatusStore>::clone(&store),
             hook: Arc::new(NoHook),
             observers: vec![
                 Arc::new(EventLog) as Arc<dyn DecisionObserver>,
-                ctx.metrics.group_failover(&namespace, &name) as Arc<dyn DecisionObserver>,
+                metrics as Arc<dyn DecisionObserver>,
                 Arc::clone(&reactions) as Arc<dyn DecisionObserver>,
             ],
         })
@@ -216,9 +226,42 @@ impl GroupRuntime {
             stop,
             task,
             reactions,
+            store,
             clients,
             users_applied: None,
         })
+    }
+
+    /// The failover loop's latest status (`None` before its first decision).
+    pub(super) fn failover_status(&self) -> Option<GroupStatus> {
+        self.handle.status()
+    }
+
+    /// Acts on the ordered update's plan: asks the loop for the switchover it calls for,
+    /// and records the phase in the group's status.
+    pub(super) async fn follow_rollout(&self, group: &MysqlFailoverGroup, plan: &RolloutPlan) {
+        if let Some(target) = &plan.handoff {
+            tracing::info!(target = %target, "ordered update: every follower is updated; handing the primary over");
+            self.submit(Request::PlannedFailover {
+                target: target.clone(),
+                max_lag_wait: None,
+            })
+            .await;
+        }
+        let Some(phase) = plan.phase else {
+            return;
+        };
+        let stored = group
+            .status
+            .as_ref()
+            .and_then(|s| s.update_phase.as_deref());
+        if stored == Some(phase.as_str()) {
+            return;
+        }
+        match self.store.publish_update_phase(phase.as_str()).await {
+            Ok(_) => tracing::info!(phase = phase.as_str(), "ordered update phase"),
+            Err(e) => tracing::warn!(error = %e, "cannot record the ordered update phase"),
+        }
     }
 
     /// Stops the loop; a poll in progress finishes its actions first.

@@ -113,28 +113,29 @@ async fn reconcile(
     let (namespace, name) = key_of(group);
     let span = tracing::info_span!("reconcile", namespace = %namespace, group = %name);
     let work = async {
-        match tokio::time::timeout(
+        let failover = runtime.as_ref().and_then(GroupRuntime::failover_status);
+        let rollout = match tokio::time::timeout(
             ctx.reconcile_timeout,
-            reconcile_children(group, &ctx.render, ctx.objects.as_ref()),
+            reconcile_children(group, &ctx.render, failover.as_ref(), ctx.objects.as_ref()),
         )
         .await
         {
-            Ok(Ok(report)) if !report.applied.is_empty() => {
-                tracing::info!(
-                    applied = report.applied.len(),
-                    unchanged = report.unchanged,
-                    "child objects applied"
-                );
+            Ok(Ok(report)) => Some(report.rollout),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "cannot reconcile the child objects");
+                None
             }
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "cannot reconcile the child objects"),
             Err(_) => {
                 tracing::warn!(after = ?ctx.reconcile_timeout, "reconciling the child objects timed out");
+                None
             }
-        }
+        };
         let (runtime, outcome) = GroupRuntime::sync(ctx, runtime, group).await;
         if let Err(e) = outcome {
             tracing::warn!(error = %e, reason = e.reason(), "the group's failover loop cannot run as specified");
+        }
+        if let (Some(runtime), Some(plan)) = (&runtime, rollout) {
+            runtime.follow_rollout(group, &plan).await;
         }
         runtime
     };

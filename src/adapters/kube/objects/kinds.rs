@@ -55,6 +55,16 @@ pub const MANAGED_KINDS: [ManagedKind; 6] = [
     },
 ];
 
+/// Pods: watched (the site pods the operator labels, reduced to their metadata) but never
+/// applied, so [`ManagedKind::of`] does not know them. The watch replaces a LIST per site
+/// on every label check.
+pub const POD: ManagedKind = ManagedKind {
+    group: "",
+    version: "v1",
+    kind: "Pod",
+    plural: "pods",
+};
+
 impl ManagedKind {
     /// The managed kind an object's `apiVersion` and `kind` name, if any.
     pub fn of(api_version: &str, kind: &str) -> Option<&'static Self> {

@@ -1,6 +1,6 @@
 //! The reactions task's writes: status, Events, pod labels, node taints, DNS.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Display;
 use std::future::Future;
 use std::sync::Arc;
@@ -22,6 +22,7 @@ use crate::ports::state::StoreError;
 use crate::render::dns::dns_endpoint;
 use crate::render::names::{LABEL_GROUP, LABEL_HEALTHY, LABEL_ROLE, site_selector};
 use crate::render::platform::{PodLabels, TaintChange, node_taints, pod_labels, taint_change};
+use crate::telemetry::failover::FailoverMetrics;
 
 /// The task's side: clients and what it remembers between decisions.
 pub(super) struct Worker {
@@ -29,6 +30,7 @@ pub(super) struct Worker {
     status: Arc<KubeStatusStore>,
     objects: Arc<dyn ObjectStore>,
     config: ReactionsConfig,
+    metrics: Option<Arc<FailoverMetrics>>,
     /// Per site, the state whose taint consequence is known to be on its nodes. Starts
     /// empty (read as `unknown`), so a new leader re-asserts every site's taint once.
     tainted_for: HashMap<String, SiteState>,
@@ -48,12 +50,14 @@ impl Worker {
         status: Arc<KubeStatusStore>,
         objects: Arc<dyn ObjectStore>,
         config: ReactionsConfig,
+        metrics: Option<Arc<FailoverMetrics>>,
     ) -> Self {
         Self {
             client,
             status,
             objects,
             config,
+            metrics,
             tainted_for: HashMap::new(),
             labelled: HashMap::new(),
             dns_applied: None,
@@ -182,21 +186,13 @@ impl Worker {
             }
             let mut all = true;
             let (role, healthy) = (labels.role.as_str(), labels.healthy_str());
-            let params = ListParams::default().labels(&pod_selector(group, &site.name));
-            let pods = match self.bounded(api.list(&params)).await {
-                Ok(list) => list.items,
-                Err(error) => {
-                    tracing::warn!(site = %site.name, error, "cannot list the site's pods; labels retried on the next decision");
-                    self.labelled.remove(&site.name);
-                    continue;
-                }
+            let Some(pods) = self.site_pods(&api, group, namespace, &site.name).await else {
+                self.labelled.remove(&site.name);
+                continue;
             };
-            for pod in pods {
-                let Some(pod_name) = pod.metadata.name.as_deref() else {
-                    continue;
-                };
-                let current = pod.metadata.labels.as_ref();
-                let label = |key: &str| current.and_then(|l| l.get(key)).map(String::as_str);
+            for (pod_name, current) in &pods {
+                let pod_name = pod_name.as_str();
+                let label = |key: &str| current.get(key).map(String::as_str);
                 if label(LABEL_ROLE) == Some(role) && label(LABEL_HEALTHY) == Some(healthy) {
                     continue;
                 }
@@ -221,6 +217,57 @@ impl Worker {
                     .insert(site.name.clone(), (labels, snapshot.at));
             } else {
                 self.labelled.remove(&site.name);
+            }
+        }
+    }
+
+    /// The site's MySQL pods (name and labels): from the objects cache when it holds Pods,
+    /// else one LIST. `None` when neither answers (retried on the next decision).
+    async fn site_pods(
+        &self,
+        api: &Api<Pod>,
+        group: &str,
+        namespace: &str,
+        site: &str,
+    ) -> Option<Vec<(String, BTreeMap<String, String>)>> {
+        let selector = pod_labels_selector(group, site);
+        if let Some(cached) = self.objects.select("v1", "Pod", namespace, &selector) {
+            return Some(
+                cached
+                    .iter()
+                    .filter_map(|pod| {
+                        let name = pod.pointer("/metadata/name")?.as_str()?.to_owned();
+                        let labels = pod
+                            .pointer("/metadata/labels")
+                            .and_then(Value::as_object)
+                            .map(|l| {
+                                l.iter()
+                                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                                    .collect()
+                            })
+                            .unwrap_or_default();
+                        Some((name, labels))
+                    })
+                    .collect(),
+            );
+        }
+        let params = ListParams::default().labels(&selector_string(selector.iter()));
+        match self.bounded(api.list(&params)).await {
+            Ok(list) => Some(
+                list.items
+                    .into_iter()
+                    .filter_map(|pod| {
+                        Some((pod.metadata.name?, pod.metadata.labels.unwrap_or_default()))
+                    })
+                    .collect(),
+            ),
+            Err(error) => {
+                tracing::warn!(
+                    site,
+                    error,
+                    "cannot list the site's pods; labels retried on the next decision"
+                );
+                None
             }
         }
     }
@@ -296,7 +343,12 @@ impl Worker {
                 .bounded(api.patch(node_name, &params, &Patch::Merge(&patch)))
                 .await
             {
-                Ok(_) => tracing::info!(site, node = node_name, action, "node taint updated"),
+                Ok(_) => {
+                    tracing::info!(site, node = node_name, action, "node taint updated");
+                    if let Some(metrics) = &self.metrics {
+                        metrics.taint_operation(site, present);
+                    }
+                }
                 Err(error) => {
                     all = false;
                     tracing::warn!(
@@ -353,6 +405,13 @@ impl Worker {
         match self.bounded(self.objects.apply(&desired)).await {
             Ok(()) => {
                 tracing::info!(group = name, site = active, "DNS reconciled to active site");
+                let flipped = self
+                    .dns_applied
+                    .as_ref()
+                    .is_some_and(|previous| previous.get("spec") != desired.get("spec"));
+                if let (true, Some(metrics)) = (flipped, &self.metrics) {
+                    metrics.dns_flip(active);
+                }
                 self.dns_applied = Some(desired);
             }
             Err(error) => {
@@ -370,10 +429,10 @@ impl Worker {
 /// The MySQL pods of one site: `shipstream.io/failover-group=<group>`,
 /// `shipstream.io/site=<site>`, and the name and instance labels that keep other pods of
 /// the group (Dragonfly) out.
-pub(super) fn pod_selector(group: &str, site: &str) -> String {
+fn pod_labels_selector(group: &str, site: &str) -> BTreeMap<String, String> {
     let mut labels = site_selector(group, site);
     labels.insert(LABEL_GROUP.to_owned(), group.to_owned());
-    selector_string(labels.iter())
+    labels
 }
 
 fn selector_string<'a>(labels: impl Iterator<Item = (&'a String, &'a String)>) -> String {
@@ -390,7 +449,7 @@ mod tests {
     #[test]
     fn pod_selector_names_group_site_and_mysql() {
         assert_eq!(
-            pod_selector("orders", "iad"),
+            selector_string(pod_labels_selector("orders", "iad").iter()),
             "app.kubernetes.io/instance=orders,app.kubernetes.io/name=mysql,\
              shipstream.io/failover-group=orders,shipstream.io/site=iad"
         );
