@@ -751,7 +751,7 @@ fn every_alert_links_its_runbook() {
 /// Metric names the binary exports: the exposition `/metrics` serves, once every family
 /// has a series (a family without one is not exposed). The server's families are fed the
 /// way its handlers feed them, and one group's failover families the way the failover loop
-/// does (status, events, a promotion, a planned switchover, a poll). Prometheus text:
+/// does (status, events, a promotion, a planned switchover, a poll, a taint, a DNS flip). Prometheus text:
 /// counters end in `_total`, histograms are `_bucket`, `_sum` and `_count`.
 fn exported_metrics() -> BTreeSet<String> {
     use bloodraven::failover::{
@@ -808,6 +808,8 @@ fn exported_metrics() -> BTreeSet<String> {
         Duration::from_secs(1),
     );
     group.observe_poll("iad", Duration::from_millis(2));
+    group.taint_operation("iad", true);
+    group.dns_flip("iad");
 
     let exposition = metrics.encode_prometheus_text().expect("encode");
     let mut names = BTreeSet::new();
