@@ -106,6 +106,8 @@ expect_helm "helm install" "$HELM" install bloodraven "${INSTALL[@]}"
 expect_ok "  ... release record settled (see settle_releases)" settle_releases
 expect_out "  ... deployed, revision 1" "deployed 1" \
   sh -c "'$HELM' -n $NS status bloodraven -o json | python3 -c 'import json,sys; r=json.load(sys.stdin); print(r[\"info\"][\"status\"], r[\"version\"])'"
+expect_ok "  ... NOTES name the Lease and the certificate source" sh -c \
+  "'$HELM' -n $NS get notes bloodraven | grep -q 'get lease bloodraven-operator' && '$HELM' -n $NS get notes bloodraven | grep -q 'from Secret bloodraven-webhook-tls'"
 expect_ok "  ... the CRDs from the chart" kubectl wait --for=condition=Established --timeout=60s \
   crd/mysqlfailovergroups.shipstream.io crd/mysqlbackups.shipstream.io crd/mysqlbackupverifications.shipstream.io
 for object in deployment/bloodraven serviceaccount/bloodraven service/bloodraven-webhook \
