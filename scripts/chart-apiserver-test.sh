@@ -23,6 +23,8 @@
 # BLOODRAVEN_BIN (default: target/debug/bloodraven, built with cargo when missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib/crds.sh
+. scripts/lib/crds.sh
 
 SERVER=${1:-../shared/tools/crd-apiserver.sh}
 [ -f "$SERVER" ] || { echo "chart-apiserver-test: no crd-apiserver script at $SERVER" >&2; exit 2; }
@@ -108,8 +110,7 @@ expect_out "  ... deployed, revision 1" "deployed 1" \
   sh -c "'$HELM' -n $NS status bloodraven -o json | python3 -c 'import json,sys; r=json.load(sys.stdin); print(r[\"info\"][\"status\"], r[\"version\"])'"
 expect_ok "  ... NOTES name the Lease and the certificate source" sh -c \
   "'$HELM' -n $NS get notes bloodraven | grep -q 'get lease bloodraven-operator' && '$HELM' -n $NS get notes bloodraven | grep -q 'from Secret bloodraven-webhook-tls'"
-expect_ok "  ... the CRDs from the chart" kubectl wait --for=condition=Established --timeout=60s \
-  crd/mysqlfailovergroups.shipstream.io crd/mysqlbackups.shipstream.io crd/mysqlbackupverifications.shipstream.io
+expect_ok "  ... the CRDs from the chart" crds_established 60
 for object in deployment/bloodraven serviceaccount/bloodraven service/bloodraven-webhook \
               poddisruptionbudget/bloodraven networkpolicy/bloodraven; do
   expect_ok "  ... $object stored" kubectl -n "$NS" get "$object"
