@@ -95,6 +95,7 @@ impl MysqlSite for FakeSite {
             read_only: s.read_only,
             super_read_only: s.read_only,
             gtid_executed: GtidSet::parse("3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5").unwrap(),
+            gtid_purged: GtidSet::default(),
             replica: s.replica_of.map(|port| ReplicaStatus {
                 source_host: "127.0.0.1".to_owned(),
                 source_port: port,

@@ -27,6 +27,10 @@ pub struct SiteProbe {
     pub read_only: bool,
     pub super_read_only: bool,
     pub gtid_executed: GtidSet,
+    /// Transactions executed here whose binary logs are gone: a replica that lacks any of
+    /// them cannot catch up from this server by replication, only by a clone.
+    #[serde(default)]
+    pub gtid_purged: GtidSet,
     /// `None` when the server has no replication channel configured.
     pub replica: Option<ReplicaStatus>,
 }

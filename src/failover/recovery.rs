@@ -137,6 +137,27 @@ fn compare(
         return;
     }
     if primary_gtid.contains(&probe.gtid_executed) {
+        let purged = step
+            .fresh(primary)
+            .map(|p| p.gtid_purged.clone())
+            .unwrap_or_default();
+        if !probe.gtid_executed.contains(&purged) {
+            // The primary's binary logs no longer hold what the site lacks (a new, empty
+            // site; a primary restored from a backup; logs expired while the site was
+            // away): replication would stop on a purged-logs error forever. Nothing is
+            // lost by cloning, since the primary holds everything the site holds.
+            let missing = purged.subtract(&probe.gtid_executed).count();
+            return start_clone(
+                step,
+                site,
+                primary,
+                format!(
+                    "{primary}'s binary logs no longer hold {missing} transactions {site} \
+                     lacks; cloning {site} from {primary} (nothing on {site} is discarded)"
+                ),
+                GtidSet::default(),
+            );
+        }
         // Persisted before the mutation, so a restarted controller knows it was started.
         step.track_mut(site).recovery = Recovery::Rejoining { since: step.now };
         step.emit(
@@ -313,25 +334,31 @@ pub(super) fn reclone(step: &mut Step<'_>, site: &str) {
         return reject(step, format!("{site} is writable; it must be fenced first"));
     }
     let discarded = site_gtid.subtract(&donor_gtid);
+    let count = discarded.count();
+    start_clone(
+        step,
+        site,
+        &donor,
+        format!("cloning {site} from {donor}; discarding {count} divergent transactions"),
+        discarded,
+    );
+}
+
+/// Replaces `site`'s data with a clone of `donor`; `discarded` is what the site holds that
+/// the donor lacks, reported with the Event before it is gone.
+fn start_clone(step: &mut Step<'_>, site: &str, donor: &str, why: String, discarded: GtidSet) {
+    // Persisted before the mutation, so a restarted controller knows a clone was started.
     step.track_mut(site).recovery = Recovery::Cloning {
         since: step.now,
-        donor: donor.clone(),
+        donor: donor.to_owned(),
     };
     step.emit(
         ActionKind::Clone {
             site: site.to_owned(),
-            donor_site: donor.clone(),
+            donor_site: donor.to_owned(),
         },
         ActionPurpose::Reclone,
         true,
     );
-    let count = discarded.count();
-    step.event(
-        Event::new(
-            EventReason::RecloneRequested,
-            Some(site),
-            format!("cloning {site} from {donor}; discarding {count} divergent transactions"),
-        )
-        .with_gtid(discarded),
-    );
+    step.event(Event::new(EventReason::RecloneRequested, Some(site), why).with_gtid(discarded));
 }

@@ -232,6 +232,7 @@ impl World {
                 read_only: site.read_only,
                 super_read_only: site.read_only,
                 gtid_executed: site.gtid.clone(),
+                gtid_purged: GtidSet::default(),
                 replica,
             })
         };

@@ -51,3 +51,57 @@ async fn fresh_fenced_sites_are_seeded_and_the_other_replicates_from_the_seed() 
     group.stop().await;
     Ok(())
 }
+
+/// A site that lacks transactions whose binary logs the seed has purged cannot catch up
+/// by replication (the IO thread stops on a purged-logs error): it is cloned instead, and
+/// then replicates. Nothing of its own is discarded, since it holds nothing the seed lacks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_site_behind_purged_binary_logs_is_cloned_then_replicates() -> TestResult {
+    let cluster = MysqlCluster::start(2)?;
+    let (iad, pdx) = (cluster.get(0)?, cluster.get(1)?);
+    iad.sql(
+        "CREATE DATABASE seeded; CREATE TABLE seeded.t (id INT PRIMARY KEY); \
+         INSERT INTO seeded.t VALUES (1), (2), (3); FLUSH BINARY LOGS",
+    )?;
+    let current = iad.sql("SHOW BINARY LOG STATUS")?;
+    let current = current.split_whitespace().next().ok_or("no binary log")?;
+    iad.sql(&format!("PURGE BINARY LOGS TO '{current}'"))?;
+    assert!(
+        !iad.sql("SELECT @@GLOBAL.gtid_purged")?.trim().is_empty(),
+        "the seed's early transactions are purged"
+    );
+    for instance in [iad, pdx] {
+        instance.sql("SET GLOBAL super_read_only = ON")?;
+    }
+    let group = Group::start(
+        &cluster,
+        policy(&cluster)?,
+        Arc::new(MemoryStateStore::new()),
+    )
+    .await?;
+    let status = group
+        .wait_for(
+            "pdx cloned from iad and replicating",
+            Duration::from_secs(60),
+            |s| {
+                s.active_site.as_deref() == Some("iad")
+                    && s.sites.iter().any(|site| {
+                        site.name == "pdx" && site.state == SiteState::ReadOnly && site.replicating
+                    })
+            },
+        )
+        .await?;
+    assert_eq!(status.active_site.as_deref(), Some("iad"), "{status:#?}");
+    assert_eq!(pdx.supervisor_restarts(), 1, "one clone restarted pdx");
+    assert_eq!(pdx.sql("SELECT COUNT(*) FROM seeded.t")?, "3");
+    assert!(super_read_only(pdx)?, "the clone stays fenced");
+    // And it now follows by replication.
+    iad.sql("INSERT INTO seeded.t VALUES (4)")?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !gtid_executed(pdx)?.contains(&gtid_executed(iad)?) {
+        assert!(std::time::Instant::now() < deadline, "pdx never caught up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    group.stop().await;
+    Ok(())
+}

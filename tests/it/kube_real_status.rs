@@ -726,6 +726,7 @@ impl bloodraven::ports::mysql::MysqlSite for FakeSite {
             read_only: !self.primary,
             super_read_only: !self.primary,
             gtid_executed: GtidSet::parse(&format!("{UUID}:1-5")).unwrap(),
+            gtid_purged: GtidSet::default(),
             replica: (!self.primary).then(|| bloodraven::failover::ReplicaStatus {
                 source_host: "127.0.0.1".to_owned(),
                 source_port: 3306,

@@ -22,22 +22,24 @@ pub(super) async fn gtid_executed(session: &mut Session) -> Result<GtidSet, DbEr
 
 /// Reads everything [`SiteProbe`] holds in two round trips.
 pub(super) async fn read_probe(session: &mut Session) -> Result<SiteProbe, DbError> {
-    let globals: Option<(u8, u8, String, String)> = session
+    let globals: Option<(u8, u8, String, String, String)> = session
         .first(
             "SELECT @@GLOBAL.read_only, @@GLOBAL.super_read_only, @@GLOBAL.gtid_executed, \
-             @@GLOBAL.server_uuid",
+             @@GLOBAL.server_uuid, @@GLOBAL.gtid_purged",
         )
         .await?;
-    let Some((read_only, super_read_only, gtid_text, server_uuid)) = globals else {
+    let Some((read_only, super_read_only, gtid_text, server_uuid, purged_text)) = globals else {
         return Err(session.query_error("the globals query returned no row"));
     };
     let gtid_executed = parse_gtid(session, &gtid_text)?;
+    let gtid_purged = parse_gtid(session, &purged_text)?;
     let replica = replica_status(session).await?;
     Ok(SiteProbe {
         server_uuid,
         read_only: read_only != 0,
         super_read_only: super_read_only != 0,
         gtid_executed,
+        gtid_purged,
         replica,
     })
 }

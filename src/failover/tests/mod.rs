@@ -73,6 +73,7 @@ pub(super) fn probe(
             read_only,
             super_read_only: read_only,
             gtid_executed: g(gtid),
+            gtid_purged: GtidSet::default(),
             replica: source.map(|s| ReplicaStatus {
                 source_host: s.to_owned(),
                 source_port: 3306,
