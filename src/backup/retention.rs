@@ -1,0 +1,1 @@
+//! Which backups a prune deletes.
