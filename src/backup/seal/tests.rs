@@ -226,10 +226,7 @@ fn header_edits_name_the_check() {
         edit(20, sealed[20] ^ 1),
         SealError::WrongPassphrase
     ));
-    assert!(matches!(
-        edit(9, sealed[9] ^ 1),
-        SealError::WrongPassphrase
-    ));
+    assert!(matches!(edit(9, sealed[9] ^ 1), SealError::WrongPassphrase));
     assert!(matches!(
         edit(50, sealed[50] ^ 1),
         SealError::WrongPassphrase
