@@ -56,15 +56,10 @@ pub enum SealError {
 impl From<io::Error> for SealError {
     fn from(e: io::Error) -> Self {
         // A `SealError` carried through a `Read` impl comes back out as itself.
-        if e.get_ref().is_some_and(|inner| inner.is::<SealError>()) {
-            if let Some(inner) = e.into_inner() {
-                if let Ok(seal) = inner.downcast::<SealError>() {
-                    return *seal;
-                }
-            }
-            return Self::Poisoned;
+        match e.downcast::<SealError>() {
+            Ok(seal) => seal,
+            Err(e) => Self::Io(Arc::new(e)),
         }
-        Self::Io(Arc::new(e))
     }
 }
 

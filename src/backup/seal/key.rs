@@ -84,9 +84,9 @@ impl MasterKey {
         Ok(out)
     }
 
-    fn data_key(&self, nonce_prefix: &[u8; PREFIX_LEN]) -> Result<LessSafeKey, SealError> {
+    fn data_key(&self, nonce_prefix: [u8; PREFIX_LEN]) -> Result<LessSafeKey, SealError> {
         let mut key = [0u8; 32];
-        expand(&self.prk, &[INFO_DATA, nonce_prefix], &mut key)?;
+        expand(&self.prk, &[INFO_DATA, &nonce_prefix], &mut key)?;
         let unbound = UnboundKey::new(&AES_256_GCM, &key).map_err(|_| SealError::Kdf {
             reason: "AES-256-GCM rejected the derived key".to_owned(),
         })?;
@@ -181,7 +181,7 @@ impl SealKey {
 
     fn with_header(master: &MasterKey, header: Header) -> Result<Self, SealError> {
         Ok(Self {
-            key: master.data_key(&header.nonce_prefix)?,
+            key: master.data_key(header.nonce_prefix)?,
             header_bytes: header.encode(),
             header,
         })
@@ -246,15 +246,12 @@ impl SealKey {
                 buf,
             )
             .map(|plain| plain.len());
-        match opened {
-            Ok(len) => {
-                buf.truncate(len);
-                Ok(())
-            }
-            Err(_) => {
-                buf.clear();
-                Err(SealError::Tampered { chunk })
-            }
+        if let Ok(len) = opened {
+            buf.truncate(len);
+            Ok(())
+        } else {
+            buf.clear();
+            Err(SealError::Tampered { chunk })
         }
     }
 }

@@ -23,7 +23,9 @@ fn master() -> &'static MasterKey {
 }
 
 fn plaintext(len: usize) -> Vec<u8> {
-    (0..len).map(|i| (i * 31 % 251) as u8).collect()
+    (0..len)
+        .map(|i| u8::try_from(i * 31 % 251).unwrap())
+        .collect()
 }
 
 fn seal(data: &[u8]) -> Vec<u8> {
@@ -128,7 +130,7 @@ fn truncation_at_every_chunk_boundary_is_truncated() {
 fn truncation_mid_chunk_fails() {
     let sealed = seal(&plaintext(3 * CHUNK + 9));
     for cut in HEADER_LEN + 1..sealed.len() {
-        if (cut - HEADER_LEN) % FULL == 0 {
+        if (cut - HEADER_LEN).is_multiple_of(FULL) {
             continue;
         }
         match open(&sealed[..cut]) {
