@@ -5,6 +5,10 @@ use std::io::{self, Read};
 use super::format::{HEADER_LEN, TAG_LEN};
 use super::{MasterKey, SealError, SealKey};
 
+/// Bytes of AES-GCM work the failure path may spend looking for where a final chunk
+/// followed by appended bytes ends (about a second).
+const TRAILING_SEARCH_BUDGET: u64 = 4 << 30;
+
 /// Reads and verifies a sealed artifact from `inner`, yielding its plaintext.
 ///
 /// A chunk's plaintext is released only after its tag verifies, and the final chunk's
@@ -169,10 +173,19 @@ impl<R: Read> Opener<R> {
         }
         // A shorter prefix that verifies as the final chunk: bytes were appended after it.
         let trailing = self.lookahead.is_some() || len > TAG_LEN;
+        let mut spent = 0u64;
         if trailing {
             for candidate in (TAG_LEN..=len.min(full)).rev() {
                 if candidate == len && self.lookahead.is_none() {
                     continue;
+                }
+                // Each try costs its length, so the whole search is quadratic in the
+                // chunk size; the budget caps an edited chunk size (up to 16 MiB) from
+                // turning one bad artifact into hours of work. At the default 64 KiB the
+                // budget covers every length.
+                spent = spent.saturating_add(u64::try_from(candidate).unwrap_or(u64::MAX));
+                if spent > TRAILING_SEARCH_BUDGET {
+                    break;
                 }
                 scratch.clear();
                 scratch.extend_from_slice(&self.buf[..candidate]);

@@ -372,3 +372,45 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn strong_default_round_trips() {
+    let mut s = Sealer::new(Vec::new(), PASS, SealOptions::default()).unwrap();
+    s.write_all(b"strong").unwrap();
+    let sealed = s.finish().unwrap();
+    assert_eq!(Header::decode(&sealed).unwrap().kdf, KdfParams::STRONG);
+    assert_eq!(open(&sealed).unwrap(), b"strong");
+}
+
+#[test]
+fn tampering_at_the_default_chunk_size_is_reported_promptly() {
+    let master = MasterKey::generate(PASS, KdfParams::insecure_fast_for_tests()).unwrap();
+    let mut s = Sealer::with_master(Vec::new(), &master, DEFAULT_CHUNK_LOG2).unwrap();
+    s.write_all(&plaintext(3 << DEFAULT_CHUNK_LOG2)).unwrap();
+    let mut sealed = s.finish().unwrap();
+    sealed[HEADER_LEN + 10] ^= 1;
+    let started = std::time::Instant::now();
+    let err = Opener::with_master(&sealed[..], &master)
+        .unwrap()
+        .verify_to_end()
+        .unwrap_err();
+    assert!(matches!(err, SealError::Tampered { chunk: 0 }));
+    eprintln!("tamper verdict in {:?}", started.elapsed());
+}
+
+#[test]
+fn an_edited_chunk_size_cannot_make_the_failure_path_run_for_hours() {
+    let master = MasterKey::generate(PASS, KdfParams::insecure_fast_for_tests()).unwrap();
+    let mut s = Sealer::with_master(Vec::new(), &master, DEFAULT_CHUNK_LOG2).unwrap();
+    s.write_all(&plaintext((1 << MAX_CHUNK_LOG2) + 5)).unwrap();
+    let mut sealed = s.finish().unwrap();
+    sealed[41] = MAX_CHUNK_LOG2;
+    let started = std::time::Instant::now();
+    let err = Opener::with_master(&sealed[..], &master)
+        .unwrap()
+        .verify_to_end()
+        .unwrap_err();
+    assert!(matches!(err, SealError::Tampered { chunk: 0 }));
+    assert!(started.elapsed() < std::time::Duration::from_secs(60));
+    eprintln!("verdict in {:?}", started.elapsed());
+}
