@@ -36,6 +36,9 @@ pub enum SealError {
     /// The artifact would exceed the 2^32 chunks a nonce counter can number.
     #[error("too large: more than 2^32 chunks")]
     TooLarge,
+    /// Sealing was asked to use an empty passphrase, which would protect nothing.
+    #[error("empty passphrase: refusing to seal under a key anyone can derive")]
+    EmptyPassphrase,
     /// The key derivation function refused its parameters.
     #[error("key derivation failed: {reason}")]
     Kdf { reason: String },
@@ -76,7 +79,7 @@ impl Categorized for SealError {
     fn category(&self) -> Category {
         match self {
             // A wrong passphrase is a configuration problem (the Secret), not bad data.
-            Self::WrongPassphrase => Category::Config,
+            Self::WrongPassphrase | Self::EmptyPassphrase => Category::Config,
             Self::Truncated { .. }
             | Self::Tampered { .. }
             | Self::TrailingData { .. }

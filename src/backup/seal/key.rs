@@ -35,8 +35,11 @@ impl std::fmt::Debug for MasterKey {
 }
 
 impl MasterKey {
-    /// Derives under a fresh random salt, for sealing.
+    /// Derives under a fresh random salt, for sealing; an empty passphrase is refused.
     pub fn generate(passphrase: &[u8], kdf: KdfParams) -> Result<Self, SealError> {
+        if passphrase.is_empty() {
+            return Err(SealError::EmptyPassphrase);
+        }
         let mut salt = [0u8; SALT_LEN];
         SystemRandom::new()
             .fill(&mut salt)

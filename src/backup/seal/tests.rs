@@ -96,6 +96,14 @@ fn master_key_opener_refuses_another_salt() {
 }
 
 #[test]
+fn an_empty_passphrase_is_refused_for_sealing() {
+    assert!(matches!(
+        Sealer::new(Vec::new(), b"", options()).unwrap_err(),
+        SealError::EmptyPassphrase
+    ));
+}
+
+#[test]
 fn wrong_passphrase_is_reported_as_such() {
     let sealed = seal(b"secret");
     assert!(matches!(
@@ -308,7 +316,7 @@ fn chunk_api_rejects_oversized_chunks_and_wrong_flags() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
     fn round_trips_any_size_and_write_split(
