@@ -166,6 +166,7 @@ impl<R: Read> Opener<R> {
         // A full chunk at the very end that verifies as non-final: the stream was cut at a
         // chunk boundary.
         if len == full && self.lookahead.is_none() {
+            scratch.clear();
             scratch.extend_from_slice(&self.buf);
             if self.key.open_chunk(self.index, false, &mut scratch).is_ok() {
                 return Err(SealError::Truncated { chunks: chunk + 1 });
