@@ -25,6 +25,7 @@
 
 pub mod adapters;
 pub mod api;
+pub mod backup;
 pub mod control;
 pub mod error;
 pub mod failover;
