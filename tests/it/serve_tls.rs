@@ -177,6 +177,21 @@ async fn certificate_rotation_under_load_drops_no_request() {
         metrics.contains("bloodraven_tls_certificate_reloads_total{result=\"success\"} 1"),
         "{metrics}"
     );
+    // The expiry gauge follows the certificate in use: the rotated one, valid for days.
+    let expiry: i64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("bloodraven_tls_certificate_expiry_timestamp_seconds "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no expiry gauge in:\n{metrics}"));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .cast_signed();
+    assert!(
+        expiry > now + 86_400 && expiry < now + 400 * 86_400,
+        "expiry {expiry} is not days ahead of {now}"
+    );
     if let Ok(server) = Arc::try_unwrap(server) {
         server.stop().await;
     }

@@ -86,6 +86,7 @@ pub struct ServeMetrics {
     findings: Family<FindingLabels, Counter>,
     decisions: Family<DecisionLabels, Counter>,
     cert_reloads: Family<ReloadLabels, Counter>,
+    cert_expiry: Gauge,
     lint_slots: Gauge,
     lint_cancelled: Counter,
     cluster_cache: CacheMetrics,
@@ -144,6 +145,12 @@ impl ServeMetrics {
             "Serving certificate reload attempts after the files changed, by result",
             cert_reloads.clone(),
         );
+        let cert_expiry = Gauge::default();
+        registry.register(
+            "tls_certificate_expiry_timestamp_seconds",
+            "When the serving certificate in use expires (its notAfter, Unix seconds)",
+            cert_expiry.clone(),
+        );
         let lint_slots = Gauge::default();
         registry.register(
             "lint_slots_in_use",
@@ -167,6 +174,7 @@ impl ServeMetrics {
             findings,
             decisions,
             cert_reloads,
+            cert_expiry,
             lint_slots,
             lint_cancelled,
             cluster_cache,
@@ -273,6 +281,11 @@ impl ServeMetrics {
                 result: if ok { "success" } else { "failure" },
             })
             .inc();
+    }
+
+    /// The certificate now served expires at `not_after` (Unix seconds).
+    pub fn observe_cert_expiry(&self, not_after: i64) {
+        self.cert_expiry.set(not_after);
     }
 
     /// A `/lint` request took (`true`) or gave back (`false`) a slot.

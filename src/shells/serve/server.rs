@@ -98,6 +98,9 @@ pub async fn bind(opts: ServeOptions) -> Result<Server, ServeError> {
     let acceptor = TlsAcceptor::from(Arc::new(tls::server_config(Arc::clone(&certs))?));
     let (ctx, pending) = context_of(&opts.cluster);
     let (router, state) = build_app_with_context(&opts, ctx)?;
+    if let Some(not_after) = certs.not_after() {
+        state.metrics().observe_cert_expiry(not_after);
+    }
     let listener = TcpListener::bind(opts.listen)
         .await
         .map_err(|source| ServeError::Bind {

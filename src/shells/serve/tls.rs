@@ -94,6 +94,14 @@ impl CertStore {
         }
     }
 
+    /// When the certificate currently served expires (notAfter, Unix seconds); `None` if
+    /// its DER does not parse (rustls accepted it, so that would be a parser gap).
+    pub fn not_after(&self) -> Option<i64> {
+        let leaf = self.current_leaf()?;
+        let (_, cert) = x509_parser::parse_x509_certificate(leaf.as_ref()).ok()?;
+        Some(cert.validity().not_after.timestamp())
+    }
+
     /// The DER of the certificate currently served.
     pub fn current_leaf(&self) -> Option<CertificateDer<'static>> {
         self.current.load().cert.first().cloned()
@@ -140,6 +148,9 @@ pub async fn watch_files(
             Reload::Unchanged => {}
             Reload::Reloaded => {
                 metrics.observe_cert_reload(true);
+                if let Some(not_after) = store.not_after() {
+                    metrics.observe_cert_expiry(not_after);
+                }
                 tracing::info!(dir = %store.dir.display(), "serving certificate reloaded");
             }
             Reload::Rejected(reason) => {
