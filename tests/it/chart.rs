@@ -14,6 +14,7 @@
 //!   exports;
 //! - the `Containerfile` passes `hadolint`.
 
+use crate::support::tools::{dep_tool, output_text};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -39,27 +40,8 @@ fn chart() -> PathBuf {
     root().join("charts/bloodraven")
 }
 
-/// A test peer from `.deps/bin`; its absence is a failure, never a skip.
-fn tool(name: &str) -> PathBuf {
-    let bin = root().join(".deps/bin").join(name);
-    assert!(
-        bin.exists(),
-        "{name} is missing at {}: run scripts/install-test-deps.sh {name}",
-        bin.display()
-    );
-    bin
-}
-
 fn run(command: &mut Command) -> Output {
     command.output().expect("the tool runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 /// The value sets CI covers: the defaults, then every file under `ci/`.
@@ -80,7 +62,7 @@ fn value_sets() -> Vec<(String, Option<PathBuf>)> {
 }
 
 fn helm_template(values: Option<&Path>, extra: &[&str]) -> Output {
-    let mut command = Command::new(tool("helm"));
+    let mut command = Command::new(dep_tool("helm"));
     command
         .args(["template", RELEASE])
         .arg(chart())
@@ -96,7 +78,7 @@ fn render(name: &str, values: Option<&Path>) -> String {
     assert!(
         out.status.success(),
         "helm template ({name}):\n{}",
-        text(&out)
+        output_text(&out)
     );
     String::from_utf8(out.stdout).expect("utf-8")
 }
@@ -181,17 +163,21 @@ fn crds_are_byte_identical_to_the_top_level_crds() {
 #[test]
 fn helm_lint_strict_passes_for_the_defaults_and_every_ci_file() {
     for (name, values) in value_sets() {
-        let mut command = Command::new(tool("helm"));
+        let mut command = Command::new(dep_tool("helm"));
         command.args(["lint", "--strict"]).arg(chart());
         if let Some(values) = &values {
             command.arg("--values").arg(values);
         }
         let out = run(&mut command);
-        assert!(out.status.success(), "helm lint ({name}):\n{}", text(&out));
         assert!(
-            text(&out).contains("1 chart(s) linted, 0 chart(s) failed"),
+            out.status.success(),
+            "helm lint ({name}):\n{}",
+            output_text(&out)
+        );
+        assert!(
+            output_text(&out).contains("1 chart(s) linted, 0 chart(s) failed"),
             "{name}: {}",
-            text(&out)
+            output_text(&out)
         );
     }
 }
@@ -256,7 +242,7 @@ fn has_upstream_schema(object: &Value) -> bool {
 
 #[test]
 fn renders_pass_kubernetes_validate() {
-    let validator = tool("kubernetes-validate");
+    let validator = dep_tool("kubernetes-validate");
     for (name, values) in value_sets() {
         let objects = documents(&name, &render(&name, values.as_deref()));
         let dir = tempfile::tempdir().expect("tempdir");
@@ -282,12 +268,12 @@ fn renders_pass_kubernetes_validate() {
         assert!(
             out.status.success(),
             "{name}: kubernetes-validate {K8S_VERSION}:\n{}",
-            text(&out)
+            output_text(&out)
         );
         assert!(
-            !text(&out).to_lowercase().contains("error"),
+            !output_text(&out).to_lowercase().contains("error"),
             "{name}:\n{}",
-            text(&out)
+            output_text(&out)
         );
     }
 }
@@ -309,7 +295,7 @@ fn bloodraven_lint(name: &str, manifests: &str) -> (Output, Value) {
         .expect("write");
     let out = child.wait_with_output().expect("bloodraven lint");
     let report: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{name}: lint report: {e}\n{}", text(&out)));
+        .unwrap_or_else(|e| panic!("{name}: lint report: {e}\n{}", output_text(&out)));
     (out, report)
 }
 
@@ -325,14 +311,14 @@ fn renders_have_no_required_lint_findings() {
             .filter(|f| f["level"] == "required")
             .collect();
         assert!(required.is_empty(), "{name}: {required:#?}");
-        assert_eq!(out.status.code(), Some(0), "{name}:\n{}", text(&out));
+        assert_eq!(out.status.code(), Some(0), "{name}:\n{}", output_text(&out));
         // The checklist does look at the chart's Deployment: an unpinned image is found.
         let unpinned = rendered.replace(
             "ghcr.io/shipstream/bloodraven@sha256:",
             "ghcr.io/shipstream/bloodraven:latest#",
         );
         let (out, report) = bloodraven_lint(&name, &unpinned);
-        assert_eq!(out.status.code(), Some(1), "{name}: {}", text(&out));
+        assert_eq!(out.status.code(), Some(1), "{name}: {}", output_text(&out));
         assert!(
             report["findings"]
                 .as_array()
@@ -359,7 +345,11 @@ fn unknown_or_invalid_values_are_rejected() {
     ] {
         let out = helm_template(None, &["--set", set]);
         assert!(!out.status.success(), "--set {set} was accepted");
-        assert!(text(&out).contains(why), "--set {set}:\n{}", text(&out));
+        assert!(
+            output_text(&out).contains(why),
+            "--set {set}:\n{}",
+            output_text(&out)
+        );
     }
 }
 
@@ -460,10 +450,10 @@ fn rbac_equals_webhook_rbac_in_both_scopes() {
 
 #[test]
 fn webhook_dir_is_generated_from_the_chart() {
-    tool("helm");
+    dep_tool("helm");
     let dir = tempfile::tempdir().expect("tempdir");
     let out = run(Command::new(root().join("scripts/webhook-manifests.sh")).arg(dir.path()));
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", output_text(&out));
     for file in [
         "rbac.yaml",
         "service.yaml",
@@ -539,8 +529,8 @@ fn webhooks_follow_the_contract_in_every_render() {
 #[test]
 fn deployment_is_restricted_pinned_and_uses_real_flags() {
     let help = run(Command::new(env!("CARGO_BIN_EXE_bloodraven")).args(["serve", "--help"]));
-    assert!(help.status.success(), "{}", text(&help));
-    let help = text(&help);
+    assert!(help.status.success(), "{}", output_text(&help));
+    let help = output_text(&help);
     for (name, values) in value_sets() {
         let objects = documents(&name, &render(&name, values.as_deref()));
         let deployment = find(&objects, "Deployment", RELEASE);
@@ -681,23 +671,27 @@ fn alerts() -> Vec<Value> {
 
 #[test]
 fn alerts_pass_promtool_check_and_unit_tests() {
-    let promtool = tool("promtool");
+    let promtool = dep_tool("promtool");
     let out = run(Command::new(&promtool)
         .args(["check", "rules"])
         .arg(chart().join("files/alerts.yaml")));
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", output_text(&out));
     let count = alerts().len();
     assert!(
-        text(&out).contains(&format!("SUCCESS: {count} rules found")),
+        output_text(&out).contains(&format!("SUCCESS: {count} rules found")),
         "{}",
-        text(&out)
+        output_text(&out)
     );
 
     let out = run(Command::new(&promtool)
         .args(["test", "rules"])
         .arg(root().join("tests/alerts/alerts_test.yaml")));
-    assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("SUCCESS"), "{}", text(&out));
+    assert!(out.status.success(), "{}", output_text(&out));
+    assert!(
+        output_text(&out).contains("SUCCESS"),
+        "{}",
+        output_text(&out)
+    );
 
     // Each alert is shown quiet and firing.
     let tests = documents("alerts_test.yaml", &read("tests/alerts/alerts_test.yaml")).remove(0);
@@ -895,10 +889,10 @@ fn monitoring_objects_carry_the_files_verbatim() {
 
 #[test]
 fn containerfile_passes_hadolint() {
-    let out = run(Command::new(tool("hadolint"))
+    let out = run(Command::new(dep_tool("hadolint"))
         .args(["--failure-threshold", "info"])
         .arg(root().join("Containerfile")));
-    assert!(out.status.success(), "hadolint:\n{}", text(&out));
+    assert!(out.status.success(), "hadolint:\n{}", output_text(&out));
     let containerfile = read("Containerfile");
     let last_stage = containerfile
         .rsplit("\nFROM ")

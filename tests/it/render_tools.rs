@@ -12,30 +12,16 @@ use std::process::{Command, Output};
 use serde_json::Value;
 
 use super::render_golden::{CASES, load_group, render_values, to_yaml};
+use crate::support::tools::{dep_tool, output_text};
 
 const K8S_VERSION: &str = "1.36.0";
 
 fn kubernetes_validate() -> PathBuf {
-    let bin = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join(".deps/kubernetes-validate/bin/kubernetes-validate");
-    assert!(
-        bin.exists(),
-        "kubernetes-validate is missing at {}: run scripts/install-test-deps.sh kubernetes-validate",
-        bin.display()
-    );
-    bin
+    dep_tool("kubernetes-validate")
 }
 
 fn run(mut command: Command) -> Output {
     command.output().expect("the tool runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 /// Writes `values` (one object per file, so a failure names the object) and validates them.
@@ -77,7 +63,7 @@ fn render_objects_pass_kubernetes_validate() {
             assert!(
                 out.status.success(),
                 "{case} against {version:?}:\n{}",
-                text(&out)
+                output_text(&out)
             );
         }
     }
@@ -99,8 +85,8 @@ fn render_kubernetes_validate_catches_a_broken_object() {
     for (broken, field) in [(wrong_type, "replicas"), (unknown_field, "imagePullPolcy")] {
         let dir = tempfile::tempdir().unwrap();
         let out = validate(dir.path(), &[broken], Some(K8S_VERSION));
-        assert!(!out.status.success(), "{field}: {}", text(&out));
-        assert!(text(&out).contains(field), "{}", text(&out));
+        assert!(!out.status.success(), "{field}: {}", output_text(&out));
+        assert!(output_text(&out).contains(field), "{}", output_text(&out));
     }
 }
 
@@ -112,7 +98,7 @@ fn lint(yaml: &str) -> (i32, Value) {
     command.args(["lint", "--format", "json"]).arg(&file);
     let out = run(command);
     let report: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("lint JSON: {e}\n{}", text(&out)));
+        .unwrap_or_else(|e| panic!("lint JSON: {e}\n{}", output_text(&out)));
     (out.status.code().expect("exit code"), report)
 }
 

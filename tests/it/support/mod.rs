@@ -7,3 +7,5 @@ pub mod fake_apiserver;
 pub mod kube;
 #[allow(dead_code)]
 pub mod mysql;
+#[allow(dead_code)]
+pub mod tools;
