@@ -34,12 +34,25 @@ pub use store::OVERLAY_TTL;
 
 use super::WatchScope;
 use crate::ports::objects::{ObjectError, ObjectKey, ObjectStore};
-use crate::render::names::LABEL_MANAGED_BY;
+use crate::render::names::{LABEL_GROUP, LABEL_MANAGED_BY};
 use store::LiveObjects;
 
 /// The field manager of every apply, so the API server attributes our fields to us and a
 /// forced apply takes back exactly those.
 pub const FIELD_MANAGER: &str = "bloodraven";
+
+/// How many Deployment changes may wait for the controllers; beyond it the receiver is
+/// told it lagged and re-reconciles everything.
+const CHANGES_CAPACITY: usize = 1024;
+
+/// A group whose site Deployment changed on the server (its status, typically): the
+/// ordered update waits on Deployment status, so the group is worth a reconcile now
+/// rather than at the next resync.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupChanged {
+    pub namespace: String,
+    pub group: String,
+}
 
 /// The default bound on one apply request.
 pub const APPLY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -61,6 +74,7 @@ pub struct KubeObjects {
     writes: AtomicU64,
     applies: Family<KindLabels, Counter>,
     timeout: Duration,
+    changes: tokio::sync::broadcast::Sender<GroupChanged>,
 }
 
 impl KubeObjects {
@@ -86,6 +100,7 @@ impl KubeObjects {
         let (synced_tx, synced) = watch::channel(0usize);
         let synced_tx = Arc::new(synced_tx);
         let applies = Family::<KindLabels, Counter>::default();
+        let (changes, _) = tokio::sync::broadcast::channel(CHANGES_CAPACITY);
         let mut tasks = Vec::new();
         for kind in &MANAGED_KINDS {
             // Every kind is exported from the start: "no applies" is a 0, not a gap.
@@ -110,6 +125,7 @@ impl KubeObjects {
                         namespace.clone(),
                         Arc::clone(&live),
                         Arc::clone(&synced_tx),
+                        changes.clone(),
                     )
                     .instrument(span),
                 );
@@ -126,6 +142,7 @@ impl KubeObjects {
             writes: AtomicU64::new(0),
             applies,
             timeout: APPLY_TIMEOUT,
+            changes,
         })
     }
 
@@ -158,6 +175,13 @@ impl KubeObjects {
     /// asserted on this.
     pub fn writes(&self) -> u64 {
         self.writes.load(Ordering::Relaxed)
+    }
+
+    /// Groups whose site Deployments change on the server from now on (not those this
+    /// process applied: the event of an apply is filtered out as unchanged only later, so
+    /// a subscriber may see its own writes; a reconcile then finds nothing to do).
+    pub fn changes(&self) -> tokio::sync::broadcast::Receiver<GroupChanged> {
+        self.changes.subscribe()
     }
 
     /// Objects held in memory.
@@ -283,6 +307,7 @@ async fn watch_kind(
     namespace: Option<String>,
     live: Arc<LiveObjects>,
     synced: Arc<watch::Sender<usize>>,
+    changes: tokio::sync::broadcast::Sender<GroupChanged>,
 ) {
     let config = watcher::Config::default().labels(&format!("{LABEL_MANAGED_BY}=bloodraven"));
     let mut events = watcher::watcher(api, config).default_backoff().boxed();
@@ -311,6 +336,20 @@ async fn watch_kind(
                 }
             }
             Ok(Event::Apply(object)) => {
+                if kind.kind == "Deployment"
+                    && let (Some(namespace), Some(group)) = (
+                        object.metadata.namespace.clone(),
+                        object
+                            .metadata
+                            .labels
+                            .as_ref()
+                            .and_then(|l| l.get(LABEL_GROUP))
+                            .cloned(),
+                    )
+                {
+                    // No receiver (not leading) is fine: nothing to wake.
+                    let _ = changes.send(GroupChanged { namespace, group });
+                }
                 let value = stored_form(object, &kind);
                 if let Some(key) = ObjectKey::of(&value) {
                     live.seen(key, &value);

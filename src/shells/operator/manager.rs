@@ -8,11 +8,12 @@ use std::time::Duration;
 use futures_util::StreamExt as _;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, ResourceExt as _};
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 
 use super::OperatorContext;
 use super::group::GroupRuntime;
 use crate::adapters::kube::WatchScope;
+use crate::adapters::kube::objects::GroupChanged;
 use crate::api::MysqlFailoverGroup;
 use crate::control::reconcile::reconcile_children;
 
@@ -45,6 +46,8 @@ pub(super) async fn lead(
         tracing::warn!(after = ?CACHE_SYNC_WAIT, "child-object caches not filled yet; reconciling anyway (unchanged objects may be re-applied once)");
     }
     let mut watches = futures_util::stream::select_all(group_streams(&ctx));
+    let mut deployments = ctx.objects.changes();
+    let mut deployments_open = true;
     let mut known: BTreeMap<GroupKey, Arc<MysqlFailoverGroup>> = BTreeMap::new();
     let mut runtimes: BTreeMap<GroupKey, GroupRuntime> = BTreeMap::new();
     let mut resync = tokio::time::interval(ctx.resync);
@@ -81,6 +84,18 @@ pub(super) async fn lead(
                 None => break,
             },
             _ = resync.tick() => dirty.extend(known.keys().cloned()),
+            // A site Deployment changed (a rollout finished, a pod became ready): the
+            // ordered update may move on now rather than at the next resync.
+            changed = deployments.recv(), if deployments_open => match changed {
+                Ok(GroupChanged { namespace, group }) => {
+                    let key = (namespace, group);
+                    if known.contains_key(&key) {
+                        dirty.insert(key);
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => dirty.extend(known.keys().cloned()),
+                Err(broadcast::error::RecvError::Closed) => deployments_open = false,
+            },
         }
         // Reconcile what changed, each bounded, before reading the next event; a burst of
         // events for one group is handled once.
