@@ -149,6 +149,7 @@ fn plan_rollout(
             deployment: state,
             ready: live.as_ref().is_some_and(rollout::deployment_ready),
             replicating: rollout::replicating(failover, &site.name),
+            candidate: site.role.is_candidate(),
         });
         keys.push((key, state));
     }

@@ -93,6 +93,8 @@ pub struct SiteView {
     pub ready: bool,
     /// The failover core last saw the site read-only, replicating, and caught up.
     pub replicating: bool,
+    /// May be promoted (`role: primary-candidate`): only such a site takes the handoff.
+    pub candidate: bool,
 }
 
 impl SiteView {
@@ -210,7 +212,14 @@ pub fn plan(input: &RolloutInput<'_>) -> RolloutPlan {
         return out;
     }
     // Followers are all healthy here (any unhealthy one returned above).
-    out.handoff = followers.first().map(|s| s.name.clone());
+    let Some(target) = followers.iter().find(|s| s.candidate) else {
+        out.phase = Some(input.previous.unwrap_or(wait));
+        out.waiting = Some(format!(
+            "no primary candidate to hand {active} to; it is held on the old template"
+        ));
+        return out;
+    };
+    out.handoff = Some(target.name.clone());
     out.phase = Some(UpdatePhase::Failover);
     out
 }

@@ -9,6 +9,7 @@ fn site(name: &str, deployment: DeploymentState, ready: bool, replicating: bool)
         deployment,
         ready,
         replicating,
+        candidate: true,
     }
 }
 
@@ -110,6 +111,34 @@ fn the_primary_is_handed_to_a_healthy_follower_before_its_update() {
     );
     assert_eq!(plan.handoff.as_deref(), Some("pdx"));
     assert_eq!(plan.phase, Some(UpdatePhase::Failover));
+}
+
+#[test]
+fn only_a_primary_candidate_takes_the_handoff() {
+    let dr_only = SiteView {
+        candidate: false,
+        ..healthy("pdx", Current)
+    };
+    let sites = [
+        primary("iad", Drifted),
+        dr_only.clone(),
+        healthy("sfo", Current),
+    ];
+    assert_eq!(
+        plan(&ordered(&sites, Some(UpdatePhase::WaitReplica)))
+            .handoff
+            .as_deref(),
+        Some("sfo")
+    );
+
+    let sites = [primary("iad", Drifted), dr_only];
+    let held = plan(&ordered(&sites, Some(UpdatePhase::WaitReplica)));
+    assert_eq!(held.handoff, None);
+    assert!(
+        held.release.is_empty(),
+        "the primary is not restarted in place"
+    );
+    assert!(held.waiting.unwrap().contains("no primary candidate"));
 }
 
 #[test]
