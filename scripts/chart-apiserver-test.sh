@@ -5,7 +5,8 @@
 # Deployments, RBAC, Services, webhook configurations and the rest with etcd semantics but
 # runs no pods. So the webhook runs as a local process behind the chart's Service: that
 # server resolves clientConfig.service through the Service's clusterIP, which is pointed at
-# 127.0.0.1 after the install (port 443, as the chart's webhook configurations say).
+# 127.0.0.1 after the install, on the chart's webhook Service port (`webhook.servicePort`,
+# set to CHART_TEST_WEBHOOK_PORT, default 47445, so no privileged port is needed).
 #
 # Checks:
 #   - install (self-managed certificate from `bloodraven certs generate`, monitoring off: the
@@ -102,8 +103,9 @@ CA=$(base64 -w0 < "$WORK/certs/ca.crt")
 expect_ok "namespace $NS" kubectl create namespace "$NS"
 expect_ok "the serving certificate Secret (no CA key in it)" kubectl -n "$NS" create secret generic bloodraven-webhook-tls \
   --from-file="$WORK/certs/tls.crt" --from-file="$WORK/certs/tls.key" --from-file="$WORK/certs/ca.crt"
+HOOK_PORT=${CHART_TEST_WEBHOOK_PORT:-47445}
 INSTALL=(charts/bloodraven --namespace "$NS" --values charts/bloodraven/ci/monitoring-off-values.yaml
-         --set certManager.enabled=false --set "tls.caBundle=$CA")
+         --set certManager.enabled=false --set "tls.caBundle=$CA" --set "webhook.servicePort=$HOOK_PORT")
 expect_helm "helm install" "$HELM" install bloodraven "${INSTALL[@]}"
 expect_ok "  ... release record settled (see settle_releases)" settle_releases
 expect_out "  ... deployed, revision 1" "deployed 1" \
@@ -135,16 +137,16 @@ expect_ok "  ... and that CA signed the serving certificate" \
 # --- the webhook behind the chart's Service: a local process, the Service pointed at it
 expect_ok "Service clusterIP pointed at the local webhook" kubectl -n "$NS" patch service bloodraven-webhook \
   --type merge -p '{"spec":{"clusterIP":"127.0.0.1"}}'
-RUST_LOG=warn "$BIN" serve --listen 127.0.0.1:443 --cert-dir "$WORK/certs" --controllers off \
+RUST_LOG=warn "$BIN" serve --listen "127.0.0.1:$HOOK_PORT" --cert-dir "$WORK/certs" --controllers off \
   --cluster-lookups off > "$WORK/webhook.log" 2>&1 &
 HOOK_PID=$!
 for _ in $(seq 50); do
-  curl -sf --cacert "$WORK/certs/ca.crt" --resolve "bloodraven-webhook.$NS.svc:443:127.0.0.1" \
-    "https://bloodraven-webhook.$NS.svc/readyz" >/dev/null && break
+  curl -sf --cacert "$WORK/certs/ca.crt" --resolve "bloodraven-webhook.$NS.svc:$HOOK_PORT:127.0.0.1" \
+    "https://bloodraven-webhook.$NS.svc:$HOOK_PORT/readyz" >/dev/null && break
   sleep 0.2
 done
-expect_ok "webhook ready on 127.0.0.1:443" curl -sf --cacert "$WORK/certs/ca.crt" \
-  --resolve "bloodraven-webhook.$NS.svc:443:127.0.0.1" "https://bloodraven-webhook.$NS.svc/readyz"
+expect_ok "webhook ready on 127.0.0.1:$HOOK_PORT" curl -sf --cacert "$WORK/certs/ca.crt" \
+  --resolve "bloodraven-webhook.$NS.svc:$HOOK_PORT:127.0.0.1" "https://bloodraven-webhook.$NS.svc:$HOOK_PORT/readyz"
 
 awk '/^---/{exit} {print}' docs/examples/production-ready.yaml > "$WORK/good.yaml"
 sed -e 's|^  image: .*|  image: mysql:latest|' -e '/^  tls:/,/^      kind:/d' -e 's/^  name: orders$/  name: unsafe/' \

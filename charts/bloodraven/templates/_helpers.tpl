@@ -140,7 +140,7 @@ clientConfig:
     name: {{ include "bloodraven.webhookService" .root }}
     namespace: {{ .root.Release.Namespace }}
     path: {{ .path }}
-    port: 443
+    port: {{ .root.Values.webhook.servicePort }}
   caBundle: {{ ternary "" .root.Values.tls.caBundle .root.Values.certManager.enabled | quote }}
 namespaceSelector:
   matchExpressions:
