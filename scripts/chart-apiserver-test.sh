@@ -93,7 +93,7 @@ cleanup() {
 trap cleanup EXIT
 
 "$SERVER" setup
-"$SERVER" start
+crd_start "$SERVER"
 eval "$("$SERVER" env)"
 rm -rf "$WORK" && mkdir -p "$WORK"
 

@@ -28,7 +28,7 @@ trap cleanup EXIT
 
 bash "$SERVER" setup
 bash "$SERVER" stop >/dev/null 2>&1 || true
-bash "$SERVER" start
+crd_start "$SERVER"
 eval "$(bash "$SERVER" env)"
 
 PASS=0 FAIL=0

@@ -23,15 +23,13 @@ if [ ! -x "$CRD_WORK/bin/apiextensions-apiserver-builtins" ]; then
   "$tool" setup
 fi
 trap '"$tool" stop || true' EXIT
-if ! "$tool" start; then
-  # A binary left by an earlier run (another version of the tool, an interrupted build)
-  # must not fail the run for good: show why, rebuild it, and try once more.
-  echo "kube-apiserver-test: the API server did not start; its logs:" >&2
-  tail -n 40 "$CRD_WORK"/run/*.log >&2 || true
+if ! crd_start "$tool"; then
+  # A binary left by an earlier run (an interrupted build, say) must not fail the run for
+  # good: rebuild it and try once more.
   echo "kube-apiserver-test: rebuilding the built-in kinds binary and trying once more" >&2
   rm -f "$CRD_WORK/bin/apiextensions-apiserver-builtins"
   "$tool" setup
-  "$tool" start
+  crd_start "$tool"
 fi
 eval "$("$tool" env)"
 export KUBECONFIG

@@ -39,7 +39,7 @@ trap cleanup EXIT
 
 bash "$SERVER" setup
 bash "$SERVER" stop >/dev/null 2>&1 || true
-bash "$SERVER" start
+crd_start "$SERVER"
 eval "$(bash "$SERVER" env)"
 RUN=$CRD_WORK/run
 
