@@ -10,6 +10,8 @@
 //! site, so drifted ones go through the ordered-update planner ([`rollout::plan`]), which
 //! holds some back and may ask for a switchover first.
 
+use std::collections::HashMap;
+
 use tracing::Instrument as _;
 
 use serde_json::Value;
@@ -19,10 +21,11 @@ use crate::error::{Categorized, Category};
 use crate::failover::GroupStatus;
 use crate::ports::objects::{ObjectError, ObjectKey, ObjectStore};
 use crate::render::diff::covers;
+use crate::render::names::LABEL_SITE;
 use crate::render::rollout::{
     self, DeploymentState, RolloutInput, RolloutPlan, SiteView, UpdatePhase,
 };
-use crate::render::{DesiredObjects, RenderError, RenderOptions, render};
+use crate::render::{RenderError, RenderOptions, render};
 
 /// What one reconcile did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -80,23 +83,27 @@ pub async fn reconcile_children(
         namespace = group.metadata.namespace.as_deref().unwrap_or_default(),
     );
     async move {
-        let rendered = render(group, options)?;
-        let (rollout, held) =
-            plan_rollout(group, &rendered, failover, objects).map_err(ReconcileError::Rendered)?;
-        let desired = rendered
+        let desired = render(group, options)?
             .to_values()
             .map_err(|e| ReconcileError::Rendered(e.to_string()))?;
+        let (rollout, deployments) =
+            plan_rollout(group, &desired, failover, objects).map_err(ReconcileError::Rendered)?;
         let mut report = ReconcileReport {
             rollout,
             ..ReconcileReport::default()
         };
         for value in &desired {
             let key = key_of(value).map_err(ReconcileError::Rendered)?;
-            if held.contains(&key) {
-                report.held.push(key);
-                continue;
-            }
-            if objects.live(&key).is_some_and(|live| covers(&live, value)) {
+            // A site Deployment was compared once already, by the planner.
+            let current = match deployments.get(&key) {
+                Some(Deployment { held: true, .. }) => {
+                    report.held.push(key);
+                    continue;
+                }
+                Some(d) => d.state == DeploymentState::Current,
+                None => objects.live(&key).is_some_and(|live| covers(&live, value)),
+            };
+            if current {
                 report.unchanged += 1;
                 continue;
             }
@@ -125,23 +132,37 @@ fn key_of(value: &Value) -> Result<ObjectKey, String> {
     ObjectKey::of(value).ok_or_else(|| "an object without apiVersion, kind or name".to_owned())
 }
 
-/// The ordered update's plan, and the keys of the drifted Deployments it holds back. An
-/// error is a rendered Deployment that cannot be sent (a renderer bug).
+/// What the planner made of one site Deployment.
+struct Deployment {
+    state: DeploymentState,
+    /// Drifted, and not released by the plan: not applied this time.
+    held: bool,
+}
+
+/// The ordered update's plan, and each site Deployment's state by key. An error is a
+/// rendered Deployment without a site label or key (a renderer bug).
 fn plan_rollout(
     group: &MysqlFailoverGroup,
-    rendered: &DesiredObjects,
+    desired: &[Value],
     failover: Option<&GroupStatus>,
     objects: &dyn ObjectStore,
-) -> Result<(RolloutPlan, Vec<ObjectKey>), String> {
-    let mut sites = Vec::with_capacity(rendered.deployments.len());
-    let mut keys = Vec::with_capacity(rendered.deployments.len());
-    for (site, deployment) in group.spec.sites.iter().zip(&rendered.deployments) {
-        let value = serde_json::to_value(deployment).map_err(|e| e.to_string())?;
-        let key = key_of(&value)?;
+) -> Result<(RolloutPlan, HashMap<ObjectKey, Deployment>), String> {
+    let mut sites = Vec::with_capacity(group.spec.sites.len());
+    let mut keys = Vec::with_capacity(group.spec.sites.len());
+    for value in desired.iter().filter(|v| v["kind"] == "Deployment") {
+        let key = key_of(value)?;
+        let site = value
+            .pointer(&format!(
+                "/metadata/labels/{}",
+                LABEL_SITE.replace('/', "~1")
+            ))
+            .and_then(Value::as_str)
+            .and_then(|name| group.spec.sites.iter().find(|s| s.name == name))
+            .ok_or_else(|| format!("{key} names no site of the group"))?;
         let live = objects.live(&key);
         let state = match &live {
             None => DeploymentState::Absent,
-            Some(live) if covers(live, &value) => DeploymentState::Current,
+            Some(live) if covers(live, value) => DeploymentState::Current,
             Some(_) => DeploymentState::Drifted,
         };
         sites.push(SiteView {
@@ -167,15 +188,15 @@ fn plan_rollout(
             .is_some_and(|p| p.phase.is_running()),
         previous,
     });
-    let held = sites
+    let deployments = sites
         .iter()
         .zip(keys)
-        .filter(|(site, (_, state))| {
-            *state == DeploymentState::Drifted && !plan.release.contains(&site.name)
+        .map(|(site, (key, state))| {
+            let held = state == DeploymentState::Drifted && !plan.release.contains(&site.name);
+            (key, Deployment { state, held })
         })
-        .map(|(_, (key, _))| key)
         .collect();
-    Ok((plan, held))
+    Ok((plan, deployments))
 }
 
 #[cfg(test)]
