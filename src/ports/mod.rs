@@ -3,6 +3,7 @@
 //! simulator fake them.
 //!
 //! - [`mysql`]: the operations on one MySQL server;
+//! - [`artifacts`]: where a backup's artifact bytes go and come back from;
 //! - [`state`]: where the failover core's state survives a restart (a file in standalone
 //!   mode, the custom resource's status in a cluster);
 //! - [`hook`]: telling something outside MySQL about a new primary;
@@ -10,6 +11,7 @@
 //! - [`objects`]: the Kubernetes objects the operator reads and server-side applies;
 //! - [`observer`]: everything that reports a decision (logs, metrics, Events, status).
 
+pub mod artifacts;
 pub mod hook;
 pub mod lease;
 pub mod mysql;
