@@ -2,3 +2,4 @@
 
 pub mod kube;
 pub mod mysql;
+pub mod storage;

@@ -7,6 +7,7 @@
 //! through [`crate::ports::mysql::MysqlSite`], and publishes the latest
 //! [`crate::failover::GroupStatus`] on a watch channel.
 
+pub mod backup;
 mod execute;
 mod failover_loop;
 pub mod leader;

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use k8s_openapi::jiff;
 use serde::{Deserialize, Serialize};
 
 /// Milliseconds since the Unix epoch, supplied by the caller on every decision.
@@ -34,6 +35,22 @@ impl Timestamp {
     /// Whether at least `d` has passed since `earlier`.
     pub fn has_elapsed(self, earlier: Timestamp, d: Duration) -> bool {
         self.since(earlier) >= d
+    }
+
+    /// RFC 3339 in UTC with second precision, as Kubernetes writes `date-time` fields.
+    pub fn rfc3339(self) -> String {
+        let seconds = i64::try_from(self.0 / 1000).unwrap_or(i64::MAX);
+        jiff::Timestamp::from_second(seconds)
+            .unwrap_or(jiff::Timestamp::MAX)
+            .to_string()
+    }
+
+    /// Parses RFC 3339 (any offset); `None` for text that is not one or is before 1970.
+    pub fn parse_rfc3339(text: &str) -> Option<Self> {
+        let t: jiff::Timestamp = text.parse().ok()?;
+        u64::try_from(t.as_millisecond())
+            .ok()
+            .map(Self::from_millis)
     }
 }
 

@@ -15,7 +15,6 @@
 use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
-use k8s_openapi::jiff;
 
 use crate::api::failover_group_status::{
     MysqlFailoverGroupStatus, PlannedFailoverStatus, SiteStatus,
@@ -211,19 +210,16 @@ pub fn worth_writing(
 
 /// RFC 3339 in UTC with second precision, as Kubernetes writes `date-time` fields.
 pub fn rfc3339(t: Timestamp) -> String {
-    timestamp(t).to_string()
-}
-
-fn timestamp(t: Timestamp) -> jiff::Timestamp {
-    let seconds = i64::try_from(t.as_millis() / 1000).unwrap_or(i64::MAX);
-    jiff::Timestamp::from_second(seconds).unwrap_or(jiff::Timestamp::MAX)
+    t.rfc3339()
 }
 
 fn parse_rfc3339(text: &str) -> Option<Timestamp> {
-    let t: jiff::Timestamp = text.parse().ok()?;
-    u64::try_from(t.as_millisecond())
-        .ok()
-        .map(Timestamp::from_millis)
+    Timestamp::parse_rfc3339(text)
+}
+
+fn timestamp(t: Timestamp) -> k8s_openapi::jiff::Timestamp {
+    let seconds = i64::try_from(t.as_millis() / 1000).unwrap_or(i64::MAX);
+    k8s_openapi::jiff::Timestamp::from_second(seconds).unwrap_or(k8s_openapi::jiff::Timestamp::MAX)
 }
 
 fn truncate(text: &str, max: usize) -> String {

@@ -41,6 +41,9 @@ pub enum Command {
     Standalone(crate::shells::standalone::StandaloneArgs),
     /// Ask a running `bloodraven standalone` for a planned failover and wait for it.
     Failover(crate::shells::standalone::FailoverArgs),
+    /// Take, list, verify, restore and prune backups.
+    #[command(subcommand)]
+    Backup(crate::shells::backup::BackupCommand),
 }
 
 /// Entry point of the binary.
@@ -65,5 +68,6 @@ pub fn main() -> ExitCode {
         Command::Certs(command) => serve::run_certs(command),
         Command::Standalone(args) => crate::shells::standalone::run(args),
         Command::Failover(args) => crate::shells::standalone::failover(args),
+        Command::Backup(command) => crate::shells::backup::run(command),
     }
 }

@@ -8,4 +8,6 @@ pub mod kube;
 #[allow(dead_code)]
 pub mod mysql;
 #[allow(dead_code)]
+pub mod s3;
+#[allow(dead_code)]
 pub mod tools;

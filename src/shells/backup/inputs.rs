@@ -1,0 +1,111 @@
+//! Where the backup commands get what is not on their command line: database
+//! credentials, the passphrase and the repository. Secrets come from files or the
+//! environment only, never from flags, which `ps` and shell history would keep.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use clap::Args;
+
+use super::error::BackupError;
+use crate::adapters::mysql::{ClientTls, Credentials};
+use crate::adapters::storage::{ObjectRepository, S3Settings};
+use crate::ports::artifacts::BlobStore;
+
+pub const USER_ENV: &str = "BLOODRAVEN_MYSQL_USER";
+pub const PASSWORD_ENV: &str = "BLOODRAVEN_MYSQL_PASSWORD";
+pub const PASSPHRASE_ENV: &str = "BLOODRAVEN_BACKUP_PASSPHRASE";
+
+/// How to log in to MySQL.
+#[derive(Debug, Clone, Args)]
+pub struct MysqlLogin {
+    /// File holding the MySQL user name (default: $BLOODRAVEN_MYSQL_USER, else root).
+    #[arg(long, value_name = "FILE")]
+    pub user_file: Option<PathBuf>,
+    /// File holding the MySQL password (default: $BLOODRAVEN_MYSQL_PASSWORD, else none).
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+    /// TLS to MySQL: `required` (the default; the certificate is verified when
+    /// --mysql-ca is given) or `off`.
+    #[arg(long, value_name = "MODE", default_value = "required")]
+    pub mysql_tls: TlsMode,
+    /// PEM CA that signs the server certificate.
+    #[arg(long, value_name = "FILE")]
+    pub mysql_ca: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TlsMode {
+    Required,
+    Off,
+}
+
+impl MysqlLogin {
+    pub fn credentials(&self) -> Result<Credentials, BackupError> {
+        let user = match &self.user_file {
+            Some(path) => read_secret(path, "--user-file")?,
+            None => std::env::var(USER_ENV).unwrap_or_else(|_| "root".to_owned()),
+        };
+        let password = match &self.password_file {
+            Some(path) => read_secret(path, "--password-file")?,
+            None => std::env::var(PASSWORD_ENV).unwrap_or_default(),
+        };
+        Ok(Credentials::new(user, password))
+    }
+
+    pub fn tls(&self) -> ClientTls {
+        match self.mysql_tls {
+            TlsMode::Off => ClientTls::Off,
+            TlsMode::Required => ClientTls::Required {
+                ca: self.mysql_ca.clone(),
+            },
+        }
+    }
+}
+
+/// Where the repository is.
+#[derive(Debug, Clone, Args)]
+pub struct S3Flags {
+    /// S3 endpoint for S3-compatible servers (default: $AWS_ENDPOINT_URL, else AWS).
+    #[arg(long, value_name = "URL")]
+    pub s3_endpoint: Option<String>,
+    /// S3 region (default: $AWS_REGION, else us-east-1).
+    #[arg(long, value_name = "REGION")]
+    pub s3_region: Option<String>,
+}
+
+impl S3Flags {
+    pub fn open(&self, url: &str) -> Result<Arc<dyn BlobStore>, BackupError> {
+        let settings = S3Settings {
+            endpoint: self.s3_endpoint.clone(),
+            region: self.s3_region.clone(),
+            ..S3Settings::default()
+        };
+        Ok(Arc::new(ObjectRepository::open(url, &settings)?))
+    }
+}
+
+/// The passphrase from `file`, else from the environment; `None` when neither is set.
+pub fn passphrase(file: Option<&Path>, flag: &str) -> Result<Option<Vec<u8>>, BackupError> {
+    if let Some(path) = file {
+        let text = read_secret(path, flag)?;
+        if text.is_empty() {
+            return Err(BackupError::Input(format!(
+                "{flag} {}: the file is empty",
+                path.display()
+            )));
+        }
+        return Ok(Some(text.into_bytes()));
+    }
+    Ok(std::env::var(PASSPHRASE_ENV)
+        .ok()
+        .filter(|p| !p.is_empty())
+        .map(String::into_bytes))
+}
+
+/// A secret file's contents without its trailing newline.
+fn read_secret(path: &Path, flag: &str) -> Result<String, BackupError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| BackupError::Input(format!("{flag} {}: {e}", path.display())))?;
+    Ok(text.trim_end_matches(['\n', '\r']).to_owned())
+}

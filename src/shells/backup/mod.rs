@@ -1,0 +1,69 @@
+//! `bloodraven backup …` and `bloodraven binlog …`: the backup engine as a command line,
+//! used on its own, by standalone mode and inside the operator's Jobs.
+//!
+//! Each command is a thin shell: it gathers inputs ([`inputs`]), opens the repository
+//! through the storage adapter, and runs the engine's pieces: the MySQL dump and load
+//! adapters, and the sink, source and catalog of [`crate::control::backup`].
+
+mod catalog;
+mod error;
+mod inputs;
+
+use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use clap::Subcommand;
+
+pub use error::BackupError;
+
+use crate::error::{Categorized, Category};
+use crate::failover::Timestamp;
+
+#[derive(Debug, Subcommand)]
+pub enum BackupCommand {
+    /// List the backups in a repository, oldest first.
+    List(catalog::ListArgs),
+    /// Delete the backups retention no longer keeps (the newest good one never goes).
+    Prune(catalog::PruneArgs),
+}
+
+pub fn run(command: &BackupCommand) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => return fail(&BackupError::Runtime(e.to_string())),
+    };
+    let now = now();
+    let outcome = runtime.block_on(async {
+        match command {
+            BackupCommand::List(args) => catalog::list(args, now).await,
+            BackupCommand::Prune(args) => catalog::prune(args, now).await,
+        }
+    });
+    match outcome {
+        Ok(text) => {
+            println!("{}", text.trim_end());
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e),
+    }
+}
+
+fn fail(error: &BackupError) -> ExitCode {
+    eprintln!("bloodraven backup: {error}");
+    ExitCode::from(match error.category() {
+        Category::InvalidInput | Category::Config => 2,
+        _ => 1,
+    })
+}
+
+/// The wall clock, read once per command at the shell: the engine's pieces take it as an
+/// argument.
+fn now() -> Timestamp {
+    let millis = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    Timestamp::from_millis(millis)
+}
