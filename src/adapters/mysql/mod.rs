@@ -7,6 +7,7 @@
 //! probe with [`crate::ports::mysql::DbError::Timeout`] and can never freeze the poll loop,
 //! and a closed port fails fast with [`crate::ports::mysql::DbError::Refused`].
 
+mod binlog;
 mod client;
 mod clone;
 mod config;
@@ -16,6 +17,7 @@ mod session;
 mod sql_text;
 mod users;
 
+pub use binlog::{BinaryLog, BinlogError, BinlogServer, MysqlTools};
 pub use client::MysqlSiteClient;
 pub use config::{ClientTls, Credentials, MysqlConfigError, MysqlSiteConfig};
 pub use users::RoleUsers;

@@ -109,3 +109,54 @@ fn read_secret(path: &Path, flag: &str) -> Result<String, BackupError> {
         .map_err(|e| BackupError::Input(format!("{flag} {}: {e}", path.display())))?;
     Ok(text.trim_end_matches(['\n', '\r']).to_owned())
 }
+
+/// Where MySQL's client programs are (the point-in-time tools run them).
+#[derive(Debug, Clone, Args)]
+pub struct ToolFlags {
+    /// The `mysqlbinlog` program.
+    #[arg(long, value_name = "PATH", default_value = "mysqlbinlog")]
+    pub mysqlbinlog: PathBuf,
+    /// The `mysql` client program.
+    #[arg(long, value_name = "PATH", default_value = "mysql")]
+    pub mysql: PathBuf,
+}
+
+impl ToolFlags {
+    pub fn tools(&self) -> crate::adapters::mysql::MysqlTools {
+        crate::adapters::mysql::MysqlTools {
+            mysqlbinlog: self.mysqlbinlog.clone(),
+            mysql: self.mysql.clone(),
+        }
+    }
+}
+
+/// A private scratch directory (mode 0700), removed with everything in it on drop.
+pub struct Scratch {
+    path: PathBuf,
+}
+
+impl Scratch {
+    pub fn new(purpose: &str) -> Result<Self, BackupError> {
+        use std::os::unix::fs::DirBuilderExt as _;
+        let mut random = [0u8; 8];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut random)
+            .map_err(|_| BackupError::Runtime("the system random source failed".to_owned()))?;
+        let suffix: String = random.iter().map(|b| format!("{b:02x}")).collect();
+        let path = std::env::temp_dir().join(format!("bloodraven-{purpose}-{suffix}"));
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&path)
+            .map_err(|e| BackupError::Runtime(format!("creating {}: {e}", path.display())))?;
+        Ok(Self { path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}

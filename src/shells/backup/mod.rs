@@ -5,15 +5,18 @@
 //! through the storage adapter, and runs the engine's pieces: the MySQL dump and load
 //! adapters, and the sink, source and catalog of [`crate::control::backup`].
 
+mod binlog;
 mod catalog;
 mod error;
 mod inputs;
+mod keys;
 
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::Subcommand;
 
+pub use binlog::BinlogCommand;
 pub use error::BackupError;
 
 use crate::error::{Categorized, Category};
@@ -28,6 +31,25 @@ pub enum BackupCommand {
 }
 
 pub fn run(command: &BackupCommand) -> ExitCode {
+    let now = now();
+    execute(async {
+        match command {
+            BackupCommand::List(args) => catalog::list(args, now).await,
+            BackupCommand::Prune(args) => catalog::prune(args, now).await,
+        }
+    })
+}
+
+pub fn run_binlog(command: &BinlogCommand) -> ExitCode {
+    execute(async {
+        match command {
+            BinlogCommand::Archive(args) => binlog::archive(args).await,
+        }
+    })
+}
+
+/// Runs one command on a fresh runtime and prints its result (JSON or a table).
+fn execute(command: impl std::future::Future<Output = Result<String, BackupError>>) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -35,14 +57,7 @@ pub fn run(command: &BackupCommand) -> ExitCode {
         Ok(runtime) => runtime,
         Err(e) => return fail(&BackupError::Runtime(e.to_string())),
     };
-    let now = now();
-    let outcome = runtime.block_on(async {
-        match command {
-            BackupCommand::List(args) => catalog::list(args, now).await,
-            BackupCommand::Prune(args) => catalog::prune(args, now).await,
-        }
-    });
-    match outcome {
+    match runtime.block_on(command) {
         Ok(text) => {
             println!("{}", text.trim_end());
             ExitCode::SUCCESS

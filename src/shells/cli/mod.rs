@@ -44,6 +44,9 @@ pub enum Command {
     /// Take, list, verify, restore and prune backups.
     #[command(subcommand)]
     Backup(crate::shells::backup::BackupCommand),
+    /// Archive binary logs for point-in-time recovery.
+    #[command(subcommand)]
+    Binlog(crate::shells::backup::BinlogCommand),
 }
 
 /// Entry point of the binary.
@@ -69,5 +72,6 @@ pub fn main() -> ExitCode {
         Command::Standalone(args) => crate::shells::standalone::run(args),
         Command::Failover(args) => crate::shells::standalone::failover(args),
         Command::Backup(command) => crate::shells::backup::run(command),
+        Command::Binlog(command) => crate::shells::backup::run_binlog(command),
     }
 }

@@ -1,0 +1,271 @@
+//! `bloodraven binlog archive`: uploads each closed binary log of a server, once, with the
+//! GTIDs and the time span it holds; and the replay half of a point-in-time restore.
+//!
+//! A log's index object is written after all its parts, so a log is archived or not,
+//! never half. A failed pass (the store or the server away) is retried on the next tick;
+//! the server keeps its logs meanwhile, so an outage delays uploads and loses none unless
+//! it outlasts `binlog_expire_logs_seconds`, which the archiver warns about.
+
+use std::collections::HashSet;
+use std::io::Read as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+
+use super::error::BackupError;
+use super::inputs::{MysqlLogin, S3Flags, Scratch, ToolFlags, passphrase};
+use super::keys;
+use crate::adapters::mysql::{BinlogServer, MysqlTools};
+use crate::backup::codec::Codec;
+use crate::backup::manifest::{EncryptionParams, MAX_MANIFEST_BYTES};
+use crate::backup::pitr::{ArchivedBinlog, BINLOGS_DIR, ReplayPlan, scan_events};
+use crate::ports::artifacts::{BlobStore, StoredArtifact};
+
+/// Each archived log is stored in parts of this size, so memory stays bounded whatever
+/// `max_binlog_size` is.
+const PART_BYTES: usize = 8 << 20;
+
+#[derive(Debug, Subcommand)]
+pub enum BinlogCommand {
+    /// Archive closed binary logs for point-in-time recovery (once, or every --interval).
+    Archive(ArchiveArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ArchiveArgs {
+    /// The server whose binary logs to archive, host:port.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub source: String,
+    /// The repository: s3://bucket/prefix or file:///path.
+    #[arg(long, value_name = "URL")]
+    pub to: String,
+    /// One pass, then exit (non-zero if it failed).
+    #[arg(long)]
+    pub once: bool,
+    /// Seconds between passes.
+    #[arg(long, default_value_t = 60)]
+    pub interval: u64,
+    /// Close the current log first (FLUSH BINARY LOGS), so everything committed until now
+    /// is archived by this pass.
+    #[arg(long)]
+    pub rotate: bool,
+    /// File holding the passphrase to encrypt with (default: $BLOODRAVEN_BACKUP_PASSPHRASE).
+    #[arg(long, value_name = "FILE")]
+    pub encrypt_passphrase_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub login: MysqlLogin,
+    #[command(flatten)]
+    pub s3: S3Flags,
+    #[command(flatten)]
+    pub tools: ToolFlags,
+}
+
+pub(super) async fn archive(args: &ArchiveArgs) -> Result<String, BackupError> {
+    let store = args.s3.open(&args.to)?;
+    let server = BinlogServer::new(&args.source, args.login.credentials()?, args.login.tls())
+        .map_err(|e| BackupError::Input(e.to_string()))?;
+    let secret = passphrase(args.encrypt_passphrase_file.as_deref(), "--encrypt-passphrase-file")?;
+    let (codec, encryption) = keys::sealing(secret).await?;
+    let archiver = Archiver {
+        store,
+        server,
+        tools: args.tools.tools(),
+        codec,
+        encryption,
+    };
+    if args.once {
+        if args.rotate {
+            archiver.server.rotate().await.map_err(|e| BackupError::Database(e.to_string()))?;
+        }
+        let archived = archiver.pass().await?;
+        return serde_json::to_string_pretty(&archived).map_err(|e| BackupError::Runtime(e.to_string()));
+    }
+    let mut tick = tokio::time::interval(Duration::from_secs(args.interval.max(1)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = tokio::signal::ctrl_c() => return Ok(String::new()),
+        }
+        match archiver.pass().await {
+            Ok(names) if !names.is_empty() => tracing::info!(count = names.len(), last = %names[names.len() - 1], "archived binary logs"),
+            Ok(_) => {}
+            // Retried on the next tick: the server still has the logs.
+            Err(e) => tracing::warn!(error = %e, "binary log archive pass failed; retrying"),
+        }
+    }
+}
+
+struct Archiver {
+    store: Arc<dyn BlobStore>,
+    server: BinlogServer,
+    tools: MysqlTools,
+    codec: Codec,
+    encryption: Option<EncryptionParams>,
+}
+
+impl Archiver {
+    /// Archives every closed log not archived yet; their names.
+    async fn pass(&self) -> Result<Vec<String>, BackupError> {
+        let db = |e: &dyn std::fmt::Display| BackupError::Database(e.to_string());
+        let (uuid, logs) = self.server.inventory().await.map_err(|e| db(&e))?;
+        if uuid.is_empty() {
+            return Err(BackupError::Database("the server reports no server_uuid".to_owned()));
+        }
+        let dir = format!("{BINLOGS_DIR}/{uuid}");
+        let archived: HashSet<String> = self
+            .store
+            .list(&dir)
+            .await?
+            .into_iter()
+            .filter_map(|b| b.key.strip_suffix(".json").and_then(|k| k.rsplit('/').next()).map(str::to_owned))
+            .collect();
+        let mut done = Vec::new();
+        // Every log but the newest is closed; the next log's Previous_gtids bounds it.
+        for pair in logs.windows(2) {
+            let (log, next) = (&pair[0], &pair[1]);
+            if archived.contains(&log.name) {
+                continue;
+            }
+            let previous = self.server.previous_gtids(&log.name).await.map_err(|e| db(&e))?;
+            let until = self.server.previous_gtids(&next.name).await.map_err(|e| db(&e))?;
+            let scratch = Scratch::new("binlog")?;
+            let path = self
+                .tools
+                .fetch(&self.server, &log.name, scratch.path())
+                .await
+                .map_err(|e| db(&e))?;
+            let entry = self.upload(&dir, &uuid, &log.name, &path, previous.clone(), until.subtract(&previous)).await?;
+            tracing::info!(name = %log.name, gtids = %entry.gtids, bytes = entry.bytes, "archived binary log");
+            done.push(log.name.clone());
+        }
+        Ok(done)
+    }
+
+    async fn upload(
+        &self,
+        dir: &str,
+        uuid: &str,
+        name: &str,
+        path: &std::path::Path,
+        previous_gtids: crate::failover::gtid::GtidSet,
+        gtids: crate::failover::gtid::GtidSet,
+    ) -> Result<ArchivedBinlog, BackupError> {
+        let io = |e: std::io::Error| BackupError::Runtime(format!("{}: {e}", path.display()));
+        let scan_path = path.to_owned();
+        let scan = tokio::task::spawn_blocking(move || {
+            std::fs::File::open(&scan_path).map(std::io::BufReader::new).map(scan_events)
+        })
+        .await
+        .map_err(|e| BackupError::Runtime(e.to_string()))?
+        .map_err(io)?
+        .map_err(|e| BackupError::Runtime(format!("{name}: {e}")))?;
+        let mut file = std::fs::File::open(path).map_err(io)?;
+        let mut parts = Vec::new();
+        let mut bytes = 0u64;
+        loop {
+            let mut part = Vec::with_capacity(PART_BYTES);
+            (&mut file).take(PART_BYTES as u64).read_to_end(&mut part).map_err(io)?;
+            if part.is_empty() && !parts.is_empty() {
+                break;
+            }
+            let last = part.len() < PART_BYTES;
+            bytes += part.len() as u64;
+            let key = format!("{dir}/{name}/part-{:05}", parts.len());
+            let record = self.put(&key, part).await?;
+            parts.push(record);
+            if last {
+                break;
+            }
+        }
+        let entry = ArchivedBinlog {
+            name: name.to_owned(),
+            server_uuid: uuid.to_owned(),
+            gtids,
+            previous_gtids,
+            first_event: scan.first_event,
+            last_event: scan.last_event,
+            bytes,
+            parts,
+            encryption: self.encryption.clone(),
+        };
+        let index = serde_json::to_vec_pretty(&entry).map_err(|e| BackupError::Runtime(e.to_string()))?;
+        self.store.put(&format!("{dir}/{name}.json"), index).await?;
+        Ok(entry)
+    }
+
+    async fn put(&self, key: &str, plain: Vec<u8>) -> Result<StoredArtifact, BackupError> {
+        let codec = self.codec.clone();
+        let encode_key = key.to_owned();
+        let (stored, record) = tokio::task::spawn_blocking(move || codec.encode(&encode_key, &plain))
+            .await
+            .map_err(|e| BackupError::Runtime(e.to_string()))??;
+        self.store.put(key, stored).await?;
+        Ok(record)
+    }
+}
+
+/// Every archived log of server `uuid`.
+pub(super) async fn archived_logs(
+    store: &dyn BlobStore,
+    uuid: &str,
+) -> Result<Vec<ArchivedBinlog>, BackupError> {
+    let dir = format!("{BINLOGS_DIR}/{uuid}");
+    let mut logs = Vec::new();
+    for object in store.list(&dir).await? {
+        if !object.key.ends_with(".json") {
+            continue;
+        }
+        let bytes = store.get(&object.key, MAX_MANIFEST_BYTES).await?;
+        let log: ArchivedBinlog = serde_json::from_slice(&bytes).map_err(|e| {
+            BackupError::Input(format!("{}: not an archived binary log index: {e}", object.key))
+        })?;
+        logs.push(log);
+    }
+    Ok(logs)
+}
+
+/// Replays `plan` into `target`: downloads each log's parts (checked) to a scratch file,
+/// then runs the replay over all of them in one `mysqlbinlog | mysql`.
+pub(super) async fn replay(
+    store: &dyn BlobStore,
+    plan: &ReplayPlan,
+    target: &BinlogServer,
+    tools: &MysqlTools,
+    secret: Option<Vec<u8>>,
+) -> Result<(), BackupError> {
+    use std::io::Write as _;
+    let scratch = Scratch::new("pitr")?;
+    let mut files = Vec::new();
+    let mut codecs: Vec<(Option<EncryptionParams>, Codec)> = Vec::new();
+    for log in &plan.binlogs {
+        let codec = match codecs.iter().find(|(params, _)| *params == log.encryption) {
+            Some((_, codec)) => codec.clone(),
+            None => {
+                let codec = keys::opening(log.encryption.as_ref(), secret.clone()).await?;
+                codecs.push((log.encryption.clone(), codec.clone()));
+                codec
+            }
+        };
+        let path = scratch.path().join(&log.name);
+        let io = |e: std::io::Error| BackupError::Runtime(format!("{}: {e}", path.display()));
+        let mut file = std::fs::File::create(&path).map_err(io)?;
+        for part in &log.parts {
+            let stored = store.get(&part.key, part.stored_bytes).await.map_err(|e| e.into_artifact(&part.key))?;
+            let codec = codec.clone();
+            let record = part.clone();
+            let plain = tokio::task::spawn_blocking(move || codec.decode(&record, &stored))
+                .await
+                .map_err(|e| BackupError::Runtime(e.to_string()))??;
+            file.write_all(&plain).map_err(io)?;
+        }
+        file.sync_all().map_err(io)?;
+        files.push(path);
+    }
+    tools
+        .replay(target, &files, plan.include_gtids.as_ref(), plan.stop_at, scratch.path())
+        .await
+        .map_err(|e| BackupError::Database(e.to_string()))
+}
