@@ -1,9 +1,12 @@
-//! Pure backup cores: the sealed (encrypted) artifact format and the retention planner.
+//! Pure backup cores: the artifact codec (zstd, then the sealed format), the repository
+//! layout and manifest, the retention planner, the point-in-time replay planner, and the
+//! logical method's dump description, chunk format and chunk planning.
 //!
-//! Nothing here touches storage, MySQL or a clock: object stores and database I/O live in
-//! adapters later, which feed these cores bytes, records and the current time.
+//! Nothing here touches storage, MySQL or a clock: the object store and database I/O live
+//! in adapters, which feed these cores bytes, records and the current time.
 
 pub mod codec;
+pub mod logical;
 pub mod manifest;
 pub mod pitr;
 pub mod retention;

@@ -12,6 +12,7 @@ mod client;
 mod clone;
 mod config;
 mod drain;
+mod logical;
 mod probe;
 mod session;
 mod sql_text;
@@ -20,4 +21,7 @@ mod users;
 pub use binlog::{BinaryLog, BinlogError, BinlogServer, MysqlTools};
 pub use client::MysqlSiteClient;
 pub use config::{ClientTls, Credentials, MysqlConfigError, MysqlSiteConfig};
+pub use logical::{
+    DumpOptions, LoadOptions, LoadReport, LogicalEndpoint, LogicalError, TableLoad, dump, load,
+};
 pub use users::RoleUsers;
