@@ -16,6 +16,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::backup::logical::LogicalDump;
 use crate::failover::Timestamp;
 use crate::ports::artifacts::StoredArtifact;
 
@@ -72,6 +73,9 @@ pub struct Manifest {
     pub method: Method,
     /// `host:port` of the server the backup was taken from.
     pub source: String,
+    /// Its `server_uuid`: the binary-log archive a point-in-time restore continues from.
+    #[serde(default)]
+    pub source_uuid: String,
     pub server_version: String,
     /// `gtid_executed` at the snapshot: exactly the transactions the backup holds.
     pub gtid_executed: String,
@@ -87,6 +91,44 @@ pub struct Manifest {
     pub encryption: Option<EncryptionParams>,
     /// Where the artifact list is, and how to check it.
     pub contents: StoredArtifact,
+}
+
+/// What a backup holds, as the restore acts on it: sealed like every artifact, so in an
+/// encrypted backup it is authenticated, and it repeats the manifest's identity so an
+/// edited manifest is caught.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Contents {
+    pub id: String,
+    pub gtid_executed: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logical: Option<LogicalDump>,
+}
+
+impl Contents {
+    /// Every artifact the backup consists of (besides this list itself).
+    pub fn artifacts(&self) -> Vec<&StoredArtifact> {
+        let mut out = Vec::new();
+        if let Some(dump) = &self.logical {
+            for schema in &dump.schemas {
+                out.push(&schema.ddl);
+                for table in &schema.tables {
+                    out.push(&table.ddl);
+                    out.extend(table.chunks.iter().map(|c| &c.artifact));
+                }
+                for object in schema
+                    .views
+                    .iter()
+                    .chain(&schema.routines)
+                    .chain(&schema.triggers)
+                    .chain(&schema.events)
+                {
+                    out.push(&object.artifact);
+                }
+            }
+        }
+        out
+    }
 }
 
 /// The marker written when a backup starts.
@@ -160,6 +202,7 @@ mod tests {
             id: "20251202T153000Z-0001".into(),
             method: Method::Logical,
             source: "db:3306".into(),
+            source_uuid: String::new(),
             server_version: "9.7.0".into(),
             gtid_executed: "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5".into(),
             started_at: "2025-12-02T15:30:00Z".into(),

@@ -131,7 +131,7 @@ impl BlobError {
                 check: "size",
                 message: format!("{size} bytes stored, the manifest says {limit}"),
             },
-            other => ArtifactError::Storage {
+            other @ Self::Unavailable { .. } => ArtifactError::Storage {
                 key: key.to_owned(),
                 message: other.to_string(),
             },

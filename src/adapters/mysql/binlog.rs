@@ -153,6 +153,14 @@ impl BinlogServer {
         )))
     }
 
+    /// Runs `sql` (a read-only check) and counts the rows it returns.
+    pub async fn query_rows(&self, sql: &str) -> Result<usize, DbError> {
+        let mut session = self.session("sanity query").await?;
+        let rows = session.rows(sql).await?;
+        session.close().await;
+        Ok(rows.len())
+    }
+
     /// The current `gtid_executed`.
     pub async fn gtid_executed(&self) -> Result<GtidSet, BinlogError> {
         let mut session = self.session("read gtid_executed").await?;
@@ -213,32 +221,43 @@ impl MysqlTools {
         if let Some(at) = stop_at {
             decode.arg(format!("--stop-datetime={}", mysql_datetime(at)));
         }
-        decode.args(files).stdout(Stdio::piped()).stderr(Stdio::piped());
+        decode
+            .args(files)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         let mut decoder = decode.spawn().map_err(|e| BinlogError::Tool {
             tool: self.mysqlbinlog.display().to_string(),
             message: e.to_string(),
         })?;
-        let stdout = decoder.stdout.take().ok_or_else(|| {
-            BinlogError::Unexpected("mysqlbinlog has no stdout".to_owned())
-        })?;
-        let stdin: Stdio = stdout.try_into().map_err(|e: std::io::Error| BinlogError::Tool {
-            tool: "pipe".to_owned(),
-            message: e.to_string(),
-        })?;
+        let stdout = decoder
+            .stdout
+            .take()
+            .ok_or_else(|| BinlogError::Unexpected("mysqlbinlog has no stdout".to_owned()))?;
+        let stdin: Stdio = stdout
+            .try_into()
+            .map_err(|e: std::io::Error| BinlogError::Tool {
+                tool: "pipe".to_owned(),
+                message: e.to_string(),
+            })?;
         let mut apply = Command::new(&self.mysql);
         apply
             .arg(login.flag())
             .args(server.connection_flags())
             .arg("--binary-mode");
         let applied = run(&mut apply, &self.mysql, Some(stdin)).await;
-        let decoded = decoder.wait_with_output().await.map_err(|e| BinlogError::Tool {
-            tool: self.mysqlbinlog.display().to_string(),
-            message: e.to_string(),
-        })?;
-        if !decoded.status.success() {
+        let decoder_exit = decoder
+            .wait_with_output()
+            .await
+            .map_err(|e| BinlogError::Tool {
+                tool: self.mysqlbinlog.display().to_string(),
+                message: e.to_string(),
+            })?;
+        if !decoder_exit.status.success() {
             return Err(BinlogError::Tool {
                 tool: "mysqlbinlog".to_owned(),
-                message: String::from_utf8_lossy(&decoded.stderr).trim().to_owned(),
+                message: String::from_utf8_lossy(&decoder_exit.stderr)
+                    .trim()
+                    .to_owned(),
             });
         }
         applied
@@ -333,9 +352,10 @@ async fn run(command: &mut Command, tool: &Path, stdin: Option<Stdio>) -> Result
         return Ok(());
     }
     Err(BinlogError::Tool {
-        tool: tool
-            .file_name()
-            .map_or_else(|| tool.display().to_string(), |n| n.to_string_lossy().into_owned()),
+        tool: tool.file_name().map_or_else(
+            || tool.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        ),
         message: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
     })
 }

@@ -115,7 +115,7 @@ impl ObjectRepository {
     fn path(&self, key: &str) -> Path {
         key.split('/')
             .filter(|part| !part.is_empty())
-            .fold(self.root.clone(), |path, part| path.join(part))
+            .fold(self.root.clone(), Path::join)
     }
 
     fn relative(&self, path: &Path) -> Option<String> {

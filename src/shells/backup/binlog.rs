@@ -66,7 +66,10 @@ pub(super) async fn archive(args: &ArchiveArgs) -> Result<String, BackupError> {
     let store = args.s3.open(&args.to)?;
     let server = BinlogServer::new(&args.source, args.login.credentials()?, args.login.tls())
         .map_err(|e| BackupError::Input(e.to_string()))?;
-    let secret = passphrase(args.encrypt_passphrase_file.as_deref(), "--encrypt-passphrase-file")?;
+    let secret = passphrase(
+        args.encrypt_passphrase_file.as_deref(),
+        "--encrypt-passphrase-file",
+    )?;
     let (codec, encryption) = keys::sealing(secret).await?;
     let archiver = Archiver {
         store,
@@ -77,10 +80,15 @@ pub(super) async fn archive(args: &ArchiveArgs) -> Result<String, BackupError> {
     };
     if args.once {
         if args.rotate {
-            archiver.server.rotate().await.map_err(|e| BackupError::Database(e.to_string()))?;
+            archiver
+                .server
+                .rotate()
+                .await
+                .map_err(|e| BackupError::Database(e.to_string()))?;
         }
-        let archived = archiver.pass().await?;
-        return serde_json::to_string_pretty(&archived).map_err(|e| BackupError::Runtime(e.to_string()));
+        let names = archiver.pass().await?;
+        return serde_json::to_string_pretty(&names)
+            .map_err(|e| BackupError::Runtime(e.to_string()));
     }
     let mut tick = tokio::time::interval(Duration::from_secs(args.interval.max(1)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -90,7 +98,9 @@ pub(super) async fn archive(args: &ArchiveArgs) -> Result<String, BackupError> {
             _ = tokio::signal::ctrl_c() => return Ok(String::new()),
         }
         match archiver.pass().await {
-            Ok(names) if !names.is_empty() => tracing::info!(count = names.len(), last = %names[names.len() - 1], "archived binary logs"),
+            Ok(names) if !names.is_empty() => {
+                tracing::info!(count = names.len(), last = %names[names.len() - 1], "archived binary logs");
+            }
             Ok(_) => {}
             // Retried on the next tick: the server still has the logs.
             Err(e) => tracing::warn!(error = %e, "binary log archive pass failed; retrying"),
@@ -112,7 +122,9 @@ impl Archiver {
         let db = |e: &dyn std::fmt::Display| BackupError::Database(e.to_string());
         let (uuid, logs) = self.server.inventory().await.map_err(|e| db(&e))?;
         if uuid.is_empty() {
-            return Err(BackupError::Database("the server reports no server_uuid".to_owned()));
+            return Err(BackupError::Database(
+                "the server reports no server_uuid".to_owned(),
+            ));
         }
         let dir = format!("{BINLOGS_DIR}/{uuid}");
         let archived: HashSet<String> = self
@@ -120,7 +132,12 @@ impl Archiver {
             .list(&dir)
             .await?
             .into_iter()
-            .filter_map(|b| b.key.strip_suffix(".json").and_then(|k| k.rsplit('/').next()).map(str::to_owned))
+            .filter_map(|b| {
+                b.key
+                    .strip_suffix(".json")
+                    .and_then(|k| k.rsplit('/').next())
+                    .map(str::to_owned)
+            })
             .collect();
         let mut done = Vec::new();
         // Every log but the newest is closed; the next log's Previous_gtids bounds it.
@@ -129,15 +146,32 @@ impl Archiver {
             if archived.contains(&log.name) {
                 continue;
             }
-            let previous = self.server.previous_gtids(&log.name).await.map_err(|e| db(&e))?;
-            let until = self.server.previous_gtids(&next.name).await.map_err(|e| db(&e))?;
+            let previous = self
+                .server
+                .previous_gtids(&log.name)
+                .await
+                .map_err(|e| db(&e))?;
+            let until = self
+                .server
+                .previous_gtids(&next.name)
+                .await
+                .map_err(|e| db(&e))?;
             let scratch = Scratch::new("binlog")?;
             let path = self
                 .tools
                 .fetch(&self.server, &log.name, scratch.path())
                 .await
                 .map_err(|e| db(&e))?;
-            let entry = self.upload(&dir, &uuid, &log.name, &path, previous.clone(), until.subtract(&previous)).await?;
+            let entry = self
+                .upload(
+                    &dir,
+                    &uuid,
+                    &log.name,
+                    &path,
+                    previous.clone(),
+                    until.subtract(&previous),
+                )
+                .await?;
             tracing::info!(name = %log.name, gtids = %entry.gtids, bytes = entry.bytes, "archived binary log");
             done.push(log.name.clone());
         }
@@ -156,7 +190,9 @@ impl Archiver {
         let io = |e: std::io::Error| BackupError::Runtime(format!("{}: {e}", path.display()));
         let scan_path = path.to_owned();
         let scan = tokio::task::spawn_blocking(move || {
-            std::fs::File::open(&scan_path).map(std::io::BufReader::new).map(scan_events)
+            std::fs::File::open(&scan_path)
+                .map(std::io::BufReader::new)
+                .map(scan_events)
         })
         .await
         .map_err(|e| BackupError::Runtime(e.to_string()))?
@@ -167,7 +203,10 @@ impl Archiver {
         let mut bytes = 0u64;
         loop {
             let mut part = Vec::with_capacity(PART_BYTES);
-            (&mut file).take(PART_BYTES as u64).read_to_end(&mut part).map_err(io)?;
+            (&mut file)
+                .take(PART_BYTES as u64)
+                .read_to_end(&mut part)
+                .map_err(io)?;
             if part.is_empty() && !parts.is_empty() {
                 break;
             }
@@ -191,7 +230,8 @@ impl Archiver {
             parts,
             encryption: self.encryption.clone(),
         };
-        let index = serde_json::to_vec_pretty(&entry).map_err(|e| BackupError::Runtime(e.to_string()))?;
+        let index =
+            serde_json::to_vec_pretty(&entry).map_err(|e| BackupError::Runtime(e.to_string()))?;
         self.store.put(&format!("{dir}/{name}.json"), index).await?;
         Ok(entry)
     }
@@ -199,9 +239,10 @@ impl Archiver {
     async fn put(&self, key: &str, plain: Vec<u8>) -> Result<StoredArtifact, BackupError> {
         let codec = self.codec.clone();
         let encode_key = key.to_owned();
-        let (stored, record) = tokio::task::spawn_blocking(move || codec.encode(&encode_key, &plain))
-            .await
-            .map_err(|e| BackupError::Runtime(e.to_string()))??;
+        let (stored, record) =
+            tokio::task::spawn_blocking(move || codec.encode(&encode_key, &plain))
+                .await
+                .map_err(|e| BackupError::Runtime(e.to_string()))??;
         self.store.put(key, stored).await?;
         Ok(record)
     }
@@ -215,57 +256,97 @@ pub(super) async fn archived_logs(
     let dir = format!("{BINLOGS_DIR}/{uuid}");
     let mut logs = Vec::new();
     for object in store.list(&dir).await? {
-        if !object.key.ends_with(".json") {
+        if std::path::Path::new(&object.key)
+            .extension()
+            .is_none_or(|e| e != "json")
+        {
             continue;
         }
         let bytes = store.get(&object.key, MAX_MANIFEST_BYTES).await?;
         let log: ArchivedBinlog = serde_json::from_slice(&bytes).map_err(|e| {
-            BackupError::Input(format!("{}: not an archived binary log index: {e}", object.key))
+            BackupError::Input(format!(
+                "{}: not an archived binary log index: {e}",
+                object.key
+            ))
         })?;
         logs.push(log);
     }
     Ok(logs)
 }
 
-/// Replays `plan` into `target`: downloads each log's parts (checked) to a scratch file,
-/// then runs the replay over all of them in one `mysqlbinlog | mysql`.
-pub(super) async fn replay(
+/// Archived logs downloaded and checked, ready to replay.
+pub(super) struct Staged {
+    scratch: Scratch,
+    files: Vec<PathBuf>,
+    plan: ReplayPlan,
+}
+
+impl Staged {
+    pub fn names(&self) -> Vec<String> {
+        self.plan.binlogs.iter().map(|l| l.name.clone()).collect()
+    }
+}
+
+/// Downloads each planned log's parts, checking every one, into a scratch file; nothing
+/// is replayed yet, so a damaged archive stops a restore before it writes.
+pub(super) async fn stage(
     store: &dyn BlobStore,
-    plan: &ReplayPlan,
-    target: &BinlogServer,
-    tools: &MysqlTools,
+    plan: ReplayPlan,
     secret: Option<Vec<u8>>,
-) -> Result<(), BackupError> {
+) -> Result<Staged, BackupError> {
     use std::io::Write as _;
     let scratch = Scratch::new("pitr")?;
     let mut files = Vec::new();
     let mut codecs: Vec<(Option<EncryptionParams>, Codec)> = Vec::new();
     for log in &plan.binlogs {
-        let codec = match codecs.iter().find(|(params, _)| *params == log.encryption) {
-            Some((_, codec)) => codec.clone(),
-            None => {
-                let codec = keys::opening(log.encryption.as_ref(), secret.clone()).await?;
-                codecs.push((log.encryption.clone(), codec.clone()));
-                codec
-            }
+        // One key derivation per distinct salt, not per log: Argon2id is slow on purpose.
+        let known = codecs.iter().find(|(params, _)| *params == log.encryption);
+        let codec = if let Some((_, codec)) = known {
+            codec.clone()
+        } else {
+            let codec = keys::opening(log.encryption.as_ref(), secret.clone()).await?;
+            codecs.push((log.encryption.clone(), codec.clone()));
+            codec
         };
         let path = scratch.path().join(&log.name);
         let io = |e: std::io::Error| BackupError::Runtime(format!("{}: {e}", path.display()));
         let mut file = std::fs::File::create(&path).map_err(io)?;
         for part in &log.parts {
-            let stored = store.get(&part.key, part.stored_bytes).await.map_err(|e| e.into_artifact(&part.key))?;
+            let stored = store
+                .get(&part.key, part.stored_bytes)
+                .await
+                .map_err(|e| e.into_artifact(&part.key))?;
             let codec = codec.clone();
             let record = part.clone();
-            let plain = tokio::task::spawn_blocking(move || codec.decode(&record, &stored))
+            let bytes = tokio::task::spawn_blocking(move || codec.decode(&record, &stored))
                 .await
                 .map_err(|e| BackupError::Runtime(e.to_string()))??;
-            file.write_all(&plain).map_err(io)?;
+            file.write_all(&bytes).map_err(io)?;
         }
         file.sync_all().map_err(io)?;
         files.push(path);
     }
+    Ok(Staged {
+        scratch,
+        files,
+        plan,
+    })
+}
+
+/// Replays staged logs into `target` in one `mysqlbinlog | mysql`.
+pub(super) async fn apply(
+    staged: &Staged,
+    target: &BinlogServer,
+    tools: &MysqlTools,
+) -> Result<(), BackupError> {
     tools
-        .replay(target, &files, plan.include_gtids.as_ref(), plan.stop_at, scratch.path())
+        .replay(
+            target,
+            &staged.files,
+            staged.plan.include_gtids.as_ref(),
+            staged.plan.stop_at,
+            staged.scratch.path(),
+        )
         .await
-        .map_err(|e| BackupError::Database(e.to_string()))
+        .map_err(|e| BackupError::Database(format!("binary log replay: {e}")))
 }

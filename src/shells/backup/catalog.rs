@@ -1,5 +1,6 @@
 //! `bloodraven backup list` and `bloodraven backup prune`.
 
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use clap::Args;
@@ -109,15 +110,16 @@ fn table(entries: &[BackupEntry]) -> String {
                         m.gtid_executed.as_str(),
                     )
                 });
-        out.push_str(&format!(
-            "{:<22} {:<9} {:<7} {:<20} {:>12}  {}\n",
+        let _ = writeln!(
+            out,
+            "{:<22} {:<9} {:<7} {:<20} {:>12}  {}",
             entry.id,
             state,
             method,
             entry.finished_at.as_deref().unwrap_or("-"),
             bytes,
             gtid
-        ));
+        );
     }
     out
 }

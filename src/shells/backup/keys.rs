@@ -18,9 +18,10 @@ pub async fn sealing(
     let Some(passphrase) = passphrase else {
         return Ok((Codec::new(Protection::Plain), None));
     };
-    let master = tokio::task::spawn_blocking(move || MasterKey::generate(&passphrase, KdfParams::STRONG))
-        .await
-        .map_err(|e| BackupError::Runtime(format!("key derivation task: {e}")))??;
+    let master =
+        tokio::task::spawn_blocking(move || MasterKey::generate(&passphrase, KdfParams::STRONG))
+            .await
+            .map_err(|e| BackupError::Runtime(format!("key derivation task: {e}")))??;
     let kdf = master.kdf();
     let params = EncryptionParams {
         cipher: "AES-256-GCM".to_owned(),
@@ -28,9 +29,12 @@ pub async fn sealing(
         memory_kib: kdf.memory_kib,
         passes: kdf.passes,
         lanes: kdf.lanes,
-        salt: master.salt().iter().map(|b| format!("{b:02x}")).collect(),
+        salt: crate::backup::codec::hex(&master.salt()),
     };
-    Ok((Codec::new(Protection::Sealed(Arc::new(master))), Some(params)))
+    Ok((
+        Codec::new(Protection::Sealed(Arc::new(master))),
+        Some(params),
+    ))
 }
 
 /// The codec that reads what was written under `params` (plain when `None`).

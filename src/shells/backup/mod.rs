@@ -7,9 +7,11 @@
 
 mod binlog;
 mod catalog;
+mod create;
 mod error;
 mod inputs;
 mod keys;
+mod restore;
 
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -24,6 +26,12 @@ use crate::failover::Timestamp;
 
 #[derive(Debug, Subcommand)]
 pub enum BackupCommand {
+    /// Take a consistent backup of a server and print its manifest as JSON.
+    Create(create::CreateArgs),
+    /// Restore a backup into an empty server, optionally to a point in time.
+    Restore(restore::RestoreArgs),
+    /// Check every artifact of a backup (and optionally restore it into a scratch server).
+    Verify(restore::VerifyArgs),
     /// List the backups in a repository, oldest first.
     List(catalog::ListArgs),
     /// Delete the backups retention no longer keeps (the newest good one never goes).
@@ -34,6 +42,9 @@ pub fn run(command: &BackupCommand) -> ExitCode {
     let now = now();
     execute(async {
         match command {
+            BackupCommand::Create(args) => create::create(args).await,
+            BackupCommand::Restore(args) => restore::restore(args).await,
+            BackupCommand::Verify(args) => restore::verify(args).await,
             BackupCommand::List(args) => catalog::list(args, now).await,
             BackupCommand::Prune(args) => catalog::prune(args, now).await,
         }

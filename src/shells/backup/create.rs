@@ -1,0 +1,199 @@
+//! `bloodraven backup create`: one consistent backup of a server into a repository.
+//!
+//! Order matters for what a reader can ever see: `started.json` first, then the artifacts,
+//! then `contents.json`, and the manifest last. A run that dies anywhere before the
+//! manifest leaves a backup `list` shows as running or abandoned, never as complete; a
+//! run that fails cleanly writes `failed.json` with its reason.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::error::BackupError;
+use super::inputs::{MysqlLogin, S3Flags, passphrase};
+use super::{keys, now};
+use crate::adapters::mysql::{BinlogServer, DumpOptions, LogicalEndpoint};
+use crate::backup::manifest::{
+    CONTENTS_FILE, Contents, FAILED_FILE, FORMAT, Failed, MANIFEST_FILE, Manifest, Method,
+    STARTED_FILE, Started, backup_key, new_id,
+};
+use crate::control::backup::RepositorySink;
+use crate::error::Categorized as _;
+use crate::ports::artifacts::{ArtifactSink as _, BlobStore};
+
+#[derive(Debug, Clone, Args)]
+pub struct CreateArgs {
+    /// The server to back up, host:port (the primary, or a replica within its lag budget).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub source: String,
+    /// The repository: s3://bucket/prefix or file:///path.
+    #[arg(long, value_name = "URL")]
+    pub to: String,
+    /// `logical`: rows and DDL from one consistent snapshot.
+    #[arg(long, default_value = "logical")]
+    pub method: MethodArg,
+    /// Connections reading the snapshot.
+    #[arg(long, default_value_t = 4)]
+    pub threads: usize,
+    /// Target size of a data chunk, in MiB (memory is about threads × chunk).
+    #[arg(long, default_value_t = 8)]
+    pub chunk_mib: u64,
+    /// File holding the passphrase to encrypt with (default: $BLOODRAVEN_BACKUP_PASSPHRASE;
+    /// neither: not encrypted).
+    #[arg(long, value_name = "FILE")]
+    pub encrypt_passphrase_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub login: MysqlLogin,
+    #[command(flatten)]
+    pub s3: S3Flags,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MethodArg {
+    Logical,
+}
+
+pub(super) async fn create(args: &CreateArgs) -> Result<String, BackupError> {
+    let store = args.s3.open(&args.to)?;
+    let secret = passphrase(
+        args.encrypt_passphrase_file.as_deref(),
+        "--encrypt-passphrase-file",
+    )?;
+    let credentials = args.login.credentials()?;
+    let (codec, encryption) = keys::sealing(secret).await?;
+    let started = now();
+    let id = new_id(started, random_suffix()?);
+    let span =
+        tracing::info_span!("backup_create", id = %id, source = %args.source, method = "logical");
+    let _entered = span.enter();
+    put_json(
+        &*store,
+        &backup_key(&id, STARTED_FILE),
+        &Started {
+            id: id.clone(),
+            method: Method::Logical,
+            source: args.source.clone(),
+            started_at: started.rfc3339(),
+        },
+    )
+    .await?;
+    let sink = RepositorySink::new(store.clone(), codec, id.clone());
+    let endpoint = LogicalEndpoint {
+        tls: args.login.tls(),
+        ..LogicalEndpoint::new(args.source.clone(), credentials.clone())
+    };
+    let options = DumpOptions {
+        threads: args.threads.max(1),
+        chunk_bytes: args.chunk_mib.max(1) << 20,
+        ..DumpOptions::default()
+    };
+    let taken = async {
+        let uuid = BinlogServer::new(&args.source, credentials, args.login.tls())
+            .map_err(|e| BackupError::Input(e.to_string()))?
+            .inventory()
+            .await
+            .map_err(|e| BackupError::Database(e.to_string()))?
+            .0;
+        let dump = crate::adapters::mysql::dump(&endpoint, &sink, &options)
+            .await
+            .map_err(|e| BackupError::Database(e.to_string()))?;
+        let contents = Contents {
+            id: id.clone(),
+            gtid_executed: dump.gtid_executed.clone(),
+            logical: Some(dump),
+        };
+        let json =
+            serde_json::to_vec(&contents).map_err(|e| BackupError::Runtime(e.to_string()))?;
+        let record = sink.put(CONTENTS_FILE.to_owned(), json).await?;
+        Ok::<_, BackupError>((uuid, contents, record))
+    }
+    .await;
+    let (uuid, contents, record) = match taken {
+        Ok(taken) => taken,
+        Err(error) => {
+            record_failure(&*store, &id, &error).await;
+            return Err(error);
+        }
+    };
+    let totals = sink.totals();
+    let server_version = contents
+        .logical
+        .as_ref()
+        .map(|d| d.server_version.clone())
+        .unwrap_or_default();
+    let manifest = Manifest {
+        format: FORMAT,
+        id: id.clone(),
+        method: Method::Logical,
+        source: args.source.clone(),
+        source_uuid: uuid,
+        server_version,
+        gtid_executed: contents.gtid_executed.clone(),
+        started_at: started.rfc3339(),
+        finished_at: now().rfc3339(),
+        plain_bytes: totals.plain_bytes,
+        stored_bytes: totals.stored_bytes,
+        artifacts: totals.artifacts,
+        compression: "zstd".to_owned(),
+        encryption,
+        contents: record,
+    };
+    put_json(&*store, &backup_key(&id, MANIFEST_FILE), &manifest).await?;
+    tracing::info!(bytes = manifest.stored_bytes, gtids = %manifest.gtid_executed, "backup complete");
+    report(&manifest, &contents)
+}
+
+/// The manifest with per-table row counts and checksums, as `create` prints it.
+pub(super) fn report(manifest: &Manifest, contents: &Contents) -> Result<String, BackupError> {
+    let mut value =
+        serde_json::to_value(manifest).map_err(|e| BackupError::Runtime(e.to_string()))?;
+    let tables: Vec<serde_json::Value> = contents
+        .logical
+        .iter()
+        .flat_map(crate::backup::logical::LogicalDump::tables)
+        .map(|(schema, table)| {
+            serde_json::json!({
+                "schema": schema,
+                "table": table.name,
+                "rows": table.rows,
+                "checksum": table.checksum,
+            })
+        })
+        .collect();
+    if let Some(object) = value.as_object_mut() {
+        object.insert("tables".to_owned(), serde_json::Value::Array(tables));
+    }
+    serde_json::to_string_pretty(&value).map_err(|e| BackupError::Runtime(e.to_string()))
+}
+
+async fn put_json<T: serde::Serialize>(
+    store: &dyn BlobStore,
+    key: &str,
+    value: &T,
+) -> Result<(), BackupError> {
+    let bytes =
+        serde_json::to_vec_pretty(value).map_err(|e| BackupError::Runtime(e.to_string()))?;
+    store.put(key, bytes).await?;
+    Ok(())
+}
+
+/// Best effort: the failure is reported to the caller whatever happens here, and a
+/// missing marker only means `list` shows the run as abandoned a day later.
+async fn record_failure(store: &dyn BlobStore, id: &str, error: &BackupError) {
+    let failed = Failed {
+        id: id.to_owned(),
+        failed_at: now().rfc3339(),
+        category: error.category().as_str().to_owned(),
+        message: error.to_string(),
+    };
+    if let Err(e) = put_json(store, &backup_key(id, FAILED_FILE), &failed).await {
+        tracing::warn!(error = %e, "could not record the failure in the repository");
+    }
+}
+
+fn random_suffix() -> Result<u16, BackupError> {
+    let mut bytes = [0u8; 2];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
+        .map_err(|_| BackupError::Runtime("the system random source failed".to_owned()))?;
+    Ok(u16::from_be_bytes(bytes))
+}
