@@ -26,7 +26,12 @@ fn runtime() -> tokio::runtime::Runtime {
 
 fn pattern(len: usize, seed: u8) -> Vec<u8> {
     (0..len)
-        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .map(|i| {
+            u8::try_from(i % 251)
+                .expect("small")
+                .wrapping_mul(31)
+                .wrapping_add(seed)
+        })
         .collect()
 }
 
