@@ -103,6 +103,17 @@ pub struct Contents {
     pub gtid_executed: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logical: Option<LogicalDump>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub physical: Option<PhysicalArchive>,
+}
+
+/// A CLONE of the data directory as one tar stream, cut into parts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PhysicalArchive {
+    pub server_version: String,
+    /// In stream order.
+    pub parts: Vec<StoredArtifact>,
 }
 
 impl Contents {
@@ -126,6 +137,9 @@ impl Contents {
                     out.push(&object.artifact);
                 }
             }
+        }
+        if let Some(archive) = &self.physical {
+            out.extend(archive.parts.iter());
         }
         out
     }

@@ -7,7 +7,7 @@
 //! probe with [`crate::ports::mysql::DbError::Timeout`] and can never freeze the poll loop,
 //! and a closed port fails fast with [`crate::ports::mysql::DbError::Refused`].
 
-mod binlog;
+mod backup_server;
 mod client;
 mod clone;
 mod config;
@@ -18,7 +18,7 @@ mod session;
 mod sql_text;
 mod users;
 
-pub use binlog::{BinaryLog, BinlogError, BinlogServer, MysqlTools};
+pub use backup_server::{BackupServer, BinaryLog, BinlogError, CloneSnapshot, MysqlTools};
 pub use client::MysqlSiteClient;
 pub use config::{ClientTls, Credentials, MysqlConfigError, MysqlSiteConfig};
 pub use logical::{

@@ -17,7 +17,7 @@ use clap::{Args, Subcommand};
 use super::error::BackupError;
 use super::inputs::{MysqlLogin, S3Flags, Scratch, ToolFlags, passphrase};
 use super::keys;
-use crate::adapters::mysql::{BinlogServer, MysqlTools};
+use crate::adapters::mysql::{BackupServer, MysqlTools};
 use crate::backup::codec::Codec;
 use crate::backup::manifest::{EncryptionParams, MAX_MANIFEST_BYTES};
 use crate::backup::pitr::{ArchivedBinlog, BINLOGS_DIR, ReplayPlan, scan_events};
@@ -64,7 +64,7 @@ pub struct ArchiveArgs {
 
 pub(super) async fn archive(args: &ArchiveArgs) -> Result<String, BackupError> {
     let store = args.s3.open(&args.to)?;
-    let server = BinlogServer::new(&args.source, args.login.credentials()?, args.login.tls())
+    let server = BackupServer::new(&args.source, args.login.credentials()?, args.login.tls())
         .map_err(|e| BackupError::Input(e.to_string()))?;
     let secret = passphrase(
         args.encrypt_passphrase_file.as_deref(),
@@ -110,7 +110,7 @@ pub(super) async fn archive(args: &ArchiveArgs) -> Result<String, BackupError> {
 
 struct Archiver {
     store: Arc<dyn BlobStore>,
-    server: BinlogServer,
+    server: BackupServer,
     tools: MysqlTools,
     codec: Codec,
     encryption: Option<EncryptionParams>,
@@ -336,7 +336,7 @@ pub(super) async fn stage(
 /// Replays staged logs into `target` in one `mysqlbinlog | mysql`.
 pub(super) async fn apply(
     staged: &Staged,
-    target: &BinlogServer,
+    target: &BackupServer,
     tools: &MysqlTools,
 ) -> Result<(), BackupError> {
     tools

@@ -10,12 +10,15 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::error::BackupError;
-use super::inputs::{MysqlLogin, S3Flags, passphrase};
+use std::time::Duration;
+
+use super::inputs::{MysqlLogin, S3Flags, Scratch, passphrase};
+use super::physical;
 use super::{keys, now};
-use crate::adapters::mysql::{BinlogServer, DumpOptions, LogicalEndpoint};
+use crate::adapters::mysql::{BackupServer, DumpOptions, LogicalEndpoint};
 use crate::backup::manifest::{
     CONTENTS_FILE, Contents, FAILED_FILE, FORMAT, Failed, MANIFEST_FILE, Manifest, Method,
-    STARTED_FILE, Started, backup_key, new_id,
+    PhysicalArchive, STARTED_FILE, Started, backup_key, new_id,
 };
 use crate::control::backup::RepositorySink;
 use crate::error::Categorized as _;
@@ -29,9 +32,15 @@ pub struct CreateArgs {
     /// The repository: s3://bucket/prefix or file:///path.
     #[arg(long, value_name = "URL")]
     pub to: String,
-    /// `logical`: rows and DDL from one consistent snapshot.
+    /// `logical`: rows and DDL from one consistent snapshot, restorable into any server.
+    /// `clone`: a CLONE of the data directory (the server writes it: this process must
+    /// share its filesystem), restorable by starting mysqld on it, with no replay.
     #[arg(long, default_value = "logical")]
     pub method: MethodArg,
+    /// For `clone`: where the server writes the copy (must not exist; default: a private
+    /// temporary directory). Removed once archived.
+    #[arg(long, value_name = "DIR")]
+    pub clone_dir: Option<PathBuf>,
     /// Connections reading the snapshot.
     #[arg(long, default_value_t = 4)]
     pub threads: usize,
@@ -51,6 +60,16 @@ pub struct CreateArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum MethodArg {
     Logical,
+    Clone,
+}
+
+impl MethodArg {
+    fn method(self) -> Method {
+        match self {
+            Self::Logical => Method::Logical,
+            Self::Clone => Method::Clone,
+        }
+    }
 }
 
 pub(super) async fn create(args: &CreateArgs) -> Result<String, BackupError> {
@@ -62,16 +81,16 @@ pub(super) async fn create(args: &CreateArgs) -> Result<String, BackupError> {
     let credentials = args.login.credentials()?;
     let (codec, encryption) = keys::sealing(secret).await?;
     let started = now();
+    let method = args.method.method();
     let id = new_id(started, random_suffix()?);
-    let span =
-        tracing::info_span!("backup_create", id = %id, source = %args.source, method = "logical");
+    let span = tracing::info_span!("backup_create", id = %id, source = %args.source, method = method.as_str());
     let _entered = span.enter();
     put_json(
         &*store,
         &backup_key(&id, STARTED_FILE),
         &Started {
             id: id.clone(),
-            method: Method::Logical,
+            method,
             source: args.source.clone(),
             started_at: started.rfc3339(),
         },
@@ -88,19 +107,26 @@ pub(super) async fn create(args: &CreateArgs) -> Result<String, BackupError> {
         ..DumpOptions::default()
     };
     let taken = async {
-        let uuid = BinlogServer::new(&args.source, credentials, args.login.tls())
-            .map_err(|e| BackupError::Input(e.to_string()))?
+        let server = BackupServer::new(&args.source, credentials, args.login.tls())
+            .map_err(|e| BackupError::Input(e.to_string()))?;
+        let uuid = server
             .inventory()
             .await
             .map_err(|e| BackupError::Database(e.to_string()))?
             .0;
-        let dump = crate::adapters::mysql::dump(&endpoint, &sink, &options)
-            .await
-            .map_err(|e| BackupError::Database(e.to_string()))?;
-        let contents = Contents {
-            id: id.clone(),
-            gtid_executed: dump.gtid_executed.clone(),
-            logical: Some(dump),
+        let contents = match args.method {
+            MethodArg::Logical => {
+                let dump = crate::adapters::mysql::dump(&endpoint, &sink, &options)
+                    .await
+                    .map_err(|e| BackupError::Database(e.to_string()))?;
+                Contents {
+                    id: id.clone(),
+                    gtid_executed: dump.gtid_executed.clone(),
+                    logical: Some(dump),
+                    physical: None,
+                }
+            }
+            MethodArg::Clone => clone(&server, args.clone_dir.clone(), &sink, &id).await?,
         };
         let json =
             serde_json::to_vec(&contents).map_err(|e| BackupError::Runtime(e.to_string()))?;
@@ -116,15 +142,15 @@ pub(super) async fn create(args: &CreateArgs) -> Result<String, BackupError> {
         }
     };
     let totals = sink.totals();
-    let server_version = contents
-        .logical
-        .as_ref()
-        .map(|d| d.server_version.clone())
-        .unwrap_or_default();
+    let server_version = match (&contents.logical, &contents.physical) {
+        (Some(dump), _) => dump.server_version.clone(),
+        (None, Some(archive)) => archive.server_version.clone(),
+        (None, None) => String::new(),
+    };
     let manifest = Manifest {
         format: FORMAT,
         id: id.clone(),
-        method: Method::Logical,
+        method,
         source: args.source.clone(),
         source_uuid: uuid,
         server_version,
@@ -141,6 +167,40 @@ pub(super) async fn create(args: &CreateArgs) -> Result<String, BackupError> {
     put_json(&*store, &backup_key(&id, MANIFEST_FILE), &manifest).await?;
     tracing::info!(bytes = manifest.stored_bytes, gtids = %manifest.gtid_executed, "backup complete");
     report(&manifest, &contents)
+}
+
+/// How long a CLONE of the source may take.
+const CLONE_BUDGET: Duration = Duration::from_secs(6 * 3600);
+
+async fn clone(
+    server: &BackupServer,
+    clone_dir: Option<PathBuf>,
+    sink: &RepositorySink,
+    id: &str,
+) -> Result<Contents, BackupError> {
+    // The scratch directory holds the clone when no directory is given; either way the
+    // copy is removed once archived (the scratch on drop, a given directory explicitly).
+    let scratch = Scratch::new("clone")?;
+    let dir = clone_dir
+        .clone()
+        .unwrap_or_else(|| scratch.path().join("data"));
+    let snapshot = server
+        .clone_local(&dir, CLONE_BUDGET)
+        .await
+        .map_err(|e| BackupError::Database(e.to_string()))?;
+    let parts = physical::archive_dir(dir.clone(), sink).await;
+    if clone_dir.is_some() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    Ok(Contents {
+        id: id.to_owned(),
+        gtid_executed: snapshot.gtid_executed.to_string(),
+        logical: None,
+        physical: Some(PhysicalArchive {
+            server_version: snapshot.server_version,
+            parts: parts?,
+        }),
+    })
 }
 
 /// The manifest with per-table row counts and checksums, as `create` prints it.

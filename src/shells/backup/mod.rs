@@ -11,6 +11,7 @@ mod create;
 mod error;
 mod inputs;
 mod keys;
+mod physical;
 mod restore;
 
 use std::process::ExitCode;

@@ -17,8 +17,9 @@ use super::binlog::{Staged, archived_logs, stage};
 use super::catalog::ABANDONED_AFTER;
 use super::error::BackupError;
 use super::inputs::{MysqlLogin, S3Flags, ToolFlags, passphrase};
+use super::physical;
 use super::{keys, now};
-use crate::adapters::mysql::{BinlogServer, LoadOptions, LogicalEndpoint};
+use crate::adapters::mysql::{BackupServer, LoadOptions, LogicalEndpoint};
 use crate::backup::manifest::{Contents, Manifest};
 use crate::backup::pitr::{RecoveryTarget, plan_replay};
 use crate::control::backup::{BackupState, Catalog, RepositorySource};
@@ -34,9 +35,16 @@ pub struct RestoreArgs {
     /// The backup's id (see `backup list`).
     #[arg(long)]
     pub id: String,
-    /// The server to restore into, host:port: empty of the backup's schemas.
-    #[arg(long, value_name = "HOST:PORT")]
-    pub target: String,
+    /// The server to restore a logical backup into, host:port: empty of its schemas.
+    #[arg(
+        long,
+        value_name = "HOST:PORT",
+        required_unless_present = "target_datadir"
+    )]
+    pub target: Option<String>,
+    /// Where to unpack a clone backup: an empty directory to start mysqld on.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["target", "until_gtid", "until_time"])]
+    pub target_datadir: Option<PathBuf>,
     /// Then replay archived binary logs up to exactly this GTID set.
     #[arg(long, value_name = "SET", conflicts_with = "until_time")]
     pub until_gtid: Option<String>,
@@ -169,15 +177,32 @@ fn endpoint(address: &str, login: &MysqlLogin) -> Result<LogicalEndpoint, Backup
 pub(super) async fn restore(args: &RestoreArgs) -> Result<String, BackupError> {
     let started = Instant::now();
     let opened = open(&args.read, &args.from, &args.id).await?;
-    let Some(dump) = &opened.contents.logical else {
+    if let Some(archive) = &opened.contents.physical {
+        let Some(dir) = &args.target_datadir else {
+            return Err(BackupError::Input(format!(
+                "backup {} is a clone of a data directory: restore it with --target-datadir DIR, then start mysqld on DIR",
+                args.id
+            )));
+        };
+        let checked = check_all(&opened, args.read.threads).await?;
+        physical::unpack_into(&archive.parts, &opened.source, dir).await?;
+        return serde_json::to_string_pretty(&serde_json::json!({
+            "id": opened.manifest.id,
+            "targetDatadir": dir,
+            "checkedBytes": checked,
+            "gtidExecuted": opened.manifest.gtid_executed,
+            "seconds": started.elapsed().as_secs_f64(),
+        }))
+        .map_err(|e| BackupError::Runtime(e.to_string()));
+    }
+    let (Some(dump), Some(target)) = (&opened.contents.logical, &args.target) else {
         return Err(BackupError::Input(format!(
-            "backup {}: no logical contents",
+            "backup {} is a logical backup: restore it into a server with --target HOST:PORT",
             args.id
         )));
     };
-    let target_server =
-        BinlogServer::new(&args.target, args.login.credentials()?, args.login.tls())
-            .map_err(|e| BackupError::Input(e.to_string()))?;
+    let target_server = BackupServer::new(target, args.login.credentials()?, args.login.tls())
+        .map_err(|e| BackupError::Input(e.to_string()))?;
     // Plan and fetch the point-in-time part first: a target the archive cannot reach is
     // refused before anything is written.
     let staged = match recovery_target(args)? {
@@ -191,7 +216,7 @@ pub(super) async fn restore(args: &RestoreArgs) -> Result<String, BackupError> {
         ..LoadOptions::default()
     };
     let report = crate::adapters::mysql::load(
-        &endpoint(&args.target, &args.login)?,
+        &endpoint(target, &args.login)?,
         &opened.source,
         dump,
         &options,
@@ -210,7 +235,7 @@ pub(super) async fn restore(args: &RestoreArgs) -> Result<String, BackupError> {
         .map_err(|e| BackupError::Database(e.to_string()))?;
     serde_json::to_string_pretty(&serde_json::json!({
         "id": opened.manifest.id,
-        "target": args.target,
+        "target": target,
         "checkedBytes": checked,
         "tables": report.tables.len(),
         "rows": report.rows(),
@@ -306,7 +331,7 @@ pub(super) async fn verify(args: &VerifyArgs) -> Result<String, BackupError> {
 
 /// Runs the sanity query; it must succeed and return at least one row.
 async fn sanity_query(target: &str, login: &MysqlLogin, sql: &str) -> Result<usize, BackupError> {
-    let server = BinlogServer::new(target, login.credentials()?, login.tls())
+    let server = BackupServer::new(target, login.credentials()?, login.tls())
         .map_err(|e| BackupError::Input(e.to_string()))?;
     let rows = server
         .query_rows(sql)

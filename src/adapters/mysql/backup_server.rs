@@ -1,6 +1,7 @@
-//! The binary logs of one server, for point-in-time recovery: which exist, what GTIDs
-//! each begins after, and (through MySQL's own `mysqlbinlog` and `mysql` clients) fetching
-//! a closed log byte for byte and replaying logs into a server.
+//! One server as the backup commands use it besides the logical dump: its binary logs for
+//! point-in-time recovery (which exist, what GTIDs each begins after, and, through MySQL's
+//! own `mysqlbinlog` and `mysql` clients, fetching a closed log byte for byte and replaying
+//! logs into a server), and a CLONE of its data directory for the physical method.
 //!
 //! The replay is `mysqlbinlog … | mysql`: it runs from wherever the restore runs, needs no
 //! file on the target's host, and MySQL's GTID auto-skip makes it exact (a transaction the
@@ -28,12 +29,20 @@ const STATEMENT_BUDGET: Duration = Duration::from_secs(30);
 
 /// A server to read binary logs from or replay them into.
 #[derive(Debug, Clone)]
-pub struct BinlogServer {
+pub struct BackupServer {
     target: Target,
     host: String,
     port: u16,
     credentials: Credentials,
     tls: ClientTls,
+}
+
+/// What a local CLONE captured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloneSnapshot {
+    /// The donor's `gtid_executed` as the clone began: all of it is in the copy.
+    pub gtid_executed: GtidSet,
+    pub server_version: String,
 }
 
 /// One binary log as `SHOW BINARY LOGS` lists it.
@@ -70,7 +79,7 @@ impl Categorized for BinlogError {
     }
 }
 
-impl BinlogServer {
+impl BackupServer {
     pub fn new(
         address: &str,
         credentials: Credentials,
@@ -153,6 +162,43 @@ impl BinlogServer {
         )))
     }
 
+    /// `CLONE LOCAL DATA DIRECTORY`: a consistent physical copy of the server, written by
+    /// the server itself into `dir` (which must not exist, on a filesystem the server
+    /// writes and this process reads: the same host or a shared volume).
+    pub async fn clone_local(
+        &self,
+        dir: &Path,
+        budget: Duration,
+    ) -> Result<CloneSnapshot, BinlogError> {
+        let text = dir
+            .to_str()
+            .ok_or_else(|| BinlogError::Unexpected(format!("{}: not UTF-8", dir.display())))?;
+        let mut session = Session::open(&self.target, "clone local", budget).await?;
+        session.ensure_backslash_escapes().await?;
+        // A local clone records no consistent GTID position (performance_schema's
+        // clone_status leaves it empty), so the set is read just before: every transaction
+        // in it is in the copy, which may hold a few more. The copy itself knows its exact
+        // set (mysql.gtid_executed), and a replay from this lower bound skips the extra
+        // ones by GTID.
+        let row: Option<(String, String)> = session
+            .first("SELECT @@GLOBAL.gtid_executed, @@GLOBAL.version")
+            .await?;
+        session
+            .exec(&format!(
+                "CLONE LOCAL DATA DIRECTORY = {}",
+                super::sql_text::string_literal(text)
+            ))
+            .await?;
+        session.close().await;
+        let (gtids, version) = row.unwrap_or_default();
+        let gtid_executed = GtidSet::parse(&gtids.replace(['\n', ' '], ""))
+            .map_err(|e| BinlogError::Unexpected(format!("gtid_executed {gtids:?}: {e}")))?;
+        Ok(CloneSnapshot {
+            gtid_executed,
+            server_version: version,
+        })
+    }
+
     /// Runs `sql` (a read-only check) and counts the rows it returns.
     pub async fn query_rows(&self, sql: &str) -> Result<usize, DbError> {
         let mut session = self.session("sanity query").await?;
@@ -183,7 +229,7 @@ impl MysqlTools {
     /// Copies closed log `name` from `server`, byte for byte, into `dir`; its path.
     pub async fn fetch(
         &self,
-        server: &BinlogServer,
+        server: &BackupServer,
         name: &str,
         dir: &Path,
     ) -> Result<PathBuf, BinlogError> {
@@ -202,7 +248,7 @@ impl MysqlTools {
     /// Replays `files` into `server`: `mysqlbinlog [bounds] files | mysql`.
     pub async fn replay(
         &self,
-        server: &BinlogServer,
+        server: &BackupServer,
         files: &[PathBuf],
         include_gtids: Option<&GtidSet>,
         stop_at: Option<Timestamp>,
@@ -264,7 +310,7 @@ impl MysqlTools {
     }
 }
 
-impl BinlogServer {
+impl BackupServer {
     fn connection_flags(&self) -> Vec<String> {
         let mut flags = vec![
             format!("--host={}", self.host),
@@ -290,7 +336,7 @@ struct LoginFile {
 }
 
 impl LoginFile {
-    fn write(dir: &Path, server: &BinlogServer) -> Result<Self, BinlogError> {
+    fn write(dir: &Path, server: &BackupServer) -> Result<Self, BinlogError> {
         use std::io::Write as _;
         use std::os::unix::fs::OpenOptionsExt as _;
         let path = dir.join(".bloodraven-login.cnf");
