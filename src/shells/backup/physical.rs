@@ -46,9 +46,7 @@ pub(super) async fn unpack_into(
     source: &dyn ArtifactSource,
     dir: &Path,
 ) -> Result<(), BackupError> {
-    let occupied = std::fs::read_dir(dir)
-        .map(|mut d| d.next().is_some())
-        .unwrap_or(false);
+    let occupied = std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some());
     if occupied {
         return Err(BackupError::Input(format!(
             "--target-datadir {}: not empty; a physical restore writes only into an empty directory",
