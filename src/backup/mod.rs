@@ -11,3 +11,4 @@ pub mod manifest;
 pub mod pitr;
 pub mod retention;
 pub mod seal;
+pub mod source;

@@ -70,14 +70,7 @@ pub(super) async fn archive(args: &ArchiveArgs) -> Result<String, BackupError> {
         args.encrypt_passphrase_file.as_deref(),
         "--encrypt-passphrase-file",
     )?;
-    let (codec, encryption) = keys::sealing(secret).await?;
-    let archiver = Archiver {
-        store,
-        server,
-        tools: args.tools.tools(),
-        codec,
-        encryption,
-    };
+    let archiver = Archiver::new(store, server, args.tools.tools(), secret).await?;
     if args.once {
         if args.rotate {
             archiver
@@ -108,7 +101,8 @@ pub(super) async fn archive(args: &ArchiveArgs) -> Result<String, BackupError> {
     }
 }
 
-struct Archiver {
+/// Archives one server's closed binary logs into one repository.
+pub struct Archiver {
     store: Arc<dyn BlobStore>,
     server: BackupServer,
     tools: MysqlTools,
@@ -117,8 +111,36 @@ struct Archiver {
 }
 
 impl Archiver {
+    /// An archiver that encrypts when `passphrase` is set (deriving the key once).
+    pub async fn new(
+        store: Arc<dyn BlobStore>,
+        server: BackupServer,
+        tools: MysqlTools,
+        passphrase: Option<Vec<u8>>,
+    ) -> Result<Self, BackupError> {
+        let (codec, encryption) = keys::sealing(passphrase).await?;
+        Ok(Self {
+            store,
+            server,
+            tools,
+            codec,
+            encryption,
+        })
+    }
+
+    /// The same archiver, reading another server (the primary moved).
+    #[must_use]
+    pub fn with_server(mut self, server: BackupServer) -> Self {
+        self.server = server;
+        self
+    }
+
+    pub fn server(&self) -> &BackupServer {
+        &self.server
+    }
+
     /// Archives every closed log not archived yet; their names.
-    async fn pass(&self) -> Result<Vec<String>, BackupError> {
+    pub async fn pass(&self) -> Result<Vec<String>, BackupError> {
         let db = |e: &dyn std::fmt::Display| BackupError::Database(e.to_string());
         let (uuid, logs) = self.server.inventory().await.map_err(|e| db(&e))?;
         if uuid.is_empty() {

@@ -10,18 +10,22 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::error::BackupError;
+use std::sync::Arc;
 use std::time::Duration;
+
+use tracing::Instrument as _;
 
 use super::inputs::{MysqlLogin, S3Flags, Scratch, passphrase};
 use super::physical;
 use super::{keys, now};
-use crate::adapters::mysql::{BackupServer, DumpOptions, LogicalEndpoint};
+use crate::adapters::mysql::{BackupServer, ClientTls, Credentials, DumpOptions, LogicalEndpoint};
 use crate::backup::manifest::{
     CONTENTS_FILE, Contents, FAILED_FILE, FORMAT, Failed, MANIFEST_FILE, Manifest, Method,
     PhysicalArchive, STARTED_FILE, Started, backup_key, new_id,
 };
 use crate::control::backup::RepositorySink;
 use crate::error::Categorized as _;
+use crate::failover::Timestamp;
 use crate::ports::artifacts::{ArtifactSink as _, BlobStore};
 
 #[derive(Debug, Clone, Args)]
@@ -64,7 +68,7 @@ pub enum MethodArg {
 }
 
 impl MethodArg {
-    fn method(self) -> Method {
+    pub fn method(self) -> Method {
         match self {
             Self::Logical => Method::Logical,
             Self::Clone => Method::Clone,
@@ -74,48 +78,98 @@ impl MethodArg {
 
 pub(super) async fn create(args: &CreateArgs) -> Result<String, BackupError> {
     let store = args.s3.open(&args.to)?;
-    let secret = passphrase(
-        args.encrypt_passphrase_file.as_deref(),
-        "--encrypt-passphrase-file",
-    )?;
-    let credentials = args.login.credentials()?;
-    let (codec, encryption) = keys::sealing(secret).await?;
+    let request = BackupRequest {
+        source: args.source.clone(),
+        credentials: args.login.credentials()?,
+        tls: args.login.tls(),
+        method: args.method.method(),
+        threads: args.threads.max(1),
+        chunk_bytes: args.chunk_mib.max(1) << 20,
+        clone_dir: args.clone_dir.clone(),
+        passphrase: passphrase(
+            args.encrypt_passphrase_file.as_deref(),
+            "--encrypt-passphrase-file",
+        )?,
+    };
+    let (manifest, contents) = take_backup(store, request).await?;
+    report(&manifest, &contents)
+}
+
+/// One backup to take: everything `create` gathers from its flags and the environment.
+#[derive(Debug, Clone)]
+pub struct BackupRequest {
+    /// `host:port`.
+    pub source: String,
+    pub credentials: Credentials,
+    pub tls: ClientTls,
+    pub method: Method,
+    pub threads: usize,
+    pub chunk_bytes: u64,
+    pub clone_dir: Option<PathBuf>,
+    /// Encrypts when set.
+    pub passphrase: Option<Vec<u8>>,
+}
+
+/// Takes one backup into `store`; its manifest and contents once the manifest is written.
+pub async fn take_backup(
+    store: Arc<dyn BlobStore>,
+    request: BackupRequest,
+) -> Result<(Manifest, Contents), BackupError> {
     let started = now();
-    let method = args.method.method();
     let id = new_id(started, random_suffix()?);
-    let span = tracing::info_span!("backup_create", id = %id, source = %args.source, method = method.as_str());
-    let _entered = span.enter();
+    let span = tracing::info_span!(
+        "backup_create",
+        id = %id,
+        source = %request.source,
+        method = request.method.as_str()
+    );
+    run_backup(store, request, id, started)
+        .instrument(span)
+        .await
+}
+
+async fn run_backup(
+    store: Arc<dyn BlobStore>,
+    request: BackupRequest,
+    id: String,
+    started: Timestamp,
+) -> Result<(Manifest, Contents), BackupError> {
+    let (codec, encryption) = keys::sealing(request.passphrase.clone()).await?;
     put_json(
         &*store,
         &backup_key(&id, STARTED_FILE),
         &Started {
             id: id.clone(),
-            method,
-            source: args.source.clone(),
+            method: request.method,
+            source: request.source.clone(),
             started_at: started.rfc3339(),
         },
     )
     .await?;
     let sink = RepositorySink::new(store.clone(), codec, id.clone());
-    let endpoint = LogicalEndpoint {
-        tls: args.login.tls(),
-        ..LogicalEndpoint::new(args.source.clone(), credentials.clone())
-    };
-    let options = DumpOptions {
-        threads: args.threads.max(1),
-        chunk_bytes: args.chunk_mib.max(1) << 20,
-        ..DumpOptions::default()
-    };
     let taken = async {
-        let server = BackupServer::new(&args.source, credentials, args.login.tls())
-            .map_err(|e| BackupError::Input(e.to_string()))?;
+        let server = BackupServer::new(
+            &request.source,
+            request.credentials.clone(),
+            request.tls.clone(),
+        )
+        .map_err(|e| BackupError::Input(e.to_string()))?;
         let uuid = server
             .inventory()
             .await
             .map_err(|e| BackupError::Database(e.to_string()))?
             .0;
-        let contents = match args.method {
-            MethodArg::Logical => {
+        let contents = match request.method {
+            Method::Logical => {
+                let endpoint = LogicalEndpoint {
+                    tls: request.tls.clone(),
+                    ..LogicalEndpoint::new(request.source.clone(), request.credentials.clone())
+                };
+                let options = DumpOptions {
+                    threads: request.threads.max(1),
+                    chunk_bytes: request.chunk_bytes.max(1),
+                    ..DumpOptions::default()
+                };
                 let dump = crate::adapters::mysql::dump(&endpoint, &sink, &options)
                     .await
                     .map_err(|e| BackupError::Database(e.to_string()))?;
@@ -126,7 +180,7 @@ pub(super) async fn create(args: &CreateArgs) -> Result<String, BackupError> {
                     physical: None,
                 }
             }
-            MethodArg::Clone => clone(&server, args.clone_dir.clone(), &sink, &id).await?,
+            Method::Clone => clone(&server, request.clone_dir.clone(), &sink, &id).await?,
         };
         let json =
             serde_json::to_vec(&contents).map_err(|e| BackupError::Runtime(e.to_string()))?;
@@ -150,8 +204,8 @@ pub(super) async fn create(args: &CreateArgs) -> Result<String, BackupError> {
     let manifest = Manifest {
         format: FORMAT,
         id: id.clone(),
-        method,
-        source: args.source.clone(),
+        method: request.method,
+        source: request.source.clone(),
         source_uuid: uuid,
         server_version,
         gtid_executed: contents.gtid_executed.clone(),
@@ -166,7 +220,7 @@ pub(super) async fn create(args: &CreateArgs) -> Result<String, BackupError> {
     };
     put_json(&*store, &backup_key(&id, MANIFEST_FILE), &manifest).await?;
     tracing::info!(bytes = manifest.stored_bytes, gtids = %manifest.gtid_executed, "backup complete");
-    report(&manifest, &contents)
+    Ok((manifest, contents))
 }
 
 /// How long a CLONE of the source may take.
@@ -204,7 +258,7 @@ async fn clone(
 }
 
 /// The manifest with per-table row counts and checksums, as `create` prints it.
-pub(super) fn report(manifest: &Manifest, contents: &Contents) -> Result<String, BackupError> {
+pub fn report(manifest: &Manifest, contents: &Contents) -> Result<String, BackupError> {
     let mut value =
         serde_json::to_value(manifest).map_err(|e| BackupError::Runtime(e.to_string()))?;
     let tables: Vec<serde_json::Value> = contents

@@ -19,7 +19,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::Subcommand;
 
-pub use binlog::BinlogCommand;
+pub use binlog::{Archiver, BinlogCommand};
+pub use catalog::ABANDONED_AFTER;
+pub use create::{BackupRequest, report, take_backup};
 pub use error::BackupError;
 
 use crate::error::{Categorized, Category};
@@ -88,7 +90,7 @@ fn fail(error: &BackupError) -> ExitCode {
 
 /// The wall clock, read once per command at the shell: the engine's pieces take it as an
 /// argument.
-fn now() -> Timestamp {
+pub(crate) fn now() -> Timestamp {
     let millis = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));

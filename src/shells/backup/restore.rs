@@ -21,7 +21,7 @@ use super::physical;
 use super::{keys, now};
 use crate::adapters::mysql::{BackupServer, LoadOptions, LogicalEndpoint};
 use crate::backup::manifest::{Contents, Manifest};
-use crate::backup::pitr::{RecoveryTarget, plan_replay};
+use crate::backup::pitr::{BINLOGS_DIR, RecoveryTarget, plan_replay};
 use crate::control::backup::{BackupState, Catalog, RepositorySource};
 use crate::failover::Timestamp;
 use crate::failover::gtid::GtidSet;
@@ -269,18 +269,37 @@ async fn stage_replay(
     read: &ReadFlags,
 ) -> Result<Staged, BackupError> {
     let manifest = &opened.manifest;
-    if manifest.source_uuid.is_empty() {
-        return Err(BackupError::Input(format!(
-            "backup {}: its manifest names no source server_uuid, so no binary-log archive",
-            manifest.id
-        )));
-    }
     let base = GtidSet::parse(&manifest.gtid_executed)
         .map_err(|e| BackupError::Input(format!("backup {}: GTID set: {e}", manifest.id)))?;
     let finished = Timestamp::parse_rfc3339(&manifest.finished_at).unwrap_or_default();
-    let logs = archived_logs(&*opened.store, &manifest.source_uuid).await?;
-    let plan = plan_replay(&base, &logs, target, finished)
-        .map_err(|e| BackupError::Input(format!("point-in-time target: {e}")))?;
+    // The archive of the backup's own source first; then any other server's: a backup
+    // taken from a replica continues in the primary's logs, and after a failover in the
+    // new primary's (which log what they replicated too).
+    let mut servers = opened.store.list_dirs(BINLOGS_DIR).await?;
+    servers.sort_by_key(|uuid| *uuid != manifest.source_uuid);
+    let mut refusal = None;
+    let mut chosen = None;
+    for uuid in &servers {
+        let logs = archived_logs(&*opened.store, uuid).await?;
+        match plan_replay(&base, &logs, target, finished) {
+            Ok(plan) => {
+                chosen = Some(plan);
+                break;
+            }
+            Err(e) => {
+                refusal.get_or_insert(e);
+            }
+        }
+    }
+    let plan = chosen.ok_or_else(|| {
+        BackupError::Input(format!(
+            "point-in-time target: {}",
+            refusal.map_or_else(
+                || "the repository has no binary-log archive".to_owned(),
+                |e| e.to_string()
+            )
+        ))
+    })?;
     let secret = passphrase(read.passphrase_file.as_deref(), "--passphrase-file")?;
     stage(&*opened.store, plan, secret).await
 }

@@ -76,6 +76,47 @@ struct RawConfig {
     probe_timeout: Option<String>,
     /// Standalone only: how often the active primary is checked between polls (`0`: off).
     liveness_interval: Option<String>,
+    /// Scheduled backups of the group.
+    backup: Option<RawBackup>,
+    /// The point-in-time archiver, reading the active primary's binary logs.
+    binlog_archive: Option<RawArchive>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawBackup {
+    /// `s3://bucket/prefix` or `file:///path` (relative file paths: to this file).
+    repository: String,
+    /// How often (Go duration); `0` or absent: only on `POST /backup`.
+    every: Option<String>,
+    #[serde(default)]
+    method: Option<crate::backup::manifest::Method>,
+    threads: Option<usize>,
+    passphrase_file: Option<PathBuf>,
+    passphrase_env: Option<String>,
+    retention: Option<RawRetention>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawRetention {
+    count: Option<u32>,
+    max_age_days: Option<u32>,
+    min_keep: Option<u32>,
+    max_failed_keep: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawArchive {
+    /// Default: `backup.repository`.
+    repository: Option<String>,
+    /// Default 60s.
+    interval: Option<String>,
+    /// Default: `mysqlbinlog` on PATH.
+    mysqlbinlog: Option<PathBuf>,
+    /// Default: `mysql` on PATH (used by restores).
+    mysql: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -165,6 +206,30 @@ pub struct StandaloneConfig {
     pub listen: SocketAddr,
     pub state_file: PathBuf,
     pub hook: Option<HookConfig>,
+    pub backup: Option<BackupConfig>,
+    pub binlog_archive: Option<ArchiveConfig>,
+    /// `replication.maxLagSeconds`: how far behind a replica may be to be backed up.
+    pub max_lag_seconds: u64,
+}
+
+/// Scheduled backups.
+#[derive(Debug, Clone)]
+pub struct BackupConfig {
+    pub repository: String,
+    /// `None`: only on request.
+    pub every: Option<Duration>,
+    pub method: crate::backup::manifest::Method,
+    pub threads: usize,
+    pub passphrase: Option<Vec<u8>>,
+    pub retention: crate::backup::retention::RetentionPolicy,
+}
+
+/// The binary-log archiver.
+#[derive(Debug, Clone)]
+pub struct ArchiveConfig {
+    pub repository: String,
+    pub interval: Duration,
+    pub tools: crate::adapters::mysql::MysqlTools,
 }
 
 const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -349,7 +414,20 @@ impl Builder<'_> {
                 })
             }
         };
+        let backup = raw.backup.as_ref().map(|b| self.backup(b)).transpose()?;
+        let binlog_archive = match &raw.binlog_archive {
+            None => None,
+            Some(a) => Some(self.archive(a, backup.as_ref())?),
+        };
+        let max_lag_seconds = raw
+            .replication
+            .as_ref()
+            .and_then(|r| r.max_lag_seconds)
+            .unwrap_or(300);
         Ok(StandaloneConfig {
+            backup,
+            binlog_archive,
+            max_lag_seconds,
             policy,
             loop_config,
             sites,
@@ -361,6 +439,94 @@ impl Builder<'_> {
             listen,
             state_file,
             hook,
+        })
+    }
+
+    fn repository(&self, pointer: &str, url: &str) -> Result<String, ConfigError> {
+        let url = match url.strip_prefix("file://") {
+            Some(path) if !path.starts_with('/') => {
+                format!("file://{}", self.path(Path::new(path)).display())
+            }
+            _ => url.to_owned(),
+        };
+        crate::adapters::storage::RepositoryUrl::parse(&url)
+            .map_err(|e| self.error(pointer, e.to_string()))?;
+        Ok(url)
+    }
+
+    fn backup(&self, raw: &RawBackup) -> Result<BackupConfig, ConfigError> {
+        let repository = self.repository("/backup/repository", &raw.repository)?;
+        let every = self
+            .duration("/backup/every", raw.every.as_ref())?
+            .filter(|d| !d.is_zero());
+        let passphrase = match (&raw.passphrase_file, &raw.passphrase_env) {
+            (None, None) => None,
+            (Some(f), None) => Some(self.read_secret("/backup/passphraseFile", f)?),
+            (None, Some(v)) => Some(self.read_env("/backup/passphraseEnv", v)?),
+            (Some(_), Some(_)) => {
+                return Err(self.error(
+                    "/backup",
+                    "set at most one of passphraseFile, passphraseEnv",
+                ));
+            }
+        };
+        if passphrase.as_deref() == Some("") {
+            return Err(self.error("/backup", "the passphrase is empty"));
+        }
+        let threads = raw.threads.unwrap_or(4);
+        if threads == 0 {
+            return Err(self.error("/backup/threads", "must be at least 1"));
+        }
+        let retention = raw.retention.as_ref();
+        Ok(BackupConfig {
+            repository,
+            every,
+            method: raw
+                .method
+                .unwrap_or(crate::backup::manifest::Method::Logical),
+            threads,
+            passphrase: passphrase.map(String::into_bytes),
+            retention: crate::backup::retention::RetentionPolicy {
+                count: retention.and_then(|r| r.count).unwrap_or(7),
+                max_age_days: retention.and_then(|r| r.max_age_days).unwrap_or(0),
+                min_keep: retention.and_then(|r| r.min_keep).unwrap_or(1),
+                max_failed_keep: retention.and_then(|r| r.max_failed_keep).unwrap_or(10),
+            },
+        })
+    }
+
+    fn archive(
+        &self,
+        raw: &RawArchive,
+        backup: Option<&BackupConfig>,
+    ) -> Result<ArchiveConfig, ConfigError> {
+        let repository = match (&raw.repository, backup) {
+            (Some(url), _) => self.repository("/binlogArchive/repository", url)?,
+            (None, Some(b)) => b.repository.clone(),
+            (None, None) => {
+                return Err(self.error(
+                    "/binlogArchive/repository",
+                    "required when there is no backup section to share a repository with",
+                ));
+            }
+        };
+        let interval = self
+            .duration("/binlogArchive/interval", raw.interval.as_ref())?
+            .unwrap_or(Duration::from_secs(60));
+        if interval.is_zero() {
+            return Err(self.error("/binlogArchive/interval", "must be positive"));
+        }
+        let tool = |p: &Option<PathBuf>, default: &str| {
+            p.as_deref()
+                .map_or_else(|| PathBuf::from(default), |p| self.path(p))
+        };
+        Ok(ArchiveConfig {
+            repository,
+            interval,
+            tools: crate::adapters::mysql::MysqlTools {
+                mysqlbinlog: tool(&raw.mysqlbinlog, "mysqlbinlog"),
+                mysql: tool(&raw.mysql, "mysql"),
+            },
         })
     }
 

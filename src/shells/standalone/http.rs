@@ -1,5 +1,6 @@
 //! The standalone HTTP API: `/status`, `/metrics`, `/healthz`, `POST /planned-failover`,
-//! `POST /reclone`. Plain HTTP, meant for loopback or a trusted network.
+//! `POST /reclone`, and with a `backup` section `POST /backup` and `GET /backups`. Plain
+//! HTTP, meant for loopback or a trusted network.
 
 use std::sync::Arc;
 
@@ -22,6 +23,7 @@ const MIN_CONFIRM_PREFIX: usize = 8;
 pub struct ApiState {
     pub handle: ControlHandle,
     pub registry: Arc<Registry>,
+    pub backups: Option<Arc<super::backups::Backups>>,
 }
 
 pub fn router(state: ApiState) -> Router {
@@ -31,7 +33,51 @@ pub fn router(state: ApiState) -> Router {
         .route("/healthz", get(healthz))
         .route("/planned-failover", post(planned_failover))
         .route("/reclone", post(reclone))
+        .route("/backup", post(backup_now))
+        .route("/backups", get(list_backups))
         .with_state(state)
+}
+
+fn no_backups() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        axum::Json(json!({"error": "no backup section in the config"})),
+    )
+        .into_response()
+}
+
+/// Takes a backup now and answers with its manifest (or why it failed).
+async fn backup_now(State(api): State<ApiState>) -> Response {
+    let Some(backups) = api.backups else {
+        return no_backups();
+    };
+    match backups.take().await {
+        Some(Ok(manifest)) => axum::Json(manifest).into_response(),
+        Some(Err(e)) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            axum::Json(json!({"error": e.to_string()})),
+        )
+            .into_response(),
+        None => (
+            StatusCode::CONFLICT,
+            axum::Json(json!({"error": "a backup is already running"})),
+        )
+            .into_response(),
+    }
+}
+
+async fn list_backups(State(api): State<ApiState>) -> Response {
+    let Some(backups) = api.backups else {
+        return no_backups();
+    };
+    match backups.list().await {
+        Ok(list) => axum::Json(list).into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            axum::Json(json!({"error": e.to_string()})),
+        )
+            .into_response(),
+    }
 }
 
 fn not_ready() -> Response {

@@ -1,6 +1,7 @@
 //! `bloodraven standalone --config group.yaml`: the failover engine driving MySQL hosts with
 //! no Kubernetes, plus `bloodraven failover --to SITE`, its command-line client.
 
+pub mod backups;
 pub mod client;
 pub mod config;
 pub mod hook;
@@ -164,10 +165,39 @@ pub async fn serve(config: config::StandaloneConfig) -> Result<(), StandaloneErr
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
+    let backups = match &config.backup {
+        None => None,
+        Some(backup) => Some(Arc::new(
+            backups::Backups::new(
+                backup.clone(),
+                config.sites.clone(),
+                config.operator.clone(),
+                handle.clone(),
+                config.max_lag_seconds,
+            )
+            .map_err(|e| StandaloneError::Runtime(format!("backup repository: {e}")))?,
+        )),
+    };
+    if let Some(backups) = &backups
+        && let Some(every) = backups.every()
+    {
+        tokio::spawn(backups.clone().run_schedule(every, stop_rx.clone()));
+    }
+    if let Some(archive) = &config.binlog_archive {
+        tokio::spawn(backups::run_archiver(
+            archive.clone(),
+            config.sites.clone(),
+            config.operator.clone(),
+            config.backup.as_ref().and_then(|b| b.passphrase.clone()),
+            handle.clone(),
+            stop_rx.clone(),
+        ));
+    }
     let loop_task = tokio::spawn(failover_loop.run(stopped(stop_rx.clone())));
     let app = http::router(http::ApiState {
         handle,
         registry: Arc::new(registry),
+        backups,
     });
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(stopped(stop_rx))

@@ -1,0 +1,213 @@
+//! Backups in standalone mode: a scheduled (and `POST /backup`) backup of the site the
+//! failover core says is the best source, retention after each, and the binary-log
+//! archiver following the active primary. The same engine as `bloodraven backup`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::{Mutex, watch};
+
+use super::config::{ArchiveConfig, BackupConfig, SiteConfig};
+use crate::adapters::mysql::{BackupServer, ClientTls, Credentials};
+use crate::adapters::storage::{ObjectRepository, S3Settings};
+use crate::backup::source;
+use crate::control::ControlHandle;
+use crate::control::backup::Catalog;
+use crate::ports::artifacts::BlobStore;
+use crate::shells::backup::{
+    ABANDONED_AFTER, Archiver, BackupError, BackupRequest, report, take_backup,
+};
+
+/// Takes the group's backups; one at a time.
+pub struct Backups {
+    config: BackupConfig,
+    store: Arc<dyn BlobStore>,
+    sites: Vec<SiteConfig>,
+    credentials: Credentials,
+    handle: ControlHandle,
+    max_lag_seconds: u64,
+    running: Mutex<()>,
+}
+
+impl Backups {
+    pub fn new(
+        config: BackupConfig,
+        sites: Vec<SiteConfig>,
+        credentials: Credentials,
+        handle: ControlHandle,
+        max_lag_seconds: u64,
+    ) -> Result<Self, BackupError> {
+        let store = Arc::new(ObjectRepository::open(
+            &config.repository,
+            &S3Settings::default(),
+        )?);
+        Ok(Self {
+            config,
+            store,
+            sites,
+            credentials,
+            handle,
+            max_lag_seconds,
+            running: Mutex::new(()),
+        })
+    }
+
+    /// Takes a backup now, then applies retention. `None` when one is already running.
+    pub async fn take(&self) -> Option<Result<Value, BackupError>> {
+        let _running = self.running.try_lock().ok()?;
+        Some(self.take_locked().await)
+    }
+
+    async fn take_locked(&self) -> Result<Value, BackupError> {
+        let status = self
+            .handle
+            .status()
+            .ok_or_else(|| BackupError::Runtime("no poll has completed yet".to_owned()))?;
+        let (site, reason) = source::choose(&status, self.max_lag_seconds).ok_or_else(|| {
+            BackupError::Runtime(
+                "no healthy source: no caught-up replica and no writable primary".to_owned(),
+            )
+        })?;
+        let address = self
+            .sites
+            .iter()
+            .find(|s| s.name == site)
+            .map(|s| s.address.clone())
+            .ok_or_else(|| BackupError::Runtime(format!("site {site} is not configured")))?;
+        tracing::info!(site, reason = reason.as_str(), "backup source chosen");
+        let request = BackupRequest {
+            source: address,
+            credentials: self.credentials.clone(),
+            tls: ClientTls::Required { ca: None },
+            method: self.config.method,
+            threads: self.config.threads,
+            chunk_bytes: 8 << 20,
+            clone_dir: None,
+            passphrase: self.config.passphrase.clone(),
+        };
+        let (manifest, contents) = take_backup(self.store.clone(), request).await?;
+        let now = crate::shells::backup::now();
+        let pruned = Catalog::new(self.store.clone(), ABANDONED_AFTER)
+            .prune(&self.config.retention, now)
+            .await?;
+        let mut value: Value = serde_json::from_str(&report(&manifest, &contents)?)
+            .map_err(|e| BackupError::Runtime(e.to_string()))?;
+        if let Some(object) = value.as_object_mut() {
+            object.insert("sourceSite".to_owned(), Value::String(site));
+            object.insert(
+                "sourceReason".to_owned(),
+                Value::String(reason.as_str().to_owned()),
+            );
+            object.insert("pruned".to_owned(), serde_json::json!(pruned.deleted));
+        }
+        Ok(value)
+    }
+
+    /// Every backup in the repository, oldest first.
+    pub async fn list(&self) -> Result<Value, BackupError> {
+        let entries = Catalog::new(self.store.clone(), ABANDONED_AFTER)
+            .list(crate::shells::backup::now())
+            .await?;
+        serde_json::to_value(entries).map_err(|e| BackupError::Runtime(e.to_string()))
+    }
+
+    /// Takes a backup every `every` until `stop`.
+    pub async fn run_schedule(self: Arc<Self>, every: Duration, mut stop: watch::Receiver<bool>) {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await; // the first tick is now: wait one period first
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+            match self.take().await {
+                Some(Ok(value)) => tracing::info!(id = %value["id"], "scheduled backup complete"),
+                Some(Err(e)) => tracing::warn!(error = %e, "scheduled backup failed"),
+                None => tracing::info!("scheduled backup skipped: one is still running"),
+            }
+        }
+    }
+
+    pub fn every(&self) -> Option<Duration> {
+        self.config.every
+    }
+}
+
+/// Archives the active primary's closed binary logs every `interval` until `stop`,
+/// following the primary across failovers.
+pub async fn run_archiver(
+    config: ArchiveConfig,
+    sites: Vec<SiteConfig>,
+    credentials: Credentials,
+    passphrase: Option<Vec<u8>>,
+    handle: ControlHandle,
+    mut stop: watch::Receiver<bool>,
+) {
+    let store: Arc<dyn BlobStore> =
+        match ObjectRepository::open(&config.repository, &S3Settings::default()) {
+            Ok(store) => Arc::new(store),
+            Err(e) => {
+                tracing::error!(error = %e, "binlog archiver: cannot open the repository");
+                return;
+            }
+        };
+    let mut archiver: Option<Archiver> = None;
+    let mut tick = tokio::time::interval(config.interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        let Some(active) = handle.status().and_then(|s| s.active_site) else {
+            continue;
+        };
+        let Some(address) = sites
+            .iter()
+            .find(|s| s.name == active)
+            .map(|s| s.address.clone())
+        else {
+            continue;
+        };
+        let server = match BackupServer::new(
+            &address,
+            credentials.clone(),
+            ClientTls::Required { ca: None },
+        ) {
+            Ok(server) => server,
+            Err(e) => {
+                tracing::warn!(error = %e, "binlog archiver: bad address");
+                continue;
+            }
+        };
+        let current = match archiver.take() {
+            Some(existing) => existing.with_server(server),
+            None => match Archiver::new(
+                store.clone(),
+                server,
+                config.tools.clone(),
+                passphrase.clone(),
+            )
+            .await
+            {
+                Ok(created) => created,
+                Err(e) => {
+                    tracing::warn!(error = %e, "binlog archiver: cannot start");
+                    continue;
+                }
+            },
+        };
+        match current.pass().await {
+            Ok(names) if !names.is_empty() => {
+                tracing::info!(site = %active, count = names.len(), "archived binary logs");
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(site = %active, error = %e, "binlog archive pass failed; retrying");
+            }
+        }
+        archiver = Some(current);
+    }
+}
