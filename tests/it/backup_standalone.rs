@@ -46,18 +46,32 @@ async fn wait_for(what: &str, mut check: impl AsyncFnMut() -> bool) -> TestResul
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn backup_standalone_backs_up_the_replica_and_archives_for_point_in_time() -> TestResult {
-    let cluster = start_pair().await?;
-    let spare = MysqlCluster::start(1)?;
-    let (iad, pdx) = (cluster.get(0)?, cluster.get(1)?);
-    let dir = tempfile::tempdir()?;
-    let port = free_port()?;
-    let base = format!("http://127.0.0.1:{port}");
-    std::fs::write(
-        dir.path().join("repl.password"),
-        format!("{REPL_PASSWORD}\n"),
-    )?;
+/// Until `/status` shows iad active and pdx replicating with no lag.
+async fn wait_replica_caught_up(base: &str) -> TestResult {
+    wait_for("pdx caught up in /status", async || {
+        let Ok((200, body)) = call(base, "GET", "/status").await else {
+            return false;
+        };
+        let Ok(status) = serde_json::from_str::<GroupStatus>(&body) else {
+            return false;
+        };
+        status.active_site.as_deref() == Some("iad")
+            && status
+                .sites
+                .iter()
+                .any(|s| s.name == "pdx" && s.replicating && s.seconds_behind_source == Some(0))
+    })
+    .await
+}
+
+/// The group.yaml of the test: both sites, a directory repository, the archiver.
+fn write_config(
+    dir: &std::path::Path,
+    iad: &str,
+    pdx: &str,
+    port: u16,
+) -> TestResult<std::path::PathBuf> {
+    std::fs::write(dir.join("repl.password"), format!("{REPL_PASSWORD}\n"))?;
     let config = format!(
         "sites:
   - {{name: iad, address: \"{}\"}}
@@ -77,13 +91,25 @@ binlogArchive:
   mysqlbinlog: {}
   mysql: {}
 ",
-        iad.address(),
-        pdx.address(),
+        iad,
+        pdx,
         dep_tool("mysqlbinlog").display(),
         dep_tool("mysql").display(),
     );
-    let config_path = dir.path().join("group.yaml");
+    let config_path = dir.join("group.yaml");
     std::fs::write(&config_path, config)?;
+    Ok(config_path)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backup_standalone_backs_up_the_replica_and_archives_for_point_in_time() -> TestResult {
+    let cluster = start_pair().await?;
+    let spare = MysqlCluster::start(1)?;
+    let (iad, pdx) = (cluster.get(0)?, cluster.get(1)?);
+    let dir = tempfile::tempdir()?;
+    let port = free_port()?;
+    let base = format!("http://127.0.0.1:{port}");
+    let config_path = write_config(dir.path(), &iad.address(), &pdx.address(), port)?;
     let _server = Server(
         Command::new(BIN)
             .args(["standalone", "--config"])
@@ -93,20 +119,7 @@ binlogArchive:
             .stderr(Stdio::null())
             .spawn()?,
     );
-    wait_for("pdx caught up in /status", async || {
-        let Ok((200, body)) = call(&base, "GET", "/status").await else {
-            return false;
-        };
-        let Ok(status) = serde_json::from_str::<GroupStatus>(&body) else {
-            return false;
-        };
-        status.active_site.as_deref() == Some("iad")
-            && status
-                .sites
-                .iter()
-                .any(|s| s.name == "pdx" && s.replicating && s.seconds_behind_source == Some(0))
-    })
-    .await?;
+    wait_replica_caught_up(&base).await?;
     iad.sql("INSERT INTO app.t VALUES (1, 'iad'), (2, 'iad')")?;
 
     let (code, body) = call(&base, "POST", "/backup").await?;
@@ -174,6 +187,5 @@ binlogArchive:
             .trim(),
         "1,2,3,4"
     );
-    let _ = pdx;
     Ok(())
 }
