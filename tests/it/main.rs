@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod backup_logical;
 mod bench_operator_rto;
 mod bench_operator_scale;
 mod chart;

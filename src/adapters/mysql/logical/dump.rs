@@ -312,16 +312,10 @@ async fn table_ranges(
     table: &TableInfo,
     options: &DumpOptions,
 ) -> Result<Vec<Option<crate::backup::logical::plan::KeyRange>>, LogicalError> {
-    let pieces = range_count(
-        table.estimated_bytes,
-        options.chunk_bytes,
-        options.threads,
-        MAX_RANGES,
-    );
     let [key] = table.primary_key.as_slice() else {
         return Ok(vec![None]);
     };
-    if !table.integer_key || pieces <= 1 {
+    if !table.integer_key {
         return Ok(vec![None]);
     }
     let name = qualified(schema, &table.name);
@@ -336,13 +330,21 @@ async fn table_ranges(
         .await?;
     let parsed = bounds
         .and_then(|(min, max)| Some((min?.parse::<i128>().ok()?, max?.parse::<i128>().ok()?)));
-    Ok(match parsed {
-        Some((min, max)) => split_key_range(min, max, pieces)
-            .into_iter()
-            .map(Some)
-            .collect(),
-        None => vec![None],
-    })
+    let Some((min, max)) = parsed else {
+        return Ok(vec![None]);
+    };
+    let span = u128::try_from(max - min).unwrap_or(0) + 1;
+    let pieces = range_count(
+        table.estimated_bytes,
+        options.chunk_bytes,
+        options.threads,
+        span,
+        MAX_RANGES,
+    );
+    Ok(split_key_range(min, max, pieces)
+        .into_iter()
+        .map(Some)
+        .collect())
 }
 
 /// Puts each table's chunks in key order and computes its totals.
