@@ -129,21 +129,22 @@ SET SESSION cte_max_recursion_depth = 20000;
 CREATE TABLE shop.audit (id INT AUTO_INCREMENT PRIMARY KEY, type_id INT);
 CREATE TABLE shop.types (
   id INT AUTO_INCREMENT PRIMARY KEY,
-  j JSON, b BLOB, bin BINARY(4), vb VARBINARY(16), bits BIT(10), dec1 DECIMAL(30,10),
+  j JSON, b BLOB, bin BINARY(4), vb VARBINARY(16), bits BIT(10), b64 BIT(64),
+  dec1 DECIMAL(30,10),
   f FLOAT, d DOUBLE, dt DATETIME(6), ts TIMESTAMP(6) NULL, txt TEXT, vc VARCHAR(100),
   gs DOUBLE AS (d * 2) STORED,
   gv VARCHAR(120) AS (CONCAT(vc, '!')) VIRTUAL
 ) DEFAULT CHARSET=utf8mb4;
-INSERT INTO shop.types (j, b, bin, vb, bits, dec1, f, d, dt, ts, txt, vc) VALUES
+INSERT INTO shop.types (j, b, bin, vb, bits, b64, dec1, f, d, dt, ts, txt, vc) VALUES
  ('{"a": [1, 2.5, "x\\ty"], "e": "😀", "n": null}', 0x00FF5C0A09221A, 0x00010203, 0x5C4E,
-  b'1010101010', 12345678901234567890.0123456789, 1.2345678, 2.718281828459045,
+  b'1010101010', 0xFFFFFFFFFFFFFFFF, 12345678901234567890.0123456789, 1.2345678, 2.718281828459045,
   '2024-02-29 23:59:59.123456', '2038-01-19 03:14:07.999999',
   'tab\there\nnewline \\N back\\slash \r\0 😀🚀', '\\N'),
- (NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
- ('[]', '', 0x00000000, '', b'0', -0.0000000001, -3.4e38, 1e-300,
+ (NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+ ('[]', '', 0x00000000, '', b'0', b'0', -0.0000000001, -3.4e38, 1e-300,
   '1000-01-01 00:00:00.000000', '1970-01-01 00:00:01.000000', '', 'N'),
  ('{"big": 1.7976931348623157e308}', REPEAT(0x5C, 3000), 0xFFFFFFFF, 0x0A0D09,
-  b'1111111111', 0.5, 0.1, 0.1, '9999-12-31 23:59:59.999999', NULL, 'NULL', '');
+  b'1111111111', 0x8000000000000001, 0.5, 0.1, 0.1, '9999-12-31 23:59:59.999999', NULL, 'NULL', '');
 CREATE TABLE shop.empty (id INT PRIMARY KEY, v VARCHAR(10));
 CREATE TABLE shop.nopk (a INT, b VARCHAR(20));
 INSERT INTO shop.nopk VALUES (1, 'x'), (1, 'x'), (NULL, NULL), (2, '\\N');
@@ -271,7 +272,8 @@ async fn backup_logical_round_trips_every_type_and_object() -> TestResult {
     assert_eq!(report.rows(), dumped.rows());
 
     // Values compared as text too, generated columns included.
-    let all_types = "SELECT id, j, HEX(b), HEX(bin), HEX(vb), bits + 0, dec1, f, d, dt, ts, \
+    let all_types = "SELECT id, j, HEX(b), HEX(bin), HEX(vb), bits + 0, b64 + 0, dec1, \
+                     CAST(f AS DOUBLE), d, dt, ts, \
                      txt, vc, gs, gv FROM shop.types ORDER BY id";
     assert_eq!(target.sql(all_types)?, source.sql(all_types)?);
     assert_eq!(
