@@ -148,15 +148,21 @@ INSERT INTO shop.types (j, b, bin, vb, bits, b64, dec1, f, d, dt, ts, txt, vc) V
 CREATE TABLE shop.empty (id INT PRIMARY KEY, v VARCHAR(10));
 CREATE TABLE shop.nopk (a INT, b VARCHAR(20));
 INSERT INTO shop.nopk VALUES (1, 'x'), (1, 'x'), (NULL, NULL), (2, '\\N');
-CREATE TABLE shop.composite (k1 VARCHAR(20), k2 INT, v TEXT, PRIMARY KEY (k1, k2));
+CREATE TABLE shop.composite (k1 VARCHAR(20), k2 INT, v TEXT, PRIMARY KEY (k1, k2),
+  UNIQUE KEY uk (k2), KEY kv (v(10)));
 INSERT INTO shop.composite
   WITH RECURSIVE seq(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM seq WHERE n < 19999)
   SELECT CONCAT('k', n % 97, '✓'), n, REPEAT(CHAR(65 + n % 26), 40 + n % 30) FROM seq;
 CREATE TABLE shop.big (id BIGINT PRIMARY KEY, a INT NOT NULL, s CHAR(32), x DOUBLE);
+CREATE TABLE shop.child (id INT PRIMARY KEY, type_id INT, note VARCHAR(10), KEY kn (note),
+  CONSTRAINT fk_type FOREIGN KEY (type_id) REFERENCES shop.types (id));
+INSERT INTO shop.child VALUES (1, 1, 'a'), (2, 3, NULL);
 INSERT INTO shop.big
   WITH RECURSIVE seq(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM seq WHERE n < 999)
   SELECT a.n * 1000 + b.n + 1, (a.n * 7 + b.n) % 1000, LEFT(SHA2(a.n * 1000 + b.n, 256), 32), (a.n * 1000 + b.n) / 7
   FROM seq a CROSS JOIN seq b;
+-- Indexed after the rows are in: much faster than with the rows (see backup::logical::ddl).
+ALTER TABLE shop.big ADD KEY ka (a), ADD KEY ks (s);
 CREATE VIEW shop.z_base AS SELECT id, vc FROM shop.types;
 CREATE VIEW shop.a_top AS SELECT COUNT(*) AS c FROM shop.z_base;
 CREATE TRIGGER shop.types_ai AFTER INSERT ON shop.types FOR EACH ROW
@@ -171,7 +177,18 @@ INSERT INTO `odd schema-1`.`t.x/../y` VALUES (1, 'a'), (2, NULL);
 "#;
 
 const TYPES_TABLES: &str = "shop.audit, shop.types, shop.empty, shop.nopk, shop.composite, \
-                            shop.big, `odd schema-1`.`t.x/../y`";
+                            shop.big, shop.child, `odd schema-1`.`t.x/../y`";
+
+/// `SHOW CREATE TABLE` of every table: the load must recreate them exactly (indexes added
+/// after the data included).
+fn creates(instance: &MysqlInstance) -> Result<String, Box<dyn Error + Send + Sync>> {
+    let mut out = String::new();
+    for table in TYPES_TABLES.split(", ") {
+        out.push_str(&instance.sql(&format!("SHOW CREATE TABLE {table}"))?);
+        out.push('\n');
+    }
+    Ok(out)
+}
 
 fn counts(instance: &MysqlInstance) -> Result<String, Box<dyn Error + Send + Sync>> {
     let mut out = String::new();
@@ -202,6 +219,44 @@ async fn backup_logical_round_trips_every_type_and_object() -> TestResult {
     let started = Instant::now();
     let dumped = dump(&endpoint(source), &store, &options).await?;
     let dump_time = started.elapsed();
+    check_dump(source, &store, &dumped, dump_time)?;
+    // The description survives the manifest's JSON.
+    let json = serde_json::to_string(&dumped)?;
+    let dumped: LogicalDump = serde_json::from_str(&json)?;
+
+    let started = Instant::now();
+    let report = load(&endpoint(target), &store, &dumped, &LoadOptions::default()).await?;
+    let load_time = started.elapsed();
+    eprintln!("load: {} rows in {load_time:?}", report.rows());
+    let loaded_big = report
+        .tables
+        .iter()
+        .find(|t| t.table == "big")
+        .expect("big loaded");
+    assert_eq!(loaded_big.rows, 1_000_000);
+    assert_eq!(report.rows(), dumped.rows());
+
+    // Values compared as text too, generated columns included.
+    let all_types = "SELECT id, j, HEX(b), HEX(bin), HEX(vb), bits + 0, b64 + 0, dec1, \
+                     CAST(f AS DOUBLE), d, dt, ts, txt, vc, gs, gv FROM shop.types ORDER BY id";
+    assert_eq!(target.sql(all_types)?, source.sql(all_types)?);
+    assert_eq!(
+        target.sql(&format!("CHECKSUM TABLE {TYPES_TABLES}"))?,
+        source.sql(&format!("CHECKSUM TABLE {TYPES_TABLES}"))?
+    );
+    assert_eq!(counts(target)?, counts(source)?);
+    assert_eq!(creates(target)?, creates(source)?);
+    assert_eq!(gtids(target)?, dumped.gtid_executed);
+    assert_eq!(report.gtid_executed, dumped.gtid_executed);
+    check_objects(source, target)
+}
+
+fn check_dump(
+    source: &MysqlInstance,
+    store: &MapStore,
+    dumped: &LogicalDump,
+    dump_time: Duration,
+) -> TestResult {
     let big = dumped
         .tables()
         .find(|(_, t)| t.name == "big")
@@ -255,51 +310,28 @@ async fn backup_logical_round_trips_every_type_and_object() -> TestResult {
             .all(|c| c.name != "gs" && c.name != "gv"),
         "generated columns are not dumped"
     );
-    // The description survives the manifest's JSON.
-    let json = serde_json::to_string(&dumped)?;
-    let dumped: LogicalDump = serde_json::from_str(&json)?;
-
-    let started = Instant::now();
-    let report = load(&endpoint(target), &store, &dumped, &LoadOptions::default()).await?;
-    let load_time = started.elapsed();
-    eprintln!("load: {} rows in {load_time:?}", report.rows());
-    let loaded_big = report
+    let empty = shop
         .tables
         .iter()
-        .find(|t| t.table == "big")
-        .expect("big loaded");
-    assert_eq!(loaded_big.rows, 1_000_000);
-    assert_eq!(report.rows(), dumped.rows());
+        .find(|t| t.name == "empty")
+        .expect("empty");
+    assert!(empty.chunks.is_empty() && empty.rows == 0);
+    Ok(())
+}
 
-    // Values compared as text too, generated columns included.
-    let all_types = "SELECT id, j, HEX(b), HEX(bin), HEX(vb), bits + 0, b64 + 0, dec1, \
-                     CAST(f AS DOUBLE), d, dt, ts, \
-                     txt, vc, gs, gv FROM shop.types ORDER BY id";
-    assert_eq!(target.sql(all_types)?, source.sql(all_types)?);
-    assert_eq!(
-        target.sql(&format!("CHECKSUM TABLE {TYPES_TABLES}"))?,
-        source.sql(&format!("CHECKSUM TABLE {TYPES_TABLES}"))?
-    );
-    assert_eq!(counts(target)?, counts(source)?);
-
-    assert_eq!(gtids(target)?, dumped.gtid_executed);
-    assert_eq!(report.gtid_executed, dumped.gtid_executed);
-
-    // The objects exist and work.
+/// Views, routines, triggers and events exist on the target and work.
+fn check_objects(source: &MysqlInstance, target: &MysqlInstance) -> TestResult {
     assert_eq!(target.sql("SELECT c FROM shop.a_top")?, "4");
     assert_eq!(target.sql("SELECT shop.twice(21)")?, "42");
     assert_eq!(target.sql("CALL shop.count_types(@n); SELECT @n")?, "4");
-    assert_eq!(
-        target.sql(
-            "SELECT EVENT_NAME, STATUS, TIME_ZONE FROM information_schema.EVENTS \
-             WHERE EVENT_SCHEMA = 'shop'"
-        )?,
-        source.sql(
-            "SELECT EVENT_NAME, STATUS, TIME_ZONE FROM information_schema.EVENTS \
-             WHERE EVENT_SCHEMA = 'shop'"
-        )?
-    );
-    // The trigger did not fire on the load (audit matched above) and fires now.
+    let events = "SELECT EVENT_NAME, STATUS, TIME_ZONE, EVENT_DEFINITION, INTERVAL_VALUE, \
+                  STARTS, SQL_MODE FROM information_schema.EVENTS WHERE EVENT_SCHEMA = 'shop'";
+    assert_eq!(target.sql(events)?, source.sql(events)?);
+    let routines = "SELECT ROUTINE_NAME, ROUTINE_DEFINITION, SQL_MODE, DEFINER \
+                    FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = 'shop' \
+                    ORDER BY ROUTINE_NAME";
+    assert_eq!(target.sql(routines)?, source.sql(routines)?);
+    // The trigger did not fire on the load (audit matched) and fires now.
     let audit_before: u64 = target.sql("SELECT COUNT(*) FROM shop.audit")?.parse()?;
     target.sql("INSERT INTO shop.types (vc) VALUES ('after')")?;
     let audit_after: u64 = target.sql("SELECT COUNT(*) FROM shop.audit")?.parse()?;

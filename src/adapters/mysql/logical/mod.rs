@@ -82,7 +82,11 @@ pub struct LoadOptions {
     /// When the target's `gtid_executed` is not empty, run `RESET BINARY LOGS AND GTIDS`
     /// first instead of refusing (default false: that forgets the target's history).
     pub reset_gtids: bool,
-    /// Bound on each statement, a chunk's `LOAD DATA` included (default 10 min).
+    /// Create secondary indexes after the data instead of with the table (default true;
+    /// see [`crate::backup::logical::ddl`] for the figures and the exceptions).
+    pub defer_indexes: bool,
+    /// Bound on each statement, a chunk's `LOAD DATA` and an index build included
+    /// (default 10 min).
     pub statement_timeout: Duration,
     /// Bound on each artifact read (default 10 min).
     pub artifact_timeout: Duration,
@@ -93,6 +97,7 @@ impl Default for LoadOptions {
         Self {
             threads: 4,
             reset_gtids: false,
+            defer_indexes: true,
             statement_timeout: Duration::from_secs(600),
             artifact_timeout: Duration::from_secs(600),
         }
