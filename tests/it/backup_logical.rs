@@ -475,8 +475,24 @@ async fn backup_logical_load_refuses_unsafe_targets_and_bad_chunks() -> TestResu
     let dumped = dump(&endpoint(source), &store, &DumpOptions::default()).await?;
     let options = LoadOptions::default();
 
+    // local_infile is OFF and the account may not turn it on: refused, naming the setting.
+    target.sql(
+        "SET GLOBAL local_infile = OFF; SET SESSION sql_log_bin = 0; \
+         CREATE USER loader@'127.0.0.1'; \
+         GRANT SELECT, SESSION_VARIABLES_ADMIN ON *.* TO loader@'127.0.0.1'",
+    )?;
+    let mut limited = endpoint(target);
+    limited.credentials = Credentials::new("loader", "");
+    let error = load(&limited, &store, &dumped, &options)
+        .await
+        .expect_err("an account that may not set local_infile is refused");
+    assert!(matches!(error, LogicalError::Refused { .. }), "{error}");
+    assert!(error.to_string().contains("local_infile=ON"), "{error}");
+    assert_eq!(user_schemas(target)?, "NULL");
+    assert_eq!(gtids(target)?, "");
+
     // A schema of the dump exists: refused, nothing written.
-    target.sql("SET GLOBAL local_infile = OFF; CREATE DATABASE shop")?;
+    target.sql("CREATE DATABASE shop")?;
     let (schemas, history) = (user_schemas(target)?, gtids(target)?);
     let error = load(&endpoint(target), &store, &dumped, &options)
         .await
