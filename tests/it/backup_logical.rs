@@ -534,23 +534,7 @@ async fn backup_logical_load_refuses_unsafe_targets_and_bad_chunks() -> TestResu
 
     // A chunk with a row less than its record (its digests made to match) fails, naming it.
     target.sql("DROP DATABASE IF EXISTS shop; DROP DATABASE IF EXISTS other")?;
-    let mut short = dumped.clone();
-    let table = &mut short.schemas[1].tables[0];
-    assert_eq!(table.name, "t");
-    let original = &table.chunks[0];
-    let mut bytes = store.bytes(&original.artifact.key).expect("chunk stored");
-    bytes.pop();
-    let cut = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-    bytes.truncate(cut);
-    let key = original.artifact.key.replace(".tsv", "-short.tsv");
-    table.chunks[0].artifact = store.put(key.clone(), bytes.clone()).await?;
-    table.chunks[0].plain_sha256 = sha256_hex(&bytes);
-    table.checksum = table_checksum(
-        table
-            .chunks
-            .iter()
-            .map(|c| (c.plain_sha256.as_str(), c.rows)),
-    );
+    let (short, key) = short_chunk(&dumped, &store).await?;
     let error = load(&endpoint(target), &store, &short, &reset)
         .await
         .expect_err("a short chunk fails");
@@ -575,6 +559,32 @@ async fn backup_logical_load_refuses_unsafe_targets_and_bad_chunks() -> TestResu
         source.sql("CHECKSUM TABLE shop.t, other.t")?
     );
     Ok(())
+}
+
+/// `dumped` with its `shop.t` chunk replaced by one a row short, stored, and with digests
+/// that match it (so only the row count can tell); returns the new chunk's key.
+async fn short_chunk(
+    dumped: &LogicalDump,
+    store: &MapStore,
+) -> Result<(LogicalDump, String), Box<dyn Error + Send + Sync>> {
+    let mut short = dumped.clone();
+    let table = &mut short.schemas[1].tables[0];
+    assert_eq!(table.name, "t");
+    let original = &table.chunks[0];
+    let mut bytes = store.bytes(&original.artifact.key).expect("chunk stored");
+    bytes.pop();
+    let cut = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    bytes.truncate(cut);
+    let key = original.artifact.key.replace(".tsv", "-short.tsv");
+    table.chunks[0].artifact = store.put(key.clone(), bytes.clone()).await?;
+    table.chunks[0].plain_sha256 = sha256_hex(&bytes);
+    table.checksum = table_checksum(
+        table
+            .chunks
+            .iter()
+            .map(|c| (c.plain_sha256.as_str(), c.rows)),
+    );
+    Ok((short, key))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
