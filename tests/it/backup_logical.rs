@@ -639,3 +639,55 @@ async fn backup_logical_killed_source_fails_dump_clearly() -> TestResult {
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backup_logical_hung_source_times_out_dump() -> TestResult {
+    let cluster = MysqlCluster::start(1)?;
+    let source = cluster.get(0)?;
+    source.sql(
+        "CREATE DATABASE shop; USE shop; \
+         CREATE TABLE shop.big (id INT PRIMARY KEY, pad CHAR(64)); \
+         SET SESSION cte_max_recursion_depth = 2000; \
+         INSERT INTO shop.big WITH RECURSIVE seq(n) AS \
+           (SELECT 0 UNION ALL SELECT n + 1 FROM seq WHERE n < 999) \
+           SELECT a.n * 1000 + b.n, LEFT(SHA2(b.n, 256), 32) FROM seq a CROSS JOIN seq b \
+           WHERE a.n < 50",
+    )?;
+    let pid = source.mysqld_pid()?;
+    let puts = AtomicU64::new(0);
+    let store = MapStore {
+        // A hung server: the socket stays open, nothing answers.
+        on_data_put: Some(Box::new(move |_key: &str| {
+            if puts.fetch_add(1, Ordering::Relaxed) == 1 {
+                let _ = std::process::Command::new("kill")
+                    .args(["-STOP", &pid.to_string()])
+                    .status();
+            }
+        })),
+        ..MapStore::default()
+    };
+    let options = DumpOptions {
+        threads: 2,
+        chunk_bytes: 64 << 10,
+        statement_timeout: Duration::from_secs(2),
+        ..DumpOptions::default()
+    };
+    let started = Instant::now();
+    let outcome = tokio::time::timeout(
+        Duration::from_secs(30),
+        dump(&endpoint(source), &store, &options),
+    )
+    .await
+    .expect("the dump returns within a bound");
+    source.sigcont()?;
+    let error = outcome.expect_err("a hung source fails the dump");
+    let text = error.to_string();
+    eprintln!("failed after {:?}: {text}", started.elapsed());
+    assert!(started.elapsed() < Duration::from_secs(10), "{text}");
+    assert!(
+        text.contains("`shop`.`big`") && text.contains("chunk"),
+        "{text}"
+    );
+    assert_eq!(error.category(), Category::Timeout, "{text}");
+    Ok(())
+}
