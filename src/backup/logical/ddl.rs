@@ -5,7 +5,9 @@
 //! 1,000,000-row, 54 MB test table with two secondary indexes (one on a hash column) took
 //! 43–48 s with the indexes in place, and 7–12 s without them plus 3–6 s for the
 //! `ALTER TABLE … ADD KEY` afterwards: the index build sorts once instead of inserting
-//! every key at a random place in a B-tree that does not fit in memory.
+//! every key at a random place in a B-tree that does not fit in memory. The whole load of
+//! the integration test's dump (1,020,012 rows, 4 connections) took 45.8 s with the
+//! indexes in place and 11.0–11.4 s with them deferred.
 //!
 //! Left in place (never deferred), because the deferral would change the table or fail:
 //! - every index of a table with a foreign key (the constraint needs its index at once, or
