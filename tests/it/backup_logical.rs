@@ -587,18 +587,26 @@ async fn short_chunk(
     Ok((short, key))
 }
 
+/// `shop.big`, 200,000 rows of about 270 bytes: 54 MB, far more than the socket buffers
+/// can hold, so a worker still reads from the server when it dies or hangs.
+fn wide_table(source: &MysqlInstance) -> TestResult {
+    source.sql(
+        "CREATE DATABASE shop; USE shop; \
+         CREATE TABLE shop.big (id INT PRIMARY KEY, pad CHAR(255)); \
+         SET SESSION cte_max_recursion_depth = 2000; \
+         INSERT INTO shop.big WITH RECURSIVE seq(n) AS \
+           (SELECT 0 UNION ALL SELECT n + 1 FROM seq WHERE n < 999) \
+           SELECT a.n * 1000 + b.n, LEFT(REPEAT(SHA2(b.n, 256), 4), 255) \
+           FROM seq a CROSS JOIN seq b WHERE a.n < 200",
+    )?;
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backup_logical_killed_source_fails_dump_clearly() -> TestResult {
     let cluster = MysqlCluster::start(1)?;
     let source = cluster.get(0)?;
-    source.sql(
-        "CREATE DATABASE shop; USE shop; \
-         CREATE TABLE shop.big (id INT PRIMARY KEY, pad CHAR(64)); \
-         SET SESSION cte_max_recursion_depth = 2000; \
-         INSERT INTO shop.big WITH RECURSIVE seq(n) AS \
-           (SELECT 0 UNION ALL SELECT n + 1 FROM seq WHERE n < 999) \
-           SELECT a.n * 1000 + b.n, LEFT(SHA2(b.n, 256), 32) FROM seq a CROSS JOIN seq b WHERE a.n < 100",
-    )?;
+    wide_table(source)?;
     let pid = source.mysqld_pid()?;
     let puts = AtomicU64::new(0);
     let store = MapStore {
@@ -644,21 +652,13 @@ async fn backup_logical_killed_source_fails_dump_clearly() -> TestResult {
 async fn backup_logical_hung_source_times_out_dump() -> TestResult {
     let cluster = MysqlCluster::start(1)?;
     let source = cluster.get(0)?;
-    source.sql(
-        "CREATE DATABASE shop; USE shop; \
-         CREATE TABLE shop.big (id INT PRIMARY KEY, pad CHAR(64)); \
-         SET SESSION cte_max_recursion_depth = 2000; \
-         INSERT INTO shop.big WITH RECURSIVE seq(n) AS \
-           (SELECT 0 UNION ALL SELECT n + 1 FROM seq WHERE n < 999) \
-           SELECT a.n * 1000 + b.n, LEFT(SHA2(b.n, 256), 32) FROM seq a CROSS JOIN seq b \
-           WHERE a.n < 50",
-    )?;
+    wide_table(source)?;
     let pid = source.mysqld_pid()?;
     let puts = AtomicU64::new(0);
     let store = MapStore {
         // A hung server: the socket stays open, nothing answers.
         on_data_put: Some(Box::new(move |_key: &str| {
-            if puts.fetch_add(1, Ordering::Relaxed) == 1 {
+            if puts.fetch_add(1, Ordering::Relaxed) == 0 {
                 let _ = std::process::Command::new("kill")
                     .args(["-STOP", &pid.to_string()])
                     .status();

@@ -21,10 +21,11 @@ use std::collections::VecDeque;
 use std::sync::Mutex;
 
 use futures_util::future::try_join_all;
+use futures_util::{StreamExt, TryStreamExt, stream};
 use tokio::time::{Instant, timeout};
 use tracing::Instrument;
 
-use super::catalog::{self, ObjectInfo, SchemaInfo, TableInfo};
+use super::catalog::{self, SchemaInfo, TableInfo};
 use super::link::Link;
 use super::worker::{self, Produced, Shared, TableJob, WorkItem};
 use super::{DumpOptions, LogicalEndpoint, LogicalError, compact_gtids};
@@ -77,10 +78,7 @@ pub async fn dump(
         tracing::info!(gtid_executed = %gtid_executed, "snapshot taken");
 
         let schemas = catalog::read(&mut control).await?;
-        let mut dumps = Vec::with_capacity(schemas.len());
-        for schema in &schemas {
-            dumps.push(write_ddl(sink, schema, options).await?);
-        }
+        let mut dumps = write_ddl(sink, &schemas, options).await?;
         let (jobs, items) = plan(&mut control, &schemas, options).await?;
         let shared = Shared {
             tables: &jobs,
@@ -200,76 +198,85 @@ async fn put(
     }
 }
 
-/// Writes a schema's DDL artifacts; its tables get their chunks later.
+/// Writes every DDL artifact; the tables get their chunks later. The writes run
+/// concurrently (`threads` at a time): against an object store each is a round trip, and a
+/// schema can have thousands of objects.
 async fn write_ddl(
     sink: &dyn ArtifactSink,
-    schema: &SchemaInfo,
+    schemas: &[SchemaInfo],
     options: &DumpOptions,
-) -> Result<SchemaDump, LogicalError> {
-    let ddl = put(
-        sink,
-        ddl_key(DdlKind::Schema, &schema.name, ""),
-        &schema.create,
-        options,
-    )
-    .await?;
-    let mut tables = Vec::with_capacity(schema.tables.len());
-    for table in &schema.tables {
-        tables.push(TableDump {
-            name: table.name.clone(),
-            ddl: put(
-                sink,
+) -> Result<Vec<SchemaDump>, LogicalError> {
+    // A fixed order (per schema: itself, its tables, its objects) that the records are
+    // taken back in below.
+    let mut puts: Vec<(String, &str)> = Vec::new();
+    for schema in schemas {
+        puts.push((ddl_key(DdlKind::Schema, &schema.name, ""), &schema.create));
+        for table in &schema.tables {
+            puts.push((
                 ddl_key(DdlKind::Table, &schema.name, &table.name),
                 &table.create,
-                options,
-            )
-            .await?,
-            columns: table.columns.clone(),
-            rows: 0,
-            checksum: String::new(),
-            chunks: Vec::new(),
-        });
-    }
-    let mut dump = SchemaDump {
-        name: schema.name.clone(),
-        ddl,
-        tables,
-        views: Vec::new(),
-        routines: Vec::new(),
-        triggers: Vec::new(),
-        events: Vec::new(),
-    };
-    for object in &schema.objects {
-        let record = write_object(sink, &schema.name, object, options).await?;
-        match object.kind {
-            DdlKind::View => dump.views.push(record),
-            DdlKind::Procedure | DdlKind::Function => dump.routines.push(record),
-            DdlKind::Trigger => dump.triggers.push(record),
-            DdlKind::Event => dump.events.push(record),
-            DdlKind::Schema | DdlKind::Table => {}
+            ));
+        }
+        for object in &schema.objects {
+            puts.push((
+                ddl_key(object.kind, &schema.name, &object.name),
+                &object.create,
+            ));
         }
     }
-    Ok(dump)
-}
-
-async fn write_object(
-    sink: &dyn ArtifactSink,
-    schema: &str,
-    object: &ObjectInfo,
-    options: &DumpOptions,
-) -> Result<DdlObject, LogicalError> {
-    Ok(DdlObject {
-        name: object.name.clone(),
-        sql_mode: object.sql_mode.clone(),
-        time_zone: object.time_zone.clone(),
-        artifact: put(
-            sink,
-            ddl_key(object.kind, schema, &object.name),
-            &object.create,
-            options,
-        )
-        .await?,
-    })
+    let stored: Vec<StoredArtifact> = stream::iter(puts)
+        .map(|(key, text)| put(sink, key, text, options))
+        .buffered(options.threads)
+        .try_collect()
+        .await?;
+    let mut stored = stored.into_iter();
+    let mut next = || {
+        stored.next().ok_or_else(|| LogicalError::Mismatch {
+            context: "dump: write DDL".to_owned(),
+            message: "fewer DDL records than DDL artifacts".to_owned(),
+        })
+    };
+    let mut dumps = Vec::with_capacity(schemas.len());
+    for schema in schemas {
+        let ddl = next()?;
+        let mut tables = Vec::with_capacity(schema.tables.len());
+        for table in &schema.tables {
+            tables.push(TableDump {
+                name: table.name.clone(),
+                ddl: next()?,
+                columns: table.columns.clone(),
+                rows: 0,
+                checksum: String::new(),
+                chunks: Vec::new(),
+            });
+        }
+        let mut dump = SchemaDump {
+            name: schema.name.clone(),
+            ddl,
+            tables,
+            views: Vec::new(),
+            routines: Vec::new(),
+            triggers: Vec::new(),
+            events: Vec::new(),
+        };
+        for object in &schema.objects {
+            let record = DdlObject {
+                name: object.name.clone(),
+                sql_mode: object.sql_mode.clone(),
+                time_zone: object.time_zone.clone(),
+                artifact: next()?,
+            };
+            match object.kind {
+                DdlKind::View => dump.views.push(record),
+                DdlKind::Procedure | DdlKind::Function => dump.routines.push(record),
+                DdlKind::Trigger => dump.triggers.push(record),
+                DdlKind::Event => dump.events.push(record),
+                DdlKind::Schema | DdlKind::Table => {}
+            }
+        }
+        dumps.push(dump);
+    }
+    Ok(dumps)
 }
 
 /// The work queue: integer-keyed tables cut into key ranges, other tables whole; biggest

@@ -21,6 +21,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Mutex;
 
 use futures_util::future::try_join_all;
+use futures_util::{StreamExt, TryStreamExt, stream};
 use tokio::time::{Instant, timeout};
 use tracing::Instrument;
 
@@ -267,14 +268,20 @@ async fn create_tables(
     options: &LoadOptions,
     control: &mut Link,
 ) -> Result<Vec<(String, String)>, LogicalError> {
-    let mut creates = Vec::new();
-    let mut referenced = BTreeSet::new();
-    for (schema, table) in dump.tables() {
-        let context = format!("load: create table {}", qualified(schema, &table.name));
-        let sql = fetch_text(source, &table.ddl, options, &context).await?;
-        referenced.extend(foreign_key_targets(&sql, schema));
-        creates.push((schema, table.name.as_str(), context, sql));
-    }
+    // Read concurrently: against an object store each read is a round trip.
+    let creates: Vec<(&str, &str, String, String)> = stream::iter(dump.tables())
+        .map(|(schema, table)| async move {
+            let context = format!("load: create table {}", qualified(schema, &table.name));
+            let sql = fetch_text(source, &table.ddl, options, &context).await?;
+            Ok::<_, LogicalError>((schema, table.name.as_str(), context, sql))
+        })
+        .buffered(options.threads)
+        .try_collect()
+        .await?;
+    let referenced: BTreeSet<(String, String)> = creates
+        .iter()
+        .flat_map(|(schema, _, _, sql)| foreign_key_targets(sql, schema))
+        .collect();
     for schema in &dump.schemas {
         let context = format!("load: create schema {}", quote_ident(&schema.name));
         let sql = fetch_text(source, &schema.ddl, options, &context).await?;
