@@ -41,6 +41,10 @@ const MAX_RANGES: u64 = 10_000;
 
 /// Dumps every user schema of the server at `endpoint` into `sink`, from one consistent
 /// snapshot, and returns the description of what it wrote.
+///
+/// The account needs `SELECT`, `SHOW VIEW`, `TRIGGER`, `EVENT` and `SHOW_ROUTINE` on what
+/// it dumps, `RELOAD` (`FLUSH TABLES WITH READ LOCK`) and `BACKUP_ADMIN`
+/// (`LOCK INSTANCE FOR BACKUP`).
 pub async fn dump(
     endpoint: &LogicalEndpoint,
     sink: &dyn ArtifactSink,

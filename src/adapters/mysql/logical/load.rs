@@ -30,11 +30,17 @@ use super::{LoadOptions, LoadReport, LogicalEndpoint, LogicalError, TableLoad, c
 use crate::backup::logical::ddl::{SplitTable, defer_secondary_indexes, foreign_key_targets};
 use crate::backup::logical::sql::{load_data, qualified, quote_ident};
 use crate::backup::logical::{
-    ChunkDump, LogicalDump, TableDump, codec, sha256_hex, table_checksum,
+    ChunkDump, LOGICAL_FORMAT_VERSION, LogicalDump, TableDump, codec, sha256_hex, table_checksum,
 };
 use crate::ports::artifacts::{ArtifactSource, StoredArtifact};
 
-/// Loads `dump` from `source` into the (empty) server at `endpoint`.
+/// Loads `dump` from `source` into the server at `endpoint`, which must have none of the
+/// dump's schemas and an empty `gtid_executed` (or [`LoadOptions::reset_gtids`]).
+///
+/// The account needs, besides the object privileges to create everything in the dump:
+/// `SYSTEM_VARIABLES_ADMIN` (`gtid_purged`, and `local_infile` when it is OFF),
+/// `SESSION_VARIABLES_ADMIN` (`sql_log_bin`), `RELOAD` for `reset_gtids`, and
+/// `SET_ANY_DEFINER` for objects defined by other accounts.
 pub async fn load(
     endpoint: &LogicalEndpoint,
     source: &dyn ArtifactSource,
@@ -83,6 +89,15 @@ pub async fn load(
 /// The dump description must agree with itself before anything is written: each table's
 /// rows and checksum follow from its chunk records.
 fn check_description(dump: &LogicalDump) -> Result<(), LogicalError> {
+    if dump.format_version != LOGICAL_FORMAT_VERSION {
+        return Err(LogicalError::Mismatch {
+            context: "load".to_owned(),
+            message: format!(
+                "the dump has format version {}, this build reads version {LOGICAL_FORMAT_VERSION}",
+                dump.format_version
+            ),
+        });
+    }
     for (schema, table) in dump.tables() {
         let context = format!("load {}", qualified(schema, &table.name));
         let rows: u64 = table.chunks.iter().map(|c| c.rows).sum();

@@ -20,7 +20,7 @@ pub use dump::dump;
 pub use error::LogicalError;
 pub use load::load;
 
-use super::config::{ClientTls, Credentials};
+use super::config::{ClientTls, Credentials, MysqlSiteConfig};
 
 /// The server a dump reads or a load writes, and how to reach it.
 #[derive(Debug, Clone)]
@@ -34,6 +34,16 @@ pub struct LogicalEndpoint {
 }
 
 impl LogicalEndpoint {
+    /// The server of a site, as the operator account reaches it.
+    pub fn from_site(config: &MysqlSiteConfig) -> Self {
+        Self {
+            address: config.address.clone(),
+            credentials: config.operator.clone(),
+            tls: config.client_tls.clone(),
+            connect_timeout: config.connect_timeout,
+        }
+    }
+
     /// Plain TCP with a 5 s connect timeout.
     pub fn new(address: impl Into<String>, credentials: Credentials) -> Self {
         Self {
