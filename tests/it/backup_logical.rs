@@ -145,6 +145,18 @@ INSERT INTO shop.types (j, b, bin, vb, bits, b64, dec1, f, d, dt, ts, txt, vc) V
   '1000-01-01 00:00:00.000000', '1970-01-01 00:00:01.000000', '', 'N'),
  ('{"big": 1.7976931348623157e308}', REPEAT(0x5C, 3000), 0xFFFFFFFF, 0x0A0D09,
   b'1111111111', 0x8000000000000001, 0.5, 0.1, 0.1, '9999-12-31 23:59:59.999999', NULL, 'NULL', '');
+CREATE TABLE shop.more (id INT PRIMARY KEY, g GEOMETRY, p POINT SRID 4326, y YEAR,
+  t TIME(6), e ENUM('a','b','ü'), st SET('x','y','z'), dmax DOUBLE, dec65 DECIMAL(65,30),
+  vec VECTOR(3), lt LONGTEXT CHARACTER SET latin1, inv INT INVISIBLE) DEFAULT CHARSET=utf8mb4;
+INSERT INTO shop.more (id, g, p, y, t, e, st, dmax, dec65, vec, lt, inv) VALUES
+ (1, ST_GeomFromText('LINESTRING(0 0, 1 1.5)'), ST_GeomFromText('POINT(45 9)', 4326), 2155,
+  '-838:59:59.000000', 'ü', 'x,z', 1.7976931348623157e308,
+  12345678901234567890123456789012345.123456789012345678901234567890,
+  STRING_TO_VECTOR('[1.5, -2, 3.25]'), 'café latin1', 7),
+ (2, NULL, NULL, NULL, NULL, NULL, NULL, -0.0, NULL, NULL, NULL, NULL),
+ (3, ST_GeomFromText('POINT(1 2)'), ST_GeomFromText('POINT(-45 -9)', 4326), 1901,
+  '00:00:00.000001', 'a', '', 4.9e-324, -0.000000000000000000000000000001,
+  STRING_TO_VECTOR('[0,0,0]'), '', -1);
 CREATE TABLE shop.empty (id INT PRIMARY KEY, v VARCHAR(10));
 CREATE TABLE shop.nopk (a INT, b VARCHAR(20));
 INSERT INTO shop.nopk VALUES (1, 'x'), (1, 'x'), (NULL, NULL), (2, '\\N');
@@ -176,7 +188,7 @@ CREATE TABLE `odd schema-1`.`t.x/../y` (id INT PRIMARY KEY, v VARCHAR(10));
 INSERT INTO `odd schema-1`.`t.x/../y` VALUES (1, 'a'), (2, NULL);
 "#;
 
-const TYPES_TABLES: &str = "shop.audit, shop.types, shop.empty, shop.nopk, shop.composite, \
+const TYPES_TABLES: &str = "shop.audit, shop.types, shop.more, shop.empty, shop.nopk, shop.composite, \
                             shop.big, shop.child, `odd schema-1`.`t.x/../y`";
 
 /// `SHOW CREATE TABLE` of every table: the load must recreate them exactly (indexes added
@@ -240,6 +252,9 @@ async fn backup_logical_round_trips_every_type_and_object() -> TestResult {
     let all_types = "SELECT id, j, HEX(b), HEX(bin), HEX(vb), bits + 0, b64 + 0, dec1, \
                      CAST(f AS DOUBLE), d, dt, ts, txt, vc, gs, gv FROM shop.types ORDER BY id";
     assert_eq!(target.sql(all_types)?, source.sql(all_types)?);
+    let all_more = "SELECT id, HEX(g), HEX(p), y, t, e, st, dmax, dec65, HEX(vec), lt, inv \
+                    FROM shop.more ORDER BY id";
+    assert_eq!(target.sql(all_more)?, source.sql(all_more)?);
     assert_eq!(
         target.sql(&format!("CHECKSUM TABLE {TYPES_TABLES}"))?,
         source.sql(&format!("CHECKSUM TABLE {TYPES_TABLES}"))?
