@@ -157,6 +157,9 @@ INSERT INTO shop.more (id, g, p, y, t, e, st, dmax, dec65, vec, lt, inv) VALUES
  (3, ST_GeomFromText('POINT(1 2)'), ST_GeomFromText('POINT(-45 -9)', 4326), 1901,
   '00:00:00.000001', 'a', '', 4.9e-324, -0.000000000000000000000000000001,
   STRING_TO_VECTOR('[0,0,0]'), '', -1);
+CREATE TABLE shop.seqd (x INT NOT NULL, id INT NOT NULL AUTO_INCREMENT, PRIMARY KEY (x),
+  KEY by_id (id), KEY by_x (x, id));
+INSERT INTO shop.seqd (x) VALUES (10), (20), (5);
 CREATE TABLE shop.empty (id INT PRIMARY KEY, v VARCHAR(10));
 CREATE TABLE shop.nopk (a INT, b VARCHAR(20));
 INSERT INTO shop.nopk VALUES (1, 'x'), (1, 'x'), (NULL, NULL), (2, '\\N');
@@ -188,7 +191,7 @@ CREATE TABLE `odd schema-1`.`t.x/../y` (id INT PRIMARY KEY, v VARCHAR(10));
 INSERT INTO `odd schema-1`.`t.x/../y` VALUES (1, 'a'), (2, NULL);
 "#;
 
-const TYPES_TABLES: &str = "shop.audit, shop.types, shop.more, shop.empty, shop.nopk, shop.composite, \
+const TYPES_TABLES: &str = "shop.audit, shop.types, shop.more, shop.seqd, shop.empty, shop.nopk, shop.composite, \
                             shop.big, shop.child, `odd schema-1`.`t.x/../y`";
 
 /// `SHOW CREATE TABLE` of every table: the load must recreate them exactly (indexes added

@@ -15,6 +15,7 @@
 //!   table a foreign key refers to;
 //! - every index of a table without a primary key (InnoDB would cluster it on its first
 //!   UNIQUE NOT NULL index, which must therefore exist from the start);
+//! - an index led by the AUTO_INCREMENT column (the column must be indexed to exist);
 //! - FULLTEXT and SPATIAL indexes (InnoDB adds only one FULLTEXT index per `ALTER`).
 
 /// A table's `CREATE TABLE` with its deferrable indexes taken out, and the statement that
@@ -52,7 +53,15 @@ pub fn defer_secondary_indexes(create: &str, qualified: &str, referenced: bool) 
     if referenced || !has_primary || has_foreign {
         return whole();
     }
-    let deferrable = |l: &&str| l.starts_with("KEY `") || l.starts_with("UNIQUE KEY `");
+    // An AUTO_INCREMENT column must lead some index from the start.
+    let auto_increment: Option<String> = body
+        .iter()
+        .filter(|l| l.starts_with('`') && l.contains(" AUTO_INCREMENT"))
+        .find_map(|l| identifier(l).map(|(name, _)| name));
+    let deferrable = |l: &&str| {
+        (l.starts_with("KEY `") || l.starts_with("UNIQUE KEY `"))
+            && (auto_increment.is_none() || first_key_column(l) != auto_increment)
+    };
     let deferred: Vec<&str> = body.iter().copied().filter(deferrable).collect();
     if deferred.is_empty() {
         return whole();
@@ -96,6 +105,14 @@ pub fn foreign_key_targets(create: &str, own_schema: &str) -> Vec<(String, Strin
         }
     }
     targets
+}
+
+/// The first column of an index line (`KEY `name` (`col`,…)`).
+fn first_key_column(line: &str) -> Option<String> {
+    let start = line.find('`')?;
+    let (_, after_name) = identifier(&line[start..])?;
+    let columns = after_name.trim_start().strip_prefix('(')?;
+    identifier(columns).map(|(name, _)| name)
 }
 
 /// A backtick-quoted identifier at the start of `text` (doubled backticks inside), and
@@ -179,6 +196,19 @@ mod tests {
         assert_eq!(
             defer_secondary_indexes(heap, "`s`.`h`", false).add_indexes,
             None
+        );
+        // The AUTO_INCREMENT column's index stays; the others go.
+        let auto = "CREATE TABLE `a` (\n  `x` int NOT NULL,\n  `id` int NOT NULL AUTO_INCREMENT,\n  \
+                    PRIMARY KEY (`x`),\n  KEY `by_id` (`id`,`x`),\n  KEY `by_x` (`x`)\n) ENGINE=InnoDB";
+        let split = defer_secondary_indexes(auto, "`s`.`a`", false);
+        assert!(
+            split.create.contains("KEY `by_id` (`id`,`x`)"),
+            "{}",
+            split.create
+        );
+        assert_eq!(
+            split.add_indexes.as_deref(),
+            Some("ALTER TABLE `s`.`a` ADD KEY `by_x` (`x`)")
         );
         // Nothing to defer, or not the layout it knows.
         let bare =
