@@ -275,7 +275,7 @@ fn backup_catalog_lists_states_and_prunes_idempotently() {
         min_keep: 1,
         max_failed_keep: 0,
     };
-    let outcome = rt.block_on(catalog.prune(&policy, now)).expect("prune");
+    let outcome = rt.block_on(catalog.prune(policy, now)).expect("prune");
     let mut deleted = outcome.deleted.clone();
     deleted.sort();
     assert_eq!(deleted, ["b01", "b02", "b03", "b04"]);
@@ -292,7 +292,7 @@ fn backup_catalog_lists_states_and_prunes_idempotently() {
             .is_empty()
     );
     let again = rt
-        .block_on(catalog.prune(&policy, now))
+        .block_on(catalog.prune(policy, now))
         .expect("prune again");
     assert!(
         again.deleted.is_empty(),

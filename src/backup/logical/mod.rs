@@ -9,10 +9,12 @@
 //! - [`codec`]: the chunk row format (what `LOAD DATA LOCAL INFILE` reads with its default
 //!   field and line options);
 //! - [`plan`]: primary-key range splitting and artifact keys;
+//! - [`ddl`]: secondary indexes deferred until the data is loaded;
 //! - [`sql`]: identifier quoting, the per-column SELECT expressions and the `LOAD DATA`
 //!   statement that undoes them.
 
 pub mod codec;
+pub mod ddl;
 pub mod model;
 pub mod plan;
 pub mod sql;

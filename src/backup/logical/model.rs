@@ -73,6 +73,10 @@ pub enum ColumnEncoding {
     /// Upper-case hex of the bytes (`HEX()` / `UNHEX()`): binary strings, BLOBs, spatial and
     /// vector values, which are not text in any character set.
     Hex,
+    /// A FLOAT read as a DOUBLE (`CAST(… AS DOUBLE)`): the server prints a FLOAT with six
+    /// significant digits, which do not read back as the same float; the double's
+    /// shortest form does, and loads into the FLOAT column as is.
+    Float,
     /// The decimal value (`CAST(… AS UNSIGNED)`): BIT, whose text form is raw bytes that a
     /// BIT column would not read back as the same number.
     Unsigned,

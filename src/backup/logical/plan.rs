@@ -46,18 +46,28 @@ pub fn split_key_range(min: i128, max: i128, pieces: u64) -> Vec<KeyRange> {
     ranges
 }
 
-/// How many ranges to split a table of about `table_bytes` into: one per `chunk_bytes`,
-/// and at least one per worker once the table is bigger than a chunk (so a single large
-/// table still keeps every worker busy), at most `max_pieces`.
-pub fn range_count(table_bytes: u64, chunk_bytes: u64, threads: usize, max_pieces: u64) -> u64 {
+/// A table with at least this many keys per worker is split across the workers even when
+/// its size estimate is small: InnoDB's estimate of a freshly written table lags behind.
+pub const MIN_KEYS_PER_RANGE: u128 = 1024;
+
+/// How many ranges to split a table of about `table_bytes`, with `key_span` integer keys
+/// between its MIN and MAX, into: one per `chunk_bytes`, and at least one per worker once
+/// the table is bigger than a chunk or has keys enough (so a single large table still keeps
+/// every worker busy), at most `max_pieces`.
+pub fn range_count(
+    table_bytes: u64,
+    chunk_bytes: u64,
+    threads: usize,
+    key_span: u128,
+    max_pieces: u64,
+) -> u64 {
     let chunk_bytes = chunk_bytes.max(1);
-    if table_bytes <= chunk_bytes {
-        return 1;
-    }
-    let by_size = table_bytes.div_ceil(chunk_bytes);
-    by_size
-        .max(u64::try_from(threads).unwrap_or(u64::MAX))
-        .clamp(1, max_pieces.max(1))
+    let threads = u64::try_from(threads).unwrap_or(u64::MAX);
+    let by_size = table_bytes.div_ceil(chunk_bytes).max(1);
+    let big = table_bytes > chunk_bytes
+        || key_span >= u128::from(threads).saturating_mul(MIN_KEYS_PER_RANGE);
+    let pieces = if big { by_size.max(threads) } else { 1 };
+    pieces.clamp(1, max_pieces.max(1))
 }
 
 /// A schema or table name as one key segment: `[A-Za-z0-9_]` as is, every other byte as
@@ -131,11 +141,13 @@ mod tests {
 
     #[test]
     fn range_counts() {
-        assert_eq!(range_count(0, 8 << 20, 4, 1000), 1);
-        assert_eq!(range_count(8 << 20, 8 << 20, 4, 1000), 1);
-        assert_eq!(range_count((8 << 20) + 1, 8 << 20, 4, 1000), 4);
-        assert_eq!(range_count(80 << 20, 8 << 20, 4, 1000), 10);
-        assert_eq!(range_count(80 << 20, 8 << 20, 4, 3), 3);
+        assert_eq!(range_count(0, 8 << 20, 4, 10, 1000), 1);
+        assert_eq!(range_count(8 << 20, 8 << 20, 4, 4095, 1000), 1);
+        assert_eq!(range_count((8 << 20) + 1, 8 << 20, 4, 10, 1000), 4);
+        assert_eq!(range_count(80 << 20, 8 << 20, 4, 10, 1000), 10);
+        assert_eq!(range_count(80 << 20, 8 << 20, 4, 10, 3), 3);
+        // A stale estimate does not keep a table with many keys on one worker.
+        assert_eq!(range_count(16 << 10, 8 << 20, 4, 4096, 1000), 4);
     }
 
     #[test]

@@ -27,6 +27,7 @@ pub fn encoding_for(data_type: &str) -> ColumnEncoding {
             ColumnEncoding::Hex
         }
         "bit" => ColumnEncoding::Unsigned,
+        "float" => ColumnEncoding::Float,
         _ => ColumnEncoding::Text,
     }
 }
@@ -52,6 +53,7 @@ fn select_expression(column: &ColumnSpec) -> String {
         ColumnEncoding::Text => name,
         ColumnEncoding::Hex => format!("HEX({name})"),
         ColumnEncoding::Unsigned => format!("CAST({name} AS UNSIGNED)"),
+        ColumnEncoding::Float => format!("CAST({name} AS DOUBLE)"),
     }
 }
 
@@ -100,7 +102,7 @@ pub fn load_data(schema: &str, table: &str, columns: &[ColumnSpec]) -> String {
     for (index, column) in columns.iter().enumerate() {
         let name = quote_ident(&column.name);
         match column.encoding {
-            ColumnEncoding::Text => targets.push(name),
+            ColumnEncoding::Text | ColumnEncoding::Float => targets.push(name),
             ColumnEncoding::Hex => {
                 targets.push(format!("@c{index}"));
                 sets.push(format!("{name} = UNHEX(@c{index})"));
@@ -146,6 +148,8 @@ mod tests {
         assert_eq!(encoding_for("VARBINARY"), ColumnEncoding::Hex);
         assert_eq!(encoding_for("longblob"), ColumnEncoding::Hex);
         assert_eq!(encoding_for("bit"), ColumnEncoding::Unsigned);
+        assert_eq!(encoding_for("float"), ColumnEncoding::Float);
+        assert_eq!(encoding_for("double"), ColumnEncoding::Text);
         assert_eq!(encoding_for("json"), ColumnEncoding::Text);
         assert_eq!(encoding_for("decimal"), ColumnEncoding::Text);
         assert!(is_generated("VIRTUAL GENERATED"));

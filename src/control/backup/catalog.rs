@@ -152,7 +152,7 @@ impl Catalog {
     /// The prune `policy` calls for at `now`, without deleting anything.
     pub async fn plan_prune(
         &self,
-        policy: &RetentionPolicy,
+        policy: RetentionPolicy,
         now: Timestamp,
     ) -> Result<PrunePlan, CatalogError> {
         let records: Vec<BackupRecord> = self
@@ -169,25 +169,27 @@ impl Catalog {
                 },
             })
             .collect();
-        Ok(retention::plan(&records, policy, now))
+        Ok(retention::plan(&records, &policy, now))
     }
 
     /// Applies retention: plans, then deletes what the plan names. Repeating it deletes
     /// nothing more, since the plan keeps a newest-first prefix.
     pub async fn prune(
         &self,
-        policy: &RetentionPolicy,
+        policy: RetentionPolicy,
         now: Timestamp,
     ) -> Result<PruneOutcome, CatalogError> {
         let plan = self.plan_prune(policy, now).await?;
-        let mut outcome = PruneOutcome::default();
-        for deletion in &plan.delete {
+        let kept = plan.keep.into_iter().map(|k| k.id).collect();
+        let mut deleted = Vec::with_capacity(plan.delete.len());
+        // Owned values across the awaits: a borrow held over them makes the future's Send
+        // bound higher-ranked, which the compiler cannot prove when it is spawned.
+        for deletion in plan.delete {
             tracing::info!(id = %deletion.id, reason = %deletion.reason, "pruning backup");
             self.delete(&deletion.id).await?;
-            outcome.deleted.push(deletion.id.clone());
+            deleted.push(deletion.id);
         }
-        outcome.kept = plan.keep.iter().map(|k| k.id.clone()).collect();
-        Ok(outcome)
+        Ok(PruneOutcome { deleted, kept })
     }
 
     /// Deletes backup `id`: the manifest first, so a delete cut short leaves a backup

@@ -76,13 +76,13 @@ pub(super) async fn prune(args: &PruneArgs, now: Timestamp) -> Result<String, Ba
         max_failed_keep: args.max_failed_keep,
     };
     let outcome = if args.dry_run {
-        let plan = catalog.plan_prune(&policy, now).await?;
+        let plan = catalog.plan_prune(policy, now).await?;
         PruneOutcome {
             deleted: plan.delete.iter().map(|d| d.id.clone()).collect(),
             kept: plan.keep.iter().map(|k| k.id.clone()).collect(),
         }
     } else {
-        catalog.prune(&policy, now).await?
+        catalog.prune(policy, now).await?
     };
     serde_json::to_string_pretty(&outcome).map_err(|e| BackupError::Runtime(e.to_string()))
 }

@@ -89,7 +89,7 @@ impl Backups {
         let (manifest, contents) = take_backup(self.store.clone(), request).await?;
         let now = crate::shells::backup::now();
         let pruned = Catalog::new(self.store.clone(), ABANDONED_AFTER)
-            .prune(&self.config.retention, now)
+            .prune(self.config.retention, now)
             .await?;
         let mut value: Value = serde_json::from_str(&report(&manifest, &contents)?)
             .map_err(|e| BackupError::Runtime(e.to_string()))?;

@@ -21,10 +21,11 @@ use std::collections::VecDeque;
 use std::sync::Mutex;
 
 use futures_util::future::try_join_all;
+use futures_util::{StreamExt, TryStreamExt, stream};
 use tokio::time::{Instant, timeout};
 use tracing::Instrument;
 
-use super::catalog::{self, ObjectInfo, SchemaInfo, TableInfo};
+use super::catalog::{self, SchemaInfo, TableInfo};
 use super::link::Link;
 use super::worker::{self, Produced, Shared, TableJob, WorkItem};
 use super::{DumpOptions, LogicalEndpoint, LogicalError, compact_gtids};
@@ -40,6 +41,10 @@ const MAX_RANGES: u64 = 10_000;
 
 /// Dumps every user schema of the server at `endpoint` into `sink`, from one consistent
 /// snapshot, and returns the description of what it wrote.
+///
+/// The account needs `SELECT`, `SHOW VIEW`, `TRIGGER`, `EVENT` and `SHOW_ROUTINE` on what
+/// it dumps, `RELOAD` (`FLUSH TABLES WITH READ LOCK`) and `BACKUP_ADMIN`
+/// (`LOCK INSTANCE FOR BACKUP`).
 pub async fn dump(
     endpoint: &LogicalEndpoint,
     sink: &dyn ArtifactSink,
@@ -77,10 +82,7 @@ pub async fn dump(
         tracing::info!(gtid_executed = %gtid_executed, "snapshot taken");
 
         let schemas = catalog::read(&mut control).await?;
-        let mut dumps = Vec::with_capacity(schemas.len());
-        for schema in &schemas {
-            dumps.push(write_ddl(sink, schema, options).await?);
-        }
+        let mut dumps = write_ddl(sink, &schemas, options).await?;
         let (jobs, items) = plan(&mut control, &schemas, options).await?;
         let shared = Shared {
             tables: &jobs,
@@ -181,16 +183,11 @@ async fn snapshot(
 async fn put(
     sink: &dyn ArtifactSink,
     key: String,
-    text: &str,
+    text: String,
     options: &DumpOptions,
 ) -> Result<StoredArtifact, LogicalError> {
     let context = format!("dump: write {key}");
-    match timeout(
-        options.artifact_timeout,
-        sink.put(key, text.as_bytes().to_vec()),
-    )
-    .await
-    {
+    match timeout(options.artifact_timeout, sink.put(key, text.into_bytes())).await {
         Ok(Ok(artifact)) => Ok(artifact),
         Ok(Err(source)) => Err(LogicalError::Artifact { context, source }),
         Err(_) => Err(LogicalError::ArtifactTimeout {
@@ -200,76 +197,90 @@ async fn put(
     }
 }
 
-/// Writes a schema's DDL artifacts; its tables get their chunks later.
+/// Writes every DDL artifact; the tables get their chunks later. The writes run
+/// concurrently (`threads` at a time): against an object store each is a round trip, and a
+/// schema can have thousands of objects.
 async fn write_ddl(
     sink: &dyn ArtifactSink,
-    schema: &SchemaInfo,
+    schemas: &[SchemaInfo],
     options: &DumpOptions,
-) -> Result<SchemaDump, LogicalError> {
-    let ddl = put(
-        sink,
-        ddl_key(DdlKind::Schema, &schema.name, ""),
-        &schema.create,
-        options,
-    )
-    .await?;
-    let mut tables = Vec::with_capacity(schema.tables.len());
-    for table in &schema.tables {
-        tables.push(TableDump {
-            name: table.name.clone(),
-            ddl: put(
-                sink,
+) -> Result<Vec<SchemaDump>, LogicalError> {
+    // A fixed order (per schema: itself, its tables, its objects) that the records are
+    // taken back in below.
+    // Owned texts: a stream of futures borrowing them makes the dump's Send bound
+    // higher-ranked, and a spawned dump (standalone's schedule) would not compile.
+    let mut puts: Vec<(String, String)> = Vec::new();
+    for schema in schemas {
+        puts.push((
+            ddl_key(DdlKind::Schema, &schema.name, ""),
+            schema.create.clone(),
+        ));
+        for table in &schema.tables {
+            puts.push((
                 ddl_key(DdlKind::Table, &schema.name, &table.name),
-                &table.create,
-                options,
-            )
-            .await?,
-            columns: table.columns.clone(),
-            rows: 0,
-            checksum: String::new(),
-            chunks: Vec::new(),
-        });
-    }
-    let mut dump = SchemaDump {
-        name: schema.name.clone(),
-        ddl,
-        tables,
-        views: Vec::new(),
-        routines: Vec::new(),
-        triggers: Vec::new(),
-        events: Vec::new(),
-    };
-    for object in &schema.objects {
-        let record = write_object(sink, &schema.name, object, options).await?;
-        match object.kind {
-            DdlKind::View => dump.views.push(record),
-            DdlKind::Procedure | DdlKind::Function => dump.routines.push(record),
-            DdlKind::Trigger => dump.triggers.push(record),
-            DdlKind::Event => dump.events.push(record),
-            DdlKind::Schema | DdlKind::Table => {}
+                table.create.clone(),
+            ));
+        }
+        for object in &schema.objects {
+            puts.push((
+                ddl_key(object.kind, &schema.name, &object.name),
+                object.create.clone(),
+            ));
         }
     }
-    Ok(dump)
-}
-
-async fn write_object(
-    sink: &dyn ArtifactSink,
-    schema: &str,
-    object: &ObjectInfo,
-    options: &DumpOptions,
-) -> Result<DdlObject, LogicalError> {
-    Ok(DdlObject {
-        name: object.name.clone(),
-        sql_mode: object.sql_mode.clone(),
-        time_zone: object.time_zone.clone(),
-        artifact: put(
-            sink,
-            ddl_key(object.kind, schema, &object.name),
-            &object.create,
-            options,
-        )
-        .await?,
-    })
+    let stored: Vec<StoredArtifact> = stream::iter(puts)
+        .map(|(key, text)| put(sink, key, text, options))
+        .buffered(options.threads)
+        .try_collect()
+        .await?;
+    let mut stored = stored.into_iter();
+    let mut next = || {
+        stored.next().ok_or_else(|| LogicalError::Mismatch {
+            context: "dump: write DDL".to_owned(),
+            message: "fewer DDL records than DDL artifacts".to_owned(),
+        })
+    };
+    let mut dumps = Vec::with_capacity(schemas.len());
+    for schema in schemas {
+        let ddl = next()?;
+        let mut tables = Vec::with_capacity(schema.tables.len());
+        for table in &schema.tables {
+            tables.push(TableDump {
+                name: table.name.clone(),
+                ddl: next()?,
+                columns: table.columns.clone(),
+                rows: 0,
+                checksum: String::new(),
+                chunks: Vec::new(),
+            });
+        }
+        let mut dump = SchemaDump {
+            name: schema.name.clone(),
+            ddl,
+            tables,
+            views: Vec::new(),
+            routines: Vec::new(),
+            triggers: Vec::new(),
+            events: Vec::new(),
+        };
+        for object in &schema.objects {
+            let record = DdlObject {
+                name: object.name.clone(),
+                sql_mode: object.sql_mode.clone(),
+                time_zone: object.time_zone.clone(),
+                artifact: next()?,
+            };
+            match object.kind {
+                DdlKind::View => dump.views.push(record),
+                DdlKind::Procedure | DdlKind::Function => dump.routines.push(record),
+                DdlKind::Trigger => dump.triggers.push(record),
+                DdlKind::Event => dump.events.push(record),
+                DdlKind::Schema | DdlKind::Table => {}
+            }
+        }
+        dumps.push(dump);
+    }
+    Ok(dumps)
 }
 
 /// The work queue: integer-keyed tables cut into key ranges, other tables whole; biggest
@@ -312,16 +323,10 @@ async fn table_ranges(
     table: &TableInfo,
     options: &DumpOptions,
 ) -> Result<Vec<Option<crate::backup::logical::plan::KeyRange>>, LogicalError> {
-    let pieces = range_count(
-        table.estimated_bytes,
-        options.chunk_bytes,
-        options.threads,
-        MAX_RANGES,
-    );
     let [key] = table.primary_key.as_slice() else {
         return Ok(vec![None]);
     };
-    if !table.integer_key || pieces <= 1 {
+    if !table.integer_key {
         return Ok(vec![None]);
     }
     let name = qualified(schema, &table.name);
@@ -336,13 +341,21 @@ async fn table_ranges(
         .await?;
     let parsed = bounds
         .and_then(|(min, max)| Some((min?.parse::<i128>().ok()?, max?.parse::<i128>().ok()?)));
-    Ok(match parsed {
-        Some((min, max)) => split_key_range(min, max, pieces)
-            .into_iter()
-            .map(Some)
-            .collect(),
-        None => vec![None],
-    })
+    let Some((min, max)) = parsed else {
+        return Ok(vec![None]);
+    };
+    let span = u128::try_from(max - min).unwrap_or(0) + 1;
+    let pieces = range_count(
+        table.estimated_bytes,
+        options.chunk_bytes,
+        options.threads,
+        span,
+        MAX_RANGES,
+    );
+    Ok(split_key_range(min, max, pieces)
+        .into_iter()
+        .map(Some)
+        .collect())
 }
 
 /// Puts each table's chunks in key order and computes its totals.

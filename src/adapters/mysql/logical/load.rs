@@ -5,10 +5,12 @@
 //! 1. checks that write nothing: no schema of the dump exists, `gtid_executed` is empty
 //!    (or may be reset), GTIDs are on, the dump description is self-consistent;
 //! 2. `local_infile` on (restored afterwards), `RESET BINARY LOGS AND GTIDS` if allowed;
-//! 3. schemas and tables;
+//! 3. schemas and tables, without their secondary indexes (see
+//!    [`crate::backup::logical::ddl`]);
 //! 4. chunks of all tables through one queue, `LOAD DATA LOCAL INFILE` on N connections
 //!    with `sql_log_bin=0` (the restored data must not get GTIDs of its own),
-//!    `foreign_key_checks=0` (chunks arrive in any order) and `unique_checks=0`;
+//!    `foreign_key_checks=0` (chunks arrive in any order) and `unique_checks=0`; then the
+//!    deferred indexes, one `ALTER TABLE` per table, on N connections;
 //! 5. routines, then views (a view may call a function; views are retried until every
 //!    view it reads exists), then triggers: after the data, so none fires on it;
 //! 6. `SET GLOBAL gtid_purged` to the dump's set, so the target's `gtid_executed` is
@@ -19,18 +21,26 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Mutex;
 
 use futures_util::future::try_join_all;
+use futures_util::{StreamExt, TryStreamExt, stream};
 use tokio::time::{Instant, timeout};
 use tracing::Instrument;
 
 use super::link::Link;
 use super::{LoadOptions, LoadReport, LogicalEndpoint, LogicalError, TableLoad, compact_gtids};
+use crate::backup::logical::ddl::{SplitTable, defer_secondary_indexes, foreign_key_targets};
 use crate::backup::logical::sql::{load_data, qualified, quote_ident};
 use crate::backup::logical::{
-    ChunkDump, LogicalDump, TableDump, codec, sha256_hex, table_checksum,
+    ChunkDump, LOGICAL_FORMAT_VERSION, LogicalDump, TableDump, codec, sha256_hex, table_checksum,
 };
 use crate::ports::artifacts::{ArtifactSource, StoredArtifact};
 
-/// Loads `dump` from `source` into the (empty) server at `endpoint`.
+/// Loads `dump` from `source` into the server at `endpoint`, which must have none of the
+/// dump's schemas and an empty `gtid_executed` (or [`LoadOptions::reset_gtids`]).
+///
+/// The account needs, besides the object privileges to create everything in the dump:
+/// `SYSTEM_VARIABLES_ADMIN` (`gtid_purged`, and `local_infile` when it is OFF),
+/// `SESSION_VARIABLES_ADMIN` (`sql_log_bin`), `RELOAD` for `reset_gtids`, and
+/// `SET_ANY_DEFINER` for objects defined by other accounts.
 pub async fn load(
     endpoint: &LogicalEndpoint,
     source: &dyn ArtifactSource,
@@ -79,6 +89,15 @@ pub async fn load(
 /// The dump description must agree with itself before anything is written: each table's
 /// rows and checksum follow from its chunk records.
 fn check_description(dump: &LogicalDump) -> Result<(), LogicalError> {
+    if dump.format_version != LOGICAL_FORMAT_VERSION {
+        return Err(LogicalError::Mismatch {
+            context: "load".to_owned(),
+            message: format!(
+                "the dump has format version {}, this build reads version {LOGICAL_FORMAT_VERSION}",
+                dump.format_version
+            ),
+        });
+    }
     for (schema, table) in dump.tables() {
         let context = format!("load {}", qualified(schema, &table.name));
         let rows: u64 = table.chunks.iter().map(|c| c.rows).sum();
@@ -246,40 +265,113 @@ async fn load_enabled(
                 .await?;
         }
     }
-    for schema in &dump.schemas {
-        let sql = fetch_text(
-            source,
-            &schema.ddl,
-            options,
-            &format!("load schema {}", quote_ident(&schema.name)),
-        )
-        .await?;
-        control
-            .exec(
-                &sql,
-                &format!("load: create schema {}", quote_ident(&schema.name)),
-            )
-            .await?;
-        control
-            .exec(&format!("USE {}", quote_ident(&schema.name)), "load: USE")
-            .await?;
-        for table in &schema.tables {
-            let context = format!(
-                "load: create table {}",
-                qualified(&schema.name, &table.name)
-            );
-            let sql = fetch_text(source, &table.ddl, options, &context).await?;
-            control.exec(&sql, &context).await?;
-        }
-    }
-
+    let add_indexes = create_tables(source, dump, options, control).await?;
     let (tables, plain_bytes) = load_chunks(endpoint, source, dump, options).await?;
+    build_indexes(endpoint, options, add_indexes).await?;
     super::load_objects::create_objects(control, source, dump, options).await?;
     let gtid_executed: String = control
         .first("SELECT @@GLOBAL.gtid_executed", "load: read gtid_executed")
         .await?
         .unwrap_or_default();
     Ok((tables, plain_bytes, compact_gtids(&gtid_executed)))
+}
+
+/// Creates the schemas and tables; returns the deferred index builds (context, statement).
+async fn create_tables(
+    source: &dyn ArtifactSource,
+    dump: &LogicalDump,
+    options: &LoadOptions,
+    control: &mut Link,
+) -> Result<Vec<(String, String)>, LogicalError> {
+    // Read concurrently: against an object store each read is a round trip.
+    let creates: Vec<(&str, &str, String, String)> = stream::iter(dump.tables())
+        .map(|(schema, table)| async move {
+            let context = format!("load: create table {}", qualified(schema, &table.name));
+            let sql = fetch_text(source, &table.ddl, options, &context).await?;
+            Ok::<_, LogicalError>((schema, table.name.as_str(), context, sql))
+        })
+        .buffered(options.threads)
+        .try_collect()
+        .await?;
+    let referenced: BTreeSet<(String, String)> = creates
+        .iter()
+        .flat_map(|(schema, _, _, sql)| foreign_key_targets(sql, schema))
+        .collect();
+    for schema in &dump.schemas {
+        let context = format!("load: create schema {}", quote_ident(&schema.name));
+        let sql = fetch_text(source, &schema.ddl, options, &context).await?;
+        control.exec(&sql, &context).await?;
+    }
+    let mut add_indexes = Vec::new();
+    let mut current_schema = None;
+    for (schema, table, context, sql) in creates {
+        if current_schema != Some(schema) {
+            control
+                .exec(&format!("USE {}", quote_ident(schema)), &context)
+                .await?;
+            current_schema = Some(schema);
+        }
+        let key = (schema.to_owned(), table.to_owned());
+        let split = if options.defer_indexes {
+            defer_secondary_indexes(&sql, &qualified(schema, table), referenced.contains(&key))
+        } else {
+            SplitTable {
+                create: sql,
+                add_indexes: None,
+            }
+        };
+        control.exec(&split.create, &context).await?;
+        if let Some(alter) = split.add_indexes {
+            add_indexes.push((
+                format!(
+                    "load: add secondary indexes to {}",
+                    qualified(schema, table)
+                ),
+                alter,
+            ));
+        }
+    }
+    Ok(add_indexes)
+}
+
+/// Runs the deferred index builds, one table per connection at a time.
+async fn build_indexes(
+    endpoint: &LogicalEndpoint,
+    options: &LoadOptions,
+    statements: Vec<(String, String)>,
+) -> Result<(), LogicalError> {
+    if statements.is_empty() {
+        return Ok(());
+    }
+    let started = Instant::now();
+    let count = statements.len();
+    let queue = Mutex::new(VecDeque::from(statements));
+    let mut links = Vec::new();
+    for index in 0..options.threads.min(count) {
+        let context = format!("load: connect index worker {index}");
+        let mut link = Link::open(endpoint, options.statement_timeout, &context).await?;
+        prepare_session(&mut link).await?;
+        links.push(link);
+    }
+    try_join_all(links.iter_mut().map(|link| async {
+        loop {
+            let next = queue.lock().ok().and_then(|mut q| q.pop_front());
+            let Some((context, sql)) = next else {
+                return Ok::<(), LogicalError>(());
+            };
+            link.exec(&sql, &context).await?;
+        }
+    }))
+    .await?;
+    for link in links {
+        link.close().await;
+    }
+    tracing::info!(
+        tables = count,
+        elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        "secondary indexes built"
+    );
+    Ok(())
 }
 
 /// The plain bytes of an artifact, bounded.

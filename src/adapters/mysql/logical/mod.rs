@@ -20,7 +20,7 @@ pub use dump::dump;
 pub use error::LogicalError;
 pub use load::load;
 
-use super::config::{ClientTls, Credentials};
+use super::config::{ClientTls, Credentials, MysqlSiteConfig};
 
 /// The server a dump reads or a load writes, and how to reach it.
 #[derive(Debug, Clone)]
@@ -34,6 +34,16 @@ pub struct LogicalEndpoint {
 }
 
 impl LogicalEndpoint {
+    /// The server of a site, as the operator account reaches it.
+    pub fn from_site(config: &MysqlSiteConfig) -> Self {
+        Self {
+            address: config.address.clone(),
+            credentials: config.operator.clone(),
+            tls: config.client_tls.clone(),
+            connect_timeout: config.connect_timeout,
+        }
+    }
+
     /// Plain TCP with a 5 s connect timeout.
     pub fn new(address: impl Into<String>, credentials: Credentials) -> Self {
         Self {
@@ -82,7 +92,11 @@ pub struct LoadOptions {
     /// When the target's `gtid_executed` is not empty, run `RESET BINARY LOGS AND GTIDS`
     /// first instead of refusing (default false: that forgets the target's history).
     pub reset_gtids: bool,
-    /// Bound on each statement, a chunk's `LOAD DATA` included (default 10 min).
+    /// Create secondary indexes after the data instead of with the table (default true;
+    /// see [`crate::backup::logical::ddl`] for the figures and the exceptions).
+    pub defer_indexes: bool,
+    /// Bound on each statement, a chunk's `LOAD DATA` and an index build included
+    /// (default 10 min).
     pub statement_timeout: Duration,
     /// Bound on each artifact read (default 10 min).
     pub artifact_timeout: Duration,
@@ -93,6 +107,7 @@ impl Default for LoadOptions {
         Self {
             threads: 4,
             reset_gtids: false,
+            defer_indexes: true,
             statement_timeout: Duration::from_secs(600),
             artifact_timeout: Duration::from_secs(600),
         }

@@ -225,7 +225,7 @@ impl Chunker<'_, '_> {
         .await
         .map_err(|_| StreamFailure::ArtifactTimeout(key.clone()))?
         .map_err(|e| StreamFailure::Artifact(key.clone(), e))?;
-        tracing::debug!(key = %key, rows = self.rows, bytes = artifact.plain_bytes, "chunk written");
+        tracing::debug!(chunk = %key, rows = self.rows, bytes = artifact.plain_bytes, "chunk written");
         self.produced.push(Produced {
             table: self.item.table,
             range_index: self.item.range_index,
