@@ -54,15 +54,17 @@ if [ ! -f "$WORK/source/.rows-$ROWS" ]; then
     fresh source 47301 1
     echo "# generating the dataset ..."
     sql 47301 "CREATE DATABASE bench"
+    pids=()
     for t in 1 2 3 4; do
         sql 47301 "CREATE TABLE bench.t$t (id INT PRIMARY KEY, a INT NOT NULL, b VARCHAR(64) NOT NULL,
                    c DECIMAL(12,2), d DATETIME NOT NULL, e VARCHAR(80), KEY ia (a))" 
-        sql 47301 "SET SESSION cte_max_recursion_depth = 100000000;
+        sql 47301 "USE bench; SET SESSION cte_max_recursion_depth = 100000000;
                    INSERT INTO bench.t$t WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $ROWS)
-                   SELECT i, i * 7919 % 1000003, SHA1(i), i % 100000 / 7, '2026-01-01' + INTERVAL i SECOND,
+                   SELECT i, i * 7919 % 1000003, LEFT(SHA2(i, 256), 40), i % 100000 / 7, '2026-01-01' + INTERVAL i SECOND,
                           IF(i % 5 = 0, NULL, REPEAT(CHAR(65 + i % 26), 40 + i % 40)) FROM n" &
+        pids+=("$!")
     done
-    wait
+    for pid in "${pids[@]}"; do wait "$pid" || { echo "bench-backup: generating the dataset failed" >&2; exit 1; }; done
     touch "$WORK/source/.rows-$ROWS"
 else
     "$INSTANCE" start "$WORK/source" 47301 1 >/dev/null
@@ -82,6 +84,8 @@ t0=$(seconds)
 t1=$(seconds)
 ours_dump=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
 id=$(sed -n 's/^  "id": "\(.*\)",$/\1/p' "$WORK/manifest.json" | head -1)
+rows=$(sql 47301 "SELECT SUM(c) FROM (SELECT COUNT(*) c FROM bench.t1 UNION ALL SELECT COUNT(*) FROM bench.t2 UNION ALL SELECT COUNT(*) FROM bench.t3 UNION ALL SELECT COUNT(*) FROM bench.t4) x")
+[ "$rows" = "$((4 * ROWS))" ] || { echo "bench-backup: the dataset has $rows rows, expected $((4 * ROWS))" >&2; exit 1; }
 stored=$(du -sb "$WORK/repo" | cut -f1)
 
 # --- restore ---
