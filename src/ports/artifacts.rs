@@ -66,7 +66,11 @@ impl Categorized for ArtifactError {
 pub trait ArtifactSink: Send + Sync {
     /// Stores `plain` under `key` (relative to the backup). Called concurrently from the
     /// dump's workers; a key is written once.
-    fn put(&self, key: String, plain: Vec<u8>) -> BoxFuture<'_, Result<StoredArtifact, ArtifactError>>;
+    fn put(
+        &self,
+        key: String,
+        plain: Vec<u8>,
+    ) -> BoxFuture<'_, Result<StoredArtifact, ArtifactError>>;
 }
 
 /// Where a backup's artifacts come back from, checked against what the sink recorded.
