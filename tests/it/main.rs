@@ -19,6 +19,7 @@ mod failover_unplanned;
 mod failover_writer;
 mod generated;
 mod kube_real_children;
+mod kube_real_kubectl;
 mod kube_real_lease;
 mod kube_real_operator;
 mod kube_real_status;
