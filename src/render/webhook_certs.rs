@@ -57,6 +57,13 @@ impl Policy {
                 self.serving_validity.as_secs() * 3
             ));
         }
+        if self.serving_validity / 3 <= self.settle {
+            return Err(format!(
+                "a third of the serving certificate validity ({}s) must be longer than a bundle takes to settle ({}s)",
+                self.serving_validity.as_secs() / 3,
+                self.settle.as_secs()
+            ));
+        }
         if self.retire_after <= self.settle {
             return Err(format!(
                 "old CAs must stay in the bundle ({}s) longer than a bundle takes to settle ({}s)",
