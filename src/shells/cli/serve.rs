@@ -335,6 +335,17 @@ async fn self_managed_certs(args: &ServeArgs) -> Result<Option<SelfManagedCerts>
                 .to_owned(),
         );
     };
+    // A replica picks a new serving certificate up within a check and a file reload; the
+    // CAs it may still be signed by must outlast that.
+    let pickup = args.cert_settle
+        + args.cert_check_interval * 2
+        + Duration::from_secs(args.reload_interval_secs.max(1));
+    if args.cert_retire_after <= pickup {
+        return Err(format!(
+            "--cert-retire-after ({:?}) must be longer than --cert-settle, two --cert-check-interval and --reload-interval-secs together ({pickup:?})",
+            args.cert_retire_after
+        ));
+    }
     let client = match kube::Config::infer().await {
         Ok(config) => kube::Client::try_from(config).map_err(|e| e.to_string())?,
         Err(e) => {
