@@ -5,12 +5,14 @@
 //! No operator runs here: the tests play it, writing the group's status through the
 //! `/status` subresource as the operator would, and read the annotations the plugin writes.
 
+use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use bloodraven::api::MysqlFailoverGroup;
 use bloodraven::api::annotations::{PLANNED_FAILOVER, RECLONE_SITE};
+use k8s_openapi::api::core::v1::Event as KubeEvent;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
@@ -207,7 +209,7 @@ async fn kube_real_kubectl_status_shows_sites_roles_lag_divergence_and_the_last_
     Ok(())
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs a real API server: scripts/kube-apiserver-test.sh"]
 async fn kube_real_kubectl_failover_annotates_then_succeeds_when_the_status_follows() -> TestResult
 {
@@ -230,7 +232,15 @@ async fn kube_real_kubectl_failover_annotates_then_succeeds_when_the_status_foll
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let child = command.spawn()?;
+    let mut child = command.spawn()?;
+    // The plugin's progress lines, as they come.
+    let stderr = child.stderr.take().ok_or("no stderr")?;
+    let (lines_tx, lines) = std::sync::mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
     let waited = tokio::task::spawn_blocking(move || child.wait_with_output());
 
     // Play the operator: take the request, remove the annotation, report the phases.
@@ -247,7 +257,15 @@ async fn kube_real_kubectl_failover_annotates_then_succeeds_when_the_status_foll
                                    "startTime": "2026-01-02T00:00:00Z"}}),
     )
     .await?;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The plugin reports the phase before the switchover completes.
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !seen.iter().any(|l: &String| l.contains("phase Draining")) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = tokio::task::block_in_place(|| lines.recv_timeout(left))
+            .map_err(|_| format!("no 'phase Draining' line within 20s: {seen:?}"))?;
+        seen.push(line);
+    }
     set_status(
         &api,
         json!({"activeSite": "pdx", "lastFailoverTarget": "pdx",
@@ -256,16 +274,13 @@ async fn kube_real_kubectl_failover_annotates_then_succeeds_when_the_status_foll
     .await?;
 
     let out = waited.await??;
-    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let _ = reader.join();
+    seen.extend(lines.try_iter());
+    assert!(out.status.success(), "stderr: {seen:?}");
     assert!(
         text(&out.stdout).contains("pdx is the primary in 3s, 0 transactions lost"),
         "{}",
         text(&out.stdout)
-    );
-    assert!(
-        text(&out.stderr).contains("phase Draining"),
-        "{}",
-        text(&out.stderr)
     );
 
     // Asking again for the current primary is a no-op that succeeds without annotating.
@@ -360,6 +375,63 @@ async fn kube_real_kubectl_failover_times_out_or_fails_with_a_clear_error() -> T
         text(&out.stderr).contains("has no site sfo"),
         "{}",
         text(&out.stderr)
+    );
+    Ok(())
+}
+
+#[tokio::test]
+#[ignore = "needs a real API server: scripts/kube-apiserver-test.sh"]
+async fn kube_real_kubectl_failover_refused_by_the_operator_fails_at_once() -> TestResult {
+    let client = client().await;
+    let (api, namespace) = group(&client, "krefused").await?;
+    set_status(&api, steady_status()).await?;
+    // The operator refuses the request (an Event, the status untouched): exit 1 with its
+    // message, long before the timeout.
+    let mut command = Command::new(BIN);
+    command
+        .args([
+            "kubectl",
+            "-n",
+            &namespace,
+            "failover",
+            "orders",
+            "--to",
+            "pdx",
+            "--timeout",
+            "60s",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let started = Instant::now();
+    let child = command.spawn()?;
+    let waited = tokio::task::spawn_blocking(move || child.wait_with_output());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let now = k8s_openapi::jiff::Timestamp::now();
+    let event: KubeEvent = serde_json::from_value(json!({
+        "metadata": {"name": unique("orders"), "namespace": namespace},
+        "involvedObject": {"apiVersion": "shipstream.io/v1alpha1", "kind": "MysqlFailoverGroup",
+                           "name": "orders", "namespace": namespace},
+        "reason": "PlannedFailoverRejected", "type": "Warning",
+        "message": "site pdx: ConcurrentOperation: a planned failover to pdx is already in progress",
+        "eventTime": now.to_string(), "lastTimestamp": now.round(k8s_openapi::jiff::Unit::Second)?.to_string(),
+        "reportingComponent": "bloodraven", "reportingInstance": "test",
+        "action": "Failover", "source": {"component": "bloodraven"},
+    }))?;
+    Api::<KubeEvent>::namespaced(client.clone(), &namespace)
+        .create(&PostParams::default(), &event)
+        .await?;
+    let out = waited.await??;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("the operator refused the request: site pdx: ConcurrentOperation"),
+        "{stderr}"
+    );
+
+    assert_eq!(
+        annotation(&api, PLANNED_FAILOVER).await?.as_deref(),
+        Some("pdx")
     );
     Ok(())
 }

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
+use k8s_openapi::api::core::v1::Event as KubeEvent;
 use k8s_openapi::jiff;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::runtime::watcher;
@@ -168,6 +169,7 @@ async fn failover(
         return Ok(());
     }
     let before = status.and_then(|s| s.planned_failover);
+    let requested_at = jiff::Timestamp::now();
     let value = match args.max_lag_wait {
         Some(wait) => format!("{target}:maxLagWait={}s", wait.as_secs().max(1)),
         None => target.to_owned(),
@@ -180,39 +182,84 @@ async fn failover(
     if args.no_wait {
         return Ok(());
     }
-    let message = Box::pin(wait_for_failover(&client, namespace, args, before.as_ref())).await?;
+    let message = Box::pin(wait_for_failover(
+        &client,
+        namespace,
+        args,
+        before.as_ref(),
+        requested_at,
+    ))
+    .await?;
     println!("failover of {namespace}/{} done: {message}", args.group);
     Ok(())
 }
 
 /// How long to pause after a watch error before the stream tries again.
 const WATCH_RETRY: Duration = Duration::from_secs(1);
+/// How often the group's Events are checked for a refusal of the request.
+const EVENT_POLL: Duration = Duration::from_secs(2);
 
-/// Watches the group until its status reports the outcome or `args.timeout` passes.
+/// A `PlannedFailoverRejected` Event about `group` since `since`: the operator refused
+/// the request without touching the status. A failed read (no RBAC on Events) is no answer.
+async fn rejected(
+    client: &kube::Client,
+    namespace: &str,
+    group: &str,
+    since: jiff::Timestamp,
+) -> Option<String> {
+    let params = ListParams::default().fields(&format!(
+        "involvedObject.name={group},reason={}",
+        super::progress::REJECTED_REASON
+    ));
+    match Api::<KubeEvent>::namespaced(client.clone(), namespace)
+        .list(&params)
+        .await
+    {
+        Ok(list) => super::progress::rejection(&list.items, group, since),
+        Err(e) => {
+            tracing::debug!(error = %e, "cannot read the group's Events");
+            None
+        }
+    }
+}
+
+/// Watches the group until its status reports the outcome, the operator refuses the
+/// request (an Event), or `args.timeout` passes.
 async fn wait_for_failover(
     client: &kube::Client,
     namespace: &str,
     args: &FailoverArgs,
     before: Option<&crate::api::failover_group_status::PlannedFailoverStatus>,
+    requested_at: jiff::Timestamp,
 ) -> Result<String, KubectlError> {
     let api = Api::<MysqlFailoverGroup>::namespaced(client.clone(), namespace);
     let deadline = tokio::time::Instant::now() + args.timeout;
     let mut last = "waiting for the operator to take the request".to_owned();
     let stream = watcher::watch_object(api, &args.group);
     futures_util::pin_mut!(stream);
+    let mut events = tokio::time::interval(EVENT_POLL);
+    events.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        let next = tokio::time::timeout_at(deadline, stream.next()).await;
-        let event = match next {
-            Err(_) => {
+        let next = tokio::select! {
+            () = tokio::time::sleep_until(deadline) => {
                 return Err(KubectlError::Timeout {
                     timeout: format!("{}s", args.timeout.as_secs()),
                     last,
                 });
             }
-            Ok(None) => {
-                return Err(KubectlError::Invalid("the watch ended".to_owned()));
+            _ = events.tick() => {
+                if let Some(message) = rejected(client, namespace, &args.group, requested_at).await {
+                    return Err(KubectlError::Failed {
+                        target: args.to.clone(),
+                        message: format!("the operator refused the request: {message}"),
+                    });
+                }
+                continue;
             }
-            Ok(Some(event)) => event,
+            next = stream.next() => next,
+        };
+        let Some(event) = next else {
+            return Err(KubectlError::Invalid("the watch ended".to_owned()));
         };
         let group = match event {
             Ok(Some(group)) => group,

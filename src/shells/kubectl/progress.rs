@@ -4,7 +4,39 @@
 
 use std::fmt::Write as _;
 
+use k8s_openapi::api::core::v1::Event;
+use k8s_openapi::jiff;
+
 use crate::api::failover_group_status::{MysqlFailoverGroupStatus, PlannedFailoverStatus};
+
+/// The Event reason the operator reports a refused planned-failover request with (a
+/// malformed annotation, another switchover already running): the status does not change.
+pub const REJECTED_REASON: &str = "PlannedFailoverRejected";
+
+/// How far the operator's clock may be behind ours and its Event still count as the
+/// answer to a request made at `since`.
+pub const CLOCK_SLACK: jiff::SignedDuration = jiff::SignedDuration::from_secs(5);
+
+/// The message of the newest `PlannedFailoverRejected` Event about `group` recorded at or
+/// after `since` (less [`CLOCK_SLACK`]), if any.
+pub fn rejection(events: &[Event], group: &str, since: jiff::Timestamp) -> Option<String> {
+    let from = since.checked_sub(CLOCK_SLACK).unwrap_or(since);
+    events
+        .iter()
+        .filter(|e| e.reason.as_deref() == Some(REJECTED_REASON))
+        .filter(|e| e.involved_object.name.as_deref() == Some(group))
+        .filter_map(|e| {
+            let at = e
+                .event_time
+                .as_ref()
+                .map(|t| t.0)
+                .or_else(|| e.last_timestamp.as_ref().map(|t| t.0))
+                .or_else(|| e.first_timestamp.as_ref().map(|t| t.0))?;
+            (at >= from).then(|| (at, e.message.clone().unwrap_or_default()))
+        })
+        .max_by_key(|(at, _)| *at)
+        .map(|(_, message)| message)
+}
 
 /// What the status says about the requested failover.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,6 +159,50 @@ mod tests {
             failover_progress(None, None, "pdx"),
             Progress::Waiting(_)
         ));
+    }
+
+    #[test]
+    fn only_a_rejection_event_about_this_group_after_the_request_counts() {
+        let t = |s: &str| s.parse::<jiff::Timestamp>().expect("a time");
+        let event = |group: &str, reason: &str, at: &str, message: &str| Event {
+            involved_object: k8s_openapi::api::core::v1::ObjectReference {
+                name: Some(group.to_owned()),
+                ..Default::default()
+            },
+            reason: Some(reason.to_owned()),
+            message: Some(message.to_owned()),
+            event_time: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(
+                t(at),
+            )),
+            ..Event::default()
+        };
+        let since = t("2026-12-02T10:00:00Z");
+        let events = [
+            event("orders", REJECTED_REASON, "2026-12-02T09:00:00Z", "old"),
+            event(
+                "billing",
+                REJECTED_REASON,
+                "2026-12-02T10:00:01Z",
+                "other group",
+            ),
+            event(
+                "orders",
+                "FailoverExecuted",
+                "2026-12-02T10:00:01Z",
+                "other reason",
+            ),
+            event(
+                "orders",
+                REJECTED_REASON,
+                "2026-12-02T09:59:58Z",
+                "skewed clock",
+            ),
+        ];
+        assert_eq!(
+            rejection(&events, "orders", since).as_deref(),
+            Some("skewed clock")
+        );
+        assert_eq!(rejection(&events[..3], "orders", since), None);
     }
 
     #[test]
