@@ -280,6 +280,17 @@ impl SelfManagedCerts {
             Step::Publish { reason } => {
                 let bundle = secret.data.get(BUNDLE_KEY).cloned().unwrap_or_default();
                 tracing::info!(%reason, "self-managed certificate: publishing the CA bundle to the webhook configurations");
+                // A replica that read the Secret before another one changed it must not
+                // publish the older bundle over the newer one: look once more first. (The
+                // publication record below is conditional too, and the next pass repairs a
+                // bundle that still lost the race.)
+                let fresh = self.secrets.read().await?;
+                if fresh.resource_version != secret.resource_version {
+                    return Err(WebhookCertError::Conflict {
+                        what: format!("Secret {}/{}", self.opts.namespace, self.opts.secret),
+                    }
+                    .into());
+                }
                 self.webhooks.publish(published, &bundle).await?;
                 next.annotations
                     .insert(PUBLISHED_HASH_ANNOTATION.to_owned(), hex_sha256(&bundle));
