@@ -4,10 +4,17 @@
 //! configurations, and rotates the serving certificate and the CA (lifetimes of seconds
 //! here) while the API server sends it admission requests without a single failure.
 //!
-//! Two replicas share the Secret. The webhook Service (clusterIP 127.0.0.1, which that
-//! server resolves `clientConfig.service` through) points at the first; the second is
-//! probed directly. The webhooks only match the test's own namespace (by label), so the
-//! other tests on the same server never reach them.
+//! Two replicas share the Secret, each behind a Service of its own (clusterIP 127.0.0.1,
+//! which that server resolves `clientConfig.service` through): the validating webhooks call
+//! the first, the mutating webhook the second, so every admission goes through both. Each
+//! is also probed directly by a client that trusts only the bundle published at that
+//! moment. The webhooks only match the test's own namespace (by label), so the other tests
+//! on the same server never reach them.
+//!
+//! The API server keeps its webhook connections alive, so a replica that switched too early
+//! might not fail an admission before the bundle caught up; the probes open a new TLS
+//! connection every time and trust only the bundle published at that moment, so they catch
+//! it (a build that installs the Secret's pair before publishing fails them).
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -30,7 +37,9 @@ use crate::support::mysql::free_port;
 
 const BIN: &str = env!("CARGO_BIN_EXE_bloodraven");
 const LABEL: &str = "bloodraven.test/certs";
-const SERVICE: &str = "hook";
+/// One Service per replica: the validating webhooks call the first, the mutating one the
+/// second, so admission through the API server reaches both.
+const SERVICES: [&str; 2] = ["hook-a", "hook-b"];
 
 type TestResult<T = ()> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
@@ -63,19 +72,24 @@ impl Replica {
                 "--cert-namespace",
                 namespace,
             ])
-            .args(["--cert-dns", &format!("{SERVICE}.{namespace}.svc")])
+            .args(["--cert-dns", &format!("{}.{namespace}.svc", SERVICES[0])])
+            .args(["--cert-dns", &format!("{}.{namespace}.svc", SERVICES[1])])
             .args([
                 "--validating-webhook",
                 namespace,
                 "--mutating-webhook",
                 namespace,
             ])
-            // Lifetimes of seconds: the serving certificate is renewed with 6 s left, the
-            // CA rotated 36 s after it was made; the old CA is kept 6 s after the new
+            // Lifetimes of seconds: the serving certificate is renewed with 8 s left, the
+            // CA rotated 48 s after it was made; the old CA is kept 6 s after the new
             // bundle is out.
-            .args(["--cert-validity", "18s", "--ca-validity", "54s"])
+            .args(["--cert-validity", "24s", "--ca-validity", "72s"])
             .args(["--cert-settle", "2s", "--cert-retire-after", "6s"])
             .args(["--cert-check-interval", "500ms"])
+            // A new bundle reaches the webhook configurations a second after the Secret
+            // holds it: a replica that served the new CA's certificate before it is
+            // published (and settled) would fail admissions here.
+            .args(["--cert-publish-delay", "1s"])
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log)?)
@@ -88,23 +102,30 @@ impl Replica {
     }
 }
 
-/// The namespace (labelled for the webhooks), the Service and both configurations, with
-/// no `caBundle` yet.
-async fn set_up(client: &kube::Client, namespace: &str, port: u16) -> TestResult {
+/// The namespace (labelled for the webhooks), a Service per replica and both
+/// configurations, with no `caBundle` yet.
+async fn set_up(client: &kube::Client, namespace: &str, ports: [u16; 2]) -> TestResult {
     let ns: Namespace = serde_json::from_value(json!({
         "metadata": {"name": namespace, "labels": {LABEL: namespace}}
     }))?;
     Api::<Namespace>::all(client.clone())
         .create(&PostParams::default(), &ns)
         .await?;
-    let service: Service = serde_json::from_value(json!({
-        "metadata": {"name": SERVICE, "namespace": namespace},
-        "spec": {"type": "ClusterIP", "clusterIP": "127.0.0.1", "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}
-    }))?;
-    Api::<Service>::namespaced(client.clone(), namespace)
-        .create(&PostParams::default(), &service)
-        .await?;
-    let entry = |name: &str, path: &str, operations: &[&str], resources: &[&str]| {
+    for (name, port) in SERVICES.iter().zip(ports) {
+        let service: Service = serde_json::from_value(json!({
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"type": "ClusterIP", "clusterIP": "127.0.0.1", "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}
+        }))?;
+        Api::<Service>::namespaced(client.clone(), namespace)
+            .create(&PostParams::default(), &service)
+            .await?;
+    }
+    let entry = |replica: usize,
+                 name: &str,
+                 path: &str,
+                 operations: &[&str],
+                 resources: &[&str]| {
+        let (service, port) = (SERVICES[replica], ports[replica]);
         json!({
             "name": name,
             "admissionReviewVersions": ["v1"],
@@ -112,7 +133,7 @@ async fn set_up(client: &kube::Client, namespace: &str, port: u16) -> TestResult
             // Fail closed, both: any failed call is a failed admission the test sees.
             "failurePolicy": "Fail",
             "timeoutSeconds": 5,
-            "clientConfig": {"service": {"namespace": namespace, "name": SERVICE, "path": path, "port": port}},
+            "clientConfig": {"service": {"namespace": namespace, "name": service, "path": path, "port": port}},
             "namespaceSelector": {"matchLabels": {LABEL: namespace}},
             "rules": [{"apiGroups": ["shipstream.io"], "apiVersions": ["*"], "operations": operations,
                        "resources": resources, "scope": "Namespaced"}],
@@ -121,8 +142,8 @@ async fn set_up(client: &kube::Client, namespace: &str, port: u16) -> TestResult
     let validating: ValidatingWebhookConfiguration = serde_json::from_value(json!({
         "metadata": {"name": namespace},
         "webhooks": [
-            entry("validate.shipstream.io", "/validate", &["CREATE", "UPDATE"], &["mysqlfailovergroups"]),
-            entry("status-guard.shipstream.io", "/validate", &["UPDATE"], &["mysqlfailovergroups/status"]),
+            entry(0, "validate.shipstream.io", "/validate", &["CREATE", "UPDATE"], &["mysqlfailovergroups"]),
+            entry(0, "status-guard.shipstream.io", "/validate", &["UPDATE"], &["mysqlfailovergroups/status"]),
         ]
     }))?;
     Api::<ValidatingWebhookConfiguration>::all(client.clone())
@@ -130,7 +151,7 @@ async fn set_up(client: &kube::Client, namespace: &str, port: u16) -> TestResult
         .await?;
     let mutating: MutatingWebhookConfiguration = serde_json::from_value(json!({
         "metadata": {"name": namespace},
-        "webhooks": [entry("mutate.shipstream.io", "/mutate", &["CREATE", "UPDATE"], &["mysqlfailovergroups"])]
+        "webhooks": [entry(1, "mutate.shipstream.io", "/mutate", &["CREATE", "UPDATE"], &["mysqlfailovergroups"])]
     }))?;
     Api::<MutatingWebhookConfiguration>::all(client.clone())
         .create(&PostParams::default(), &mutating)
@@ -170,7 +191,7 @@ fn fingerprint(bytes: &[u8]) -> String {
 /// The certificate a replica serves to a client that trusts only `bundle` and checks the
 /// Service's DNS name, as the API server does.
 async fn served(bundle: &[u8], namespace: &str, port: u16) -> Result<Vec<u8>, String> {
-    let host = format!("{SERVICE}.{namespace}.svc");
+    let host = format!("{}.{namespace}.svc", SERVICES[0]);
     let mut builder = reqwest::Client::builder()
         .tls_info(true)
         .http1_only()
@@ -259,7 +280,7 @@ async fn observe_until_rotated(
         leaves: [BTreeSet::new(), BTreeSet::new()],
         probe_failures: Vec::new(),
     };
-    let deadline = Instant::now() + Duration::from_secs(90);
+    let deadline = Instant::now() + Duration::from_secs(120);
     let started = Instant::now();
     loop {
         let published = bundles(client, namespace).await?;
@@ -291,7 +312,7 @@ async fn observe_until_rotated(
         }
         if Instant::now() > deadline {
             return Err(format!(
-                "no CA rotation and retirement within 90 s: bundle sizes {:?}, CAs {}",
+                "no CA rotation and retirement within 120 s: bundle sizes {:?}, CAs {}",
                 seen.bundle_sizes,
                 seen.cas.len()
             )
@@ -307,7 +328,7 @@ async fn kube_real_certs_self_managed_rotation_fails_no_admission() -> TestResul
     let client = client().await;
     let namespace = unique("certs");
     let (port_a, port_b) = (free_port()?, free_port()?);
-    set_up(&client, &namespace, port_a).await?;
+    set_up(&client, &namespace, [port_a, port_b]).await?;
     let work = tempfile::tempdir()?;
     let a = Replica::start(work.path(), "a", &namespace, port_a)?;
     let b = Replica::start(work.path(), "b", &namespace, port_b)?;

@@ -138,6 +138,10 @@ pub struct ServeArgs {
     /// How often every replica looks at the certificate Secret.
     #[arg(long, default_value = "10s", value_parser = parse_duration_arg)]
     pub cert_check_interval: Duration,
+    /// Testing: wait this long before publishing a new CA bundle (see
+    /// `SelfManagedOptions::publish_delay`).
+    #[arg(long, hide = true, default_value = "0s", value_parser = parse_duration_arg)]
+    pub cert_publish_delay: Duration,
     /// Testing without pods: a YAML map of `<namespace>/<group>/<site>` to the `host:port`
     /// that stands in for the site's internal Service.
     #[arg(long, hide = true)]
@@ -368,6 +372,7 @@ async fn self_managed_certs(args: &ServeArgs) -> Result<Option<SelfManagedCerts>
         },
         check_interval: args.cert_check_interval.max(Duration::from_millis(100)),
         cert_dir: args.cert_dir.clone(),
+        publish_delay: args.cert_publish_delay,
     };
     SelfManagedCerts::new(&client, options)
         .map(Some)

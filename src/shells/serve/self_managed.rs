@@ -55,6 +55,10 @@ pub struct SelfManagedOptions {
     pub check_interval: Duration,
     /// Where the serving pair is written for the server to load.
     pub cert_dir: PathBuf,
+    /// Testing: a pause between deciding to publish a bundle and publishing it, so a test
+    /// can see that no replica serves a certificate the published bundle does not trust
+    /// yet. Zero in production.
+    pub publish_delay: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -280,6 +284,9 @@ impl SelfManagedCerts {
             Step::Publish { reason } => {
                 let bundle = secret.data.get(BUNDLE_KEY).cloned().unwrap_or_default();
                 tracing::info!(%reason, "self-managed certificate: publishing the CA bundle to the webhook configurations");
+                if !self.opts.publish_delay.is_zero() {
+                    tokio::time::sleep(self.opts.publish_delay).await;
+                }
                 // A replica that read the Secret before another one changed it must not
                 // publish the older bundle over the newer one: look once more first. (The
                 // publication record below is conditional too, and the next pass repairs a
