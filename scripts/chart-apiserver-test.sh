@@ -16,7 +16,11 @@
 #   - a bad MysqlFailoverGroup is denied through the installed webhook
 #     (`kubectl apply --dry-run=server`), a good one is admitted;
 #   - upgrade (replicaCount 3): the Deployment follows, the caBundle stays;
-#   - uninstall: the release's objects are gone, the CRDs (Helm never deletes them) stay.
+#   - uninstall: the release's objects are gone, the CRDs (Helm never deletes them) stay;
+#   - install with tls.selfManaged: the binary, run with the Deployment's own arguments,
+#     fills the chart's empty Secret and every caBundle of both configurations, serves a
+#     certificate that bundle trusts, a bad group is denied through it, and an upgrade
+#     leaves the caBundle the binary wrote alone.
 #
 # Usage: scripts/chart-apiserver-test.sh [PATH/TO/crd-apiserver.sh]
 # Environment: CRD_WORK (default /tmp/crd-chart) and the CRD_*_PORT of crd-apiserver.sh
@@ -181,6 +185,67 @@ expect_err "  ... the validating webhook configuration is gone" "NotFound|not fo
   kubectl get validatingwebhookconfiguration bloodraven
 expect_err "  ... the ClusterRoles are gone" "NotFound|not found" kubectl get clusterrole bloodraven-operator
 expect_ok  "  ... the CRDs stay (Helm never deletes them)" kubectl get crd mysqlfailovergroups.shipstream.io
+
+# --- install again, the certificate kept by the binary (tls.selfManaged)
+[ -z "$HOOK_PID" ] || { kill "$HOOK_PID" 2>/dev/null || true; wait "$HOOK_PID" 2>/dev/null || true; HOOK_PID=""; }
+kubectl -n "$NS" delete secret bloodraven-webhook-tls --ignore-not-found >/dev/null
+SELF=(charts/bloodraven --namespace "$NS" --values charts/bloodraven/ci/monitoring-off-values.yaml
+      --set certManager.enabled=false --set tls.selfManaged.enabled=true --set "webhook.servicePort=$HOOK_PORT")
+expect_helm "helm install (tls.selfManaged)" "$HELM" install bloodraven "${SELF[@]}"
+expect_ok "  ... release record settled (see settle_releases)" settle_releases
+expect_out "  ... the chart creates the Secret empty" "" \
+  kubectl -n "$NS" get secret bloodraven-webhook-tls -o 'jsonpath={.data}'
+expect_out "  ... and renders no caBundle" "" \
+  kubectl get validatingwebhookconfiguration bloodraven -o 'jsonpath={.webhooks[*].clientConfig.caBundle}'
+expect_ok "  ... Service clusterIP pointed at the local webhook" kubectl -n "$NS" patch service bloodraven-webhook \
+  --type merge -p '{"spec":{"clusterIP":"127.0.0.1"}}'
+# The Deployment's own arguments, with the listener, the certificate directory and the
+# settle time made local (no pod, no in-cluster credentials: the kubeconfig stands in).
+kubectl -n "$NS" get deployment bloodraven -o 'jsonpath={.spec.template.spec.containers[0].args}' \
+  | python3 -c '
+import json, sys
+args = [a for a in json.load(sys.stdin)[1:]
+        if not a.startswith(("--listen=", "--cert-dir=", "--controllers=", "--cluster-lookups="))]
+print("\n".join(args))' > "$WORK/self-args"
+mapfile -t SELF_ARGS < "$WORK/self-args"
+expect_ok "  ... the Deployment runs serve --self-managed-certs" grep -qx -- --self-managed-certs "$WORK/self-args"
+RUST_LOG=info "$BIN" serve "${SELF_ARGS[@]}" --listen "127.0.0.1:$HOOK_PORT" --cert-dir "$WORK/self-certs" \
+  --controllers off --cluster-lookups off --cert-settle 1s --reload-interval-secs 1 > "$WORK/self-webhook.log" 2>&1 &
+HOOK_PID=$!
+for _ in $(seq 120); do
+  kubectl get validatingwebhookconfiguration bloodraven -o 'jsonpath={.webhooks[0].clientConfig.caBundle}' \
+    | base64 -d > "$WORK/self-bundle.pem" 2>/dev/null || true
+  [ -s "$WORK/self-bundle.pem" ] && curl -sf --cacert "$WORK/self-bundle.pem" \
+    --resolve "bloodraven-webhook.$NS.svc:$HOOK_PORT:127.0.0.1" \
+    "https://bloodraven-webhook.$NS.svc:$HOOK_PORT/readyz" >/dev/null && break
+  sleep 0.5
+done
+expect_ok "the binary serves a certificate the published bundle trusts" curl -sf --cacert "$WORK/self-bundle.pem" \
+  --resolve "bloodraven-webhook.$NS.svc:$HOOK_PORT:127.0.0.1" "https://bloodraven-webhook.$NS.svc:$HOOK_PORT/readyz"
+SELF_BUNDLE=$(kubectl -n "$NS" get secret bloodraven-webhook-tls -o 'jsonpath={.data.ca-bundle\.crt}')
+for kind in validatingwebhookconfiguration mutatingwebhookconfiguration; do
+  for bundle in $(kubectl get "$kind" bloodraven -o 'jsonpath={.webhooks[*].clientConfig.caBundle}'); do
+    expect_out "  ... $kind caBundle is the Secret's bundle" "$SELF_BUNDLE" echo "$bundle"
+  done
+done
+for _ in $(seq 40); do
+  kubectl apply --dry-run=server -f "$WORK/bad.yaml" 2>&1 | grep -q "denied the request" && break
+  sleep 0.5
+done
+expect_err "  ... a bad MysqlFailoverGroup is denied through it" \
+  'admission webhook "validate.shipstream.io" denied the request' kubectl apply --dry-run=server -f "$WORK/bad.yaml"
+expect_ok "  ... a production-ready one is admitted" kubectl apply --dry-run=server -f "$WORK/good.yaml"
+# Stopped first, so it cannot re-publish what an upgrade might reset.
+kill "$HOOK_PID" 2>/dev/null || true
+wait "$HOOK_PID" 2>/dev/null || true
+HOOK_PID=""
+expect_helm "helm upgrade (tls.selfManaged, replicaCount 3)" "$HELM" upgrade bloodraven "${SELF[@]}" --set replicaCount=3
+expect_ok "  ... release records settled" settle_releases
+expect_out "  ... the caBundle the binary wrote stays" "$SELF_BUNDLE" \
+  kubectl get validatingwebhookconfiguration bloodraven -o 'jsonpath={.webhooks[0].clientConfig.caBundle}'
+expect_out "  ... and so does the Secret's data" "$SELF_BUNDLE" \
+  kubectl -n "$NS" get secret bloodraven-webhook-tls -o 'jsonpath={.data.ca-bundle\.crt}'
+expect_ok "helm uninstall (tls.selfManaged)" "$HELM" uninstall bloodraven --namespace "$NS" --wait
 
 echo "$PASS passed, $FAIL failed"
 [ "$FAIL" = 0 ]

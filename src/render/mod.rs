@@ -24,6 +24,7 @@ pub mod services;
 mod spec;
 pub mod status;
 pub mod storage;
+pub mod webhook_certs;
 
 use std::collections::BTreeMap;
 

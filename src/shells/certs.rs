@@ -84,27 +84,13 @@ pub fn generate_certs(
         None => new_ca(now)?,
     };
 
-    let leaf_key = KeyPair::generate().map_err(gen_err("serving key"))?;
-    let sans: Vec<String> = dns_names
-        .iter()
-        .cloned()
-        .chain(ip_sans.iter().map(ToString::to_string))
-        .collect();
-    let mut params =
-        CertificateParams::new(sans.clone()).map_err(gen_err("subject alternative names"))?;
-    params.distinguished_name = name(&sans[0]);
-    params.is_ca = IsCa::ExplicitNoCa;
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    params.use_authority_key_identifier_extension = true;
-    params.not_before = now - Duration::hours(1);
-    params.not_after = now + Duration::days(SERVING_VALIDITY_DAYS);
-    let serial = serial(leaf_key.public_key_raw());
-    let serial_hex = serial.to_string();
-    params.serial_number = Some(serial);
-    let leaf = params
-        .signed_by(&leaf_key, &issuer)
-        .map_err(gen_err("serving certificate"))?;
+    let leaf = issue_serving(
+        &issuer,
+        &sans_of(dns_names, ip_sans),
+        now,
+        serving_validity(),
+    )?;
+    let serial_hex = leaf.serial.clone();
 
     let written = GeneratedCerts {
         ca_cert: out.join("ca.crt"),
@@ -118,9 +104,128 @@ pub fn generate_certs(
     }
     write_atomic(&written.ca_cert, ca_pem.as_bytes(), 0o644)?;
     // Key first: a reader that sees the new certificate then finds its key already there.
-    write_atomic(&written.tls_key, leaf_key.serialize_pem().as_bytes(), 0o600)?;
-    write_atomic(&written.tls_cert, leaf.pem().as_bytes(), 0o644)?;
+    write_atomic(&written.tls_key, leaf.key_pem.as_bytes(), 0o600)?;
+    write_atomic(&written.tls_cert, leaf.cert_pem.as_bytes(), 0o644)?;
     Ok(written)
+}
+
+fn serving_validity() -> std::time::Duration {
+    std::time::Duration::from_secs(u64::try_from(SERVING_VALIDITY_DAYS * 86_400).unwrap_or(0))
+}
+
+fn sans_of(dns_names: &[String], ip_sans: &[IpAddr]) -> Vec<String> {
+    dns_names
+        .iter()
+        .cloned()
+        .chain(ip_sans.iter().map(ToString::to_string))
+        .collect()
+}
+
+/// A PEM certificate and its PEM key, made in memory.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Issued {
+    pub cert_pem: String,
+    pub key_pem: String,
+    /// Hex serial number.
+    pub serial: String,
+}
+
+impl std::fmt::Debug for Issued {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Issued")
+            .field("serial", &self.serial)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The clock skew a new certificate tolerates: it is valid from this long before `now`.
+const BACKDATE: Duration = Duration::hours(1);
+
+/// A new self-signed CA valid for `validity` from `now`.
+pub fn issue_ca(now: OffsetDateTime, validity: std::time::Duration) -> Result<Issued, CertsError> {
+    let (_, cert_pem, key_pem) = new_ca_with(now, validity)?;
+    let serial = x509_parser::pem::parse_x509_pem(cert_pem.as_bytes())
+        .ok()
+        .and_then(|(_, pem)| {
+            pem.parse_x509()
+                .ok()
+                .map(|c| c.raw_serial_as_string().replace(':', ""))
+        })
+        .unwrap_or_default();
+    Ok(Issued {
+        cert_pem,
+        key_pem: key_pem.unwrap_or_default(),
+        serial,
+    })
+}
+
+/// A serving certificate for `sans` (DNS names or IP addresses) signed by the CA in
+/// `ca_cert_pem`/`ca_key_pem`, valid for `validity` from `now` but never past the CA.
+pub fn issue_serving_with_ca(
+    ca_cert_pem: &str,
+    ca_key_pem: &str,
+    sans: &[String],
+    now: OffsetDateTime,
+    validity: std::time::Duration,
+) -> Result<Issued, CertsError> {
+    let key = KeyPair::from_pem(ca_key_pem).map_err(gen_err("CA key"))?;
+    let issuer = Issuer::from_ca_cert_pem(ca_cert_pem, key).map_err(gen_err("CA certificate"))?;
+    let ca_not_after = x509_parser::pem::parse_x509_pem(ca_cert_pem.as_bytes())
+        .ok()
+        .and_then(|(_, pem)| {
+            pem.parse_x509()
+                .ok()
+                .map(|c| c.validity().not_after.timestamp())
+        })
+        .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok());
+    let wanted = now + to_time(validity);
+    let not_after = ca_not_after.map_or(wanted, |limit| wanted.min(limit));
+    issue_serving_until(&issuer, sans, now, not_after)
+}
+
+fn to_time(d: std::time::Duration) -> Duration {
+    Duration::seconds(i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 2))
+}
+
+fn issue_serving(
+    issuer: &Issuer<'_, KeyPair>,
+    sans: &[String],
+    now: OffsetDateTime,
+    validity: std::time::Duration,
+) -> Result<Issued, CertsError> {
+    issue_serving_until(issuer, sans, now, now + to_time(validity))
+}
+
+fn issue_serving_until(
+    issuer: &Issuer<'_, KeyPair>,
+    sans: &[String],
+    now: OffsetDateTime,
+    not_after: OffsetDateTime,
+) -> Result<Issued, CertsError> {
+    let Some(first) = sans.first() else {
+        return Err(CertsError::NoNames);
+    };
+    let leaf_key = KeyPair::generate().map_err(gen_err("serving key"))?;
+    let mut params =
+        CertificateParams::new(sans.to_vec()).map_err(gen_err("subject alternative names"))?;
+    params.distinguished_name = name(first);
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    params.use_authority_key_identifier_extension = true;
+    params.not_before = now - BACKDATE;
+    params.not_after = not_after;
+    let serial = serial(leaf_key.public_key_raw());
+    let serial_hex = serial.to_string();
+    params.serial_number = Some(serial);
+    let leaf = params
+        .signed_by(&leaf_key, issuer)
+        .map_err(gen_err("serving certificate"))?;
+    Ok(Issued {
+        cert_pem: leaf.pem(),
+        key_pem: leaf_key.serialize_pem(),
+        serial: serial_hex,
+    })
 }
 
 type Ca = (Issuer<'static, KeyPair>, String, Option<String>);
@@ -139,6 +244,13 @@ fn load_ca(cert_path: &Path, key_path: &Path) -> Result<Ca, CertsError> {
 
 /// A new self-signed CA: its issuer, certificate PEM and key PEM.
 fn new_ca(now: OffsetDateTime) -> Result<Ca, CertsError> {
+    new_ca_with(
+        now,
+        std::time::Duration::from_secs(u64::try_from(CA_VALIDITY_DAYS * 86_400).unwrap_or(0)),
+    )
+}
+
+fn new_ca_with(now: OffsetDateTime, validity: std::time::Duration) -> Result<Ca, CertsError> {
     let key = KeyPair::generate().map_err(gen_err("CA key"))?;
     let key_pem = key.serialize_pem();
     let mut params = CertificateParams::default();
@@ -149,8 +261,8 @@ fn new_ca(now: OffsetDateTime) -> Result<Ca, CertsError> {
         KeyUsagePurpose::CrlSign,
         KeyUsagePurpose::DigitalSignature,
     ];
-    params.not_before = now - Duration::hours(1);
-    params.not_after = now + Duration::days(CA_VALIDITY_DAYS);
+    params.not_before = now - BACKDATE;
+    params.not_after = now + to_time(validity);
     params.serial_number = Some(serial(key.public_key_raw()));
     let certified = CertifiedIssuer::self_signed(params, key).map_err(gen_err("CA certificate"))?;
     let pem = certified.pem();
@@ -193,7 +305,7 @@ fn io_err(path: &Path, source: std::io::Error) -> CertsError {
     }
 }
 
-fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), CertsError> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), CertsError> {
     let file_name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

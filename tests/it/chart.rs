@@ -24,8 +24,9 @@ use serde_json::{Value, json};
 const RELEASE: &str = "bloodraven";
 const NAMESPACE: &str = "bloodraven-system";
 const K8S_VERSION: &str = "1.36.0";
-const CI_FILES: [&str; 4] = [
+const CI_FILES: [&str; 5] = [
     "cert-manager-values.yaml",
+    "manual-ca-values.yaml",
     "monitoring-off-values.yaml",
     "namespace-scoped-values.yaml",
     "self-managed-values.yaml",
@@ -211,8 +212,13 @@ fn the_ci_files_cover_what_their_names_say() {
         assert!(has("cert-manager-values.yaml", kind), "{kind}");
         assert!(has("defaults", kind), "{kind}");
     }
-    assert!(!has("self-managed-values.yaml", "Certificate"));
-    assert!(!has("self-managed-values.yaml", "Issuer"));
+    for set in ["self-managed-values.yaml", "manual-ca-values.yaml"] {
+        assert!(!has(set, "Certificate"), "{set}");
+        assert!(!has(set, "Issuer"), "{set}");
+    }
+    // The binary fills the Secret the chart creates; by hand, you create it.
+    assert!(has("self-managed-values.yaml", "Secret"));
+    assert!(!has("manual-ca-values.yaml", "Secret"));
     for kind in ["ServiceMonitor", "PrometheusRule", "ConfigMap"] {
         assert!(!has("monitoring-off-values.yaml", kind), "{kind}");
     }
@@ -342,6 +348,11 @@ fn unknown_or_invalid_values_are_rejected() {
         ("image.digest=sha256:abc", "image.digest"),
         ("controllers=maybe", "controllers"),
         ("certManager.enabled=false", "tls.caBundle"),
+        ("tls.selfManaged.enabled=true", "certManager.enabled"),
+        (
+            "tls.selfManaged.servingValidity=90d",
+            "tls.selfManaged.servingValidity",
+        ),
     ] {
         let out = helm_template(None, &["--set", set]);
         assert!(!out.status.success(), "--set {set} was accepted");
@@ -367,7 +378,9 @@ fn rbac_equals_webhook_rbac_in_both_scopes() {
     let cluster_scoped = |g: &Grant| g.1 == "nodes" || g.1 == "storageclasses";
 
     for (name, values) in value_sets() {
-        let objects = documents(&name, &render(&name, values.as_deref()));
+        let mut objects = documents(&name, &render(&name, values.as_deref()));
+        let certs = self_managed_cert_roles(&name, &mut objects);
+        assert_eq!(certs, name.starts_with("self-managed"), "{name}");
         // Every binding names the one ServiceAccount and a role in this render.
         for binding in objects
             .iter()
@@ -448,6 +461,46 @@ fn rbac_equals_webhook_rbac_in_both_scopes() {
     }
 }
 
+/// `serve --self-managed-certs` gets exactly what `adapters/kube/webhook_certs.rs` calls:
+/// GET and a resourceVersion-conditional PUT of its one Secret (the chart creates it), GET
+/// and a JSON PATCH of the two webhook configurations; each by name. Checks those roles
+/// and their bindings when the render has them and takes them out of `objects`, so the
+/// other roles compare with webhook/rbac.yaml as before. Returns whether they were there.
+fn self_managed_cert_roles(name: &str, objects: &mut Vec<Value>) -> bool {
+    let named = |o: &Value, kind: &str, n: &str| o["kind"] == kind && o["metadata"]["name"] == n;
+    let Some(role) = objects
+        .iter()
+        .find(|o| named(o, "Role", "bloodraven-certs"))
+        .cloned()
+    else {
+        return false;
+    };
+    assert_eq!(role["metadata"]["namespace"], NAMESPACE, "{name}");
+    assert_eq!(
+        role["rules"],
+        json!([{"apiGroups": [""], "resources": ["secrets"],
+                "resourceNames": ["bloodraven-webhook-tls"], "verbs": ["get", "update"]}]),
+        "{name}"
+    );
+    let cluster_role = find(objects, "ClusterRole", "bloodraven-webhook-configurations");
+    assert_eq!(
+        cluster_role["rules"],
+        json!([{"apiGroups": ["admissionregistration.k8s.io"],
+                "resources": ["validatingwebhookconfigurations", "mutatingwebhookconfigurations"],
+                "resourceNames": [RELEASE], "verbs": ["get", "patch"]}]),
+        "{name}"
+    );
+    let before = objects.len();
+    objects.retain(|o| {
+        !(named(o, "Role", "bloodraven-certs")
+            || named(o, "RoleBinding", "bloodraven-certs")
+            || named(o, "ClusterRole", "bloodraven-webhook-configurations")
+            || named(o, "ClusterRoleBinding", "bloodraven-webhook-configurations"))
+    });
+    assert_eq!(before - objects.len(), 4, "{name}: two roles, two bindings");
+    true
+}
+
 #[test]
 fn webhook_dir_is_generated_from_the_chart() {
     dep_tool("helm");
@@ -474,7 +527,10 @@ fn webhook_dir_is_generated_from_the_chart() {
 fn webhooks_follow_the_contract_in_every_render() {
     for (name, values) in value_sets() {
         let objects = documents(&name, &render(&name, values.as_deref()));
+        // By the binary (no caBundle rendered: it writes them), by hand (the given CA), or
+        // by cert-manager's injector (empty, filled later).
         let self_managed = name.starts_with("self-managed");
+        let manual = name.starts_with("manual-ca");
         for (kind, policy, count) in [
             ("ValidatingWebhookConfiguration", "Fail", 2),
             ("MutatingWebhookConfiguration", "Ignore", 1),
@@ -495,11 +551,15 @@ fn webhooks_follow_the_contract_in_every_render() {
                 for rule in hook["rules"].as_array().expect("rules") {
                     assert_eq!(rule["apiGroups"], json!(["shipstream.io"]), "{name}");
                 }
-                let ca = hook["clientConfig"]["caBundle"].as_str().expect("caBundle");
-                assert_eq!(ca.is_empty(), !self_managed, "{name}");
+                let ca = &hook["clientConfig"]["caBundle"];
+                if self_managed {
+                    assert!(ca.is_null(), "{name}: the binary writes caBundle, not Helm");
+                } else {
+                    assert_eq!(ca.as_str().expect("caBundle").is_empty(), !manual, "{name}");
+                }
             }
             let inject = &config["metadata"]["annotations"]["cert-manager.io/inject-ca-from"];
-            if self_managed {
+            if self_managed || manual {
                 assert!(inject.is_null(), "{name}");
             } else {
                 let (ns, certificate) = inject
@@ -566,6 +626,24 @@ fn deployment_is_restricted_pinned_and_uses_real_flags() {
                 help.contains(&format!("{flag} ")) || help.contains(&format!("{flag}\n")),
                 "{name}: `bloodraven serve` has no {flag}"
             );
+        }
+        // The binary keeps the certificate in a writable in-memory directory, or the pod
+        // mounts the Secret read-only.
+        let self_managed = args.iter().any(|a| a == "--self-managed-certs");
+        assert_eq!(self_managed, name.starts_with("self-managed"), "{name}");
+        let tls = &pod["volumes"][0];
+        assert_eq!(tls["name"], "tls");
+        assert_eq!(tls["emptyDir"].is_object(), self_managed, "{name}");
+        assert_eq!(tls["secret"].is_object(), !self_managed, "{name}");
+        if self_managed {
+            for flag in [
+                "--cert-secret=bloodraven-webhook-tls",
+                "--cert-dns=bloodraven-webhook.bloodraven-system.svc",
+                "--validating-webhook=bloodraven",
+                "--mutating-webhook=bloodraven",
+            ] {
+                assert!(args.iter().any(|a| a == flag), "{name}: {flag}");
+            }
         }
         let account =
             format!("--operator-service-account=system:serviceaccount:{NAMESPACE}:{RELEASE}");

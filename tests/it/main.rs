@@ -22,7 +22,9 @@ mod failover_unplanned;
 #[allow(dead_code)]
 mod failover_writer;
 mod generated;
+mod kube_real_certs;
 mod kube_real_children;
+mod kube_real_kubectl;
 mod kube_real_lease;
 mod kube_real_operator;
 mod kube_real_status;

@@ -30,6 +30,31 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 {{- end -}}
 
+{{/* With tls.selfManaged the binary writes caBundle itself: the chart renders none, so an
+upgrade never resets what the binary published. */}}
+{{- define "bloodraven.selfManagedCerts" -}}
+{{- if and .Values.tls.selfManaged.enabled (not .Values.certManager.enabled) -}}
+true
+{{- end -}}
+{{- end -}}
+
+{{/* What `serve --self-managed-certs` calls: its one Secret (read, then updated with the
+resourceVersion read; the chart creates it, so no create) and the two webhook
+configurations (read, then a JSON patch of every caBundle). Only these objects, by name. */}}
+{{- define "bloodraven.rules.certSecret" -}}
+- apiGroups: [""]
+  resources: [secrets]
+  resourceNames: [{{ include "bloodraven.tlsSecret" . }}]
+  verbs: [get, update]
+{{- end -}}
+
+{{- define "bloodraven.rules.webhookConfigurations" -}}
+- apiGroups: [admissionregistration.k8s.io]
+  resources: [validatingwebhookconfigurations, mutatingwebhookconfigurations]
+  resourceNames: [{{ include "bloodraven.fullname" . }}]
+  verbs: [get, patch]
+{{- end -}}
+
 {{- define "bloodraven.leaseName" -}}
 {{ default (printf "%s-operator" (include "bloodraven.fullname" .)) .Values.leaderElection.leaseName }}
 {{- end -}}
@@ -141,7 +166,9 @@ clientConfig:
     namespace: {{ .root.Release.Namespace }}
     path: {{ .path }}
     port: {{ .root.Values.webhook.servicePort }}
+  {{- if not .root.Values.tls.selfManaged.enabled }}
   caBundle: {{ ternary "" .root.Values.tls.caBundle .root.Values.certManager.enabled | quote }}
+  {{- end }}
 namespaceSelector:
   matchExpressions:
     - key: kubernetes.io/metadata.name

@@ -16,6 +16,7 @@ pub mod requests;
 pub mod secrets;
 pub mod status;
 pub mod watch;
+pub mod webhook_certs;
 
 pub use cache::{ClusterCache, Listing};
 pub use objects::KubeObjects;

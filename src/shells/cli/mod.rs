@@ -31,7 +31,7 @@ pub enum Command {
     /// Write (or check) the generated CustomResourceDefinitions.
     Crds(crds::CrdsArgs),
     /// Serve the admission webhooks and the lint endpoint over HTTPS.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Run seeded simulation campaigns of the failover core (or replay one seed).
     Simulate(simulate::SimulateArgs),
     /// Certificates for the webhook server.
@@ -47,11 +47,17 @@ pub enum Command {
     /// Archive binary logs for point-in-time recovery.
     #[command(subcommand)]
     Binlog(crate::shells::backup::BinlogCommand),
+    /// The kubectl plugin (`kubectl bloodraven`, when installed as `kubectl-bloodraven`).
+    Kubectl(crate::shells::kubectl::KubectlArgs),
 }
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let command_line: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if crate::shells::kubectl::invoked_as_plugin(command_line.first()) {
+        return crate::shells::kubectl::plugin_main(command_line);
+    }
+    let cli = match Cli::try_parse_from(command_line) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -59,7 +65,13 @@ pub fn main() -> ExitCode {
             return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
         }
     };
-    crate::telemetry::init_tracing(cli.log_json, "info");
+    // The plugin prints for a person at a terminal: only warnings go to the log.
+    let level = if matches!(cli.command, Command::Kubectl(_)) {
+        "warn"
+    } else {
+        "info"
+    };
+    crate::telemetry::init_tracing(cli.log_json, level);
     // One process-wide rustls provider (ring), before anything opens a TLS connection.
     let _ = rustls::crypto::ring::default_provider().install_default();
     match &cli.command {
@@ -73,5 +85,6 @@ pub fn main() -> ExitCode {
         Command::Failover(args) => crate::shells::standalone::failover(args),
         Command::Backup(command) => crate::shells::backup::run(command),
         Command::Binlog(command) => crate::shells::backup::run_binlog(command),
+        Command::Kubectl(args) => crate::shells::kubectl::run(args),
     }
 }

@@ -10,8 +10,10 @@ use clap::{Args, Subcommand};
 use crate::adapters::kube::WatchScope;
 use crate::control::leader::ElectionTiming;
 use crate::policy::rules::{Catalog, LintConfig};
+use crate::render::webhook_certs::Policy;
 use crate::shells::certs::generate_certs;
 use crate::shells::operator::{self, Endpoints, OperatorError, OperatorOptions};
+use crate::shells::serve::self_managed::{SelfManagedCerts, SelfManagedOptions};
 use crate::shells::serve::{
     ClusterLookups, DEFAULT_OPERATOR_SERVICE_ACCOUNT, LintLimits, ServeOptions, Server, bind,
 };
@@ -92,6 +94,54 @@ pub struct ServeArgs {
     /// Threads the controllers run on (apart from the threads that serve admission).
     #[arg(long, default_value_t = 2)]
     pub controller_threads: usize,
+    /// Keep the webhook certificate without cert-manager: make a CA and a serving
+    /// certificate in the `--cert-secret` Secret, publish the CA bundle to both webhook
+    /// configurations, rotate both before they expire, and serve the Secret's certificate
+    /// (written into `--cert-dir`, an empty writable directory).
+    #[arg(long, requires_all = ["cert_secret", "validating_webhook", "mutating_webhook"])]
+    pub self_managed_certs: bool,
+    /// The Secret that holds the self-managed CA, serving certificate and CA bundle.
+    #[arg(long, value_name = "NAME")]
+    pub cert_secret: Option<String>,
+    /// Namespace of `--cert-secret` (default: the pod's namespace, else `default`).
+    #[arg(
+        long,
+        env = "POD_NAMESPACE",
+        default_value = "default",
+        value_name = "NAMESPACE"
+    )]
+    pub cert_namespace: String,
+    /// DNS names of the self-managed serving certificate (repeatable; the webhook Service's
+    /// `<service>.<namespace>.svc`).
+    #[arg(long = "cert-dns", value_name = "NAME")]
+    pub cert_dns: Vec<String>,
+    /// The ValidatingWebhookConfiguration whose every `caBundle` is kept current.
+    #[arg(long, value_name = "NAME")]
+    pub validating_webhook: Option<String>,
+    /// The MutatingWebhookConfiguration whose every `caBundle` is kept current.
+    #[arg(long, value_name = "NAME")]
+    pub mutating_webhook: Option<String>,
+    /// Lifetime of a self-managed serving certificate; renewed with a third left.
+    #[arg(long, default_value = "2160h", value_parser = parse_duration_arg)]
+    pub cert_validity: Duration,
+    /// Lifetime of the self-managed CA (at least 3 serving lifetimes); replaced with a
+    /// third left, the old CA staying in the bundle until `--cert-retire-after`.
+    #[arg(long, default_value = "87600h", value_parser = parse_duration_arg)]
+    pub ca_validity: Duration,
+    /// How long a newly published CA bundle settles (the API server picks it up) before a
+    /// certificate it trusts is served.
+    #[arg(long, default_value = "10s", value_parser = parse_duration_arg)]
+    pub cert_settle: Duration,
+    /// How long after publishing a new bundle the CAs it replaced are dropped from it.
+    #[arg(long, default_value = "10m", value_parser = parse_duration_arg)]
+    pub cert_retire_after: Duration,
+    /// How often every replica looks at the certificate Secret.
+    #[arg(long, default_value = "10s", value_parser = parse_duration_arg)]
+    pub cert_check_interval: Duration,
+    /// Testing: wait this long before publishing a new CA bundle (see
+    /// `SelfManagedOptions::publish_delay`).
+    #[arg(long, hide = true, default_value = "0s", value_parser = parse_duration_arg)]
+    pub cert_publish_delay: Duration,
     /// Testing without pods: a YAML map of `<namespace>/<group>/<site>` to the `host:port`
     /// that stands in for the site's internal Service.
     #[arg(long, hide = true)]
@@ -113,6 +163,13 @@ pub enum ClusterMode {
     Kube,
     Off,
 }
+
+fn parse_duration_arg(text: &str) -> Result<Duration, String> {
+    crate::api::duration::parse_go_duration(text)
+}
+
+/// How long a replica waits for a servable self-managed certificate before giving up.
+const SELF_MANAGED_STARTUP: Duration = Duration::from_secs(300);
 
 #[derive(Debug, Subcommand)]
 pub enum CertsCommand {
@@ -181,8 +238,18 @@ pub fn run_serve(args: &ServeArgs) -> ExitCode {
     };
     let served = runtime.block_on(async {
         opts.cluster = cluster_lookups(args).await?;
+        let certs = self_managed_certs(args).await?;
+        if let Some(certs) = &certs {
+            certs
+                .wait_until_servable(SELF_MANAGED_STARTUP)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
         let server = bind(opts).await.map_err(|e| e.to_string())?;
         let (stop_tx, stop) = tokio::sync::watch::channel(false);
+        if let Some(certs) = certs {
+            tokio::spawn(certs.run(stop.clone()));
+        }
         let operator = start_operator(args, &server, stop.clone()).await?;
         let outcome = server
             .serve(async move {
@@ -254,6 +321,62 @@ async fn start_operator(
     )
     .map(Some)
     .map_err(|e| format!("starting the controller threads: {e}"))
+}
+
+/// The certificate keeper `--self-managed-certs` asks for; it needs Kubernetes
+/// credentials.
+async fn self_managed_certs(args: &ServeArgs) -> Result<Option<SelfManagedCerts>, String> {
+    if !args.self_managed_certs {
+        return Ok(None);
+    }
+    let (Some(secret), Some(validating), Some(mutating)) = (
+        &args.cert_secret,
+        &args.validating_webhook,
+        &args.mutating_webhook,
+    ) else {
+        return Err(
+            "--self-managed-certs needs --cert-secret, --validating-webhook and --mutating-webhook"
+                .to_owned(),
+        );
+    };
+    // A replica picks a new serving certificate up within a check and a file reload; the
+    // CAs it may still be signed by must outlast that.
+    let pickup = args.cert_settle
+        + args.cert_check_interval * 2
+        + Duration::from_secs(args.reload_interval_secs.max(1));
+    if args.cert_retire_after <= pickup {
+        return Err(format!(
+            "--cert-retire-after ({:?}) must be longer than --cert-settle, two --cert-check-interval and --reload-interval-secs together ({pickup:?})",
+            args.cert_retire_after
+        ));
+    }
+    let client = match kube::Config::infer().await {
+        Ok(config) => kube::Client::try_from(config).map_err(|e| e.to_string())?,
+        Err(e) => {
+            return Err(format!(
+                "--self-managed-certs: no Kubernetes credentials found ({e})"
+            ));
+        }
+    };
+    let options = SelfManagedOptions {
+        namespace: args.cert_namespace.clone(),
+        secret: secret.clone(),
+        dns_names: args.cert_dns.clone(),
+        validating_webhook: validating.clone(),
+        mutating_webhook: mutating.clone(),
+        policy: Policy {
+            serving_validity: args.cert_validity,
+            ca_validity: args.ca_validity,
+            settle: args.cert_settle,
+            retire_after: args.cert_retire_after,
+        },
+        check_interval: args.cert_check_interval.max(Duration::from_millis(100)),
+        cert_dir: args.cert_dir.clone(),
+        publish_delay: args.cert_publish_delay,
+    };
+    SelfManagedCerts::new(&client, options)
+        .map(Some)
+        .map_err(|e| e.to_string())
 }
 
 fn scope_of(args: &ServeArgs) -> WatchScope {

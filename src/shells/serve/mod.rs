@@ -14,6 +14,7 @@ pub mod error;
 pub mod lint;
 pub mod metrics;
 pub mod options;
+pub mod self_managed;
 pub mod server;
 pub mod stream;
 pub mod tls;

@@ -1,0 +1,330 @@
+//! The plugin's API calls: list or get groups, write a request annotation, watch the
+//! group until the operator reports the outcome.
+
+use std::time::Duration;
+
+use futures_util::StreamExt as _;
+use k8s_openapi::api::core::v1::Event as KubeEvent;
+use k8s_openapi::jiff;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::runtime::watcher;
+use tracing::Instrument as _;
+
+use super::args::{
+    FailoverArgs, KubectlArgs, KubectlCommand, OutputFormat, RecloneArgs, StatusArgs,
+};
+use super::progress::{Progress, failover_progress};
+use super::table::{GroupSummary, render_table, summarize};
+use super::{KubectlError, connect};
+use crate::api::MysqlFailoverGroup;
+use crate::api::annotations::{PLANNED_FAILOVER, RECLONE_SITE};
+
+/// The field manager of the plugin's writes.
+pub const FIELD_MANAGER: &str = "kubectl-bloodraven";
+
+pub async fn dispatch(args: &KubectlArgs) -> Result<(), KubectlError> {
+    let (client, namespace) = connect(&args.connection).await?;
+    match &args.command {
+        KubectlCommand::Status(a) => {
+            let span =
+                tracing::info_span!("kubectl_status", %namespace, group = a.group.as_deref());
+            status(client, &namespace, a).instrument(span).await
+        }
+        KubectlCommand::Failover(a) => {
+            let span = tracing::info_span!("kubectl_failover", %namespace, group = %a.group, target = %a.to);
+            Box::pin(failover(client, &namespace, a).instrument(span)).await
+        }
+        KubectlCommand::Reclone(a) => {
+            let span = tracing::info_span!("kubectl_reclone", %namespace, group = %a.group, site = %a.site);
+            reclone(client, &namespace, a).instrument(span).await
+        }
+    }
+}
+
+async fn status(
+    client: kube::Client,
+    namespace: &str,
+    args: &StatusArgs,
+) -> Result<(), KubectlError> {
+    let groups: Vec<MysqlFailoverGroup> = match (&args.group, args.all_namespaces) {
+        (Some(name), _) => vec![get(&client, namespace, name).await?],
+        (None, true) => list(Api::all(client)).await?,
+        (None, false) => list(Api::namespaced(client, namespace)).await?,
+    };
+    let summaries: Vec<GroupSummary> = groups.iter().map(summarize).collect();
+    let text = match args.output {
+        OutputFormat::Table => {
+            render_table(&summaries, args.all_namespaces, jiff::Timestamp::now())
+        }
+        // One group by name is an object, as `kubectl get NAME -o json` prints it.
+        OutputFormat::Json => match (&args.group, summaries.as_slice()) {
+            (Some(_), [one]) => serde_json::to_string_pretty(one),
+            _ => serde_json::to_string_pretty(&serde_json::json!({ "items": summaries })),
+        }
+        .map(|s| s + "\n")
+        .map_err(|e| KubectlError::Output(e.to_string()))?,
+        OutputFormat::Yaml => match (&args.group, summaries.as_slice()) {
+            (Some(_), [one]) => serde_saphyr::to_string(one),
+            _ => serde_saphyr::to_string(&serde_json::json!({ "items": summaries })),
+        }
+        .map_err(|e| KubectlError::Output(e.to_string()))?,
+    };
+    print!("{text}");
+    Ok(())
+}
+
+async fn list(api: Api<MysqlFailoverGroup>) -> Result<Vec<MysqlFailoverGroup>, KubectlError> {
+    let mut items = api
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| api_error("listing MysqlFailoverGroups", e))?
+        .items;
+    items.sort_by(|a, b| {
+        (&a.metadata.namespace, &a.metadata.name).cmp(&(&b.metadata.namespace, &b.metadata.name))
+    });
+    Ok(items)
+}
+
+async fn get(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+) -> Result<MysqlFailoverGroup, KubectlError> {
+    Api::<MysqlFailoverGroup>::namespaced(client.clone(), namespace)
+        .get_opt(name)
+        .await
+        .map_err(|e| api_error(&format!("reading MysqlFailoverGroup {namespace}/{name}"), e))?
+        .ok_or_else(|| KubectlError::NotFound {
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+        })
+}
+
+fn api_error(what: &str, source: kube::Error) -> KubectlError {
+    KubectlError::Api {
+        what: what.to_owned(),
+        source: Box::new(source),
+    }
+}
+
+/// Writes one annotation with a JSON merge patch (nothing else of the object changes).
+async fn annotate(
+    client: &kube::Client,
+    namespace: &str,
+    group: &str,
+    key: &str,
+    value: &str,
+) -> Result<MysqlFailoverGroup, KubectlError> {
+    let patch = serde_json::json!({"metadata": {"annotations": {key: value}}});
+    Api::<MysqlFailoverGroup>::namespaced(client.clone(), namespace)
+        .patch(
+            group,
+            &PatchParams::apply(FIELD_MANAGER),
+            &Patch::Merge(&patch),
+        )
+        .await
+        .map_err(|e| {
+            api_error(
+                &format!("annotating MysqlFailoverGroup {namespace}/{group}"),
+                e,
+            )
+        })
+}
+
+fn site_names(group: &MysqlFailoverGroup) -> String {
+    group
+        .spec
+        .sites
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+async fn failover(
+    client: kube::Client,
+    namespace: &str,
+    args: &FailoverArgs,
+) -> Result<(), KubectlError> {
+    let group = get(&client, namespace, &args.group).await?;
+    let target = args.to.as_str();
+    let Some(site) = group.spec.sites.iter().find(|s| s.name == target) else {
+        return Err(KubectlError::Invalid(format!(
+            "group {} has no site {target} (sites: {})",
+            args.group,
+            site_names(&group)
+        )));
+    };
+    if !site.role.is_candidate() {
+        return Err(KubectlError::Invalid(format!(
+            "site {target} is not a primary-candidate; only those can be promoted"
+        )));
+    }
+    let status = group.status.clone();
+    if status.as_ref().and_then(|s| s.active_site.as_deref()) == Some(target) {
+        println!(
+            "{target} is already the primary of {namespace}/{}",
+            args.group
+        );
+        return Ok(());
+    }
+    let before = status.and_then(|s| s.planned_failover);
+    let requested_at = jiff::Timestamp::now();
+    let value = match args.max_lag_wait {
+        Some(wait) => format!("{target}:maxLagWait={}s", wait.as_secs().max(1)),
+        None => target.to_owned(),
+    };
+    annotate(&client, namespace, &args.group, PLANNED_FAILOVER, &value).await?;
+    eprintln!(
+        "requested: {PLANNED_FAILOVER}={value} on {namespace}/{}",
+        args.group
+    );
+    if args.no_wait {
+        return Ok(());
+    }
+    let message = Box::pin(wait_for_failover(
+        &client,
+        namespace,
+        args,
+        before.as_ref(),
+        requested_at,
+    ))
+    .await?;
+    println!("failover of {namespace}/{} done: {message}", args.group);
+    Ok(())
+}
+
+/// How long to pause after a watch error before the stream tries again.
+const WATCH_RETRY: Duration = Duration::from_secs(1);
+/// How often the group's Events are checked for a refusal of the request.
+const EVENT_POLL: Duration = Duration::from_secs(2);
+
+/// A `PlannedFailoverRejected` Event about `group` since `since`: the operator refused
+/// the request without touching the status. A failed read (no RBAC on Events) is no answer.
+async fn rejected(
+    client: &kube::Client,
+    namespace: &str,
+    group: &str,
+    since: jiff::Timestamp,
+) -> Option<String> {
+    let params = ListParams::default().fields(&format!(
+        "involvedObject.name={group},reason={}",
+        super::progress::REJECTED_REASON
+    ));
+    match Api::<KubeEvent>::namespaced(client.clone(), namespace)
+        .list(&params)
+        .await
+    {
+        Ok(list) => super::progress::rejection(&list.items, group, since),
+        Err(e) => {
+            tracing::debug!(error = %e, "cannot read the group's Events");
+            None
+        }
+    }
+}
+
+/// Watches the group until its status reports the outcome, the operator refuses the
+/// request (an Event), or `args.timeout` passes.
+async fn wait_for_failover(
+    client: &kube::Client,
+    namespace: &str,
+    args: &FailoverArgs,
+    before: Option<&crate::api::failover_group_status::PlannedFailoverStatus>,
+    requested_at: jiff::Timestamp,
+) -> Result<String, KubectlError> {
+    let api = Api::<MysqlFailoverGroup>::namespaced(client.clone(), namespace);
+    let deadline = tokio::time::Instant::now() + args.timeout;
+    let mut last = "waiting for the operator to take the request".to_owned();
+    let stream = watcher::watch_object(api, &args.group);
+    futures_util::pin_mut!(stream);
+    let mut events = tokio::time::interval(EVENT_POLL);
+    events.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let next = tokio::select! {
+            () = tokio::time::sleep_until(deadline) => {
+                return Err(KubectlError::Timeout {
+                    timeout: format!("{}s", args.timeout.as_secs()),
+                    last,
+                });
+            }
+            _ = events.tick() => {
+                if let Some(message) = rejected(client, namespace, &args.group, requested_at).await {
+                    return Err(KubectlError::Failed {
+                        target: args.to.clone(),
+                        message: format!("the operator refused the request: {message}"),
+                    });
+                }
+                continue;
+            }
+            next = stream.next() => next,
+        };
+        let Some(event) = next else {
+            return Err(KubectlError::Invalid("the watch ended".to_owned()));
+        };
+        let group = match event {
+            Ok(Some(group)) => group,
+            Ok(None) => {
+                return Err(KubectlError::NotFound {
+                    namespace: namespace.to_owned(),
+                    name: args.group.clone(),
+                });
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "watch failed; retrying");
+                tokio::time::sleep(WATCH_RETRY).await;
+                continue;
+            }
+        };
+        match failover_progress(before, group.status.as_ref(), &args.to) {
+            Progress::Done(message) => return Ok(message),
+            Progress::Failed(message) => {
+                return Err(KubectlError::Failed {
+                    target: args.to.clone(),
+                    message,
+                });
+            }
+            Progress::Waiting(text) => {
+                if text != last {
+                    eprintln!("{text}");
+                    last = text;
+                }
+            }
+        }
+    }
+}
+
+async fn reclone(
+    client: kube::Client,
+    namespace: &str,
+    args: &RecloneArgs,
+) -> Result<(), KubectlError> {
+    if !args.confirm {
+        return Err(KubectlError::Refused(format!(
+            "a reclone discards every transaction only site {} has and copies the primary's \
+             data over it; run again with --confirm",
+            args.site
+        )));
+    }
+    let group = get(&client, namespace, &args.group).await?;
+    if !group.spec.sites.iter().any(|s| s.name == args.site) {
+        return Err(KubectlError::Invalid(format!(
+            "group {} has no site {} (sites: {})",
+            args.group,
+            args.site,
+            site_names(&group)
+        )));
+    }
+    if group.status.as_ref().and_then(|s| s.active_site.as_deref()) == Some(args.site.as_str()) {
+        return Err(KubectlError::Invalid(format!(
+            "site {} is the primary; a reclone copies the primary onto another site",
+            args.site
+        )));
+    }
+    let value = format!("{}:confirm={}", args.site, args.group);
+    annotate(&client, namespace, &args.group, RECLONE_SITE, &value).await?;
+    println!(
+        "requested: {RECLONE_SITE}={value} on {namespace}/{}; the operator reports progress as Events and in status.sites",
+        args.group
+    );
+    Ok(())
+}

@@ -1,0 +1,477 @@
+//! `kubectl bloodraven` (the binary run as `kubectl-bloodraven`, and as `bloodraven
+//! kubectl`) against a real API server: the standalone apiextensions-apiserver with the
+//! CRDs installed, started by `scripts/kube-apiserver-test.sh`, which sets `KUBECONFIG`.
+//!
+//! No operator runs here: the tests play it, writing the group's status through the
+//! `/status` subresource as the operator would, and read the annotations the plugin writes.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use bloodraven::api::MysqlFailoverGroup;
+use bloodraven::api::annotations::{PLANNED_FAILOVER, RECLONE_SITE};
+use k8s_openapi::api::core::v1::Event as KubeEvent;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use serde_json::{Value, json};
+
+use crate::support::kube::{client, create_namespace, golden_group, unique};
+
+const BIN: &str = env!("CARGO_BIN_EXE_bloodraven");
+
+type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
+
+/// A directory with `kubectl-bloodraven`, a symlink to the binary, as krew installs it.
+fn plugin(dir: &Path) -> TestResult<PathBuf> {
+    let link = dir.join("kubectl-bloodraven");
+    if !link.exists() {
+        std::os::unix::fs::symlink(BIN, &link)?;
+    }
+    Ok(link)
+}
+
+fn kubeconfig() -> String {
+    std::env::var("KUBECONFIG")
+        .expect("KUBECONFIG is not set: run this test through scripts/kube-apiserver-test.sh")
+}
+
+/// A fresh namespace with the two-site golden group `orders` (sites iad, pdx).
+async fn group(
+    client: &kube::Client,
+    prefix: &str,
+) -> TestResult<(Api<MysqlFailoverGroup>, String)> {
+    let namespace = unique(prefix);
+    create_namespace(client, &namespace).await;
+    let api = Api::<MysqlFailoverGroup>::namespaced(client.clone(), &namespace);
+    api.create(
+        &PostParams::default(),
+        &golden_group("two-site.input.yaml", &namespace),
+    )
+    .await?;
+    Ok((api, namespace))
+}
+
+/// Writes `status` as the operator does (the `/status` subresource).
+async fn set_status(api: &Api<MysqlFailoverGroup>, status: Value) -> TestResult {
+    api.patch_status(
+        "orders",
+        &PatchParams::default(),
+        &Patch::Merge(&json!({ "status": status })),
+    )
+    .await?;
+    Ok(())
+}
+
+fn steady_status() -> Value {
+    json!({
+        "activeSite": "iad",
+        "lastFailover": "2026-01-01T00:00:00Z",
+        "lastFailoverTarget": "iad",
+        "sites": [
+            {"name": "iad", "state": "writable"},
+            {"name": "pdx", "state": "read-only", "replicating": true, "secondsBehindSource": 2,
+             "divergentGtid": "3e11fa47-71ca-11e1-9e33-c80aa9429562:7", "divergentTransactionCount": 1},
+        ],
+        "conditions": [{"type": "Ready", "status": "True", "reason": "AllSitesHealthy",
+                        "message": "ok", "lastTransitionTime": "2026-01-01T00:00:00Z"}],
+    })
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+async fn annotation(api: &Api<MysqlFailoverGroup>, key: &str) -> TestResult<Option<String>> {
+    Ok(api
+        .get("orders")
+        .await?
+        .metadata
+        .annotations
+        .unwrap_or_default()
+        .get(key)
+        .cloned())
+}
+
+async fn wait_for_annotation(api: &Api<MysqlFailoverGroup>, key: &str) -> TestResult<String> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(value) = annotation(api, key).await? {
+            return Ok(value);
+        }
+        if Instant::now() > deadline {
+            return Err(format!("no {key} annotation within 20s").into());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Runs a finished process to its output off the async threads.
+async fn output(mut command: Command) -> TestResult<Output> {
+    Ok(tokio::task::spawn_blocking(move || command.output()).await??)
+}
+
+#[tokio::test]
+#[ignore = "needs a real API server: scripts/kube-apiserver-test.sh"]
+async fn kube_real_kubectl_status_shows_sites_roles_lag_divergence_and_the_last_failover()
+-> TestResult {
+    let client = client().await;
+    let (api, namespace) = group(&client, "kstatus").await?;
+    set_status(&api, steady_status()).await?;
+    let dir = tempfile::tempdir()?;
+
+    // As kubectl runs the plugin: by its name, with -n and --kubeconfig.
+    let mut table = Command::new(plugin(dir.path())?);
+    table.args(["status", "-n", &namespace, "--kubeconfig", &kubeconfig()]);
+    let out = output(table).await?;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 3, "{table}");
+    for header in [
+        "GROUP",
+        "SITE",
+        "ROLE",
+        "PRIMARY",
+        "STATE",
+        "LAG",
+        "DIVERGENT",
+        "LAST FAILOVER",
+    ] {
+        assert!(lines[0].contains(header), "{table}");
+    }
+    let iad: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!(
+        &iad[..5],
+        ["orders", "iad", "primary-candidate", "*", "writable"],
+        "{table}"
+    );
+    assert!(lines[1].contains("ago (to iad)"), "{table}");
+    let pdx: Vec<&str> = lines[2].split_whitespace().collect();
+    assert_eq!(
+        &pdx[..7],
+        [
+            "orders",
+            "pdx",
+            "primary-candidate",
+            "read-only",
+            "yes",
+            "2s",
+            "1"
+        ],
+        "{table}"
+    );
+
+    // And as `bloodraven kubectl`, one group as JSON and as YAML, namespace from the flag.
+    let mut json_cmd = Command::new(BIN);
+    json_cmd.args([
+        "kubectl", "-n", &namespace, "status", "orders", "-o", "json",
+    ]);
+    let out = output(json_cmd).await?;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let summary: Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(summary["name"], "orders");
+    assert_eq!(summary["primary"], "iad");
+    assert_eq!(summary["ready"], "True");
+    assert_eq!(summary["lastFailover"]["time"], "2026-01-01T00:00:00Z");
+    assert_eq!(summary["sites"][1]["lagSeconds"], 2);
+    assert_eq!(summary["sites"][1]["divergentTransactions"], 1);
+    assert_eq!(
+        summary["sites"][1]["divergentGtid"],
+        "3e11fa47-71ca-11e1-9e33-c80aa9429562:7"
+    );
+
+    let mut yaml_cmd = Command::new(BIN);
+    yaml_cmd.args([
+        "kubectl",
+        "status",
+        "orders",
+        "-o",
+        "yaml",
+        "--namespace",
+        &namespace,
+    ]);
+    let out = output(yaml_cmd).await?;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let yaml: Value = serde_saphyr::from_str(&text(&out.stdout))?;
+    assert_eq!(yaml, summary);
+
+    // An unknown group is a usage error (exit 2) that names it.
+    let mut missing = Command::new(BIN);
+    missing.args(["kubectl", "-n", &namespace, "status", "billing"]);
+    let out = output(missing).await?;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("billing"),
+        "{}",
+        text(&out.stderr)
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real API server: scripts/kube-apiserver-test.sh"]
+async fn kube_real_kubectl_failover_annotates_then_succeeds_when_the_status_follows() -> TestResult
+{
+    let client = client().await;
+    let (api, namespace) = group(&client, "kfail").await?;
+    set_status(&api, steady_status()).await?;
+    let dir = tempfile::tempdir()?;
+
+    let mut command = Command::new(plugin(dir.path())?);
+    command
+        .args([
+            "failover",
+            "orders",
+            "--to",
+            "pdx",
+            "--timeout",
+            "60s",
+            "-n",
+            &namespace,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn()?;
+    // The plugin's progress lines, as they come.
+    let stderr = child.stderr.take().ok_or("no stderr")?;
+    let (lines_tx, lines) = std::sync::mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let waited = tokio::task::spawn_blocking(move || child.wait_with_output());
+
+    // Play the operator: take the request, remove the annotation, report the phases.
+    assert_eq!(wait_for_annotation(&api, PLANNED_FAILOVER).await?, "pdx");
+    api.patch(
+        "orders",
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"metadata": {"annotations": {PLANNED_FAILOVER: null}}})),
+    )
+    .await?;
+    set_status(
+        &api,
+        json!({"plannedFailover": {"phase": "Draining", "target": "pdx", "sourcePrimary": "iad",
+                                   "startTime": "2026-01-02T00:00:00Z"}}),
+    )
+    .await?;
+    // The plugin reports the phase before the switchover completes.
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !seen.iter().any(|l: &String| l.contains("phase Draining")) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = tokio::task::block_in_place(|| lines.recv_timeout(left))
+            .map_err(|_| format!("no 'phase Draining' line within 20s: {seen:?}"))?;
+        seen.push(line);
+    }
+    set_status(
+        &api,
+        json!({"activeSite": "pdx", "lastFailoverTarget": "pdx",
+               "plannedFailover": {"phase": "Succeeded", "durationSeconds": 3, "transactionsLost": 0}}),
+    )
+    .await?;
+
+    let out = waited.await??;
+    let _ = reader.join();
+    seen.extend(lines.try_iter());
+    assert!(out.status.success(), "stderr: {seen:?}");
+    assert!(
+        text(&out.stdout).contains("pdx is the primary in 3s, 0 transactions lost"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // Asking again for the current primary is a no-op that succeeds without annotating.
+    let mut again = Command::new(BIN);
+    again.args([
+        "kubectl", "-n", &namespace, "failover", "orders", "--to", "pdx",
+    ]);
+    let out = output(again).await?;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("already the primary"));
+    assert_eq!(annotation(&api, PLANNED_FAILOVER).await?, None);
+    Ok(())
+}
+
+#[tokio::test]
+#[ignore = "needs a real API server: scripts/kube-apiserver-test.sh"]
+async fn kube_real_kubectl_failover_times_out_or_fails_with_a_clear_error() -> TestResult {
+    let client = client().await;
+    let (api, namespace) = group(&client, "ktimeout").await?;
+    // An earlier failed attempt is in the status: it is not this request's outcome.
+    let mut status = steady_status();
+    status["plannedFailover"] = json!({"phase": "Failed", "target": "pdx",
+        "startTime": "2026-01-01T00:00:00Z", "message": "an old failure"});
+    set_status(&api, status).await?;
+
+    // Nobody answers: a timeout, exit 1, the annotation left for the operator.
+    let mut command = Command::new(BIN);
+    command.args([
+        "kubectl",
+        "-n",
+        &namespace,
+        "failover",
+        "orders",
+        "--to",
+        "pdx",
+        "--timeout",
+        "2s",
+    ]);
+    let started = Instant::now();
+    let out = output(command).await?;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(started.elapsed() < Duration::from_secs(15));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("no outcome within 2s"), "{stderr}");
+    assert!(!stderr.contains("an old failure"), "{stderr}");
+    assert_eq!(
+        annotation(&api, PLANNED_FAILOVER).await?.as_deref(),
+        Some("pdx")
+    );
+
+    // The operator reports a failure of this request: exit 1 with its message.
+    let mut command = Command::new(BIN);
+    command
+        .args([
+            "kubectl",
+            "-n",
+            &namespace,
+            "failover",
+            "orders",
+            "--to",
+            "pdx",
+            "--timeout",
+            "60s",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = command.spawn()?;
+    let waited = tokio::task::spawn_blocking(move || child.wait_with_output());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    set_status(
+        &api,
+        json!({"plannedFailover": {"phase": "Failed", "target": "pdx", "reason": "LagTooHigh",
+            "startTime": "2026-01-03T00:00:00Z", "message": "pdx is 40s behind (maxLagWait 30s)"}}),
+    )
+    .await?;
+    let out = waited.await??;
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("failover to pdx failed: phase Failed (LagTooHigh): pdx is 40s behind"),
+        "{stderr}"
+    );
+
+    // A site that cannot be promoted is refused before anything is written.
+    let mut command = Command::new(BIN);
+    command.args([
+        "kubectl", "-n", &namespace, "failover", "orders", "--to", "sfo",
+    ]);
+    let out = output(command).await?;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("has no site sfo"),
+        "{}",
+        text(&out.stderr)
+    );
+    Ok(())
+}
+
+#[tokio::test]
+#[ignore = "needs a real API server: scripts/kube-apiserver-test.sh"]
+async fn kube_real_kubectl_failover_refused_by_the_operator_fails_at_once() -> TestResult {
+    let client = client().await;
+    let (api, namespace) = group(&client, "krefused").await?;
+    set_status(&api, steady_status()).await?;
+    // The operator refuses the request (an Event, the status untouched): exit 1 with its
+    // message, long before the timeout.
+    let mut command = Command::new(BIN);
+    command
+        .args([
+            "kubectl",
+            "-n",
+            &namespace,
+            "failover",
+            "orders",
+            "--to",
+            "pdx",
+            "--timeout",
+            "60s",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let started = Instant::now();
+    let child = command.spawn()?;
+    let waited = tokio::task::spawn_blocking(move || child.wait_with_output());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let now = k8s_openapi::jiff::Timestamp::now();
+    let event: KubeEvent = serde_json::from_value(json!({
+        "metadata": {"name": unique("orders"), "namespace": namespace},
+        "involvedObject": {"apiVersion": "shipstream.io/v1alpha1", "kind": "MysqlFailoverGroup",
+                           "name": "orders", "namespace": namespace},
+        "reason": "PlannedFailoverRejected", "type": "Warning",
+        "message": "site pdx: ConcurrentOperation: a planned failover to pdx is already in progress",
+        "eventTime": now.to_string(), "lastTimestamp": now.round(k8s_openapi::jiff::Unit::Second)?.to_string(),
+        "reportingComponent": "bloodraven", "reportingInstance": "test",
+        "action": "Failover", "source": {"component": "bloodraven"},
+    }))?;
+    Api::<KubeEvent>::namespaced(client.clone(), &namespace)
+        .create(&PostParams::default(), &event)
+        .await?;
+    let out = waited.await??;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("the operator refused the request: site pdx: ConcurrentOperation"),
+        "{stderr}"
+    );
+
+    assert_eq!(
+        annotation(&api, PLANNED_FAILOVER).await?.as_deref(),
+        Some("pdx")
+    );
+    Ok(())
+}
+
+#[tokio::test]
+#[ignore = "needs a real API server: scripts/kube-apiserver-test.sh"]
+async fn kube_real_kubectl_reclone_is_refused_without_confirm_and_annotates_with_it() -> TestResult
+{
+    let client = client().await;
+    let (api, namespace) = group(&client, "kreclone").await?;
+    set_status(&api, steady_status()).await?;
+    let dir = tempfile::tempdir()?;
+
+    let mut refused = Command::new(plugin(dir.path())?);
+    refused.args(["-n", &namespace, "reclone", "orders", "pdx"]);
+    let out = output(refused).await?;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("--confirm"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(annotation(&api, RECLONE_SITE).await?, None);
+
+    let mut primary = Command::new(plugin(dir.path())?);
+    primary.args(["-n", &namespace, "reclone", "orders", "iad", "--confirm"]);
+    let out = output(primary).await?;
+    assert_eq!(out.status.code(), Some(2), "the primary is never recloned");
+    assert_eq!(annotation(&api, RECLONE_SITE).await?, None);
+
+    let mut confirmed = Command::new(plugin(dir.path())?);
+    confirmed.args(["-n", &namespace, "reclone", "orders", "pdx", "--confirm"]);
+    let out = output(confirmed).await?;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // The value the operator's parser accepts without a recorded divergence prefix.
+    let value = annotation(&api, RECLONE_SITE)
+        .await?
+        .ok_or("no annotation")?;
+    assert_eq!(value, "pdx:confirm=orders");
+    let request = bloodraven::api::annotations::reclone(&value)?;
+    assert_eq!(request.confirmed("orders", None), Ok(()));
+    Ok(())
+}
