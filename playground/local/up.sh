@@ -107,6 +107,15 @@ credentials:
 listen: 127.0.0.1:$HTTP_PORT
 stateFile: state.json
 hook: {command: [bash, $RUN/hook.sh], timeout: 10s}
+# Backups into a directory (POST /backup, GET /backups), and the point-in-time archiver
+# following the active primary's binary logs.
+backup:
+  repository: file://$RUN/backups
+  retention: {count: 5}
+binlogArchive:
+  interval: 10s
+  mysqlbinlog: $REPO/.deps/bin/mysqlbinlog
+  mysql: $REPO/.deps/bin/mysql
 YAML
 
 say "starting bloodraven standalone (log: $RUN/bloodraven.log)"
