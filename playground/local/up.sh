@@ -114,6 +114,7 @@ backup:
   retention: {count: 5}
 binlogArchive:
   interval: 10s
+  rotate: true
   mysqlbinlog: $REPO/.deps/bin/mysqlbinlog
   mysql: $REPO/.deps/bin/mysql
 YAML

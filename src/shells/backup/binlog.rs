@@ -47,8 +47,10 @@ pub struct ArchiveArgs {
     /// Seconds between passes.
     #[arg(long, default_value_t = 60)]
     pub interval: u64,
-    /// Close the current log first (FLUSH BINARY LOGS), so everything committed until now
-    /// is archived by this pass.
+    /// On every pass, close the current log first (FLUSH BINARY LOGS) when it holds
+    /// transactions: the archive is then at most one interval behind, at the cost of one
+    /// log per interval. Without it a log is archived once the server closes it
+    /// (max_binlog_size, a restart).
     #[arg(long)]
     pub rotate: bool,
     /// File holding the passphrase to encrypt with (default: $BLOODRAVEN_BACKUP_PASSPHRASE).
@@ -72,14 +74,7 @@ pub(super) async fn archive(args: &ArchiveArgs) -> Result<String, BackupError> {
     )?;
     let archiver = Archiver::new(store, server, args.tools.tools(), secret).await?;
     if args.once {
-        if args.rotate {
-            archiver
-                .server
-                .rotate()
-                .await
-                .map_err(|e| BackupError::Database(e.to_string()))?;
-        }
-        let names = archiver.pass().await?;
+        let names = archiver.pass(args.rotate).await?;
         return serde_json::to_string_pretty(&names)
             .map_err(|e| BackupError::Runtime(e.to_string()));
     }
@@ -90,7 +85,7 @@ pub(super) async fn archive(args: &ArchiveArgs) -> Result<String, BackupError> {
             _ = tick.tick() => {}
             _ = tokio::signal::ctrl_c() => return Ok(String::new()),
         }
-        match archiver.pass().await {
+        match archiver.pass(args.rotate).await {
             Ok(names) if !names.is_empty() => {
                 tracing::info!(count = names.len(), last = %names[names.len() - 1], "archived binary logs");
             }
@@ -139,9 +134,13 @@ impl Archiver {
         &self.server
     }
 
-    /// Archives every closed log not archived yet; their names.
-    pub async fn pass(&self) -> Result<Vec<String>, BackupError> {
+    /// Archives every closed log not archived yet (closing the current one first when
+    /// `rotate` and it holds transactions); their names.
+    pub async fn pass(&self, rotate: bool) -> Result<Vec<String>, BackupError> {
         let db = |e: &dyn std::fmt::Display| BackupError::Database(e.to_string());
+        if rotate {
+            self.rotate_if_written().await?;
+        }
         let (uuid, logs) = self.server.inventory().await.map_err(|e| db(&e))?;
         if uuid.is_empty() {
             return Err(BackupError::Database(
@@ -198,6 +197,26 @@ impl Archiver {
             done.push(log.name.clone());
         }
         Ok(done)
+    }
+
+    /// FLUSH BINARY LOGS when the current log holds a transaction, so an idle server does
+    /// not fill the archive with empty logs.
+    async fn rotate_if_written(&self) -> Result<(), BackupError> {
+        let db = |e: &dyn std::fmt::Display| BackupError::Database(e.to_string());
+        let (_, logs) = self.server.inventory().await.map_err(|e| db(&e))?;
+        let Some(current) = logs.last() else {
+            return Ok(());
+        };
+        let before = self
+            .server
+            .previous_gtids(&current.name)
+            .await
+            .map_err(|e| db(&e))?;
+        let now = self.server.gtid_executed().await.map_err(|e| db(&e))?;
+        if now.subtract(&before).is_empty() {
+            return Ok(());
+        }
+        self.server.rotate().await.map_err(|e| db(&e))
     }
 
     async fn upload(

@@ -199,7 +199,7 @@ pub async fn run_archiver(
                 }
             },
         };
-        match current.pass().await {
+        match current.pass(config.rotate).await {
             Ok(names) if !names.is_empty() => {
                 tracing::info!(site = %active, count = names.len(), "archived binary logs");
             }

@@ -21,6 +21,17 @@
 //! hook: {command: [/usr/local/bin/flip-dns], timeout: 10s}
 //! probeTimeout: 1s          # standalone only: bound on one probe, connect included
 //! livenessInterval: 250ms   # standalone only: active-primary check between polls; 0 = off
+//! backup:                   # optional: POST /backup, GET /backups, and a schedule
+//!   repository: s3://bucket/prefix   # or file:///path (S3 keys from AWS_* variables)
+//!   every: 24h              # 0 or absent: only on request
+//!   method: logical         # or clone (the server's filesystem must be shared)
+//!   threads: 4
+//!   passphraseFile: backup.passphrase  # or passphraseEnv; absent: not encrypted
+//!   retention: {count: 7, maxAgeDays: 0, minKeep: 1, maxFailedKeep: 10}
+//! binlogArchive:            # optional: the PITR archiver, following the active primary
+//!   interval: 60s
+//!   rotate: false           # true: close the current log each pass (archive ≤ 1 interval behind)
+//!   mysqlbinlog: /usr/bin/mysqlbinlog
 //! ```
 //!
 //! Only `sites` and `credentials` are required. Relative paths are relative to the config
@@ -117,6 +128,11 @@ struct RawArchive {
     mysqlbinlog: Option<PathBuf>,
     /// Default: `mysql` on PATH (used by restores).
     mysql: Option<PathBuf>,
+    /// Close the primary's current log on each pass when it holds transactions, so the
+    /// archive is at most one interval behind (default false: logs are archived once
+    /// the server closes them).
+    #[serde(default)]
+    rotate: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -229,6 +245,7 @@ pub struct BackupConfig {
 pub struct ArchiveConfig {
     pub repository: String,
     pub interval: Duration,
+    pub rotate: bool,
     pub tools: crate::adapters::mysql::MysqlTools,
 }
 
@@ -523,6 +540,7 @@ impl Builder<'_> {
         Ok(ArchiveConfig {
             repository,
             interval,
+            rotate: raw.rotate,
             tools: crate::adapters::mysql::MysqlTools {
                 mysqlbinlog: tool(&raw.mysqlbinlog, "mysqlbinlog"),
                 mysql: tool(&raw.mysql, "mysql"),
@@ -642,6 +660,47 @@ hook: {command: [/bin/true], timeout: 3s}
         assert_eq!(config.listen.port(), 9999);
         assert_eq!(config.state_file, dir.path().join("state.json"));
         assert_eq!(config.hook.map(|h| h.timeout), Some(Duration::from_secs(3)));
+    }
+
+    #[test]
+    fn backup_and_archive_sections_resolve_and_default() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("repl.pw"), "s3cret\n").expect("write");
+        std::fs::write(dir.path().join("backup.pass"), "phrase\n").expect("write");
+        let text = format!(
+            "{GOOD}backup:\n  repository: file://backups\n  every: 1h\n  passphraseFile: backup.pass\n  retention: {{count: 3}}\nbinlogArchive: {{rotate: true}}\n"
+        );
+        let config = parse("group.yaml", &text, dir.path()).expect("parses");
+        let backup = config.backup.expect("backup");
+        assert_eq!(
+            backup.repository,
+            format!("file://{}", dir.path().join("backups").display())
+        );
+        assert_eq!(backup.every, Some(Duration::from_secs(3600)));
+        assert_eq!(backup.passphrase.as_deref(), Some(&b"phrase"[..]));
+        assert_eq!((backup.retention.count, backup.retention.min_keep), (3, 1));
+        let archive = config.binlog_archive.expect("archive");
+        assert_eq!(
+            archive.repository, backup.repository,
+            "shares the backup repository"
+        );
+        assert_eq!(archive.interval, Duration::from_secs(60));
+        assert!(archive.rotate);
+    }
+
+    #[test]
+    fn bad_backup_settings_are_located() {
+        let e = error_of(&format!("{GOOD}backup: {{repository: \"gs://x\"}}\n"));
+        assert!(
+            e.contains("/backup/repository") && e.contains("expected s3://"),
+            "{e}"
+        );
+        let e = error_of(&format!("{GOOD}binlogArchive: {{interval: 5s}}\n"));
+        assert!(e.contains("/binlogArchive/repository"), "{e}");
+        let e = error_of(&format!(
+            "{GOOD}backup: {{repository: \"file:///b\", threads: 0}}\n"
+        ));
+        assert!(e.contains("/backup/threads"), "{e}");
     }
 
     fn error_of(text: &str) -> String {
