@@ -107,3 +107,56 @@ fn a_sealed_object_read_as_plain_fails_decompression() {
         .expect_err("plain reader");
     assert_eq!(check_of(&error), "decompression", "{error}");
 }
+
+mod fuzz {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn records() -> impl Strategy<Value = StoredArtifact> {
+        (0u64..1 << 20, any::<bool>()).prop_map(|(plain_bytes, _)| StoredArtifact {
+            key: "k".into(),
+            plain_bytes,
+            stored_bytes: 0,
+            sha256: String::new(),
+        })
+    }
+
+    proptest! {
+        /// Whatever the store hands back, decoding fails with a named check or returns
+        /// exactly the recorded length; it never panics and never inflates past it.
+        #[test]
+        fn decoding_hostile_objects_never_panics(
+            bytes in proptest::collection::vec(any::<u8>(), 0..4096),
+            record in records(),
+            sealed_reader in any::<bool>(),
+        ) {
+            let record = StoredArtifact {
+                stored_bytes: bytes.len() as u64,
+                sha256: hex_sha256(&bytes),
+                ..record
+            };
+            let codec = if sealed_reader {
+                let master = MasterKey::derive(b"p", KdfParams::insecure_fast_for_tests(), [7; 16])
+                    .expect("derive");
+                Codec::new(Protection::Sealed(Arc::new(master)))
+            } else {
+                Codec::new(Protection::Plain)
+            };
+            if let Ok(plain) = codec.decode(&record, &bytes) {
+                prop_assert_eq!(plain.len() as u64, record.plain_bytes);
+            }
+        }
+
+        /// A valid zstd frame that inflates beyond the recorded size is refused, not read.
+        #[test]
+        fn a_decompression_bomb_is_cut_at_the_recorded_size(claimed in 0u64..1000) {
+            let (stored, record) = Codec::new(Protection::Plain)
+                .encode("bomb", &vec![0u8; 1 << 20])
+                .expect("encode");
+            let lying = StoredArtifact { plain_bytes: claimed, ..record };
+            let error = Codec::new(Protection::Plain).decode(&lying, &stored).expect_err("bomb");
+            prop_assert!(error.to_string().contains("size check failed"), "{}", error);
+        }
+    }
+}
