@@ -1,5 +1,6 @@
 //! Tracing set-up and Prometheus metrics with bounded labels.
 
+pub mod backup;
 pub mod cluster_cache;
 pub mod event_log;
 pub mod exposition;

@@ -132,6 +132,17 @@ async fn backup_standalone_backs_up_the_replica_and_archives_for_point_in_time()
     assert_eq!(code, 200);
     let listed: serde_json::Value = serde_json::from_str(&body)?;
     assert_eq!(listed[0]["state"], "complete", "{listed}");
+    let (_, metrics) = call(&base, "GET", "/metrics").await?;
+    for line in [
+        "bloodraven_backup_runs_total{kind=\"backup\",outcome=\"succeeded\"} 1",
+        "bloodraven_backup_last_success_timestamp_seconds{kind=\"backup\"}",
+        "bloodraven_backup_last_size_bytes{kind=\"backup\"}",
+    ] {
+        assert!(
+            metrics.contains(line),
+            "{line} missing from /metrics:\n{metrics}"
+        );
+    }
 
     // Three more transactions on the primary; the second's GTID set is the target.
     iad.sql("INSERT INTO app.t VALUES (3, 'after')")?;
@@ -144,8 +155,8 @@ async fn backup_standalone_backs_up_the_replica_and_archives_for_point_in_time()
     let repo = dir.path().join("repo");
     let uuid = iad.sql("SELECT @@server_uuid")?.trim().to_owned();
     let binlogs = repo.join("binlogs").join(&uuid);
-    let base = GtidSet::parse(manifest["gtidExecuted"].as_str().ok_or("gtid")?)?;
-    let wanted = GtidSet::parse(&target)?.subtract(&base);
+    let base_gtids = GtidSet::parse(manifest["gtidExecuted"].as_str().ok_or("gtid")?)?;
+    let wanted = GtidSet::parse(&target)?.subtract(&base_gtids);
     assert!(!wanted.is_empty());
     wait_for("the archiver to take the closed log", async || {
         let Ok(entries) = std::fs::read_dir(&binlogs) else {
@@ -161,6 +172,13 @@ async fn backup_standalone_backs_up_the_replica_and_archives_for_point_in_time()
         archived.contains(&wanted)
     })
     .await?;
+
+    let (_, metrics) = call(&base, "GET", "/metrics").await?;
+    assert!(
+        metrics
+            .contains("bloodraven_backup_last_success_timestamp_seconds{kind=\"binlog_archive\"}"),
+        "{metrics}"
+    );
 
     // The backup was taken from pdx, a replica: its GTIDs are iad's, so the archive of iad's
     // logs continues it.

@@ -74,7 +74,12 @@ pub(super) async fn archive(args: &ArchiveArgs) -> Result<String, BackupError> {
     )?;
     let archiver = Archiver::new(store, server, args.tools.tools(), secret).await?;
     if args.once {
-        let names = archiver.pass(args.rotate).await?;
+        let names: Vec<String> = archiver
+            .pass(args.rotate)
+            .await?
+            .into_iter()
+            .map(|log| log.name)
+            .collect();
         return serde_json::to_string_pretty(&names)
             .map_err(|e| BackupError::Runtime(e.to_string()));
     }
@@ -86,8 +91,8 @@ pub(super) async fn archive(args: &ArchiveArgs) -> Result<String, BackupError> {
             _ = tokio::signal::ctrl_c() => return Ok(String::new()),
         }
         match archiver.pass(args.rotate).await {
-            Ok(names) if !names.is_empty() => {
-                tracing::info!(count = names.len(), last = %names[names.len() - 1], "archived binary logs");
+            Ok(logs) if !logs.is_empty() => {
+                tracing::info!(count = logs.len(), last = %logs[logs.len() - 1].name, "archived binary logs");
             }
             Ok(_) => {}
             // Retried on the next tick: the server still has the logs.
@@ -135,8 +140,8 @@ impl Archiver {
     }
 
     /// Archives every closed log not archived yet (closing the current one first when
-    /// `rotate` and it holds transactions); their names.
-    pub async fn pass(&self, rotate: bool) -> Result<Vec<String>, BackupError> {
+    /// `rotate` and it holds transactions); their index records.
+    pub async fn pass(&self, rotate: bool) -> Result<Vec<ArchivedBinlog>, BackupError> {
         let db = |e: &dyn std::fmt::Display| BackupError::Database(e.to_string());
         if rotate {
             self.rotate_if_written().await?;
@@ -194,7 +199,7 @@ impl Archiver {
                 )
                 .await?;
             tracing::info!(name = %log.name, gtids = %entry.gtids, bytes = entry.bytes, "archived binary log");
-            done.push(log.name.clone());
+            done.push(entry);
         }
         Ok(done)
     }

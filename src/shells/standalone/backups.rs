@@ -14,10 +14,12 @@ use crate::adapters::storage::{ObjectRepository, S3Settings};
 use crate::backup::source;
 use crate::control::ControlHandle;
 use crate::control::backup::Catalog;
+use crate::error::Categorized as _;
 use crate::ports::artifacts::BlobStore;
 use crate::shells::backup::{
     ABANDONED_AFTER, Archiver, BackupError, BackupRequest, report, take_backup,
 };
+use crate::telemetry::backup::{BackupMetrics, RunKind};
 
 /// Takes the group's backups; one at a time.
 pub struct Backups {
@@ -27,6 +29,7 @@ pub struct Backups {
     credentials: Credentials,
     handle: ControlHandle,
     max_lag_seconds: u64,
+    metrics: BackupMetrics,
     running: Mutex<()>,
 }
 
@@ -37,6 +40,7 @@ impl Backups {
         credentials: Credentials,
         handle: ControlHandle,
         max_lag_seconds: u64,
+        metrics: BackupMetrics,
     ) -> Result<Self, BackupError> {
         let store = Arc::new(ObjectRepository::open(
             &config.repository,
@@ -49,6 +53,7 @@ impl Backups {
             credentials,
             handle,
             max_lag_seconds,
+            metrics,
             running: Mutex::new(()),
         })
     }
@@ -56,7 +61,18 @@ impl Backups {
     /// Takes a backup now, then applies retention. `None` when one is already running.
     pub async fn take(&self) -> Option<Result<Value, BackupError>> {
         let _running = self.running.try_lock().ok()?;
-        Some(self.take_locked().await)
+        let started = std::time::Instant::now();
+        let outcome = self.take_locked().await;
+        match &outcome {
+            Ok(value) => self.metrics.succeeded(
+                RunKind::Backup,
+                crate::shells::backup::now(),
+                started.elapsed(),
+                value["storedBytes"].as_u64().unwrap_or(0),
+            ),
+            Err(e) => self.metrics.failed(RunKind::Backup, e.category()),
+        }
+        Some(outcome)
     }
 
     async fn take_locked(&self) -> Result<Value, BackupError> {
@@ -143,6 +159,7 @@ pub async fn run_archiver(
     credentials: Credentials,
     passphrase: Option<Vec<u8>>,
     handle: ControlHandle,
+    metrics: BackupMetrics,
     mut stop: watch::Receiver<bool>,
 ) {
     let store: Arc<dyn BlobStore> =
@@ -199,15 +216,68 @@ pub async fn run_archiver(
                 }
             },
         };
+        let started = std::time::Instant::now();
         match current.pass(config.rotate).await {
-            Ok(names) if !names.is_empty() => {
-                tracing::info!(site = %active, count = names.len(), "archived binary logs");
+            Ok(logs) => {
+                // A pass with nothing new still succeeded: the archive is current.
+                let bytes = logs.iter().map(|log| log.bytes).sum();
+                metrics.succeeded(
+                    RunKind::BinlogArchive,
+                    crate::shells::backup::now(),
+                    started.elapsed(),
+                    bytes,
+                );
+                if !logs.is_empty() {
+                    tracing::info!(site = %active, count = logs.len(), "archived binary logs");
+                }
             }
-            Ok(_) => {}
             Err(e) => {
+                metrics.failed(RunKind::BinlogArchive, e.category());
                 tracing::warn!(site = %active, error = %e, "binlog archive pass failed; retrying");
             }
         }
         archiver = Some(current);
     }
+}
+
+/// Starts what the config's `backup` and `binlogArchive` sections ask for: the backup
+/// schedule and the archiver, each until `stop`. The [`Backups`] serve `POST /backup`.
+pub fn start(
+    config: &super::config::StandaloneConfig,
+    handle: &ControlHandle,
+    registry: &mut prometheus_client::registry::Registry,
+    stop: &watch::Receiver<bool>,
+) -> Result<Option<Arc<Backups>>, super::StandaloneError> {
+    let metrics = BackupMetrics::register(registry);
+    let backups = match &config.backup {
+        None => None,
+        Some(backup) => Some(Arc::new(
+            Backups::new(
+                backup.clone(),
+                config.sites.clone(),
+                config.operator.clone(),
+                handle.clone(),
+                config.max_lag_seconds,
+                metrics.clone(),
+            )
+            .map_err(|e| super::StandaloneError::Runtime(format!("backup repository: {e}")))?,
+        )),
+    };
+    if let Some(backups) = &backups
+        && let Some(every) = backups.every()
+    {
+        tokio::spawn(backups.clone().run_schedule(every, stop.clone()));
+    }
+    if let Some(archive) = &config.binlog_archive {
+        tokio::spawn(run_archiver(
+            archive.clone(),
+            config.sites.clone(),
+            config.operator.clone(),
+            config.backup.as_ref().and_then(|b| b.passphrase.clone()),
+            handle.clone(),
+            metrics,
+            stop.clone(),
+        ));
+    }
+    Ok(backups)
 }

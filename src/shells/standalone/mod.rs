@@ -165,34 +165,7 @@ pub async fn serve(config: config::StandaloneConfig) -> Result<(), StandaloneErr
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
-    let backups = match &config.backup {
-        None => None,
-        Some(backup) => Some(Arc::new(
-            backups::Backups::new(
-                backup.clone(),
-                config.sites.clone(),
-                config.operator.clone(),
-                handle.clone(),
-                config.max_lag_seconds,
-            )
-            .map_err(|e| StandaloneError::Runtime(format!("backup repository: {e}")))?,
-        )),
-    };
-    if let Some(backups) = &backups
-        && let Some(every) = backups.every()
-    {
-        tokio::spawn(backups.clone().run_schedule(every, stop_rx.clone()));
-    }
-    if let Some(archive) = &config.binlog_archive {
-        tokio::spawn(backups::run_archiver(
-            archive.clone(),
-            config.sites.clone(),
-            config.operator.clone(),
-            config.backup.as_ref().and_then(|b| b.passphrase.clone()),
-            handle.clone(),
-            stop_rx.clone(),
-        ));
-    }
+    let backups = backups::start(&config, &handle, &mut registry, &stop_rx)?;
     let loop_task = tokio::spawn(failover_loop.run(stopped(stop_rx.clone())));
     let app = http::router(http::ApiState {
         handle,
