@@ -19,7 +19,8 @@ use super::error::BackupError;
 use super::inputs::{MysqlLogin, S3Flags, ToolFlags, passphrase};
 use super::physical;
 use super::{keys, now};
-use crate::adapters::mysql::{BackupServer, LoadOptions, LogicalEndpoint};
+use crate::adapters::mysql::{BackupServer, LoadOptions, LoadReport, LogicalEndpoint};
+use crate::backup::logical::LogicalDump;
 use crate::backup::manifest::{Contents, Manifest};
 use crate::backup::pitr::{BINLOGS_DIR, RecoveryTarget, plan_replay};
 use crate::control::backup::{BackupState, Catalog, RepositorySource};
@@ -167,6 +168,28 @@ async fn check_all(opened: &Opened, threads: usize) -> Result<u64, BackupError> 
         .await
 }
 
+/// Loads the checked backup into the server at `target`; a failure's message starts
+/// with `context`.
+async fn load_into(
+    target: &str,
+    login: &MysqlLogin,
+    opened: &Opened,
+    dump: &LogicalDump,
+    read: &ReadFlags,
+    reset_gtids: bool,
+    context: &str,
+) -> Result<LoadReport, BackupError> {
+    let options = LoadOptions {
+        threads: read.threads.max(1),
+        reset_gtids,
+        ..LoadOptions::default()
+    };
+    let endpoint = endpoint(target, login)?;
+    crate::adapters::mysql::load(&endpoint, &opened.source, dump, &options)
+        .await
+        .map_err(|e| BackupError::Database(format!("{context}{e}")))
+}
+
 fn endpoint(address: &str, login: &MysqlLogin) -> Result<LogicalEndpoint, BackupError> {
     Ok(LogicalEndpoint {
         tls: login.tls(),
@@ -210,19 +233,16 @@ pub(super) async fn restore(args: &RestoreArgs) -> Result<String, BackupError> {
         Some(target) => Some(stage_replay(&opened, &target, &args.read).await?),
     };
     let checked = check_all(&opened, args.read.threads).await?;
-    let options = LoadOptions {
-        threads: args.read.threads.max(1),
-        reset_gtids: args.reset_gtids,
-        ..LoadOptions::default()
-    };
-    let report = crate::adapters::mysql::load(
-        &endpoint(target, &args.login)?,
-        &opened.source,
+    let report = load_into(
+        target,
+        &args.login,
+        &opened,
         dump,
-        &options,
+        &args.read,
+        args.reset_gtids,
+        "",
     )
-    .await
-    .map_err(|e| BackupError::Database(e.to_string()))?;
+    .await?;
     let loaded_at = started.elapsed();
     let mut replayed = Vec::new();
     if let Some(staged) = &staged {
@@ -310,19 +330,16 @@ pub(super) async fn verify(args: &VerifyArgs) -> Result<String, BackupError> {
     let checked = check_all(&opened, args.read.threads).await?;
     let mut restored = serde_json::Value::Null;
     if let (Some(target), Some(dump)) = (&args.target, &opened.contents.logical) {
-        let options = LoadOptions {
-            threads: args.read.threads.max(1),
-            reset_gtids: args.reset_gtids,
-            ..LoadOptions::default()
-        };
-        let report = crate::adapters::mysql::load(
-            &endpoint(target, &args.login)?,
-            &opened.source,
+        let report = load_into(
+            target,
+            &args.login,
+            &opened,
             dump,
-            &options,
+            &args.read,
+            args.reset_gtids,
+            "verification restore: ",
         )
-        .await
-        .map_err(|e| BackupError::Database(format!("verification restore: {e}")))?;
+        .await?;
         let sanity = match &args.sanity_query {
             None => serde_json::Value::Null,
             Some(sql) => {
