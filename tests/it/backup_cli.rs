@@ -337,7 +337,9 @@ fn backup_cli_point_in_time_restore_to_a_gtid_and_to_a_time() {
     let mut middle_gtid = String::new();
     for i in 1..=10 {
         source
-            .sql(&format!("INSERT INTO ledger.entries VALUES ({i}, NOW(6))"))
+            .sql(&format!(
+                "INSERT INTO ledger.entries VALUES ({i}, UTC_TIMESTAMP(6))"
+            ))
             .expect("insert");
         if i == 5 {
             middle_gtid = gtid_executed(source);
@@ -424,10 +426,10 @@ fn backup_cli_point_in_time_restore_to_a_gtid_and_to_a_time() {
 /// The instant halfway through the pause between the fifth and the sixth insert.
 fn pause_time(source: &MysqlInstance) -> String {
     let text = source
-        .sql("SELECT DATE_FORMAT(FROM_UNIXTIME((UNIX_TIMESTAMP(e5.at) + UNIX_TIMESTAMP(e6.at)) / 2), '%Y-%m-%dT%H:%i:%S') \
+        .sql("SET time_zone = '+00:00'; SELECT DATE_FORMAT(FROM_UNIXTIME((UNIX_TIMESTAMP(e5.at) + UNIX_TIMESTAMP(e6.at)) / 2), '%Y-%m-%dT%H:%i:%S') \
               FROM ledger.entries e5, ledger.entries e6 WHERE e5.id = 5 AND e6.id = 6")
         .expect("pause");
-    // The session time zone of the harness is the system's (UTC here): say so explicitly.
+    // Formatted in UTC (the session's zone set above), whatever the machine's zone is.
     format!("{}Z", text.trim())
 }
 
