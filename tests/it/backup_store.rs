@@ -225,6 +225,12 @@ async fn fake_backup(store: &dyn BlobStore, id: &str, at: u64, state: BackupStat
                 .await
                 .expect("failed");
         }
+        BackupState::Unreadable => {
+            store
+                .put(&backup_key(id, MANIFEST_FILE), b"{not json".to_vec())
+                .await
+                .expect("manifest");
+        }
         BackupState::Running | BackupState::Abandoned => {}
     }
 }
@@ -244,6 +250,8 @@ fn backup_catalog_lists_states_and_prunes_idempotently() {
         fake_backup(&*store, "b04", 400, BackupState::Abandoned).await;
         fake_backup(&*store, "b05", 500, BackupState::Complete).await;
         fake_backup(&*store, "b06", 999, BackupState::Running).await;
+        // A manifest that does not parse: listed with why, never pruned.
+        fake_backup(&*store, "b00", 50, BackupState::Unreadable).await;
         // Not an id this tool makes: listed nowhere, pruned never.
         store
             .put("backups/..weird/started.json", b"{}".to_vec())
@@ -260,6 +268,7 @@ fn backup_catalog_lists_states_and_prunes_idempotently() {
     assert_eq!(
         states,
         [
+            ("b00".to_owned(), BackupState::Unreadable),
             ("b01".to_owned(), BackupState::Complete),
             ("b02".to_owned(), BackupState::Failed),
             ("b03".to_owned(), BackupState::Complete),
@@ -285,7 +294,7 @@ fn backup_catalog_lists_states_and_prunes_idempotently() {
         .into_iter()
         .map(|e| e.id)
         .collect();
-    assert_eq!(left, ["b05", "b06"]);
+    assert_eq!(left, ["b00", "b05", "b06"]);
     assert!(
         rt.block_on(store.list("backups/b01"))
             .expect("list")

@@ -29,6 +29,21 @@ pub enum BackupState {
     Running,
     /// Started long ago and never finished: its process died.
     Abandoned,
+    /// A marker or manifest that does not parse: shown with why, and never pruned, since
+    /// what cannot be read cannot be judged safe to delete.
+    Unreadable,
+}
+
+impl BackupState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Complete => "complete",
+            Self::Failed => "failed",
+            Self::Running => "running",
+            Self::Abandoned => "abandoned",
+            Self::Unreadable => "unreadable",
+        }
+    }
 }
 
 /// One backup as `list` shows it.
@@ -105,7 +120,23 @@ impl Catalog {
                 tracing::warn!(id, "ignoring a directory that is not a backup id");
                 continue;
             }
-            entries.push(self.entry(&id, now).await?);
+            match self.entry(&id, now).await {
+                Ok(entry) => entries.push(entry),
+                Err(CatalogError::Corrupt { key, message }) => entries.push(BackupEntry {
+                    id: id.clone(),
+                    state: BackupState::Unreadable,
+                    started_at: None,
+                    finished_at: None,
+                    manifest: None,
+                    failure: Some(Failed {
+                        id,
+                        failed_at: String::new(),
+                        category: "invalid_input".to_owned(),
+                        message: format!("{key}: {message}"),
+                    }),
+                }),
+                Err(other) => return Err(other),
+            }
         }
         Ok(entries)
     }
@@ -165,7 +196,7 @@ impl Catalog {
                 outcome: match entry.state {
                     BackupState::Complete => Outcome::Succeeded,
                     BackupState::Failed | BackupState::Abandoned => Outcome::Failed,
-                    BackupState::Running => Outcome::InProgress,
+                    BackupState::Running | BackupState::Unreadable => Outcome::InProgress,
                 },
             })
             .collect();

@@ -8,7 +8,7 @@ use clap::Args;
 use super::error::BackupError;
 use super::inputs::S3Flags;
 use crate::backup::retention::RetentionPolicy;
-use crate::control::backup::{BackupEntry, BackupState, Catalog, PruneOutcome};
+use crate::control::backup::{BackupEntry, Catalog, PruneOutcome};
 use crate::failover::Timestamp;
 
 /// A backup that started this long ago and never finished is counted as failed: no
@@ -93,12 +93,7 @@ fn table(entries: &[BackupEntry]) -> String {
         "ID", "STATE", "METHOD", "FINISHED", "BYTES", "GTID SET"
     );
     for entry in entries {
-        let state = match entry.state {
-            BackupState::Complete => "complete",
-            BackupState::Failed => "failed",
-            BackupState::Running => "running",
-            BackupState::Abandoned => "abandoned",
-        };
+        let state = entry.state.as_str();
         let (method, bytes, gtid) =
             entry
                 .manifest

@@ -23,7 +23,7 @@ use crate::adapters::mysql::{BackupServer, LoadOptions, LoadReport, LogicalEndpo
 use crate::backup::logical::LogicalDump;
 use crate::backup::manifest::{Contents, Manifest};
 use crate::backup::pitr::{BINLOGS_DIR, RecoveryTarget, plan_replay};
-use crate::control::backup::{BackupState, Catalog, RepositorySource};
+use crate::control::backup::{Catalog, RepositorySource};
 use crate::failover::Timestamp;
 use crate::failover::gtid::GtidSet;
 use crate::ports::artifacts::{ArtifactSource as _, BlobStore};
@@ -121,13 +121,7 @@ async fn open(read: &ReadFlags, from: &str, id: &str) -> Result<Opened, BackupEr
             None => BackupError::NotFound { id: id.to_owned() },
             Some(state) => BackupError::NotComplete {
                 id: id.to_owned(),
-                state: match state {
-                    BackupState::Complete => "complete",
-                    BackupState::Failed => "failed",
-                    BackupState::Running => "running",
-                    BackupState::Abandoned => "abandoned",
-                }
-                .to_owned(),
+                state: state.as_str().to_owned(),
             },
         });
     };
