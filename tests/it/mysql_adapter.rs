@@ -615,6 +615,26 @@ async fn kill_passes_tell_older_sessions_from_reconnected_ones() -> TestResult {
     let port = pair.primary_server()?.port();
     let mut first = app_session(port).await?;
     first.query_drop("SELECT 1").await?;
+    // The harness's own `mysql` client sessions can linger a moment after it exits; the
+    // pass would count them. Wait until `first` is the only client session.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let others: Option<u64> = first
+            .query_first(
+                "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() \
+                 AND USER NOT IN ('system user', 'event_scheduler') \
+                 AND COMMAND NOT IN ('Binlog Dump', 'Binlog Dump GTID', 'Daemon')",
+            )
+            .await?;
+        if others == Some(0) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{others:?} other client sessions stay"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let sweep = pair.primary.kill_app_connections(None).await?;
     assert_eq!(sweep.killed, 1);
     let watermark = sweep.newest_id.ok_or("the pass reports the id it killed")?;
