@@ -4,7 +4,8 @@
 //! A log's index object is written after all its parts, so a log is archived or not,
 //! never half. A failed pass (the store or the server away) is retried on the next tick;
 //! the server keeps its logs meanwhile, so an outage delays uploads and loses none unless
-//! it outlasts `binlog_expire_logs_seconds`, which the archiver warns about.
+//! it outlasts `binlog_expire_logs_seconds`; a log purged before it was archived is
+//! reported as an error (a gap no point-in-time restore can cross).
 
 use std::collections::HashSet;
 use std::io::Read as _;
@@ -17,7 +18,7 @@ use clap::{Args, Subcommand};
 use super::error::BackupError;
 use super::inputs::{MysqlLogin, S3Flags, Scratch, ToolFlags, passphrase};
 use super::keys;
-use crate::adapters::mysql::{BackupServer, MysqlTools};
+use crate::adapters::mysql::{BackupServer, BinaryLog, MysqlTools};
 use crate::backup::codec::Codec;
 use crate::backup::manifest::{EncryptionParams, MAX_MANIFEST_BYTES};
 use crate::backup::pitr::{ArchivedBinlog, BINLOGS_DIR, ReplayPlan, scan_events};
@@ -165,6 +166,15 @@ impl Archiver {
                     .map(str::to_owned)
             })
             .collect();
+        if let Some((last_archived, oldest_kept)) = purged_gap(&archived, &logs) {
+            // The restore refuses a replay across the gap (its chain check); say so now,
+            // while someone can still lengthen binlog_expire_logs_seconds.
+            tracing::error!(
+                last_archived,
+                oldest_kept,
+                "binary logs were purged before they were archived: point-in-time restores cannot cross this gap; take a new backup and keep logs longer than the archive interval"
+            );
+        }
         let mut done = Vec::new();
         // Every log but the newest is closed; the next log's Previous_gtids bounds it.
         for pair in logs.windows(2) {
@@ -294,6 +304,19 @@ impl Archiver {
     }
 }
 
+/// The newest archived log and the server's oldest kept log when logs between them are
+/// gone: purged by the server before the archiver took them.
+fn purged_gap(archived: &HashSet<String>, logs: &[BinaryLog]) -> Option<(String, String)> {
+    let sequence = |name: &str| name.rsplit_once('.')?.1.parse::<u64>().ok();
+    let newest = archived
+        .iter()
+        .filter_map(|name| Some((sequence(name)?, name)))
+        .max()?;
+    let oldest = logs.first()?;
+    let oldest_sequence = sequence(&oldest.name)?;
+    (newest.0 + 1 < oldest_sequence).then(|| (newest.1.clone(), oldest.name.clone()))
+}
+
 /// Every archived log of server `uuid`.
 pub(super) async fn archived_logs(
     store: &dyn BlobStore,
@@ -395,4 +418,38 @@ pub(super) async fn apply(
         )
         .await
         .map_err(|e| BackupError::Database(format!("binary log replay: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn logs(names: &[&str]) -> Vec<BinaryLog> {
+        names
+            .iter()
+            .map(|n| BinaryLog {
+                name: (*n).to_owned(),
+                size: 1,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_log_purged_before_archiving_is_a_gap() {
+        let archived: HashSet<String> =
+            ["binlog.000003".to_owned(), "binlog.000004".to_owned()].into();
+        assert_eq!(
+            purged_gap(&archived, &logs(&["binlog.000007", "binlog.000008"])),
+            Some(("binlog.000004".to_owned(), "binlog.000007".to_owned()))
+        );
+        assert_eq!(
+            purged_gap(&archived, &logs(&["binlog.000005", "binlog.000006"])),
+            None
+        );
+        assert_eq!(
+            purged_gap(&archived, &logs(&["binlog.000004", "binlog.000005"])),
+            None
+        );
+        assert_eq!(purged_gap(&HashSet::new(), &logs(&["binlog.000009"])), None);
+    }
 }
