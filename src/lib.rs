@@ -28,6 +28,7 @@ pub mod adapters;
 pub mod api;
 pub mod backup;
 pub mod control;
+pub mod digest;
 pub mod error;
 pub mod failover;
 pub mod policy;

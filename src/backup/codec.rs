@@ -7,10 +7,9 @@
 //! decompression never produces more than that length, so a hostile object cannot inflate
 //! into unbounded memory.
 
+use crate::digest::sha256_hex;
 use std::io::{Read as _, Write as _};
 use std::sync::Arc;
-
-use sha2::{Digest as _, Sha256};
 
 use super::seal::{DEFAULT_CHUNK_LOG2, MasterKey, Opener, SealError, Sealer};
 use crate::ports::artifacts::{ArtifactError, StoredArtifact};
@@ -78,7 +77,7 @@ impl Codec {
             key: key.to_owned(),
             plain_bytes: plain.len() as u64,
             stored_bytes: stored.len() as u64,
-            sha256: hex_sha256(&stored),
+            sha256: sha256_hex(&stored),
         };
         Ok((stored, record))
     }
@@ -100,7 +99,7 @@ impl Codec {
                 ),
             ));
         }
-        let digest = hex_sha256(stored);
+        let digest = sha256_hex(stored);
         if digest != record.sha256 {
             return Err(failed(
                 "digest",
@@ -145,22 +144,6 @@ impl Codec {
         }
         Ok(plain)
     }
-}
-
-/// Lower-case hex SHA-256.
-pub fn hex_sha256(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
-}
-
-/// Lower-case hex.
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut out, byte| {
-            let _ = write!(out, "{byte:02x}");
-            out
-        })
 }
 
 #[cfg(test)]

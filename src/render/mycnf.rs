@@ -22,6 +22,7 @@
 //! - with `spec.tls`: the cert-manager Secret's files as `ssl-ca`/`ssl-cert`/`ssl-key` and
 //!   `require-secure-transport=ON`.
 
+use crate::digest::hex;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -162,13 +163,6 @@ fn merge_user(
         settings.insert(key.replace('_', "-"), value.trim().to_owned());
     }
     Ok(())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
 }
 
 #[cfg(test)]

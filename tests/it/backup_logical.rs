@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 use bloodraven::adapters::mysql::{
     Credentials, DumpOptions, LoadOptions, LogicalEndpoint, LogicalError, dump, load,
 };
-use bloodraven::backup::logical::{LogicalDump, sha256_hex, table_checksum};
+use bloodraven::backup::logical::{LogicalDump, table_checksum};
+use bloodraven::digest::sha256_hex;
 use bloodraven::error::{Categorized, Category};
 use bloodraven::ports::artifacts::{ArtifactError, ArtifactSink, ArtifactSource, StoredArtifact};
 use futures_util::future::BoxFuture;

@@ -183,7 +183,7 @@ async fn bundles(client: &kube::Client, name: &str) -> TestResult<Vec<Vec<u8>>> 
 }
 
 fn fingerprint(bytes: &[u8]) -> String {
-    let mut hex = bloodraven::shells::serve::self_managed::hex_sha256(bytes);
+    let mut hex = bloodraven::digest::sha256_hex(bytes);
     hex.truncate(16);
     hex
 }

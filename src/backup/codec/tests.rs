@@ -58,7 +58,7 @@ fn every_kind_of_damage_is_named() {
     // An attacker who can also rewrite the record (an unencrypted manifest) still cannot
     // get past the seal.
     let forged = StoredArtifact {
-        sha256: hex_sha256(&flipped),
+        sha256: sha256_hex(&flipped),
         ..record.clone()
     };
     let error = codec.decode(&forged, &flipped).expect_err("forged digest");
@@ -66,7 +66,7 @@ fn every_kind_of_damage_is_named() {
 
     let truncated = &stored[..stored.len() - 100];
     let forged = StoredArtifact {
-        sha256: hex_sha256(truncated),
+        sha256: sha256_hex(truncated),
         stored_bytes: truncated.len() as u64,
         ..record.clone()
     };
@@ -133,7 +133,7 @@ mod fuzz {
         ) {
             let record = StoredArtifact {
                 stored_bytes: bytes.len() as u64,
-                sha256: hex_sha256(&bytes),
+                sha256: sha256_hex(&bytes),
                 ..record
             };
             let codec = if sealed_reader {

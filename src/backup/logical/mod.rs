@@ -19,8 +19,8 @@ pub mod model;
 pub mod plan;
 pub mod sql;
 
+pub use model::table_checksum;
 pub use model::{
     ChunkDump, ColumnEncoding, ColumnSpec, DdlObject, LOGICAL_FORMAT_VERSION, LogicalDump,
     SchemaDump, TableDump,
 };
-pub use model::{sha256_hex, table_checksum};

@@ -141,7 +141,7 @@ impl Scratch {
         let mut random = [0u8; 8];
         ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut random)
             .map_err(|_| BackupError::Runtime("the system random source failed".to_owned()))?;
-        let suffix = crate::backup::codec::hex(&random);
+        let suffix = crate::digest::hex(&random);
         let path = std::env::temp_dir().join(format!("bloodraven-{purpose}-{suffix}"));
         std::fs::DirBuilder::new()
             .mode(0o700)

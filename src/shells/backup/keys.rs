@@ -29,7 +29,7 @@ pub async fn sealing(
         memory_kib: kdf.memory_kib,
         passes: kdf.passes,
         lanes: kdf.lanes,
-        salt: crate::backup::codec::hex(&master.salt()),
+        salt: crate::digest::hex(&master.salt()),
     };
     Ok((
         Codec::new(Protection::Sealed(Arc::new(master))),

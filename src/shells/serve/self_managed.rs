@@ -11,10 +11,10 @@
 //!
 //! [`CertStore`]: super::tls::CertStore
 
+use crate::digest::sha256_hex;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 use tokio::sync::watch;
 use tracing::Instrument as _;
@@ -183,7 +183,7 @@ impl SelfManagedCerts {
                 let parsed = parse(&secret, &self.opts.dns_names);
                 let observed = Observed {
                     stored: parsed.as_ref().map(|p| p.stored.clone()),
-                    published_bundles: published.entries().map(|b| b.map(hex_sha256)).collect(),
+                    published_bundles: published.entries().map(|b| b.map(sha256_hex)).collect(),
                 };
                 let now = now_secs();
                 let step = decide(&observed, &self.opts.policy, now);
@@ -300,7 +300,7 @@ impl SelfManagedCerts {
                 }
                 self.webhooks.publish(published, &bundle).await?;
                 next.annotations
-                    .insert(PUBLISHED_HASH_ANNOTATION.to_owned(), hex_sha256(&bundle));
+                    .insert(PUBLISHED_HASH_ANNOTATION.to_owned(), sha256_hex(&bundle));
                 next.annotations.insert(
                     PUBLISHED_AT_ANNOTATION.to_owned(),
                     k8s_openapi::jiff::Timestamp::now()
@@ -377,16 +377,6 @@ fn ca_pems(secret: &CertSecret) -> Result<(String, String), SelfManagedError> {
     Ok((text(CA_CERT_KEY)?, text(CA_KEY_KEY)?))
 }
 
-pub fn hex_sha256(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    Sha256::digest(bytes)
-        .iter()
-        .fold(String::with_capacity(64), |mut out, b| {
-            let _ = write!(out, "{b:02x}");
-            out
-        })
-}
-
 /// One certificate's facts and the identifiers that tie a leaf to its CA.
 struct Cert {
     facts: CertFacts,
@@ -422,7 +412,7 @@ fn parse_cert(der: &[u8]) -> Option<Cert> {
     }
     Some(Cert {
         facts: CertFacts {
-            fingerprint: hex_sha256(der),
+            fingerprint: sha256_hex(der),
             not_before: cert.validity().not_before.timestamp(),
             not_after: cert.validity().not_after.timestamp(),
         },
@@ -523,7 +513,7 @@ fn parse(secret: &CertSecret, dns_names: &[String]) -> Option<Parsed> {
             ca: ca.map(|c| c.facts),
             serving,
             bundle: bundle.iter().map(|(c, _)| c.facts.clone()).collect(),
-            bundle_hash: hex_sha256(&bundle_bytes),
+            bundle_hash: sha256_hex(&bundle_bytes),
             published,
         },
         bundle_pems: bundle

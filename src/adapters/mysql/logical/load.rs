@@ -30,8 +30,9 @@ use super::{LoadOptions, LoadReport, LogicalEndpoint, LogicalError, TableLoad, c
 use crate::backup::logical::ddl::{SplitTable, defer_secondary_indexes, foreign_key_targets};
 use crate::backup::logical::sql::{load_data, qualified, quote_ident};
 use crate::backup::logical::{
-    ChunkDump, LOGICAL_FORMAT_VERSION, LogicalDump, TableDump, codec, sha256_hex, table_checksum,
+    ChunkDump, LOGICAL_FORMAT_VERSION, LogicalDump, TableDump, codec, table_checksum,
 };
+use crate::digest::sha256_hex;
 use crate::ports::artifacts::{ArtifactSource, StoredArtifact};
 
 /// Loads `dump` from `source` into the server at `endpoint`, which must have none of the

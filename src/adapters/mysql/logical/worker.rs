@@ -14,7 +14,8 @@ use super::LogicalError;
 use super::link::Link;
 use crate::backup::logical::plan::{KeyRange, chunk_key};
 use crate::backup::logical::sql::{qualified, select_rows};
-use crate::backup::logical::{ChunkDump, ColumnSpec, codec, sha256_hex};
+use crate::backup::logical::{ChunkDump, ColumnSpec, codec};
+use crate::digest::sha256_hex;
 use crate::ports::artifacts::{ArtifactError, ArtifactSink};
 
 /// One unit of work: a key range of a table, or a whole table.
