@@ -2,8 +2,10 @@
 //! `restore`, `binlog_archive`), and runs by outcome. The original exported no restore
 //! metrics at all; here a restore is measured like a backup.
 //!
-//! Labels come from fixed vocabularies (the kind, the method, the outcome, the error
-//! category): never from ids, paths or error text.
+//! Labels come from fixed vocabularies (the kind, the outcome, the error category) and
+//! from configuration (the backup profile's name; standalone mode has one profile,
+//! `default`): never from ids, paths or error text. The operator registers one set per
+//! group under `namespace` and `group` labels, as it does the failover families.
 
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
@@ -35,14 +37,19 @@ impl RunKind {
     }
 }
 
+/// The profile standalone mode reports under: it has one repository.
+pub const STANDALONE_PROFILE: &str = "default";
+
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Kind {
     kind: String,
+    profile: String,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Outcome {
     kind: String,
+    profile: String,
     outcome: String,
 }
 
@@ -82,10 +89,33 @@ impl BackupMetrics {
         metrics
     }
 
-    /// A run that succeeded at `finished`, taking `took`, moving `bytes`.
-    pub fn succeeded(&self, kind: RunKind, finished: Timestamp, took: Duration, bytes: u64) {
+    /// A run of `profile` that succeeded at `finished`, taking `took`, moving `bytes`.
+    pub fn succeeded(
+        &self,
+        kind: RunKind,
+        profile: &str,
+        finished: Timestamp,
+        took: Duration,
+        bytes: u64,
+    ) {
+        self.record_last_success(kind, profile, finished, took, bytes);
+        self.count(kind, profile, "succeeded");
+    }
+
+    /// Sets the last-success gauges without counting a run. The operator derives them from
+    /// the stored `MysqlBackup` objects on every pass, so a new leader reports the same
+    /// values as the old one; only the runs it sees finish are counted.
+    pub fn record_last_success(
+        &self,
+        kind: RunKind,
+        profile: &str,
+        finished: Timestamp,
+        took: Duration,
+        bytes: u64,
+    ) {
         let label = Kind {
             kind: kind.as_str().to_owned(),
+            profile: profile.to_owned(),
         };
         self.last_success
             .get_or_create(&label)
@@ -94,21 +124,31 @@ impl BackupMetrics {
         self.bytes
             .get_or_create(&label)
             .set(i64::try_from(bytes).unwrap_or(i64::MAX));
-        self.count(kind, "succeeded");
     }
 
-    /// A run that failed with an error of `category`.
-    pub fn failed(&self, kind: RunKind, category: Category) {
-        self.count(kind, category.as_str());
+    /// A run of `profile` that failed with an error of `category`.
+    pub fn failed(&self, kind: RunKind, profile: &str, category: Category) {
+        self.count(kind, profile, category.as_str());
     }
 
-    fn count(&self, kind: RunKind, outcome: &str) {
+    /// A run of `profile` that ended with `outcome`, a word from a fixed vocabulary
+    /// (`succeeded`, an error category, or the operator's failure reasons).
+    pub fn count(&self, kind: RunKind, profile: &str, outcome: &'static str) {
         self.runs
             .get_or_create(&Outcome {
                 kind: kind.as_str().to_owned(),
+                profile: profile.to_owned(),
                 outcome: outcome.to_owned(),
             })
             .inc();
+    }
+
+    /// Forgets every series (the group was deleted).
+    pub fn clear(&self) {
+        self.last_success.clear();
+        self.duration.clear();
+        self.bytes.clear();
+        self.runs.clear();
     }
 }
 
@@ -122,34 +162,35 @@ mod tests {
         let metrics = BackupMetrics::register(&mut registry);
         metrics.succeeded(
             RunKind::Backup,
+            "nightly",
             Timestamp::from_millis(1_764_689_400_500),
             Duration::from_millis(2500),
             1234,
         );
-        metrics.failed(RunKind::BinlogArchive, Category::Unavailable);
+        metrics.failed(RunKind::BinlogArchive, "nightly", Category::Unavailable);
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &registry).expect("encode");
         assert!(
             text.contains(
-                "bloodraven_backup_last_success_timestamp_seconds{kind=\"backup\"} 1764689400"
+                "bloodraven_backup_last_success_timestamp_seconds{kind=\"backup\",profile=\"nightly\"} 1764689400"
             ),
             "{text}"
         );
         assert!(
-            text.contains("bloodraven_backup_last_duration_seconds{kind=\"backup\"} 2.5"),
+            text.contains("bloodraven_backup_last_duration_seconds{kind=\"backup\",profile=\"nightly\"} 2.5"),
             "{text}"
         );
         assert!(
-            text.contains("bloodraven_backup_last_size_bytes{kind=\"backup\"} 1234"),
+            text.contains("bloodraven_backup_last_size_bytes{kind=\"backup\",profile=\"nightly\"} 1234"),
             "{text}"
         );
         assert!(
-            text.contains("bloodraven_backup_runs_total{kind=\"backup\",outcome=\"succeeded\"} 1"),
+            text.contains("bloodraven_backup_runs_total{kind=\"backup\",profile=\"nightly\",outcome=\"succeeded\"} 1"),
             "{text}"
         );
         assert!(
             text.contains(
-                "bloodraven_backup_runs_total{kind=\"binlog_archive\",outcome=\"unavailable\"} 1"
+                "bloodraven_backup_runs_total{kind=\"binlog_archive\",profile=\"nightly\",outcome=\"unavailable\"} 1"
             ),
             "{text}"
         );

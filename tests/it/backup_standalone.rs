@@ -134,9 +134,9 @@ async fn backup_standalone_backs_up_the_replica_and_archives_for_point_in_time()
     assert_eq!(listed[0]["state"], "complete", "{listed}");
     let (_, metrics) = call(&base, "GET", "/metrics").await?;
     for line in [
-        "bloodraven_backup_runs_total{kind=\"backup\",outcome=\"succeeded\"} 1",
-        "bloodraven_backup_last_success_timestamp_seconds{kind=\"backup\"}",
-        "bloodraven_backup_last_size_bytes{kind=\"backup\"}",
+        "bloodraven_backup_runs_total{kind=\"backup\",profile=\"default\",outcome=\"succeeded\"} 1",
+        "bloodraven_backup_last_success_timestamp_seconds{kind=\"backup\",profile=\"default\"}",
+        "bloodraven_backup_last_size_bytes{kind=\"backup\",profile=\"default\"}",
     ] {
         assert!(
             metrics.contains(line),
@@ -176,7 +176,7 @@ async fn backup_standalone_backs_up_the_replica_and_archives_for_point_in_time()
     let (_, metrics) = call(&base, "GET", "/metrics").await?;
     assert!(
         metrics
-            .contains("bloodraven_backup_last_success_timestamp_seconds{kind=\"binlog_archive\"}"),
+            .contains("bloodraven_backup_last_success_timestamp_seconds{kind=\"binlog_archive\",profile=\"default\"}"),
         "{metrics}"
     );
 

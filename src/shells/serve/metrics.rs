@@ -16,6 +16,7 @@ use prometheus_client::registry::Registry;
 
 use crate::adapters::kube::requests::RequestMetrics;
 use crate::policy::rules::{Finding, Level};
+use crate::telemetry::backup::BackupMetrics;
 use crate::telemetry::cluster_cache::CacheMetrics;
 use crate::telemetry::failover::FailoverMetrics;
 
@@ -91,6 +92,7 @@ pub struct ServeMetrics {
     lint_cancelled: Counter,
     cluster_cache: CacheMetrics,
     groups: Mutex<HashMap<(String, String), Arc<FailoverMetrics>>>,
+    backups: Mutex<HashMap<(String, String), Arc<BackupMetrics>>>,
     kube_requests: RequestMetrics,
 }
 
@@ -179,6 +181,7 @@ impl ServeMetrics {
             lint_cancelled,
             cluster_cache,
             groups: Mutex::new(HashMap::new()),
+            backups: Mutex::new(HashMap::new()),
             kube_requests,
         }
     }
@@ -220,10 +223,38 @@ impl ServeMetrics {
         metrics
     }
 
-    /// A group was deleted: its per-site series go (see [`FailoverMetrics::clear`]).
+    /// The backup metrics of one group, labelled `namespace` and `group` like
+    /// [`Self::group_failover`]'s (registered on first use).
+    pub fn group_backups(&self, namespace: &str, group: &str) -> Arc<BackupMetrics> {
+        let mut backups = self.backups.lock().unwrap_or_else(PoisonError::into_inner);
+        let key = (namespace.to_owned(), group.to_owned());
+        if let Some(metrics) = backups.get(&key) {
+            return Arc::clone(metrics);
+        }
+        let mut registry = self.registry.lock().unwrap_or_else(PoisonError::into_inner);
+        let labelled = registry.sub_registry_with_labels(
+            [
+                (Cow::Borrowed("namespace"), Cow::Owned(key.0.clone())),
+                (Cow::Borrowed("group"), Cow::Owned(key.1.clone())),
+            ]
+            .into_iter(),
+        );
+        let metrics = Arc::new(BackupMetrics::register(labelled));
+        backups.insert(key, Arc::clone(&metrics));
+        metrics
+    }
+
+    /// A group was deleted: its per-site and backup series go (see
+    /// [`FailoverMetrics::clear`]).
     pub fn forget_group(&self, namespace: &str, group: &str) {
+        let key = (namespace.to_owned(), group.to_owned());
         let groups = self.groups.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(metrics) = groups.get(&(namespace.to_owned(), group.to_owned())) {
+        if let Some(metrics) = groups.get(&key) {
+            metrics.clear();
+        }
+        drop(groups);
+        let backups = self.backups.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(metrics) = backups.get(&key) {
             metrics.clear();
         }
     }

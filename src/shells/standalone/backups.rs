@@ -19,7 +19,7 @@ use crate::ports::artifacts::BlobStore;
 use crate::shells::backup::{
     ABANDONED_AFTER, Archiver, BackupError, BackupRequest, report, take_backup,
 };
-use crate::telemetry::backup::{BackupMetrics, RunKind};
+use crate::telemetry::backup::{BackupMetrics, RunKind, STANDALONE_PROFILE};
 
 /// Takes the group's backups; one at a time.
 pub struct Backups {
@@ -66,11 +66,12 @@ impl Backups {
         match &outcome {
             Ok(value) => self.metrics.succeeded(
                 RunKind::Backup,
+                STANDALONE_PROFILE,
                 crate::shells::backup::now(),
                 started.elapsed(),
                 value["storedBytes"].as_u64().unwrap_or(0),
             ),
-            Err(e) => self.metrics.failed(RunKind::Backup, e.category()),
+            Err(e) => self.metrics.failed(RunKind::Backup, STANDALONE_PROFILE, e.category()),
         }
         Some(outcome)
     }
@@ -223,6 +224,7 @@ pub async fn run_archiver(
                 let bytes = logs.iter().map(|log| log.bytes).sum();
                 metrics.succeeded(
                     RunKind::BinlogArchive,
+                    STANDALONE_PROFILE,
                     crate::shells::backup::now(),
                     started.elapsed(),
                     bytes,
@@ -232,7 +234,7 @@ pub async fn run_archiver(
                 }
             }
             Err(e) => {
-                metrics.failed(RunKind::BinlogArchive, e.category());
+                metrics.failed(RunKind::BinlogArchive, STANDALONE_PROFILE, e.category());
                 tracing::warn!(site = %active, error = %e, "binlog archive pass failed; retrying");
             }
         }
