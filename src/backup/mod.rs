@@ -10,5 +10,6 @@ pub mod logical;
 pub mod manifest;
 pub mod pitr;
 pub mod retention;
+pub mod run;
 pub mod seal;
 pub mod source;

@@ -10,6 +10,7 @@
 //! spec's order, so rendering the same group twice gives equal objects and "nothing
 //! changed" is a plain comparison.
 
+pub mod backup;
 pub mod deployment;
 pub mod diff;
 pub mod disruption;
@@ -73,11 +74,18 @@ pub enum RenderError {
     UnknownSite(String),
     #[error("site {0:?} has no lbIP to point DNS at")]
     NoLbIp(String),
+    /// A rendered object does not have the shape of its kind (a bug here, not in the
+    /// group).
+    #[error("rendered object is malformed: {0}")]
+    Internal(String),
 }
 
 impl Categorized for RenderError {
     fn category(&self) -> Category {
-        Category::InvalidInput
+        match self {
+            Self::Internal(_) => Category::Internal,
+            _ => Category::InvalidInput,
+        }
     }
 }
 

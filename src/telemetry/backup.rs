@@ -47,7 +47,7 @@ struct Kind {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct Outcome {
+struct RunLabels {
     kind: String,
     profile: String,
     outcome: String,
@@ -59,7 +59,7 @@ pub struct BackupMetrics {
     last_success: Family<Kind, Gauge>,
     duration: Family<Kind, Gauge<f64, AtomicU64>>,
     bytes: Family<Kind, Gauge>,
-    runs: Family<Outcome, Counter>,
+    runs: Family<RunLabels, Counter>,
 }
 
 impl BackupMetrics {
@@ -135,7 +135,7 @@ impl BackupMetrics {
     /// (`succeeded`, an error category, or the operator's failure reasons).
     pub fn count(&self, kind: RunKind, profile: &str, outcome: &'static str) {
         self.runs
-            .get_or_create(&Outcome {
+            .get_or_create(&RunLabels {
                 kind: kind.as_str().to_owned(),
                 profile: profile.to_owned(),
                 outcome: outcome.to_owned(),
@@ -177,11 +177,15 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("bloodraven_backup_last_duration_seconds{kind=\"backup\",profile=\"nightly\"} 2.5"),
+            text.contains(
+                "bloodraven_backup_last_duration_seconds{kind=\"backup\",profile=\"nightly\"} 2.5"
+            ),
             "{text}"
         );
         assert!(
-            text.contains("bloodraven_backup_last_size_bytes{kind=\"backup\",profile=\"nightly\"} 1234"),
+            text.contains(
+                "bloodraven_backup_last_size_bytes{kind=\"backup\",profile=\"nightly\"} 1234"
+            ),
             "{text}"
         );
         assert!(

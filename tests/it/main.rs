@@ -22,6 +22,7 @@ mod failover_unplanned;
 #[allow(dead_code)]
 mod failover_writer;
 mod generated;
+mod kube_real_backup;
 mod kube_real_certs;
 mod kube_real_children;
 mod kube_real_kubectl;

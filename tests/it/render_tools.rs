@@ -148,3 +148,75 @@ fn render_lint_flags_an_unpinned_image() {
         "{required:?}"
     );
 }
+
+/// The backup objects (`render::backup`): the Job of a MysqlBackup and the CronJobs of the
+/// schedules, for an S3 profile with encryption and a PVC profile.
+fn backup_values() -> Vec<Value> {
+    use bloodraven::api::{MysqlBackup, MysqlFailoverGroup};
+    use bloodraven::render::backup::{BackupJobInput, backup_job, profile, schedule_cron_jobs};
+    let group: MysqlFailoverGroup = serde_json::from_value(serde_json::json!({
+        "apiVersion": "shipstream.io/v1alpha1", "kind": "MysqlFailoverGroup",
+        "metadata": {"name": "orders", "namespace": "db", "uid": "0b9c4f6e-1111"},
+        "spec": {
+            "image": "mysql:9.7.4", "sites": [{"name": "iad"}, {"name": "pdx"}],
+            "dns": {"hostname": "orders.example.com"},
+            "credentials": {"operatorSecret": "orders-operator"},
+            "backup": {
+                "stagingVolumeSizeLimit": "20Gi",
+                "profiles": [
+                    {"name": "offsite", "storage": {"type": "S3", "s3": {"bucket": "b",
+                        "credentialsSecret": "s3", "endpointURL": "https://s3.example.com"}},
+                     "encryption": {"passphraseSecret": {"name": "key"}}},
+                    {"name": "local", "storage": {"type": "PVC", "pvc": {"claimName": "backups"}}}
+                ],
+                "schedules": [{"name": "nightly", "profileName": "offsite", "schedule": "0 3 * * *"},
+                              {"name": "hourly", "profileName": "local", "schedule": "0 * * * *",
+                               "startingDeadlineSeconds": 300}]
+            }
+        }
+    }))
+    .unwrap();
+    let backup: MysqlBackup = serde_json::from_value(serde_json::json!({
+        "apiVersion": "shipstream.io/v1alpha1", "kind": "MysqlBackup",
+        "metadata": {"name": "orders-manual", "namespace": "db", "uid": "77aa-bb"},
+        "spec": {"failoverGroupRef": {"name": "orders"}, "profileName": "offsite"}
+    }))
+    .unwrap();
+    let image = format!("ghcr.io/example/bloodraven@sha256:{}", "ab".repeat(32));
+    let spec = group.spec.backup.as_ref().unwrap();
+    let mut values = Vec::new();
+    for name in ["offsite", "local"] {
+        let job = backup_job(&BackupJobInput {
+            group: &group,
+            backup: &backup,
+            profile: profile(spec, name).unwrap(),
+            source_site: "pdx",
+            source_address: "mysql-orders-pdx-internal.db.svc:3306",
+            image: &image,
+        })
+        .unwrap();
+        let mut value = serde_json::to_value(job).unwrap();
+        // One file per object: the two Jobs share a name (one backup, two profiles here).
+        value["metadata"]["name"] = Value::from(format!("backup-{name}"));
+        values.push(value);
+    }
+    for cron in schedule_cron_jobs(&group, &image, "bloodraven-backup-trigger").unwrap() {
+        values.push(serde_json::to_value(cron).unwrap());
+    }
+    values
+}
+
+#[test]
+fn render_backup_objects_pass_kubernetes_validate_and_bloodraven_lint() {
+    let values = backup_values();
+    assert_eq!(values.len(), 4);
+    let dir = tempfile::tempdir().unwrap();
+    for version in [Some(K8S_VERSION), None] {
+        let out = validate(dir.path(), &values, version);
+        assert!(out.status.success(), "{version:?}:\n{}", output_text(&out));
+    }
+    let (code, report) = lint(&to_yaml(&values));
+    assert_eq!(required_findings(&report), Vec::<String>::new());
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["summary"]["parseErrors"], 0);
+}

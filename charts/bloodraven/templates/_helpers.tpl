@@ -108,6 +108,18 @@ one by name (get): no Secret is listed or watched for the controllers. */}}
 - apiGroups: [""]
   resources: [events]
   verbs: [create]
+- apiGroups: [shipstream.io]
+  resources: [mysqlbackups]
+  verbs: [list, watch]
+- apiGroups: [shipstream.io]
+  resources: [mysqlbackups/status]
+  verbs: [patch]
+- apiGroups: [batch]
+  resources: [jobs]
+  verbs: [list, watch, patch]
+- apiGroups: [batch]
+  resources: [cronjobs]
+  verbs: [list, watch, patch, delete]
 {{- end -}}
 
 {{/* Nodes are cluster-scoped: tainting needs a ClusterRole in either install. */}}

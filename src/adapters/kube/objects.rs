@@ -45,9 +45,9 @@ pub const FIELD_MANAGER: &str = "bloodraven";
 /// told it lagged and re-reconciles everything.
 const CHANGES_CAPACITY: usize = 1024;
 
-/// A group whose site Deployment changed on the server (its status, typically): the
-/// ordered update waits on Deployment status, so the group is worth a reconcile now
-/// rather than at the next resync.
+/// A group whose site Deployment or backup Job changed on the server (its status,
+/// typically): the ordered update waits on Deployment status and a backup on its Job's, so
+/// the group is worth a reconcile now rather than at the next resync.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupChanged {
     pub namespace: String,
@@ -336,7 +336,9 @@ async fn watch_kind(
                 }
             }
             Ok(Event::Apply(object)) => {
-                if kind.kind == "Deployment"
+                // A site Deployment rolled (the ordered update waits on it) or a backup Job
+                // ended (its MysqlBackup's status waits on it).
+                if matches!(kind.kind, "Deployment" | "Job")
                     && let (Some(namespace), Some(group)) = (
                         object.metadata.namespace.clone(),
                         object

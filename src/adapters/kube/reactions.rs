@@ -48,7 +48,7 @@ use crate::ports::objects::ObjectStore;
 use crate::ports::observer::{DecisionObserver, DecisionReport};
 use crate::telemetry::failover::FailoverMetrics;
 
-pub use events::event_reason;
+pub use events::{EventNote, event_reason, object_event};
 
 /// Bounds of the reactions task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -41,6 +41,31 @@ pub struct S3Settings {
     pub region: Option<String>,
     pub access_key_id: Option<String>,
     pub secret_access_key: Option<String>,
+    pub session_token: Option<String>,
+}
+
+/// The keys of an S3 credentials Secret (the reference's names, which are also the
+/// environment variables the AWS tools read).
+pub const S3_CREDENTIAL_KEYS: [&str; 4] = [
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_REGION",
+];
+
+impl S3Settings {
+    /// Fills what is unset from a credentials Secret's entries (`lookup` answers a key's
+    /// value): the operator reads the Secret, a Job reads its files.
+    #[must_use]
+    pub fn with_credentials(mut self, lookup: impl Fn(&str) -> Option<String>) -> Self {
+        self.access_key_id = self.access_key_id.or_else(|| lookup("AWS_ACCESS_KEY_ID"));
+        self.secret_access_key = self
+            .secret_access_key
+            .or_else(|| lookup("AWS_SECRET_ACCESS_KEY"));
+        self.session_token = self.session_token.or_else(|| lookup("AWS_SESSION_TOKEN"));
+        self.region = self.region.or_else(|| lookup("AWS_REGION"));
+        self
+    }
 }
 
 /// A repository that cannot be opened.
@@ -264,6 +289,9 @@ fn s3_builder(bucket: &str, s3: &S3Settings) -> AmazonS3Builder {
     }
     if let Some(secret) = &s3.secret_access_key {
         builder = builder.with_secret_access_key(secret);
+    }
+    if let Some(token) = &s3.session_token {
+        builder = builder.with_token(token);
     }
     // A restarted or briefly unreachable server delays an upload; it does not fail it.
     builder.with_retry(RetryConfig {

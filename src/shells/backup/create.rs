@@ -21,12 +21,12 @@ use super::{keys, now};
 use crate::adapters::mysql::{BackupServer, ClientTls, Credentials, DumpOptions, LogicalEndpoint};
 use crate::backup::manifest::{
     CONTENTS_FILE, Contents, FAILED_FILE, FORMAT, Failed, MANIFEST_FILE, Manifest, Method,
-    PhysicalArchive, STARTED_FILE, Started, backup_key, new_id,
+    PhysicalArchive, STARTED_FILE, Started, backup_key, is_valid_id, new_id,
 };
 use crate::control::backup::RepositorySink;
 use crate::error::Categorized as _;
 use crate::failover::Timestamp;
-use crate::ports::artifacts::{ArtifactSink as _, BlobStore};
+use crate::ports::artifacts::{ArtifactSink as _, BlobError, BlobStore};
 
 #[derive(Debug, Clone, Args)]
 pub struct CreateArgs {
@@ -55,6 +55,11 @@ pub struct CreateArgs {
     /// neither: not encrypted).
     #[arg(long, value_name = "FILE")]
     pub encrypt_passphrase_file: Option<PathBuf>,
+    /// The backup's id (default: its start time and a random suffix). The operator names
+    /// each `MysqlBackup`'s backup, so it finds the manifest without listing; a Job retry
+    /// reuses the id of the attempt it replaces. An id whose backup is complete is refused.
+    #[arg(long, value_name = "ID")]
+    pub id: Option<String>,
     #[command(flatten)]
     pub login: MysqlLogin,
     #[command(flatten)]
@@ -79,6 +84,7 @@ impl MethodArg {
 pub(super) async fn create(args: &CreateArgs) -> Result<String, BackupError> {
     let store = args.s3.open(&args.to)?;
     let request = BackupRequest {
+        id: args.id.clone(),
         source: args.source.clone(),
         credentials: args.login.credentials()?,
         tls: args.login.tls(),
@@ -98,6 +104,8 @@ pub(super) async fn create(args: &CreateArgs) -> Result<String, BackupError> {
 /// One backup to take: everything `create` gathers from its flags and the environment.
 #[derive(Debug, Clone)]
 pub struct BackupRequest {
+    /// The id to store it under; `None`: a new one from the start time.
+    pub id: Option<String>,
     /// `host:port`.
     pub source: String,
     pub credentials: Credentials,
@@ -116,7 +124,10 @@ pub async fn take_backup(
     request: BackupRequest,
 ) -> Result<(Manifest, Contents), BackupError> {
     let started = now();
-    let id = new_id(started, random_suffix()?);
+    let id = match &request.id {
+        Some(id) => claim_id(&*store, id).await?,
+        None => new_id(started, random_suffix()?),
+    };
     let span = tracing::info_span!(
         "backup_create",
         id = %id,
@@ -221,6 +232,31 @@ async fn run_backup(
     put_json(&*store, &backup_key(&id, MANIFEST_FILE), &manifest).await?;
     tracing::info!(bytes = manifest.stored_bytes, gtids = %manifest.gtid_executed, "backup complete");
     Ok((manifest, contents))
+}
+
+/// Checks a given id and takes it over: refused when it is not a valid id or its backup
+/// is complete; a failed attempt's record is removed, so the listing shows the new attempt
+/// as running rather than the old one as failed.
+async fn claim_id(store: &dyn BlobStore, id: &str) -> Result<String, BackupError> {
+    if !is_valid_id(id) {
+        return Err(BackupError::Input(format!(
+            "--id {id:?}: an id is 1 to 64 letters, digits, '-' or '_'"
+        )));
+    }
+    // A one-byte read: a manifest answers "too large", which says it exists.
+    match store.get(&backup_key(id, MANIFEST_FILE), 1).await {
+        Ok(_) | Err(BlobError::TooLarge { .. }) => {
+            return Err(BackupError::Input(format!(
+                "--id {id}: that backup is complete already; ids are never reused"
+            )));
+        }
+        Err(BlobError::Missing { .. }) => {}
+        Err(e) => return Err(e.into()),
+    }
+    match store.delete(&backup_key(id, FAILED_FILE)).await {
+        Ok(()) | Err(BlobError::Missing { .. }) => Ok(id.to_owned()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// How long a CLONE of the source may take.

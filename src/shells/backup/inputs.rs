@@ -65,6 +65,7 @@ impl MysqlLogin {
 
 /// Where the repository is.
 #[derive(Debug, Clone, Args)]
+#[allow(clippy::struct_field_names)] // the fields are the `--s3-*` flags, named alike
 pub struct S3Flags {
     /// S3 endpoint for S3-compatible servers (default: $AWS_ENDPOINT_URL, else AWS).
     #[arg(long, value_name = "URL")]
@@ -72,15 +73,35 @@ pub struct S3Flags {
     /// S3 region (default: $AWS_REGION, else us-east-1).
     #[arg(long, value_name = "REGION")]
     pub s3_region: Option<String>,
+    /// A directory holding the S3 credentials as files named like the variables
+    /// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, optional `AWS_SESSION_TOKEN` and
+    /// `AWS_REGION`): a mounted credentials Secret. Default: the environment.
+    #[arg(long, value_name = "DIR")]
+    pub s3_credentials_dir: Option<PathBuf>,
 }
 
 impl S3Flags {
     pub fn open(&self, url: &str) -> Result<Arc<dyn BlobStore>, BackupError> {
-        let settings = S3Settings {
+        let mut settings = S3Settings {
             endpoint: self.s3_endpoint.clone(),
             region: self.s3_region.clone(),
             ..S3Settings::default()
         };
+        if let Some(dir) = &self.s3_credentials_dir {
+            if !dir.is_dir() {
+                return Err(BackupError::Input(format!(
+                    "--s3-credentials-dir {}: not a directory",
+                    dir.display()
+                )));
+            }
+            settings = settings.with_credentials(|key| {
+                let path = dir.join(key);
+                path.is_file()
+                    .then(|| read_secret(&path, "--s3-credentials-dir").ok())
+                    .flatten()
+                    .filter(|value| !value.is_empty())
+            });
+        }
         Ok(Arc::new(ObjectRepository::open(url, &settings)?))
     }
 }

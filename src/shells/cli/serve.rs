@@ -12,7 +12,7 @@ use crate::control::leader::ElectionTiming;
 use crate::policy::rules::{Catalog, LintConfig};
 use crate::render::webhook_certs::Policy;
 use crate::shells::certs::generate_certs;
-use crate::shells::operator::{self, Endpoints, OperatorError, OperatorOptions};
+use crate::shells::operator::{self, Endpoints, JobSettings, OperatorError, OperatorOptions};
 use crate::shells::serve::self_managed::{SelfManagedCerts, SelfManagedOptions};
 use crate::shells::serve::{
     ClusterLookups, DEFAULT_OPERATOR_SERVICE_ACCOUNT, LintLimits, ServeOptions, Server, bind,
@@ -146,6 +146,19 @@ pub struct ServeArgs {
     /// that stands in for the site's internal Service.
     #[arg(long, hide = true)]
     pub site_endpoints: Option<PathBuf>,
+    /// The image backup Jobs and schedule CronJobs run: this binary's own image, pinned by
+    /// digest (the chart passes its `image`). Without it, backups wait with a message.
+    #[arg(long, env = "BLOODRAVEN_OPERATOR_IMAGE", value_name = "IMAGE")]
+    pub job_image: Option<String>,
+    /// The ServiceAccount schedule CronJobs run under: it creates the `MysqlBackup` of each
+    /// run (the chart passes the operator's).
+    #[arg(
+        long,
+        env = "BLOODRAVEN_OPERATOR_SA",
+        value_name = "NAME",
+        default_value = "bloodraven"
+    )]
+    pub job_service_account: String,
 }
 
 /// See [`ServeArgs::controllers`].
@@ -306,6 +319,10 @@ async fn start_operator(
             retry_period: lease / 7,
         },
         resync: Duration::from_secs(args.resync_secs.max(1)),
+        jobs: JobSettings {
+            image: args.job_image.clone().filter(|i| !i.is_empty()),
+            service_account: args.job_service_account.clone(),
+        },
         ..OperatorOptions::default()
     };
     if let Some(path) = &args.site_endpoints {

@@ -11,19 +11,19 @@ use kube::{Api, ResourceExt as _};
 use tokio::sync::{broadcast, watch};
 
 use super::OperatorContext;
+use super::backups::BackupObjects;
 use super::group::GroupRuntime;
 use crate::adapters::kube::WatchScope;
 use crate::adapters::kube::objects::GroupChanged;
-use crate::api::MysqlFailoverGroup;
+use crate::api::{MysqlBackup, MysqlFailoverGroup};
 use crate::control::reconcile::reconcile_children;
 
 type GroupKey = (String, String);
 
 /// How long a new leader waits for its child-object caches before reconciling.
 const CACHE_SYNC_WAIT: Duration = Duration::from_secs(60);
-type GroupEvents = std::pin::Pin<
-    Box<dyn futures_util::Stream<Item = Result<Event<MysqlFailoverGroup>, watcher::Error>> + Send>,
->;
+type Events<K> =
+    std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<Event<K>, watcher::Error>> + Send>>;
 
 fn key_of(group: &MysqlFailoverGroup) -> GroupKey {
     (group.namespace().unwrap_or_default(), group.name_any())
@@ -45,7 +45,12 @@ pub(super) async fn lead(
     {
         tracing::warn!(after = ?CACHE_SYNC_WAIT, "child-object caches not filled yet; reconciling anyway (unchanged objects may be re-applied once)");
     }
-    let mut watches = futures_util::stream::select_all(group_streams(&ctx));
+    let mut watches = futures_util::stream::select_all(streams::<MysqlFailoverGroup>(&ctx));
+    let mut backup_watches = futures_util::stream::select_all(streams::<MysqlBackup>(&ctx));
+    let mut backups = BackupObjects::default();
+    // Groups whose backups (not their children or failover loop) need a pass: a backup
+    // changed, which costs no Secret read and no render.
+    let mut dirty_backups: BTreeSet<GroupKey> = BTreeSet::new();
     let mut deployments = ctx.objects.changes();
     let mut deployments_open = true;
     let mut known: BTreeMap<GroupKey, Arc<MysqlFailoverGroup>> = BTreeMap::new();
@@ -83,6 +88,13 @@ pub(super) async fn lead(
                 }
                 None => break,
             },
+            event = backup_watches.next() => {
+                if let Some(key) = backups.observe(event).await
+                    && known.contains_key(&key)
+                {
+                    dirty_backups.insert(key);
+                }
+            }
             _ = resync.tick() => dirty.extend(known.keys().cloned()),
             // A site Deployment changed (a rollout finished, a pod became ready): the
             // ordered update may move on now rather than at the next resync.
@@ -108,7 +120,19 @@ pub(super) async fn lead(
             };
             let runtime = runtimes.remove(&key);
             if let Some(runtime) = reconcile(&ctx, &group, runtime).await {
-                runtimes.insert(key, runtime);
+                runtimes.insert(key.clone(), runtime);
+            }
+            dirty_backups.insert(key);
+        }
+        while let Some(key) = dirty_backups.pop_first() {
+            if !*leading.borrow() || *halt.borrow() {
+                break;
+            }
+            if let Some(group) = known.get(&key) {
+                let failover = runtimes.get(&key).and_then(GroupRuntime::failover_status);
+                backups
+                    .reconcile_group(&ctx, group, failover.as_ref())
+                    .await;
             }
         }
     }
@@ -158,9 +182,18 @@ async fn reconcile(
     tracing::Instrument::instrument(work, span).await
 }
 
-/// One watch per namespace in scope, or one cluster-wide.
-fn group_streams(ctx: &OperatorContext) -> Vec<GroupEvents> {
-    let apis: Vec<Api<MysqlFailoverGroup>> = match &ctx.scope {
+/// One watch of `K` per namespace in scope, or one cluster-wide.
+fn streams<K>(ctx: &OperatorContext) -> Vec<Events<K>>
+where
+    K: kube::Resource<Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + 'static,
+    K::DynamicType: Default,
+{
+    let apis: Vec<Api<K>> = match &ctx.scope {
         WatchScope::AllNamespaces => vec![Api::all(ctx.client.clone())],
         WatchScope::Namespaces(namespaces) => namespaces
             .iter()

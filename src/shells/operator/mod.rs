@@ -12,6 +12,7 @@
 //! resourceVersion precondition, and reports decisions as status, Events, pod labels, node
 //! taints and the DNSEndpoint ([`group`]).
 
+mod backups;
 pub mod endpoints;
 mod group;
 mod manager;
@@ -49,6 +50,26 @@ pub struct OperatorOptions {
     pub endpoints: Endpoints,
     pub render: RenderOptions,
     pub loop_config: LoopConfig,
+    /// What backup Jobs and schedule CronJobs run.
+    pub jobs: JobSettings,
+}
+
+/// The image and account of the Jobs the operator creates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobSettings {
+    /// The operator's own image; `None`: backups wait, saying so.
+    pub image: Option<String>,
+    /// The ServiceAccount of schedule CronJobs (it creates `MysqlBackup` objects).
+    pub service_account: String,
+}
+
+impl Default for JobSettings {
+    fn default() -> Self {
+        Self {
+            image: None,
+            service_account: "bloodraven".to_owned(),
+        }
+    }
 }
 
 impl Default for OperatorOptions {
@@ -67,6 +88,7 @@ impl Default for OperatorOptions {
             endpoints: Endpoints::services(),
             render: RenderOptions::default(),
             loop_config: LoopConfig::default(),
+            jobs: JobSettings::default(),
         }
     }
 }
@@ -113,6 +135,7 @@ pub(crate) struct OperatorContext {
     pub objects: Arc<KubeObjects>,
     /// Where each group's failover metrics are registered (one /metrics with admission).
     pub metrics: Arc<ServeMetrics>,
+    pub jobs: JobSettings,
 }
 
 /// Runs [`run`] on a runtime of its own, on `threads` threads of its own, until `stop`
@@ -175,6 +198,7 @@ pub async fn run(
         loop_config: options.loop_config,
         objects: Arc::new(objects),
         metrics,
+        jobs: options.jobs,
     });
     // `halt`: stop acting (shutdown). The controllers finish their actions in progress and
     // stop every loop before the election task releases the Lease, so the next leader

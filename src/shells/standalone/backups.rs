@@ -71,7 +71,9 @@ impl Backups {
                 started.elapsed(),
                 value["storedBytes"].as_u64().unwrap_or(0),
             ),
-            Err(e) => self.metrics.failed(RunKind::Backup, STANDALONE_PROFILE, e.category()),
+            Err(e) => self
+                .metrics
+                .failed(RunKind::Backup, STANDALONE_PROFILE, e.category()),
         }
         Some(outcome)
     }
@@ -94,6 +96,7 @@ impl Backups {
             .ok_or_else(|| BackupError::Runtime(format!("site {site} is not configured")))?;
         tracing::info!(site, reason = reason.as_str(), "backup source chosen");
         let request = BackupRequest {
+            id: None,
             source: address,
             credentials: self.credentials.clone(),
             tls: ClientTls::Required { ca: None },

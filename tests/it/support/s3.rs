@@ -149,6 +149,7 @@ impl SeaweedS3 {
             region: Some("us-east-1".to_owned()),
             access_key_id: Some(ACCESS_KEY.to_owned()),
             secret_access_key: Some(SECRET_KEY.to_owned()),
+            session_token: None,
         }
     }
 

@@ -15,8 +15,9 @@ pub struct ManagedKind {
     pub plural: &'static str,
 }
 
-/// Every kind [`crate::render`] produces, DNSEndpoint included.
-pub const MANAGED_KINDS: [ManagedKind; 6] = [
+/// Every kind [`crate::render`] produces, DNSEndpoint and the backup Jobs and CronJobs
+/// included.
+pub const MANAGED_KINDS: [ManagedKind; 8] = [
     ManagedKind {
         group: "",
         version: "v1",
@@ -46,6 +47,18 @@ pub const MANAGED_KINDS: [ManagedKind; 6] = [
         version: "v1",
         kind: "PodDisruptionBudget",
         plural: "poddisruptionbudgets",
+    },
+    ManagedKind {
+        group: "batch",
+        version: "v1",
+        kind: "Job",
+        plural: "jobs",
+    },
+    ManagedKind {
+        group: "batch",
+        version: "v1",
+        kind: "CronJob",
+        plural: "cronjobs",
     },
     ManagedKind {
         group: "externaldns.k8s.io",
@@ -127,6 +140,12 @@ mod tests {
             .to_values()
             .unwrap();
         rendered.push(serde_json::to_value(dns::dns_endpoint(&group, "iad").unwrap()).unwrap());
+        // The backup kinds come from `render::backup`, whose tests check that what it
+        // renders is managed; here they complete the table.
+        for kind in ["Job", "CronJob"] {
+            rendered.push(serde_json::json!({"apiVersion": "batch/v1", "kind": kind,
+                "metadata": {"name": "x", "namespace": "db"}}));
+        }
         let mut kinds: Vec<&str> = rendered
             .iter()
             .map(|v| {

@@ -58,16 +58,59 @@ pub(super) fn kube_event(
     at: Timestamp,
     seq: u64,
 ) -> KubeEvent {
-    let name = group.metadata.name.clone().unwrap_or_default();
-    let namespace = group.metadata.namespace.clone();
-    let when = jiff::Timestamp::from_millisecond(i64::try_from(at.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
-    let mut message = match &event.site {
+    let message = match &event.site {
         Some(site) if !event.message.contains(site.as_str()) => {
             format!("site {site}: {}", event.message)
         }
         _ => event.message.clone(),
     };
+    object_event(
+        ObjectReference {
+            api_version: Some(API_VERSION.to_owned()),
+            kind: Some("MysqlFailoverGroup".to_owned()),
+            name: group.metadata.name.clone(),
+            namespace: group.metadata.namespace.clone(),
+            uid: group.metadata.uid.clone(),
+            ..ObjectReference::default()
+        },
+        &EventNote {
+            reason: event_reason(event),
+            warning: event.reason.is_warning(),
+            message,
+            action: "Failover",
+        },
+        reporter,
+        at,
+        seq,
+    )
+}
+
+/// What an Event says, whatever it is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventNote {
+    /// A CamelCase reason from a fixed vocabulary.
+    pub reason: String,
+    /// `Warning` rather than `Normal`.
+    pub warning: bool,
+    /// Cut to the API server's limit.
+    pub message: String,
+    /// What the reporter was doing (`Failover`, `Backup`).
+    pub action: &'static str,
+}
+
+/// The core/v1 Event about `involved`; `seq` keeps names unique within a process.
+pub fn object_event(
+    involved: ObjectReference,
+    note: &EventNote,
+    reporter: &str,
+    at: Timestamp,
+    seq: u64,
+) -> KubeEvent {
+    let name = involved.name.clone().unwrap_or_default();
+    let namespace = involved.namespace.clone();
+    let when = jiff::Timestamp::from_millisecond(i64::try_from(at.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    let mut message = note.message.clone();
     if message.len() > MAX_MESSAGE {
         let mut end = MAX_MESSAGE;
         while !message.is_char_boundary(end) {
@@ -78,27 +121,13 @@ pub(super) fn kube_event(
     KubeEvent {
         metadata: ObjectMeta {
             name: Some(format!("{name}.{:x}{seq:04x}", at.as_millis())),
-            namespace: namespace.clone(),
+            namespace,
             ..ObjectMeta::default()
         },
-        involved_object: ObjectReference {
-            api_version: Some(API_VERSION.to_owned()),
-            kind: Some("MysqlFailoverGroup".to_owned()),
-            name: Some(name),
-            namespace,
-            uid: group.metadata.uid.clone(),
-            ..ObjectReference::default()
-        },
-        reason: Some(event_reason(event)),
+        involved_object: involved,
+        reason: Some(note.reason.clone()),
         message: Some(message),
-        type_: Some(
-            if event.reason.is_warning() {
-                "Warning"
-            } else {
-                "Normal"
-            }
-            .to_owned(),
-        ),
+        type_: Some(if note.warning { "Warning" } else { "Normal" }.to_owned()),
         source: Some(EventSource {
             component: Some(COMPONENT.to_owned()),
             host: None,
@@ -109,7 +138,7 @@ pub(super) fn kube_event(
         last_timestamp: Some(Time(when)),
         event_time: Some(MicroTime(when)),
         count: Some(1),
-        action: Some("Failover".to_owned()),
+        action: Some(note.action.to_owned()),
         ..KubeEvent::default()
     }
 }

@@ -1,0 +1,703 @@
+//! The backup controllers while this replica leads: each group's schedule CronJobs, and
+//! each `MysqlBackup`'s Job and status.
+//!
+//! The decisions are [`crate::backup::run::next_step`] (pure); this module observes (the
+//! watch caches, the group's failover status, the repository's manifest) and acts (apply
+//! the Job, patch the status, post Events, count the run).
+//!
+//! The status is a view of the repository: when the Job succeeds, the backup's manifest,
+//! written last by `bloodraven backup create`, gives the GTID set, the size and the times.
+//! A Job that says it succeeded with no manifest behind it is a failure. Status writes
+//! carry the resourceVersion the decision was made on, so after a leader change two
+//! replicas never both record (and count) the same ending.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Event as KubeEvent, ObjectReference, Secret};
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::runtime::watcher::{self, Event};
+use kube::{Api, ResourceExt as _};
+use serde_json::{Value, json};
+
+use super::OperatorContext;
+use crate::adapters::kube::reactions::{EventNote, object_event};
+use crate::adapters::storage::{ObjectRepository, S3Settings};
+use crate::api::backup::{BackupProfile, StorageType};
+use crate::api::{API_VERSION, MysqlBackup, MysqlFailoverGroup};
+use crate::backup::manifest::Manifest;
+use crate::backup::run::{self, Chosen, FailReason, JobState, Observed, Phase, Step, human_size};
+use crate::control::backup::Catalog;
+use crate::failover::{GroupStatus, Timestamp};
+use crate::ports::objects::{ObjectKey, ObjectStore as _};
+use crate::render::backup::{
+    self as render, BackupJobInput, LABEL_SCHEDULE, backup_id, job_name, repository_url,
+};
+use crate::render::diff::covers;
+use crate::render::names::{LABEL_GROUP, LABEL_MANAGED_BY};
+use crate::telemetry::backup::RunKind;
+
+/// Bounds one read of a backup's manifest from the repository.
+const MANIFEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub(super) type BackupKey = (String, String);
+
+/// The `MysqlBackup` objects seen by the watch, by namespace and name.
+#[derive(Default)]
+pub(super) struct BackupObjects {
+    known: BTreeMap<BackupKey, Arc<MysqlBackup>>,
+    seq: u64,
+}
+
+impl BackupObjects {
+    /// Records a watched object; answers the (namespace, group) it belongs to.
+    pub(super) fn seen(&mut self, backup: MysqlBackup) -> (String, String) {
+        let namespace = backup.namespace().unwrap_or_default();
+        let group = (
+            namespace.clone(),
+            backup.spec.failover_group_ref.name.clone(),
+        );
+        self.known
+            .insert((namespace, backup.name_any()), Arc::new(backup));
+        group
+    }
+
+    pub(super) fn gone(&mut self, backup: &MysqlBackup) {
+        self.known
+            .remove(&(backup.namespace().unwrap_or_default(), backup.name_any()));
+    }
+
+    /// Takes one event of the MysqlBackup watch; answers the group whose backups changed.
+    pub(super) async fn observe(
+        &mut self,
+        event: Option<Result<Event<MysqlBackup>, watcher::Error>>,
+    ) -> Option<(String, String)> {
+        match event? {
+            Ok(Event::Apply(backup) | Event::InitApply(backup)) => Some(self.seen(backup)),
+            Ok(Event::Delete(backup)) => {
+                self.gone(&backup);
+                None
+            }
+            Ok(Event::Init | Event::InitDone) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, "MysqlBackup watch failed; it retries");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                None
+            }
+        }
+    }
+
+    fn of_group(&self, namespace: &str, group: &str) -> Vec<Arc<MysqlBackup>> {
+        self.known
+            .iter()
+            .filter(|((ns, _), b)| ns == namespace && b.spec.failover_group_ref.name == group)
+            .map(|(_, b)| Arc::clone(b))
+            .collect()
+    }
+
+    /// Keeps the group's CronJobs as its schedules say, moves each of its backups on, and
+    /// sets the last-success gauges from the stored objects.
+    pub(super) async fn reconcile_group(
+        &mut self,
+        ctx: &OperatorContext,
+        group: &MysqlFailoverGroup,
+        failover: Option<&GroupStatus>,
+    ) {
+        let span = tracing::info_span!("backups", namespace = %group.namespace().unwrap_or_default(), group = %group.name_any());
+        let pass = self.reconcile_group_inner(ctx, group, failover);
+        tracing::Instrument::instrument(pass, span).await;
+    }
+
+    async fn reconcile_group_inner(
+        &mut self,
+        ctx: &OperatorContext,
+        group: &MysqlFailoverGroup,
+        failover: Option<&GroupStatus>,
+    ) {
+        if let Err(e) = sync_schedules(ctx, group).await {
+            tracing::warn!(error = %e, "cannot bring the backup schedules' CronJobs in line");
+        }
+        let namespace = group.namespace().unwrap_or_default();
+        let backups = self.of_group(&namespace, &group.name_any());
+        for backup in &backups {
+            let span = tracing::info_span!("backup", name = %backup.name_any(), profile = %backup.spec.profile_name);
+            let step = self.reconcile_backup(ctx, group, failover, backup);
+            tracing::Instrument::instrument(step, span).await;
+        }
+        record_last_successes(ctx, group, &backups);
+    }
+
+    async fn reconcile_backup(
+        &mut self,
+        ctx: &OperatorContext,
+        group: &MysqlFailoverGroup,
+        failover: Option<&GroupStatus>,
+        backup: &MysqlBackup,
+    ) {
+        let status = backup.status.clone().unwrap_or_default();
+        let phase = Phase::parse(status.phase.as_deref());
+        if phase.is_some_and(Phase::is_terminal) {
+            return;
+        }
+        let now = crate::shells::backup::now();
+        let spec = group.spec.backup.clone().unwrap_or_default();
+        let Some(profile) = render::profile(&spec, &backup.spec.profile_name) else {
+            let message = format!(
+                "profile {:?} is not in the group's spec.backup.profiles",
+                backup.spec.profile_name
+            );
+            self.fail(ctx, group, backup, FailReason::InvalidSource, &message)
+                .await;
+            return;
+        };
+        let id = match backup_id(backup) {
+            Ok(id) => id,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot name the backup");
+                return;
+            }
+        };
+        let namespace = group.namespace().unwrap_or_default();
+        let job_key = ObjectKey {
+            api_version: "batch/v1".to_owned(),
+            kind: "Job".to_owned(),
+            namespace: namespace.clone(),
+            name: job_name(&id),
+        };
+        let observed = Observed {
+            phase,
+            created: created(backup).unwrap_or(now),
+            source_override: backup.spec.source_site_override.as_deref(),
+            sites: &group.spec.sites,
+            group: failover,
+            max_lag_seconds: u64::try_from(spec.max_lag_seconds_for_source).unwrap_or(0),
+            job: job_state(ctx.objects.live(&job_key).as_ref()),
+        };
+        match run::next_step(&observed, now) {
+            Step::Nothing => {}
+            Step::Wait(message) => {
+                if phase != Some(Phase::Pending) || status.message.as_deref() != Some(&message) {
+                    let patch = json!({"phase": "Pending", "message": message});
+                    let _ = write_status(ctx, backup, &patch).await;
+                }
+            }
+            Step::Start { site, chosen } => {
+                self.start(ctx, group, failover, backup, profile, &id, &site, chosen)
+                    .await;
+            }
+            Step::MarkRunning => {
+                let patch = json!({"phase": "Running", "jobName": job_key.name});
+                let _ = write_status(ctx, backup, &patch).await;
+            }
+            Step::Finish => self.finish(ctx, group, backup, profile, &id).await,
+            Step::Fail { reason, message } => {
+                self.fail(ctx, group, backup, reason, &message).await;
+            }
+        }
+    }
+
+    /// Creates the Job against `site` and records the start.
+    #[allow(clippy::too_many_arguments)] // one backup's whole context, all borrowed
+    async fn start(
+        &mut self,
+        ctx: &OperatorContext,
+        group: &MysqlFailoverGroup,
+        failover: Option<&GroupStatus>,
+        backup: &MysqlBackup,
+        profile: &BackupProfile,
+        id: &str,
+        site: &str,
+        chosen: Chosen,
+    ) {
+        let status = backup.status.clone().unwrap_or_default();
+        let now = crate::shells::backup::now();
+        let namespace = group.namespace().unwrap_or_default();
+        let job_name = job_name(id);
+        let Some(image) = ctx.jobs.image.as_deref() else {
+            let message = "waiting: the operator was started without --job-image (BLOODRAVEN_OPERATOR_IMAGE), the image backup Jobs run";
+            if status.message.as_deref() != Some(message) {
+                let _ = write_status(
+                    ctx,
+                    backup,
+                    &json!({"phase": "Pending", "message": message}),
+                )
+                .await;
+            }
+            return;
+        };
+        let address = ctx.endpoints.address(&namespace, &group.name_any(), site);
+        let job = render::backup_job(&BackupJobInput {
+            group,
+            backup,
+            profile,
+            source_site: site,
+            source_address: &address,
+            image,
+        });
+        let job = match job.map(serde_json::to_value) {
+            Ok(Ok(job)) => job,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "cannot encode the backup Job");
+                return;
+            }
+            Err(e) => {
+                let message = format!("cannot render the backup Job: {e}");
+                self.fail(ctx, group, backup, FailReason::InvalidSource, &message)
+                    .await;
+                return;
+            }
+        };
+        if let Err(e) = ctx.objects.apply(&job).await {
+            tracing::warn!(error = %e, "cannot create the backup Job; retrying");
+            return;
+        }
+        let location = location(profile, id);
+        let patch = json!({
+            "phase": "Running",
+            "startTime": now.rfc3339(),
+            "jobName": job_name,
+            "sourceSite": site,
+            "activeSiteAtStart": failover.and_then(|s| s.active_site.clone()),
+            "location": location,
+            "storageType": render::storage_type(profile),
+            "encrypted": profile.encryption.is_some(),
+            "encryptionAlgorithm": profile.encryption.as_ref().map(|_| "AES-256-GCM"),
+            "attempt": 1,
+            "observedGeneration": backup.metadata.generation,
+            "message": format!("backing up from site {site} ({})", chosen.as_str()),
+        });
+        if write_status(ctx, backup, &patch).await {
+            tracing::info!(site = %site, reason = chosen.as_str(), job = %job_name, "backup started");
+            let message = format!(
+                "backup Job {} started on site {site} ({}) into {location}",
+                job_name,
+                chosen.as_str()
+            );
+            self.event(ctx, backup, "BackupStarted", false, message)
+                .await;
+        }
+    }
+
+    /// The Job succeeded: record what the manifest says.
+    async fn finish(
+        &mut self,
+        ctx: &OperatorContext,
+        group: &MysqlFailoverGroup,
+        backup: &MysqlBackup,
+        profile: &BackupProfile,
+        id: &str,
+    ) {
+        let now = crate::shells::backup::now();
+        let manifest = match read_manifest(ctx, backup, profile, id).await {
+            Ok(ManifestRead::Found(manifest)) => manifest,
+            Ok(ManifestRead::Unreadable(why)) => {
+                // A PVC profile: the repository is on a volume only the Job mounts.
+                let patch = json!({
+                    "phase": "Succeeded",
+                    "completionTime": now.rfc3339(),
+                    "message": why,
+                });
+                if write_status(ctx, backup, &patch).await {
+                    self.event(ctx, backup, "BackupSucceeded", false, why).await;
+                    count(ctx, group, backup, "succeeded");
+                }
+                return;
+            }
+            Ok(ManifestRead::Missing) => {
+                let message = format!(
+                    "the backup Job succeeded but the repository holds no complete backup {id}"
+                );
+                self.fail(ctx, group, backup, FailReason::JobFailed, &message)
+                    .await;
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the backup's manifest; retrying");
+                let patch =
+                    json!({"message": format!("the Job succeeded; reading its manifest: {e}")});
+                let _ = write_status(ctx, backup, &patch).await;
+                return;
+            }
+        };
+        let patch = json!({
+            "phase": "Succeeded",
+            "startTime": manifest.started_at,
+            "completionTime": manifest.finished_at,
+            "gtidExecuted": manifest.gtid_executed,
+            "sizeBytes": manifest.stored_bytes,
+            "size": human_size(manifest.stored_bytes),
+            "encrypted": manifest.encryption.is_some(),
+            "encryptionAlgorithm": manifest.encryption.as_ref().map(|e| e.cipher.clone()),
+            "message": format!("{} backup of {} ({} artifacts)", manifest.method.as_str(), manifest.source, manifest.artifacts),
+        });
+        if write_status(ctx, backup, &patch).await {
+            tracing::info!(bytes = manifest.stored_bytes, gtids = %manifest.gtid_executed, "backup succeeded");
+            let message = format!(
+                "backup {id} complete: {}, GTID set {}",
+                human_size(manifest.stored_bytes),
+                manifest.gtid_executed
+            );
+            self.event(ctx, backup, "BackupSucceeded", false, message)
+                .await;
+            let metrics = ctx
+                .metrics
+                .group_backups(&group.namespace().unwrap_or_default(), &group.name_any());
+            let (started, finished) = times(&manifest);
+            metrics.succeeded(
+                RunKind::Backup,
+                &backup.spec.profile_name,
+                finished,
+                finished.since(started),
+                manifest.stored_bytes,
+            );
+        }
+    }
+
+    async fn fail(
+        &mut self,
+        ctx: &OperatorContext,
+        group: &MysqlFailoverGroup,
+        backup: &MysqlBackup,
+        reason: FailReason,
+        message: &str,
+    ) {
+        let now = crate::shells::backup::now();
+        let patch = json!({
+            "phase": "Failed",
+            "completionTime": now.rfc3339(),
+            "message": message,
+        });
+        if write_status(ctx, backup, &patch).await {
+            tracing::warn!(reason = reason.as_str(), message, "backup failed");
+            self.event(ctx, backup, "BackupFailed", true, message.to_owned())
+                .await;
+            count(ctx, group, backup, reason.as_str());
+        }
+    }
+
+    async fn event(
+        &mut self,
+        ctx: &OperatorContext,
+        backup: &MysqlBackup,
+        reason: &str,
+        warning: bool,
+        message: String,
+    ) {
+        self.seq = self.seq.wrapping_add(1);
+        let namespace = backup.namespace().unwrap_or_default();
+        let event = object_event(
+            ObjectReference {
+                api_version: Some(API_VERSION.to_owned()),
+                kind: Some("MysqlBackup".to_owned()),
+                name: backup.metadata.name.clone(),
+                namespace: Some(namespace.clone()),
+                uid: backup.metadata.uid.clone(),
+                ..ObjectReference::default()
+            },
+            &EventNote {
+                reason: reason.to_owned(),
+                warning,
+                message,
+                action: "Backup",
+            },
+            &ctx.identity,
+            crate::shells::backup::now(),
+            self.seq,
+        );
+        let api: Api<KubeEvent> = Api::namespaced(ctx.client.clone(), &namespace);
+        if let Err(e) = api.create(&PostParams::default(), &event).await {
+            tracing::warn!(error = %e, reason, "cannot post the backup Event");
+        }
+    }
+}
+
+/// Counts one ending of `backup`.
+fn count(
+    ctx: &OperatorContext,
+    group: &MysqlFailoverGroup,
+    backup: &MysqlBackup,
+    outcome: &'static str,
+) {
+    ctx.metrics
+        .group_backups(&group.namespace().unwrap_or_default(), &group.name_any())
+        .count(RunKind::Backup, &backup.spec.profile_name, outcome);
+}
+
+/// Applies each schedule's CronJob where it differs, and deletes the group's CronJobs whose
+/// schedule is gone.
+async fn sync_schedules(ctx: &OperatorContext, group: &MysqlFailoverGroup) -> Result<(), String> {
+    let namespace = group.namespace().unwrap_or_default();
+    let name = group.name_any();
+    let desired = match &ctx.jobs.image {
+        Some(image) => render::schedule_cron_jobs(group, image, &ctx.jobs.service_account)
+            .map_err(|e| e.to_string())?,
+        None if group
+            .spec
+            .backup
+            .as_ref()
+            .is_some_and(|b| !b.schedules.is_empty()) =>
+        {
+            return Err(
+                "the operator was started without --job-image: schedules cannot run".to_owned(),
+            );
+        }
+        None => Vec::new(),
+    };
+    let mut wanted = BTreeSet::new();
+    for cron in desired {
+        let value = serde_json::to_value(&cron).map_err(|e| e.to_string())?;
+        let Some(key) = ObjectKey::of(&value) else {
+            continue;
+        };
+        wanted.insert(key.name.clone());
+        let unchanged = ctx
+            .objects
+            .live(&key)
+            .is_some_and(|live| covers(&live, &value));
+        if !unchanged {
+            ctx.objects.apply(&value).await.map_err(|e| e.to_string())?;
+            tracing::info!(cron_job = %key.name, "backup schedule applied");
+        }
+    }
+    let labels = BTreeMap::from([
+        (LABEL_MANAGED_BY.to_owned(), "bloodraven".to_owned()),
+        (LABEL_GROUP.to_owned(), name),
+    ]);
+    let existing = ctx
+        .objects
+        .select("batch/v1", "CronJob", &namespace, &labels)
+        .unwrap_or_default();
+    let api: Api<k8s_openapi::api::batch::v1::CronJob> =
+        Api::namespaced(ctx.client.clone(), &namespace);
+    for cron in existing {
+        let Some(stale) = cron.pointer("/metadata/name").and_then(Value::as_str) else {
+            continue;
+        };
+        let ours = cron
+            .pointer("/metadata/labels")
+            .and_then(|l| l.get(LABEL_SCHEDULE))
+            .is_some();
+        if ours && !wanted.contains(stale) {
+            api.delete(stale, &DeleteParams::background())
+                .await
+                .map_err(|e| format!("deleting CronJob {stale}: {e}"))?;
+            tracing::info!(cron_job = stale, "backup schedule removed: CronJob deleted");
+        }
+    }
+    Ok(())
+}
+
+/// The last-success gauges of each profile, from the newest Succeeded backup: derived from
+/// stored objects, so they survive restarts and leader changes.
+fn record_last_successes(
+    ctx: &OperatorContext,
+    group: &MysqlFailoverGroup,
+    backups: &[Arc<MysqlBackup>],
+) {
+    let mut newest: BTreeMap<&str, (Timestamp, Timestamp, u64)> = BTreeMap::new();
+    for backup in backups {
+        let Some(status) = &backup.status else {
+            continue;
+        };
+        if status.phase.as_deref() != Some("Succeeded") {
+            continue;
+        }
+        let Some(finished) = status
+            .completion_time
+            .as_deref()
+            .and_then(Timestamp::parse_rfc3339)
+        else {
+            continue;
+        };
+        let started = status
+            .start_time
+            .as_deref()
+            .and_then(Timestamp::parse_rfc3339)
+            .unwrap_or(finished);
+        let bytes = status
+            .size_bytes
+            .and_then(|b| u64::try_from(b).ok())
+            .unwrap_or(0);
+        let entry = newest
+            .entry(&backup.spec.profile_name)
+            .or_insert((started, finished, bytes));
+        if finished > entry.1 {
+            *entry = (started, finished, bytes);
+        }
+    }
+    if newest.is_empty() {
+        return;
+    }
+    let metrics = ctx
+        .metrics
+        .group_backups(&group.namespace().unwrap_or_default(), &group.name_any());
+    for (profile, (started, finished, bytes)) in newest {
+        metrics.record_last_success(
+            RunKind::Backup,
+            profile,
+            finished,
+            finished.since(started),
+            bytes,
+        );
+    }
+}
+
+enum ManifestRead {
+    Found(Box<Manifest>),
+    Missing,
+    /// The operator cannot read this repository (a PVC); why, for the status.
+    Unreadable(String),
+}
+
+async fn read_manifest(
+    ctx: &OperatorContext,
+    backup: &MysqlBackup,
+    profile: &BackupProfile,
+    id: &str,
+) -> Result<ManifestRead, String> {
+    let url = repository_url(profile).map_err(|e| e.to_string())?;
+    let (StorageType::S3, Some(s3)) = (profile.storage.storage_type, &profile.storage.s3) else {
+        return Ok(ManifestRead::Unreadable(format!(
+            "the Job succeeded; backup {id} is on the backup volume ({url}), which only Jobs mount: `bloodraven backup list --from {url}` in a pod that mounts it shows its manifest"
+        )));
+    };
+    let namespace = backup.namespace().unwrap_or_default();
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
+    let secret = secrets
+        .get(&s3.credentials_secret)
+        .await
+        .map_err(|e| format!("reading Secret {}: {e}", s3.credentials_secret))?;
+    let data = secret.data.unwrap_or_default();
+    let settings = S3Settings {
+        endpoint: s3.endpoint_url.clone(),
+        region: s3.region.clone(),
+        ..S3Settings::default()
+    }
+    .with_credentials(|key| {
+        data.get(key)
+            .and_then(|v| String::from_utf8(v.0.clone()).ok())
+            .filter(|v| !v.is_empty())
+    });
+    let store = ObjectRepository::open(&url, &settings).map_err(|e| e.to_string())?;
+    let catalog = Catalog::new(Arc::new(store), crate::shells::backup::ABANDONED_AFTER);
+    match tokio::time::timeout(MANIFEST_TIMEOUT, catalog.manifest(id)).await {
+        Ok(Ok(Some(manifest))) => Ok(ManifestRead::Found(Box::new(manifest))),
+        Ok(Ok(None)) => Ok(ManifestRead::Missing),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("no answer from {url} within {MANIFEST_TIMEOUT:?}")),
+    }
+}
+
+/// Writes status fields with a merge patch that carries the resourceVersion the decision was
+/// made on: a concurrent writer makes it fail (409) rather than both acting. True when
+/// written.
+async fn write_status(ctx: &OperatorContext, backup: &MysqlBackup, fields: &Value) -> bool {
+    let api: Api<MysqlBackup> =
+        Api::namespaced(ctx.client.clone(), &backup.namespace().unwrap_or_default());
+    let patch = json!({
+        "metadata": {"resourceVersion": backup.metadata.resource_version},
+        "status": strip_nulls(fields),
+    });
+    match api
+        .patch_status(
+            &backup.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+    {
+        Ok(_) => true,
+        Err(kube::Error::Api(status)) if status.code == 409 => {
+            tracing::debug!("the backup changed since it was read; the next pass decides again");
+            false
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot write the backup's status");
+            false
+        }
+    }
+}
+
+fn strip_nulls(fields: &Value) -> Value {
+    match fields {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// The Job's state from its cached copy.
+fn job_state(job: Option<&Value>) -> JobState {
+    let Some(job) = job else {
+        return JobState::Absent;
+    };
+    let conditions = job
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let holds = |kind: &str| {
+        conditions.iter().find(|c| {
+            c.get("type").and_then(Value::as_str) == Some(kind)
+                && c.get("status").and_then(Value::as_str) == Some("True")
+        })
+    };
+    if holds("Complete").is_some() {
+        return JobState::Succeeded;
+    }
+    if let Some(failed) = holds("Failed").or_else(|| holds("FailureTarget")) {
+        let text = |key: &str| failed.get(key).and_then(Value::as_str).unwrap_or("");
+        return JobState::Failed(format!("{}: {}", text("reason"), text("message")));
+    }
+    JobState::Active
+}
+
+fn created(backup: &MysqlBackup) -> Option<Timestamp> {
+    let time = backup.metadata.creation_timestamp.as_ref()?;
+    u64::try_from(time.0.as_millisecond())
+        .ok()
+        .map(Timestamp::from_millis)
+}
+
+fn location(profile: &BackupProfile, id: &str) -> String {
+    let url = repository_url(profile).unwrap_or_default();
+    format!("{url}/backups/{id}/")
+}
+
+fn times(manifest: &Manifest) -> (Timestamp, Timestamp) {
+    let finished =
+        Timestamp::parse_rfc3339(&manifest.finished_at).unwrap_or_else(crate::shells::backup::now);
+    let started = Timestamp::parse_rfc3339(&manifest.started_at).unwrap_or(finished);
+    (started, finished)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_conditions_map_to_states() {
+        assert_eq!(job_state(None), JobState::Absent);
+        assert_eq!(
+            job_state(Some(&json!({"status": {"active": 1}}))),
+            JobState::Active
+        );
+        let done = json!({"status": {"conditions": [
+            {"type": "SuccessCriteriaMet", "status": "True"},
+            {"type": "Complete", "status": "True"}]}});
+        assert_eq!(job_state(Some(&done)), JobState::Succeeded);
+        let failed = json!({"status": {"conditions": [
+            {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
+             "message": "Job has reached the specified backoff limit"}]}});
+        assert!(
+            matches!(job_state(Some(&failed)), JobState::Failed(m) if m.contains("BackoffLimitExceeded"))
+        );
+        let not_yet = json!({"status": {"conditions": [{"type": "Complete", "status": "False"}]}});
+        assert_eq!(job_state(Some(&not_yet)), JobState::Active);
+    }
+}

@@ -1,0 +1,451 @@
+//! The operator's backup controllers end to end: `bloodraven serve --controllers on`
+//! against the real API server (built-in kinds mode: Jobs, CronJobs, Secrets, Events and
+//! the MysqlBackup CRD in etcd), a real MySQL 9.7 pair and a real S3 server (SeaweedFS).
+//!
+//! What cannot be real here, and what stands in for it: nothing runs pods (no kubelet, no
+//! Job controller). So the test plays the Job controller's part: it reads the Job the
+//! operator created, runs that Job's container command as a local process (the real
+//! `bloodraven backup create`, against the real replica and the real S3 server; only the
+//! mounted-Secret paths are swapped for files the test writes from the same Secrets), and
+//! then records the Job's ending in the Job's status, as the Job controller would. The
+//! operator reads everything else (the manifest, the GTID set, the size) from the
+//! repository the command wrote.
+//!
+//! Run by `scripts/kube-apiserver-test.sh PATH/TO/crd-apiserver.sh`; CI runs it.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use bloodraven::api::MysqlBackup;
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::core::v1::Secret;
+use kube::Api;
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use serde_json::{Value, json};
+
+use crate::failover_common::TestResult;
+use crate::kube_real_operator::{
+    BACKUP_ONLY_REQUESTS, Fixture, Operator, Timing, granted_to_operator,
+};
+use crate::support::s3::{ACCESS_KEY, SECRET_KEY, SeaweedS3};
+
+const BIN: &str = env!("CARGO_BIN_EXE_bloodraven");
+const GROUP: &str = "orders";
+const IMAGE: &str = "ghcr.io/example/bloodraven@sha256:0123";
+
+async fn add_backup_spec(fixture: &Fixture, s3: &SeaweedS3) -> TestResult {
+    let secrets: Api<Secret> = Api::namespaced(fixture.client().clone(), fixture.namespace());
+    secrets
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "metadata": {"name": "orders-s3"},
+                "stringData": {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
+            }))?,
+        )
+        .await?;
+    let groups: Api<bloodraven::api::MysqlFailoverGroup> =
+        Api::namespaced(fixture.client().clone(), fixture.namespace());
+    let backup = json!({
+        "maxLagSecondsForSource": 300,
+        "profiles": [{
+            "name": "offsite",
+            "storage": {"type": "S3", "s3": {
+                "bucket": "backups", "prefix": "orders", "region": "us-east-1",
+                "endpointURL": s3.endpoint(), "credentialsSecret": "orders-s3"}},
+            "dump": {"threads": 2}
+        }],
+        "schedules": [{"name": "nightly", "profileName": "offsite", "schedule": "30 2 * * *",
+                       "timeZone": "Europe/Berlin"}]
+    });
+    groups
+        .patch(
+            GROUP,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"backup": backup}})),
+        )
+        .await?;
+    Ok(())
+}
+
+async fn wait_for<T>(
+    what: &str,
+    within: Duration,
+    mut probe: impl AsyncFnMut() -> TestResult<Option<T>>,
+) -> TestResult<T> {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(found) = probe().await? {
+            return Ok(found);
+        }
+        if Instant::now() > deadline {
+            return Err(format!("timed out after {within:?} waiting for {what}").into());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn create_backup(fixture: &Fixture, name: &str, extra: Value) -> TestResult {
+    let api: Api<MysqlBackup> = Api::namespaced(fixture.client().clone(), fixture.namespace());
+    let mut spec = json!({"failoverGroupRef": {"name": GROUP}, "profileName": "offsite",
+                          "triggeredBy": "manual"});
+    if let (Some(spec), Some(extra)) = (spec.as_object_mut(), extra.as_object()) {
+        spec.extend(extra.clone());
+    }
+    api.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({
+            "apiVersion": "shipstream.io/v1alpha1", "kind": "MysqlBackup",
+            "metadata": {"name": name}, "spec": spec
+        }))?,
+    )
+    .await?;
+    Ok(())
+}
+
+async fn backup_status(fixture: &Fixture, name: &str) -> TestResult<Value> {
+    let api: Api<MysqlBackup> = Api::namespaced(fixture.client().clone(), fixture.namespace());
+    Ok(serde_json::to_value(api.get(name).await?)?
+        .get("status")
+        .cloned()
+        .unwrap_or(Value::Null))
+}
+
+async fn wait_phase(fixture: &Fixture, name: &str, phase: &str) -> TestResult<Value> {
+    wait_for(
+        &format!("{name} {phase}"),
+        Duration::from_secs(60),
+        async || {
+            let status = backup_status(fixture, name).await?;
+            Ok((status["phase"] == phase).then_some(status))
+        },
+    )
+    .await
+}
+
+/// The backup Job of MysqlBackup `name` (the operator labels it with the backup's id).
+async fn wait_job(fixture: &Fixture, name: &str) -> TestResult<Job> {
+    let api: Api<Job> = Api::namespaced(fixture.client().clone(), fixture.namespace());
+    wait_for(
+        &format!("the Job of {name}"),
+        Duration::from_secs(60),
+        async || {
+            let jobs = api.list(&ListParams::default()).await?.items;
+            Ok(jobs.into_iter().find(|j| {
+                j.metadata
+                    .owner_references
+                    .as_ref()
+                    .is_some_and(|o| o.iter().any(|o| o.kind == "MysqlBackup" && o.name == name))
+            }))
+        },
+    )
+    .await
+}
+
+/// Plays the Job controller: runs the Job's container with the Secrets' contents in local
+/// files instead of mounts, then returns its stdout (the manifest).
+fn run_job_locally(
+    job: &Job,
+    work: &std::path::Path,
+    user: &str,
+    password: &str,
+) -> TestResult<Value> {
+    let pod = job
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref())
+        .ok_or("no pod spec")?;
+    let container = &pod.containers[0];
+    let creds = work.join("mysql-creds");
+    let aws = work.join("aws-creds");
+    std::fs::create_dir_all(&creds)?;
+    std::fs::create_dir_all(&aws)?;
+    std::fs::write(creds.join("username"), user)?;
+    std::fs::write(creds.join("password"), password)?;
+    std::fs::write(aws.join("AWS_ACCESS_KEY_ID"), ACCESS_KEY)?;
+    std::fs::write(aws.join("AWS_SECRET_ACCESS_KEY"), SECRET_KEY)?;
+    let swap = |arg: &String| {
+        arg.replace("/run/bloodraven/mysql-creds", &creds.display().to_string())
+            .replace("/run/bloodraven/aws-creds", &aws.display().to_string())
+    };
+    let args: Vec<String> = container
+        .args
+        .as_ref()
+        .ok_or("no args")?
+        .iter()
+        .map(swap)
+        .collect();
+    let output = Command::new(BIN)
+        .args(&args)
+        .env("RUST_LOG", "warn")
+        .output()?;
+    if !output.status.success() {
+        return Err(format!(
+            "the Job's command failed: {args:?}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+        .into());
+    }
+    Ok(serde_json::from_slice(&output.stdout)?)
+}
+
+/// Records the Job's ending in its status, as the Job controller does.
+async fn end_job(fixture: &Fixture, job: &Job, succeeded: bool) -> TestResult {
+    let api: Api<Job> = Api::namespaced(fixture.client().clone(), fixture.namespace());
+    let now = k8s_openapi::jiff::Timestamp::now().to_string();
+    let now = format!("{}Z", &now[..19]);
+    let condition = |kind: &str, reason: &str| {
+        json!({"type": kind, "status": "True", "reason": reason,
+               "message": format!("{reason} (set by the test)"),
+               "lastProbeTime": now, "lastTransitionTime": now})
+    };
+    let status = if succeeded {
+        json!({"startTime": now, "completionTime": now, "succeeded": 1, "active": 0, "ready": 0,
+               "conditions": [condition("SuccessCriteriaMet", "CompletionsReached"),
+                              condition("Complete", "CompletionsReached")]})
+    } else {
+        json!({"startTime": now, "failed": 3, "active": 0, "ready": 0,
+               "conditions": [condition("FailureTarget", "BackoffLimitExceeded"),
+                              condition("Failed", "BackoffLimitExceeded")]})
+    };
+    api.patch_status(
+        job.metadata.name.as_deref().ok_or("no name")?,
+        &PatchParams::default(),
+        &Patch::Merge(json!({"status": status})),
+    )
+    .await?;
+    Ok(())
+}
+
+fn metric_line<'a>(text: &'a str, name: &str, labels: &[&str]) -> Option<&'a str> {
+    text.lines().find(|l| {
+        l.starts_with(&format!("{name}{{")) && labels.iter().all(|label| l.contains(label))
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real API server: scripts/kube-apiserver-test.sh"]
+async fn kube_real_backup_a_mysqlbackup_becomes_a_job_and_its_manifest_becomes_the_status()
+-> TestResult {
+    let s3 = SeaweedS3::start();
+    s3.create_bucket("backups");
+    let fixture = Fixture::start_with(Timing::Fast).await?;
+    let operator: Operator = fixture.operator_with("backup-a", &["--job-image", IMAGE])?;
+    fixture.wait_active("iad", Duration::from_secs(30)).await?;
+    add_backup_spec(&fixture, &s3).await?;
+
+    // The schedule is a CronJob that creates a MysqlBackup per run.
+    let crons: Api<CronJob> = Api::namespaced(fixture.client().clone(), fixture.namespace());
+    let cron = wait_for("the nightly CronJob", Duration::from_secs(30), async || {
+        Ok(crons.get_opt("mysql-orders-backup-nightly").await?)
+    })
+    .await?;
+    let cron_spec = cron.spec.ok_or("no CronJob spec")?;
+    assert_eq!(cron_spec.schedule, "30 2 * * *");
+    assert_eq!(cron_spec.time_zone.as_deref(), Some("Europe/Berlin"));
+    assert_eq!(cron_spec.concurrency_policy.as_deref(), Some("Forbid"));
+
+    // Data to back up, on the primary; the replica is the preferred source.
+    fixture.instance("iad")?.sql(
+        "CREATE DATABASE shop; CREATE TABLE shop.orders (id INT PRIMARY KEY, note VARCHAR(40)); \
+         INSERT INTO shop.orders VALUES (1, 'first'), (2, 'second'), (3, 'third')",
+    )?;
+    create_backup(&fixture, "orders-manual-1", json!({})).await?;
+    let job = wait_job(&fixture, "orders-manual-1").await?;
+    let running = wait_phase(&fixture, "orders-manual-1", "Running").await?;
+    assert_eq!(
+        running["sourceSite"], "pdx",
+        "a healthy replica is preferred: {running}"
+    );
+    assert_eq!(running["activeSiteAtStart"], "iad");
+    assert_eq!(running["storageType"], "S3");
+    let annotations = job.metadata.annotations.clone().unwrap_or_default();
+    assert_eq!(
+        annotations
+            .get("shipstream.io/source-site")
+            .map(String::as_str),
+        Some("pdx")
+    );
+    let container = &job
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref())
+        .ok_or("pod")?
+        .containers[0];
+    assert_eq!(container.image.as_deref(), Some(IMAGE));
+
+    // The Job's own command, for real, against the replica and the S3 server.
+    let work = fixture.work().join("job-1");
+    let manifest = run_job_locally(&job, &work, "bloodraven", "operator-secret-1")?;
+    assert!(
+        manifest["gtidExecuted"]
+            .as_str()
+            .is_some_and(|g| !g.is_empty()),
+        "{manifest}"
+    );
+    let verified = Command::new(BIN)
+        .args(["backup", "verify", "--from", "s3://backups/orders", "--id"])
+        .arg(manifest["id"].as_str().ok_or("no id")?)
+        .args(["--s3-endpoint", &s3.endpoint()])
+        .envs(s3.env())
+        .output()?;
+    assert!(verified.status.success(), "{verified:?}");
+    end_job(&fixture, &job, true).await?;
+
+    let done = wait_phase(&fixture, "orders-manual-1", "Succeeded").await?;
+    assert_eq!(done["gtidExecuted"], manifest["gtidExecuted"], "{done}");
+    assert_eq!(done["sizeBytes"], manifest["storedBytes"], "{done}");
+    assert!(done["sizeBytes"].as_u64().unwrap_or(0) > 0, "{done}");
+    let location = done["location"].as_str().unwrap_or("");
+    let id = manifest["id"].as_str().ok_or("no id")?;
+    assert_eq!(location, format!("s3://backups/orders/backups/{id}/"));
+    assert_eq!(done["completionTime"], manifest["finishedAt"]);
+    let reasons = fixture.event_reasons_of("orders-manual-1").await?;
+    for reason in ["BackupStarted", "BackupSucceeded"] {
+        assert!(
+            reasons.iter().any(|r| r == reason),
+            "{reason} in {reasons:?}"
+        );
+    }
+
+    failures_are_reported(&fixture).await?;
+
+    // Metrics, per group and profile.
+    let text = operator.metrics().await?;
+    let ns = format!("namespace=\"{}\"", fixture.namespace());
+    let scope = [
+        ns.as_str(),
+        "group=\"orders\"",
+        "kind=\"backup\"",
+        "profile=\"offsite\"",
+    ];
+    let last = metric_line(
+        &text,
+        "bloodraven_backup_last_success_timestamp_seconds",
+        &scope,
+    )
+    .ok_or_else(|| format!("no last-success gauge in\n{text}"))?;
+    let finished = bloodraven::failover::Timestamp::parse_rfc3339(
+        manifest["finishedAt"].as_str().ok_or("finishedAt")?,
+    )
+    .ok_or("finishedAt parses")?;
+    assert!(
+        last.ends_with(&format!(" {}", finished.as_millis() / 1000)),
+        "{last}"
+    );
+    let count = |outcome: &str| {
+        let outcome = format!("outcome=\"{outcome}\"");
+        let mut labels = scope.to_vec();
+        labels.push(&outcome);
+        metric_line(&text, "bloodraven_backup_runs_total", &labels)
+            .map(|l| l.rsplit(' ').next().unwrap_or("").to_owned())
+    };
+    assert_eq!(count("succeeded").as_deref(), Some("1"), "{text}");
+    assert_eq!(count("job_failed").as_deref(), Some("2"), "{text}");
+    assert_eq!(count("invalid_source").as_deref(), Some("2"), "{text}");
+
+    a_removed_schedule_takes_its_cron_job(&fixture, &crons).await?;
+
+    // RBAC: every request is granted, and the backup-only grants are all used.
+    let used = operator.kube_requests().await?;
+    let granted = granted_to_operator()?;
+    let missing: Vec<_> = used.difference(&granted).collect();
+    assert!(missing.is_empty(), "not granted: {missing:?}");
+    for (group, resource, verb) in BACKUP_ONLY_REQUESTS {
+        assert!(
+            used.contains(&(group.to_owned(), resource.to_owned(), verb.to_owned())),
+            "{group}/{resource} {verb} granted for backups but never sent: {used:?}"
+        );
+    }
+    Ok(())
+}
+
+/// A failed Job, a Job that claims success with nothing in the repository, and sources
+/// that must never be used: each backup fails, saying why.
+async fn failures_are_reported(fixture: &Fixture) -> TestResult {
+    // A Job that fails: the backup fails, saying why, and is counted.
+    create_backup(fixture, "orders-manual-2", json!({})).await?;
+    let job2 = wait_job(fixture, "orders-manual-2").await?;
+    wait_phase(fixture, "orders-manual-2", "Running").await?;
+    end_job(fixture, &job2, false).await?;
+    let failed = wait_phase(fixture, "orders-manual-2", "Failed").await?;
+    assert!(
+        failed["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("BackoffLimitExceeded"),
+        "{failed}"
+    );
+    assert!(
+        fixture
+            .event_reasons_of("orders-manual-2")
+            .await?
+            .iter()
+            .any(|r| r == "BackupFailed")
+    );
+
+    // A Job that says it succeeded without a manifest behind it is not a backup.
+    create_backup(fixture, "orders-manual-3", json!({})).await?;
+    let job3 = wait_job(fixture, "orders-manual-3").await?;
+    end_job(fixture, &job3, true).await?;
+    let hollow = wait_phase(fixture, "orders-manual-3", "Failed").await?;
+    assert!(
+        hollow["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("no complete backup"),
+        "{hollow}"
+    );
+
+    // Sources that must never be used fail at once, naming the problem.
+    create_backup(
+        fixture,
+        "orders-bad-site",
+        json!({"sourceSiteOverride": "nowhere"}),
+    )
+    .await?;
+    let bad = wait_phase(fixture, "orders-bad-site", "Failed").await?;
+    assert!(
+        bad["message"].as_str().unwrap_or("").contains("nowhere"),
+        "{bad}"
+    );
+    create_backup(
+        fixture,
+        "orders-bad-profile",
+        json!({"profileName": "nope"}),
+    )
+    .await?;
+    let bad = wait_phase(fixture, "orders-bad-profile", "Failed").await?;
+    assert!(
+        bad["message"].as_str().unwrap_or("").contains("nope"),
+        "{bad}"
+    );
+
+    Ok(())
+}
+
+async fn a_removed_schedule_takes_its_cron_job(
+    fixture: &Fixture,
+    crons: &Api<CronJob>,
+) -> TestResult {
+    // A schedule removed from the spec takes its CronJob with it.
+    let groups: Api<bloodraven::api::MysqlFailoverGroup> =
+        Api::namespaced(fixture.client().clone(), fixture.namespace());
+    groups
+        .patch(
+            GROUP,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"backup": {"schedules": []}}})),
+        )
+        .await?;
+    wait_for("the CronJob to go", Duration::from_secs(30), async || {
+        Ok(crons
+            .get_opt("mysql-orders-backup-nightly")
+            .await?
+            .is_none()
+            .then_some(()))
+    })
+    .await?;
+
+    Ok(())
+}
