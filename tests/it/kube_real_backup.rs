@@ -231,8 +231,21 @@ async fn kube_real_backup_a_mysqlbackup_becomes_a_job_and_its_manifest_becomes_t
     s3.create_bucket("backups");
     let fixture = Fixture::start_with(Timing::Fast).await?;
     let operator: Operator = fixture.operator_with("backup-a", &["--job-image", IMAGE])?;
+    let outcome = Box::pin(backups_end_to_end(&fixture, &operator, &s3)).await;
+    if outcome.is_err() {
+        let log = operator.log_text();
+        let tail: Vec<&str> = log.lines().rev().take(60).collect();
+        eprintln!("operator log (last lines):");
+        for line in tail.iter().rev() {
+            eprintln!("{line}");
+        }
+    }
+    outcome
+}
+
+async fn backups_end_to_end(fixture: &Fixture, operator: &Operator, s3: &SeaweedS3) -> TestResult {
     fixture.wait_active("iad", Duration::from_secs(30)).await?;
-    add_backup_spec(&fixture, &s3).await?;
+    add_backup_spec(fixture, s3).await?;
 
     // The schedule is a CronJob that creates a MysqlBackup per run.
     let crons: Api<CronJob> = Api::namespaced(fixture.client().clone(), fixture.namespace());
@@ -250,9 +263,9 @@ async fn kube_real_backup_a_mysqlbackup_becomes_a_job_and_its_manifest_becomes_t
         "CREATE DATABASE shop; CREATE TABLE shop.orders (id INT PRIMARY KEY, note VARCHAR(40)); \
          INSERT INTO shop.orders VALUES (1, 'first'), (2, 'second'), (3, 'third')",
     )?;
-    create_backup(&fixture, "orders-manual-1", json!({})).await?;
-    let job = wait_job(&fixture, "orders-manual-1").await?;
-    let running = wait_phase(&fixture, "orders-manual-1", "Running").await?;
+    create_backup(fixture, "orders-manual-1", json!({})).await?;
+    let job = wait_job(fixture, "orders-manual-1").await?;
+    let running = wait_phase(fixture, "orders-manual-1", "Running").await?;
     assert_eq!(
         running["sourceSite"], "pdx",
         "a healthy replica is preferred: {running}"
@@ -290,9 +303,9 @@ async fn kube_real_backup_a_mysqlbackup_becomes_a_job_and_its_manifest_becomes_t
         .envs(s3.env())
         .output()?;
     assert!(verified.status.success(), "{verified:?}");
-    end_job(&fixture, &job, true).await?;
+    end_job(fixture, &job, true).await?;
 
-    let done = wait_phase(&fixture, "orders-manual-1", "Succeeded").await?;
+    let done = wait_phase(fixture, "orders-manual-1", "Succeeded").await?;
     assert_eq!(done["gtidExecuted"], manifest["gtidExecuted"], "{done}");
     assert_eq!(done["sizeBytes"], manifest["storedBytes"], "{done}");
     assert!(done["sizeBytes"].as_u64().unwrap_or(0) > 0, "{done}");
@@ -308,8 +321,31 @@ async fn kube_real_backup_a_mysqlbackup_becomes_a_job_and_its_manifest_becomes_t
         );
     }
 
-    failures_are_reported(&fixture).await?;
+    failures_are_reported(fixture).await?;
 
+    metrics_are_per_group_and_profile(fixture, operator, &manifest).await?;
+
+    a_removed_schedule_takes_its_cron_job(fixture, &crons).await?;
+
+    // RBAC: every request is granted, and the backup-only grants are all used.
+    let used = operator.kube_requests().await?;
+    let granted = granted_to_operator()?;
+    let missing: Vec<_> = used.difference(&granted).collect();
+    assert!(missing.is_empty(), "not granted: {missing:?}");
+    for (group, resource, verb) in BACKUP_ONLY_REQUESTS {
+        assert!(
+            used.contains(&(group.to_owned(), resource.to_owned(), verb.to_owned())),
+            "{group}/{resource} {verb} granted for backups but never sent: {used:?}"
+        );
+    }
+    Ok(())
+}
+
+async fn metrics_are_per_group_and_profile(
+    fixture: &Fixture,
+    operator: &Operator,
+    manifest: &Value,
+) -> TestResult {
     // Metrics, per group and profile.
     let text = operator.metrics().await?;
     let ns = format!("namespace=\"{}\"", fixture.namespace());
@@ -342,21 +378,22 @@ async fn kube_real_backup_a_mysqlbackup_becomes_a_job_and_its_manifest_becomes_t
     };
     assert_eq!(count("succeeded").as_deref(), Some("1"), "{text}");
     assert_eq!(count("job_failed").as_deref(), Some("2"), "{text}");
-    assert_eq!(count("invalid_source").as_deref(), Some("2"), "{text}");
-
-    a_removed_schedule_takes_its_cron_job(&fixture, &crons).await?;
-
-    // RBAC: every request is granted, and the backup-only grants are all used.
-    let used = operator.kube_requests().await?;
-    let granted = granted_to_operator()?;
-    let missing: Vec<_> = used.difference(&granted).collect();
-    assert!(missing.is_empty(), "not granted: {missing:?}");
-    for (group, resource, verb) in BACKUP_ONLY_REQUESTS {
-        assert!(
-            used.contains(&(group.to_owned(), resource.to_owned(), verb.to_owned())),
-            "{group}/{resource} {verb} granted for backups but never sent: {used:?}"
-        );
+    assert_eq!(count("invalid_source").as_deref(), Some("1"), "{text}");
+    // A profile the group does not have never becomes a label value.
+    assert!(!text.contains("profile=\"nope\""), "{text}");
+    let unknown = metric_line(
+        &text,
+        "bloodraven_backup_runs_total",
+        &[
+            ns.as_str(),
+            "profile=\"unknown\"",
+            "outcome=\"invalid_source\"",
+        ],
+    );
+    if !unknown.is_some_and(|l| l.ends_with(" 1")) {
+        return Err(format!("no runs_total{{profile=\"unknown\"}} 1 in\n{text}").into());
     }
+
     Ok(())
 }
 

@@ -13,13 +13,15 @@ use prometheus_client::registry::Registry;
 
 /// Resources the operator is expected to call; anything else is counted as `other`, so a
 /// bug can never grow the label set without bound.
-const KNOWN_RESOURCES: [&str; 17] = [
+const KNOWN_RESOURCES: [&str; 19] = [
     "configmaps",
+    "cronjobs",
     "deployments",
     "dnsendpoints",
     "events",
     "leases",
     "mysqlbackups",
+    "mysqlbackups/status",
     "mysqlbackupverifications",
     "mysqlfailovergroups",
     "mysqlfailovergroups/status",

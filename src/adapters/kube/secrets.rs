@@ -132,6 +132,16 @@ pub async fn read_credentials(
     })
 }
 
+/// The entries of Secret `name` (bounded like every read here); `stringData` counts.
+pub async fn read_secret_data(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+) -> Result<BTreeMap<String, Vec<u8>>, SecretError> {
+    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    fetch(&api, namespace, name).await
+}
+
 async fn fetch(
     api: &Api<Secret>,
     namespace: &str,

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Event as KubeEvent, ObjectReference, Secret};
+use k8s_openapi::api::core::v1::{Event as KubeEvent, ObjectReference};
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, ResourceExt as _};
@@ -23,6 +23,7 @@ use serde_json::{Value, json};
 
 use super::OperatorContext;
 use crate::adapters::kube::reactions::{EventNote, object_event};
+use crate::adapters::kube::secrets::read_secret_data;
 use crate::adapters::storage::{ObjectRepository, S3Settings};
 use crate::api::backup::{BackupProfile, StorageType};
 use crate::api::{API_VERSION, MysqlBackup, MysqlFailoverGroup};
@@ -299,8 +300,8 @@ impl BackupObjects {
                     "message": why,
                 });
                 if write_status(ctx, backup, &patch).await {
-                    self.event(ctx, backup, "BackupSucceeded", false, why).await;
                     count(ctx, group, backup, "succeeded");
+                    self.event(ctx, backup, "BackupSucceeded", false, why).await;
                 }
                 return;
             }
@@ -338,8 +339,6 @@ impl BackupObjects {
                 human_size(manifest.stored_bytes),
                 manifest.gtid_executed
             );
-            self.event(ctx, backup, "BackupSucceeded", false, message)
-                .await;
             let metrics = ctx
                 .metrics
                 .group_backups(&group.namespace().unwrap_or_default(), &group.name_any());
@@ -351,6 +350,8 @@ impl BackupObjects {
                 finished.since(started),
                 manifest.stored_bytes,
             );
+            self.event(ctx, backup, "BackupSucceeded", false, message)
+                .await;
         }
     }
 
@@ -370,9 +371,9 @@ impl BackupObjects {
         });
         if write_status(ctx, backup, &patch).await {
             tracing::warn!(reason = reason.as_str(), message, "backup failed");
+            count(ctx, group, backup, reason.as_str());
             self.event(ctx, backup, "BackupFailed", true, message.to_owned())
                 .await;
-            count(ctx, group, backup, reason.as_str());
         }
     }
 
@@ -419,9 +420,22 @@ fn count(
     backup: &MysqlBackup,
     outcome: &'static str,
 ) {
+    // A profile the group does not have is labelled `unknown`: labels come from the
+    // group's spec, never from what any MysqlBackup names.
+    let known = group
+        .spec
+        .backup
+        .as_ref()
+        .and_then(|spec| render::profile(spec, &backup.spec.profile_name))
+        .is_some();
+    let profile = if known {
+        backup.spec.profile_name.as_str()
+    } else {
+        "unknown"
+    };
     ctx.metrics
         .group_backups(&group.namespace().unwrap_or_default(), &group.name_any())
-        .count(RunKind::Backup, &backup.spec.profile_name, outcome);
+        .count(RunKind::Backup, profile, outcome);
 }
 
 /// Applies each schedule's CronJob where it differs, and deletes the group's CronJobs whose
@@ -563,12 +577,9 @@ async fn read_manifest(
         )));
     };
     let namespace = backup.namespace().unwrap_or_default();
-    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
-    let secret = secrets
-        .get(&s3.credentials_secret)
+    let data = read_secret_data(&ctx.client, &namespace, &s3.credentials_secret)
         .await
-        .map_err(|e| format!("reading Secret {}: {e}", s3.credentials_secret))?;
-    let data = secret.data.unwrap_or_default();
+        .map_err(|e| e.to_string())?;
     let settings = S3Settings {
         endpoint: s3.endpoint_url.clone(),
         region: s3.region.clone(),
@@ -576,7 +587,7 @@ async fn read_manifest(
     }
     .with_credentials(|key| {
         data.get(key)
-            .and_then(|v| String::from_utf8(v.0.clone()).ok())
+            .and_then(|v| String::from_utf8(v.clone()).ok())
             .filter(|v| !v.is_empty())
     });
     let store = ObjectRepository::open(&url, &settings).map_err(|e| e.to_string())?;

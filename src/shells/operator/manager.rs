@@ -37,14 +37,7 @@ pub(super) async fn lead(
     mut halt: watch::Receiver<bool>,
 ) {
     tracing::info!("leading: starting the controllers");
-    // Compare against filled caches: an empty cache would make the first reconcile of every
-    // group re-apply all its objects after each restart or leader change.
-    if tokio::time::timeout(CACHE_SYNC_WAIT, ctx.objects.wait_synced())
-        .await
-        .is_err()
-    {
-        tracing::warn!(after = ?CACHE_SYNC_WAIT, "child-object caches not filled yet; reconciling anyway (unchanged objects may be re-applied once)");
-    }
+    wait_for_caches(&ctx).await;
     let mut watches = futures_util::stream::select_all(streams::<MysqlFailoverGroup>(&ctx));
     let mut backup_watches = futures_util::stream::select_all(streams::<MysqlBackup>(&ctx));
     let mut backups = BackupObjects::default();
@@ -142,6 +135,17 @@ pub(super) async fn lead(
     );
     for (_, runtime) in runtimes {
         runtime.stop().await;
+    }
+}
+
+/// Compare against filled caches: an empty cache would make the first reconcile of every
+/// group re-apply all its objects after each restart or leader change.
+async fn wait_for_caches(ctx: &OperatorContext) {
+    if tokio::time::timeout(CACHE_SYNC_WAIT, ctx.objects.wait_synced())
+        .await
+        .is_err()
+    {
+        tracing::warn!(after = ?CACHE_SYNC_WAIT, "child-object caches not filled yet; reconciling anyway (unchanged objects may be re-applied once)");
     }
 }
 
