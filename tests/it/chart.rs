@@ -827,13 +827,13 @@ fn every_alert_links_its_runbook() {
 /// its backup families (runs that succeeded and failed). Prometheus text:
 /// counters end in `_total`, histograms are `_bucket`, `_sum` and `_count`.
 fn exported_metrics() -> BTreeSet<String> {
+    use bloodraven::error::Category;
+    use bloodraven::failover::Timestamp;
     use bloodraven::failover::{
         EngineState, Event, EventReason, GroupPolicy, GroupStatus, PlannedPhase, SiteState,
         SiteTransition,
     };
     use bloodraven::policy::rules::{BundleContext, Catalog, LintConfig, Linter};
-    use bloodraven::error::Category;
-    use bloodraven::failover::Timestamp;
     use bloodraven::shells::serve::metrics::{Decision, FindingSource, ServeMetrics};
     use bloodraven::telemetry::backup::RunKind;
     use std::time::Duration;

@@ -2,16 +2,17 @@
 //! kubectl`) against a real API server: the standalone apiextensions-apiserver with the
 //! CRDs installed, started by `scripts/kube-apiserver-test.sh`, which sets `KUBECONFIG`.
 //!
-//! No operator runs here: the tests play it, writing the group's status through the
-//! `/status` subresource as the operator would, and read the annotations the plugin writes.
+//! No operator runs here: the tests play it, writing the status of groups, backups and
+//! verifications through the `/status` subresource as the operator would, and read the
+//! annotations and objects the plugin writes.
 
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use bloodraven::api::MysqlFailoverGroup;
 use bloodraven::api::annotations::{PLANNED_FAILOVER, RECLONE_SITE};
+use bloodraven::api::{MysqlBackup, MysqlBackupVerification, MysqlFailoverGroup};
 use k8s_openapi::api::core::v1::Event as KubeEvent;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
@@ -473,5 +474,560 @@ async fn kube_real_kubectl_reclone_is_refused_without_confirm_and_annotates_with
     assert_eq!(value, "pdx:confirm=orders");
     let request = bloodraven::api::annotations::reclone(&value)?;
     assert_eq!(request.confirmed("orders", None), Ok(()));
+    Ok(())
+}
+
+// --- backup, verify-backup, backups
+
+/// A fresh namespace with `orders` (sites iad, pdx) backed up with two profiles.
+async fn backed_up_group(
+    client: &kube::Client,
+    prefix: &str,
+) -> TestResult<(Api<MysqlBackup>, String)> {
+    let namespace = unique(prefix);
+    create_namespace(client, &namespace).await;
+    let mut group = golden_group("two-site.input.yaml", &namespace);
+    group.spec.backup = Some(serde_json::from_value(json!({
+        "profiles": [
+            {"name": "nightly", "storage": {"type": "S3", "s3": {"bucket": "backups", "prefix": "orders",
+                                                                 "credentialsSecret": "s3-creds"}}},
+            {"name": "hourly", "storage": {"type": "PVC", "pvc": {"size": "10Gi"}}},
+        ],
+    }))?);
+    Api::<MysqlFailoverGroup>::namespaced(client.clone(), &namespace)
+        .create(&PostParams::default(), &group)
+        .await?;
+    Ok((Api::namespaced(client.clone(), &namespace), namespace))
+}
+
+/// What the plugin writes as `triggeredBy`: the user of the kubeconfig's current context.
+fn expected_trigger() -> TestResult<String> {
+    let file = kube::config::Kubeconfig::read_from(kubeconfig())?;
+    let current = file.current_context.clone().ok_or("no current context")?;
+    let user = file
+        .contexts
+        .iter()
+        .find(|c| c.name == current)
+        .and_then(|c| c.context.as_ref())
+        .and_then(|c| c.user.clone());
+    Ok(format!("kubectl/{}", user.as_deref().unwrap_or("manual")))
+}
+
+/// Whether `name` is `<prefix><14 digits>` (the UTC time the plugin stamps).
+fn stamped(name: &str, prefix: &str) -> bool {
+    name.strip_prefix(prefix)
+        .is_some_and(|t| t.len() == 14 && t.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Waits for an object of `api` whose name starts with `prefix` (the plugin names it).
+async fn wait_for_object<K>(api: &Api<K>, prefix: &str) -> TestResult<K>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let found = api
+            .list(&kube::api::ListParams::default())
+            .await?
+            .items
+            .into_iter()
+            .find(|o| {
+                o.meta()
+                    .name
+                    .as_deref()
+                    .is_some_and(|n| n.starts_with(prefix))
+            });
+        if let Some(found) = found {
+            return Ok(found);
+        }
+        if Instant::now() > deadline {
+            return Err(format!("no object named {prefix}* within 20s").into());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Writes a run's status as the operator's reconciler would (the `/status` subresource).
+async fn set_run_status<K>(api: &Api<K>, name: &str, status: Value) -> TestResult
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    api.patch_status(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(&json!({ "status": status })),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Runs the plugin in the background, its output collected when it exits.
+fn spawn(mut command: Command) -> TestResult<tokio::task::JoinHandle<std::io::Result<Output>>> {
+    let child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    Ok(tokio::task::spawn_blocking(move || {
+        child.wait_with_output()
+    }))
+}
+
+#[tokio::test]
+#[ignore = "needs a real API server: scripts/kube-apiserver-test.sh"]
+async fn kube_real_kubectl_backup_creates_a_mysqlbackup_of_the_groups_profile() -> TestResult {
+    let client = client().await;
+    let (backups, namespace) = backed_up_group(&client, "kbackup").await?;
+    let dir = tempfile::tempdir()?;
+
+    // As kubectl runs it, with --kubeconfig: the table report, no waiting.
+    let mut command = Command::new(plugin(dir.path())?);
+    command.args([
+        "backup",
+        "orders",
+        "--profile",
+        "nightly",
+        "--source-site",
+        "pdx",
+        "-n",
+        &namespace,
+        "--kubeconfig",
+        &kubeconfig(),
+    ]);
+    let out = output(command).await?;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let created = backups.list(&Default::default()).await?.items;
+    assert_eq!(created.len(), 1);
+    let name = created[0].metadata.name.clone().ok_or("a name")?;
+    assert!(stamped(&name, "orders-nightly-"), "{name}");
+    assert_eq!(
+        serde_json::to_value(&created[0].spec)?,
+        json!({"failoverGroupRef": {"name": "orders"}, "profileName": "nightly",
+               "sourceSiteOverride": "pdx", "triggeredBy": expected_trigger()?})
+    );
+    assert!(
+        text(&out.stdout).starts_with(&format!(
+            "MysqlBackup {namespace}/{name}: requested (group orders, profile nightly)"
+        )),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // As `bloodraven kubectl`, -o json: the report as an object; no source override.
+    let mut command = Command::new(BIN);
+    command.args([
+        "kubectl",
+        "-n",
+        &namespace,
+        "backup",
+        "orders",
+        "--profile",
+        "hourly",
+        "-o",
+        "json",
+    ]);
+    let out = output(command).await?;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(report["group"], "orders");
+    assert_eq!(report["profile"], "hourly");
+    let hourly = backups
+        .get(report["name"].as_str().ok_or("a name")?)
+        .await?;
+    assert_eq!(hourly.spec.source_site_override, None);
+
+    // Refused before anything is written, exit 2, naming what is wrong.
+    for (args, says) in [
+        (
+            vec!["backup", "orders", "--profile", "weekly"],
+            "group orders has no backup profile weekly (profiles: nightly, hourly)".to_owned(),
+        ),
+        (
+            vec!["backup", "billing", "--profile", "nightly"],
+            format!("MysqlFailoverGroup {namespace}/billing not found"),
+        ),
+        (
+            vec![
+                "backup",
+                "orders",
+                "--profile",
+                "nightly",
+                "--source-site",
+                "sfo",
+            ],
+            "group orders has no site sfo (sites: iad, pdx)".to_owned(),
+        ),
+    ] {
+        let mut command = Command::new(BIN);
+        command.args(["kubectl", "-n", &namespace]).args(&args);
+        let out = output(command).await?;
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(
+            text(&out.stderr).contains(&says),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+    assert_eq!(backups.list(&Default::default()).await?.items.len(), 2);
+
+    // The list: the group's backups, newest first; one profile with --profile.
+    let mut command = Command::new(BIN);
+    command.args(["kubectl", "-n", &namespace, "backups", "orders"]);
+    let out = output(command).await?;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 3, "{table}");
+    for header in [
+        "NAME",
+        "PROFILE",
+        "PHASE",
+        "STARTED",
+        "COMPLETED",
+        "SIZE",
+        "SOURCE",
+        "GTID SET",
+    ] {
+        assert!(lines[0].contains(header), "{table}");
+    }
+    let mut command = Command::new(BIN);
+    command.args([
+        "kubectl",
+        "-n",
+        &namespace,
+        "backups",
+        "orders",
+        "--profile",
+        "nightly",
+        "-o",
+        "yaml",
+    ]);
+    let out = output(command).await?;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let list: Value = serde_saphyr::from_str(&text(&out.stdout))?;
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(1), "{list}");
+    assert_eq!(list["items"][0]["name"], name.as_str());
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real API server: scripts/kube-apiserver-test.sh"]
+async fn kube_real_kubectl_backup_wait_reports_the_outcome_and_fails_with_the_backup() -> TestResult
+{
+    let client = client().await;
+    let (backups, namespace) = backed_up_group(&client, "kbwait").await?;
+
+    // Succeeded: exit 0 and the report names location, size, GTID set and message.
+    let mut command = Command::new(BIN);
+    command.args([
+        "kubectl",
+        "-n",
+        &namespace,
+        "backup",
+        "orders",
+        "--profile",
+        "nightly",
+        "--wait",
+        "--timeout",
+        "60s",
+    ]);
+    let waited = spawn(command)?;
+    let backup = wait_for_object(&backups, "orders-nightly-").await?;
+    let name = backup.metadata.name.clone().ok_or("a name")?;
+    set_run_status(
+        &backups,
+        &name,
+        json!({"phase": "Running", "sourceSite": "pdx", "startTime": "2026-12-02T19:00:00Z"}),
+    )
+    .await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    set_run_status(
+        &backups,
+        &name,
+        json!({"phase": "Succeeded", "completionTime": "2026-12-02T19:05:00Z",
+               "location": format!("s3://backups/orders/{name}/"), "storageType": "S3",
+               "size": "1.2 GiB", "sizeBytes": 1_288_490_188_i64,
+               "gtidExecuted": "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-100",
+               "message": "dump complete"}),
+    )
+    .await?;
+    let out = waited.await??;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report = text(&out.stdout);
+    for says in [
+        format!("MysqlBackup {namespace}/{name}: Succeeded (group orders, profile nightly)"),
+        format!("location:      s3://backups/orders/{name}/"),
+        "size:          1.2 GiB (1288490188 bytes)".to_owned(),
+        "gtid executed: 3e11fa47-71ca-11e1-9e33-c80aa9429562:1-100".to_owned(),
+        "source site:   pdx".to_owned(),
+        "message:       dump complete".to_owned(),
+    ] {
+        assert!(report.contains(&says), "{says} in {report}");
+    }
+    assert!(
+        text(&out.stderr).contains("phase Running (source pdx)"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // Failed: exit 1 with the operator's message; -o json still reports the object.
+    let mut command = Command::new(BIN);
+    command.args([
+        "kubectl",
+        "-n",
+        &namespace,
+        "backup",
+        "orders",
+        "--profile",
+        "hourly",
+        "--wait",
+        "--timeout",
+        "60s",
+        "-o",
+        "json",
+    ]);
+    let waited = spawn(command)?;
+    let backup = wait_for_object(&backups, "orders-hourly-").await?;
+    let failed = backup.metadata.name.clone().ok_or("a name")?;
+    set_run_status(
+        &backups,
+        &failed,
+        json!({"phase": "Failed", "message": "no healthy source for 30m"}),
+    )
+    .await?;
+    let out = waited.await??;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains(&format!(
+            "MysqlBackup {namespace}/{failed} failed: no healthy source for 30m"
+        )),
+        "{}",
+        text(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(report["phase"], "Failed");
+
+    // Nobody answers: exit 1 after the timeout; the backup stays for the operator.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let mut command = Command::new(BIN);
+    command.args([
+        "kubectl",
+        "-n",
+        &namespace,
+        "backup",
+        "orders",
+        "--profile",
+        "nightly",
+        "--wait",
+        "--timeout",
+        "2s",
+    ]);
+    let started = Instant::now();
+    let out = output(command).await?;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(started.elapsed() < Duration::from_secs(15));
+    assert!(
+        text(&out.stderr).contains("no outcome within 2s"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(backups.list(&Default::default()).await?.items.len(), 3);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real API server: scripts/kube-apiserver-test.sh"]
+async fn kube_real_kubectl_verify_backup_creates_a_verification_of_the_groups_backup() -> TestResult
+{
+    let client = client().await;
+    let (backups, namespace) = backed_up_group(&client, "kverify").await?;
+    let verifications = Api::<MysqlBackupVerification>::namespaced(client.clone(), &namespace);
+    // Backups as the operator leaves them: one of ours that succeeded, one still running,
+    // and another group's.
+    for (name, group, phase) in [
+        ("orders-nightly-1", "orders", "Succeeded"),
+        ("orders-nightly-2", "orders", "Running"),
+        ("billing-nightly-1", "billing", "Succeeded"),
+    ] {
+        let backup: MysqlBackup = serde_json::from_value(json!({
+            "apiVersion": "shipstream.io/v1alpha1", "kind": "MysqlBackup",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"failoverGroupRef": {"name": group}, "profileName": "nightly"},
+        }))?;
+        backups.create(&PostParams::default(), &backup).await?;
+        set_run_status(&backups, name, json!({"phase": phase})).await?;
+    }
+    let dir = tempfile::tempdir()?;
+
+    // No --backup: backupRef stays unset, the operator picks the latest Succeeded one.
+    let mut command = Command::new(plugin(dir.path())?);
+    command.args([
+        "verify-backup",
+        "orders",
+        "--profile",
+        "nightly",
+        "-n",
+        &namespace,
+    ]);
+    let out = output(command).await?;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let created = verifications.list(&Default::default()).await?.items;
+    assert_eq!(created.len(), 1);
+    let latest = &created[0];
+    assert!(
+        stamped(
+            latest.metadata.name.as_deref().unwrap_or_default(),
+            "orders-nightly-verify-"
+        ),
+        "{:?}",
+        latest.metadata.name
+    );
+    let spec = serde_json::to_value(&latest.spec)?;
+    assert_eq!(spec["failoverGroupRef"]["name"], "orders");
+    assert_eq!(spec["profileName"], "nightly");
+    assert_eq!(spec["triggeredBy"], expected_trigger()?.as_str());
+    assert!(spec.get("backupRef").is_none(), "{spec}");
+    assert!(spec.get("sanityCheck").is_none(), "{spec}");
+
+    // A named backup that is not ours, not finished or not there: exit 2, nothing created.
+    for (backup, says) in [
+        (
+            "billing-nightly-1",
+            "MysqlBackup billing-nightly-1 belongs to group billing, not orders".to_owned(),
+        ),
+        (
+            "orders-nightly-2",
+            "MysqlBackup orders-nightly-2 is Running; only a Succeeded backup can be verified"
+                .to_owned(),
+        ),
+        ("nope", format!("MysqlBackup {namespace}/nope not found")),
+    ] {
+        let mut command = Command::new(BIN);
+        command.args([
+            "kubectl",
+            "-n",
+            &namespace,
+            "verify-backup",
+            "orders",
+            "--profile",
+            "nightly",
+            "--backup",
+            backup,
+        ]);
+        let out = output(command).await?;
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{backup}: {}",
+            text(&out.stderr)
+        );
+        assert!(
+            text(&out.stderr).contains(&says),
+            "{backup}: {}",
+            text(&out.stderr)
+        );
+    }
+    let mut command = Command::new(BIN);
+    command.args([
+        "kubectl",
+        "-n",
+        &namespace,
+        "verify-backup",
+        "orders",
+        "--profile",
+        "weekly",
+    ]);
+    let out = output(command).await?;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("no backup profile weekly"));
+    assert_eq!(
+        verifications.list(&Default::default()).await?.items.len(),
+        1
+    );
+
+    // A named backup with a sanity check, waited for: the report names the result.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let mut command = Command::new(BIN);
+    command.args([
+        "kubectl",
+        "-n",
+        &namespace,
+        "verify-backup",
+        "orders",
+        "--profile",
+        "nightly",
+        "--backup",
+        "orders-nightly-1",
+        "--sanity-query",
+        "SELECT COUNT(*) FROM shop.orders",
+        "--min-rows",
+        "1",
+        "--wait",
+        "--timeout",
+        "60s",
+    ]);
+    let waited = spawn(command)?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let named = loop {
+        let found = verifications
+            .list(&Default::default())
+            .await?
+            .items
+            .into_iter()
+            .find(|v| v.spec.backup_ref.is_some());
+        if let Some(found) = found {
+            break found;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no verification of orders-nightly-1"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let name = named.metadata.name.clone().ok_or("a name")?;
+    let spec = serde_json::to_value(&named.spec)?;
+    assert_eq!(spec["backupRef"]["name"], "orders-nightly-1");
+    assert_eq!(
+        spec["sanityCheck"]["query"],
+        "SELECT COUNT(*) FROM shop.orders"
+    );
+    assert_eq!(spec["sanityCheck"]["expect"]["minRows"], 1);
+    set_run_status(
+        &verifications,
+        &name,
+        json!({"phase": "Restoring", "backupRef": {"name": "orders-nightly-1"}}),
+    )
+    .await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    set_run_status(
+        &verifications,
+        &name,
+        json!({"phase": "Succeeded", "durationSeconds": 42,
+               "backupRef": {"name": "orders-nightly-1", "location": "s3://backups/orders/orders-nightly-1/"},
+               "sanityCheck": {"ran": true, "resultRow": "1200"}}),
+    )
+    .await?;
+    let out = waited.await??;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report = text(&out.stdout);
+    for says in [
+        format!(
+            "MysqlBackupVerification {namespace}/{name}: Succeeded (group orders, profile nightly)"
+        ),
+        "backup:        orders-nightly-1".to_owned(),
+        "duration:      42s".to_owned(),
+        "sanity result: 1200".to_owned(),
+    ] {
+        assert!(report.contains(&says), "{says} in {report}");
+    }
+    assert!(
+        text(&out.stderr).contains("phase Restoring (backup orders-nightly-1)"),
+        "{}",
+        text(&out.stderr)
+    );
     Ok(())
 }
