@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use bloodraven::api::annotations::{PLANNED_FAILOVER, RECLONE_SITE};
 use bloodraven::api::{MysqlBackup, MysqlBackupVerification, MysqlFailoverGroup};
 use k8s_openapi::api::core::v1::Event as KubeEvent;
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
 use crate::support::kube::{client, create_namespace, golden_group, unique};
@@ -519,31 +519,38 @@ fn stamped(name: &str, prefix: &str) -> bool {
         .is_some_and(|t| t.len() == 14 && t.bytes().all(|b| b.is_ascii_digit()))
 }
 
-/// Waits for an object of `api` whose name starts with `prefix` (the plugin names it).
-async fn wait_for_object<K>(api: &Api<K>, prefix: &str) -> TestResult<K>
+/// Every object of `api` in its namespace.
+async fn all<K>(api: &Api<K>) -> TestResult<Vec<K>>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    Ok(api.list(&ListParams::default()).await?.items)
+}
+
+/// Waits for an object of `api` that `wanted` accepts (the plugin names it).
+async fn wait_for_object<K>(api: &Api<K>, wanted: impl Fn(&K) -> bool) -> TestResult<K>
 where
     K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
 {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let found = api
-            .list(&kube::api::ListParams::default())
-            .await?
-            .items
-            .into_iter()
-            .find(|o| {
-                o.meta()
-                    .name
-                    .as_deref()
-                    .is_some_and(|n| n.starts_with(prefix))
-            });
-        if let Some(found) = found {
+        if let Some(found) = all(api).await?.into_iter().find(&wanted) {
             return Ok(found);
         }
         if Instant::now() > deadline {
-            return Err(format!("no object named {prefix}* within 20s").into());
+            return Err("the plugin created no such object within 20s".into());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn named<K: kube::Resource>(prefix: &str) -> impl Fn(&K) -> bool {
+    let prefix = prefix.to_owned();
+    move |o: &K| {
+        o.meta()
+            .name
+            .as_deref()
+            .is_some_and(|n| n.starts_with(&prefix))
     }
 }
 
@@ -572,6 +579,22 @@ fn spawn(mut command: Command) -> TestResult<tokio::task::JoinHandle<std::io::Re
     }))
 }
 
+/// `bloodraven kubectl -n NAMESPACE ARGS...`.
+fn kubectl(namespace: &str, args: &[&str]) -> Command {
+    let mut command = Command::new(BIN);
+    command.args(["kubectl", "-n", namespace]).args(args);
+    command
+}
+
+/// The command is refused before anything is written: exit 2, naming what is wrong.
+async fn assert_refused(namespace: &str, args: &[&str], says: &str) -> TestResult {
+    let out = output(kubectl(namespace, args)).await?;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+    assert!(stderr.contains(says), "{args:?}: {says} in {stderr}");
+    Ok(())
+}
+
 #[tokio::test]
 #[ignore = "needs a real API server: scripts/kube-apiserver-test.sh"]
 async fn kube_real_kubectl_backup_creates_a_mysqlbackup_of_the_groups_profile() -> TestResult {
@@ -595,7 +618,7 @@ async fn kube_real_kubectl_backup_creates_a_mysqlbackup_of_the_groups_profile() 
     ]);
     let out = output(command).await?;
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let created = backups.list(&Default::default()).await?.items;
+    let created = all(&backups).await?;
     assert_eq!(created.len(), 1);
     let name = created[0].metadata.name.clone().ok_or("a name")?;
     assert!(stamped(&name, "orders-nightly-"), "{name}");
@@ -612,20 +635,22 @@ async fn kube_real_kubectl_backup_creates_a_mysqlbackup_of_the_groups_profile() 
         text(&out.stdout)
     );
 
-    // As `bloodraven kubectl`, -o json: the report as an object; no source override.
-    let mut command = Command::new(BIN);
-    command.args([
-        "kubectl",
-        "-n",
+    // As a schedule's CronJob runs it (`bloodraven kubectl`, --triggered-by), -o json: the
+    // report as an object; no source override.
+    let out = output(kubectl(
         &namespace,
-        "backup",
-        "orders",
-        "--profile",
-        "hourly",
-        "-o",
-        "json",
-    ]);
-    let out = output(command).await?;
+        &[
+            "backup",
+            "orders",
+            "--profile",
+            "hourly",
+            "--triggered-by",
+            "schedule/hourly",
+            "-o",
+            "json",
+        ],
+    ))
+    .await?;
     assert!(out.status.success(), "{}", text(&out.stderr));
     let report: Value = serde_json::from_slice(&out.stdout)?;
     assert_eq!(report["group"], "orders");
@@ -634,50 +659,41 @@ async fn kube_real_kubectl_backup_creates_a_mysqlbackup_of_the_groups_profile() 
         .get(report["name"].as_str().ok_or("a name")?)
         .await?;
     assert_eq!(hourly.spec.source_site_override, None);
+    assert_eq!(hourly.spec.triggered_by.as_deref(), Some("schedule/hourly"));
 
-    // Refused before anything is written, exit 2, naming what is wrong.
-    for (args, says) in [
-        (
-            vec!["backup", "orders", "--profile", "weekly"],
-            "group orders has no backup profile weekly (profiles: nightly, hourly)".to_owned(),
-        ),
-        (
-            vec!["backup", "billing", "--profile", "nightly"],
-            format!("MysqlFailoverGroup {namespace}/billing not found"),
-        ),
-        (
-            vec![
-                "backup",
-                "orders",
-                "--profile",
-                "nightly",
-                "--source-site",
-                "sfo",
-            ],
-            "group orders has no site sfo (sites: iad, pdx)".to_owned(),
-        ),
-    ] {
-        let mut command = Command::new(BIN);
-        command.args(["kubectl", "-n", &namespace]).args(&args);
-        let out = output(command).await?;
-        assert_eq!(
-            out.status.code(),
-            Some(2),
-            "{args:?}: {}",
-            text(&out.stderr)
-        );
-        assert!(
-            text(&out.stderr).contains(&says),
-            "{args:?}: {}",
-            text(&out.stderr)
-        );
-    }
-    assert_eq!(backups.list(&Default::default()).await?.items.len(), 2);
+    assert_refused(
+        &namespace,
+        &["backup", "orders", "--profile", "weekly"],
+        "group orders has no backup profile weekly (profiles: nightly, hourly)",
+    )
+    .await?;
+    assert_refused(
+        &namespace,
+        &["backup", "billing", "--profile", "nightly"],
+        &format!("MysqlFailoverGroup {namespace}/billing not found"),
+    )
+    .await?;
+    assert_refused(
+        &namespace,
+        &[
+            "backup",
+            "orders",
+            "--profile",
+            "nightly",
+            "--source-site",
+            "sfo",
+        ],
+        "group orders has no site sfo (sites: iad, pdx)",
+    )
+    .await?;
+    assert_eq!(all(&backups).await?.len(), 2);
 
-    // The list: the group's backups, newest first; one profile with --profile.
-    let mut command = Command::new(BIN);
-    command.args(["kubectl", "-n", &namespace, "backups", "orders"]);
-    let out = output(command).await?;
+    backups_lists_the_groups_backups(&namespace, &name).await
+}
+
+/// The list: the group's backups, newest first; one profile with --profile.
+async fn backups_lists_the_groups_backups(namespace: &str, nightly: &str) -> TestResult {
+    let out = output(kubectl(namespace, &["backups", "orders"])).await?;
     assert!(out.status.success(), "{}", text(&out.stderr));
     let table = text(&out.stdout);
     let lines: Vec<&str> = table.lines().collect();
@@ -694,23 +710,15 @@ async fn kube_real_kubectl_backup_creates_a_mysqlbackup_of_the_groups_profile() 
     ] {
         assert!(lines[0].contains(header), "{table}");
     }
-    let mut command = Command::new(BIN);
-    command.args([
-        "kubectl",
-        "-n",
-        &namespace,
-        "backups",
-        "orders",
-        "--profile",
-        "nightly",
-        "-o",
-        "yaml",
-    ]);
-    let out = output(command).await?;
+    let out = output(kubectl(
+        namespace,
+        &["backups", "orders", "--profile", "nightly", "-o", "yaml"],
+    ))
+    .await?;
     assert!(out.status.success(), "{}", text(&out.stderr));
     let list: Value = serde_saphyr::from_str(&text(&out.stdout))?;
     assert_eq!(list["items"].as_array().map(Vec::len), Some(1), "{list}");
-    assert_eq!(list["items"][0]["name"], name.as_str());
+    assert_eq!(list["items"][0]["name"], nightly);
     Ok(())
 }
 
@@ -720,33 +728,62 @@ async fn kube_real_kubectl_backup_wait_reports_the_outcome_and_fails_with_the_ba
 {
     let client = client().await;
     let (backups, namespace) = backed_up_group(&client, "kbwait").await?;
+    backup_waits_until_succeeded(&backups, &namespace).await?;
+    backup_waits_until_failed(&backups, &namespace).await?;
 
-    // Succeeded: exit 0 and the report names location, size, GTID set and message.
-    let mut command = Command::new(BIN);
-    command.args([
-        "kubectl",
-        "-n",
+    // Nobody answers: exit 1 after the timeout; the backup stays for the operator. (A
+    // second apart from the first nightly backup, whose name has the same second.)
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let started = Instant::now();
+    let out = output(kubectl(
         &namespace,
-        "backup",
-        "orders",
-        "--profile",
-        "nightly",
-        "--wait",
-        "--timeout",
-        "60s",
-    ]);
-    let waited = spawn(command)?;
-    let backup = wait_for_object(&backups, "orders-nightly-").await?;
+        &[
+            "backup",
+            "orders",
+            "--profile",
+            "nightly",
+            "--wait",
+            "--timeout",
+            "2s",
+        ],
+    ))
+    .await?;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(started.elapsed() < Duration::from_secs(15));
+    assert!(
+        text(&out.stderr).contains("no outcome within 2s"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(all(&backups).await?.len(), 3);
+    Ok(())
+}
+
+/// Succeeded: exit 0 and the report names location, size, GTID set and message.
+async fn backup_waits_until_succeeded(backups: &Api<MysqlBackup>, namespace: &str) -> TestResult {
+    let waited = spawn(kubectl(
+        namespace,
+        &[
+            "backup",
+            "orders",
+            "--profile",
+            "nightly",
+            "--wait",
+            "--timeout",
+            "60s",
+        ],
+    ))?;
+    let backup = wait_for_object(backups, named("orders-nightly-")).await?;
     let name = backup.metadata.name.clone().ok_or("a name")?;
     set_run_status(
-        &backups,
+        backups,
         &name,
         json!({"phase": "Running", "sourceSite": "pdx", "startTime": "2026-12-02T19:00:00Z"}),
     )
     .await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     set_run_status(
-        &backups,
+        backups,
         &name,
         json!({"phase": "Succeeded", "completionTime": "2026-12-02T19:05:00Z",
                "location": format!("s3://backups/orders/{name}/"), "storageType": "S3",
@@ -773,28 +810,29 @@ async fn kube_real_kubectl_backup_wait_reports_the_outcome_and_fails_with_the_ba
         "{}",
         text(&out.stderr)
     );
+    Ok(())
+}
 
-    // Failed: exit 1 with the operator's message; -o json still reports the object.
-    let mut command = Command::new(BIN);
-    command.args([
-        "kubectl",
-        "-n",
-        &namespace,
-        "backup",
-        "orders",
-        "--profile",
-        "hourly",
-        "--wait",
-        "--timeout",
-        "60s",
-        "-o",
-        "json",
-    ]);
-    let waited = spawn(command)?;
-    let backup = wait_for_object(&backups, "orders-hourly-").await?;
+/// Failed: exit 1 with the operator's message; -o json still reports the object.
+async fn backup_waits_until_failed(backups: &Api<MysqlBackup>, namespace: &str) -> TestResult {
+    let waited = spawn(kubectl(
+        namespace,
+        &[
+            "backup",
+            "orders",
+            "--profile",
+            "hourly",
+            "--wait",
+            "--timeout",
+            "60s",
+            "-o",
+            "json",
+        ],
+    ))?;
+    let backup = wait_for_object(backups, named("orders-hourly-")).await?;
     let failed = backup.metadata.name.clone().ok_or("a name")?;
     set_run_status(
-        &backups,
+        backups,
         &failed,
         json!({"phase": "Failed", "message": "no healthy source for 30m"}),
     )
@@ -810,32 +848,6 @@ async fn kube_real_kubectl_backup_wait_reports_the_outcome_and_fails_with_the_ba
     );
     let report: Value = serde_json::from_slice(&out.stdout)?;
     assert_eq!(report["phase"], "Failed");
-
-    // Nobody answers: exit 1 after the timeout; the backup stays for the operator.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    let mut command = Command::new(BIN);
-    command.args([
-        "kubectl",
-        "-n",
-        &namespace,
-        "backup",
-        "orders",
-        "--profile",
-        "nightly",
-        "--wait",
-        "--timeout",
-        "2s",
-    ]);
-    let started = Instant::now();
-    let out = output(command).await?;
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
-    assert!(started.elapsed() < Duration::from_secs(15));
-    assert!(
-        text(&out.stderr).contains("no outcome within 2s"),
-        "{}",
-        text(&out.stderr)
-    );
-    assert_eq!(backups.list(&Default::default()).await?.items.len(), 3);
     Ok(())
 }
 
@@ -875,17 +887,11 @@ async fn kube_real_kubectl_verify_backup_creates_a_verification_of_the_groups_ba
     ]);
     let out = output(command).await?;
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let created = verifications.list(&Default::default()).await?.items;
+    let created = all(&verifications).await?;
     assert_eq!(created.len(), 1);
     let latest = &created[0];
-    assert!(
-        stamped(
-            latest.metadata.name.as_deref().unwrap_or_default(),
-            "orders-nightly-verify-"
-        ),
-        "{:?}",
-        latest.metadata.name
-    );
+    let name = latest.metadata.name.as_deref().unwrap_or_default();
+    assert!(stamped(name, "orders-nightly-verify-"), "{name}");
     let spec = serde_json::to_value(&latest.spec)?;
     assert_eq!(spec["failoverGroupRef"]["name"], "orders");
     assert_eq!(spec["profileName"], "nightly");
@@ -893,7 +899,8 @@ async fn kube_real_kubectl_verify_backup_creates_a_verification_of_the_groups_ba
     assert!(spec.get("backupRef").is_none(), "{spec}");
     assert!(spec.get("sanityCheck").is_none(), "{spec}");
 
-    // A named backup that is not ours, not finished or not there: exit 2, nothing created.
+    // A named backup that is not ours, not finished or not there, or an unknown profile:
+    // exit 2, nothing created.
     for (backup, says) in [
         (
             "billing-nightly-1",
@@ -906,88 +913,56 @@ async fn kube_real_kubectl_verify_backup_creates_a_verification_of_the_groups_ba
         ),
         ("nope", format!("MysqlBackup {namespace}/nope not found")),
     ] {
-        let mut command = Command::new(BIN);
-        command.args([
-            "kubectl",
-            "-n",
-            &namespace,
+        let args = [
             "verify-backup",
             "orders",
             "--profile",
             "nightly",
             "--backup",
             backup,
-        ]);
-        let out = output(command).await?;
-        assert_eq!(
-            out.status.code(),
-            Some(2),
-            "{backup}: {}",
-            text(&out.stderr)
-        );
-        assert!(
-            text(&out.stderr).contains(&says),
-            "{backup}: {}",
-            text(&out.stderr)
-        );
+        ];
+        assert_refused(&namespace, &args, &says).await?;
     }
-    let mut command = Command::new(BIN);
-    command.args([
-        "kubectl",
-        "-n",
+    assert_refused(
         &namespace,
-        "verify-backup",
-        "orders",
-        "--profile",
-        "weekly",
-    ]);
-    let out = output(command).await?;
-    assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("no backup profile weekly"));
-    assert_eq!(
-        verifications.list(&Default::default()).await?.items.len(),
-        1
-    );
+        &["verify-backup", "orders", "--profile", "weekly"],
+        "no backup profile weekly",
+    )
+    .await?;
+    assert_eq!(all(&verifications).await?.len(), 1);
 
-    // A named backup with a sanity check, waited for: the report names the result.
+    // A second apart from the first, whose name has the same second.
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let mut command = Command::new(BIN);
-    command.args([
-        "kubectl",
-        "-n",
-        &namespace,
-        "verify-backup",
-        "orders",
-        "--profile",
-        "nightly",
-        "--backup",
-        "orders-nightly-1",
-        "--sanity-query",
-        "SELECT COUNT(*) FROM shop.orders",
-        "--min-rows",
-        "1",
-        "--wait",
-        "--timeout",
-        "60s",
-    ]);
-    let waited = spawn(command)?;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let named = loop {
-        let found = verifications
-            .list(&Default::default())
-            .await?
-            .items
-            .into_iter()
-            .find(|v| v.spec.backup_ref.is_some());
-        if let Some(found) = found {
-            break found;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no verification of orders-nightly-1"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    verification_of_a_named_backup_waits_until_succeeded(&verifications, &namespace).await
+}
+
+/// A named backup with a sanity check, waited for: the report names the result.
+async fn verification_of_a_named_backup_waits_until_succeeded(
+    verifications: &Api<MysqlBackupVerification>,
+    namespace: &str,
+) -> TestResult {
+    let waited = spawn(kubectl(
+        namespace,
+        &[
+            "verify-backup",
+            "orders",
+            "--profile",
+            "nightly",
+            "--backup",
+            "orders-nightly-1",
+            "--sanity-query",
+            "SELECT COUNT(*) FROM shop.orders",
+            "--min-rows",
+            "1",
+            "--wait",
+            "--timeout",
+            "60s",
+        ],
+    ))?;
+    let named = wait_for_object(verifications, |v: &MysqlBackupVerification| {
+        v.spec.backup_ref.is_some()
+    })
+    .await?;
     let name = named.metadata.name.clone().ok_or("a name")?;
     let spec = serde_json::to_value(&named.spec)?;
     assert_eq!(spec["backupRef"]["name"], "orders-nightly-1");
@@ -997,14 +972,14 @@ async fn kube_real_kubectl_verify_backup_creates_a_verification_of_the_groups_ba
     );
     assert_eq!(spec["sanityCheck"]["expect"]["minRows"], 1);
     set_run_status(
-        &verifications,
+        verifications,
         &name,
         json!({"phase": "Restoring", "backupRef": {"name": "orders-nightly-1"}}),
     )
     .await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     set_run_status(
-        &verifications,
+        verifications,
         &name,
         json!({"phase": "Succeeded", "durationSeconds": 42,
                "backupRef": {"name": "orders-nightly-1", "location": "s3://backups/orders/orders-nightly-1/"},

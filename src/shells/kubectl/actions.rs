@@ -409,7 +409,10 @@ async fn backup(
         &args.group,
         &args.profile,
         args.source_site.as_deref(),
-        &runs::triggered_by(user),
+        &args
+            .triggered_by
+            .clone()
+            .unwrap_or_else(|| runs::triggered_by(user)),
     );
     let api = Api::<MysqlBackup>::namespaced(client, namespace);
     let created = create(&api, "MysqlBackup", &request).await?;
@@ -482,7 +485,10 @@ async fn verify_backup(
             sanity_query: args.sanity_query.as_deref(),
             min_rows: args.min_rows,
         },
-        &runs::triggered_by(user),
+        &args
+            .triggered_by
+            .clone()
+            .unwrap_or_else(|| runs::triggered_by(user)),
     );
     let api = Api::<MysqlBackupVerification>::namespaced(client, namespace);
     let created = create(&api, "MysqlBackupVerification", &request).await?;

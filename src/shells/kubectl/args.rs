@@ -143,6 +143,10 @@ pub struct BackupArgs {
     /// reader).
     #[arg(long, value_name = "SITE")]
     pub source_site: Option<String>,
+    /// Who asked, recorded as spec.triggeredBy (default: kubectl/<kubeconfig user>); the
+    /// schedules' CronJobs pass schedule/<name>.
+    #[arg(long, value_name = "TEXT")]
+    pub triggered_by: Option<String>,
     #[command(flatten)]
     pub wait: WaitArgs,
 }
@@ -164,6 +168,9 @@ pub struct VerifyBackupArgs {
     /// With --sanity-query: the least the scalar may be.
     #[arg(long, value_name = "N", requires = "sanity_query")]
     pub min_rows: Option<u32>,
+    /// Who asked, recorded as spec.triggeredBy (default: kubectl/<kubeconfig user>).
+    #[arg(long, value_name = "TEXT")]
+    pub triggered_by: Option<String>,
     #[command(flatten)]
     pub wait: WaitArgs,
 }

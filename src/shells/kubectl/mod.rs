@@ -271,6 +271,29 @@ mod tests {
             PluginCli::try_parse_from(["kubectl-bloodraven", "backup", "orders"]).is_err(),
             "--profile is required"
         );
+        // What a schedule's CronJob runs (src/render/backup.rs), as `bloodraven kubectl`.
+        let cli = crate::shells::cli::Cli::try_parse_from([
+            "bloodraven",
+            "kubectl",
+            "backup",
+            "orders",
+            "--namespace",
+            "db",
+            "--profile",
+            "offsite",
+            "--triggered-by",
+            "schedule/nightly",
+        ])
+        .expect("parses");
+        let crate::shells::cli::Command::Kubectl(k) = cli.command else {
+            panic!("kubectl");
+        };
+        assert_eq!(k.connection.namespace.as_deref(), Some("db"));
+        let args::KubectlCommand::Backup(b) = k.command else {
+            panic!("backup");
+        };
+        assert_eq!(b.triggered_by.as_deref(), Some("schedule/nightly"));
+        assert!(!b.wait.wait);
         let cli = PluginCli::try_parse_from([
             "kubectl-bloodraven",
             "verify-backup",
