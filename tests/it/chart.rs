@@ -822,16 +822,20 @@ fn every_alert_links_its_runbook() {
 
 /// Metric names the binary exports: the exposition `/metrics` serves, once every family
 /// has a series (a family without one is not exposed). The server's families are fed the
-/// way its handlers feed them, and one group's failover families the way the failover loop
-/// does (status, events, a promotion, a planned switchover, a poll, a taint, a DNS flip). Prometheus text:
+/// way its handlers feed them, one group's failover families the way the failover loop
+/// does (status, events, a promotion, a planned switchover, a poll, a taint, a DNS flip), and
+/// its backup families (runs that succeeded and failed). Prometheus text:
 /// counters end in `_total`, histograms are `_bucket`, `_sum` and `_count`.
 fn exported_metrics() -> BTreeSet<String> {
+    use bloodraven::error::Category;
+    use bloodraven::failover::Timestamp;
     use bloodraven::failover::{
         EngineState, Event, EventReason, GroupPolicy, GroupStatus, PlannedPhase, SiteState,
         SiteTransition,
     };
     use bloodraven::policy::rules::{BundleContext, Catalog, LintConfig, Linter};
     use bloodraven::shells::serve::metrics::{Decision, FindingSource, ServeMetrics};
+    use bloodraven::telemetry::backup::RunKind;
     use std::time::Duration;
 
     let metrics = ServeMetrics::new();
@@ -882,6 +886,24 @@ fn exported_metrics() -> BTreeSet<String> {
     group.observe_poll("iad", Duration::from_millis(2));
     group.taint_operation("iad", true);
     group.dns_flip("iad");
+    // One group's backup families, as the operator's backup reconcilers feed them: a
+    // backup and an archive pass that succeeded, a backup that failed.
+    let backups = metrics.group_backups("ns", "group");
+    backups.succeeded(
+        RunKind::Backup,
+        "nightly",
+        Timestamp::from_millis(1_764_689_400_000),
+        Duration::from_secs(60),
+        1024,
+    );
+    backups.succeeded(
+        RunKind::BinlogArchive,
+        "nightly",
+        Timestamp::from_millis(1_764_689_460_000),
+        Duration::from_secs(1),
+        512,
+    );
+    backups.failed(RunKind::Backup, "nightly", Category::Unavailable);
 
     let exposition = metrics.encode_prometheus_text().expect("encode");
     let mut names = BTreeSet::new();
@@ -924,6 +946,8 @@ fn alerts_and_dashboard_name_only_exported_metrics() {
         "bloodraven_split_brain_auto_resolve_total",
         "bloodraven_findings_total",
         "bloodraven_http_request_duration_seconds_bucket",
+        "bloodraven_backup_last_success_timestamp_seconds",
+        "bloodraven_backup_runs_total",
     ] {
         assert!(exported.contains(must), "{must} in {exported:?}");
     }

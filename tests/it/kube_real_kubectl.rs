@@ -2,18 +2,19 @@
 //! kubectl`) against a real API server: the standalone apiextensions-apiserver with the
 //! CRDs installed, started by `scripts/kube-apiserver-test.sh`, which sets `KUBECONFIG`.
 //!
-//! No operator runs here: the tests play it, writing the group's status through the
-//! `/status` subresource as the operator would, and read the annotations the plugin writes.
+//! No operator runs here: the tests play it, writing the status of groups, backups and
+//! verifications through the `/status` subresource as the operator would, and read the
+//! annotations and objects the plugin writes.
 
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use bloodraven::api::MysqlFailoverGroup;
 use bloodraven::api::annotations::{PLANNED_FAILOVER, RECLONE_SITE};
+use bloodraven::api::{MysqlBackup, MysqlBackupVerification, MysqlFailoverGroup};
 use k8s_openapi::api::core::v1::Event as KubeEvent;
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
 use crate::support::kube::{client, create_namespace, golden_group, unique};
@@ -473,5 +474,535 @@ async fn kube_real_kubectl_reclone_is_refused_without_confirm_and_annotates_with
     assert_eq!(value, "pdx:confirm=orders");
     let request = bloodraven::api::annotations::reclone(&value)?;
     assert_eq!(request.confirmed("orders", None), Ok(()));
+    Ok(())
+}
+
+// --- backup, verify-backup, backups
+
+/// A fresh namespace with `orders` (sites iad, pdx) backed up with two profiles.
+async fn backed_up_group(
+    client: &kube::Client,
+    prefix: &str,
+) -> TestResult<(Api<MysqlBackup>, String)> {
+    let namespace = unique(prefix);
+    create_namespace(client, &namespace).await;
+    let mut group = golden_group("two-site.input.yaml", &namespace);
+    group.spec.backup = Some(serde_json::from_value(json!({
+        "profiles": [
+            {"name": "nightly", "storage": {"type": "S3", "s3": {"bucket": "backups", "prefix": "orders",
+                                                                 "credentialsSecret": "s3-creds"}}},
+            {"name": "hourly", "storage": {"type": "PVC", "pvc": {"size": "10Gi"}}},
+        ],
+    }))?);
+    Api::<MysqlFailoverGroup>::namespaced(client.clone(), &namespace)
+        .create(&PostParams::default(), &group)
+        .await?;
+    Ok((Api::namespaced(client.clone(), &namespace), namespace))
+}
+
+/// What the plugin writes as `triggeredBy`: the user of the kubeconfig's current context.
+fn expected_trigger() -> TestResult<String> {
+    let file = kube::config::Kubeconfig::read_from(kubeconfig())?;
+    let current = file.current_context.clone().ok_or("no current context")?;
+    let user = file
+        .contexts
+        .iter()
+        .find(|c| c.name == current)
+        .and_then(|c| c.context.as_ref())
+        .and_then(|c| c.user.clone());
+    Ok(format!("kubectl/{}", user.as_deref().unwrap_or("manual")))
+}
+
+/// Whether `name` is `<prefix><14 digits>` (the UTC time the plugin stamps).
+fn stamped(name: &str, prefix: &str) -> bool {
+    name.strip_prefix(prefix)
+        .is_some_and(|t| t.len() == 14 && t.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Every object of `api` in its namespace.
+async fn all<K>(api: &Api<K>) -> TestResult<Vec<K>>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    Ok(api.list(&ListParams::default()).await?.items)
+}
+
+/// Waits for an object of `api` that `wanted` accepts (the plugin names it).
+async fn wait_for_object<K>(api: &Api<K>, wanted: impl Fn(&K) -> bool) -> TestResult<K>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(found) = all(api).await?.into_iter().find(&wanted) {
+            return Ok(found);
+        }
+        if Instant::now() > deadline {
+            return Err("the plugin created no such object within 20s".into());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn named<K: kube::Resource>(prefix: &str) -> impl Fn(&K) -> bool {
+    let prefix = prefix.to_owned();
+    move |o: &K| {
+        o.meta()
+            .name
+            .as_deref()
+            .is_some_and(|n| n.starts_with(&prefix))
+    }
+}
+
+/// Writes a run's status as the operator's reconciler would (the `/status` subresource).
+async fn set_run_status<K>(api: &Api<K>, name: &str, status: Value) -> TestResult
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    api.patch_status(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(&json!({ "status": status })),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Runs the plugin in the background, its output collected when it exits.
+fn spawn(mut command: Command) -> TestResult<tokio::task::JoinHandle<std::io::Result<Output>>> {
+    let child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    Ok(tokio::task::spawn_blocking(move || {
+        child.wait_with_output()
+    }))
+}
+
+/// `bloodraven kubectl -n NAMESPACE ARGS...`.
+fn kubectl(namespace: &str, args: &[&str]) -> Command {
+    let mut command = Command::new(BIN);
+    command.args(["kubectl", "-n", namespace]).args(args);
+    command
+}
+
+/// The command is refused before anything is written: exit 2, naming what is wrong.
+async fn assert_refused(namespace: &str, args: &[&str], says: &str) -> TestResult {
+    let out = output(kubectl(namespace, args)).await?;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+    assert!(stderr.contains(says), "{args:?}: {says} in {stderr}");
+    Ok(())
+}
+
+#[tokio::test]
+#[ignore = "needs a real API server: scripts/kube-apiserver-test.sh"]
+async fn kube_real_kubectl_backup_creates_a_mysqlbackup_of_the_groups_profile() -> TestResult {
+    let client = client().await;
+    let (backups, namespace) = backed_up_group(&client, "kbackup").await?;
+    let dir = tempfile::tempdir()?;
+
+    // As kubectl runs it, with --kubeconfig: the table report, no waiting.
+    let mut command = Command::new(plugin(dir.path())?);
+    command.args([
+        "backup",
+        "orders",
+        "--profile",
+        "nightly",
+        "--source-site",
+        "pdx",
+        "-n",
+        &namespace,
+        "--kubeconfig",
+        &kubeconfig(),
+    ]);
+    let out = output(command).await?;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let created = all(&backups).await?;
+    assert_eq!(created.len(), 1);
+    let name = created[0].metadata.name.clone().ok_or("a name")?;
+    assert!(stamped(&name, "orders-nightly-"), "{name}");
+    assert_eq!(
+        serde_json::to_value(&created[0].spec)?,
+        json!({"failoverGroupRef": {"name": "orders"}, "profileName": "nightly",
+               "sourceSiteOverride": "pdx", "triggeredBy": expected_trigger()?})
+    );
+    assert!(
+        text(&out.stdout).starts_with(&format!(
+            "MysqlBackup {namespace}/{name}: requested (group orders, profile nightly)"
+        )),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // As a schedule's CronJob runs it (`bloodraven kubectl`, --triggered-by), -o json: the
+    // report as an object; no source override.
+    let out = output(kubectl(
+        &namespace,
+        &[
+            "backup",
+            "orders",
+            "--profile",
+            "hourly",
+            "--triggered-by",
+            "schedule/hourly",
+            "-o",
+            "json",
+        ],
+    ))
+    .await?;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(report["group"], "orders");
+    assert_eq!(report["profile"], "hourly");
+    let hourly = backups
+        .get(report["name"].as_str().ok_or("a name")?)
+        .await?;
+    assert_eq!(hourly.spec.source_site_override, None);
+    assert_eq!(hourly.spec.triggered_by.as_deref(), Some("schedule/hourly"));
+
+    assert_refused(
+        &namespace,
+        &["backup", "orders", "--profile", "weekly"],
+        "group orders has no backup profile weekly (profiles: nightly, hourly)",
+    )
+    .await?;
+    assert_refused(
+        &namespace,
+        &["backup", "billing", "--profile", "nightly"],
+        &format!("MysqlFailoverGroup {namespace}/billing not found"),
+    )
+    .await?;
+    assert_refused(
+        &namespace,
+        &[
+            "backup",
+            "orders",
+            "--profile",
+            "nightly",
+            "--source-site",
+            "sfo",
+        ],
+        "group orders has no site sfo (sites: iad, pdx)",
+    )
+    .await?;
+    assert_eq!(all(&backups).await?.len(), 2);
+
+    backups_lists_the_groups_backups(&namespace, &name).await
+}
+
+/// The list: the group's backups, newest first; one profile with --profile.
+async fn backups_lists_the_groups_backups(namespace: &str, nightly: &str) -> TestResult {
+    let out = output(kubectl(namespace, &["backups", "orders"])).await?;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 3, "{table}");
+    for header in [
+        "NAME",
+        "PROFILE",
+        "PHASE",
+        "STARTED",
+        "COMPLETED",
+        "SIZE",
+        "SOURCE",
+        "GTID SET",
+    ] {
+        assert!(lines[0].contains(header), "{table}");
+    }
+    let out = output(kubectl(
+        namespace,
+        &["backups", "orders", "--profile", "nightly", "-o", "yaml"],
+    ))
+    .await?;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let list: Value = serde_saphyr::from_str(&text(&out.stdout))?;
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(1), "{list}");
+    assert_eq!(list["items"][0]["name"], nightly);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real API server: scripts/kube-apiserver-test.sh"]
+async fn kube_real_kubectl_backup_wait_reports_the_outcome_and_fails_with_the_backup() -> TestResult
+{
+    let client = client().await;
+    let (backups, namespace) = backed_up_group(&client, "kbwait").await?;
+    backup_waits_until_succeeded(&backups, &namespace).await?;
+    backup_waits_until_failed(&backups, &namespace).await?;
+
+    // Nobody answers: exit 1 after the timeout; the backup stays for the operator. (A
+    // second apart from the first nightly backup, whose name has the same second.)
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let started = Instant::now();
+    let out = output(kubectl(
+        &namespace,
+        &[
+            "backup",
+            "orders",
+            "--profile",
+            "nightly",
+            "--wait",
+            "--timeout",
+            "2s",
+        ],
+    ))
+    .await?;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(started.elapsed() < Duration::from_secs(15));
+    assert!(
+        text(&out.stderr).contains("no outcome within 2s"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(all(&backups).await?.len(), 3);
+    Ok(())
+}
+
+/// Succeeded: exit 0 and the report names location, size, GTID set and message.
+async fn backup_waits_until_succeeded(backups: &Api<MysqlBackup>, namespace: &str) -> TestResult {
+    let waited = spawn(kubectl(
+        namespace,
+        &[
+            "backup",
+            "orders",
+            "--profile",
+            "nightly",
+            "--wait",
+            "--timeout",
+            "60s",
+        ],
+    ))?;
+    let backup = wait_for_object(backups, named("orders-nightly-")).await?;
+    let name = backup.metadata.name.clone().ok_or("a name")?;
+    set_run_status(
+        backups,
+        &name,
+        json!({"phase": "Running", "sourceSite": "pdx", "startTime": "2026-12-02T19:00:00Z"}),
+    )
+    .await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    set_run_status(
+        backups,
+        &name,
+        json!({"phase": "Succeeded", "completionTime": "2026-12-02T19:05:00Z",
+               "location": format!("s3://backups/orders/{name}/"), "storageType": "S3",
+               "size": "1.2 GiB", "sizeBytes": 1_288_490_188_i64,
+               "gtidExecuted": "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-100",
+               "message": "dump complete"}),
+    )
+    .await?;
+    let out = waited.await??;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report = text(&out.stdout);
+    for says in [
+        format!("MysqlBackup {namespace}/{name}: Succeeded (group orders, profile nightly)"),
+        format!("location:      s3://backups/orders/{name}/"),
+        "size:          1.2 GiB (1288490188 bytes)".to_owned(),
+        "gtid executed: 3e11fa47-71ca-11e1-9e33-c80aa9429562:1-100".to_owned(),
+        "source site:   pdx".to_owned(),
+        "message:       dump complete".to_owned(),
+    ] {
+        assert!(report.contains(&says), "{says} in {report}");
+    }
+    assert!(
+        text(&out.stderr).contains("phase Running (source pdx)"),
+        "{}",
+        text(&out.stderr)
+    );
+    Ok(())
+}
+
+/// Failed: exit 1 with the operator's message; -o json still reports the object.
+async fn backup_waits_until_failed(backups: &Api<MysqlBackup>, namespace: &str) -> TestResult {
+    let waited = spawn(kubectl(
+        namespace,
+        &[
+            "backup",
+            "orders",
+            "--profile",
+            "hourly",
+            "--wait",
+            "--timeout",
+            "60s",
+            "-o",
+            "json",
+        ],
+    ))?;
+    let backup = wait_for_object(backups, named("orders-hourly-")).await?;
+    let failed = backup.metadata.name.clone().ok_or("a name")?;
+    set_run_status(
+        backups,
+        &failed,
+        json!({"phase": "Failed", "message": "no healthy source for 30m"}),
+    )
+    .await?;
+    let out = waited.await??;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains(&format!(
+            "MysqlBackup {namespace}/{failed} failed: no healthy source for 30m"
+        )),
+        "{}",
+        text(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(report["phase"], "Failed");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real API server: scripts/kube-apiserver-test.sh"]
+async fn kube_real_kubectl_verify_backup_creates_a_verification_of_the_groups_backup() -> TestResult
+{
+    let client = client().await;
+    let (backups, namespace) = backed_up_group(&client, "kverify").await?;
+    let verifications = Api::<MysqlBackupVerification>::namespaced(client.clone(), &namespace);
+    // Backups as the operator leaves them: one of ours that succeeded, one still running,
+    // and another group's.
+    for (name, group, phase) in [
+        ("orders-nightly-1", "orders", "Succeeded"),
+        ("orders-nightly-2", "orders", "Running"),
+        ("billing-nightly-1", "billing", "Succeeded"),
+    ] {
+        let backup: MysqlBackup = serde_json::from_value(json!({
+            "apiVersion": "shipstream.io/v1alpha1", "kind": "MysqlBackup",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"failoverGroupRef": {"name": group}, "profileName": "nightly"},
+        }))?;
+        backups.create(&PostParams::default(), &backup).await?;
+        set_run_status(&backups, name, json!({"phase": phase})).await?;
+    }
+    let dir = tempfile::tempdir()?;
+
+    // No --backup: backupRef stays unset, the operator picks the latest Succeeded one.
+    let mut command = Command::new(plugin(dir.path())?);
+    command.args([
+        "verify-backup",
+        "orders",
+        "--profile",
+        "nightly",
+        "-n",
+        &namespace,
+    ]);
+    let out = output(command).await?;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let created = all(&verifications).await?;
+    assert_eq!(created.len(), 1);
+    let latest = &created[0];
+    let name = latest.metadata.name.as_deref().unwrap_or_default();
+    assert!(stamped(name, "orders-nightly-verify-"), "{name}");
+    let spec = serde_json::to_value(&latest.spec)?;
+    assert_eq!(spec["failoverGroupRef"]["name"], "orders");
+    assert_eq!(spec["profileName"], "nightly");
+    assert_eq!(spec["triggeredBy"], expected_trigger()?.as_str());
+    assert!(spec.get("backupRef").is_none(), "{spec}");
+    assert!(spec.get("sanityCheck").is_none(), "{spec}");
+
+    // A named backup that is not ours, not finished or not there, or an unknown profile:
+    // exit 2, nothing created.
+    for (backup, says) in [
+        (
+            "billing-nightly-1",
+            "MysqlBackup billing-nightly-1 belongs to group billing, not orders".to_owned(),
+        ),
+        (
+            "orders-nightly-2",
+            "MysqlBackup orders-nightly-2 is Running; only a Succeeded backup can be verified"
+                .to_owned(),
+        ),
+        ("nope", format!("MysqlBackup {namespace}/nope not found")),
+    ] {
+        let args = [
+            "verify-backup",
+            "orders",
+            "--profile",
+            "nightly",
+            "--backup",
+            backup,
+        ];
+        assert_refused(&namespace, &args, &says).await?;
+    }
+    assert_refused(
+        &namespace,
+        &["verify-backup", "orders", "--profile", "weekly"],
+        "no backup profile weekly",
+    )
+    .await?;
+    assert_eq!(all(&verifications).await?.len(), 1);
+
+    // A second apart from the first, whose name has the same second.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    verification_of_a_named_backup_waits_until_succeeded(&verifications, &namespace).await
+}
+
+/// A named backup with a sanity check, waited for: the report names the result.
+async fn verification_of_a_named_backup_waits_until_succeeded(
+    verifications: &Api<MysqlBackupVerification>,
+    namespace: &str,
+) -> TestResult {
+    let waited = spawn(kubectl(
+        namespace,
+        &[
+            "verify-backup",
+            "orders",
+            "--profile",
+            "nightly",
+            "--backup",
+            "orders-nightly-1",
+            "--sanity-query",
+            "SELECT COUNT(*) FROM shop.orders",
+            "--min-rows",
+            "1",
+            "--wait",
+            "--timeout",
+            "60s",
+        ],
+    ))?;
+    let named = wait_for_object(verifications, |v: &MysqlBackupVerification| {
+        v.spec.backup_ref.is_some()
+    })
+    .await?;
+    let name = named.metadata.name.clone().ok_or("a name")?;
+    let spec = serde_json::to_value(&named.spec)?;
+    assert_eq!(spec["backupRef"]["name"], "orders-nightly-1");
+    assert_eq!(
+        spec["sanityCheck"]["query"],
+        "SELECT COUNT(*) FROM shop.orders"
+    );
+    assert_eq!(spec["sanityCheck"]["expect"]["minRows"], 1);
+    set_run_status(
+        verifications,
+        &name,
+        json!({"phase": "Restoring", "backupRef": {"name": "orders-nightly-1"}}),
+    )
+    .await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    set_run_status(
+        verifications,
+        &name,
+        json!({"phase": "Succeeded", "durationSeconds": 42,
+               "backupRef": {"name": "orders-nightly-1", "location": "s3://backups/orders/orders-nightly-1/"},
+               "sanityCheck": {"ran": true, "resultRow": "1200"}}),
+    )
+    .await?;
+    let out = waited.await??;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report = text(&out.stdout);
+    for says in [
+        format!(
+            "MysqlBackupVerification {namespace}/{name}: Succeeded (group orders, profile nightly)"
+        ),
+        "backup:        orders-nightly-1".to_owned(),
+        "duration:      42s".to_owned(),
+        "sanity result: 1200".to_owned(),
+    ] {
+        assert!(report.contains(&says), "{says} in {report}");
+    }
+    assert!(
+        text(&out.stderr).contains("phase Restoring (backup orders-nightly-1)"),
+        "{}",
+        text(&out.stderr)
+    );
     Ok(())
 }

@@ -1,23 +1,26 @@
 //! The plugin's API calls: list or get groups, write a request annotation, watch the
-//! group until the operator reports the outcome.
+//! group until the operator reports the outcome; create a backup or a verification and
+//! watch it until it finishes.
 
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
 use k8s_openapi::api::core::v1::Event as KubeEvent;
 use k8s_openapi::jiff;
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::watcher;
 use tracing::Instrument as _;
 
 use super::args::{
-    FailoverArgs, KubectlArgs, KubectlCommand, OutputFormat, RecloneArgs, StatusArgs,
+    BackupArgs, BackupsArgs, FailoverArgs, KubectlArgs, KubectlCommand, OutputFormat, RecloneArgs,
+    StatusArgs, VerifyBackupArgs, WaitArgs,
 };
+use super::backups::{self as runs, RunState, VerificationRequest};
 use super::progress::{Progress, failover_progress};
 use super::table::{GroupSummary, render_table, summarize};
-use super::{KubectlError, connect};
-use crate::api::MysqlFailoverGroup;
+use super::{KubectlError, connect, kubeconfig_user};
 use crate::api::annotations::{PLANNED_FAILOVER, RECLONE_SITE};
+use crate::api::{MysqlBackup, MysqlBackupVerification, MysqlFailoverGroup};
 
 /// The field manager of the plugin's writes.
 pub const FIELD_MANAGER: &str = "kubectl-bloodraven";
@@ -37,6 +40,37 @@ pub async fn dispatch(args: &KubectlArgs) -> Result<(), KubectlError> {
         KubectlCommand::Reclone(a) => {
             let span = tracing::info_span!("kubectl_reclone", %namespace, group = %a.group, site = %a.site);
             reclone(client, &namespace, a).instrument(span).await
+        }
+        KubectlCommand::Backup(a) => {
+            let span = tracing::info_span!("kubectl_backup", %namespace, group = %a.group, profile = %a.profile);
+            let user = kubeconfig_user(&args.connection);
+            Box::pin(backup(client, &namespace, a, user.as_deref()).instrument(span)).await
+        }
+        KubectlCommand::VerifyBackup(a) => {
+            let span = tracing::info_span!("kubectl_verify_backup", %namespace, group = %a.group, profile = %a.profile);
+            let user = kubeconfig_user(&args.connection);
+            Box::pin(verify_backup(client, &namespace, a, user.as_deref()).instrument(span)).await
+        }
+        KubectlCommand::Backups(a) => {
+            let span = tracing::info_span!("kubectl_backups", %namespace, group = %a.group);
+            backups(client, &namespace, a).instrument(span).await
+        }
+    }
+}
+
+/// The text of `value` in `format`; `table` renders the human form.
+fn render<T: serde::Serialize>(
+    format: OutputFormat,
+    value: &T,
+    table: impl FnOnce() -> String,
+) -> Result<String, KubectlError> {
+    match format {
+        OutputFormat::Table => Ok(table()),
+        OutputFormat::Json => serde_json::to_string_pretty(value)
+            .map(|s| s + "\n")
+            .map_err(|e| KubectlError::Output(e.to_string())),
+        OutputFormat::Yaml => {
+            serde_saphyr::to_string(value).map_err(|e| KubectlError::Output(e.to_string()))
         }
     }
 }
@@ -95,6 +129,7 @@ async fn get(
         .await
         .map_err(|e| api_error(&format!("reading MysqlFailoverGroup {namespace}/{name}"), e))?
         .ok_or_else(|| KubectlError::NotFound {
+            kind: "MysqlFailoverGroup",
             namespace: namespace.to_owned(),
             name: name.to_owned(),
         })
@@ -265,6 +300,7 @@ async fn wait_for_failover(
             Ok(Some(group)) => group,
             Ok(None) => {
                 return Err(KubectlError::NotFound {
+                    kind: "MysqlFailoverGroup",
                     namespace: namespace.to_owned(),
                     name: args.group.clone(),
                 });
@@ -326,5 +362,248 @@ async fn reclone(
         "requested: {RECLONE_SITE}={value} on {namespace}/{}; the operator reports progress as Events and in status.sites",
         args.group
     );
+    Ok(())
+}
+
+/// The group, checked to have `profile`: a wrong name is the caller's mistake (exit 2).
+async fn group_with_profile(
+    client: &kube::Client,
+    namespace: &str,
+    group: &str,
+    profile: &str,
+) -> Result<MysqlFailoverGroup, KubectlError> {
+    let found = get(client, namespace, group).await?;
+    runs::check_profile(&found, profile).map_err(KubectlError::Invalid)?;
+    Ok(found)
+}
+
+/// Creates `object` under the plugin's field manager.
+async fn create<K>(api: &Api<K>, kind: &str, object: &K) -> Result<K, KubectlError>
+where
+    K: kube::Resource + Clone + serde::Serialize + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let name = object.meta().name.clone().unwrap_or_default();
+    let params = PostParams {
+        field_manager: Some(FIELD_MANAGER.to_owned()),
+        ..PostParams::default()
+    };
+    api.create(&params, object)
+        .await
+        .map_err(|e| api_error(&format!("creating {kind} {name}"), e))
+}
+
+async fn backup(
+    client: kube::Client,
+    namespace: &str,
+    args: &BackupArgs,
+    user: Option<&str>,
+) -> Result<(), KubectlError> {
+    let group = group_with_profile(&client, namespace, &args.group, &args.profile).await?;
+    if let Some(site) = &args.source_site {
+        runs::check_source_site(&group, site).map_err(KubectlError::Invalid)?;
+    }
+    let name = runs::run_name(&args.group, &args.profile, None, jiff::Timestamp::now());
+    let request = runs::new_backup(
+        &name,
+        namespace,
+        &args.group,
+        &args.profile,
+        args.source_site.as_deref(),
+        &args
+            .triggered_by
+            .clone()
+            .unwrap_or_else(|| runs::triggered_by(user)),
+    );
+    let api = Api::<MysqlBackup>::namespaced(client, namespace);
+    let created = create(&api, "MysqlBackup", &request).await?;
+    eprintln!(
+        "created MysqlBackup {namespace}/{name} (group {}, profile {})",
+        args.group, args.profile
+    );
+    let finished = if args.wait.wait {
+        Box::pin(wait_for_run(
+            api,
+            "MysqlBackup",
+            namespace,
+            &name,
+            &args.wait,
+            runs::backup_state,
+        ))
+        .await?
+    } else {
+        created
+    };
+    let summary = runs::summarize_backup(&finished);
+    print!(
+        "{}",
+        render(args.wait.output, &summary, || runs::backup_report(&summary))?
+    );
+    match runs::backup_state(&finished) {
+        RunState::Finished { succeeded: false } => Err(KubectlError::RunFailed {
+            what: format!("MysqlBackup {namespace}/{name}"),
+            message: summary
+                .message
+                .unwrap_or_else(|| "no message from the operator".to_owned()),
+        }),
+        _ => Ok(()),
+    }
+}
+
+async fn verify_backup(
+    client: kube::Client,
+    namespace: &str,
+    args: &VerifyBackupArgs,
+    user: Option<&str>,
+) -> Result<(), KubectlError> {
+    group_with_profile(&client, namespace, &args.group, &args.profile).await?;
+    if let Some(name) = &args.backup {
+        let backup = Api::<MysqlBackup>::namespaced(client.clone(), namespace)
+            .get_opt(name)
+            .await
+            .map_err(|e| api_error(&format!("reading MysqlBackup {namespace}/{name}"), e))?
+            .ok_or_else(|| KubectlError::NotFound {
+                kind: "MysqlBackup",
+                namespace: namespace.to_owned(),
+                name: name.clone(),
+            })?;
+        runs::check_backup_to_verify(&backup, &args.group, &args.profile)
+            .map_err(KubectlError::Invalid)?;
+    }
+    let name = runs::run_name(
+        &args.group,
+        &args.profile,
+        Some("verify"),
+        jiff::Timestamp::now(),
+    );
+    let request = runs::new_verification(
+        &name,
+        namespace,
+        &args.group,
+        &args.profile,
+        &VerificationRequest {
+            backup: args.backup.as_deref(),
+            sanity_query: args.sanity_query.as_deref(),
+            min_rows: args.min_rows,
+        },
+        &args
+            .triggered_by
+            .clone()
+            .unwrap_or_else(|| runs::triggered_by(user)),
+    );
+    let api = Api::<MysqlBackupVerification>::namespaced(client, namespace);
+    let created = create(&api, "MysqlBackupVerification", &request).await?;
+    eprintln!(
+        "created MysqlBackupVerification {namespace}/{name} (group {}, profile {})",
+        args.group, args.profile
+    );
+    let finished = if args.wait.wait {
+        Box::pin(wait_for_run(
+            api,
+            "MysqlBackupVerification",
+            namespace,
+            &name,
+            &args.wait,
+            runs::verification_state,
+        ))
+        .await?
+    } else {
+        created
+    };
+    let summary = runs::summarize_verification(&finished);
+    print!(
+        "{}",
+        render(args.wait.output, &summary, || runs::verification_report(
+            &summary
+        ))?
+    );
+    match runs::verification_state(&finished) {
+        RunState::Finished { succeeded: false } => Err(KubectlError::RunFailed {
+            what: format!("MysqlBackupVerification {namespace}/{name}"),
+            message: summary
+                .sanity_error
+                .or(summary.message)
+                .unwrap_or_else(|| "no message from the operator".to_owned()),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Watches the run `name` until its status says Succeeded or Failed (the object is
+/// returned either way) or `wait.timeout` passes. Phases in between go to stderr.
+async fn wait_for_run<K>(
+    api: Api<K>,
+    kind: &'static str,
+    namespace: &str,
+    name: &str,
+    wait: &WaitArgs,
+    state: fn(&K) -> RunState,
+) -> Result<K, KubectlError>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
+{
+    let deadline = tokio::time::Instant::now() + wait.timeout;
+    let mut last = "waiting for the operator to take the request".to_owned();
+    let stream = watcher::watch_object(api, name);
+    futures_util::pin_mut!(stream);
+    loop {
+        let next = tokio::select! {
+            () = tokio::time::sleep_until(deadline) => {
+                // The run is not cancelled: it goes on in the cluster.
+                return Err(KubectlError::Timeout {
+                    timeout: format!("{}s", wait.timeout.as_secs()),
+                    last: format!("{kind} {namespace}/{name}: {last} (it goes on in the cluster)"),
+                });
+            }
+            next = stream.next() => next,
+        };
+        let Some(event) = next else {
+            return Err(KubectlError::Invalid("the watch ended".to_owned()));
+        };
+        let object = match event {
+            Ok(Some(object)) => object,
+            Ok(None) => {
+                return Err(KubectlError::NotFound {
+                    kind,
+                    namespace: namespace.to_owned(),
+                    name: name.to_owned(),
+                });
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "watch failed; retrying");
+                tokio::time::sleep(WATCH_RETRY).await;
+                continue;
+            }
+        };
+        match state(&object) {
+            RunState::Finished { .. } => return Ok(object),
+            RunState::Waiting(text) => {
+                if text != last {
+                    eprintln!("{text}");
+                    last = text;
+                }
+            }
+        }
+    }
+}
+
+async fn backups(
+    client: kube::Client,
+    namespace: &str,
+    args: &BackupsArgs,
+) -> Result<(), KubectlError> {
+    let group = get(&client, namespace, &args.group).await?;
+    if let Some(profile) = &args.profile {
+        runs::check_profile(&group, profile).map_err(KubectlError::Invalid)?;
+    }
+    let all = Api::<MysqlBackup>::namespaced(client, namespace)
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| api_error(&format!("listing MysqlBackups in {namespace}"), e))?
+        .items;
+    let list = runs::group_backups(&all, &args.group, args.profile.as_deref());
+    let text = render(args.output, &serde_json::json!({ "items": list }), || {
+        runs::render_backups_table(&list, jiff::Timestamp::now())
+    })?;
+    print!("{text}");
     Ok(())
 }

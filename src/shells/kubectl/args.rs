@@ -53,6 +53,13 @@ pub enum KubectlCommand {
     Failover(FailoverArgs),
     /// Ask the operator to discard SITE's data and clone it again from the primary.
     Reclone(RecloneArgs),
+    /// Ask the operator for a backup of GROUP with one of its profiles (a MysqlBackup).
+    Backup(BackupArgs),
+    /// Ask the operator to restore a backup into a throwaway mysqld and check it (a
+    /// MysqlBackupVerification).
+    VerifyBackup(VerifyBackupArgs),
+    /// The group's backups (its MysqlBackups), newest first.
+    Backups(BackupsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -103,6 +110,81 @@ pub struct RecloneArgs {
     /// Required: a reclone throws away every transaction only SITE has.
     #[arg(long)]
     pub confirm: bool,
+}
+
+/// How long `--wait` follows a backup or a verification by default: the backup Job's own
+/// deadline is 2 h (`spec.backup.activeDeadlineSeconds`), and a backup may first stay
+/// Pending up to 30 min for a healthy source.
+const RUN_TIMEOUT: &str = "3h";
+
+/// `--wait` and `--timeout` of the commands that create a run (a backup, a verification).
+#[derive(Debug, Clone, Args)]
+pub struct WaitArgs {
+    /// Follow the run until it Succeeded or Failed (exit 1 when it Failed).
+    #[arg(long)]
+    pub wait: bool,
+    /// With --wait: how long to follow it (Go duration: 90s, 5m, 1h); the run goes on in
+    /// the cluster after a timeout.
+    #[arg(long, default_value = RUN_TIMEOUT, value_parser = parse_duration, requires = "wait")]
+    pub timeout: Duration,
+    /// Output format of the report.
+    #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// The MysqlFailoverGroup.
+    pub group: String,
+    /// The backup profile (one of the group's spec.backup.profiles).
+    #[arg(long, value_name = "PROFILE")]
+    pub profile: String,
+    /// Back up from this site instead of the one the operator picks (never a read-only
+    /// reader).
+    #[arg(long, value_name = "SITE")]
+    pub source_site: Option<String>,
+    /// Who asked, recorded as spec.triggeredBy (default: kubectl/<kubeconfig user>); the
+    /// schedules' CronJobs pass schedule/<name>.
+    #[arg(long, value_name = "TEXT")]
+    pub triggered_by: Option<String>,
+    #[command(flatten)]
+    pub wait: WaitArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyBackupArgs {
+    /// The MysqlFailoverGroup.
+    pub group: String,
+    /// The backup profile (one of the group's spec.backup.profiles).
+    #[arg(long, value_name = "PROFILE")]
+    pub profile: String,
+    /// The MysqlBackup to verify (default: the operator picks the profile's latest
+    /// Succeeded backup).
+    #[arg(long, value_name = "NAME")]
+    pub backup: Option<String>,
+    /// SQL returning one scalar, run against the restored data.
+    #[arg(long, value_name = "SQL")]
+    pub sanity_query: Option<String>,
+    /// With --sanity-query: the least the scalar may be.
+    #[arg(long, value_name = "N", requires = "sanity_query")]
+    pub min_rows: Option<u32>,
+    /// Who asked, recorded as spec.triggeredBy (default: kubectl/<kubeconfig user>).
+    #[arg(long, value_name = "TEXT")]
+    pub triggered_by: Option<String>,
+    #[command(flatten)]
+    pub wait: WaitArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupsArgs {
+    /// The MysqlFailoverGroup.
+    pub group: String,
+    /// Only this profile's backups.
+    #[arg(long, value_name = "PROFILE")]
+    pub profile: Option<String>,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {

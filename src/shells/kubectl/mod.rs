@@ -1,14 +1,17 @@
 //! `kubectl bloodraven`: the kubectl plugin, the same binary run as `kubectl-bloodraven`
 //! (by `argv[0]`, an installed symlink) or as `bloodraven kubectl`.
 //!
-//! It reads and writes only the `MysqlFailoverGroup` custom resources and their request
-//! annotations ([`crate::api::annotations`]), which the operator acts on; it never talks to
-//! MySQL. Layout: [`args`] the command line, [`table`] the status summary and table (pure),
-//! [`progress`] how a failover's status is read while waiting (pure), [`actions`] the API
+//! It reads and writes only custom resources: the `MysqlFailoverGroup` and its request
+//! annotations ([`crate::api::annotations`]), and the `MysqlBackup` and
+//! `MysqlBackupVerification` objects it creates; the operator acts on them. It never talks
+//! to MySQL. Layout: [`args`] the command line, [`table`] the status summary and table
+//! (pure), [`progress`] how a failover's status is read while waiting (pure), [`backups`]
+//! the backup and verification objects, verdicts and reports (pure), [`actions`] the API
 //! calls.
 
 pub mod actions;
 pub mod args;
+pub mod backups;
 pub mod progress;
 pub mod table;
 
@@ -60,14 +63,21 @@ pub enum KubectlError {
         #[source]
         source: Box<kube::Error>,
     },
-    #[error("MysqlFailoverGroup {namespace}/{name} not found")]
-    NotFound { namespace: String, name: String },
+    #[error("{kind} {namespace}/{name} not found")]
+    NotFound {
+        kind: &'static str,
+        namespace: String,
+        name: String,
+    },
     #[error("{0}")]
     Invalid(String),
     #[error("refused: {0}")]
     Refused(String),
     #[error("failover to {target} failed: {message}")]
     Failed { target: String, message: String },
+    /// A backup or verification the operator reports Failed.
+    #[error("{what} failed: {message}")]
+    RunFailed { what: String, message: String },
     #[error("no outcome within {timeout}: {last}")]
     Timeout { timeout: String, last: String },
     #[error("writing the output: {0}")]
@@ -78,7 +88,8 @@ impl Categorized for KubectlError {
     fn category(&self) -> Category {
         match self {
             Self::Config(_) => Category::Config,
-            Self::Api { .. } => Category::Unavailable,
+            // A failed run is the operator's Job failing, not a refusal of the request.
+            Self::Api { .. } | Self::RunFailed { .. } => Category::Unavailable,
             Self::NotFound { .. } | Self::Invalid(_) => Category::InvalidInput,
             Self::Refused(_) | Self::Failed { .. } => Category::Refused,
             Self::Timeout { .. } => Category::Timeout,
@@ -152,6 +163,27 @@ pub async fn connect(
     Ok((client, namespace))
 }
 
+/// The kubeconfig user of the context in use, for `triggeredBy`: who asked, as far as the
+/// client knows without another call (a SelfSubjectReview would name the authenticated
+/// user, but not every API server serves it). None in-cluster or without a kubeconfig.
+pub fn kubeconfig_user(connection: &args::Connection) -> Option<String> {
+    let file = match &connection.kubeconfig {
+        Some(path) => Kubeconfig::read_from(path).ok()?,
+        None => Kubeconfig::read().ok()?,
+    };
+    let context = connection
+        .context
+        .clone()
+        .or_else(|| file.current_context.clone())?;
+    file.contexts
+        .iter()
+        .find(|c| c.name == context)?
+        .context
+        .as_ref()?
+        .user
+        .clone()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,5 +226,103 @@ mod tests {
         };
         assert_eq!(f.timeout, std::time::Duration::from_secs(90));
         assert_eq!(f.to, "pdx");
+    }
+
+    #[test]
+    fn backup_waits_only_when_asked_and_timeout_needs_wait() {
+        let parse = |extra: &[&str]| {
+            let mut argv = vec![
+                "kubectl-bloodraven",
+                "backup",
+                "orders",
+                "--profile",
+                "nightly",
+            ];
+            argv.extend_from_slice(extra);
+            PluginCli::try_parse_from(argv)
+        };
+        let cli = parse(&[]).expect("parses");
+        let args::KubectlCommand::Backup(b) = cli.args.command else {
+            panic!("backup");
+        };
+        assert!(!b.wait.wait);
+        assert_eq!(b.wait.timeout, std::time::Duration::from_secs(3 * 3600));
+        assert_eq!(b.wait.output, args::OutputFormat::Table);
+        assert!(
+            parse(&["--timeout", "5m"]).is_err(),
+            "--timeout without --wait"
+        );
+        let cli = parse(&[
+            "--wait",
+            "--timeout",
+            "5m",
+            "-o",
+            "json",
+            "--source-site",
+            "pdx",
+        ])
+        .expect("parses");
+        let args::KubectlCommand::Backup(b) = cli.args.command else {
+            panic!("backup");
+        };
+        assert_eq!(b.wait.timeout, std::time::Duration::from_secs(300));
+        assert_eq!(b.source_site.as_deref(), Some("pdx"));
+        assert!(
+            PluginCli::try_parse_from(["kubectl-bloodraven", "backup", "orders"]).is_err(),
+            "--profile is required"
+        );
+        // What a schedule's CronJob runs (src/render/backup.rs), as `bloodraven kubectl`.
+        let cli = crate::shells::cli::Cli::try_parse_from([
+            "bloodraven",
+            "kubectl",
+            "backup",
+            "orders",
+            "--namespace",
+            "db",
+            "--profile",
+            "offsite",
+            "--triggered-by",
+            "schedule/nightly",
+        ])
+        .expect("parses");
+        let crate::shells::cli::Command::Kubectl(k) = cli.command else {
+            panic!("kubectl");
+        };
+        assert_eq!(k.connection.namespace.as_deref(), Some("db"));
+        let args::KubectlCommand::Backup(b) = k.command else {
+            panic!("backup");
+        };
+        assert_eq!(b.triggered_by.as_deref(), Some("schedule/nightly"));
+        assert!(!b.wait.wait);
+        let cli = PluginCli::try_parse_from([
+            "kubectl-bloodraven",
+            "verify-backup",
+            "orders",
+            "--profile",
+            "nightly",
+            "--sanity-query",
+            "SELECT 1",
+            "--min-rows",
+            "1",
+        ])
+        .expect("parses");
+        let args::KubectlCommand::VerifyBackup(v) = cli.args.command else {
+            panic!("verify-backup");
+        };
+        assert_eq!(v.min_rows, Some(1));
+        assert_eq!(v.backup, None);
+        assert!(
+            PluginCli::try_parse_from([
+                "kubectl-bloodraven",
+                "verify-backup",
+                "orders",
+                "--profile",
+                "nightly",
+                "--min-rows",
+                "1",
+            ])
+            .is_err(),
+            "--min-rows without --sanity-query"
+        );
     }
 }

@@ -233,17 +233,22 @@ fn divergent_cell(site: &SiteSummary) -> String {
         (None | Some(0), None) => "-".to_owned(),
         (Some(n), None) => format!("{n} trx"),
         (count, Some(gtid)) => {
-            let shown = if gtid.chars().count() > GTID_CELL {
-                let head: String = gtid.chars().take(GTID_CELL).collect();
-                format!("{head}...")
-            } else {
-                gtid.to_owned()
-            };
+            let shown = shorten(gtid);
             match count {
                 Some(n) => format!("{n} trx {shown}"),
                 None => shown,
             }
         }
+    }
+}
+
+/// A GTID set cut to [`GTID_CELL`] characters for a table cell.
+pub(super) fn shorten(gtid: &str) -> String {
+    if gtid.chars().count() > GTID_CELL {
+        let head: String = gtid.chars().take(GTID_CELL).collect();
+        format!("{head}...")
+    } else {
+        gtid.to_owned()
     }
 }
 
@@ -275,7 +280,7 @@ pub fn age(now: jiff::Timestamp, then: jiff::Timestamp) -> String {
 }
 
 /// Left-aligned columns separated by three spaces, kubectl's layout; no trailing blanks.
-fn align(rows: &[Vec<String>]) -> String {
+pub(super) fn align(rows: &[Vec<String>]) -> String {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
         .map(|c| {
