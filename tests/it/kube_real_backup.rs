@@ -257,6 +257,7 @@ async fn backups_end_to_end(fixture: &Fixture, operator: &Operator, s3: &Seaweed
     assert_eq!(cron_spec.schedule, "30 2 * * *");
     assert_eq!(cron_spec.time_zone.as_deref(), Some("Europe/Berlin"));
     assert_eq!(cron_spec.concurrency_policy.as_deref(), Some("Forbid"));
+    the_schedule_command_creates_a_backup(fixture, &cron_spec).await?;
 
     // Data to back up, on the primary; the replica is the preferred source.
     fixture.instance("iad")?.sql(
@@ -484,5 +485,41 @@ async fn a_removed_schedule_takes_its_cron_job(
     })
     .await?;
 
+    Ok(())
+}
+
+/// Plays the CronJob controller once: runs the schedule pod's command (the real plugin
+/// command, against the real API server as the test's kubeconfig user) and checks that the
+/// MysqlBackup it creates is picked up by the operator.
+async fn the_schedule_command_creates_a_backup(
+    fixture: &Fixture,
+    cron: &k8s_openapi::api::batch::v1::CronJobSpec,
+) -> TestResult {
+    let pod = cron
+        .job_template
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref())
+        .ok_or("no pod in the CronJob")?;
+    let args = pod.containers[0].args.clone().ok_or("no args")?;
+    let output = Command::new(BIN).args(&args).output()?;
+    assert!(output.status.success(), "{args:?}: {output:?}");
+    let api: Api<MysqlBackup> = Api::namespaced(fixture.client().clone(), fixture.namespace());
+    let scheduled = wait_for(
+        "the scheduled MysqlBackup",
+        Duration::from_secs(20),
+        async || {
+            Ok(api
+                .list(&ListParams::default())
+                .await?
+                .items
+                .into_iter()
+                .find(|b| b.spec.triggered_by.as_deref() == Some("schedule/nightly")))
+        },
+    )
+    .await?;
+    assert_eq!(scheduled.spec.profile_name, "offsite");
+    let name = scheduled.metadata.name.clone().ok_or("no name")?;
+    wait_job(fixture, &name).await?;
     Ok(())
 }
