@@ -13,3 +13,4 @@ pub mod retention;
 pub mod run;
 pub mod seal;
 pub mod source;
+pub mod verification;

@@ -174,7 +174,7 @@ pub fn backup_job(input: &BackupJobInput<'_>) -> Result<Job, RenderError> {
     if let Some(dump) = &profile.dump {
         args.extend(["--threads".to_owned(), dump.threads.max(1).to_string()]);
     }
-    let (volumes, mounts) = job_volumes(&owner, &spec, profile, &mut args)?;
+    let (volumes, mounts) = job_volumes_for(&owner, &spec, profile, &mut args, JobPurpose::Backup)?;
     let labels = job_labels(owner.name, &id);
     let backup_owner = backup_owner(input.backup)?;
     let container = json!({
@@ -216,36 +216,44 @@ pub fn backup_job(input: &BackupJobInput<'_>) -> Result<Job, RenderError> {
     from_json(job)
 }
 
+/// What a Job does with the repository.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum JobPurpose {
+    /// Writes a backup, logging in to the source with the group's backup account.
+    Backup,
+    /// Reads one back into the pod's own server (no account of the group's).
+    Verify,
+}
+
 /// The Job's volumes and mounts (credentials as read-only files, scratch space, the backup
 /// volume), and the flags that point the command at them.
-fn job_volumes(
+pub(super) fn job_volumes_for(
     owner: &Owner<'_>,
     spec: &BackupSpec,
     profile: &BackupProfile,
     args: &mut Vec<String>,
+    purpose: JobPurpose,
 ) -> Result<(Vec<Value>, Vec<Value>), RenderError> {
-    let mysql_secret = owner
-        .spec
-        .credentials
-        .as_ref()
-        .map(|c| {
-            c.backup_secret
-                .clone()
-                .unwrap_or_else(|| c.operator_secret.clone())
-        })
-        .ok_or_else(|| invalid_profile(profile, "needs spec.credentials to log in with"))?;
-    let mut volumes = vec![
-        secret_volume(
+    let mut volumes = vec![json!({"name": "tmp", "emptyDir": staging(spec)})];
+    let mut mounts = vec![json!({"name": "tmp", "mountPath": "/tmp"})];
+    if purpose == JobPurpose::Backup {
+        let mysql_secret = owner
+            .spec
+            .credentials
+            .as_ref()
+            .map(|c| {
+                c.backup_secret
+                    .clone()
+                    .unwrap_or_else(|| c.operator_secret.clone())
+            })
+            .ok_or_else(|| invalid_profile(profile, "needs spec.credentials to log in with"))?;
+        volumes.push(secret_volume(
             "mysql-creds",
             &mysql_secret,
             &[("username", "username"), ("password", "password")],
-        ),
-        json!({"name": "tmp", "emptyDir": staging(spec)}),
-    ];
-    let mut mounts = vec![
-        json!({"name": "mysql-creds", "mountPath": MYSQL_CREDS, "readOnly": true}),
-        json!({"name": "tmp", "mountPath": "/tmp"}),
-    ];
+        ));
+        mounts.push(json!({"name": "mysql-creds", "mountPath": MYSQL_CREDS, "readOnly": true}));
+    }
     if let Some(s3) = &profile.storage.s3 {
         if let Some(endpoint) = &s3.endpoint_url {
             args.extend(["--s3-endpoint".to_owned(), endpoint.clone()]);
@@ -270,10 +278,11 @@ fn job_volumes(
             &[(&secret.key, "passphrase")],
         ));
         mounts.push(json!({"name": "backup-key", "mountPath": PASSPHRASE, "readOnly": true}));
-        args.extend([
-            "--encrypt-passphrase-file".to_owned(),
-            format!("{PASSPHRASE}/passphrase"),
-        ]);
+        let flag = match purpose {
+            JobPurpose::Backup => "--encrypt-passphrase-file",
+            JobPurpose::Verify => "--passphrase-file",
+        };
+        args.extend([flag.to_owned(), format!("{PASSPHRASE}/passphrase")]);
     }
     Ok((volumes, mounts))
 }
@@ -415,7 +424,7 @@ fn staging(spec: &BackupSpec) -> Value {
     }
 }
 
-fn pull_secrets(spec: &BackupSpec) -> Value {
+pub(super) fn pull_secrets(spec: &BackupSpec) -> Value {
     let names: Vec<Value> = spec
         .image_pull_secrets
         .iter()
@@ -440,7 +449,7 @@ fn pod_context(spec: &BackupSpec) -> Value {
     )
 }
 
-fn container_context(spec: &BackupSpec) -> Value {
+pub(super) fn container_context(spec: &BackupSpec) -> Value {
     spec.container_security_context.as_ref().map_or_else(
         || {
             json!({
@@ -465,7 +474,7 @@ fn invalid_profile(profile: &BackupProfile, reason: &'static str) -> RenderError
 }
 
 /// Typed from JSON built here: a shape mistake is a bug, reported rather than panicking.
-fn from_json<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, RenderError> {
+pub(super) fn from_json<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, RenderError> {
     serde_json::from_value(strip_nulls(value)).map_err(|e| RenderError::Internal(e.to_string()))
 }
 

@@ -25,6 +25,7 @@ pub mod services;
 mod spec;
 pub mod status;
 pub mod storage;
+pub mod verification;
 pub mod webhook_certs;
 
 use std::collections::BTreeMap;

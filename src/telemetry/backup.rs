@@ -25,6 +25,8 @@ pub enum RunKind {
     Backup,
     Restore,
     BinlogArchive,
+    /// A backup restored into a throwaway server and checked (MysqlBackupVerification).
+    Verification,
 }
 
 impl RunKind {
@@ -33,6 +35,7 @@ impl RunKind {
             Self::Backup => "backup",
             Self::Restore => "restore",
             Self::BinlogArchive => "binlog_archive",
+            Self::Verification => "verification",
         }
     }
 }

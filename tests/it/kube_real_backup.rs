@@ -322,6 +322,7 @@ async fn backups_end_to_end(fixture: &Fixture, operator: &Operator, s3: &Seaweed
         );
     }
 
+    a_verification_restores_the_newest_backup(fixture).await?;
     failures_are_reported(fixture).await?;
 
     metrics_are_per_group_and_profile(fixture, operator, &manifest).await?;
@@ -521,5 +522,102 @@ async fn the_schedule_command_creates_a_backup(
     assert_eq!(scheduled.spec.profile_name, "offsite");
     let name = scheduled.metadata.name.clone().ok_or("no name")?;
     wait_job(fixture, &name).await?;
+    Ok(())
+}
+
+/// A MysqlBackupVerification of the profile: the operator picks the newest succeeded backup
+/// and creates a Job whose pod runs a throwaway mysqld beside `bloodraven backup verify`.
+/// The test plays the Job: a fresh harness server stands in for the pod's mysqld (same
+/// binary, an empty data directory, the account the `datadir` container creates), and the
+/// `verify` container's own command restores into it and runs the sanity query.
+async fn a_verification_restores_the_newest_backup(fixture: &Fixture) -> TestResult {
+    use bloodraven::api::MysqlBackupVerification;
+    let api: Api<MysqlBackupVerification> =
+        Api::namespaced(fixture.client().clone(), fixture.namespace());
+    api.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({
+            "apiVersion": "shipstream.io/v1alpha1", "kind": "MysqlBackupVerification",
+            "metadata": {"name": "orders-verify-1"},
+            "spec": {"failoverGroupRef": {"name": GROUP}, "profileName": "offsite",
+                     "sanityCheck": {"query": "SELECT * FROM shop.orders WHERE id = 3"}}
+        }))?,
+    )
+    .await?;
+    let jobs: Api<Job> = Api::namespaced(fixture.client().clone(), fixture.namespace());
+    let job = wait_for(
+        "the verification Job",
+        Duration::from_secs(30),
+        async || Ok(jobs.get_opt("verify-orders-verify-1").await?),
+    )
+    .await?;
+    let status = wait_for("Restoring", Duration::from_secs(30), async || {
+        let v = serde_json::to_value(api.get("orders-verify-1").await?)?;
+        Ok((v["status"]["phase"] == "Restoring").then(|| v["status"].clone()))
+    })
+    .await?;
+    assert_eq!(status["backupRef"]["name"], "orders-manual-1", "{status}");
+    let pod = job
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref())
+        .ok_or("no pod")?;
+    let init = pod.init_containers.as_ref().ok_or("no init containers")?;
+    assert_eq!(init[1].name, "mysqld");
+    assert_eq!(
+        init[1].restart_policy.as_deref(),
+        Some("Always"),
+        "a native sidecar"
+    );
+
+    let scratch = crate::support::mysql::MysqlCluster::start(1)?;
+    let server = scratch.get(0)?;
+    // Unlogged, like the pod's `--initialize` step: the scratch server's GTID history stays
+    // empty, as a restore requires.
+    server.sql(
+        "SET SESSION sql_log_bin = 0; \
+         CREATE USER 'verify'@'127.0.0.1' IDENTIFIED BY ''; \
+         GRANT ALL ON *.* TO 'verify'@'127.0.0.1' WITH GRANT OPTION",
+    )?;
+    let work = fixture.work().join("verify-1");
+    let aws = work.join("aws-creds");
+    std::fs::create_dir_all(&aws)?;
+    std::fs::write(aws.join("AWS_ACCESS_KEY_ID"), ACCESS_KEY)?;
+    std::fs::write(aws.join("AWS_SECRET_ACCESS_KEY"), SECRET_KEY)?;
+    let target = format!("127.0.0.1:{}", server.port());
+    let args: Vec<String> = pod.containers[0]
+        .args
+        .clone()
+        .ok_or("no args")?
+        .into_iter()
+        .map(|a| {
+            a.replace("127.0.0.1:3306", &target)
+                .replace("/run/bloodraven/aws-creds", &aws.display().to_string())
+        })
+        .collect();
+    let output = Command::new(BIN)
+        .args(&args)
+        .env("BLOODRAVEN_MYSQL_USER", "verify")
+        .output()?;
+    assert!(output.status.success(), "{args:?}: {output:?}");
+    let report: Value = serde_json::from_slice(&output.stdout)?;
+    assert_eq!(report["restore"]["sanity"]["rows"], 1, "{report}");
+    assert_eq!(
+        server.sql("SELECT note FROM shop.orders WHERE id = 2")?,
+        "second"
+    );
+    end_job(fixture, &job, true).await?;
+    let done = wait_for("Succeeded", Duration::from_secs(30), async || {
+        let v = serde_json::to_value(api.get("orders-verify-1").await?)?;
+        Ok((v["status"]["phase"] == "Succeeded").then(|| v["status"].clone()))
+    })
+    .await?;
+    assert_eq!(done["conditions"][0]["type"], "Verified", "{done}");
+    assert_eq!(done["conditions"][0]["status"], "True", "{done}");
+    let reasons = fixture.event_reasons_of("orders-verify-1").await?;
+    assert!(
+        reasons.iter().any(|r| r == "VerificationSucceeded"),
+        "{reasons:?}"
+    );
     Ok(())
 }

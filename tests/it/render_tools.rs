@@ -158,7 +158,8 @@ fn backup_values() -> Vec<Value> {
         "apiVersion": "shipstream.io/v1alpha1", "kind": "MysqlFailoverGroup",
         "metadata": {"name": "orders", "namespace": "db", "uid": "0b9c4f6e-1111"},
         "spec": {
-            "image": "mysql:9.7.4", "sites": [{"name": "iad"}, {"name": "pdx"}],
+            "image": format!("mysql@sha256:{}", "cd".repeat(32)),
+            "sites": [{"name": "iad"}, {"name": "pdx"}],
             "dns": {"hostname": "orders.example.com"},
             "credentials": {"operatorSecret": "orders-operator"},
             "backup": {
@@ -203,13 +204,34 @@ fn backup_values() -> Vec<Value> {
     for cron in schedule_cron_jobs(&group, &image, "bloodraven-backup-trigger").unwrap() {
         values.push(serde_json::to_value(cron).unwrap());
     }
+    let verification: bloodraven::api::MysqlBackupVerification =
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "shipstream.io/v1alpha1", "kind": "MysqlBackupVerification",
+            "metadata": {"name": "orders-verify", "namespace": "db", "uid": "99cc"},
+            "spec": {"failoverGroupRef": {"name": "orders"}, "profileName": "offsite",
+                     "storage": {"storageClassName": "fast"},
+                     "sanityCheck": {"query": "SELECT 1"}}
+        }))
+        .unwrap();
+    let job = bloodraven::render::verification::verification_job(
+        &bloodraven::render::verification::VerificationJobInput {
+            group: &group,
+            verification: &verification,
+            profile: profile(spec, "offsite").unwrap(),
+            backup_id: "orders-manual-77aabb",
+            backup_bytes: 25 << 30,
+            image: &image,
+        },
+    )
+    .unwrap();
+    values.push(serde_json::to_value(job).unwrap());
     values
 }
 
 #[test]
 fn render_backup_objects_pass_kubernetes_validate_and_bloodraven_lint() {
     let values = backup_values();
-    assert_eq!(values.len(), 4);
+    assert_eq!(values.len(), 5);
     let dir = tempfile::tempdir().unwrap();
     for version in [Some(K8S_VERSION), None] {
         let out = validate(dir.path(), &values, version);

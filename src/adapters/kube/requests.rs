@@ -13,7 +13,7 @@ use prometheus_client::registry::Registry;
 
 /// Resources the operator is expected to call; anything else is counted as `other`, so a
 /// bug can never grow the label set without bound.
-const KNOWN_RESOURCES: [&str; 19] = [
+const KNOWN_RESOURCES: [&str; 20] = [
     "configmaps",
     "cronjobs",
     "deployments",
@@ -23,6 +23,7 @@ const KNOWN_RESOURCES: [&str; 19] = [
     "mysqlbackups",
     "mysqlbackups/status",
     "mysqlbackupverifications",
+    "mysqlbackupverifications/status",
     "mysqlfailovergroups",
     "mysqlfailovergroups/status",
     "namespaces",

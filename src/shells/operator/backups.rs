@@ -22,11 +22,12 @@ use kube::{Api, ResourceExt as _};
 use serde_json::{Value, json};
 
 use super::OperatorContext;
+use super::verifications::Verifications;
 use crate::adapters::kube::reactions::{EventNote, object_event};
 use crate::adapters::kube::secrets::read_secret_data;
 use crate::adapters::storage::{ObjectRepository, S3Settings};
 use crate::api::backup::{BackupProfile, StorageType};
-use crate::api::{API_VERSION, MysqlBackup, MysqlFailoverGroup};
+use crate::api::{API_VERSION, MysqlBackup, MysqlBackupVerification, MysqlFailoverGroup};
 use crate::backup::manifest::Manifest;
 use crate::backup::run::{self, Chosen, FailReason, JobState, Observed, Phase, Step, human_size};
 use crate::control::backup::Catalog;
@@ -48,7 +49,17 @@ pub(super) type BackupKey = (String, String);
 #[derive(Default)]
 pub(super) struct BackupObjects {
     known: BTreeMap<BackupKey, Arc<MysqlBackup>>,
+    verifications: Verifications,
     seq: u64,
+}
+
+/// One event of the backup watches: a MysqlBackup's or a MysqlBackupVerification's.
+// Events pass through one at a time, straight from the watch: boxing either would buy
+// nothing but an allocation per event.
+#[allow(clippy::large_enum_variant)]
+pub(super) enum BackupEvent {
+    Backup(Result<Event<MysqlBackup>, watcher::Error>),
+    Verification(Result<Event<MysqlBackupVerification>, watcher::Error>),
 }
 
 impl BackupObjects {
@@ -69,24 +80,30 @@ impl BackupObjects {
             .remove(&(backup.namespace().unwrap_or_default(), backup.name_any()));
     }
 
-    /// Takes one event of the MysqlBackup watch; answers the group whose backups changed.
-    pub(super) async fn observe(
-        &mut self,
-        event: Option<Result<Event<MysqlBackup>, watcher::Error>>,
-    ) -> Option<(String, String)> {
-        match event? {
-            Ok(Event::Apply(backup) | Event::InitApply(backup)) => Some(self.seen(backup)),
-            Ok(Event::Delete(backup)) => {
-                self.gone(&backup);
-                None
+    /// Takes one event of the backup watches; answers the group whose backups changed.
+    pub(super) async fn observe(&mut self, event: Option<BackupEvent>) -> Option<(String, String)> {
+        let failed = match event? {
+            BackupEvent::Backup(Ok(Event::Apply(b) | Event::InitApply(b))) => {
+                return Some(self.seen(b));
             }
-            Ok(Event::Init | Event::InitDone) => None,
-            Err(e) => {
-                tracing::warn!(error = %e, "MysqlBackup watch failed; it retries");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                None
+            BackupEvent::Backup(Ok(Event::Delete(b))) => {
+                self.gone(&b);
+                return None;
             }
-        }
+            BackupEvent::Verification(Ok(Event::Apply(v) | Event::InitApply(v))) => {
+                return Some(self.verifications.seen(v));
+            }
+            BackupEvent::Verification(Ok(Event::Delete(v))) => {
+                self.verifications.gone(&v);
+                return None;
+            }
+            BackupEvent::Backup(Ok(Event::Init | Event::InitDone))
+            | BackupEvent::Verification(Ok(Event::Init | Event::InitDone)) => return None,
+            BackupEvent::Backup(Err(e)) | BackupEvent::Verification(Err(e)) => e,
+        };
+        tracing::warn!(error = %failed, "backup watch failed; it retries");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        None
     }
 
     fn of_group(&self, namespace: &str, group: &str) -> Vec<Arc<MysqlBackup>> {
@@ -127,6 +144,15 @@ impl BackupObjects {
             tracing::Instrument::instrument(step, span).await;
         }
         record_last_successes(ctx, group, &backups);
+        let in_namespace: Vec<Arc<MysqlBackup>> = self
+            .known
+            .iter()
+            .filter(|((ns, _), _)| *ns == namespace)
+            .map(|(_, b)| Arc::clone(b))
+            .collect();
+        self.verifications
+            .reconcile_group(ctx, group, &in_namespace)
+            .await;
     }
 
     async fn reconcile_backup(
@@ -386,30 +412,13 @@ impl BackupObjects {
         message: String,
     ) {
         self.seq = self.seq.wrapping_add(1);
-        let namespace = backup.namespace().unwrap_or_default();
-        let event = object_event(
-            ObjectReference {
-                api_version: Some(API_VERSION.to_owned()),
-                kind: Some("MysqlBackup".to_owned()),
-                name: backup.metadata.name.clone(),
-                namespace: Some(namespace.clone()),
-                uid: backup.metadata.uid.clone(),
-                ..ObjectReference::default()
-            },
-            &EventNote {
-                reason: reason.to_owned(),
-                warning,
-                message,
-                action: "Backup",
-            },
-            &ctx.identity,
-            crate::shells::backup::now(),
-            self.seq,
-        );
-        let api: Api<KubeEvent> = Api::namespaced(ctx.client.clone(), &namespace);
-        if let Err(e) = api.create(&PostParams::default(), &event).await {
-            tracing::warn!(error = %e, reason, "cannot post the backup Event");
-        }
+        let note = EventNote {
+            reason: reason.to_owned(),
+            warning,
+            message,
+            action: "Backup",
+        };
+        post_event(ctx, backup, note, self.seq).await;
     }
 }
 
@@ -603,16 +612,21 @@ async fn read_manifest(
 /// Writes status fields with a merge patch that carries the resourceVersion the decision was
 /// made on: a concurrent writer makes it fail (409) rather than both acting. True when
 /// written.
-async fn write_status(ctx: &OperatorContext, backup: &MysqlBackup, fields: &Value) -> bool {
-    let api: Api<MysqlBackup> =
-        Api::namespaced(ctx.client.clone(), &backup.namespace().unwrap_or_default());
+pub(super) async fn write_status<K>(ctx: &OperatorContext, object: &K, fields: &Value) -> bool
+where
+    K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned,
+{
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), &object.namespace().unwrap_or_default());
     let patch = json!({
-        "metadata": {"resourceVersion": backup.metadata.resource_version},
+        "metadata": {"resourceVersion": object.meta().resource_version},
         "status": strip_nulls(fields),
     });
     match api
         .patch_status(
-            &backup.name_any(),
+            &object.name_any(),
             &PatchParams::default(),
             &Patch::Merge(&patch),
         )
@@ -620,13 +634,39 @@ async fn write_status(ctx: &OperatorContext, backup: &MysqlBackup, fields: &Valu
     {
         Ok(_) => true,
         Err(kube::Error::Api(status)) if status.code == 409 => {
-            tracing::debug!("the backup changed since it was read; the next pass decides again");
+            tracing::debug!("the object changed since it was read; the next pass decides again");
             false
         }
         Err(e) => {
-            tracing::warn!(error = %e, "cannot write the backup's status");
+            tracing::warn!(error = %e, "cannot write the status");
             false
         }
+    }
+}
+
+/// Posts an Event about `object` (failures are logged: an Event is never worth a retry).
+pub(super) async fn post_event<K>(ctx: &OperatorContext, object: &K, note: EventNote, seq: u64)
+where
+    K: kube::Resource<DynamicType = ()>,
+{
+    let namespace = object.namespace().unwrap_or_default();
+    let event = object_event(
+        ObjectReference {
+            api_version: Some(API_VERSION.to_owned()),
+            kind: Some(K::kind(&()).into_owned()),
+            name: object.meta().name.clone(),
+            namespace: Some(namespace.clone()),
+            uid: object.meta().uid.clone(),
+            ..ObjectReference::default()
+        },
+        &note,
+        &ctx.identity,
+        crate::shells::backup::now(),
+        seq,
+    );
+    let api: Api<KubeEvent> = Api::namespaced(ctx.client.clone(), &namespace);
+    if let Err(e) = api.create(&PostParams::default(), &event).await {
+        tracing::warn!(error = %e, reason = %note.reason, "cannot post the Event");
     }
 }
 
@@ -643,7 +683,7 @@ fn strip_nulls(fields: &Value) -> Value {
 }
 
 /// The Job's state from its cached copy.
-fn job_state(job: Option<&Value>) -> JobState {
+pub(super) fn job_state(job: Option<&Value>) -> JobState {
     let Some(job) = job else {
         return JobState::Absent;
     };

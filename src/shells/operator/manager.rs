@@ -11,11 +11,11 @@ use kube::{Api, ResourceExt as _};
 use tokio::sync::{broadcast, watch};
 
 use super::OperatorContext;
-use super::backups::BackupObjects;
+use super::backups::{BackupEvent, BackupObjects};
 use super::group::GroupRuntime;
 use crate::adapters::kube::WatchScope;
 use crate::adapters::kube::objects::GroupChanged;
-use crate::api::{MysqlBackup, MysqlFailoverGroup};
+use crate::api::{MysqlBackup, MysqlBackupVerification, MysqlFailoverGroup};
 use crate::control::reconcile::reconcile_children;
 
 type GroupKey = (String, String);
@@ -39,7 +39,11 @@ pub(super) async fn lead(
     tracing::info!("leading: starting the controllers");
     wait_for_caches(&ctx).await;
     let mut watches = futures_util::stream::select_all(streams::<MysqlFailoverGroup>(&ctx));
-    let mut backup_watches = futures_util::stream::select_all(streams::<MysqlBackup>(&ctx));
+    let mut backup_watches = futures_util::stream::select(
+        futures_util::stream::select_all(streams::<MysqlBackup>(&ctx)).map(BackupEvent::Backup),
+        futures_util::stream::select_all(streams::<MysqlBackupVerification>(&ctx))
+            .map(BackupEvent::Verification),
+    );
     let mut backups = BackupObjects::default();
     // Groups whose backups (not their children or failover loop) need a pass: a backup
     // changed, which costs no Secret read and no render.

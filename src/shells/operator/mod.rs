@@ -16,6 +16,7 @@ mod backups;
 pub mod endpoints;
 mod group;
 mod manager;
+mod verifications;
 
 use std::future::Future;
 use std::sync::Arc;

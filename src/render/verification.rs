@@ -1,0 +1,264 @@
+//! The Job of one `MysqlBackupVerification`: a throwaway mysqld in the Job's own pod, the
+//! backup restored into it by `bloodraven backup verify --target`, and the sanity query.
+//!
+//! The pod has three containers:
+//! - `datadir` (init, the group's MySQL image): initialises an empty data directory with
+//!   one passwordless account, `verify@127.0.0.1`, for the pod's own loopback only;
+//! - `mysqld` (a native sidecar: an init container that keeps running, so the Job ends
+//!   when the check does): that server, bound to 127.0.0.1, GTIDs on;
+//! - `verify` (the operator's image): checks every artifact, restores, runs the query.
+//!
+//! Nothing is reachable from outside the pod: no Service, no port exposed, and the data
+//! lives on a generic ephemeral volume that goes with the pod.
+
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use serde_json::{Value, json};
+
+use super::backup::{JobPurpose, job_volumes_for, repository_url};
+use super::names;
+use super::{Owner, RenderError};
+use crate::api::backup::BackupProfile;
+use crate::api::{API_VERSION, MysqlBackupVerification, MysqlFailoverGroup};
+
+/// Labels a verification Job with the verification it runs.
+pub const LABEL_VERIFICATION: &str = "shipstream.io/backup-verification";
+/// The account the `datadir` container creates (no password; loopback only).
+pub const VERIFY_USER: &str = "verify";
+const WORK: &str = "/verify";
+const MYSQL_UID: i64 = 999;
+/// The smallest scratch volume (the reference's 10 Gi floor).
+const MIN_VOLUME_GIB: u64 = 10;
+
+/// What one verification's Job is made from.
+#[derive(Debug, Clone)]
+pub struct VerificationJobInput<'a> {
+    pub group: &'a MysqlFailoverGroup,
+    pub verification: &'a MysqlBackupVerification,
+    pub profile: &'a BackupProfile,
+    /// The repository id of the backup to verify, and its stored size.
+    pub backup_id: &'a str,
+    pub backup_bytes: u64,
+    /// The operator's image (runs `bloodraven backup verify`).
+    pub image: &'a str,
+}
+
+/// The verification Job's name.
+pub fn job_name(verification: &str) -> String {
+    let stem: String = verification.chars().take(50).collect();
+    format!("verify-{}", stem.trim_end_matches('-'))
+}
+
+/// The scratch volume's size: the spec's, else 1.5 × the backup rounded up to 10 Gi steps,
+/// at least 10 Gi.
+pub fn volume_size(spec_size: Option<&str>, backup_bytes: u64) -> String {
+    if let Some(size) = spec_size {
+        return size.to_owned();
+    }
+    let gib = (backup_bytes.saturating_mul(3) / 2).div_ceil(1 << 30);
+    let steps = gib.div_ceil(MIN_VOLUME_GIB).max(1);
+    format!("{}Gi", steps * MIN_VOLUME_GIB)
+}
+
+pub fn verification_job(input: &VerificationJobInput<'_>) -> Result<Job, RenderError> {
+    let owner = Owner::new(input.group)?;
+    let spec = owner.spec.backup.clone().unwrap_or_default();
+    let verification = input.verification;
+    let name = verification
+        .metadata
+        .name
+        .as_deref()
+        .ok_or(RenderError::MissingMetadata("name"))?;
+    let url = repository_url(input.profile)?;
+    let mut args: Vec<String> = [
+        "backup",
+        "verify",
+        "--from",
+        &url,
+        "--id",
+        input.backup_id,
+        "--target",
+        "127.0.0.1:3306",
+        "--mysql-tls",
+        "off",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    if let Some(check) = &verification.spec.sanity_check {
+        args.extend(["--sanity-query".to_owned(), check.query.clone()]);
+    }
+    let (mut volumes, mut mounts) =
+        job_volumes_for(&owner, &spec, input.profile, &mut args, JobPurpose::Verify)?;
+    let storage = verification.spec.storage.clone().unwrap_or_default();
+    let requested = storage.size.as_ref().map(|q| q.canonical().into_owned());
+    let size = volume_size(requested.as_deref(), input.backup_bytes);
+    volumes.push(
+        json!({"name": "verify", "ephemeral": {"volumeClaimTemplate": {
+            "metadata": {"labels": names::group_labels(owner.name)},
+            "spec": {
+                "accessModes": ["ReadWriteOnce"],
+                "storageClassName": storage.storage_class_name,
+                "resources": {"requests": {"storage": size}},
+            }
+        }}}),
+    );
+    mounts.push(json!({"name": "verify", "mountPath": WORK}));
+    let (datadir, mysqld) = mysql_containers(&owner.spec.image);
+    let verify = json!({
+        "name": "verify",
+        "image": input.image,
+        "args": args,
+        "env": [{"name": "BLOODRAVEN_MYSQL_USER", "value": VERIFY_USER},
+                {"name": "RUST_LOG", "value": "info"}],
+        "resources": verification.spec.resources,
+        "securityContext": super::backup::container_context(&spec),
+        "volumeMounts": mounts,
+    });
+    let mut labels = names::group_labels(owner.name);
+    labels.insert(
+        LABEL_VERIFICATION.to_owned(),
+        name.chars()
+            .take(63)
+            .collect::<String>()
+            .trim_end_matches('-')
+            .to_owned(),
+    );
+    let job = json!({
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": job_name(name),
+            "namespace": owner.namespace,
+            "labels": labels,
+            "ownerReferences": [owner_of(verification)?],
+        },
+        "spec": {
+            "backoffLimit": 0,
+            "activeDeadlineSeconds": spec.active_deadline_seconds,
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "automountServiceAccountToken": false,
+                    "enableServiceLinks": false,
+                    "securityContext": {
+                        "runAsNonRoot": true, "runAsUser": MYSQL_UID, "runAsGroup": MYSQL_UID,
+                        "fsGroup": MYSQL_UID, "seccompProfile": {"type": "RuntimeDefault"},
+                    },
+                    "imagePullSecrets": super::backup::pull_secrets(&spec),
+                    "initContainers": [datadir, mysqld],
+                    "containers": [verify],
+                    "volumes": volumes,
+                }
+            }
+        }
+    });
+    super::backup::from_json(job)
+}
+
+/// The `datadir` init container and the `mysqld` native sidecar, both on the group's image.
+fn mysql_containers(image: &str) -> (Value, Value) {
+    let mysql_mounts = json!([{"name": "verify", "mountPath": WORK},
+                              {"name": "tmp", "mountPath": "/tmp"}]);
+    let init_sql = format!(
+        "CREATE USER '{VERIFY_USER}'@'127.0.0.1' IDENTIFIED BY ''; \
+         GRANT ALL ON *.* TO '{VERIFY_USER}'@'127.0.0.1' WITH GRANT OPTION;"
+    );
+    let datadir = json!({
+        "name": "datadir",
+        "image": image,
+        "command": ["sh", "-c", format!(
+            "rm -rf {WORK}/data && printf '%s\\n' \"{init_sql}\" > {WORK}/init.sql && \
+             mysqld --no-defaults --initialize-insecure --datadir={WORK}/data --init-file={WORK}/init.sql"
+        )],
+        "securityContext": mysql_context(),
+        "volumeMounts": mysql_mounts,
+    });
+    let mysqld = json!({
+        "name": "mysqld",
+        "image": image,
+        "restartPolicy": "Always",
+        "command": mysqld_command(),
+        "startupProbe": {"tcpSocket": {"port": 3306}, "periodSeconds": 2, "failureThreshold": 150},
+        "securityContext": mysql_context(),
+        "volumeMounts": mysql_mounts,
+    });
+    (datadir, mysqld)
+}
+
+/// The throwaway server: loopback only, GTIDs on (a restore sets `gtid_purged`), no binary
+/// log (nothing replicates from it), `LOAD DATA LOCAL` allowed.
+fn mysqld_command() -> Value {
+    json!([
+        "mysqld",
+        "--no-defaults",
+        format!("--datadir={WORK}/data"),
+        format!("--socket={WORK}/mysqld.sock"),
+        format!("--pid-file={WORK}/mysqld.pid"),
+        "--bind-address=127.0.0.1",
+        "--port=3306",
+        "--mysqlx=OFF",
+        "--gtid-mode=ON",
+        "--enforce-gtid-consistency=ON",
+        "--skip-log-bin",
+        "--local-infile=ON",
+        "--skip-name-resolve",
+    ])
+}
+
+fn mysql_context() -> Value {
+    json!({
+        "allowPrivilegeEscalation": false, "privileged": false, "runAsNonRoot": true,
+        "readOnlyRootFilesystem": true, "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    })
+}
+
+fn owner_of(verification: &MysqlBackupVerification) -> Result<OwnerReference, RenderError> {
+    Ok(OwnerReference {
+        api_version: API_VERSION.to_owned(),
+        kind: "MysqlBackupVerification".to_owned(),
+        name: verification
+            .metadata
+            .name
+            .clone()
+            .ok_or(RenderError::MissingMetadata("name"))?,
+        uid: verification
+            .metadata
+            .uid
+            .clone()
+            .ok_or(RenderError::MissingMetadata("uid"))?,
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_scratch_volume_fits_the_backup_with_room_to_spare() {
+        assert_eq!(volume_size(None, 0), "10Gi");
+        assert_eq!(volume_size(None, 6 << 30), "10Gi");
+        assert_eq!(volume_size(None, 7 << 30), "20Gi");
+        assert_eq!(volume_size(None, 100 << 30), "150Gi");
+        assert_eq!(volume_size(Some("3Ti"), 100 << 30), "3Ti");
+    }
+
+    #[test]
+    fn the_throwaway_server_listens_on_loopback_only() {
+        let command = mysqld_command();
+        let args: Vec<&str> = command
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        assert!(args.contains(&"--bind-address=127.0.0.1"));
+        assert!(args.contains(&"--gtid-mode=ON"));
+        assert!(args.contains(&"--skip-log-bin"));
+        assert!(job_name(&"v".repeat(80)).len() <= 63);
+    }
+}

@@ -1,0 +1,383 @@
+//! The verification controller while this replica leads: each `MysqlBackupVerification`
+//! becomes a Job that restores the chosen backup into a throwaway mysqld in its own pod and
+//! runs the sanity query ([`crate::render::verification`]). Decisions are
+//! [`crate::backup::verification::next_verify_step`] (pure); this module observes and acts.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use kube::ResourceExt as _;
+use serde_json::json;
+
+use super::OperatorContext;
+use super::backups::{post_event, write_status};
+use crate::adapters::kube::reactions::EventNote;
+use crate::api::restore::PointInTimeMode;
+use crate::api::{MysqlBackup, MysqlBackupVerification, MysqlFailoverGroup};
+use crate::backup::run::Phase;
+use crate::backup::verification::{
+    BackupView, VerifyObserved, VerifyStep, choose_backup, next_verify_step,
+};
+use crate::failover::Timestamp;
+use crate::ports::objects::{ObjectKey, ObjectStore as _};
+use crate::render::backup::{backup_id, profile as find_profile, repository_url, storage_type};
+use crate::render::verification::{VerificationJobInput, job_name, verification_job};
+use crate::telemetry::backup::RunKind;
+
+/// The verification phases the status uses (the reference's names).
+const RESTORING: &str = "Restoring";
+
+/// The `MysqlBackupVerification` objects seen by the watch.
+#[derive(Default)]
+pub(super) struct Verifications {
+    known: BTreeMap<(String, String), Arc<MysqlBackupVerification>>,
+    seq: u64,
+}
+
+/// `Restoring` (and the reference's other in-flight phases) read as running.
+fn phase_of(verification: &MysqlBackupVerification) -> Option<Phase> {
+    let text = verification.status.as_ref()?.phase.as_deref()?;
+    match text {
+        "Provisioning" | "Restoring" | "Checking" | "Cleaning" => Some(Phase::Running),
+        other => Phase::parse(Some(other)),
+    }
+}
+
+impl Verifications {
+    pub(super) fn seen(&mut self, verification: MysqlBackupVerification) -> (String, String) {
+        let namespace = verification.namespace().unwrap_or_default();
+        let group = (
+            namespace.clone(),
+            verification.spec.failover_group_ref.name.clone(),
+        );
+        self.known
+            .insert((namespace, verification.name_any()), Arc::new(verification));
+        group
+    }
+
+    pub(super) fn gone(&mut self, verification: &MysqlBackupVerification) {
+        self.known.remove(&(
+            verification.namespace().unwrap_or_default(),
+            verification.name_any(),
+        ));
+    }
+
+    /// Moves each of the group's verifications on; `backups` are the namespace's backups.
+    pub(super) async fn reconcile_group(
+        &mut self,
+        ctx: &OperatorContext,
+        group: &MysqlFailoverGroup,
+        backups: &[Arc<MysqlBackup>],
+    ) {
+        let namespace = group.namespace().unwrap_or_default();
+        let name = group.name_any();
+        let mine: Vec<Arc<MysqlBackupVerification>> = self
+            .known
+            .iter()
+            .filter(|((ns, _), v)| *ns == namespace && v.spec.failover_group_ref.name == name)
+            .map(|(_, v)| Arc::clone(v))
+            .collect();
+        for verification in &mine {
+            let blocked_by = mine
+                .iter()
+                .find(|other| {
+                    other.name_any() != verification.name_any()
+                        && other.spec.profile_name == verification.spec.profile_name
+                        && phase_of(other) == Some(Phase::Running)
+                })
+                .map(|other| other.name_any());
+            let span = tracing::info_span!("verification", name = %verification.name_any());
+            let pass = self.reconcile_one(ctx, group, backups, verification, blocked_by.as_deref());
+            tracing::Instrument::instrument(pass, span).await;
+        }
+    }
+
+    async fn reconcile_one(
+        &mut self,
+        ctx: &OperatorContext,
+        group: &MysqlFailoverGroup,
+        backups: &[Arc<MysqlBackup>],
+        verification: &MysqlBackupVerification,
+        blocked_by: Option<&str>,
+    ) {
+        let phase = phase_of(verification);
+        if phase.is_some_and(Phase::is_terminal) {
+            return;
+        }
+        let now = crate::shells::backup::now();
+        let spec = group.spec.backup.clone().unwrap_or_default();
+        let Some(profile) = find_profile(&spec, &verification.spec.profile_name) else {
+            let message = format!(
+                "profile {:?} is not in the group's spec.backup.profiles",
+                verification.spec.profile_name
+            );
+            self.fail(ctx, group, verification, &message).await;
+            return;
+        };
+        let job_key = ObjectKey {
+            api_version: "batch/v1".to_owned(),
+            kind: "Job".to_owned(),
+            namespace: group.namespace().unwrap_or_default(),
+            name: job_name(&verification.name_any()),
+        };
+        let views: Vec<BackupView<'_>> = backups.iter().map(|b| view(b)).collect();
+        let observed = VerifyObserved {
+            phase,
+            created: created(verification).unwrap_or(now),
+            job: super::backups::job_state(ctx.objects.live(&job_key).as_ref()),
+            backup: choose_backup(
+                &views,
+                &group.name_any(),
+                &verification.spec.profile_name,
+                verification
+                    .spec
+                    .backup_ref
+                    .as_ref()
+                    .map(|r| r.name.as_str()),
+            ),
+            blocked_by,
+            wants_point_in_time: verification
+                .spec
+                .point_in_time
+                .as_ref()
+                .is_some_and(|p| p.mode != PointInTimeMode::None),
+        };
+        match next_verify_step(&observed, now) {
+            VerifyStep::Nothing => {}
+            VerifyStep::Wait(message) => {
+                let current = verification
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.message.as_deref());
+                if current != Some(message.as_str()) {
+                    let patch = json!({"phase": "Pending", "message": message});
+                    let _ = write_status(ctx, verification, &patch).await;
+                }
+            }
+            VerifyStep::Start { backup } => {
+                let Some(backup) = backups.iter().find(|b| b.name_any() == backup) else {
+                    return;
+                };
+                self.start(ctx, group, verification, profile, backup, &job_key.name)
+                    .await;
+            }
+            VerifyStep::MarkRunning => {
+                let patch = json!({"phase": RESTORING, "jobName": job_key.name});
+                let _ = write_status(ctx, verification, &patch).await;
+            }
+            VerifyStep::Finish => self.finish(ctx, group, verification, now).await,
+            VerifyStep::Fail(message) => self.fail(ctx, group, verification, &message).await,
+        }
+    }
+
+    async fn start(
+        &mut self,
+        ctx: &OperatorContext,
+        group: &MysqlFailoverGroup,
+        verification: &MysqlBackupVerification,
+        profile: &crate::api::backup::BackupProfile,
+        backup: &MysqlBackup,
+        job_name: &str,
+    ) {
+        let Some(image) = ctx.jobs.image.as_deref() else {
+            let message = "waiting: the operator was started without --job-image (BLOODRAVEN_OPERATOR_IMAGE), the image verification Jobs run";
+            let current = verification
+                .status
+                .as_ref()
+                .and_then(|s| s.message.as_deref());
+            if current != Some(message) {
+                let _ = write_status(
+                    ctx,
+                    verification,
+                    &json!({"phase": "Pending", "message": message}),
+                )
+                .await;
+            }
+            return;
+        };
+        let (Ok(id), Ok(url)) = (backup_id(backup), repository_url(profile)) else {
+            return;
+        };
+        let bytes = backup
+            .status
+            .as_ref()
+            .and_then(|s| s.size_bytes)
+            .and_then(|b| u64::try_from(b).ok())
+            .unwrap_or(0);
+        let job = verification_job(&VerificationJobInput {
+            group,
+            verification,
+            profile,
+            backup_id: &id,
+            backup_bytes: bytes,
+            image,
+        })
+        .map_err(|e| e.to_string())
+        .and_then(|job| serde_json::to_value(job).map_err(|e| e.to_string()));
+        let job = match job {
+            Ok(job) => job,
+            Err(message) => {
+                self.fail(
+                    ctx,
+                    group,
+                    verification,
+                    &format!("cannot render the verification Job: {message}"),
+                )
+                .await;
+                return;
+            }
+        };
+        if let Err(e) = ctx.objects.apply(&job).await {
+            tracing::warn!(error = %e, "cannot create the verification Job; retrying");
+            return;
+        }
+        let patch = json!({
+            "phase": RESTORING,
+            "startTime": crate::shells::backup::now().rfc3339(),
+            "jobName": job_name,
+            "backupRef": {
+                "name": backup.name_any(),
+                "uid": backup.metadata.uid,
+                "location": format!("{url}/backups/{id}/"),
+                "storageType": storage_type(profile),
+            },
+            "observedGeneration": verification.metadata.generation,
+            "message": format!("restoring backup {} into a throwaway server", backup.name_any()),
+        });
+        if write_status(ctx, verification, &patch).await {
+            let message = format!(
+                "verification Job {job_name} started for backup {}",
+                backup.name_any()
+            );
+            self.event(ctx, verification, "VerificationStarted", false, message)
+                .await;
+        }
+    }
+
+    async fn finish(
+        &mut self,
+        ctx: &OperatorContext,
+        group: &MysqlFailoverGroup,
+        verification: &MysqlBackupVerification,
+        now: Timestamp,
+    ) {
+        let started = verification
+            .status
+            .as_ref()
+            .and_then(|s| s.start_time.as_deref())
+            .and_then(Timestamp::parse_rfc3339)
+            .unwrap_or(now);
+        let took = now.since(started);
+        let ran = verification.spec.sanity_check.is_some();
+        let patch = json!({
+            "phase": "Succeeded",
+            "completionTime": now.rfc3339(),
+            "durationSeconds": took.as_secs(),
+            "sanityCheck": {"ran": ran},
+            "conditions": [condition("Verified", "True", "Restored", "the backup restored into a throwaway server")],
+            "message": if ran { "restored; the sanity query returned rows" } else { "restored; every artifact checked" },
+        });
+        if write_status(ctx, verification, &patch).await {
+            let backups = ctx
+                .metrics
+                .group_backups(&group.namespace().unwrap_or_default(), &group.name_any());
+            backups.succeeded(
+                RunKind::Verification,
+                &verification.spec.profile_name,
+                now,
+                took,
+                0,
+            );
+            let message = format!("backup verified in {} s", took.as_secs());
+            self.event(ctx, verification, "VerificationSucceeded", false, message)
+                .await;
+        }
+    }
+
+    async fn fail(
+        &mut self,
+        ctx: &OperatorContext,
+        group: &MysqlFailoverGroup,
+        verification: &MysqlBackupVerification,
+        message: &str,
+    ) {
+        let now = crate::shells::backup::now();
+        let patch = json!({
+            "phase": "Failed",
+            "completionTime": now.rfc3339(),
+            "message": message,
+            "conditions": [condition("Verified", "False", "VerificationFailed", message)],
+        });
+        if write_status(ctx, verification, &patch).await {
+            tracing::warn!(message, "verification failed");
+            let known = group
+                .spec
+                .backup
+                .as_ref()
+                .and_then(|spec| find_profile(spec, &verification.spec.profile_name))
+                .is_some();
+            let profile = if known {
+                verification.spec.profile_name.as_str()
+            } else {
+                "unknown"
+            };
+            ctx.metrics
+                .group_backups(&group.namespace().unwrap_or_default(), &group.name_any())
+                .count(RunKind::Verification, profile, "failed");
+            self.event(
+                ctx,
+                verification,
+                "VerificationFailed",
+                true,
+                message.to_owned(),
+            )
+            .await;
+        }
+    }
+
+    async fn event(
+        &mut self,
+        ctx: &OperatorContext,
+        verification: &MysqlBackupVerification,
+        reason: &str,
+        warning: bool,
+        message: String,
+    ) {
+        self.seq = self.seq.wrapping_add(1);
+        let note = EventNote {
+            reason: reason.to_owned(),
+            warning,
+            message,
+            action: "Verification",
+        };
+        post_event(ctx, verification, note, self.seq).await;
+    }
+}
+
+fn view(backup: &MysqlBackup) -> BackupView<'_> {
+    let status = backup.status.as_ref();
+    BackupView {
+        name: backup.metadata.name.as_deref().unwrap_or(""),
+        group: &backup.spec.failover_group_ref.name,
+        profile: &backup.spec.profile_name,
+        succeeded: status.and_then(|s| s.phase.as_deref()) == Some("Succeeded"),
+        completed: status
+            .and_then(|s| s.completion_time.as_deref())
+            .and_then(Timestamp::parse_rfc3339),
+    }
+}
+
+fn condition(kind: &str, status: &str, reason: &str, message: &str) -> serde_json::Value {
+    json!({
+        "type": kind, "status": status, "reason": reason,
+        "message": message.chars().take(1024).collect::<String>(),
+        "lastTransitionTime": crate::shells::backup::now().rfc3339(),
+    })
+}
+
+fn created(verification: &MysqlBackupVerification) -> Option<Timestamp> {
+    let time = verification.metadata.creation_timestamp.as_ref()?;
+    u64::try_from(time.0.as_millisecond())
+        .ok()
+        .map(Timestamp::from_millis)
+}
