@@ -25,6 +25,8 @@
 //! token comes from the group's `mysql-<group>-sidecar-token` Secret; with `spec.tls` it
 //! serves mTLS with the group's cert-manager certificate.
 
+use std::fmt::Write as _;
+
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
 use k8s_openapi::api::core::v1::{
     ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource,
@@ -272,18 +274,20 @@ pub(crate) fn sidecar_config(owner: &Owner<'_>, site: &SiteSpec) -> String {
     if !peers.is_empty() {
         text.push_str("peers:\n");
         for peer in peers {
-            text.push_str(&format!(
-                "  - {{name: {}, url: \"{scheme}://{}.{}.svc:{SIDECAR_PORT}\"}}\n",
+            let _ = writeln!(
+                text,
+                "  - {{name: {}, url: \"{scheme}://{}.{}.svc:{SIDECAR_PORT}\"}}",
                 peer.name,
                 names::internal_service(owner.name, &peer.name),
                 owner.namespace,
-            ));
+            );
         }
     }
     if spec.tls.is_some() {
-        text.push_str(&format!(
-            "tls: {{certDir: {SIDECAR_TLS_DIR}, clientCaFile: {SIDECAR_TLS_DIR}/ca.crt}}\n"
-        ));
+        let _ = writeln!(
+            text,
+            "tls: {{certDir: {SIDECAR_TLS_DIR}, clientCaFile: {SIDECAR_TLS_DIR}/ca.crt}}"
+        );
     }
     text
 }

@@ -46,6 +46,7 @@ async fn get(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::too_many_lines)] // one scenario, step by step
 async fn sidecar_authenticates_fences_first_and_never_lifts() {
     install_crypto_provider();
     let cluster = MysqlCluster::start(1).expect("mysql");

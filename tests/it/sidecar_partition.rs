@@ -134,7 +134,7 @@ async fn measure(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // Let the writer run into the fence for a while.
-    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
     let fenced = fenced_at(&sidecar.log_text(), cut_at).expect("a self-fence log line");
     let acked_after_fence = writer
         .writes()
@@ -158,6 +158,7 @@ async fn measure(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::too_many_lines)] // one scenario, step by step
 async fn isolated_site_fences_itself_within_the_lease_and_acknowledges_nothing_after() {
     crate::serve_support::install_crypto_provider();
     let ns = NetNs::create(u8::try_from(std::process::id() % 200).unwrap() + 20);

@@ -1,6 +1,7 @@
 //! Shared pieces of the sidecar tests: a throw-away PKI, a stand-in operator (and peer)
 //! endpoint, the sidecar as a child process, and network namespaces for partitions.
 
+use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -230,7 +231,7 @@ pub fn write_config(
     if !peers.is_empty() {
         text.push_str("peers:\n");
         for (name, url) in peers {
-            text.push_str(&format!("  - {{name: {name}, url: \"{url}\"}}\n"));
+            let _ = writeln!(text, "  - {{name: {name}, url: \"{url}\"}}");
         }
     }
     if tls {
