@@ -81,6 +81,9 @@ sleep "$IDLE_SECS"
 t1=$(ticks); s1=$(date +%s%N)
 RSS_KB=$(awk '/^VmRSS:/ {print $2}' "/proc/$SC_PID/status")
 HWM_KB=$(awk '/^VmHWM:/ {print $2}' "/proc/$SC_PID/status")
+ANON_KB=$(awk '/^RssAnon:/ {print $2}' "/proc/$SC_PID/status")
+FILE_KB=$(awk '/^RssFile:/ {print $2}' "/proc/$SC_PID/status")
+THREADS=$(awk '/^Threads:/ {print $2}' "/proc/$SC_PID/status")
 CPU_PCT=$(awk -v t="$((t1 - t0))" -v hz="$HZ" -v ns="$((s1 - s0))" 'BEGIN {printf "%.3f", 100 * (t / hz) / (ns / 1e9)}')
 
 # Self-fence latency: the operator lifts the fence, then disappears.
@@ -97,7 +100,8 @@ FENCED_AT=$(grep -o 'fenced_at_ms=[0-9]*' "$WORK/sidecar.log" | tail -1 | cut -d
 
 cat <<EOT
 sidecar benchmark (leaseTimeout 20s, peerCheckInterval 5s, $PROFILE build)
-  idle RSS:           $((RSS_KB / 1024)) MiB ($RSS_KB KiB; peak $HWM_KB KiB)
+  idle RSS:           $((RSS_KB / 1024)) MiB ($RSS_KB KiB; peak $HWM_KB KiB; heap and stacks $ANON_KB KiB,
+                      mapped binary and libraries $FILE_KB KiB; $THREADS threads)
   idle CPU:           ${CPU_PCT}% of one core over ${IDLE_SECS}s
   self-fence latency: $((FENCED_AT - CUT)) ms from the operator going away to super_read_only=ON
                       (observed by a poller after $((SEEN - CUT)) ms; the last contact was up to

@@ -257,6 +257,7 @@ mod fuzz {
             Caller {
                 http: reqwest::Client::new(),
                 token: token.clone(),
+                timeout: Duration::from_secs(1),
             },
             Arc::clone(&metrics),
             clock,

@@ -285,3 +285,125 @@ async fn isolated_site_fences_itself_within_the_lease_and_acknowledges_nothing_a
     drop(operator);
     drop(peer);
 }
+
+/// Asymmetric partition with a real peer: site a (in the namespace) loses the operator but
+/// still reaches site b's sidecar (a real `bloodraven sidecar` beside a real MySQL on the
+/// host). One reachable peer keeps a's lease, so a stays writable; when the operator then
+/// names b, a learns it through b's authenticated `/peer/active-site` and fences before b
+/// is made writable: no moment with two writable sites.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::too_many_lines)] // one scenario, step by step
+async fn asymmetric_partition_fences_through_a_real_peer_before_the_other_site_is_writable() {
+    crate::serve_support::install_crypto_provider();
+    let ns = NetNs::create(u8::try_from(std::process::id() % 200).unwrap() + 21);
+    let site_a = MysqlCluster::start_in(1, Some(&ns.name)).expect("mysql a in the namespace");
+    let site_b = MysqlCluster::start(1).expect("mysql b on the host");
+    let (a, b) = (site_a.get(0).unwrap(), site_b.get(0).unwrap());
+    let operator =
+        FakeOperator::start(format!("{}:0", ns.host_ip2).parse().unwrap(), Some("a")).await;
+    let dir_a = tempfile::tempdir().unwrap();
+    let dir_b = tempfile::tempdir().unwrap();
+    let (port_a, port_b) = (free_port().unwrap(), free_port().unwrap());
+    let base_a = format!("http://{}:{port_a}", ns.ns_ip);
+    let base_b = format!("http://{}:{port_b}", ns.host_ip);
+    let config_a = write_config(
+        dir_a.path(),
+        "a",
+        &a.address(),
+        &operator.url(),
+        &[("b", base_b.clone())],
+        &format!("{}:{port_a}", ns.ns_ip),
+        false,
+        ("3s", "1s"),
+    );
+    let config_b = write_config(
+        dir_b.path(),
+        "b",
+        &b.address(),
+        &operator.url(),
+        &[("a", base_a.clone())],
+        &format!("{}:{port_b}", ns.host_ip),
+        false,
+        ("3s", "1s"),
+    );
+    let sidecar_a = SidecarProcess::spawn(&config_a, Some(&ns.name), &dir_a.path().join("log"));
+    let sidecar_b = SidecarProcess::spawn(&config_b, None, &dir_b.path().join("log"));
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    wait_for(Duration::from_secs(20), "a cleared", async || {
+        status(&http, &base_a)
+            .await
+            .filter(|s| s["fence"]["state"] == "cleared")
+    })
+    .await;
+    // b relays the operator's view to its peers.
+    wait_for(Duration::from_secs(10), "b relays a", async || {
+        let r = http
+            .get(format!("{base_b}/peer/active-site"))
+            .bearer_auth(crate::sidecar_support::TOKEN)
+            .send()
+            .await
+            .ok()?;
+        let v: serde_json::Value = serde_json::from_str(&r.text().await.ok()?).ok()?;
+        (v["activeSite"] == "a").then_some(())
+    })
+    .await;
+    lift(a);
+    // Let the lift age past the lease, as a long-running primary's has.
+    tokio::time::sleep(Duration::from_millis(LEASE_MS + INTERVAL_MS)).await;
+    assert!(!super_read_only(a));
+    assert!(super_read_only(b), "b booted fenced");
+
+    let before = status(&http, &base_a).await.expect("a's status");
+    assert!(
+        before["peers"][0]["lastError"].is_null() && before["peers"][0]["lastReached"].is_u64(),
+        "a reaches its peer b: {before}\n{}",
+        sidecar_b.log_text()
+    );
+    // a loses the operator only.
+    ns.blackhole_from_inside(&ns.host_ip2);
+    tokio::time::sleep(Duration::from_millis(2 * LEASE_MS)).await;
+    assert!(
+        !super_read_only(a),
+        "one reachable peer keeps the lease: {}\n{}",
+        status(&http, &base_a).await.unwrap_or_default(),
+        sidecar_a.log_text()
+    );
+    let s = status(&http, &base_a).await.expect("a's status");
+    assert!(
+        s["operator"]["lastError"].is_string(),
+        "the operator is unreachable from a: {s}"
+    );
+
+    // The operator names b (b is still fenced): a must fence through b's relay.
+    operator.set_active(Some("b"));
+    let switched = now_ms();
+    let started = Instant::now();
+    while !super_read_only(a) {
+        assert!(
+            started.elapsed() < Duration::from_millis(2 * INTERVAL_MS + 2_000),
+            "a not fenced {:?} after the operator named b\n{}",
+            started.elapsed(),
+            sidecar_a.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let fenced = fenced_at(&sidecar_a.log_text(), switched).expect("a's self-fence line");
+    // Only now would the operator make b writable: at no moment were both writable.
+    lift(b);
+    assert!(super_read_only(a));
+    let s = status(&http, &base_a).await.expect("a's status");
+    assert_eq!(s["fence"]["reason"], "other-site-active", "{s}");
+    assert_eq!(s["view"]["source"], "peers", "{s}");
+    eprintln!(
+        "asymmetric partition (operator unreachable, peer reachable): a stayed writable for {} ms \
+         on its peer's lease; fenced {} ms after the operator named b, through b's relay",
+        2 * LEASE_MS,
+        fenced.saturating_sub(switched)
+    );
+    ns.clear_blackhole_inside(&ns.host_ip2);
+    drop(sidecar_a);
+    drop(sidecar_b);
+}

@@ -299,18 +299,32 @@ pub struct NetNs {
     pub host_ip: String,
     /// The namespace's end.
     pub ns_ip: String,
+    /// A second address on the host's end (for an operator the site can be cut off from
+    /// while it still reaches `host_ip`).
+    pub host_ip2: String,
 }
 
 impl NetNs {
-    /// `index` separates namespaces of concurrent tests (0..=250).
+    /// `index` is where the search for a free `10.213.<index>.0/29` starts.
     pub fn create(index: u8) -> Self {
         require_netns_support();
+        // Tests run in parallel processes: skip subnets another namespace already uses.
+        let index = (0..=250u8)
+            .map(|i| index.wrapping_add(i) % 251)
+            .find(|i| {
+                Command::new("ip")
+                    .args(["-o", "addr", "show", "to", &format!("10.213.{i}.0/29")])
+                    .output()
+                    .is_ok_and(|o| o.stdout.is_empty())
+            })
+            .expect("a free 10.213.x.0/29 subnet");
         let tag = format!("{}{}", std::process::id() % 100_000, index);
         let ns = Self {
             name: format!("brsc{tag}"),
             host_if: format!("brh{tag}"),
             host_ip: format!("10.213.{index}.1"),
             ns_ip: format!("10.213.{index}.2"),
+            host_ip2: format!("10.213.{index}.3"),
         };
         // Leftovers of an aborted run with the same name would make `add` fail.
         let _ = Command::new("ip")
@@ -334,7 +348,14 @@ impl NetNs {
         ip(&[
             "addr",
             "add",
-            &format!("{}/30", ns.host_ip),
+            &format!("{}/29", ns.host_ip),
+            "dev",
+            &ns.host_if,
+        ]);
+        ip(&[
+            "addr",
+            "add",
+            &format!("{}/29", ns.host_ip2),
             "dev",
             &ns.host_if,
         ]);
@@ -343,7 +364,7 @@ impl NetNs {
             "ip",
             "addr",
             "add",
-            &format!("{}/30", ns.ns_ip),
+            &format!("{}/29", ns.ns_ip),
             "dev",
             &ns_if,
         ]);
@@ -370,6 +391,16 @@ impl NetNs {
     /// still leave, but no answer comes back).
     pub fn blackhole_inbound(&self) {
         ip(&["route", "add", "blackhole", &format!("{}/32", self.ns_ip)]);
+    }
+
+    /// Asymmetric: inside the namespace, everything addressed to `ip` is dropped; the rest
+    /// of the host stays reachable.
+    pub fn blackhole_from_inside(&self, ip: &str) {
+        self.exec(&["ip", "route", "add", "blackhole", &format!("{ip}/32")]);
+    }
+
+    pub fn clear_blackhole_inside(&self, ip: &str) {
+        self.exec(&["ip", "route", "del", "blackhole", &format!("{ip}/32")]);
     }
 
     pub fn clear_blackhole(&self) {

@@ -180,6 +180,7 @@ pub async fn serve(
     let caller = Caller {
         http: http_client(&config)?,
         token: token.clone(),
+        timeout: monitor::HTTP_TIMEOUT.min(config.peer_check_interval),
     };
     let (mut monitor, shared) = Monitor::new(
         Arc::clone(&config),

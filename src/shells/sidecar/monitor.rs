@@ -10,6 +10,11 @@
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use std::future::Future;
+use std::pin::Pin;
+
+use futures_util::StreamExt as _;
+use futures_util::stream::FuturesUnordered;
 use serde::{Deserialize, Serialize};
 use tracing::Instrument as _;
 
@@ -196,6 +201,9 @@ impl Shared {
 pub struct Caller {
     pub http: reqwest::Client,
     pub token: super::auth::Token,
+    /// Bound on each call: [`HTTP_TIMEOUT`], or the interval when shorter, so one tick's
+    /// calls are over by the next tick.
+    pub timeout: Duration,
 }
 
 #[derive(Debug)]
@@ -348,9 +356,10 @@ impl Monitor {
             self.boot_fence().await;
         }
         loop {
+            let started = Instant::now();
             let span = tracing::info_span!("sidecar_tick", site = %self.config.site);
             self.tick().instrument(span).await;
-            let sleep = self.next_wake();
+            let sleep = self.next_wake(started.elapsed());
             tokio::select! {
                 () = &mut stop => return,
                 () = tokio::time::sleep(sleep) => {}
@@ -358,10 +367,13 @@ impl Monitor {
         }
     }
 
-    /// The next tick: one interval from now, or the moment the lease runs out if sooner.
-    fn next_wake(&self) -> Duration {
+    /// The next tick: one interval after this one *started* (a call waiting out its timeout
+    /// must not stretch the period: the lease is sized in intervals, and a peer that answers
+    /// has to be asked again on time), or the moment the lease runs out if sooner.
+    fn next_wake(&self, tick_took: Duration) -> Duration {
         self.config
             .peer_check_interval
+            .saturating_sub(tick_took)
             .min(self.until_lease_expiry())
     }
 
@@ -373,23 +385,33 @@ impl Monitor {
         // On what is known already: a lease that ran out is acted on before any poll.
         let writable = self.probe().await;
         self.decide_and_act(writable).await;
-        let polls = poll_all(self.caller.clone(), Arc::clone(&self.config));
-        tokio::pin!(polls);
-        // Polls of unreachable peers take the whole client timeout; the lease may run out
-        // meanwhile, and must be acted on then, not after.
-        let results = tokio::select! {
-            r = &mut polls => r,
-            () = tokio::time::sleep(self.until_lease_expiry()) => {
-                let writable = self.probe().await;
-                self.decide_and_act(writable).await;
-                polls.await
+        // Each answer is recorded the moment it arrives: a peer that answered must keep
+        // the lease even while the operator's call is still waiting out its timeout. And
+        // the lease may run out meanwhile (everyone silent), which is acted on then.
+        let mut pending: FuturesUnordered<_> =
+            poll_all(&self.caller, &self.config).into_iter().collect();
+        let mut expiry_handled = false;
+        loop {
+            let until_expiry = self.until_lease_expiry();
+            tokio::select! {
+                next = pending.next() => {
+                    let Some((who, result)) = next else { break };
+                    let now = self.clock.now();
+                    match who {
+                        None => record(&mut self.operator, result, now, false, &self.metrics),
+                        Some(i) => {
+                            if let Some(source) = self.peers.get_mut(i) {
+                                record(source, result, now, true, &self.metrics);
+                            }
+                        }
+                    }
+                }
+                () = tokio::time::sleep(until_expiry), if !expiry_handled => {
+                    expiry_handled = true;
+                    let writable = self.probe().await;
+                    self.decide_and_act(writable).await;
+                }
             }
-        };
-        let now = self.clock.now();
-        let (op_result, peer_results) = results;
-        record(&mut self.operator, op_result, now, false, &self.metrics);
-        for (source, result) in self.peers.iter_mut().zip(peer_results) {
-            record(source, result, now, true, &self.metrics);
         }
         let writable = self.probe().await;
         self.decide_and_act(writable).await;
@@ -400,10 +422,11 @@ impl Monitor {
     /// the decision then sees it expired); an interval when it already has.
     fn until_lease_expiry(&self) -> Duration {
         let now = self.clock.now();
-        let last_contact = self
-            .last
-            .as_ref()
-            .map_or(self.started_at, |d| d.last_contact);
+        let last_contact = std::iter::once(self.started_at)
+            .chain(self.operator.contact.last_reached)
+            .chain(self.peers.iter().filter_map(|p| p.contact.last_reached))
+            .max()
+            .unwrap_or(self.started_at);
         let expiry = last_contact.plus(self.config.lease_timeout);
         let left = Duration::from_millis(expiry.as_millis().saturating_sub(now.as_millis()));
         if left.is_zero() {
@@ -561,22 +584,34 @@ impl Monitor {
     }
 }
 
-/// Asks the operator and every peer at once.
-async fn poll_all(caller: Caller, config: Arc<SidecarConfig>) -> (Fetched, Vec<Fetched>) {
-    let operator = fetch(&caller, &config.operator_url, false);
-    let peers = futures_util::future::join_all(config.peers.iter().map(|p| {
-        let url = format!("{}/peer/active-site", p.url);
-        let caller = caller.clone();
-        async move { fetch(&caller, &url, true).await }
+/// One call per source, each owning what it needs: `None` is the operator, `Some(i)` peer
+/// `i`.
+fn poll_all(
+    caller: &Caller,
+    config: &SidecarConfig,
+) -> Vec<Pin<Box<dyn Future<Output = (Option<usize>, Fetched)> + Send>>> {
+    let mut calls: Vec<Pin<Box<dyn Future<Output = (Option<usize>, Fetched)> + Send>>> =
+        Vec::with_capacity(config.peers.len() + 1);
+    let operator_caller = caller.clone();
+    let operator_url = config.operator_url.clone();
+    calls.push(Box::pin(async move {
+        (None, fetch(&operator_caller, &operator_url, false).await)
     }));
-    tokio::join!(operator, peers)
+    for (i, peer) in config.peers.iter().enumerate() {
+        let caller = caller.clone();
+        let url = format!("{}/peer/active-site", peer.url);
+        calls.push(Box::pin(async move {
+            (Some(i), fetch(&caller, &url, true).await)
+        }));
+    }
+    calls
 }
 
 /// What one poll brought: `Ok(None)` reached with nothing to say (204).
 type Fetched = Result<Option<ActiveSiteBody>, String>;
 
 async fn fetch(caller: &Caller, url: &str, peer: bool) -> Fetched {
-    let mut request = caller.http.get(url).timeout(HTTP_TIMEOUT);
+    let mut request = caller.http.get(url).timeout(caller.timeout);
     if peer {
         // The token goes to peers only: the operator's endpoint does not need it.
         request = request.bearer_auth(caller.token.current_text());
