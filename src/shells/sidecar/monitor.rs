@@ -584,14 +584,13 @@ impl Monitor {
     }
 }
 
-/// One call per source, each owning what it needs: `None` is the operator, `Some(i)` peer
-/// `i`.
-fn poll_all(
-    caller: &Caller,
-    config: &SidecarConfig,
-) -> Vec<Pin<Box<dyn Future<Output = (Option<usize>, Fetched)> + Send>>> {
-    let mut calls: Vec<Pin<Box<dyn Future<Output = (Option<usize>, Fetched)> + Send>>> =
-        Vec::with_capacity(config.peers.len() + 1);
+/// One call in flight: which source (`None`: the operator, `Some(i)`: peer `i`) and what
+/// it brought.
+type Call = Pin<Box<dyn Future<Output = (Option<usize>, Fetched)> + Send>>;
+
+/// One call per source, each owning what it needs.
+fn poll_all(caller: &Caller, config: &SidecarConfig) -> Vec<Call> {
+    let mut calls: Vec<Call> = Vec::with_capacity(config.peers.len() + 1);
     let operator_caller = caller.clone();
     let operator_url = config.operator_url.clone();
     calls.push(Box::pin(async move {
