@@ -450,6 +450,11 @@ impl Monitor {
                 Some(!p.read_only)
             }
             Err(e) => {
+                // A server that does not answer has no role to report: an old "primary"
+                // in /status would mislead whoever reads it during an incident.
+                // `writable_since` stays: a probe blip is not a fence, and must not restart the
+                // grace a freshly lifted site gets.
+                self.mysql_view = None;
                 self.mysql_error = Some(e.to_string());
                 None
             }
