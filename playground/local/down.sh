@@ -28,6 +28,9 @@ if [ -f "$RUN/counter.log" ]; then
 fi
 stop_pid_file "$RUN/bloodraven.pid" "bloodraven standalone"
 for site in "${SITES[@]}"; do
+    stop_pid_file "$RUN/sidecar-$site.pid" "the $site sidecar"
+done
+for site in "${SITES[@]}"; do
     [ -d "$RUN/$site" ] && bash "$INSTANCE" stop "$RUN/$site" && say "stopped MySQL $site"
 done
 rm -rf "$RUN"

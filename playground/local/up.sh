@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # up.sh: start the local playground: two MySQL 9.7 servers as sites iad (primary) and pdx
-# (replica), `bloodraven standalone` watching them, and a counter app writing a row every
-# 10 ms to whichever site is writable. Prints the /status URL on a line of its own.
+# (replica), one `bloodraven sidecar` per site (fence-first, self-fencing; they poll
+# standalone's /active-site and each other), `bloodraven standalone` watching them, and a
+# counter app writing a row every 10 ms to whichever site is writable. Prints the /status
+# URL on a line of its own.
 #
 # Then try:  chaos.sh kill-site iad      (and watch activeSite become pdx in /status)
 #            chaos.sh restart-site iad   (iad comes back fenced and rejoins as a replica)
@@ -53,6 +55,45 @@ if ! wait "$IAD_START" || ! wait "$PDX_START"; then
 fi
 
 gen_password() { od -An -N12 -tx1 /dev/urandom | tr -d ' \n'; }
+
+# One sidecar per site, started before the first primary is unfenced: a sidecar's boot
+# fences its server (a no-op here, they start fenced), and it never lifts a fence itself,
+# so starting it beside an already writable primary would leave the group without one until
+# standalone re-asserts it. Plain HTTP with a bearer token, on loopback only.
+IAD_SIDECAR_PORT=$(free_port)
+PDX_SIDECAR_PORT=$(free_port)
+while [ "$PDX_SIDECAR_PORT" = "$IAD_SIDECAR_PORT" ]; do PDX_SIDECAR_PORT=$(free_port); done
+printf 'IAD_SIDECAR_PORT=%s\nPDX_SIDECAR_PORT=%s\n' "$IAD_SIDECAR_PORT" "$PDX_SIDECAR_PORT" >> "$RUN/ports"
+gen_password > "$RUN/secrets/sidecar.token"
+chmod 600 "$RUN/secrets/sidecar.token"
+start_sidecar() {
+    local site=$1 mysql_port=$2 port=$3 peer=$4 peer_port=$5
+    cat > "$RUN/sidecar-$site.yaml" <<YAML
+# Written by playground/local/up.sh; see docs/sidecar.md.
+site: $site
+mysql: {address: "127.0.0.1:$mysql_port", credentials: {user: root}}
+operator: {url: "http://127.0.0.1:$HTTP_PORT/active-site"}
+peers: [{name: $peer, url: "http://127.0.0.1:$peer_port"}]
+leaseTimeout: 20s
+peerCheckInterval: 5s
+listen: 127.0.0.1:$port
+auth: {tokenFile: secrets/sidecar.token}
+YAML
+    NO_COLOR=1 setsid "$BIN" sidecar --config "$RUN/sidecar-$site.yaml" \
+        > "$RUN/sidecar-$site.log" 2>&1 < /dev/null &
+    echo $! > "$RUN/sidecar-$site.pid"
+}
+say "starting one sidecar per site: iad on $IAD_SIDECAR_PORT, pdx on $PDX_SIDECAR_PORT"
+start_sidecar iad "$IAD_PORT" "$IAD_SIDECAR_PORT" pdx "$PDX_SIDECAR_PORT"
+start_sidecar pdx "$PDX_PORT" "$PDX_SIDECAR_PORT" iad "$IAD_SIDECAR_PORT"
+for site in iad pdx; do
+    port_var=${site^^}_SIDECAR_PORT
+    for _ in $(seq 1 100); do
+        http_get "${!port_var}" /health >/dev/null 2>&1 && break
+        pid_alive "$(cat "$RUN/sidecar-$site.pid")" || die "the $site sidecar exited, see $RUN/sidecar-$site.log"
+        sleep 0.1
+    done
+done
 OPERATOR_PW=$(gen_password)
 COUNTER_PW=$(gen_password)
 printf '%s\n' "$OPERATOR_PW" > "$RUN/secrets/operator.password"
@@ -143,6 +184,8 @@ cat <<EOT
 The playground is up: iad is the primary, pdx replicates from it.
 status: http://127.0.0.1:$HTTP_PORT/status
 metrics: http://127.0.0.1:$HTTP_PORT/metrics
+sidecars: http://127.0.0.1:$IAD_SIDECAR_PORT/status (iad), http://127.0.0.1:$PDX_SIDECAR_PORT/status (pdx)
+          (bearer token in $RUN/secrets/sidecar.token)
 Try:  $HERE/chaos.sh kill-site iad
       $BIN failover --to pdx --url http://127.0.0.1:$HTTP_PORT
       $HERE/down.sh

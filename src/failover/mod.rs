@@ -24,6 +24,7 @@ pub mod address;
 mod debounce;
 pub mod event;
 pub mod gtid;
+pub mod guard;
 pub mod lease;
 mod matrix;
 pub mod observe;

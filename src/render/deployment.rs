@@ -17,12 +17,22 @@
 //! `root@'%'` the operator Secret's `MYSQL_ROOT_PASSWORD`, as the official entrypoint
 //! would: statements of an init file run during initialisation even with
 //! `super-read-only` set. A data volume that is already initialised is left alone.
+//!
+//! Beside mysqld runs `bloodraven sidecar` (see `docs/sidecar.md`): it fences its own
+//! mysqld when it loses sight of the operator and of every other site's sidecar, or when
+//! they name another site as active. Its config is rendered into the container's
+//! environment (so a change to it rolls the pod like any template change); its bearer
+//! token comes from the group's `mysql-<group>-sidecar-token` Secret; with `spec.tls` it
+//! serves mTLS with the group's cert-manager certificate.
+
+use std::fmt::Write as _;
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
 use k8s_openapi::api::core::v1::{
     ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource,
-    KeyToPath, LocalObjectReference, PersistentVolumeClaimVolumeSource, PodSpec, PodTemplateSpec,
-    Probe, SecretKeySelector, SecretVolumeSource, TCPSocketAction, Volume, VolumeMount,
+    HTTPGetAction, KeyToPath, LocalObjectReference, PersistentVolumeClaimVolumeSource, PodSpec,
+    PodTemplateSpec, Probe, SecretKeySelector, SecretVolumeSource, TCPSocketAction, Volume,
+    VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -30,7 +40,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use super::mycnf::{CONF_DIR, CONF_FILE, TLS_DIR};
 use super::{Owner, names, placement, security, spec};
 use crate::api::common::PullPolicy;
-use crate::api::failover_group::SiteSpec;
+use crate::api::failover_group::{SidecarSpec, SiteSpec};
 
 /// The MySQL classic-protocol port.
 pub const MYSQL_PORT: i32 = 3306;
@@ -38,6 +48,23 @@ pub const MYSQL_PORT: i32 = 3306;
 pub const MYSQL_PORT_NAME: &str = "mysql";
 /// The Secret key holding the root password used at first boot.
 pub const ROOT_PASSWORD_KEY: &str = "MYSQL_ROOT_PASSWORD";
+
+/// The sidecar's API port (HTTPS with `spec.tls`, else HTTP), on the internal Service too.
+pub const SIDECAR_PORT: i32 = 8443;
+/// The name of the sidecar's port on the container and the internal Service.
+pub const SIDECAR_PORT_NAME: &str = "sidecar";
+/// The sidecar image when `spec.sidecarImage` is unset: the one released with this operator,
+/// so the two never skew.
+pub const DEFAULT_SIDECAR_IMAGE: &str =
+    concat!("ghcr.io/shipstream/bloodraven:", env!("CARGO_PKG_VERSION"));
+/// The environment variable the sidecar reads its config from.
+pub const SIDECAR_CONFIG_ENV: &str = "BLOODRAVEN_SIDECAR_CONFIG";
+/// Where the sidecar token Secret is mounted.
+const SIDECAR_TOKEN_DIR: &str = "/var/run/bloodraven/sidecar";
+/// Where the sidecar reads its TLS pair and CA (the group's cert-manager Secret).
+const SIDECAR_TLS_DIR: &str = "/etc/bloodraven/sidecar-tls";
+/// The operator's auxiliary endpoint when `spec.sidecar.bloodravenAddress` is unset.
+const DEFAULT_OPERATOR_ADDRESS: &str = "bloodraven:8082";
 
 /// The first-boot script of the `init-datadir` container (bash: the official image's
 /// entrypoint is a bash script, so bash is there). The password is escaped for a SQL string
@@ -132,7 +159,7 @@ fn pod_spec(owner: &Owner<'_>, site: &SiteSpec) -> PodSpec {
         affinity: placement::affinity(site),
         tolerations: Some(placement::tolerations(owner.name)),
         init_containers: Some(vec![init_container(owner, site)]),
-        containers: vec![mysql_container(owner, site)],
+        containers: vec![mysql_container(owner, site), sidecar_container(owner, site)],
         volumes: Some(volumes(owner, site)),
         ..PodSpec::default()
     }
@@ -212,6 +239,130 @@ fn mysql_container(owner: &Owner<'_>, site: &SiteSpec) -> Container {
     }
 }
 
+/// The sidecar's config file, as YAML (see `src/shells/sidecar/config.rs`): local mysqld as
+/// root (the account the init container creates), the operator's active-site endpoint, and
+/// every other site's sidecar through that site's internal Service.
+pub(crate) fn sidecar_config(owner: &Owner<'_>, site: &SiteSpec) -> String {
+    let spec = owner.spec;
+    let defaults = SidecarSpec {
+        lease_timeout: "20s".to_owned(),
+        peer_check_interval: "5s".to_owned(),
+        bloodraven_address: None,
+    };
+    let sidecar = spec.sidecar.as_ref().unwrap_or(&defaults);
+    let scheme = if spec.tls.is_some() { "https" } else { "http" };
+    let address = sidecar
+        .bloodraven_address
+        .as_deref()
+        .unwrap_or(DEFAULT_OPERATOR_ADDRESS);
+    let mut text = format!(
+        "site: {site_name}\n\
+         mysql: {{address: \"127.0.0.1:{MYSQL_PORT}\", credentials: {{user: root, passwordEnv: {ROOT_PASSWORD_KEY}}}}}\n\
+         operator: {{url: \"http://{address}/active-site?namespace={ns}&group={group}\"}}\n\
+         leaseTimeout: {lease}\n\
+         peerCheckInterval: {interval}\n\
+         listen: \"0.0.0.0:{SIDECAR_PORT}\"\n\
+         auth: {{tokenFile: {SIDECAR_TOKEN_DIR}/{token_key}}}\n",
+        site_name = site.name,
+        ns = owner.namespace,
+        group = owner.name,
+        lease = sidecar.lease_timeout,
+        interval = sidecar.peer_check_interval,
+        token_key = names::SIDECAR_TOKEN_KEY,
+    );
+    let peers: Vec<&SiteSpec> = spec.sites.iter().filter(|s| s.name != site.name).collect();
+    if !peers.is_empty() {
+        text.push_str("peers:\n");
+        for peer in peers {
+            let _ = writeln!(
+                text,
+                "  - {{name: {}, url: \"{scheme}://{}.{}.svc:{SIDECAR_PORT}\"}}",
+                peer.name,
+                names::internal_service(owner.name, &peer.name),
+                owner.namespace,
+            );
+        }
+    }
+    if spec.tls.is_some() {
+        let _ = writeln!(
+            text,
+            "tls: {{certDir: {SIDECAR_TLS_DIR}, clientCaFile: {SIDECAR_TLS_DIR}/ca.crt}}"
+        );
+    }
+    text
+}
+
+/// `bloodraven sidecar` beside mysqld: the image released with the operator unless
+/// `spec.sidecarImage` says otherwise, the same Restricted security context as mysqld.
+fn sidecar_container(owner: &Owner<'_>, site: &SiteSpec) -> Container {
+    let spec = owner.spec;
+    let mut mounts = vec![VolumeMount {
+        read_only: Some(true),
+        ..mount("sidecar-token", SIDECAR_TOKEN_DIR)
+    }];
+    if spec.tls.is_some() {
+        mounts.push(VolumeMount {
+            read_only: Some(true),
+            ..mount("tls", SIDECAR_TLS_DIR)
+        });
+    }
+    let mut env = vec![EnvVar {
+        name: SIDECAR_CONFIG_ENV.to_owned(),
+        value: Some(sidecar_config(owner, site)),
+        value_from: None,
+    }];
+    if let Some(secret) = spec::root_password_secret(spec) {
+        env.push(EnvVar {
+            name: ROOT_PASSWORD_KEY.to_owned(),
+            value_from: Some(EnvVarSource {
+                secret_key_ref: Some(SecretKeySelector {
+                    name: secret.to_owned(),
+                    key: ROOT_PASSWORD_KEY.to_owned(),
+                    optional: None,
+                }),
+                ..EnvVarSource::default()
+            }),
+            value: None,
+        });
+    }
+    let scheme = if spec.tls.is_some() { "HTTPS" } else { "HTTP" };
+    Container {
+        name: "sidecar".to_owned(),
+        image: Some(
+            spec.sidecar_image
+                .clone()
+                .unwrap_or_else(|| DEFAULT_SIDECAR_IMAGE.to_owned()),
+        ),
+        command: Some(vec!["bloodraven".to_owned(), "sidecar".to_owned()]),
+        image_pull_policy: spec.image_pull_policy.map(|p| pull_policy(p).to_owned()),
+        env: Some(env),
+        ports: Some(vec![ContainerPort {
+            name: Some(SIDECAR_PORT_NAME.to_owned()),
+            container_port: SIDECAR_PORT,
+            protocol: Some("TCP".to_owned()),
+            ..ContainerPort::default()
+        }]),
+        resources: spec.sidecar_resources.clone(),
+        security_context: Some(security::container_security_context(spec)),
+        // Liveness only: /health answers while the process does (and is the one path that
+        // needs no token). MySQL's own state never restarts the sidecar.
+        liveness_probe: Some(Probe {
+            http_get: Some(HTTPGetAction {
+                path: Some("/health".to_owned()),
+                port: IntOrString::String(SIDECAR_PORT_NAME.to_owned()),
+                scheme: Some(scheme.to_owned()),
+                ..HTTPGetAction::default()
+            }),
+            period_seconds: Some(10),
+            timeout_seconds: Some(2),
+            failure_threshold: Some(3),
+            ..Probe::default()
+        }),
+        volume_mounts: Some(mounts),
+        ..Container::default()
+    }
+}
+
 fn volumes(owner: &Owner<'_>, site: &SiteSpec) -> Vec<Volume> {
     let mut volumes = vec![
         Volume {
@@ -251,6 +402,22 @@ fn volumes(owner: &Owner<'_>, site: &SiteSpec) -> Vec<Volume> {
             ..Volume::default()
         });
     }
+    volumes.push(Volume {
+        name: "sidecar-token".to_owned(),
+        secret: Some(SecretVolumeSource {
+            secret_name: Some(names::sidecar_token_secret(owner.name)),
+            items: Some(vec![KeyToPath {
+                key: names::SIDECAR_TOKEN_KEY.to_owned(),
+                path: names::SIDECAR_TOKEN_KEY.to_owned(),
+                mode: None,
+            }]),
+            // A missing Secret must not keep mysqld from starting: the sidecar then
+            // refuses to start (visible as a crash loop) while mysqld boots fenced.
+            optional: Some(true),
+            ..SecretVolumeSource::default()
+        }),
+        ..Volume::default()
+    });
     volumes.extend(SCRATCH_DIRS.iter().map(|(name, _)| Volume {
         name: (*name).to_owned(),
         empty_dir: Some(EmptyDirVolumeSource::default()),

@@ -82,6 +82,15 @@ pub fn default_tls_secret(group: &str) -> String {
     format!("mysql-{group}-tls")
 }
 
+/// The Secret holding the bearer token (key [`SIDECAR_TOKEN_KEY`]) the group's sidecars
+/// require from each other.
+pub fn sidecar_token_secret(group: &str) -> String {
+    format!("mysql-{group}-sidecar-token")
+}
+
+/// The key of the sidecar token in [`sidecar_token_secret`].
+pub const SIDECAR_TOKEN_KEY: &str = "token";
+
 /// The key of a site's my.cnf in the group's ConfigMap.
 pub fn config_key(site_name: &str) -> String {
     format!("{site_name}.cnf")

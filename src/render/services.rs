@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::deployment::{MYSQL_PORT, MYSQL_PORT_NAME};
+use super::deployment::{MYSQL_PORT, MYSQL_PORT_NAME, SIDECAR_PORT, SIDECAR_PORT_NAME};
 use super::{Owner, names};
 use crate::api::failover_group::{ServiceTemplate, ServiceType, SiteSpec, TrafficPolicy};
 
@@ -90,14 +90,10 @@ fn service(
         spec: Some(ServiceSpec {
             type_: Some(type_name(service_type).to_owned()),
             selector: Some(selector),
-            ports: Some(vec![ServicePort {
-                name: Some(MYSQL_PORT_NAME.to_owned()),
-                port: MYSQL_PORT,
-                target_port: Some(IntOrString::String(MYSQL_PORT_NAME.to_owned())),
-                protocol: Some("TCP".to_owned()),
-                node_port: exposure.node_port.filter(|_| external),
-                ..ServicePort::default()
-            }]),
+            ports: Some(ports(
+                exposure.node_port.filter(|_| external),
+                publish_not_ready,
+            )),
             external_traffic_policy: exposure
                 .external_traffic_policy
                 .filter(|_| external)
@@ -107,6 +103,29 @@ fn service(
         }),
         status: None,
     }
+}
+
+/// The mysql port; on the internal Service also the sidecar's, which the other sites'
+/// sidecars call (`/peer/active-site`) and the operator reads.
+fn ports(node_port: Option<i32>, internal: bool) -> Vec<ServicePort> {
+    let mut ports = vec![ServicePort {
+        name: Some(MYSQL_PORT_NAME.to_owned()),
+        port: MYSQL_PORT,
+        target_port: Some(IntOrString::String(MYSQL_PORT_NAME.to_owned())),
+        protocol: Some("TCP".to_owned()),
+        node_port,
+        ..ServicePort::default()
+    }];
+    if internal {
+        ports.push(ServicePort {
+            name: Some(SIDECAR_PORT_NAME.to_owned()),
+            port: SIDECAR_PORT,
+            target_port: Some(IntOrString::String(SIDECAR_PORT_NAME.to_owned())),
+            protocol: Some("TCP".to_owned()),
+            ..ServicePort::default()
+        });
+    }
+    ports
 }
 
 fn healthy(mut selector: BTreeMap<String, String>) -> BTreeMap<String, String> {

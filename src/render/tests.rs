@@ -412,3 +412,206 @@ fn dns_endpoint_points_at_the_given_site() {
         Err(RenderError::NoLbIp(_))
     ));
 }
+
+fn pod_of(objects: &DesiredObjects, index: usize) -> k8s_openapi::api::core::v1::PodSpec {
+    objects.deployments[index]
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .clone()
+        .unwrap()
+}
+
+/// Parses a rendered sidecar config as the sidecar would. Its password comes from the
+/// container's environment, which a unit test cannot set (no `unsafe`): any variable that
+/// is always set stands in for it.
+fn parse_rendered(
+    config: &str,
+) -> Result<
+    crate::shells::sidecar::config::SidecarConfig,
+    crate::shells::standalone::config::ConfigError,
+> {
+    let needle = format!("passwordEnv: {}", deployment::ROOT_PASSWORD_KEY);
+    assert!(config.contains(&needle), "{config}");
+    crate::shells::sidecar::config::parse(
+        "rendered",
+        &config.replace(&needle, "passwordEnv: PATH"),
+        std::path::Path::new("/"),
+    )
+}
+
+#[test]
+fn every_site_pod_runs_a_restricted_sidecar_with_its_token_and_peers() {
+    let mut g = group();
+    g.spec.secret_name = Some("orders-mysql".to_owned());
+    let objects = render(&g, &RenderOptions::default()).unwrap();
+    let pod = pod_of(&objects, 0);
+    let names: Vec<&str> = pod.containers.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["mysql", "sidecar"]);
+    let sidecar = &pod.containers[1];
+    assert_eq!(
+        sidecar.image.as_deref(),
+        Some(deployment::DEFAULT_SIDECAR_IMAGE)
+    );
+    assert_eq!(
+        sidecar.security_context, pod.containers[0].security_context,
+        "the same Restricted context as mysqld"
+    );
+    let env = sidecar.env.as_ref().unwrap();
+    let config = env
+        .iter()
+        .find(|e| e.name == deployment::SIDECAR_CONFIG_ENV)
+        .and_then(|e| e.value.clone())
+        .unwrap();
+    // The rendered config is one the sidecar accepts.
+    let parsed = parse_rendered(&config);
+    let parsed = match parsed {
+        Ok(p) => p,
+        Err(e) => panic!("{e}\n{config}"),
+    };
+    assert_eq!(parsed.site, "iad");
+    assert_eq!(parsed.lease_timeout, std::time::Duration::from_secs(20));
+    assert_eq!(parsed.peers.len(), 1);
+    assert_eq!(
+        parsed.peers[0].url,
+        "http://mysql-orders-pdx-internal.db.svc:8443"
+    );
+    assert_eq!(
+        parsed.operator_url,
+        "http://bloodraven:8082/active-site?namespace=db&group=orders"
+    );
+    assert!(parsed.tls.is_none());
+    let password = env
+        .iter()
+        .find(|e| e.name == deployment::ROOT_PASSWORD_KEY)
+        .and_then(|e| e.value_from.as_ref()?.secret_key_ref.clone())
+        .unwrap();
+    assert_eq!(
+        password.name, "orders-mysql",
+        "the operator Secret, as the init container"
+    );
+    let token = pod
+        .volumes
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|v| v.name == "sidecar-token")
+        .and_then(|v| v.secret.clone())
+        .unwrap();
+    assert_eq!(
+        token.secret_name.as_deref(),
+        Some("mysql-orders-sidecar-token")
+    );
+    let probe = sidecar
+        .liveness_probe
+        .as_ref()
+        .unwrap()
+        .http_get
+        .as_ref()
+        .unwrap();
+    assert_eq!(probe.path.as_deref(), Some("/health"));
+    // Peers reach it through the internal Service.
+    let internal = objects
+        .services
+        .iter()
+        .find(|s| s.metadata.name.as_deref() == Some("mysql-orders-iad-internal"))
+        .unwrap();
+    let ports: Vec<i32> = internal
+        .spec
+        .as_ref()
+        .unwrap()
+        .ports
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|p| p.port)
+        .collect();
+    assert_eq!(ports, [3306, 8443]);
+    let client = objects
+        .services
+        .iter()
+        .find(|s| s.metadata.name.as_deref() == Some("mysql-orders-iad"))
+        .unwrap();
+    assert_eq!(
+        client.spec.as_ref().unwrap().ports.as_ref().unwrap().len(),
+        1,
+        "clients never see it"
+    );
+}
+
+#[test]
+fn sidecar_settings_image_resources_and_tls_come_from_the_spec() {
+    let mut g = group();
+    g.spec.sidecar_image = Some("registry.example.com/bloodraven:1.2.3".to_owned());
+    g.spec.sidecar = Some(crate::api::failover_group::SidecarSpec {
+        lease_timeout: "30s".to_owned(),
+        peer_check_interval: "2s".to_owned(),
+        bloodraven_address: Some("bloodraven.ops.svc:8082".to_owned()),
+    });
+    g.spec.sidecar_resources = Some(k8s_openapi::api::core::v1::ResourceRequirements {
+        limits: Some(BTreeMap::from([(
+            "memory".to_owned(),
+            k8s_openapi::apimachinery::pkg::api::resource::Quantity("64Mi".to_owned()),
+        )])),
+        ..Default::default()
+    });
+    g.spec.tls = Some(TlsSpec {
+        issuer_ref: IssuerRef {
+            name: "ca".to_owned(),
+            ..IssuerRef::default()
+        },
+        secret_name: None,
+    });
+    let objects = render(&g, &RenderOptions::default()).unwrap();
+    let pod = pod_of(&objects, 1);
+    let sidecar = &pod.containers[1];
+    assert_eq!(
+        sidecar.image.as_deref(),
+        Some("registry.example.com/bloodraven:1.2.3")
+    );
+    assert_eq!(sidecar.resources, g.spec.sidecar_resources);
+    let config = sidecar.env.as_ref().unwrap()[0].value.clone().unwrap();
+    let parsed = parse_rendered(&config).unwrap();
+    assert_eq!(parsed.site, "pdx");
+    assert_eq!(parsed.lease_timeout, std::time::Duration::from_secs(30));
+    assert_eq!(
+        parsed.peer_check_interval,
+        std::time::Duration::from_secs(2)
+    );
+    assert_eq!(
+        parsed.peers[0].url,
+        "https://mysql-orders-iad-internal.db.svc:8443"
+    );
+    assert!(
+        parsed
+            .operator_url
+            .starts_with("http://bloodraven.ops.svc:8082/active-site")
+    );
+    let tls = parsed.tls.unwrap();
+    assert_eq!(
+        tls.client_ca_file.as_deref(),
+        Some(std::path::Path::new("/etc/bloodraven/sidecar-tls/ca.crt"))
+    );
+    let mounts: Vec<&str> = sidecar
+        .volume_mounts
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|m| m.name.as_str())
+        .collect();
+    assert_eq!(mounts, ["sidecar-token", "tls"]);
+    assert_eq!(
+        sidecar
+            .liveness_probe
+            .as_ref()
+            .unwrap()
+            .http_get
+            .as_ref()
+            .unwrap()
+            .scheme
+            .as_deref(),
+        Some("HTTPS")
+    );
+}

@@ -7,4 +7,5 @@ pub mod cli;
 pub mod kubectl;
 pub mod operator;
 pub mod serve;
+pub mod sidecar;
 pub mod standalone;

@@ -5,6 +5,7 @@ pub mod cluster_cache;
 pub mod event_log;
 pub mod exposition;
 pub mod failover;
+pub mod sidecar;
 
 use tracing_subscriber::EnvFilter;
 

@@ -189,7 +189,7 @@ hook:
     Ok(())
 }
 
-/// `/status` carries the documented fields; `/healthz` answers.
+/// `/status` carries the documented fields; `/healthz` and `/active-site` answer.
 async fn assert_status_shape(base: &str) -> TestResult {
     let (code, body) = get(base, "/status").await?;
     assert_eq!(code, 200);
@@ -220,6 +220,12 @@ async fn assert_status_shape(base: &str) -> TestResult {
         );
     }
     assert_eq!(get(base, "/healthz").await?.0, 200);
+    // What every site's sidecar polls: the active site alone.
+    let (code, body) = get(base, "/active-site").await?;
+    assert_eq!(code, 200, "{body}");
+    let active: serde_json::Value = serde_json::from_str(&body)?;
+    assert!(active["activeSite"].is_string(), "{body}");
+    assert_eq!(active["activeSite"], json["activeSite"], "{body}");
 
     Ok(())
 }

@@ -54,5 +54,8 @@ mod serve_support;
 mod serve_tls;
 mod serve_vacant;
 mod serve_webhook_manifests;
+mod sidecar;
+mod sidecar_partition;
+mod sidecar_support;
 mod sim_campaign;
 mod support;

@@ -39,6 +39,8 @@ pub enum Command {
     Certs(serve::CertsCommand),
     /// Run the failover engine against MySQL hosts without Kubernetes.
     Standalone(crate::shells::standalone::StandaloneArgs),
+    /// The per-site agent beside mysqld: fence-first boot, self-fencing, the peer API.
+    Sidecar(crate::shells::sidecar::SidecarArgs),
     /// Ask a running `bloodraven standalone` for a planned failover and wait for it.
     Failover(crate::shells::standalone::FailoverArgs),
     /// Take, list, verify, restore and prune backups.
@@ -82,6 +84,7 @@ pub fn main() -> ExitCode {
         Command::Simulate(args) => simulate::run_simulate(args),
         Command::Certs(command) => serve::run_certs(command),
         Command::Standalone(args) => crate::shells::standalone::run(args),
+        Command::Sidecar(args) => crate::shells::sidecar::run(args),
         Command::Failover(args) => crate::shells::standalone::failover(args),
         Command::Backup(command) => crate::shells::backup::run(command),
         Command::Binlog(command) => crate::shells::backup::run_binlog(command),

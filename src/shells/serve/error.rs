@@ -25,6 +25,8 @@ pub enum ServeError {
     Metrics(String),
     #[error("accepting connections: {0}")]
     Accept(#[source] io::Error),
+    #[error("client certificate roots: {0}")]
+    ClientRoots(String),
     #[error("starting the evaluation threads: {0}")]
     Workers(#[source] io::Error),
 }
@@ -33,7 +35,7 @@ impl Categorized for ServeError {
     fn category(&self) -> Category {
         match self {
             Self::Bind { .. } | Self::Accept(_) => Category::Unavailable,
-            Self::Certificate { .. } | Self::Catalog(_) => Category::Config,
+            Self::Certificate { .. } | Self::Catalog(_) | Self::ClientRoots(_) => Category::Config,
             Self::Tls(_) | Self::Metrics(_) | Self::Workers(_) => Category::Internal,
         }
     }

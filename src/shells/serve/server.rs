@@ -196,6 +196,18 @@ async fn connection(
     peer: SocketAddr,
     acceptor: TlsAcceptor,
     router: Router,
+    stop: watch::Receiver<bool>,
+) {
+    serve_tls_connection(tcp, peer, acceptor, |_| router, stop).await;
+}
+
+/// [`connection`] with the router chosen after the handshake, from what the handshake
+/// established (the sidecar marks whether a client certificate was verified).
+pub(crate) async fn serve_tls_connection(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    acceptor: TlsAcceptor,
+    router_for: impl FnOnce(&rustls::ServerConnection) -> Router,
     mut stop: watch::Receiver<bool>,
 ) {
     let _ = tcp.set_nodelay(true);
@@ -210,6 +222,7 @@ async fn connection(
             return;
         }
     };
+    let router = router_for(tls.get_ref().1);
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(HANDSHAKE_TIMEOUT)

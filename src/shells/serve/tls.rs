@@ -125,6 +125,33 @@ pub fn server_config(store: Arc<CertStore>) -> Result<ServerConfig, ServeError> 
     Ok(config)
 }
 
+/// [`server_config`] that also asks clients for a certificate and verifies any it gets
+/// against `client_roots`. A client without one still completes the handshake (the
+/// sidecar's `/health` is open to kubelet probes); one with a certificate the roots do not
+/// sign is refused at the handshake. Whether a verified certificate was presented is read
+/// from the connection afterwards.
+pub fn server_config_with_client_roots(
+    store: Arc<CertStore>,
+    client_roots: Arc<rustls::RootCertStore>,
+) -> Result<ServerConfig, ServeError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        client_roots,
+        Arc::clone(&provider),
+    )
+    .allow_unauthenticated()
+    .build()
+    .map_err(|e| ServeError::ClientRoots(e.to_string()))?;
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_client_cert_verifier(verifier)
+        .with_cert_resolver(store);
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    config.send_tls13_tickets = 0;
+    Ok(config)
+}
+
 /// Polls the certificate files until `shutdown` flips, logging and counting every reload.
 pub async fn watch_files(
     store: Arc<CertStore>,

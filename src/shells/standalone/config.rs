@@ -178,9 +178,10 @@ struct RawCredentials {
     replication: RawCredential,
 }
 
+/// A user name and password as a config file gives them (shared with the sidecar's file).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct RawCredential {
+pub(crate) struct RawCredential {
     user: Option<String>,
     user_file: Option<PathBuf>,
     user_env: Option<String>,
@@ -266,6 +267,21 @@ pub fn load(path: &Path) -> Result<StandaloneConfig, ConfigError> {
 
 /// Parses config `text` (named `file` in errors); relative paths resolve against `base`.
 pub fn parse(file: &str, text: &str, base: &Path) -> Result<StandaloneConfig, ConfigError> {
+    let (raw, document) = read_document::<RawConfig>(file, text)?;
+    Builder {
+        file,
+        document: &document,
+        base,
+    }
+    .build(&raw)
+}
+
+/// Parses one YAML document into `T`, locating any error at `file:line:column`. Shared with
+/// the sidecar's config file, so both read and report the same way.
+pub(crate) fn read_document<T: serde::de::DeserializeOwned>(
+    file: &str,
+    text: &str,
+) -> Result<(T, Document), ConfigError> {
     let stream = parse_stream(Some(file), text);
     if let Some(e) = stream.errors.first() {
         return Err(ConfigError {
@@ -282,19 +298,14 @@ pub fn parse(file: &str, text: &str, base: &Path) -> Result<StandaloneConfig, Co
             ),
         });
     };
-    let raw: RawConfig = serde_path_to_error::deserialize(&document.value).map_err(|e| {
+    let raw: T = serde_path_to_error::deserialize(&document.value).map_err(|e| {
         let pointer = pointer_of(e.path());
         ConfigError {
             location: locate(file, document, &pointer),
             message: format!("{}: {}", display_pointer(&pointer), e.inner()),
         }
     })?;
-    Builder {
-        file,
-        document,
-        base,
-    }
-    .build(&raw)
+    Ok((raw, document.clone()))
 }
 
 fn pointer_of(path: &serde_path_to_error::Path) -> String {
@@ -361,21 +372,23 @@ fn settings(raw: &RawConfig) -> GroupSettings {
     }
 }
 
-struct Builder<'a> {
-    file: &'a str,
-    document: &'a Document,
-    base: &'a Path,
+/// Resolves values of one parsed config file: durations, relative paths, secrets from files
+/// or the environment, each error located in the file.
+pub(crate) struct Builder<'a> {
+    pub(crate) file: &'a str,
+    pub(crate) document: &'a Document,
+    pub(crate) base: &'a Path,
 }
 
 impl Builder<'_> {
-    fn error(&self, pointer: &str, message: impl Into<String>) -> ConfigError {
+    pub(crate) fn error(&self, pointer: &str, message: impl Into<String>) -> ConfigError {
         ConfigError {
             location: locate(self.file, self.document, pointer),
             message: format!("{pointer}: {}", message.into()),
         }
     }
 
-    fn duration(
+    pub(crate) fn duration(
         &self,
         pointer: &str,
         text: Option<&String>,
@@ -384,7 +397,7 @@ impl Builder<'_> {
             .transpose()
     }
 
-    fn path(&self, p: &Path) -> PathBuf {
+    pub(crate) fn path(&self, p: &Path) -> PathBuf {
         if p.is_absolute() {
             p.to_path_buf()
         } else {
@@ -575,7 +588,11 @@ impl Builder<'_> {
         Ok((loop_config, probe_timeout))
     }
 
-    fn credential(&self, pointer: &str, raw: &RawCredential) -> Result<Credentials, ConfigError> {
+    pub(crate) fn credential(
+        &self,
+        pointer: &str,
+        raw: &RawCredential,
+    ) -> Result<Credentials, ConfigError> {
         let user = match (&raw.user, &raw.user_file, &raw.user_env) {
             (Some(u), None, None) => u.clone(),
             (None, Some(f), None) => self.read_secret(&format!("{pointer}/userFile"), f)?,
@@ -598,14 +615,14 @@ impl Builder<'_> {
         Ok(Credentials::new(user, password))
     }
 
-    fn read_secret(&self, pointer: &str, path: &Path) -> Result<String, ConfigError> {
+    pub(crate) fn read_secret(&self, pointer: &str, path: &Path) -> Result<String, ConfigError> {
         let full = self.path(path);
         std::fs::read_to_string(&full)
             .map(|s| s.trim_end_matches(['\n', '\r']).to_owned())
             .map_err(|e| self.error(pointer, format!("cannot read {}: {e}", full.display())))
     }
 
-    fn read_env(&self, pointer: &str, name: &str) -> Result<String, ConfigError> {
+    pub(crate) fn read_env(&self, pointer: &str, name: &str) -> Result<String, ConfigError> {
         std::env::var(name)
             .map_err(|_| self.error(pointer, format!("environment variable {name} is not set")))
     }

@@ -1,4 +1,5 @@
-//! The standalone HTTP API: `/status`, `/metrics`, `/healthz`, `POST /planned-failover`,
+//! The standalone HTTP API: `/status`, `/active-site` (what each site's `bloodraven sidecar`
+//! polls), `/metrics`, `/healthz`, `POST /planned-failover`,
 //! `POST /reclone`, and with a `backup` section `POST /backup` and `GET /backups`. Plain
 //! HTTP, meant for loopback or a trusted network.
 
@@ -29,6 +30,7 @@ pub struct ApiState {
 pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/status", get(status))
+        .route("/active-site", get(active_site))
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/planned-failover", post(planned_failover))
@@ -91,6 +93,15 @@ fn not_ready() -> Response {
 async fn status(State(api): State<ApiState>) -> Response {
     match api.handle.status() {
         Some(status) => axum::Json(status).into_response(),
+        None => not_ready(),
+    }
+}
+
+/// The operator's answer to the sidecars: `{"activeSite": "iad"}` (`null`: no site is
+/// active). 503 until the first poll, so a sidecar never reads "no answer yet" as an answer.
+async fn active_site(State(api): State<ApiState>) -> Response {
+    match api.handle.status() {
+        Some(status) => axum::Json(json!({"activeSite": status.active_site})).into_response(),
         None => not_ready(),
     }
 }

@@ -182,7 +182,7 @@ pub async fn serve(config: config::StandaloneConfig) -> Result<(), StandaloneErr
     })
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -102,12 +102,30 @@ pub fn check_mysql_installed(prefix: &Path) -> HarnessResult<()> {
 }
 
 fn script(args: &[&str]) -> Command {
-    let mut command = Command::new("bash");
+    script_in(None, args)
+}
+
+/// The instance script, run inside network namespace `netns` when given (`ip netns exec`):
+/// the server then listens on that namespace's loopback, reachable only from inside it.
+fn script_in(netns: Option<&str>, args: &[&str]) -> Command {
+    let mut command = in_netns(netns, "bash");
     command
         .arg(instance_script())
         .args(args)
         .env("MYSQL_PREFIX", mysql_prefix());
     command
+}
+
+/// `program`, or `ip netns exec NETNS program`.
+fn in_netns(netns: Option<&str>, program: impl AsRef<std::ffi::OsStr>) -> Command {
+    match netns {
+        None => Command::new(program),
+        Some(ns) => {
+            let mut command = Command::new("ip");
+            command.args(["netns", "exec", ns]).arg(program);
+            command
+        }
+    }
 }
 
 fn check(output: &Output, what: &str) -> HarnessResult<String> {
@@ -319,6 +337,12 @@ pub struct MysqlCluster {
 impl MysqlCluster {
     /// Starts `n` servers in parallel (server ids 1..=n), each from the shared template.
     pub fn start(n: usize) -> HarnessResult<Self> {
+        Self::start_in(n, None)
+    }
+
+    /// [`MysqlCluster::start`] inside network namespace `netns` (which must exist and have
+    /// its loopback up): reachable only from processes in that namespace.
+    pub fn start_in(n: usize, netns: Option<&str>) -> HarnessResult<Self> {
         require_mysql()?;
         sweep_stale_runs();
         let template = template_dir()?;
@@ -347,6 +371,7 @@ impl MysqlCluster {
                     port,
                     server_id,
                     template: template.clone(),
+                    netns: netns.map(str::to_owned),
                 };
                 instance.spawn_start().map(|child| (instance, child))
             });
@@ -418,6 +443,7 @@ pub struct MysqlInstance {
     port: u16,
     server_id: u32,
     template: PathBuf,
+    netns: Option<String>,
 }
 
 impl MysqlInstance {
@@ -442,6 +468,11 @@ impl MysqlInstance {
         self.server_id
     }
 
+    /// The `mysql` client binary of the installed prefix.
+    pub fn client_binary() -> PathBuf {
+        mysql_client()
+    }
+
     pub fn dir(&self) -> &Path {
         &self.dir
     }
@@ -454,12 +485,15 @@ impl MysqlInstance {
         let port = self.port.to_string();
         let id = self.server_id.to_string();
         let template = self.template.to_string_lossy().into_owned();
-        script(&["start", &self.dir_arg(), &port, &id, &template])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| err(format!("spawning mysql-instance.sh start: {e}")))
+        script_in(
+            self.netns.as_deref(),
+            &["start", &self.dir_arg(), &port, &id, &template],
+        )
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| err(format!("spawning mysql-instance.sh start: {e}")))
     }
 
     fn error_log(&self) -> String {
@@ -540,7 +574,7 @@ impl MysqlInstance {
 
     /// Runs SQL as `user` with `password` over TCP.
     pub fn sql_as(&self, user: &str, password: &str, sql: &str) -> HarnessResult<String> {
-        let mut command = Command::new(mysql_client());
+        let mut command = in_netns(self.netns.as_deref(), mysql_client());
         command
             .args([
                 "--no-defaults",
