@@ -280,7 +280,7 @@ summary() {
 
 main() {
     local parts=("$@")
-    [ ${#parts[@]} -gt 0 ] || parts=(mysql promtool sarif kubernetes-validate helm hadolint seaweedfs)
+    [ ${#parts[@]} -gt 0 ] || parts=(mysql promtool sarif kubernetes-validate helm hadolint seaweedfs iproute2)
     mkdir -p "$DEPS"
     local p
     for p in "${parts[@]}"; do
@@ -292,7 +292,9 @@ main() {
             helm) install_helm ;;
             hadolint) install_hadolint ;;
             seaweedfs) install_seaweedfs ;;
-            *) die "unknown part '$p' (expected mysql, promtool, sarif, kubernetes-validate, helm, hadolint or seaweedfs)" ;;
+            # The sidecar's partition tests build network namespaces with `ip`.
+            iproute2) ensure_system_command ip iproute2 ;;
+            *) die "unknown part '$p' (expected mysql, promtool, sarif, kubernetes-validate, helm, hadolint, seaweedfs or iproute2)" ;;
         esac
     done
     # The package lists are only needed while installing (31 MB); keep them for a warm
