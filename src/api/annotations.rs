@@ -12,6 +12,22 @@ pub const PLANNED_FAILOVER: &str = "bloodraven.shipstream.io/planned-failover";
 /// transactions, or `<site>:confirm=<group name>` for a reclone with no recorded divergence.
 pub const RECLONE_SITE: &str = "bloodraven.shipstream.io/reclone-site";
 
+/// `enabled` renders `bloodraven sidecar` into every site pod. Opt-in for now: in a cluster
+/// the operator does not yet serve the sidecar's `/active-site` nor create its token
+/// Secret, so a group whose sites cannot reach each other's sidecars would fence itself
+/// on the lease alone (see `docs/sidecar.md`).
+pub const SIDECAR: &str = "bloodraven.shipstream.io/sidecar";
+
+/// Whether `group` opted in to the sidecar.
+pub fn sidecar_enabled(group: &crate::api::MysqlFailoverGroup) -> bool {
+    group
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(SIDECAR))
+        .is_some_and(|v| v == "enabled")
+}
+
 /// A planned failover request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedFailoverRequest {

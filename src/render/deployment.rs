@@ -159,7 +159,11 @@ fn pod_spec(owner: &Owner<'_>, site: &SiteSpec) -> PodSpec {
         affinity: placement::affinity(site),
         tolerations: Some(placement::tolerations(owner.name)),
         init_containers: Some(vec![init_container(owner, site)]),
-        containers: vec![mysql_container(owner, site), sidecar_container(owner, site)],
+        containers: if owner.sidecar {
+            vec![mysql_container(owner, site), sidecar_container(owner, site)]
+        } else {
+            vec![mysql_container(owner, site)]
+        },
         volumes: Some(volumes(owner, site)),
         ..PodSpec::default()
     }
@@ -402,7 +406,19 @@ fn volumes(owner: &Owner<'_>, site: &SiteSpec) -> Vec<Volume> {
             ..Volume::default()
         });
     }
-    volumes.push(Volume {
+    if owner.sidecar {
+        volumes.push(sidecar_token_volume(owner));
+    }
+    volumes.extend(SCRATCH_DIRS.iter().map(|(name, _)| Volume {
+        name: (*name).to_owned(),
+        empty_dir: Some(EmptyDirVolumeSource::default()),
+        ..Volume::default()
+    }));
+    volumes
+}
+
+fn sidecar_token_volume(owner: &Owner<'_>) -> Volume {
+    Volume {
         name: "sidecar-token".to_owned(),
         secret: Some(SecretVolumeSource {
             secret_name: Some(names::sidecar_token_secret(owner.name)),
@@ -417,13 +433,7 @@ fn volumes(owner: &Owner<'_>, site: &SiteSpec) -> Vec<Volume> {
             ..SecretVolumeSource::default()
         }),
         ..Volume::default()
-    });
-    volumes.extend(SCRATCH_DIRS.iter().map(|(name, _)| Volume {
-        name: (*name).to_owned(),
-        empty_dir: Some(EmptyDirVolumeSource::default()),
-        ..Volume::default()
-    }));
-    volumes
+    }
 }
 
 fn mount(name: &str, path: &str) -> VolumeMount {

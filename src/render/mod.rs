@@ -131,6 +131,8 @@ pub(crate) struct Owner<'a> {
     pub namespace: &'a str,
     pub reference: OwnerReference,
     pub spec: &'a MysqlFailoverGroupSpec,
+    /// The group opted in to the sidecar ([`crate::api::annotations::SIDECAR`]).
+    pub sidecar: bool,
 }
 
 impl<'a> Owner<'a> {
@@ -162,6 +164,7 @@ impl<'a> Owner<'a> {
                 block_owner_deletion: Some(true),
             },
             spec: &group.spec,
+            sidecar: crate::api::annotations::sidecar_enabled(group),
         })
     }
 

@@ -442,9 +442,40 @@ fn parse_rendered(
     )
 }
 
+/// The test group, opted in to the sidecar.
+fn with_sidecar() -> MysqlFailoverGroup {
+    let mut g = group();
+    g.metadata.annotations = Some(BTreeMap::from([(
+        crate::api::annotations::SIDECAR.to_owned(),
+        "enabled".to_owned(),
+    )]));
+    g
+}
+
+#[test]
+fn the_sidecar_is_rendered_only_for_a_group_that_opts_in() {
+    let objects = render(&group(), &RenderOptions::default()).unwrap();
+    let pod = pod_of(&objects, 0);
+    let names: Vec<&str> = pod.containers.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["mysql"]);
+    let volumes = pod.volumes.as_ref().unwrap();
+    assert!(volumes.iter().all(|v| v.name != "sidecar-token"));
+    let mut g = group();
+    g.metadata.annotations = Some(BTreeMap::from([(
+        crate::api::annotations::SIDECAR.to_owned(),
+        "yes please".to_owned(),
+    )]));
+    let objects = render(&g, &RenderOptions::default()).unwrap();
+    assert_eq!(
+        pod_of(&objects, 0).containers.len(),
+        1,
+        "only `enabled` opts in"
+    );
+}
+
 #[test]
 fn every_site_pod_runs_a_restricted_sidecar_with_its_token_and_peers() {
-    let mut g = group();
+    let mut g = with_sidecar();
     g.spec.secret_name = Some("orders-mysql".to_owned());
     let objects = render(&g, &RenderOptions::default()).unwrap();
     let pod = pod_of(&objects, 0);
@@ -543,7 +574,7 @@ fn every_site_pod_runs_a_restricted_sidecar_with_its_token_and_peers() {
 
 #[test]
 fn sidecar_settings_image_resources_and_tls_come_from_the_spec() {
-    let mut g = group();
+    let mut g = with_sidecar();
     g.spec.sidecar_image = Some("registry.example.com/bloodraven:1.2.3".to_owned());
     g.spec.sidecar = Some(crate::api::failover_group::SidecarSpec {
         lease_timeout: "30s".to_owned(),
