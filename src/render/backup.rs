@@ -13,13 +13,12 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::batch::v1::{CronJob, Job};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use serde_json::{Value, json};
 
 use super::names::{self, LABEL_GROUP};
 use super::{Owner, RenderError};
 use crate::api::backup::{BackupProfile, BackupSpec, ConcurrencyPolicy, StorageType};
-use crate::api::{API_VERSION, MysqlBackup, MysqlFailoverGroup};
+use crate::api::{MysqlBackup, MysqlFailoverGroup};
 
 /// Labels a backup Job with the id of the backup it takes.
 pub const LABEL_BACKUP: &str = "shipstream.io/backup";
@@ -176,7 +175,7 @@ pub fn backup_job(input: &BackupJobInput<'_>) -> Result<Job, RenderError> {
     }
     let (volumes, mounts) = job_volumes_for(&owner, &spec, profile, &mut args, JobPurpose::Backup)?;
     let labels = job_labels(owner.name, &id);
-    let backup_owner = backup_owner(input.backup)?;
+    let backup_owner = super::controller_ref(input.backup)?;
     let container = json!({
         "name": "backup",
         "image": input.image,
@@ -388,25 +387,6 @@ fn job_labels(group: &str, id: &str) -> BTreeMap<String, String> {
     labels.insert(LABEL_BACKUP.to_owned(), id.to_owned());
     labels.insert(LABEL_GROUP.to_owned(), group.to_owned());
     labels
-}
-
-fn backup_owner(backup: &MysqlBackup) -> Result<OwnerReference, RenderError> {
-    Ok(OwnerReference {
-        api_version: API_VERSION.to_owned(),
-        kind: "MysqlBackup".to_owned(),
-        name: backup
-            .metadata
-            .name
-            .clone()
-            .ok_or(RenderError::MissingMetadata("name"))?,
-        uid: backup
-            .metadata
-            .uid
-            .clone()
-            .ok_or(RenderError::MissingMetadata("uid"))?,
-        controller: Some(true),
-        block_owner_deletion: Some(true),
-    })
 }
 
 fn secret_volume(name: &str, secret: &str, items: &[(&str, &str)]) -> Value {

@@ -124,6 +124,29 @@ impl DesiredObjects {
     }
 }
 
+/// A controller reference to `object` (a Job owned by the MysqlBackup or verification it
+/// runs, so it goes with it).
+pub(crate) fn controller_ref<K>(object: &K) -> Result<OwnerReference, RenderError>
+where
+    K: kube::Resource<DynamicType = ()>,
+{
+    let meta = object.meta();
+    Ok(OwnerReference {
+        api_version: K::api_version(&()).into_owned(),
+        kind: K::kind(&()).into_owned(),
+        name: meta
+            .name
+            .clone()
+            .ok_or(RenderError::MissingMetadata("name"))?,
+        uid: meta
+            .uid
+            .clone()
+            .ok_or(RenderError::MissingMetadata("uid"))?,
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    })
+}
+
 /// The identity every rendered object hangs off: where it lives and who owns it.
 #[derive(Debug, Clone)]
 pub(crate) struct Owner<'a> {

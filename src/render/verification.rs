@@ -12,14 +12,13 @@
 //! lives on a generic ephemeral volume that goes with the pod.
 
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use serde_json::{Value, json};
 
 use super::backup::{JobPurpose, job_volumes_for, repository_url};
 use super::names;
 use super::{Owner, RenderError};
 use crate::api::backup::BackupProfile;
-use crate::api::{API_VERSION, MysqlBackupVerification, MysqlFailoverGroup};
+use crate::api::{MysqlBackupVerification, MysqlFailoverGroup};
 
 /// Labels a verification Job with the verification it runs.
 pub const LABEL_VERIFICATION: &str = "shipstream.io/backup-verification";
@@ -131,7 +130,7 @@ pub fn verification_job(input: &VerificationJobInput<'_>) -> Result<Job, RenderE
             "name": job_name(name),
             "namespace": owner.namespace,
             "labels": labels,
-            "ownerReferences": [owner_of(verification)?],
+            "ownerReferences": [super::controller_ref(verification)?],
         },
         "spec": {
             "backoffLimit": 0,
@@ -212,25 +211,6 @@ fn mysql_context() -> Value {
         "allowPrivilegeEscalation": false, "privileged": false, "runAsNonRoot": true,
         "readOnlyRootFilesystem": true, "capabilities": {"drop": ["ALL"]},
         "seccompProfile": {"type": "RuntimeDefault"},
-    })
-}
-
-fn owner_of(verification: &MysqlBackupVerification) -> Result<OwnerReference, RenderError> {
-    Ok(OwnerReference {
-        api_version: API_VERSION.to_owned(),
-        kind: "MysqlBackupVerification".to_owned(),
-        name: verification
-            .metadata
-            .name
-            .clone()
-            .ok_or(RenderError::MissingMetadata("name"))?,
-        uid: verification
-            .metadata
-            .uid
-            .clone()
-            .ok_or(RenderError::MissingMetadata("uid"))?,
-        controller: Some(true),
-        block_owner_deletion: Some(true),
     })
 }
 

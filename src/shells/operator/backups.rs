@@ -48,9 +48,73 @@ pub(super) type BackupKey = (String, String);
 /// The `MysqlBackup` objects seen by the watch, by namespace and name.
 #[derive(Default)]
 pub(super) struct BackupObjects {
-    known: BTreeMap<BackupKey, Arc<MysqlBackup>>,
+    known: Watched<MysqlBackup>,
     verifications: Verifications,
     seq: u64,
+}
+
+/// An object that names its group in `spec.failoverGroupRef`.
+pub(super) trait OfGroup {
+    fn group(&self) -> &str;
+}
+
+impl OfGroup for MysqlBackup {
+    fn group(&self) -> &str {
+        &self.spec.failover_group_ref.name
+    }
+}
+
+impl OfGroup for MysqlBackupVerification {
+    fn group(&self) -> &str {
+        &self.spec.failover_group_ref.name
+    }
+}
+
+/// Watched objects by namespace and name.
+pub(super) struct Watched<K> {
+    objects: BTreeMap<BackupKey, Arc<K>>,
+}
+
+impl<K> Default for Watched<K> {
+    fn default() -> Self {
+        Self {
+            objects: BTreeMap::new(),
+        }
+    }
+}
+
+impl<K: kube::Resource + OfGroup> Watched<K> {
+    /// Records a watched object; answers the (namespace, group) it belongs to.
+    pub(super) fn seen(&mut self, object: K) -> (String, String) {
+        let namespace = object.namespace().unwrap_or_default();
+        let group = (namespace.clone(), object.group().to_owned());
+        self.objects
+            .insert((namespace, object.name_any()), Arc::new(object));
+        group
+    }
+
+    pub(super) fn gone(&mut self, object: &K) {
+        self.objects
+            .remove(&(object.namespace().unwrap_or_default(), object.name_any()));
+    }
+
+    /// The objects of `group` in `namespace`.
+    pub(super) fn of_group(&self, namespace: &str, group: &str) -> Vec<Arc<K>> {
+        self.objects
+            .iter()
+            .filter(|((ns, _), o)| ns == namespace && o.group() == group)
+            .map(|(_, o)| Arc::clone(o))
+            .collect()
+    }
+
+    /// Every object in `namespace`.
+    pub(super) fn in_namespace(&self, namespace: &str) -> Vec<Arc<K>> {
+        self.objects
+            .iter()
+            .filter(|((ns, _), _)| ns == namespace)
+            .map(|(_, o)| Arc::clone(o))
+            .collect()
+    }
 }
 
 /// One event of the backup watches: a MysqlBackup's or a MysqlBackupVerification's.
@@ -63,31 +127,14 @@ pub(super) enum BackupEvent {
 }
 
 impl BackupObjects {
-    /// Records a watched object; answers the (namespace, group) it belongs to.
-    pub(super) fn seen(&mut self, backup: MysqlBackup) -> (String, String) {
-        let namespace = backup.namespace().unwrap_or_default();
-        let group = (
-            namespace.clone(),
-            backup.spec.failover_group_ref.name.clone(),
-        );
-        self.known
-            .insert((namespace, backup.name_any()), Arc::new(backup));
-        group
-    }
-
-    pub(super) fn gone(&mut self, backup: &MysqlBackup) {
-        self.known
-            .remove(&(backup.namespace().unwrap_or_default(), backup.name_any()));
-    }
-
     /// Takes one event of the backup watches; answers the group whose backups changed.
     pub(super) async fn observe(&mut self, event: Option<BackupEvent>) -> Option<(String, String)> {
         let failed = match event? {
             BackupEvent::Backup(Ok(Event::Apply(b) | Event::InitApply(b))) => {
-                return Some(self.seen(b));
+                return Some(self.known.seen(b));
             }
             BackupEvent::Backup(Ok(Event::Delete(b))) => {
-                self.gone(&b);
+                self.known.gone(&b);
                 return None;
             }
             BackupEvent::Verification(Ok(Event::Apply(v) | Event::InitApply(v))) => {
@@ -104,14 +151,6 @@ impl BackupObjects {
         tracing::warn!(error = %failed, "backup watch failed; it retries");
         tokio::time::sleep(Duration::from_secs(1)).await;
         None
-    }
-
-    fn of_group(&self, namespace: &str, group: &str) -> Vec<Arc<MysqlBackup>> {
-        self.known
-            .iter()
-            .filter(|((ns, _), b)| ns == namespace && b.spec.failover_group_ref.name == group)
-            .map(|(_, b)| Arc::clone(b))
-            .collect()
     }
 
     /// Keeps the group's CronJobs as its schedules say, moves each of its backups on, and
@@ -137,19 +176,14 @@ impl BackupObjects {
             tracing::warn!(error = %e, "cannot bring the backup schedules' CronJobs in line");
         }
         let namespace = group.namespace().unwrap_or_default();
-        let backups = self.of_group(&namespace, &group.name_any());
+        let backups = self.known.of_group(&namespace, &group.name_any());
         for backup in &backups {
             let span = tracing::info_span!("backup", name = %backup.name_any(), profile = %backup.spec.profile_name);
             let step = self.reconcile_backup(ctx, group, failover, backup);
             tracing::Instrument::instrument(step, span).await;
         }
         record_last_successes(ctx, group, &backups);
-        let in_namespace: Vec<Arc<MysqlBackup>> = self
-            .known
-            .iter()
-            .filter(|((ns, _), _)| *ns == namespace)
-            .map(|(_, b)| Arc::clone(b))
-            .collect();
+        let in_namespace = self.known.in_namespace(&namespace);
         self.verifications
             .reconcile_group(ctx, group, &in_namespace)
             .await;
@@ -708,8 +742,9 @@ pub(super) fn job_state(job: Option<&Value>) -> JobState {
     JobState::Active
 }
 
-fn created(backup: &MysqlBackup) -> Option<Timestamp> {
-    let time = backup.metadata.creation_timestamp.as_ref()?;
+/// `metadata.creationTimestamp`.
+pub(super) fn created<K: kube::Resource>(object: &K) -> Option<Timestamp> {
+    let time = object.meta().creation_timestamp.as_ref()?;
     u64::try_from(time.0.as_millisecond())
         .ok()
         .map(Timestamp::from_millis)

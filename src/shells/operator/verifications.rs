@@ -3,14 +3,13 @@
 //! runs the sanity query ([`crate::render::verification`]). Decisions are
 //! [`crate::backup::verification::next_verify_step`] (pure); this module observes and acts.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use kube::ResourceExt as _;
 use serde_json::json;
 
 use super::OperatorContext;
-use super::backups::{post_event, write_status};
+use super::backups::{Watched, created, post_event, write_status};
 use crate::adapters::kube::reactions::EventNote;
 use crate::api::restore::PointInTimeMode;
 use crate::api::{MysqlBackup, MysqlBackupVerification, MysqlFailoverGroup};
@@ -30,7 +29,7 @@ const RESTORING: &str = "Restoring";
 /// The `MysqlBackupVerification` objects seen by the watch.
 #[derive(Default)]
 pub(super) struct Verifications {
-    known: BTreeMap<(String, String), Arc<MysqlBackupVerification>>,
+    known: Watched<MysqlBackupVerification>,
     seq: u64,
 }
 
@@ -45,21 +44,11 @@ fn phase_of(verification: &MysqlBackupVerification) -> Option<Phase> {
 
 impl Verifications {
     pub(super) fn seen(&mut self, verification: MysqlBackupVerification) -> (String, String) {
-        let namespace = verification.namespace().unwrap_or_default();
-        let group = (
-            namespace.clone(),
-            verification.spec.failover_group_ref.name.clone(),
-        );
-        self.known
-            .insert((namespace, verification.name_any()), Arc::new(verification));
-        group
+        self.known.seen(verification)
     }
 
     pub(super) fn gone(&mut self, verification: &MysqlBackupVerification) {
-        self.known.remove(&(
-            verification.namespace().unwrap_or_default(),
-            verification.name_any(),
-        ));
+        self.known.gone(verification);
     }
 
     /// Moves each of the group's verifications on; `backups` are the namespace's backups.
@@ -71,12 +60,7 @@ impl Verifications {
     ) {
         let namespace = group.namespace().unwrap_or_default();
         let name = group.name_any();
-        let mine: Vec<Arc<MysqlBackupVerification>> = self
-            .known
-            .iter()
-            .filter(|((ns, _), v)| *ns == namespace && v.spec.failover_group_ref.name == name)
-            .map(|(_, v)| Arc::clone(v))
-            .collect();
+        let mine = self.known.of_group(&namespace, &name);
         for verification in &mine {
             let blocked_by = mine
                 .iter()
@@ -373,11 +357,4 @@ fn condition(kind: &str, status: &str, reason: &str, message: &str) -> serde_jso
         "message": message.chars().take(1024).collect::<String>(),
         "lastTransitionTime": crate::shells::backup::now().rfc3339(),
     })
-}
-
-fn created(verification: &MysqlBackupVerification) -> Option<Timestamp> {
-    let time = verification.metadata.creation_timestamp.as_ref()?;
-    u64::try_from(time.0.as_millisecond())
-        .ok()
-        .map(Timestamp::from_millis)
 }

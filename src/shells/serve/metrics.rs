@@ -205,30 +205,27 @@ impl ServeMetrics {
     /// first use; a group's loop rebuilt later reports into the same series). One /metrics
     /// serves admission and every group's failover alike.
     pub fn group_failover(&self, namespace: &str, group: &str) -> Arc<FailoverMetrics> {
-        let mut groups = self.groups.lock().unwrap_or_else(PoisonError::into_inner);
-        let key = (namespace.to_owned(), group.to_owned());
-        if let Some(metrics) = groups.get(&key) {
-            return Arc::clone(metrics);
-        }
-        let mut registry = self.registry.lock().unwrap_or_else(PoisonError::into_inner);
-        let labelled = registry.sub_registry_with_labels(
-            [
-                (Cow::Borrowed("namespace"), Cow::Owned(key.0.clone())),
-                (Cow::Borrowed("group"), Cow::Owned(key.1.clone())),
-            ]
-            .into_iter(),
-        );
-        let metrics = Arc::new(FailoverMetrics::register(labelled));
-        groups.insert(key, Arc::clone(&metrics));
-        metrics
+        self.per_group(&self.groups, namespace, group, FailoverMetrics::register)
     }
 
     /// The backup metrics of one group, labelled `namespace` and `group` like
     /// [`Self::group_failover`]'s (registered on first use).
     pub fn group_backups(&self, namespace: &str, group: &str) -> Arc<BackupMetrics> {
-        let mut backups = self.backups.lock().unwrap_or_else(PoisonError::into_inner);
+        self.per_group(&self.backups, namespace, group, BackupMetrics::register)
+    }
+
+    /// One group's set of `T` from `sets`, registered on first use under the group's
+    /// `namespace` and `group` labels.
+    fn per_group<T>(
+        &self,
+        sets: &Mutex<HashMap<(String, String), Arc<T>>>,
+        namespace: &str,
+        group: &str,
+        register: impl FnOnce(&mut Registry) -> T,
+    ) -> Arc<T> {
+        let mut sets = sets.lock().unwrap_or_else(PoisonError::into_inner);
         let key = (namespace.to_owned(), group.to_owned());
-        if let Some(metrics) = backups.get(&key) {
+        if let Some(metrics) = sets.get(&key) {
             return Arc::clone(metrics);
         }
         let mut registry = self.registry.lock().unwrap_or_else(PoisonError::into_inner);
@@ -239,8 +236,8 @@ impl ServeMetrics {
             ]
             .into_iter(),
         );
-        let metrics = Arc::new(BackupMetrics::register(labelled));
-        backups.insert(key, Arc::clone(&metrics));
+        let metrics = Arc::new(register(labelled));
+        sets.insert(key, Arc::clone(&metrics));
         metrics
     }
 
