@@ -9,6 +9,7 @@ pub mod codec;
 pub mod logical;
 pub mod manifest;
 pub mod pitr;
+pub mod restore_run;
 pub mod retention;
 pub mod run;
 pub mod seal;

@@ -639,3 +639,69 @@ fn backup_cli_clone_method_round_trip() {
     assert_eq!(restored_sums.trim_end(), checksums(source).trim_end());
     assert_eq!(restored_gtids, gtid_executed(source));
 }
+
+/// `--replace-schemas`: the live server goes back to the backup. What was written since
+/// (rows, a new schema) is gone, the GTID history is the backup's, and a damaged backup is
+/// refused before anything is dropped.
+#[test]
+fn backup_cli_in_place_restore_replaces_every_user_schema() {
+    let cluster = MysqlCluster::start(1).expect("mysql");
+    let server = cluster.get(0).expect("0");
+    seed(server);
+    let repo = file_repo();
+    let manifest = create(&repo, server, &[]);
+    let id = manifest["id"].as_str().expect("id").to_owned();
+    let at_backup = checksums(server);
+    server
+        .sql(
+            "DELETE FROM shop.orders WHERE id <= 100; INSERT INTO shop.empty_table VALUES (1); \
+             CREATE DATABASE scratch; CREATE TABLE scratch.t (id INT PRIMARY KEY); \
+             INSERT INTO scratch.t VALUES (7);",
+        )
+        .expect("writes after the backup");
+    assert_ne!(checksums(server), at_backup);
+
+    // Without the flag the live server is refused: its schemas exist.
+    let refused = restore(&repo, &id, server, &["--reset-gtids"]);
+    assert!(!refused.status.success(), "{}", output_text(&refused));
+
+    // A backup whose artifact is damaged: refused with nothing dropped.
+    let dir = repo.dir.clone().expect("dir");
+    let damaged = walk(&dir.join("backups").join(&id).join("data"))
+        .into_iter()
+        .find(|p| p.to_string_lossy().contains("orders"))
+        .expect("a chunk of orders");
+    let original = std::fs::read(&damaged).expect("read chunk");
+    let mut flipped = original.clone();
+    let middle = flipped.len() / 2;
+    flipped[middle] ^= 0x01;
+    std::fs::write(&damaged, &flipped).expect("damage");
+    let refused = restore(&repo, &id, server, &["--replace-schemas"]);
+    assert!(!refused.status.success(), "{}", output_text(&refused));
+    assert_eq!(
+        server
+            .sql("SELECT COUNT(*) FROM scratch.t")
+            .expect("scratch kept")
+            .trim(),
+        "1"
+    );
+    std::fs::write(&damaged, &original).expect("repair");
+
+    let restored = ok_json(&restore(&repo, &id, server, &["--replace-schemas"]));
+    assert_eq!(
+        restored["droppedSchemas"],
+        serde_json::json!(["scratch", "shop"])
+    );
+    assert_eq!(checksums(server), at_backup);
+    assert_eq!(
+        server
+            .sql("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'scratch'")
+            .expect("schemata")
+            .trim(),
+        "0"
+    );
+    assert_eq!(
+        gtid_executed(server),
+        manifest["gtidExecuted"].as_str().expect("gtid")
+    );
+}

@@ -207,6 +207,40 @@ impl BackupServer {
         Ok(rows.len())
     }
 
+    /// Empties the server for an in-place restore: replication stopped and forgotten,
+    /// then every user schema dropped, without binary logging (the drop must not reach
+    /// replicas as transactions of its own; they are recloned afterwards). Answers the
+    /// schemas dropped.
+    ///
+    /// `mysql`, `sys`, `performance_schema` and `information_schema` stay: they hold the
+    /// server's accounts and its own state, and a logical dump never contains them.
+    pub async fn clear_user_schemas(&self, budget: Duration) -> Result<Vec<String>, DbError> {
+        let mut session = Session::open(&self.target, "clear user schemas", budget).await?;
+        session.exec("SET SESSION sql_log_bin = 0").await?;
+        session.exec("STOP REPLICA").await?;
+        session.exec("RESET REPLICA ALL").await?;
+        let rows = session
+            .rows(
+                "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME NOT IN \
+                 ('mysql', 'sys', 'performance_schema', 'information_schema') ORDER BY SCHEMA_NAME",
+            )
+            .await?;
+        let schemas: Vec<String> = rows
+            .iter()
+            .filter_map(|row: &Row| row.get_opt::<String, _>(0)?.ok())
+            .collect();
+        for schema in &schemas {
+            session
+                .exec(&format!(
+                    "DROP DATABASE {}",
+                    crate::backup::logical::sql::quote_ident(schema)
+                ))
+                .await?;
+        }
+        session.close().await;
+        Ok(schemas)
+    }
+
     /// The current `gtid_executed`.
     pub async fn gtid_executed(&self) -> Result<GtidSet, BinlogError> {
         let mut session = self.session("read gtid_executed").await?;

@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use clap::Args;
 use futures_util::{StreamExt as _, TryStreamExt as _};
@@ -27,6 +27,9 @@ use crate::control::backup::{Catalog, RepositorySource};
 use crate::failover::Timestamp;
 use crate::failover::gtid::GtidSet;
 use crate::ports::artifacts::{ArtifactSource as _, BlobStore};
+
+/// Bounds stopping replication and dropping the user schemas of an in-place restore.
+const CLEAR_BUDGET: Duration = Duration::from_secs(600);
 
 #[derive(Debug, Clone, Args)]
 pub struct RestoreArgs {
@@ -56,6 +59,11 @@ pub struct RestoreArgs {
     /// GTIDS) instead of refusing.
     #[arg(long)]
     pub reset_gtids: bool,
+    /// Restore in place: once every artifact is checked, stop and forget replication and
+    /// drop every user schema on the target (not binlogged), then load. Implies
+    /// --reset-gtids. Destructive: what the target held is gone.
+    #[arg(long, requires = "target")]
+    pub replace_schemas: bool,
     #[command(flatten)]
     pub read: ReadFlags,
     #[command(flatten)]
@@ -227,13 +235,22 @@ pub(super) async fn restore(args: &RestoreArgs) -> Result<String, BackupError> {
         Some(target) => Some(stage_replay(&opened, &target, &args.read).await?),
     };
     let checked = check_all(&opened, args.read.threads).await?;
+    // Only now, with every artifact read and checked, is anything on the target touched.
+    let mut dropped = Vec::new();
+    if args.replace_schemas {
+        dropped = target_server
+            .clear_user_schemas(CLEAR_BUDGET)
+            .await
+            .map_err(|e| BackupError::Database(format!("clearing {target}: {e}")))?;
+        tracing::warn!(target = %target, schemas = ?dropped, "in-place restore: user schemas dropped");
+    }
     let report = load_into(
         target,
         &args.login,
         &opened,
         dump,
         &args.read,
-        args.reset_gtids,
+        args.reset_gtids || args.replace_schemas,
         "",
     )
     .await?;
@@ -256,6 +273,7 @@ pub(super) async fn restore(args: &RestoreArgs) -> Result<String, BackupError> {
         "plainBytes": report.plain_bytes,
         "loadSeconds": loaded_at.as_secs_f64(),
         "replayedBinlogs": replayed,
+        "droppedSchemas": dropped,
         "gtidExecuted": gtid_executed.to_string(),
         "seconds": started.elapsed().as_secs_f64(),
     }))
