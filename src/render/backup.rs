@@ -26,7 +26,7 @@ pub const LABEL_BACKUP: &str = "shipstream.io/backup";
 pub const LABEL_SCHEDULE: &str = "shipstream.io/backup-schedule";
 
 /// Where the Job finds its secrets.
-const MYSQL_CREDS: &str = "/run/bloodraven/mysql-creds";
+pub(super) const MYSQL_CREDS: &str = "/run/bloodraven/mysql-creds";
 const S3_CREDS: &str = "/run/bloodraven/aws-creds";
 const PASSPHRASE: &str = "/run/bloodraven/backup-key";
 /// The backup volume of a PVC profile.
@@ -222,6 +222,9 @@ pub(super) enum JobPurpose {
     Backup,
     /// Reads one back into the pod's own server (no account of the group's).
     Verify,
+    /// Reads one into the group's primary, logging in with the operator's account (the
+    /// load creates schemas, sets `gtid_purged` and may drop schemas).
+    Restore,
 }
 
 /// The Job's volumes and mounts (credentials as read-only files, scratch space, the backup
@@ -235,15 +238,17 @@ pub(super) fn job_volumes_for(
 ) -> Result<(Vec<Value>, Vec<Value>), RenderError> {
     let mut volumes = vec![json!({"name": "tmp", "emptyDir": staging(spec)})];
     let mut mounts = vec![json!({"name": "tmp", "mountPath": "/tmp"})];
-    if purpose == JobPurpose::Backup {
+    if purpose != JobPurpose::Verify {
         let mysql_secret = owner
             .spec
             .credentials
             .as_ref()
-            .map(|c| {
-                c.backup_secret
+            .map(|c| match purpose {
+                JobPurpose::Backup => c
+                    .backup_secret
                     .clone()
-                    .unwrap_or_else(|| c.operator_secret.clone())
+                    .unwrap_or_else(|| c.operator_secret.clone()),
+                _ => c.operator_secret.clone(),
             })
             .ok_or_else(|| invalid_profile(profile, "needs spec.credentials to log in with"))?;
         volumes.push(secret_volume(
@@ -279,7 +284,7 @@ pub(super) fn job_volumes_for(
         mounts.push(json!({"name": "backup-key", "mountPath": PASSPHRASE, "readOnly": true}));
         let flag = match purpose {
             JobPurpose::Backup => "--encrypt-passphrase-file",
-            JobPurpose::Verify => "--passphrase-file",
+            JobPurpose::Verify | JobPurpose::Restore => "--passphrase-file",
         };
         args.extend([flag.to_owned(), format!("{PASSPHRASE}/passphrase")]);
     }
@@ -382,7 +387,7 @@ pub fn cron_job_name(group: &str, schedule: &str) -> String {
     format!("{}-{}", name[..keep].trim_end_matches('-'), &digest[..8])
 }
 
-fn job_labels(group: &str, id: &str) -> BTreeMap<String, String> {
+pub(super) fn job_labels(group: &str, id: &str) -> BTreeMap<String, String> {
     let mut labels = names::group_labels(group);
     labels.insert(LABEL_BACKUP.to_owned(), id.to_owned());
     labels.insert(LABEL_GROUP.to_owned(), group.to_owned());
@@ -414,7 +419,7 @@ pub(super) fn pull_secrets(spec: &BackupSpec) -> Value {
     Value::Array(names)
 }
 
-fn pod_context(spec: &BackupSpec) -> Value {
+pub(super) fn pod_context(spec: &BackupSpec) -> Value {
     spec.pod_security_context.as_ref().map_or_else(
         || {
             json!({
@@ -474,4 +479,4 @@ fn strip_nulls(value: Value) -> Value {
 }
 
 #[cfg(test)]
-mod tests;
+pub(super) mod tests;

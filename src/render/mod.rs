@@ -19,6 +19,7 @@ pub mod mycnf;
 pub mod names;
 pub mod placement;
 pub mod platform;
+pub mod restore;
 pub mod rollout;
 pub mod security;
 pub mod services;
@@ -75,6 +76,9 @@ pub enum RenderError {
     UnknownSite(String),
     #[error("site {0:?} has no lbIP to point DNS at")]
     NoLbIp(String),
+    /// The restore's inputs cannot make a Job (the reference's `RestoreBuildFailed`).
+    #[error("restore: {0}")]
+    Restore(String),
     /// A rendered object does not have the shape of its kind (a bug here, not in the
     /// group).
     #[error("rendered object is malformed: {0}")]

@@ -6,7 +6,7 @@ use crate::backup::manifest::is_valid_id;
 
 /// The render tests' group with a credentials block and two profiles: S3 (encrypted) and
 /// PVC, and two schedules.
-fn group() -> MysqlFailoverGroup {
+pub(in crate::render) fn group() -> MysqlFailoverGroup {
     let mut group = crate::render::tests::group();
     let extra: crate::api::failover_group::MysqlFailoverGroupSpec = serde_json::from_value(json!({
         "image": "mysql:9.7.4",
@@ -36,7 +36,7 @@ fn group() -> MysqlFailoverGroup {
     group
 }
 
-fn backup(name: &str, uid: &str) -> MysqlBackup {
+pub(in crate::render) fn backup(name: &str, uid: &str) -> MysqlBackup {
     let mut backup: MysqlBackup = serde_json::from_value(json!({
         "apiVersion": "shipstream.io/v1alpha1", "kind": "MysqlBackup",
         "metadata": {"name": name, "namespace": "db"},
@@ -64,7 +64,7 @@ fn job_for(group: &MysqlFailoverGroup, backup: &MysqlBackup, profile_name: &str)
     serde_json::to_value(job).unwrap()
 }
 
-fn args(job: &Value) -> Vec<String> {
+pub(in crate::render) fn args(job: &Value) -> Vec<String> {
     job.pointer("/spec/template/spec/containers/0/args")
         .and_then(Value::as_array)
         .unwrap()
@@ -73,7 +73,7 @@ fn args(job: &Value) -> Vec<String> {
         .collect()
 }
 
-fn after<'a>(args: &'a [String], flag: &str) -> Option<&'a str> {
+pub(in crate::render) fn after<'a>(args: &'a [String], flag: &str) -> Option<&'a str> {
     let at = args.iter().position(|a| a == flag)?;
     args.get(at + 1).map(String::as_str)
 }

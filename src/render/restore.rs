@@ -1,0 +1,310 @@
+//! The Job of one restore of a group (`initFromBackup` or `restoreInPlace`): `bloodraven
+//! backup restore` from the repository into the group's primary.
+//!
+//! The backup is named one of three ways, each resolved here to a repository and an id:
+//! - `mysqlBackupRef`: a Succeeded `MysqlBackup` in the namespace. Its repository is the
+//!   group's backup profile of the same name; the backup's recorded location must lie in
+//!   it, so a restore never reads a repository other than the one the backup went to.
+//! - `s3` / `pvc`: the path (`prefix` / `subPath`) names one backup directory,
+//!   `<repository>/backups/<id>`, as a `MysqlBackup`'s `status.location` shows it.
+//!
+//! Like the backup Job, the pod runs the operator's image with no ServiceAccount token and
+//! reads its secrets as read-only files; it logs in with the operator's account, since the
+//! load creates schemas and sets the GTID history.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::batch::v1::Job;
+use serde_json::json;
+
+use super::backup::{
+    JobPurpose, container_context, from_json, job_volumes_for, pod_context, profile, pull_secrets,
+    repository_url,
+};
+use super::{Owner, RenderError, names};
+use crate::api::backup::{
+    BackupProfile, BackupStorage, EncryptionAlgorithm, EncryptionSpec, PvcStorage, StorageType,
+};
+use crate::api::restore::RestoreInputs;
+use crate::api::{MysqlBackup, MysqlFailoverGroup};
+use crate::backup::restore_run::RestoreKind;
+
+/// Labels a restore Job with the kind of restore it runs.
+pub const LABEL_RESTORE: &str = "shipstream.io/restore";
+/// The `profile` metric label of a restore read from an `s3` or `pvc` source.
+pub const EXTERNAL_PROFILE: &str = "external";
+
+/// A restore's source, resolved: the repository (as a profile the Job helpers take) and
+/// the backup in it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RestoreSource {
+    pub repository: BackupProfile,
+    pub id: String,
+    /// The backup profile for metric labels: the MysqlBackup's, else [`EXTERNAL_PROFILE`].
+    pub profile_label: String,
+}
+
+/// Resolves `inputs.source`. `backup` is the object `mysqlBackupRef` names, when it exists.
+pub fn resolve_source(
+    group: &MysqlFailoverGroup,
+    inputs: &RestoreInputs,
+    backup: Option<&MysqlBackup>,
+) -> Result<RestoreSource, RenderError> {
+    let refuse = |why: String| Err(RenderError::Restore(why));
+    let source = &inputs.source;
+    let mut resolved = if let Some(reference) = &source.mysql_backup_ref {
+        let name = reference.name.as_str();
+        let Some(backup) = backup else {
+            return refuse(format!(
+                "mysqlBackupRef: no MysqlBackup {name:?} in the namespace"
+            ));
+        };
+        let status = backup.status.clone().unwrap_or_default();
+        if status.phase.as_deref() != Some("Succeeded") {
+            return refuse(format!(
+                "mysqlBackupRef: MysqlBackup {name:?} is {}, not Succeeded",
+                status.phase.as_deref().unwrap_or("new")
+            ));
+        }
+        let profile_name = &backup.spec.profile_name;
+        let spec = group.spec.backup.clone().unwrap_or_default();
+        let Some(found) = profile(&spec, profile_name).cloned() else {
+            return refuse(format!(
+                "mysqlBackupRef: MysqlBackup {name:?} was taken with profile {profile_name:?}, which is not in this group's spec.backup.profiles (its storage says where to read)"
+            ));
+        };
+        let url = repository_url(&found)?;
+        let id = super::backup::backup_id(backup)?;
+        let expected = format!("{url}/backups/{id}/");
+        if let Some(location) = status.location.as_deref()
+            && location != expected
+        {
+            return refuse(format!(
+                "mysqlBackupRef: MysqlBackup {name:?} is stored at {location}, but profile {profile_name:?} reads {expected}"
+            ));
+        }
+        RestoreSource {
+            repository: found,
+            id,
+            profile_label: profile_name.clone(),
+        }
+    } else if let Some(s3) = &source.s3 {
+        let (prefix, id) = split_backup_path(s3.prefix.as_deref().unwrap_or_default())
+            .ok_or_else(|| {
+                RenderError::Restore(
+                    "s3.prefix must name one backup, <repository prefix>/backups/<id>, as a MysqlBackup's status.location shows it".to_owned(),
+                )
+            })?;
+        let mut storage = s3.clone();
+        storage.prefix = (!prefix.is_empty()).then_some(prefix);
+        RestoreSource {
+            repository: repository(BackupStorage {
+                storage_type: StorageType::S3,
+                s3: Some(storage),
+                pvc: None,
+            }),
+            id,
+            profile_label: EXTERNAL_PROFILE.to_owned(),
+        }
+    } else if let Some(pvc) = &source.pvc {
+        let (sub_path, id) = split_backup_path(pvc.sub_path.as_deref().unwrap_or_default())
+            .ok_or_else(|| {
+                RenderError::Restore(
+                    "pvc.subPath must name one backup directory, <repository>/backups/<id>"
+                        .to_owned(),
+                )
+            })?;
+        RestoreSource {
+            repository: repository(BackupStorage {
+                storage_type: StorageType::Pvc,
+                s3: None,
+                pvc: Some(PvcStorage {
+                    claim_name: Some(pvc.claim_name.clone()),
+                    sub_path: (!sub_path.is_empty()).then_some(sub_path),
+                    ..PvcStorage::default()
+                }),
+            }),
+            id,
+            profile_label: EXTERNAL_PROFILE.to_owned(),
+        }
+    } else {
+        return refuse("source needs one of mysqlBackupRef, s3 and pvc".to_owned());
+    };
+    // The inputs' decryption wins over the profile's: a backup restored into another
+    // group may have been sealed with a passphrase this group's profile does not name.
+    if let Some(decryption) = &inputs.decryption {
+        resolved.repository.encryption = Some(EncryptionSpec {
+            algorithm: EncryptionAlgorithm::default(),
+            passphrase_secret: decryption.passphrase_secret.clone(),
+        });
+    }
+    Ok(resolved)
+}
+
+fn repository(storage: BackupStorage) -> BackupProfile {
+    BackupProfile {
+        name: "restore".to_owned(),
+        storage,
+        dump: None,
+        retention: 0,
+        retention_policy: None,
+        verification: None,
+        encryption: None,
+    }
+}
+
+/// `…/backups/<id>` → (`…`, `<id>`).
+fn split_backup_path(path: &str) -> Option<(String, String)> {
+    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    let [rest @ .., "backups", id] = parts.as_slice() else {
+        return None;
+    };
+    if rest.contains(&"..") || *id == ".." {
+        return None;
+    }
+    Some((rest.join("/"), (*id).to_owned()))
+}
+
+/// What a restore's Job is made from.
+#[derive(Debug, Clone)]
+pub struct RestoreJobInput<'a> {
+    pub group: &'a MysqlFailoverGroup,
+    pub kind: RestoreKind,
+    pub inputs: &'a RestoreInputs,
+    pub source: &'a RestoreSource,
+    /// The primary restored into, and where its MySQL is reached (`host:port`).
+    pub target_site: &'a str,
+    pub target_address: &'a str,
+    /// Names the run: `init` once, or the in-place `confirm` token.
+    pub run: &'a str,
+    /// The operator's own image.
+    pub image: &'a str,
+}
+
+/// The restore Job's name: one per group and run, so a new `confirm` token is a new Job.
+pub fn job_name(group: &str, kind: RestoreKind, run: &str) -> String {
+    let suffix = match kind {
+        RestoreKind::InitFromBackup => "init".to_owned(),
+        RestoreKind::InPlace => crate::digest::sha256_hex(run.as_bytes())[..10].to_owned(),
+    };
+    let stem: String = group
+        .chars()
+        .take(63 - "restore--".len() - suffix.len())
+        .collect();
+    format!("restore-{}-{suffix}", stem.trim_end_matches('-'))
+}
+
+/// The Job that loads `input.source` into the target, owned by the group.
+pub fn restore_job(input: &RestoreJobInput<'_>) -> Result<Job, RenderError> {
+    let owner = Owner::new(input.group)?;
+    let spec = owner.spec.backup.clone().unwrap_or_default();
+    refuse_unsupported(input.inputs)?;
+    let url = repository_url(&input.source.repository)?;
+    let creds = super::backup::MYSQL_CREDS;
+    let threads = input
+        .inputs
+        .load_options
+        .as_ref()
+        .map_or(4, |o| o.threads.max(1));
+    let mut args: Vec<String> = [
+        "backup",
+        "restore",
+        "--from",
+        &url,
+        "--id",
+        &input.source.id,
+        "--target",
+        input.target_address,
+        "--threads",
+        &threads.to_string(),
+        "--user-file",
+        &format!("{creds}/username"),
+        "--password-file",
+        &format!("{creds}/password"),
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    args.push(
+        match input.kind {
+            // A new primary holds only the operator's own account writes; their GTIDs
+            // give way to the backup's history.
+            RestoreKind::InitFromBackup => "--reset-gtids",
+            RestoreKind::InPlace => "--replace-schemas",
+        }
+        .to_owned(),
+    );
+    let (volumes, mounts) = job_volumes_for(
+        &owner,
+        &spec,
+        &input.source.repository,
+        &mut args,
+        JobPurpose::Restore,
+    )?;
+    let name = job_name(owner.name, input.kind, input.run);
+    let mut labels: BTreeMap<String, String> = names::group_labels(owner.name);
+    labels.insert(
+        LABEL_RESTORE.to_owned(),
+        input.kind.as_str().replace('_', "-"),
+    );
+    let container = json!({
+        "name": "restore",
+        "image": input.image,
+        "args": args,
+        "resources": spec.resources,
+        "securityContext": container_context(&spec),
+        "volumeMounts": mounts,
+        "env": [{"name": "RUST_LOG", "value": "info"}],
+    });
+    let job = json!({
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": name,
+            "namespace": owner.namespace,
+            "labels": labels,
+            "annotations": {"shipstream.io/target-site": input.target_site},
+            "ownerReferences": [super::controller_ref(input.group)?],
+        },
+        "spec": {
+            // Never retried by Kubernetes: the reconciler records a failure and a new
+            // `confirm` token runs it again, on purpose.
+            "backoffLimit": 0,
+            "activeDeadlineSeconds": spec.active_deadline_seconds,
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "automountServiceAccountToken": false,
+                    "enableServiceLinks": false,
+                    "securityContext": pod_context(&spec),
+                    "imagePullSecrets": pull_secrets(&spec),
+                    "containers": [container],
+                    "volumes": volumes,
+                }
+            }
+        }
+    });
+    from_json(job)
+}
+
+/// Inputs the reference accepts that this restore does not run, refused with why rather
+/// than half-honoured.
+fn refuse_unsupported(inputs: &RestoreInputs) -> Result<(), RenderError> {
+    if let Some(options) = &inputs.load_options
+        && (!options.include_schemas.is_empty() || !options.exclude_schemas.is_empty())
+    {
+        return Err(RenderError::Restore(
+            "loadOptions.includeSchemas/excludeSchemas (a per-schema restore) are not supported: a restore replaces every user schema".to_owned(),
+        ));
+    }
+    if inputs.point_in_time.is_some() {
+        return Err(RenderError::Restore(
+            "pointInTime is not run by the operator yet: restore the base backup here, or run `bloodraven backup restore --until-time` where mysqlbinlog is installed".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;
