@@ -286,6 +286,10 @@ pub struct RestoreStatus {
     /// The last binlog file replayed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pitr_replayed_binlog_file: Option<String>,
+    /// The other sites the failover loop accepted for a reclone after the load (the
+    /// restored data reaches them only by a clone). Not in the original.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recloned_sites: Vec<String>,
 }
 
 /// The last or current `restoreInPlace` run.

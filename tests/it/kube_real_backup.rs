@@ -329,6 +329,8 @@ async fn backups_end_to_end(fixture: &Fixture, operator: &Operator, s3: &Seaweed
 
     a_removed_schedule_takes_its_cron_job(fixture, &crons).await?;
 
+    a_restore_in_place_returns_the_group_to_the_backup(fixture, operator, id).await?;
+
     // RBAC: every request is granted, and the backup-only grants are all used.
     let used = operator.kube_requests().await?;
     let granted = granted_to_operator()?;
@@ -618,6 +620,163 @@ async fn a_verification_restores_the_newest_backup(fixture: &Fixture) -> TestRes
     assert!(
         reasons.iter().any(|r| r == "VerificationSucceeded"),
         "{reasons:?}"
+    );
+    Ok(())
+}
+
+async fn patch_restore_in_place(fixture: &Fixture, confirm: &str, backup: &str) -> TestResult {
+    let groups: Api<bloodraven::api::MysqlFailoverGroup> =
+        Api::namespaced(fixture.client().clone(), fixture.namespace());
+    let spec = json!({"confirm": confirm, "source": {"mysqlBackupRef": {"name": backup}}});
+    groups
+        .patch(
+            GROUP,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"restoreInPlace": spec}})),
+        )
+        .await?;
+    Ok(())
+}
+
+fn rfc3339_now() -> String {
+    let now = k8s_openapi::jiff::Timestamp::now().to_string();
+    format!("{}Z", &now[..19])
+}
+
+/// `spec.restoreInPlace` with a fresh `confirm` token: the token is spent, the failover
+/// loop stops, the Job (run here for real, against the real primary) drops what was written
+/// since the backup and loads it; then the loop resumes, the replica is recloned from the
+/// restored primary, and a replayed or bad token runs nothing destructive.
+async fn a_restore_in_place_returns_the_group_to_the_backup(
+    fixture: &Fixture,
+    operator: &Operator,
+    backup_id: &str,
+) -> TestResult {
+    let iad = fixture.instance("iad")?;
+    iad.sql(
+        "INSERT INTO shop.orders VALUES (4, 'after the backup'); CREATE DATABASE scratch; \
+         CREATE TABLE scratch.t (id INT PRIMARY KEY); INSERT INTO scratch.t VALUES (1)",
+    )?;
+    let token = rfc3339_now();
+    patch_restore_in_place(fixture, &token, "orders-manual-1").await?;
+    let restoring = fixture
+        .wait_group("restoreInPlace Restoring", Duration::from_secs(60), |g| {
+            g.pointer("/status/restoreInPlace/phase") == Some(&json!("Restoring"))
+        })
+        .await?;
+    let run = &restoring["status"]["restoreInPlace"];
+    assert_eq!(run["confirmTokenUsed"], token.as_str(), "{run}");
+    assert_eq!(run["targetSite"], "iad", "{run}");
+    assert_eq!(run["scope"], "full", "{run}");
+    assert!(
+        operator.log_text().contains("the failover loop stops"),
+        "the loop is stopped while the Job runs"
+    );
+    let jobs: Api<Job> = Api::namespaced(fixture.client().clone(), fixture.namespace());
+    let job_name = run["jobName"].as_str().ok_or("no jobName")?;
+    let job = jobs.get(job_name).await?;
+    let work = fixture.work().join("restore-1");
+    // The Job logs in with the operator's account.
+    let restored = run_job_locally(&job, &work, "bloodraven", "operator-secret-1")?;
+    assert_eq!(restored["id"], backup_id, "{restored}");
+    let dropped = restored["droppedSchemas"]
+        .as_array()
+        .ok_or("droppedSchemas")?;
+    for schema in ["scratch", "shop"] {
+        assert!(dropped.contains(&json!(schema)), "{restored}");
+    }
+    end_job(fixture, &job, true).await?;
+
+    let done = fixture
+        .wait_group("restoreInPlace Succeeded", Duration::from_secs(90), |g| {
+            g.pointer("/status/restoreInPlace/phase") == Some(&json!("Succeeded"))
+        })
+        .await?;
+    let run = &done["status"]["restoreInPlace"];
+    assert_eq!(run["reclonedSites"], json!(["pdx"]), "{run}");
+    assert_eq!(
+        iad.sql("SELECT GROUP_CONCAT(id ORDER BY id) FROM shop.orders")?
+            .trim(),
+        "1,2,3"
+    );
+    assert_eq!(
+        iad.sql("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'scratch'")?
+            .trim(),
+        "0"
+    );
+    let reasons = fixture.event_reasons_of(GROUP).await?;
+    for reason in ["RestoreStarted", "RestoreSucceeded"] {
+        assert!(
+            reasons.iter().any(|r| r == reason),
+            "{reason} in {reasons:?}"
+        );
+    }
+    // The replica is cloned from the restored primary: it drops what it replicated since.
+    let pdx = fixture.instance("pdx")?;
+    wait_for(
+        "pdx recloned from the restored primary",
+        Duration::from_secs(180),
+        async || {
+            let ids = pdx
+                .sql("SELECT GROUP_CONCAT(id ORDER BY id) FROM shop.orders")
+                .unwrap_or_default();
+            let scratch = pdx
+            .sql("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'scratch'")
+            .unwrap_or_default();
+            Ok((ids.trim() == "1,2,3" && scratch.trim() == "0").then_some(()))
+        },
+    )
+    .await?;
+    let text = operator.metrics().await?;
+    let succeeded = metric_line(
+        &text,
+        "bloodraven_backup_runs_total",
+        &[
+            "kind=\"restore\"",
+            "profile=\"offsite\"",
+            "outcome=\"succeeded\"",
+        ],
+    );
+    assert!(succeeded.is_some_and(|l| l.ends_with(" 1")), "{text}");
+
+    replayed_and_bad_tokens_run_nothing(fixture, &token).await
+}
+
+async fn replayed_and_bad_tokens_run_nothing(fixture: &Fixture, token: &str) -> TestResult {
+    let iad = fixture.instance("iad")?;
+    // An older token: nothing runs.
+    patch_restore_in_place(fixture, "2020-01-01T00:00:00Z", "orders-manual-1").await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let still = fixture.group().await?;
+    assert_eq!(still["status"]["restoreInPlace"]["phase"], "Succeeded");
+    assert_eq!(still["status"]["restoreInPlace"]["confirmTokenUsed"], token);
+
+    // A newer token naming no backup: refused before anything is touched, token spent.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let bad = rfc3339_now();
+    patch_restore_in_place(fixture, &bad, "no-such-backup").await?;
+    let failed = fixture
+        .wait_group("restoreInPlace Failed", Duration::from_secs(30), |g| {
+            g.pointer("/status/restoreInPlace/phase") == Some(&json!("Failed"))
+        })
+        .await?;
+    let run = &failed["status"]["restoreInPlace"];
+    assert_eq!(run["confirmTokenUsed"], bad.as_str(), "{run}");
+    assert!(
+        run["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("no-such-backup")),
+        "{run}"
+    );
+    let reasons = fixture.event_reasons_of(GROUP).await?;
+    assert!(
+        reasons.iter().any(|r| r == "RestoreBuildFailed"),
+        "{reasons:?}"
+    );
+    assert_eq!(
+        iad.sql("SELECT GROUP_CONCAT(id ORDER BY id) FROM shop.orders")?
+            .trim(),
+        "1,2,3"
     );
     Ok(())
 }

@@ -620,12 +620,14 @@ async fn refused_annotation_is_reported_and_removed(
 
 /// What only the backup controllers send (a failover run never does); the backup test
 /// checks that it sends each of them.
-pub(crate) const BACKUP_ONLY_REQUESTS: [(&str, &str, &str); 5] = [
+pub(crate) const BACKUP_ONLY_REQUESTS: [(&str, &str, &str); 6] = [
     ("batch", "jobs", "patch"),
     ("batch", "cronjobs", "patch"),
     ("batch", "cronjobs", "delete"),
     ("shipstream.io", "mysqlbackups/status", "patch"),
     ("shipstream.io", "mysqlbackupverifications/status", "patch"),
+    // The restore controller's status writes (`status.restoreInPlace`).
+    ("shipstream.io", "mysqlfailovergroups/status", "patch"),
 ];
 
 /// The install manifest's operator role grants exactly what the operator called, apart

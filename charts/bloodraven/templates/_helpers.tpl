@@ -86,7 +86,7 @@ one by name (get): no Secret is listed or watched for the controllers. */}}
   verbs: [get, list, watch, patch]
 - apiGroups: [shipstream.io]
   resources: [mysqlfailovergroups/status]
-  verbs: [update]
+  verbs: [update, patch]
 - apiGroups: [""]
   resources: [secrets]
   verbs: [get]

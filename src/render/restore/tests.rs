@@ -3,7 +3,7 @@ use serde_json::{Value, json};
 use super::*;
 use crate::render::backup::tests::{after, args, backup, group};
 
-fn inputs(source: Value) -> RestoreInputs {
+fn inputs(source: &Value) -> RestoreInputs {
     serde_json::from_value(json!({"source": source})).unwrap()
 }
 
@@ -40,7 +40,7 @@ fn a_backup_reference_restores_from_its_profile_repository() {
         backup("nightly-1", "0a1b2c3d-0000"),
         "s3://db-backups/orders/backups/nightly-1-0a1b2c3d/",
     );
-    let inputs = inputs(json!({"mysqlBackupRef": {"name": "nightly-1"}}));
+    let inputs = inputs(&json!({"mysqlBackupRef": {"name": "nightly-1"}}));
     let source = resolve_source(&group, &inputs, Some(&b)).unwrap();
     assert_eq!(source.id, "nightly-1-0a1b2c3d");
     assert_eq!(source.profile_label, "offsite");
@@ -95,7 +95,7 @@ fn a_backup_reference_restores_from_its_profile_repository() {
 #[test]
 fn a_backup_reference_must_be_succeeded_known_and_stored_where_its_profile_reads() {
     let group = group();
-    let inputs = inputs(json!({"mysqlBackupRef": {"name": "nightly-1"}}));
+    let inputs = inputs(&json!({"mysqlBackupRef": {"name": "nightly-1"}}));
     let missing = resolve_source(&group, &inputs, None)
         .unwrap_err()
         .to_string();
@@ -128,7 +128,7 @@ fn a_backup_reference_must_be_succeeded_known_and_stored_where_its_profile_reads
 fn s3_and_pvc_sources_name_one_backup_directory() {
     let group = group();
     let s3 = inputs(
-        json!({"s3": {"bucket": "dr", "prefix": "/site-a/orders/backups/b-1234/",
+        &json!({"s3": {"bucket": "dr", "prefix": "/site-a/orders/backups/b-1234/",
         "endpointURL": "http://minio:9000", "credentialsSecret": "dr-s3"},
         }),
     );
@@ -152,14 +152,15 @@ fn s3_and_pvc_sources_name_one_backup_directory() {
         "the decryption secret is mounted"
     );
 
-    let pvc = inputs(json!({"pvc": {"claimName": "old-backups", "subPath": "orders/backups/b-9"}}));
+    let pvc =
+        inputs(&json!({"pvc": {"claimName": "old-backups", "subPath": "orders/backups/b-9"}}));
     let source = resolve_source(&group, &pvc, None).unwrap();
     let j = job(&group, &pvc, &source, RestoreKind::InPlace);
     assert_eq!(after(&args(&j), "--from"), Some("file:///backups/orders"));
     assert!(j.to_string().contains("\"claimName\":\"old-backups\""));
 
     for bad in ["orders", "orders/backups", "backups/..", "../backups/x", ""] {
-        let s = inputs(json!({"pvc": {"claimName": "c", "subPath": bad}}));
+        let s = inputs(&json!({"pvc": {"claimName": "c", "subPath": bad}}));
         assert!(
             resolve_source(&group, &s, None).is_err(),
             "{bad:?} accepted"

@@ -107,6 +107,12 @@ impl<K: kube::Resource + OfGroup> Watched<K> {
             .collect()
     }
 
+    pub(super) fn get(&self, namespace: &str, name: &str) -> Option<Arc<K>> {
+        self.objects
+            .get(&(namespace.to_owned(), name.to_owned()))
+            .cloned()
+    }
+
     /// Every object in `namespace`.
     pub(super) fn in_namespace(&self, namespace: &str) -> Vec<Arc<K>> {
         self.objects
@@ -127,6 +133,11 @@ pub(super) enum BackupEvent {
 }
 
 impl BackupObjects {
+    /// The `MysqlBackup` named `name` in `namespace`, as last watched.
+    pub(super) fn backup(&self, namespace: &str, name: &str) -> Option<Arc<MysqlBackup>> {
+        self.known.get(namespace, name)
+    }
+
     /// Takes one event of the backup watches; answers the group whose backups changed.
     pub(super) async fn observe(&mut self, event: Option<BackupEvent>) -> Option<(String, String)> {
         let failed = match event? {

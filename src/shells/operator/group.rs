@@ -338,8 +338,16 @@ impl GroupRuntime {
         }
     }
 
+    /// Hands `request` to the loop and answers its reply.
+    pub(super) async fn request(
+        &self,
+        request: Request,
+    ) -> Result<Reply, crate::control::RequestError> {
+        self.handle.submit(request).await
+    }
+
     async fn submit(&self, request: Request) {
-        match self.handle.submit(request).await {
+        match self.request(request).await {
             Ok(Reply::Accepted { message }) => {
                 tracing::info!(message = %message, "request accepted");
             }

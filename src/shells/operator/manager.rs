@@ -13,6 +13,7 @@ use tokio::sync::{broadcast, watch};
 use super::OperatorContext;
 use super::backups::{BackupEvent, BackupObjects};
 use super::group::GroupRuntime;
+use super::restores::{self, Restores};
 use crate::adapters::kube::WatchScope;
 use crate::adapters::kube::objects::GroupChanged;
 use crate::api::{MysqlBackup, MysqlBackupVerification, MysqlFailoverGroup};
@@ -45,6 +46,7 @@ pub(super) async fn lead(
             .map(BackupEvent::Verification),
     );
     let mut backups = BackupObjects::default();
+    let mut restores = Restores::default();
     // Groups whose backups (not their children or failover loop) need a pass: a backup
     // changed, which costs no Secret read and no render.
     let mut dirty_backups: BTreeSet<GroupKey> = BTreeSet::new();
@@ -126,10 +128,8 @@ pub(super) async fn lead(
                 break;
             }
             if let Some(group) = known.get(&key) {
-                let failover = runtimes.get(&key).and_then(GroupRuntime::failover_status);
-                backups
-                    .reconcile_group(&ctx, group, failover.as_ref())
-                    .await;
+                let runtime = runtimes.get(&key);
+                reconcile_jobs(&ctx, group, runtime, &mut backups, &mut restores).await;
             }
         }
     }
@@ -140,6 +140,21 @@ pub(super) async fn lead(
     for (_, runtime) in runtimes {
         runtime.stop().await;
     }
+}
+
+/// The group's Job-driven work: its backups and verifications, then its restores.
+async fn reconcile_jobs(
+    ctx: &OperatorContext,
+    group: &MysqlFailoverGroup,
+    runtime: Option<&GroupRuntime>,
+    backups: &mut BackupObjects,
+    restores: &mut Restores,
+) {
+    let failover = runtime.and_then(GroupRuntime::failover_status);
+    backups.reconcile_group(ctx, group, failover.as_ref()).await;
+    let namespace = group.namespace().unwrap_or_default();
+    let lookup = |name: &str| backups.backup(&namespace, name);
+    restores.reconcile_group(ctx, group, runtime, &lookup).await;
 }
 
 /// Compare against filled caches: an empty cache would make the first reconcile of every
@@ -178,6 +193,15 @@ async fn reconcile(
                 None
             }
         };
+        if restores::frozen(ctx, group) {
+            // A restore is loading into the primary: no failover decision may act on it
+            // until the Job has ended (see `restore_run`).
+            if let Some(runtime) = runtime {
+                tracing::info!("a restore is running: the failover loop stops until it ends");
+                runtime.stop().await;
+            }
+            return None;
+        }
         let (runtime, outcome) = GroupRuntime::sync(ctx, runtime, group).await;
         if let Err(e) = outcome {
             tracing::warn!(error = %e, reason = e.reason(), "the group's failover loop cannot run as specified");

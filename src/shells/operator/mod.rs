@@ -16,6 +16,7 @@ mod backups;
 pub mod endpoints;
 mod group;
 mod manager;
+mod restores;
 mod verifications;
 
 use std::future::Future;
