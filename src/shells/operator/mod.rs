@@ -15,6 +15,7 @@
 mod backups;
 pub mod endpoints;
 mod group;
+mod job_runs;
 mod manager;
 mod verifications;
 
