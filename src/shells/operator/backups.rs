@@ -1,5 +1,5 @@
-//! The backup controllers while this replica leads: each group's schedule CronJobs, and
-//! each `MysqlBackup`'s Job and status.
+//! The backup controller while this replica leads: each group's schedule CronJobs (kept by
+//! [`super::schedules`]), and each `MysqlBackup`'s Job and status.
 //!
 //! The decisions are [`crate::backup::run::next_step`] (pure); this module observes (the
 //! watch caches, the group's failover status, the repository's manifest) and acts (apply
@@ -11,18 +11,17 @@
 //! carry the resourceVersion the decision was made on, so after a leader change two
 //! replicas never both record (and count) the same ending.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kube::api::DeleteParams;
+use kube::ResourceExt as _;
 use kube::runtime::watcher::{self, Event};
-use kube::{Api, ResourceExt as _};
-use serde_json::{Value, json};
+use serde_json::json;
 
-use super::OperatorContext;
 use super::job_runs::{Ending, Events, Watched, count_run, created, job_state, write_status};
 use super::verifications::Verifications;
+use super::{OperatorContext, schedules};
 use crate::adapters::kube::secrets::read_secret_data;
 use crate::adapters::storage::{ObjectRepository, S3Settings};
 use crate::api::backup::{BackupProfile, StorageType};
@@ -32,11 +31,7 @@ use crate::backup::run::{self, Chosen, FailReason, Observed, Phase, Step, human_
 use crate::control::backup::Catalog;
 use crate::failover::{GroupStatus, Timestamp};
 use crate::ports::objects::{ObjectKey, ObjectStore as _};
-use crate::render::backup::{
-    self as render, BackupJobInput, LABEL_SCHEDULE, backup_id, job_name, repository_url,
-};
-use crate::render::diff::covers;
-use crate::render::names::{LABEL_GROUP, LABEL_MANAGED_BY};
+use crate::render::backup::{self as render, BackupJobInput, backup_id, job_name, repository_url};
 use crate::telemetry::backup::RunKind;
 
 /// Bounds one read of a backup's manifest from the repository.
@@ -114,7 +109,7 @@ impl BackupObjects {
         group: &MysqlFailoverGroup,
         failover: Option<&GroupStatus>,
     ) {
-        if let Err(e) = sync_schedules(ctx, group).await {
+        if let Err(e) = schedules::sync_schedules(ctx, group).await {
             tracing::warn!(error = %e, "cannot bring the backup schedules' CronJobs in line");
         }
         let namespace = group.namespace().unwrap_or_default();
@@ -384,70 +379,6 @@ impl BackupObjects {
         };
         self.events.record_ending(ctx, backup, ending, count).await;
     }
-}
-
-/// Applies each schedule's CronJob where it differs, and deletes the group's CronJobs whose
-/// schedule is gone.
-async fn sync_schedules(ctx: &OperatorContext, group: &MysqlFailoverGroup) -> Result<(), String> {
-    let namespace = group.namespace().unwrap_or_default();
-    let name = group.name_any();
-    let desired = match &ctx.jobs.image {
-        Some(image) => render::schedule_cron_jobs(group, image, &ctx.jobs.service_account)
-            .map_err(|e| e.to_string())?,
-        None if group
-            .spec
-            .backup
-            .as_ref()
-            .is_some_and(|b| !b.schedules.is_empty()) =>
-        {
-            return Err(
-                "the operator was started without --job-image: schedules cannot run".to_owned(),
-            );
-        }
-        None => Vec::new(),
-    };
-    let mut wanted = BTreeSet::new();
-    for cron in desired {
-        let value = serde_json::to_value(&cron).map_err(|e| e.to_string())?;
-        let Some(key) = ObjectKey::of(&value) else {
-            continue;
-        };
-        wanted.insert(key.name.clone());
-        let unchanged = ctx
-            .objects
-            .live(&key)
-            .is_some_and(|live| covers(&live, &value));
-        if !unchanged {
-            ctx.objects.apply(&value).await.map_err(|e| e.to_string())?;
-            tracing::info!(cron_job = %key.name, "backup schedule applied");
-        }
-    }
-    let labels = BTreeMap::from([
-        (LABEL_MANAGED_BY.to_owned(), "bloodraven".to_owned()),
-        (LABEL_GROUP.to_owned(), name),
-    ]);
-    let existing = ctx
-        .objects
-        .select("batch/v1", "CronJob", &namespace, &labels)
-        .unwrap_or_default();
-    let api: Api<k8s_openapi::api::batch::v1::CronJob> =
-        Api::namespaced(ctx.client.clone(), &namespace);
-    for cron in existing {
-        let Some(stale) = cron.pointer("/metadata/name").and_then(Value::as_str) else {
-            continue;
-        };
-        let ours = cron
-            .pointer("/metadata/labels")
-            .and_then(|l| l.get(LABEL_SCHEDULE))
-            .is_some();
-        if ours && !wanted.contains(stale) {
-            api.delete(stale, &DeleteParams::background())
-                .await
-                .map_err(|e| format!("deleting CronJob {stale}: {e}"))?;
-            tracing::info!(cron_job = stale, "backup schedule removed: CronJob deleted");
-        }
-    }
-    Ok(())
 }
 
 /// The last-success gauges of each profile, from the newest Succeeded backup: derived from

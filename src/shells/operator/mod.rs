@@ -17,6 +17,7 @@ pub mod endpoints;
 mod group;
 mod job_runs;
 mod manager;
+mod schedules;
 mod verifications;
 
 use std::future::Future;
