@@ -1,5 +1,5 @@
-//! The backup controllers while this replica leads: each group's schedule CronJobs, and
-//! each `MysqlBackup`'s Job and status.
+//! The backup controller while this replica leads: each group's schedule CronJobs (kept by
+//! [`super::schedules`]), and each `MysqlBackup`'s Job and status.
 //!
 //! The decisions are [`crate::backup::run::next_step`] (pure); this module observes (the
 //! watch caches, the group's failover status, the repository's manifest) and acts (apply
@@ -11,115 +11,46 @@
 //! carry the resourceVersion the decision was made on, so after a leader change two
 //! replicas never both record (and count) the same ending.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Event as KubeEvent, ObjectReference};
-use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::ResourceExt as _;
 use kube::runtime::watcher::{self, Event};
-use kube::{Api, ResourceExt as _};
-use serde_json::{Value, json};
+use serde_json::json;
 
-use super::OperatorContext;
+use super::job_runs::{Ending, Events, Watched, count_run, created, job_state, write_status};
 use super::verifications::Verifications;
-use crate::adapters::kube::reactions::{EventNote, object_event};
+use super::{OperatorContext, schedules};
 use crate::adapters::kube::secrets::read_secret_data;
 use crate::adapters::storage::{ObjectRepository, S3Settings};
 use crate::api::backup::{BackupProfile, StorageType};
-use crate::api::{API_VERSION, MysqlBackup, MysqlBackupVerification, MysqlFailoverGroup};
+use crate::api::{MysqlBackup, MysqlBackupVerification, MysqlFailoverGroup};
 use crate::backup::manifest::Manifest;
-use crate::backup::run::{self, Chosen, FailReason, JobState, Observed, Phase, Step, human_size};
+use crate::backup::run::{self, Chosen, FailReason, Observed, Phase, Step, human_size};
 use crate::control::backup::Catalog;
 use crate::failover::{GroupStatus, Timestamp};
 use crate::ports::objects::{ObjectKey, ObjectStore as _};
-use crate::render::backup::{
-    self as render, BackupJobInput, LABEL_SCHEDULE, backup_id, job_name, repository_url,
-};
-use crate::render::diff::covers;
-use crate::render::names::{LABEL_GROUP, LABEL_MANAGED_BY};
+use crate::render::backup::{self as render, BackupJobInput, backup_id, job_name, repository_url};
 use crate::telemetry::backup::RunKind;
 
 /// Bounds one read of a backup's manifest from the repository.
 const MANIFEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-pub(super) type BackupKey = (String, String);
-
 /// The `MysqlBackup` objects seen by the watch, by namespace and name.
-#[derive(Default)]
 pub(super) struct BackupObjects {
     known: Watched<MysqlBackup>,
     verifications: Verifications,
-    seq: u64,
+    events: Events,
 }
 
-/// An object that names its group in `spec.failoverGroupRef`.
-pub(super) trait OfGroup {
-    fn group(&self) -> &str;
-}
-
-impl OfGroup for MysqlBackup {
-    fn group(&self) -> &str {
-        &self.spec.failover_group_ref.name
-    }
-}
-
-impl OfGroup for MysqlBackupVerification {
-    fn group(&self) -> &str {
-        &self.spec.failover_group_ref.name
-    }
-}
-
-/// Watched objects by namespace and name.
-pub(super) struct Watched<K> {
-    objects: BTreeMap<BackupKey, Arc<K>>,
-}
-
-impl<K> Default for Watched<K> {
+impl Default for BackupObjects {
     fn default() -> Self {
         Self {
-            objects: BTreeMap::new(),
+            known: Watched::default(),
+            verifications: Verifications::default(),
+            events: Events::new("Backup"),
         }
-    }
-}
-
-impl<K: kube::Resource + OfGroup> Watched<K> {
-    /// Records a watched object; answers the (namespace, group) it belongs to.
-    pub(super) fn seen(&mut self, object: K) -> (String, String) {
-        let namespace = object.namespace().unwrap_or_default();
-        let group = (namespace.clone(), object.group().to_owned());
-        self.objects
-            .insert((namespace, object.name_any()), Arc::new(object));
-        group
-    }
-
-    pub(super) fn gone(&mut self, object: &K) {
-        self.objects
-            .remove(&(object.namespace().unwrap_or_default(), object.name_any()));
-    }
-
-    /// The objects of `group` in `namespace`.
-    pub(super) fn of_group(&self, namespace: &str, group: &str) -> Vec<Arc<K>> {
-        self.objects
-            .iter()
-            .filter(|((ns, _), o)| ns == namespace && o.group() == group)
-            .map(|(_, o)| Arc::clone(o))
-            .collect()
-    }
-
-    pub(super) fn get(&self, namespace: &str, name: &str) -> Option<Arc<K>> {
-        self.objects
-            .get(&(namespace.to_owned(), name.to_owned()))
-            .cloned()
-    }
-
-    /// Every object in `namespace`.
-    pub(super) fn in_namespace(&self, namespace: &str) -> Vec<Arc<K>> {
-        self.objects
-            .iter()
-            .filter(|((ns, _), _)| ns == namespace)
-            .map(|(_, o)| Arc::clone(o))
-            .collect()
     }
 }
 
@@ -183,7 +114,7 @@ impl BackupObjects {
         group: &MysqlFailoverGroup,
         failover: Option<&GroupStatus>,
     ) {
-        if let Err(e) = sync_schedules(ctx, group).await {
+        if let Err(e) = schedules::sync_schedules(ctx, group).await {
             tracing::warn!(error = %e, "cannot bring the backup schedules' CronJobs in line");
         }
         let namespace = group.namespace().unwrap_or_default();
@@ -346,7 +277,8 @@ impl BackupObjects {
                 job_name,
                 chosen.as_str()
             );
-            self.event(ctx, backup, "BackupStarted", false, message)
+            self.events
+                .post(ctx, backup, "BackupStarted", false, message)
                 .await;
         }
     }
@@ -365,15 +297,22 @@ impl BackupObjects {
             Ok(ManifestRead::Found(manifest)) => manifest,
             Ok(ManifestRead::Unreadable(why)) => {
                 // A PVC profile: the repository is on a volume only the Job mounts.
-                let patch = json!({
-                    "phase": "Succeeded",
-                    "completionTime": now.rfc3339(),
-                    "message": why,
-                });
-                if write_status(ctx, backup, &patch).await {
-                    count(ctx, group, backup, "succeeded");
-                    self.event(ctx, backup, "BackupSucceeded", false, why).await;
-                }
+                let ending = Ending {
+                    status: json!({
+                        "phase": "Succeeded",
+                        "completionTime": now.rfc3339(),
+                        "message": why,
+                    }),
+                    reason: "BackupSucceeded",
+                    warning: false,
+                    message: why,
+                };
+                let profile = &backup.spec.profile_name;
+                self.events
+                    .record_ending(ctx, backup, ending, || {
+                        count_run(ctx, group, RunKind::Backup, profile, "succeeded");
+                    })
+                    .await;
                 return;
             }
             Ok(ManifestRead::Missing) => {
@@ -392,7 +331,7 @@ impl BackupObjects {
                 return;
             }
         };
-        let patch = json!({
+        let status = json!({
             "phase": "Succeeded",
             "startTime": manifest.started_at,
             "completionTime": manifest.finished_at,
@@ -403,27 +342,30 @@ impl BackupObjects {
             "encryptionAlgorithm": manifest.encryption.as_ref().map(|e| e.cipher.clone()),
             "message": format!("{} backup of {} ({} artifacts)", manifest.method.as_str(), manifest.source, manifest.artifacts),
         });
-        if write_status(ctx, backup, &patch).await {
-            tracing::info!(bytes = manifest.stored_bytes, gtids = %manifest.gtid_executed, "backup succeeded");
-            let message = format!(
+        let ending = Ending {
+            status,
+            reason: "BackupSucceeded",
+            warning: false,
+            message: format!(
                 "backup {id} complete: {}, GTID set {}",
                 human_size(manifest.stored_bytes),
                 manifest.gtid_executed
-            );
-            let metrics = ctx
-                .metrics
-                .group_backups(&group.namespace().unwrap_or_default(), &group.name_any());
+            ),
+        };
+        let count = || {
+            tracing::info!(bytes = manifest.stored_bytes, gtids = %manifest.gtid_executed, "backup succeeded");
             let (started, finished) = times(&manifest);
-            metrics.succeeded(
-                RunKind::Backup,
-                &backup.spec.profile_name,
-                finished,
-                finished.since(started),
-                manifest.stored_bytes,
-            );
-            self.event(ctx, backup, "BackupSucceeded", false, message)
-                .await;
-        }
+            ctx.metrics
+                .group_backups(&group.namespace().unwrap_or_default(), &group.name_any())
+                .succeeded(
+                    RunKind::Backup,
+                    &backup.spec.profile_name,
+                    finished,
+                    finished.since(started),
+                    manifest.stored_bytes,
+                );
+        };
+        self.events.record_ending(ctx, backup, ending, count).await;
     }
 
     async fn fail(
@@ -434,126 +376,14 @@ impl BackupObjects {
         reason: FailReason,
         message: &str,
     ) {
-        let now = crate::shells::backup::now();
-        let patch = json!({
-            "phase": "Failed",
-            "completionTime": now.rfc3339(),
-            "message": message,
-        });
-        if write_status(ctx, backup, &patch).await {
+        let ending = Ending::failed("BackupFailed", message);
+        let count = || {
             tracing::warn!(reason = reason.as_str(), message, "backup failed");
-            count(ctx, group, backup, reason.as_str());
-            self.event(ctx, backup, "BackupFailed", true, message.to_owned())
-                .await;
-        }
-    }
-
-    async fn event(
-        &mut self,
-        ctx: &OperatorContext,
-        backup: &MysqlBackup,
-        reason: &str,
-        warning: bool,
-        message: String,
-    ) {
-        self.seq = self.seq.wrapping_add(1);
-        let note = EventNote {
-            reason: reason.to_owned(),
-            warning,
-            message,
-            action: "Backup",
+            let profile = &backup.spec.profile_name;
+            count_run(ctx, group, RunKind::Backup, profile, reason.as_str());
         };
-        post_event(ctx, backup, note, self.seq).await;
+        self.events.record_ending(ctx, backup, ending, count).await;
     }
-}
-
-/// Counts one ending of `backup`.
-fn count(
-    ctx: &OperatorContext,
-    group: &MysqlFailoverGroup,
-    backup: &MysqlBackup,
-    outcome: &'static str,
-) {
-    // A profile the group does not have is labelled `unknown`: labels come from the
-    // group's spec, never from what any MysqlBackup names.
-    let known = group
-        .spec
-        .backup
-        .as_ref()
-        .and_then(|spec| render::profile(spec, &backup.spec.profile_name))
-        .is_some();
-    let profile = if known {
-        backup.spec.profile_name.as_str()
-    } else {
-        "unknown"
-    };
-    ctx.metrics
-        .group_backups(&group.namespace().unwrap_or_default(), &group.name_any())
-        .count(RunKind::Backup, profile, outcome);
-}
-
-/// Applies each schedule's CronJob where it differs, and deletes the group's CronJobs whose
-/// schedule is gone.
-async fn sync_schedules(ctx: &OperatorContext, group: &MysqlFailoverGroup) -> Result<(), String> {
-    let namespace = group.namespace().unwrap_or_default();
-    let name = group.name_any();
-    let desired = match &ctx.jobs.image {
-        Some(image) => render::schedule_cron_jobs(group, image, &ctx.jobs.service_account)
-            .map_err(|e| e.to_string())?,
-        None if group
-            .spec
-            .backup
-            .as_ref()
-            .is_some_and(|b| !b.schedules.is_empty()) =>
-        {
-            return Err(
-                "the operator was started without --job-image: schedules cannot run".to_owned(),
-            );
-        }
-        None => Vec::new(),
-    };
-    let mut wanted = BTreeSet::new();
-    for cron in desired {
-        let value = serde_json::to_value(&cron).map_err(|e| e.to_string())?;
-        let Some(key) = ObjectKey::of(&value) else {
-            continue;
-        };
-        wanted.insert(key.name.clone());
-        let unchanged = ctx
-            .objects
-            .live(&key)
-            .is_some_and(|live| covers(&live, &value));
-        if !unchanged {
-            ctx.objects.apply(&value).await.map_err(|e| e.to_string())?;
-            tracing::info!(cron_job = %key.name, "backup schedule applied");
-        }
-    }
-    let labels = BTreeMap::from([
-        (LABEL_MANAGED_BY.to_owned(), "bloodraven".to_owned()),
-        (LABEL_GROUP.to_owned(), name),
-    ]);
-    let existing = ctx
-        .objects
-        .select("batch/v1", "CronJob", &namespace, &labels)
-        .unwrap_or_default();
-    let api: Api<k8s_openapi::api::batch::v1::CronJob> =
-        Api::namespaced(ctx.client.clone(), &namespace);
-    for cron in existing {
-        let Some(stale) = cron.pointer("/metadata/name").and_then(Value::as_str) else {
-            continue;
-        };
-        let ours = cron
-            .pointer("/metadata/labels")
-            .and_then(|l| l.get(LABEL_SCHEDULE))
-            .is_some();
-        if ours && !wanted.contains(stale) {
-            api.delete(stale, &DeleteParams::background())
-                .await
-                .map_err(|e| format!("deleting CronJob {stale}: {e}"))?;
-            tracing::info!(cron_job = stale, "backup schedule removed: CronJob deleted");
-        }
-    }
-    Ok(())
 }
 
 /// The last-success gauges of each profile, from the newest Succeeded backup: derived from
@@ -654,113 +484,6 @@ async fn read_manifest(
     }
 }
 
-/// Writes status fields with a merge patch that carries the resourceVersion the decision was
-/// made on: a concurrent writer makes it fail (409) rather than both acting. True when
-/// written.
-pub(super) async fn write_status<K>(ctx: &OperatorContext, object: &K, fields: &Value) -> bool
-where
-    K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
-        + Clone
-        + std::fmt::Debug
-        + serde::de::DeserializeOwned,
-{
-    let api: Api<K> = Api::namespaced(ctx.client.clone(), &object.namespace().unwrap_or_default());
-    let patch = json!({
-        "metadata": {"resourceVersion": object.meta().resource_version},
-        "status": strip_nulls(fields),
-    });
-    match api
-        .patch_status(
-            &object.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(&patch),
-        )
-        .await
-    {
-        Ok(_) => true,
-        Err(kube::Error::Api(status)) if status.code == 409 => {
-            tracing::debug!("the object changed since it was read; the next pass decides again");
-            false
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot write the status");
-            false
-        }
-    }
-}
-
-/// Posts an Event about `object` (failures are logged: an Event is never worth a retry).
-pub(super) async fn post_event<K>(ctx: &OperatorContext, object: &K, note: EventNote, seq: u64)
-where
-    K: kube::Resource<DynamicType = ()>,
-{
-    let namespace = object.namespace().unwrap_or_default();
-    let event = object_event(
-        ObjectReference {
-            api_version: Some(API_VERSION.to_owned()),
-            kind: Some(K::kind(&()).into_owned()),
-            name: object.meta().name.clone(),
-            namespace: Some(namespace.clone()),
-            uid: object.meta().uid.clone(),
-            ..ObjectReference::default()
-        },
-        &note,
-        &ctx.identity,
-        crate::shells::backup::now(),
-        seq,
-    );
-    let api: Api<KubeEvent> = Api::namespaced(ctx.client.clone(), &namespace);
-    if let Err(e) = api.create(&PostParams::default(), &event).await {
-        tracing::warn!(error = %e, reason = %note.reason, "cannot post the Event");
-    }
-}
-
-fn strip_nulls(fields: &Value) -> Value {
-    match fields {
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .filter(|(_, v)| !v.is_null())
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-        ),
-        other => other.clone(),
-    }
-}
-
-/// The Job's state from its cached copy.
-pub(super) fn job_state(job: Option<&Value>) -> JobState {
-    let Some(job) = job else {
-        return JobState::Absent;
-    };
-    let conditions = job
-        .pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let holds = |kind: &str| {
-        conditions.iter().find(|c| {
-            c.get("type").and_then(Value::as_str) == Some(kind)
-                && c.get("status").and_then(Value::as_str) == Some("True")
-        })
-    };
-    if holds("Complete").is_some() {
-        return JobState::Succeeded;
-    }
-    if let Some(failed) = holds("Failed").or_else(|| holds("FailureTarget")) {
-        let text = |key: &str| failed.get(key).and_then(Value::as_str).unwrap_or("");
-        return JobState::Failed(format!("{}: {}", text("reason"), text("message")));
-    }
-    JobState::Active
-}
-
-/// `metadata.creationTimestamp`.
-pub(super) fn created<K: kube::Resource>(object: &K) -> Option<Timestamp> {
-    let time = object.meta().creation_timestamp.as_ref()?;
-    u64::try_from(time.0.as_millisecond())
-        .ok()
-        .map(Timestamp::from_millis)
-}
-
 fn location(profile: &BackupProfile, id: &str) -> String {
     let url = repository_url(profile).unwrap_or_default();
     format!("{url}/backups/{id}/")
@@ -771,30 +494,4 @@ fn times(manifest: &Manifest) -> (Timestamp, Timestamp) {
         Timestamp::parse_rfc3339(&manifest.finished_at).unwrap_or_else(crate::shells::backup::now);
     let started = Timestamp::parse_rfc3339(&manifest.started_at).unwrap_or(finished);
     (started, finished)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn job_conditions_map_to_states() {
-        assert_eq!(job_state(None), JobState::Absent);
-        assert_eq!(
-            job_state(Some(&json!({"status": {"active": 1}}))),
-            JobState::Active
-        );
-        let done = json!({"status": {"conditions": [
-            {"type": "SuccessCriteriaMet", "status": "True"},
-            {"type": "Complete", "status": "True"}]}});
-        assert_eq!(job_state(Some(&done)), JobState::Succeeded);
-        let failed = json!({"status": {"conditions": [
-            {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
-             "message": "Job has reached the specified backoff limit"}]}});
-        assert!(
-            matches!(job_state(Some(&failed)), JobState::Failed(m) if m.contains("BackoffLimitExceeded"))
-        );
-        let not_yet = json!({"status": {"conditions": [{"type": "Complete", "status": "False"}]}});
-        assert_eq!(job_state(Some(&not_yet)), JobState::Active);
-    }
 }

@@ -15,8 +15,10 @@
 mod backups;
 pub mod endpoints;
 mod group;
+mod job_runs;
 mod manager;
 mod restores;
+mod schedules;
 mod verifications;
 
 use std::future::Future;

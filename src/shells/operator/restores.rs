@@ -16,9 +16,8 @@ use kube::{Api, ResourceExt as _};
 use serde_json::{Value, json};
 
 use super::OperatorContext;
-use super::backups::{job_state, post_event};
 use super::group::GroupRuntime;
-use crate::adapters::kube::reactions::EventNote;
+use super::job_runs::{Events, job_state};
 use crate::api::failover_group_status::RestoreStatus;
 use crate::api::restore::RestoreInputs;
 use crate::api::{MysqlBackup, MysqlFailoverGroup};
@@ -106,14 +105,22 @@ pub(super) fn frozen(ctx: &OperatorContext, group: &MysqlFailoverGroup) -> bool 
         .any(|w| restore_run::frozen(w.phase(), &job_of(ctx, group, &w.status)))
 }
 
-/// Posts the restore Events, numbered for uniqueness, and remembers the reclones the loop
+/// Posts the restore Events and remembers the reclones the loop
 /// accepted until the status records them.
-#[derive(Default)]
 pub(super) struct Restores {
-    seq: u64,
+    events: Events,
     /// Peers accepted per (namespace, group, run token): a status write that fails after
     /// an accepted reclone must not hand the same peer to a second clone.
     accepted: std::collections::BTreeMap<(String, String, String), Vec<String>>,
+}
+
+impl Default for Restores {
+    fn default() -> Self {
+        Self {
+            events: Events::new("Restore"),
+            accepted: std::collections::BTreeMap::new(),
+        }
+    }
 }
 
 impl Restores {
@@ -525,14 +532,7 @@ impl Restores {
         warning: bool,
         message: String,
     ) {
-        self.seq = self.seq.wrapping_add(1);
-        let note = EventNote {
-            reason: reason.to_owned(),
-            warning,
-            message,
-            action: "Restore",
-        };
-        post_event(ctx, group, note, self.seq).await;
+        self.events.post(ctx, group, reason, warning, message).await;
     }
 }
 

@@ -9,8 +9,7 @@ use kube::ResourceExt as _;
 use serde_json::json;
 
 use super::OperatorContext;
-use super::backups::{Watched, created, post_event, write_status};
-use crate::adapters::kube::reactions::EventNote;
+use super::job_runs::{Ending, Events, Watched, count_run, created, job_state, write_status};
 use crate::api::restore::PointInTimeMode;
 use crate::api::{MysqlBackup, MysqlBackupVerification, MysqlFailoverGroup};
 use crate::backup::run::Phase;
@@ -27,10 +26,18 @@ use crate::telemetry::backup::RunKind;
 const RESTORING: &str = "Restoring";
 
 /// The `MysqlBackupVerification` objects seen by the watch.
-#[derive(Default)]
 pub(super) struct Verifications {
     known: Watched<MysqlBackupVerification>,
-    seq: u64,
+    events: Events,
+}
+
+impl Default for Verifications {
+    fn default() -> Self {
+        Self {
+            known: Watched::default(),
+            events: Events::new("Verification"),
+        }
+    }
 }
 
 /// `Restoring` (and the reference's other in-flight phases) read as running.
@@ -108,7 +115,7 @@ impl Verifications {
         let observed = VerifyObserved {
             phase,
             created: created(verification).unwrap_or(now),
-            job: super::backups::job_state(ctx.objects.live(&job_key).as_ref()),
+            job: job_state(ctx.objects.live(&job_key).as_ref()),
             backup: choose_backup(
                 &views,
                 &group.name_any(),
@@ -233,7 +240,8 @@ impl Verifications {
                 "verification Job {job_name} started for backup {}",
                 backup.name_any()
             );
-            self.event(ctx, verification, "VerificationStarted", false, message)
+            self.events
+                .post(ctx, verification, "VerificationStarted", false, message)
                 .await;
         }
     }
@@ -253,29 +261,33 @@ impl Verifications {
             .unwrap_or(now);
         let took = now.since(started);
         let ran = verification.spec.sanity_check.is_some();
-        let patch = json!({
-            "phase": "Succeeded",
-            "completionTime": now.rfc3339(),
-            "durationSeconds": took.as_secs(),
-            "sanityCheck": {"ran": ran},
-            "conditions": [condition("Verified", "True", "Restored", "the backup restored into a throwaway server")],
-            "message": if ran { "restored; the sanity query returned rows" } else { "restored; every artifact checked" },
-        });
-        if write_status(ctx, verification, &patch).await {
-            let backups = ctx
-                .metrics
-                .group_backups(&group.namespace().unwrap_or_default(), &group.name_any());
-            backups.succeeded(
-                RunKind::Verification,
-                &verification.spec.profile_name,
-                now,
-                took,
-                0,
-            );
-            let message = format!("backup verified in {} s", took.as_secs());
-            self.event(ctx, verification, "VerificationSucceeded", false, message)
-                .await;
-        }
+        let ending = Ending {
+            status: json!({
+                "phase": "Succeeded",
+                "completionTime": now.rfc3339(),
+                "durationSeconds": took.as_secs(),
+                "sanityCheck": {"ran": ran},
+                "conditions": [condition("Verified", "True", "Restored", "the backup restored into a throwaway server")],
+                "message": if ran { "restored; the sanity query returned rows" } else { "restored; every artifact checked" },
+            }),
+            reason: "VerificationSucceeded",
+            warning: false,
+            message: format!("backup verified in {} s", took.as_secs()),
+        };
+        let count = || {
+            ctx.metrics
+                .group_backups(&group.namespace().unwrap_or_default(), &group.name_any())
+                .succeeded(
+                    RunKind::Verification,
+                    &verification.spec.profile_name,
+                    now,
+                    took,
+                    0,
+                );
+        };
+        self.events
+            .record_ending(ctx, verification, ending, count)
+            .await;
     }
 
     async fn fail(
@@ -285,56 +297,17 @@ impl Verifications {
         verification: &MysqlBackupVerification,
         message: &str,
     ) {
-        let now = crate::shells::backup::now();
-        let patch = json!({
-            "phase": "Failed",
-            "completionTime": now.rfc3339(),
-            "message": message,
-            "conditions": [condition("Verified", "False", "VerificationFailed", message)],
-        });
-        if write_status(ctx, verification, &patch).await {
+        let condition = condition("Verified", "False", "VerificationFailed", message);
+        let ending =
+            Ending::failed("VerificationFailed", message).with("conditions", json!([condition]));
+        let count = || {
             tracing::warn!(message, "verification failed");
-            let known = group
-                .spec
-                .backup
-                .as_ref()
-                .and_then(|spec| find_profile(spec, &verification.spec.profile_name))
-                .is_some();
-            let profile = if known {
-                verification.spec.profile_name.as_str()
-            } else {
-                "unknown"
-            };
-            ctx.metrics
-                .group_backups(&group.namespace().unwrap_or_default(), &group.name_any())
-                .count(RunKind::Verification, profile, "failed");
-            self.event(
-                ctx,
-                verification,
-                "VerificationFailed",
-                true,
-                message.to_owned(),
-            )
-            .await;
-        }
-    }
-
-    async fn event(
-        &mut self,
-        ctx: &OperatorContext,
-        verification: &MysqlBackupVerification,
-        reason: &str,
-        warning: bool,
-        message: String,
-    ) {
-        self.seq = self.seq.wrapping_add(1);
-        let note = EventNote {
-            reason: reason.to_owned(),
-            warning,
-            message,
-            action: "Verification",
+            let profile = &verification.spec.profile_name;
+            count_run(ctx, group, RunKind::Verification, profile, "failed");
         };
-        post_event(ctx, verification, note, self.seq).await;
+        self.events
+            .record_ending(ctx, verification, ending, count)
+            .await;
     }
 }
 

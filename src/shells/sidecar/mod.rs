@@ -220,15 +220,10 @@ pub async fn serve(
         },
         auth,
     );
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .map_err(|e| SidecarError::Listen {
-            address: config.listen.to_string(),
-            message: e.to_string(),
-        })?;
-    let bound = listener
-        .local_addr()
-        .map_or_else(|_| config.listen.to_string(), |a| a.to_string());
+    let (listener, bound) = crate::shells::bind_listener(config.listen, |address, message| {
+        SidecarError::Listen { address, message }
+    })
+    .await?;
     tracing::info!(site = %config.site, listen = %bound, tls = config.tls.is_some(), peers = config.peers.len(), lease_timeout_ms = config.lease_timeout.as_millis(), "bloodraven sidecar started");
     let served = match &config.tls {
         None => axum::serve(listener, app)

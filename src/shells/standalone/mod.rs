@@ -146,15 +146,10 @@ pub async fn serve(config: config::StandaloneConfig) -> Result<(), StandaloneErr
         observers: vec![Arc::new(EventLog) as Arc<dyn DecisionObserver>, metrics],
     })
     .await?;
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|e| StandaloneError::Listen {
-            address: config.listen.to_string(),
-            message: e.to_string(),
-        })?;
-    let bound = listener
-        .local_addr()
-        .map_or_else(|_| config.listen.to_string(), |a| a.to_string());
+    let (listener, bound) = crate::shells::bind_listener(config.listen, |address, message| {
+        StandaloneError::Listen { address, message }
+    })
+    .await?;
     tracing::info!(listen = %bound, sites = config.sites.len(), state_file = %config.state_file.display(), "bloodraven standalone started");
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
