@@ -1006,3 +1006,145 @@ async fn verification_of_a_named_backup_waits_until_succeeded(
     );
     Ok(())
 }
+
+// --- restore
+
+/// `restore` arms `spec.restoreInPlace` with a fresh token naming a Succeeded backup, only
+/// with --confirm, never over a running restore, and with --wait follows the group's
+/// status to the outcome of its own token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real API server: scripts/kube-apiserver-test.sh"]
+async fn kube_real_kubectl_restore_arms_restore_in_place_and_follows_its_token() -> TestResult {
+    let client = client().await;
+    let (backups, namespace) = backed_up_group(&client, "krestore").await?;
+    let groups: Api<MysqlFailoverGroup> = Api::namespaced(client.clone(), &namespace);
+    backups
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "apiVersion": "shipstream.io/v1alpha1", "kind": "MysqlBackup",
+                "metadata": {"name": "nightly-1"},
+                "spec": {"failoverGroupRef": {"name": "orders"}, "profileName": "nightly"}
+            }))?,
+        )
+        .await?;
+    let spec_of = async || -> TestResult<Value> {
+        Ok(serde_json::to_value(groups.get("orders").await?)?["spec"]["restoreInPlace"].clone())
+    };
+
+    let out = output(kubectl(
+        &namespace,
+        &["restore", "orders", "--backup", "nightly-1"],
+    ))
+    .await?;
+    assert_eq!(out.status.code(), Some(1), "refused without --confirm");
+    assert!(
+        text(&out.stderr).contains("--confirm"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_refused(
+        &namespace,
+        &["restore", "orders", "--backup", "nightly-1", "--confirm"],
+        "only a Succeeded backup can be restored",
+    )
+    .await?;
+    assert_refused(
+        &namespace,
+        &["restore", "orders", "--backup", "nope", "--confirm"],
+        "not found",
+    )
+    .await?;
+    assert!(
+        spec_of().await?.is_null(),
+        "nothing armed by a refused command"
+    );
+
+    set_run_status(&backups, "nightly-1", json!({"phase": "Succeeded"})).await?;
+    set_status(&groups, json!({"restoreInPlace": {"phase": "Restoring", "confirmTokenUsed": "2026-01-01T00:00:00Z"}})).await?;
+    assert_refused(
+        &namespace,
+        &["restore", "orders", "--backup", "nightly-1", "--confirm"],
+        "is Restoring",
+    )
+    .await?;
+    set_status(&groups, json!({"restoreInPlace": {"phase": "Succeeded"}})).await?;
+    restore_is_armed_and_followed(&groups, &namespace).await
+}
+
+async fn restore_is_armed_and_followed(
+    groups: &Api<MysqlFailoverGroup>,
+    namespace: &str,
+) -> TestResult {
+    let spec_of = async || -> TestResult<Value> {
+        Ok(serde_json::to_value(groups.get("orders").await?)?["spec"]["restoreInPlace"].clone())
+    };
+    // Armed, and followed: the test plays the operator on the token the plugin wrote.
+    let waiting = spawn(kubectl(
+        namespace,
+        &[
+            "restore",
+            "orders",
+            "--backup",
+            "nightly-1",
+            "--confirm",
+            "--wait",
+            "--timeout",
+            "60s",
+            "-o",
+            "json",
+        ],
+    ))?;
+    let spec = wait_for(async || {
+        let spec = spec_of().await?;
+        Ok((!spec.is_null()).then_some(spec))
+    })
+    .await?;
+    assert_eq!(
+        spec["source"],
+        json!({"mysqlBackupRef": {"name": "nightly-1"}})
+    );
+    let token = spec["confirm"].as_str().ok_or("no confirm")?.to_owned();
+    assert!(
+        bloodraven::backup::restore_run::token_is_newer(&token, Some("2026-01-01T00:00:00Z")),
+        "{token}"
+    );
+    set_status(
+        groups,
+        json!({"restoreInPlace": {"confirmTokenUsed": token, "phase": "Restoring",
+        "targetSite": "iad"}}),
+    )
+    .await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    set_status(
+        groups,
+        json!({"restoreInPlace": {"phase": "Succeeded", "reclonedSites": ["pdx"],
+        "message": "restored into iad"}}),
+    )
+    .await?;
+    let out = waiting.await??;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(report["phase"], "Succeeded", "{report}");
+    assert_eq!(report["confirm"], token.as_str());
+    assert_eq!(report["reclonedSites"], json!(["pdx"]));
+    assert!(
+        text(&out.stderr).contains("Restoring (into iad)"),
+        "{}",
+        text(&out.stderr)
+    );
+    Ok(())
+}
+
+async fn wait_for<T>(mut probe: impl AsyncFnMut() -> TestResult<Option<T>>) -> TestResult<T> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(found) = probe().await? {
+            return Ok(found);
+        }
+        if Instant::now() > deadline {
+            return Err("timed out after 20s".into());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -1,6 +1,6 @@
 //! The plugin's API calls: list or get groups, write a request annotation, watch the
 //! group until the operator reports the outcome; create a backup or a verification and
-//! watch it until it finishes.
+//! watch it until it finishes; arm an in-place restore and follow it in the group's status.
 
 use std::time::Duration;
 
@@ -13,10 +13,11 @@ use tracing::Instrument as _;
 
 use super::args::{
     BackupArgs, BackupsArgs, FailoverArgs, KubectlArgs, KubectlCommand, OutputFormat, RecloneArgs,
-    StatusArgs, VerifyBackupArgs, WaitArgs,
+    RestoreArgs, StatusArgs, VerifyBackupArgs, WaitArgs,
 };
 use super::backups::{self as runs, RunState, VerificationRequest};
 use super::progress::{Progress, failover_progress};
+use super::restores;
 use super::table::{GroupSummary, render_table, summarize};
 use super::{KubectlError, connect, kubeconfig_user};
 use crate::api::annotations::{PLANNED_FAILOVER, RECLONE_SITE};
@@ -54,6 +55,12 @@ pub async fn dispatch(args: &KubectlArgs) -> Result<(), KubectlError> {
         KubectlCommand::Backups(a) => {
             let span = tracing::info_span!("kubectl_backups", %namespace, group = %a.group);
             backups(client, &namespace, a).instrument(span).await
+        }
+        KubectlCommand::Restore(a) => {
+            let span = tracing::info_span!("kubectl_restore", %namespace, group = %a.group, backup = %a.backup);
+            Box::pin(restore(client, &namespace, a))
+                .instrument(span)
+                .await
         }
     }
 }
@@ -536,7 +543,7 @@ async fn wait_for_run<K>(
     namespace: &str,
     name: &str,
     wait: &WaitArgs,
-    state: fn(&K) -> RunState,
+    state: impl Fn(&K) -> RunState,
 ) -> Result<K, KubectlError>
 where
     K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
@@ -606,4 +613,89 @@ async fn backups(
     })?;
     print!("{text}");
     Ok(())
+}
+
+async fn restore(
+    client: kube::Client,
+    namespace: &str,
+    args: &RestoreArgs,
+) -> Result<(), KubectlError> {
+    if !args.confirm {
+        return Err(KubectlError::Refused(format!(
+            "a restore replaces every user schema on the primary of {} with backup {} and \
+             reclones the other sites: what was written since the backup is gone; run again \
+             with --confirm",
+            args.group, args.backup
+        )));
+    }
+    let group = get(&client, namespace, &args.group).await?;
+    let name = &args.backup;
+    let backup = Api::<MysqlBackup>::namespaced(client.clone(), namespace)
+        .get_opt(name)
+        .await
+        .map_err(|e| api_error(&format!("reading MysqlBackup {namespace}/{name}"), e))?
+        .ok_or_else(|| KubectlError::NotFound {
+            kind: "MysqlBackup",
+            namespace: namespace.to_owned(),
+            name: name.clone(),
+        })?;
+    restores::check_restorable(&group, &backup).map_err(KubectlError::Invalid)?;
+    let used = group
+        .status
+        .as_ref()
+        .and_then(|s| s.restore_in_place.as_ref())
+        .and_then(|r| r.confirm_token_used.clone());
+    let token = restores::next_token(jiff::Timestamp::now(), used.as_deref());
+    let api = Api::<MysqlFailoverGroup>::namespaced(client, namespace);
+    let params = PatchParams {
+        field_manager: Some(FIELD_MANAGER.to_owned()),
+        ..PatchParams::default()
+    };
+    let patched = api
+        .patch(
+            &args.group,
+            &params,
+            &Patch::Merge(restores::restore_patch(name, &token)),
+        )
+        .await
+        .map_err(|e| {
+            api_error(
+                &format!("setting spec.restoreInPlace on {namespace}/{}", args.group),
+                e,
+            )
+        })?;
+    eprintln!(
+        "requested: restore of {namespace}/{} from MysqlBackup {name} (confirm {token})",
+        args.group
+    );
+    let finished = if args.wait.wait {
+        let state = |g: &MysqlFailoverGroup| restores::restore_state(g, &token);
+        Box::pin(wait_for_run(
+            api,
+            "MysqlFailoverGroup",
+            namespace,
+            &args.group,
+            &args.wait,
+            state,
+        ))
+        .await?
+    } else {
+        patched
+    };
+    let summary = restores::summarize_restore(&finished, name, &token);
+    print!(
+        "{}",
+        render(args.wait.output, &summary, || restores::restore_report(
+            &summary
+        ))?
+    );
+    match restores::restore_state(&finished, &token) {
+        RunState::Finished { succeeded: false } => Err(KubectlError::RunFailed {
+            what: format!("restore of {namespace}/{}", args.group),
+            message: summary
+                .message
+                .unwrap_or_else(|| "no message from the operator".to_owned()),
+        }),
+        _ => Ok(()),
+    }
 }

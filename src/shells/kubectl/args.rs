@@ -60,6 +60,25 @@ pub enum KubectlCommand {
     VerifyBackup(VerifyBackupArgs),
     /// The group's backups (its MysqlBackups), newest first.
     Backups(BackupsArgs),
+    /// Restore GROUP in place from one of its backups (spec.restoreInPlace with a fresh
+    /// confirm token): every user schema on the primary is replaced, the other sites are
+    /// recloned.
+    Restore(RestoreArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The MysqlFailoverGroup.
+    pub group: String,
+    /// The Succeeded MysqlBackup to restore.
+    #[arg(long, value_name = "NAME")]
+    pub backup: String,
+    /// Required: what the primary holds now is replaced by the backup, and what was written
+    /// since the backup is gone.
+    #[arg(long)]
+    pub confirm: bool,
+    #[command(flatten)]
+    pub wait: WaitArgs,
 }
 
 #[derive(Debug, Args)]

@@ -203,7 +203,7 @@ pub enum RunState {
     Finished { succeeded: bool },
 }
 
-fn run_state(phase: Option<&str>, detail: &str, message: Option<&str>) -> RunState {
+pub(super) fn run_state(phase: Option<&str>, detail: &str, message: Option<&str>) -> RunState {
     match phase {
         Some(SUCCEEDED) => RunState::Finished { succeeded: true },
         Some(FAILED) => RunState::Finished { succeeded: false },

@@ -13,6 +13,7 @@ pub mod actions;
 pub mod args;
 pub mod backups;
 pub mod progress;
+pub mod restores;
 pub mod table;
 
 use std::ffi::OsString;
