@@ -330,6 +330,7 @@ async fn backups_end_to_end(fixture: &Fixture, operator: &Operator, s3: &Seaweed
     a_removed_schedule_takes_its_cron_job(fixture, &crons).await?;
 
     a_restore_in_place_returns_the_group_to_the_backup(fixture, operator, id).await?;
+    init_from_backup_refuses_a_primary_that_holds_data(fixture).await?;
 
     // RBAC: every request is granted, and the backup-only grants are all used.
     let used = operator.kube_requests().await?;
@@ -777,6 +778,74 @@ async fn replayed_and_bad_tokens_run_nothing(fixture: &Fixture, token: &str) -> 
         iad.sql("SELECT GROUP_CONCAT(id ORDER BY id) FROM shop.orders")?
             .trim(),
         "1,2,3"
+    );
+    Ok(())
+}
+
+/// `spec.initFromBackup` on a group whose primary already holds the backup's schemas: the
+/// Job (run for real) refuses before writing anything, and the one-shot restore ends
+/// Failed with the Job's reason, never to run again.
+async fn init_from_backup_refuses_a_primary_that_holds_data(fixture: &Fixture) -> TestResult {
+    let groups: Api<bloodraven::api::MysqlFailoverGroup> =
+        Api::namespaced(fixture.client().clone(), fixture.namespace());
+    groups
+        .patch(
+            GROUP,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"initFromBackup": {
+                "source": {"mysqlBackupRef": {"name": "orders-manual-1"}}}}})),
+        )
+        .await?;
+    let running = fixture
+        .wait_group("restore Running", Duration::from_secs(60), |g| {
+            g.pointer("/status/restore/phase") == Some(&json!("Running"))
+        })
+        .await?;
+    let run = &running["status"]["restore"];
+    assert_eq!(run["targetSite"], "iad", "{run}");
+    let jobs: Api<Job> = Api::namespaced(fixture.client().clone(), fixture.namespace());
+    let job = jobs
+        .get(run["jobName"].as_str().ok_or("no jobName")?)
+        .await?;
+    let args = job
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref())
+        .and_then(|p| p.containers[0].args.clone())
+        .unwrap_or_default();
+    assert!(args.iter().any(|a| a == "--reset-gtids"), "{args:?}");
+    let work = fixture.work().join("init-1");
+    let refused = run_job_locally(&job, &work, "bloodraven", "operator-secret-1");
+    let why = refused
+        .err()
+        .ok_or("a primary with data was restored into")?
+        .to_string();
+    assert!(why.contains("shop"), "the refusal names the schema: {why}");
+    assert_eq!(
+        fixture
+            .instance("iad")?
+            .sql("SELECT GROUP_CONCAT(id ORDER BY id) FROM shop.orders")?
+            .trim(),
+        "1,2,3",
+        "nothing written"
+    );
+    end_job(fixture, &job, false).await?;
+    let failed = fixture
+        .wait_group("restore Failed", Duration::from_secs(60), |g| {
+            g.pointer("/status/restore/phase") == Some(&json!("Failed"))
+        })
+        .await?;
+    let message = failed["status"]["restore"]["message"]
+        .as_str()
+        .unwrap_or("");
+    assert!(message.contains("BackoffLimitExceeded"), "{message}");
+    let reasons = fixture.event_reasons_of(GROUP).await?;
+    assert!(reasons.iter().any(|r| r == "RestoreFailed"), "{reasons:?}");
+    // One-shot: it stays Failed, and no second Job appears.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        fixture.group().await?["status"]["restore"]["phase"],
+        "Failed"
     );
     Ok(())
 }
