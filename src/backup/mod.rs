@@ -11,6 +11,7 @@ pub mod manifest;
 pub mod pitr;
 pub mod restore_run;
 pub mod retention;
+pub mod retry;
 pub mod run;
 pub mod seal;
 pub mod source;

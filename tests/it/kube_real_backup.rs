@@ -326,6 +326,7 @@ async fn backups_end_to_end(fixture: &Fixture, operator: &Operator, s3: &Seaweed
     failures_are_reported(fixture).await?;
 
     metrics_are_per_group_and_profile(fixture, operator, &manifest).await?;
+    a_failed_scheduled_backup_is_retried_until_its_attempts_run_out(fixture).await?;
 
     a_removed_schedule_takes_its_cron_job(fixture, &crons).await?;
 
@@ -847,5 +848,70 @@ async fn init_from_backup_refuses_a_primary_that_holds_data(fixture: &Fixture) -
         fixture.group().await?["status"]["restore"]["phase"],
         "Failed"
     );
+    Ok(())
+}
+
+/// `spec.backup.retry`: a failed scheduled backup stays Failed and, after its backoff, a
+/// new MysqlBackup takes the next attempt; the last attempt's failure is final, and an
+/// ad-hoc backup is never retried.
+async fn a_failed_scheduled_backup_is_retried_until_its_attempts_run_out(
+    fixture: &Fixture,
+) -> TestResult {
+    let groups: Api<bloodraven::api::MysqlFailoverGroup> =
+        Api::namespaced(fixture.client().clone(), fixture.namespace());
+    let retry = json!({"maxAttempts": 2, "initialBackoffSeconds": 1, "maxBackoffSeconds": 5});
+    groups
+        .patch(
+            GROUP,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"backup": {"retry": retry}}})),
+        )
+        .await?;
+    create_backup(
+        fixture,
+        "orders-nightly-1",
+        json!({"triggeredBy": "schedule/nightly"}),
+    )
+    .await?;
+    let job = wait_job(fixture, "orders-nightly-1").await?;
+    end_job(fixture, &job, false).await?;
+    wait_phase(fixture, "orders-nightly-1", "Failed").await?;
+
+    // After the backoff, with no event to bring it: attempt 2, its own MysqlBackup.
+    let api: Api<MysqlBackup> = Api::namespaced(fixture.client().clone(), fixture.namespace());
+    let second = wait_for("attempt 2", Duration::from_secs(30), async || {
+        Ok(api.get_opt("orders-nightly-1-retry-2").await?)
+    })
+    .await?;
+    assert_eq!(
+        second.spec.triggered_by.as_deref(),
+        Some("retry/nightly/attempt-2")
+    );
+    assert_eq!(second.spec.profile_name, "offsite");
+    let first = backup_status(fixture, "orders-nightly-1").await?;
+    assert_eq!(
+        first["phase"], "Failed",
+        "the failed attempt stays Failed: {first}"
+    );
+    assert!(
+        first["conditions"].to_string().contains("RetryCreated"),
+        "{first}"
+    );
+    let reasons = fixture.event_reasons_of("orders-nightly-1").await?;
+    assert!(
+        reasons.iter().any(|r| r == "BackupRetryScheduled"),
+        "{reasons:?}"
+    );
+
+    let job = wait_job(fixture, "orders-nightly-1-retry-2").await?;
+    let running = wait_phase(fixture, "orders-nightly-1-retry-2", "Running").await?;
+    assert_eq!(running["attempt"], 2, "{running}");
+    end_job(fixture, &job, false).await?;
+    wait_phase(fixture, "orders-nightly-1-retry-2", "Failed").await?;
+    // The last attempt: nothing follows, even well after its backoff.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(api.get_opt("orders-nightly-1-retry-3").await?.is_none());
+    // orders-manual-2 failed too, ad hoc: never retried.
+    assert!(api.get_opt("orders-manual-2-retry-2").await?.is_none());
     Ok(())
 }

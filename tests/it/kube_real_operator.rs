@@ -620,7 +620,7 @@ async fn refused_annotation_is_reported_and_removed(
 
 /// What only the backup controllers send (a failover run never does); the backup test
 /// checks that it sends each of them.
-pub(crate) const BACKUP_ONLY_REQUESTS: [(&str, &str, &str); 6] = [
+pub(crate) const BACKUP_ONLY_REQUESTS: [(&str, &str, &str); 7] = [
     ("batch", "jobs", "patch"),
     ("batch", "cronjobs", "patch"),
     ("batch", "cronjobs", "delete"),
@@ -628,6 +628,8 @@ pub(crate) const BACKUP_ONLY_REQUESTS: [(&str, &str, &str); 6] = [
     ("shipstream.io", "mysqlbackupverifications/status", "patch"),
     // The restore controller's status writes (`status.restoreInPlace`).
     ("shipstream.io", "mysqlfailovergroups/status", "patch"),
+    // The next attempt of a failed scheduled backup.
+    ("shipstream.io", "mysqlbackups", "create"),
 ];
 
 /// The install manifest's operator role grants exactly what the operator called, apart

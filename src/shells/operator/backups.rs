@@ -42,6 +42,8 @@ pub(super) struct BackupObjects {
     known: Watched<MysqlBackup>,
     verifications: Verifications,
     events: Events,
+    /// When a group's backups next need a pass without any event (a retry falls due).
+    wakeups: BTreeMap<(String, String), Timestamp>,
 }
 
 impl Default for BackupObjects {
@@ -50,6 +52,7 @@ impl Default for BackupObjects {
             known: Watched::default(),
             verifications: Verifications::default(),
             events: Events::new("Backup"),
+            wakeups: BTreeMap::new(),
         }
     }
 }
@@ -64,6 +67,26 @@ pub(super) enum BackupEvent {
 }
 
 impl BackupObjects {
+    /// The earliest time a group's backups need a pass that no event will bring.
+    pub(super) fn next_wake(&self) -> Option<Timestamp> {
+        self.wakeups.values().min().copied()
+    }
+
+    /// The groups whose wake-up time has come (forgotten here; the pass sets them again
+    /// if still needed).
+    pub(super) fn take_due(&mut self, now: Timestamp) -> Vec<(String, String)> {
+        let due: Vec<_> = self
+            .wakeups
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in &due {
+            self.wakeups.remove(key);
+        }
+        due
+    }
+
     /// The `MysqlBackup` named `name` in `namespace`, as last watched.
     pub(super) fn backup(&self, namespace: &str, name: &str) -> Option<Arc<MysqlBackup>> {
         self.known.get(namespace, name)
@@ -140,6 +163,14 @@ impl BackupObjects {
     ) {
         let status = backup.status.clone().unwrap_or_default();
         let phase = Phase::parse(status.phase.as_deref());
+        if phase == Some(Phase::Failed)
+            && let Some(due) =
+                super::retries::retry_failed(ctx, group, backup, &mut self.events).await
+        {
+            let key = (group.namespace().unwrap_or_default(), group.name_any());
+            let wake = self.wakeups.entry(key).or_insert(due);
+            *wake = (*wake).min(due);
+        }
         if phase.is_some_and(Phase::is_terminal) {
             return;
         }
@@ -266,7 +297,12 @@ impl BackupObjects {
             "storageType": render::storage_type(profile),
             "encrypted": profile.encryption.is_some(),
             "encryptionAlgorithm": profile.encryption.as_ref().map(|_| "AES-256-GCM"),
-            "attempt": 1,
+            "attempt": backup
+                .spec
+                .triggered_by
+                .as_deref()
+                .and_then(crate::backup::retry::parse_trigger)
+                .map_or(1, |a| a.number),
             "observedGeneration": backup.metadata.generation,
             "message": format!("backing up from site {site} ({})", chosen.as_str()),
         });

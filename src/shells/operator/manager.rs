@@ -74,11 +74,7 @@ pub(super) async fn lead(
                 Some(Ok(Event::Delete(group))) => {
                     let key = key_of(&group);
                     known.remove(&key);
-                    if let Some(runtime) = runtimes.remove(&key) {
-                        tracing::info!(namespace = %key.0, group = %key.1, "group deleted: stopping its failover loop");
-                        runtime.stop().await;
-                    }
-                    ctx.metrics.forget_group(&key.0, &key.1);
+                    forget(&ctx, &key, runtimes.remove(&key)).await;
                 }
                 Some(Ok(Event::Init | Event::InitDone)) => {}
                 Some(Err(e)) => {
@@ -95,6 +91,10 @@ pub(super) async fn lead(
                 }
             }
             _ = resync.tick() => dirty.extend(known.keys().cloned()),
+            () = wake_at(backups.next_wake()) => {
+                let due = backups.take_due(crate::shells::backup::now());
+                dirty_backups.extend(due.into_iter().filter(|k| known.contains_key(k)));
+            }
             // A site Deployment changed (a rollout finished, a pod became ready): the
             // ordered update may move on now rather than at the next resync.
             changed = deployments.recv(), if deployments_open => match changed {
@@ -139,6 +139,26 @@ pub(super) async fn lead(
     );
     for (_, runtime) in runtimes {
         runtime.stop().await;
+    }
+}
+
+/// A deleted group: its loop stops and its metrics go.
+async fn forget(ctx: &OperatorContext, key: &GroupKey, runtime: Option<GroupRuntime>) {
+    if let Some(runtime) = runtime {
+        tracing::info!(namespace = %key.0, group = %key.1, "group deleted: stopping its failover loop");
+        runtime.stop().await;
+    }
+    ctx.metrics.forget_group(&key.0, &key.1);
+}
+
+/// Sleeps until `at` (forever without one): a retry that falls due with no event to bring it.
+async fn wake_at(at: Option<crate::failover::Timestamp>) {
+    match at {
+        Some(at) => {
+            let now = crate::shells::backup::now();
+            tokio::time::sleep(at.since(now)).await;
+        }
+        None => std::future::pending().await,
     }
 }
 

@@ -18,6 +18,7 @@ mod group;
 mod job_runs;
 mod manager;
 mod restores;
+mod retries;
 mod schedules;
 mod verifications;
 
