@@ -333,6 +333,8 @@ async fn backups_end_to_end(fixture: &Fixture, operator: &Operator, s3: &Seaweed
     a_restore_in_place_returns_the_group_to_the_backup(fixture, operator, id).await?;
     init_from_backup_refuses_a_primary_that_holds_data(fixture).await?;
 
+    retention_and_cleanup_follow_the_objects(fixture, s3).await?;
+
     // RBAC: every request is granted, and the backup-only grants are all used.
     let used = operator.kube_requests().await?;
     let granted = granted_to_operator()?;
@@ -913,5 +915,121 @@ async fn a_failed_scheduled_backup_is_retried_until_its_attempts_run_out(
     assert!(api.get_opt("orders-nightly-1-retry-3").await?.is_none());
     // orders-manual-2 failed too, ad hoc: never retried.
     assert!(api.get_opt("orders-manual-2-retry-2").await?.is_none());
+    Ok(())
+}
+
+/// Retention deletes the MysqlBackups a profile no longer keeps (never the newest
+/// successful one), and a deleted MysqlBackup's finalizer removes its backup from S3
+/// before the object goes.
+async fn retention_and_cleanup_follow_the_objects(fixture: &Fixture, s3: &SeaweedS3) -> TestResult {
+    let api: Api<MysqlBackup> = Api::namespaced(fixture.client().clone(), fixture.namespace());
+    let kept = api.get("orders-manual-1").await?;
+    assert!(
+        kept.metadata
+            .finalizers
+            .clone()
+            .unwrap_or_default()
+            .iter()
+            .any(|f| f == "shipstream.io/backup-artifacts"),
+        "the finalizer is on before the Job: {:?}",
+        kept.metadata.finalizers
+    );
+    let groups: Api<bloodraven::api::MysqlFailoverGroup> =
+        Api::namespaced(fixture.client().clone(), fixture.namespace());
+    let group = groups.get(GROUP).await?;
+    let mut profiles = serde_json::to_value(&group.spec.backup.as_ref().ok_or("backup")?.profiles)?;
+    profiles[0]["retentionPolicy"] = json!({"count": 1, "minKeep": 1, "maxFailedKeep": 0});
+    groups
+        .patch(
+            GROUP,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"backup": {"profiles": profiles}}})),
+        )
+        .await?;
+    wait_for(
+        "failed backups pruned",
+        Duration::from_secs(60),
+        async || {
+            let left: Vec<String> = api
+                .list(&ListParams::default())
+                .await?
+                .items
+                .iter()
+                .filter(|b| b.spec.profile_name == "offsite")
+                .filter(|b| b.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Failed"))
+                .filter_map(|b| b.metadata.name.clone())
+                .collect();
+            Ok(left.is_empty().then_some(()))
+        },
+    )
+    .await?;
+    assert!(
+        api.get_opt("orders-manual-1").await?.is_some(),
+        "the newest success is kept"
+    );
+    deleting_a_backup_deletes_its_artifacts(fixture, s3, &kept).await
+}
+
+async fn deleting_a_backup_deletes_its_artifacts(
+    fixture: &Fixture,
+    s3: &SeaweedS3,
+    kept: &MysqlBackup,
+) -> TestResult {
+    let api: Api<MysqlBackup> = Api::namespaced(fixture.client().clone(), fixture.namespace());
+    // Deleting the object deletes its backup from the repository first.
+    let id = kept
+        .status
+        .as_ref()
+        .and_then(|s| s.location.clone())
+        .ok_or("location")?;
+    let id = id
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .ok_or("id")?
+        .to_owned();
+    let listed = |url: &str| -> TestResult<String> {
+        let out = Command::new(BIN)
+            .args([
+                "backup",
+                "list",
+                "--from",
+                url,
+                "--format",
+                "json",
+                "--s3-endpoint",
+                &s3.endpoint(),
+            ])
+            .envs(s3.env())
+            .output()?;
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    assert!(
+        listed("s3://backups/orders")?.contains(&id),
+        "listed before"
+    );
+    api.delete("orders-manual-1", &kube::api::DeleteParams::default())
+        .await?;
+    wait_for(
+        "orders-manual-1 gone",
+        Duration::from_secs(60),
+        async || {
+            Ok(api
+                .get_opt("orders-manual-1")
+                .await?
+                .is_none()
+                .then_some(()))
+        },
+    )
+    .await?;
+    let after = listed("s3://backups/orders")?;
+    if after.contains(&id) {
+        return Err(format!("the artifacts of {id} are still listed: {after}").into());
+    }
+    let reasons = fixture.event_reasons_of("orders-manual-1").await?;
+    assert!(
+        reasons.iter().any(|r| r == "ArtifactCleanupSucceeded"),
+        "{reasons:?}"
+    );
     Ok(())
 }

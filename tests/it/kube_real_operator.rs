@@ -620,7 +620,7 @@ async fn refused_annotation_is_reported_and_removed(
 
 /// What only the backup controllers send (a failover run never does); the backup test
 /// checks that it sends each of them.
-pub(crate) const BACKUP_ONLY_REQUESTS: [(&str, &str, &str); 7] = [
+pub(crate) const BACKUP_ONLY_REQUESTS: [(&str, &str, &str); 9] = [
     ("batch", "jobs", "patch"),
     ("batch", "cronjobs", "patch"),
     ("batch", "cronjobs", "delete"),
@@ -630,6 +630,9 @@ pub(crate) const BACKUP_ONLY_REQUESTS: [(&str, &str, &str); 7] = [
     ("shipstream.io", "mysqlfailovergroups/status", "patch"),
     // The next attempt of a failed scheduled backup.
     ("shipstream.io", "mysqlbackups", "create"),
+    // The artifact finalizer, and retention.
+    ("shipstream.io", "mysqlbackups", "patch"),
+    ("shipstream.io", "mysqlbackups", "delete"),
 ];
 
 /// The install manifest's operator role grants exactly what the operator called, apart

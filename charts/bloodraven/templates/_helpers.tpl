@@ -113,7 +113,7 @@ one by name (get): no Secret is listed or watched for the controllers. */}}
   verbs: [list, watch]
 - apiGroups: [shipstream.io]
   resources: [mysqlbackups]
-  verbs: [create]
+  verbs: [create, patch, delete]
 - apiGroups: [shipstream.io]
   resources: [mysqlbackups/status, mysqlbackupverifications/status]
   verbs: [patch]

@@ -121,7 +121,8 @@ impl Catalog {
                 continue;
             }
             match self.entry(&id, now).await {
-                Ok(entry) => entries.push(entry),
+                Ok(Some(entry)) => entries.push(entry),
+                Ok(None) => {}
                 Err(CatalogError::Corrupt { key, message }) => entries.push(BackupEntry {
                     id: id.clone(),
                     state: BackupState::Unreadable,
@@ -146,20 +147,32 @@ impl Catalog {
         self.read_json(&backup_key(id, MANIFEST_FILE)).await
     }
 
-    async fn entry(&self, id: &str, now: Timestamp) -> Result<BackupEntry, CatalogError> {
+    /// `None` for a directory that holds nothing: what a delete leaves on a filesystem, or
+    /// on an S3 server that keeps directory entries, is no backup at all.
+    async fn entry(&self, id: &str, now: Timestamp) -> Result<Option<BackupEntry>, CatalogError> {
         let started: Option<Started> = self.read_json(&backup_key(id, STARTED_FILE)).await?;
         let started_at = started.map(|s| s.started_at);
         if let Some(manifest) = self.manifest(id).await? {
-            return Ok(BackupEntry {
+            return Ok(Some(BackupEntry {
                 id: id.to_owned(),
                 state: BackupState::Complete,
                 started_at: Some(manifest.started_at.clone()),
                 finished_at: Some(manifest.finished_at.clone()),
                 manifest: Some(manifest),
                 failure: None,
-            });
+            }));
         }
         let failure: Option<Failed> = self.read_json(&backup_key(id, FAILED_FILE)).await?;
+        if started_at.is_none()
+            && failure.is_none()
+            && self
+                .store
+                .list(&format!("{BACKUPS_DIR}/{id}"))
+                .await?
+                .is_empty()
+        {
+            return Ok(None);
+        }
         let state = match (
             &failure,
             started_at.as_deref().and_then(Timestamp::parse_rfc3339),
@@ -170,14 +183,14 @@ impl Catalog {
             }
             (None, _) => BackupState::Abandoned,
         };
-        Ok(BackupEntry {
+        Ok(Some(BackupEntry {
             id: id.to_owned(),
             state,
             started_at,
             finished_at: failure.as_ref().map(|f| f.failed_at.clone()),
             manifest: None,
             failure,
-        })
+        }))
     }
 
     /// The prune `policy` calls for at `now`, without deleting anything.

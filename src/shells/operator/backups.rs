@@ -21,7 +21,7 @@ use serde_json::json;
 
 use super::job_runs::{Ending, Events, Watched, count_run, created, job_state, write_status};
 use super::verifications::Verifications;
-use super::{OperatorContext, schedules};
+use super::{OperatorContext, artifacts, schedules};
 use crate::adapters::kube::secrets::read_secret_data;
 use crate::adapters::storage::{ObjectRepository, S3Settings};
 use crate::api::backup::{BackupProfile, StorageType};
@@ -87,6 +87,28 @@ impl BackupObjects {
         due
     }
 
+    /// Deleted backups whose group is gone keep the finalizer nobody else will remove: let
+    /// them go (their artifacts are left, saying so). Called on the resync, once the group
+    /// watch has had time to list every group.
+    pub(super) async fn release_orphans(
+        &mut self,
+        ctx: &OperatorContext,
+        groups: &std::collections::BTreeSet<(String, String)>,
+    ) {
+        for backup in self.known.all() {
+            let key = (
+                backup.namespace().unwrap_or_default(),
+                backup.spec.failover_group_ref.name.clone(),
+            );
+            if artifacts::deleting(&backup)
+                && artifacts::has_finalizer(&backup)
+                && !groups.contains(&key)
+            {
+                artifacts::clean_up(ctx, None, &backup, &mut self.events).await;
+            }
+        }
+    }
+
     /// The `MysqlBackup` named `name` in `namespace`, as last watched.
     pub(super) fn backup(&self, namespace: &str, name: &str) -> Option<Arc<MysqlBackup>> {
         self.known.get(namespace, name)
@@ -144,10 +166,18 @@ impl BackupObjects {
         let backups = self.known.of_group(&namespace, &group.name_any());
         for backup in &backups {
             let span = tracing::info_span!("backup", name = %backup.name_any(), profile = %backup.spec.profile_name);
+            if artifacts::deleting(backup) {
+                if artifacts::has_finalizer(backup) {
+                    let cleanup = artifacts::clean_up(ctx, Some(group), backup, &mut self.events);
+                    tracing::Instrument::instrument(cleanup, span).await;
+                }
+                continue;
+            }
             let step = self.reconcile_backup(ctx, group, failover, backup);
             tracing::Instrument::instrument(step, span).await;
         }
         record_last_successes(ctx, group, &backups);
+        artifacts::apply_retention(ctx, group, &backups).await;
         let in_namespace = self.known.in_namespace(&namespace);
         self.verifications
             .reconcile_group(ctx, group, &in_namespace)
@@ -172,6 +202,12 @@ impl BackupObjects {
             *wake = (*wake).min(due);
         }
         if phase.is_some_and(Phase::is_terminal) {
+            return;
+        }
+        // The finalizer before any Job: no artifact is written for an object that could go
+        // without its cleanup. The write brings the next pass, which starts the backup.
+        if phase != Some(Phase::Running) && !artifacts::has_finalizer(backup) {
+            artifacts::add_finalizer(ctx, backup).await;
             return;
         }
         let now = crate::shells::backup::now();
@@ -491,13 +527,37 @@ async fn read_manifest(
     id: &str,
 ) -> Result<ManifestRead, String> {
     let url = repository_url(profile).map_err(|e| e.to_string())?;
-    let (StorageType::S3, Some(s3)) = (profile.storage.storage_type, &profile.storage.s3) else {
+    if profile.storage.storage_type != StorageType::S3 {
         return Ok(ManifestRead::Unreadable(format!(
             "the Job succeeded; backup {id} is on the backup volume ({url}), which only Jobs mount: `bloodraven backup list --from {url}` in a pod that mounts it shows its manifest"
         )));
-    };
+    }
     let namespace = backup.namespace().unwrap_or_default();
-    let data = read_secret_data(&ctx.client, &namespace, &s3.credentials_secret)
+    let Some(catalog) = open_catalog(ctx, &namespace, profile).await? else {
+        return Ok(ManifestRead::Unreadable(format!(
+            "the Job succeeded; backup {id} is in {url}, which the operator cannot read"
+        )));
+    };
+    match tokio::time::timeout(MANIFEST_TIMEOUT, catalog.manifest(id)).await {
+        Ok(Ok(Some(manifest))) => Ok(ManifestRead::Found(Box::new(manifest))),
+        Ok(Ok(None)) => Ok(ManifestRead::Missing),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("no answer from {url} within {MANIFEST_TIMEOUT:?}")),
+    }
+}
+
+/// The catalog of an S3 profile's repository, opened with the profile's credentials Secret
+/// (in `namespace`); `None` for a backup volume, which only Jobs mount.
+pub(super) async fn open_catalog(
+    ctx: &OperatorContext,
+    namespace: &str,
+    profile: &BackupProfile,
+) -> Result<Option<Catalog>, String> {
+    let (StorageType::S3, Some(s3)) = (profile.storage.storage_type, &profile.storage.s3) else {
+        return Ok(None);
+    };
+    let url = repository_url(profile).map_err(|e| e.to_string())?;
+    let data = read_secret_data(&ctx.client, namespace, &s3.credentials_secret)
         .await
         .map_err(|e| e.to_string())?;
     let settings = S3Settings {
@@ -511,13 +571,10 @@ async fn read_manifest(
             .filter(|v| !v.is_empty())
     });
     let store = ObjectRepository::open(&url, &settings).map_err(|e| e.to_string())?;
-    let catalog = Catalog::new(Arc::new(store), crate::shells::backup::ABANDONED_AFTER);
-    match tokio::time::timeout(MANIFEST_TIMEOUT, catalog.manifest(id)).await {
-        Ok(Ok(Some(manifest))) => Ok(ManifestRead::Found(Box::new(manifest))),
-        Ok(Ok(None)) => Ok(ManifestRead::Missing),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err(format!("no answer from {url} within {MANIFEST_TIMEOUT:?}")),
-    }
+    Ok(Some(Catalog::new(
+        Arc::new(store),
+        crate::shells::backup::ABANDONED_AFTER,
+    )))
 }
 
 fn location(profile: &BackupProfile, id: &str) -> String {

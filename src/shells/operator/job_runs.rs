@@ -82,6 +82,11 @@ impl<K: kube::Resource + OfGroup> Watched<K> {
             .cloned()
     }
 
+    /// Every object.
+    pub(super) fn all(&self) -> Vec<Arc<K>> {
+        self.objects.values().cloned().collect()
+    }
+
     /// Every object in `namespace`.
     pub(super) fn in_namespace(&self, namespace: &str) -> Vec<Arc<K>> {
         self.objects

@@ -90,7 +90,7 @@ pub(super) async fn lead(
                     dirty_backups.insert(key);
                 }
             }
-            _ = resync.tick() => dirty.extend(known.keys().cloned()),
+            _ = resync.tick() => resync_all(&ctx, &known, &mut dirty, &mut backups).await,
             () = wake_at(backups.next_wake()) => {
                 let due = backups.take_due(crate::shells::backup::now());
                 dirty_backups.extend(due.into_iter().filter(|k| known.contains_key(k)));
@@ -140,6 +140,18 @@ pub(super) async fn lead(
     for (_, runtime) in runtimes {
         runtime.stop().await;
     }
+}
+
+/// Every group gets a pass, and deleted backups of groups that are gone are let go.
+async fn resync_all(
+    ctx: &OperatorContext,
+    known: &BTreeMap<GroupKey, Arc<MysqlFailoverGroup>>,
+    dirty: &mut BTreeSet<GroupKey>,
+    backups: &mut BackupObjects,
+) {
+    dirty.extend(known.keys().cloned());
+    let groups = known.keys().cloned().collect();
+    backups.release_orphans(ctx, &groups).await;
 }
 
 /// A deleted group: its loop stops and its metrics go.

@@ -12,6 +12,7 @@
 //! resourceVersion precondition, and reports decisions as status, Events, pod labels, node
 //! taints and the DNSEndpoint ([`group`]).
 
+mod artifacts;
 mod backups;
 pub mod endpoints;
 mod group;
