@@ -15,6 +15,7 @@ use super::backups::{BackupEvent, BackupObjects};
 use super::group::GroupRuntime;
 use crate::adapters::kube::WatchScope;
 use crate::adapters::kube::objects::GroupChanged;
+use crate::adapters::kube::secrets::Ensured;
 use crate::api::{MysqlBackup, MysqlBackupVerification, MysqlFailoverGroup};
 use crate::control::reconcile::reconcile_children;
 
@@ -178,6 +179,13 @@ async fn reconcile(
                 None
             }
         };
+        match super::sidecar_token::ensure(&ctx.client, group).await {
+            Ok(Some(Ensured::Created)) => {
+                tracing::info!("created the sidecar token Secret");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot ensure the sidecar token Secret"),
+        }
         let (runtime, outcome) = GroupRuntime::sync(ctx, runtime, group).await;
         if let Err(e) = outcome {
             tracing::warn!(error = %e, reason = e.reason(), "the group's failover loop cannot run as specified");
