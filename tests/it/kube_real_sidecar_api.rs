@@ -9,6 +9,7 @@
 use std::time::{Duration, Instant};
 
 use bloodraven::api::annotations::SIDECAR;
+use bloodraven::render::names;
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams};
@@ -18,6 +19,7 @@ use crate::failover_common::TestResult;
 use crate::kube_real_operator::{
     Fixture, Operator, SIDECAR_ONLY_REQUESTS, Timing, granted_to_operator,
 };
+use crate::sidecar_support::SidecarProcess;
 use crate::support::mysql::free_port;
 
 const TOKEN_SECRET: &str = "mysql-orders-sidecar-token";
@@ -133,6 +135,62 @@ async fn answers_only_the_token(port: u16, fixture: &Fixture, first: &str) -> Te
     Ok(())
 }
 
+/// `bloodraven sidecar` for pdx with `token`, its operator URL the endpoint on `port`:
+/// its `/status` shows the operator's answer, iad, and no error.
+async fn a_real_sidecar_hears_the_operator(
+    fixture: &Fixture,
+    operator: &Operator,
+    port: u16,
+    token: &str,
+) -> TestResult {
+    let dir = tempfile::tempdir()?;
+    std::fs::write(dir.path().join("token"), format!("{token}\n"))?;
+    let listen = free_port()?;
+    let config = dir.path().join("sidecar.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "site: pdx\nmysql: {{address: \"{mysql}\", credentials: {{user: root}}}}\n\
+             operator: {{url: \"http://127.0.0.1:{port}{path}\"}}\n\
+             leaseTimeout: 3s\npeerCheckInterval: 1s\nlisten: \"127.0.0.1:{listen}\"\n\
+             auth: {{tokenFile: token}}\n",
+            mysql = fixture.instance("pdx")?.address(),
+            path = names::sidecar_active_site_path(fixture.namespace(), "orders"),
+        ),
+    )?;
+    let _sidecar = SidecarProcess::spawn(&config, None, &dir.path().join("sidecar.log"));
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let status: Option<Value> = match client
+            .get(format!("http://127.0.0.1:{listen}/status"))
+            .bearer_auth(token)
+            .send()
+            .await
+        {
+            Ok(response) if response.status().is_success() => Some(response.json().await?),
+            _ => None,
+        };
+        if let Some(status) = &status
+            && status["operator"]["activeSite"] == "iad"
+            && status["operator"]["lastError"].is_null()
+        {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "the sidecar never heard iad from the operator: {status:?}\n{}\n{}",
+                std::fs::read_to_string(dir.path().join("sidecar.log")).unwrap_or_default(),
+                operator.log_text()
+            )
+            .into());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs a real API server: scripts/kube-apiserver-test.sh"]
 async fn kube_real_sidecar_api_token_secret_once_and_active_site_for_the_right_token() -> TestResult
@@ -224,6 +282,13 @@ async fn kube_real_sidecar_api_token_secret_once_and_active_site_for_the_right_t
         .await?;
     let again = wait_token(&fixture, &a, |t| t != "rotated-by-the-user").await?;
     assert_ne!(again, first);
+
+    // A real sidecar (site pdx, a replica: already read-only, so its fences change
+    // nothing) reaches the endpoint with the group's token and hears iad.
+    Box::pin(a_real_sidecar_hears_the_operator(
+        &fixture, &b, port_b, &again,
+    ))
+    .await?;
 
     // RBAC: the token Secret's creation is sent and granted.
     let used = a.kube_requests().await?;
