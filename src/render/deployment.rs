@@ -63,8 +63,9 @@ pub const SIDECAR_CONFIG_ENV: &str = "BLOODRAVEN_SIDECAR_CONFIG";
 const SIDECAR_TOKEN_DIR: &str = "/var/run/bloodraven/sidecar";
 /// Where the sidecar reads its TLS pair and CA (the group's cert-manager Secret).
 const SIDECAR_TLS_DIR: &str = "/etc/bloodraven/sidecar-tls";
-/// The operator's auxiliary endpoint when `spec.sidecar.bloodravenAddress` is unset.
-const DEFAULT_OPERATOR_ADDRESS: &str = "bloodraven:8082";
+/// The operator's sidecar endpoint when neither `spec.sidecar.bloodravenAddress` nor
+/// `serve --sidecar-address` says where it is.
+pub const DEFAULT_OPERATOR_ADDRESS: &str = "bloodraven:8082";
 
 /// The first-boot script of the `init-datadir` container (bash: the official image's
 /// entrypoint is a bash script, so bash is there). The password is escaped for a SQL string
@@ -258,18 +259,18 @@ pub(crate) fn sidecar_config(owner: &Owner<'_>, site: &SiteSpec) -> String {
     let address = sidecar
         .bloodraven_address
         .as_deref()
+        .or(owner.sidecar_operator_address)
         .unwrap_or(DEFAULT_OPERATOR_ADDRESS);
     let mut text = format!(
         "site: {site_name}\n\
          mysql: {{address: \"127.0.0.1:{MYSQL_PORT}\", credentials: {{user: root, passwordEnv: {ROOT_PASSWORD_KEY}}}}}\n\
-         operator: {{url: \"http://{address}/active-site?namespace={ns}&group={group}\"}}\n\
+         operator: {{url: \"http://{address}{path}\"}}\n\
          leaseTimeout: {lease}\n\
          peerCheckInterval: {interval}\n\
          listen: \"0.0.0.0:{SIDECAR_PORT}\"\n\
          auth: {{tokenFile: {SIDECAR_TOKEN_DIR}/{token_key}}}\n",
         site_name = site.name,
-        ns = owner.namespace,
-        group = owner.name,
+        path = names::sidecar_active_site_path(owner.namespace, owner.name),
         lease = sidecar.lease_timeout,
         interval = sidecar.peer_check_interval,
         token_key = names::SIDECAR_TOKEN_KEY,

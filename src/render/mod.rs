@@ -23,6 +23,7 @@ pub mod restore;
 pub mod rollout;
 pub mod security;
 pub mod services;
+pub mod sidecar_token;
 mod spec;
 pub mod status;
 pub mod storage;
@@ -47,12 +48,16 @@ use crate::error::{Categorized, Category};
 pub struct RenderOptions {
     /// The data volume size for a site whose spec gives none (a PVC must request a size).
     pub default_storage_size: Quantity,
+    /// `host:port` of the operator's sidecar endpoint (`serve --sidecar-address`, the
+    /// chart's Service), for groups whose `spec.sidecar.bloodravenAddress` is unset.
+    pub sidecar_operator_address: Option<String>,
 }
 
 impl Default for RenderOptions {
     fn default() -> Self {
         Self {
             default_storage_size: Quantity("10Gi".to_owned()),
+            sidecar_operator_address: None,
         }
     }
 }
@@ -160,6 +165,8 @@ pub(crate) struct Owner<'a> {
     pub spec: &'a MysqlFailoverGroupSpec,
     /// The group opted in to the sidecar ([`crate::api::annotations::SIDECAR`]).
     pub sidecar: bool,
+    /// [`RenderOptions::sidecar_operator_address`].
+    pub sidecar_operator_address: Option<&'a str>,
 }
 
 impl<'a> Owner<'a> {
@@ -192,6 +199,7 @@ impl<'a> Owner<'a> {
             },
             spec: &group.spec,
             sidecar: crate::api::annotations::sidecar_enabled(group),
+            sidecar_operator_address: None,
         })
     }
 
@@ -212,7 +220,8 @@ pub fn render(
     group: &MysqlFailoverGroup,
     options: &RenderOptions,
 ) -> Result<DesiredObjects, RenderError> {
-    let owner = Owner::new(group)?;
+    let mut owner = Owner::new(group)?;
+    owner.sidecar_operator_address = options.sidecar_operator_address.as_deref();
     check_names(&owner)?;
 
     let mut configs = BTreeMap::new();

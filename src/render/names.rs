@@ -91,6 +91,12 @@ pub fn sidecar_token_secret(group: &str) -> String {
 /// The key of the sidecar token in [`sidecar_token_secret`].
 pub const SIDECAR_TOKEN_KEY: &str = "token";
 
+/// The operator's active-site endpoint for the sidecars of `namespace/group` (served by
+/// every `bloodraven serve` replica on `--sidecar-listen`).
+pub fn sidecar_active_site_path(namespace: &str, group: &str) -> String {
+    format!("/sidecar/v1/namespaces/{namespace}/groups/{group}/active-site")
+}
+
 /// The key of a site's my.cnf in the group's ConfigMap.
 pub fn config_key(site_name: &str) -> String {
     format!("{site_name}.cnf")

@@ -511,7 +511,7 @@ fn every_site_pod_runs_a_restricted_sidecar_with_its_token_and_peers() {
     );
     assert_eq!(
         parsed.operator_url,
-        "http://bloodraven:8082/active-site?namespace=db&group=orders"
+        "http://bloodraven:8082/sidecar/v1/namespaces/db/groups/orders/active-site"
     );
     assert!(parsed.tls.is_none());
     let password = env
@@ -573,6 +573,34 @@ fn every_site_pod_runs_a_restricted_sidecar_with_its_token_and_peers() {
 }
 
 #[test]
+fn the_sidecar_calls_the_address_serve_was_given_unless_the_group_names_one() {
+    let g = with_sidecar();
+    let options = RenderOptions {
+        sidecar_operator_address: Some("bloodraven.bloodraven-system.svc:8082".to_owned()),
+        ..RenderOptions::default()
+    };
+    let operator_url = |g: &MysqlFailoverGroup| {
+        let objects = render(g, &options).unwrap();
+        let config = pod_of(&objects, 0).containers[1].env.as_ref().unwrap()[0]
+            .value
+            .clone()
+            .unwrap();
+        parse_rendered(&config).unwrap().operator_url
+    };
+    assert_eq!(
+        operator_url(&g),
+        "http://bloodraven.bloodraven-system.svc:8082/sidecar/v1/namespaces/db/groups/orders/active-site"
+    );
+    let mut named = g.clone();
+    named.spec.sidecar = Some(crate::api::failover_group::SidecarSpec {
+        lease_timeout: "20s".to_owned(),
+        peer_check_interval: "5s".to_owned(),
+        bloodraven_address: Some("elsewhere:9000".to_owned()),
+    });
+    assert!(operator_url(&named).starts_with("http://elsewhere:9000/sidecar/v1/"));
+}
+
+#[test]
 fn sidecar_settings_image_resources_and_tls_come_from_the_spec() {
     let mut g = with_sidecar();
     g.spec.sidecar_image = Some("registry.example.com/bloodraven:1.2.3".to_owned());
@@ -615,10 +643,9 @@ fn sidecar_settings_image_resources_and_tls_come_from_the_spec() {
         parsed.peers[0].url,
         "https://mysql-orders-iad-internal.db.svc:8443"
     );
-    assert!(
-        parsed
-            .operator_url
-            .starts_with("http://bloodraven.ops.svc:8082/active-site")
+    assert_eq!(
+        parsed.operator_url,
+        "http://bloodraven.ops.svc:8082/sidecar/v1/namespaces/db/groups/orders/active-site"
     );
     let tls = parsed.tls.unwrap();
     assert_eq!(

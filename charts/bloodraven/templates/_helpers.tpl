@@ -89,7 +89,8 @@ one by name (get): no Secret is listed or watched for the controllers. */}}
   verbs: [update, patch]
 - apiGroups: [""]
   resources: [secrets]
-  verbs: [get]
+  # create: each sidecar-enabled group's token Secret, only when absent (never updated)
+  verbs: [get, create]
 - apiGroups: [""]
   resources: [configmaps, persistentvolumeclaims, services]
   verbs: [list, watch, patch]

@@ -142,6 +142,70 @@ pub async fn read_secret_data(
     fetch(&api, namespace, name).await
 }
 
+/// What [`create_if_absent`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ensured {
+    /// A Secret of that name was there; it was left alone.
+    Existing,
+    /// It was absent and is created now.
+    Created,
+}
+
+/// Creates `secret` unless a Secret of its name exists. An existing Secret is never
+/// written (a user may have rotated what it holds); a concurrent creator's win (409)
+/// counts as existing. Bounded like every read here.
+pub async fn create_if_absent(
+    client: &kube::Client,
+    secret: &Secret,
+) -> Result<Ensured, SecretError> {
+    let namespace = secret.metadata.namespace.clone().unwrap_or_default();
+    let name = secret.metadata.name.clone().unwrap_or_default();
+    let unavailable = |message: String| SecretError::Unavailable {
+        namespace: namespace.clone(),
+        name: name.clone(),
+        message,
+    };
+    let api: Api<Secret> = Api::namespaced(client.clone(), &namespace);
+    let found = tokio::time::timeout(REQUEST_TIMEOUT, api.get_opt(&name))
+        .await
+        .map_err(|_| unavailable(format!("no answer in {REQUEST_TIMEOUT:?}")))?
+        .map_err(|e| unavailable(e.to_string()))?;
+    if found.is_some() {
+        return Ok(Ensured::Existing);
+    }
+    match tokio::time::timeout(
+        REQUEST_TIMEOUT,
+        api.create(&kube::api::PostParams::default(), secret),
+    )
+    .await
+    .map_err(|_| unavailable(format!("no answer in {REQUEST_TIMEOUT:?}")))?
+    {
+        Ok(_) => Ok(Ensured::Created),
+        Err(kube::Error::Api(status)) if status.code == 409 => Ok(Ensured::Existing),
+        Err(e) => Err(unavailable(e.to_string())),
+    }
+}
+
+/// The text under `key` of Secret `namespace/name`, trimmed; `None` when the Secret, the
+/// key or any non-blank UTF-8 text under it is missing.
+pub async fn read_secret_text(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+    key: &str,
+) -> Result<Option<String>, SecretError> {
+    match read_secret_data(client, namespace, name).await {
+        Ok(data) => Ok(data
+            .get(key)
+            .and_then(|bytes| std::str::from_utf8(bytes).ok())
+            .map(str::trim)
+            .filter(|text| !text.is_empty())
+            .map(str::to_owned)),
+        Err(SecretError::NotFound { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 async fn fetch(
     api: &Api<Secret>,
     namespace: &str,

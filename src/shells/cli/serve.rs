@@ -159,6 +159,17 @@ pub struct ServeArgs {
         default_value = "bloodraven"
     )]
     pub job_service_account: String,
+    /// Plain-HTTP listener of the sidecars' active-site endpoint
+    /// (`/sidecar/v1/namespaces/<ns>/groups/<group>/active-site`, bearer-authenticated with
+    /// the group's sidecar token), served by every replica while the controllers run; the
+    /// chart passes `0.0.0.0:8082`. Unset: not served.
+    #[arg(long, value_name = "ADDR")]
+    pub sidecar_listen: Option<SocketAddr>,
+    /// `host:port` rendered sidecars call for that endpoint: the operator Service's
+    /// `sidecar` port (the chart passes `<service>.<namespace>.svc:8082`). A group's
+    /// `spec.sidecar.bloodravenAddress` wins over it.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub sidecar_address: Option<String>,
 }
 
 /// See [`ServeArgs::controllers`].
@@ -325,6 +336,15 @@ async fn start_operator(
         },
         ..OperatorOptions::default()
     };
+    options
+        .render
+        .sidecar_operator_address
+        .clone_from(&args.sidecar_address);
+    let sidecar_listener = args
+        .sidecar_listen
+        .map(std::net::TcpListener::bind)
+        .transpose()
+        .map_err(|e| format!("--sidecar-listen: {e}"))?;
     if let Some(path) = &args.site_endpoints {
         options.endpoints = Endpoints::from_file(path).map_err(|e| e.to_string())?;
     }
@@ -334,6 +354,7 @@ async fn start_operator(
         options,
         server.metrics(),
         args.controller_threads,
+        sidecar_listener,
         stop,
     )
     .map(Some)

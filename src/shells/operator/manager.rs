@@ -16,6 +16,7 @@ use super::group::GroupRuntime;
 use super::restores::{self, Restores};
 use crate::adapters::kube::WatchScope;
 use crate::adapters::kube::objects::GroupChanged;
+use crate::adapters::kube::secrets::Ensured;
 use crate::api::{MysqlBackup, MysqlBackupVerification, MysqlFailoverGroup};
 use crate::control::reconcile::reconcile_children;
 
@@ -225,6 +226,13 @@ async fn reconcile(
                 None
             }
         };
+        match super::sidecar_token::ensure(&ctx.client, group).await {
+            Ok(Some(Ensured::Created)) => {
+                tracing::info!("created the sidecar token Secret");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot ensure the sidecar token Secret"),
+        }
         if restores::frozen(ctx, group) {
             // A restore is loading into the primary: no failover decision may act on it
             // until the Job has ended (see `restore_run`).

@@ -11,6 +11,10 @@
 //! through their internal Services, persists its state in the group's status with a
 //! resourceVersion precondition, and reports decisions as status, Events, pod labels, node
 //! taints and the DNSEndpoint ([`group`]).
+//!
+//! Every replica also answers the sidecars' active-site endpoint ([`sidecar_api`]) when
+//! given a listener for it; the leader creates each opted-in group's sidecar token Secret
+//! ([`sidecar_token`]).
 
 mod artifacts;
 mod backups;
@@ -21,6 +25,8 @@ mod manager;
 mod restores;
 mod retries;
 mod schedules;
+pub mod sidecar_api;
+mod sidecar_token;
 mod verifications;
 
 use std::future::Future;
@@ -117,13 +123,15 @@ pub enum OperatorError {
     Caches(String),
     #[error("Kubernetes client: {0}")]
     Client(String),
+    #[error("the sidecar endpoint's listener: {0}")]
+    SidecarListener(String),
 }
 
 impl Categorized for OperatorError {
     fn category(&self) -> Category {
         match self {
             Self::Election(_) => Category::Config,
-            Self::Caches(_) | Self::Client(_) => Category::Unavailable,
+            Self::Caches(_) | Self::Client(_) | Self::SidecarListener(_) => Category::Unavailable,
         }
     }
 }
@@ -151,6 +159,7 @@ pub fn spawn(
     options: OperatorOptions,
     metrics: Arc<ServeMetrics>,
     threads: usize,
+    sidecar_listener: Option<std::net::TcpListener>,
     mut stop: watch::Receiver<bool>,
 ) -> std::io::Result<std::thread::JoinHandle<Result<(), OperatorError>>> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -166,21 +175,45 @@ pub fn spawn(
                     .kube_requests()
                     .client(config)
                     .map_err(|e| OperatorError::Client(e.to_string()))?;
-                Box::pin(run(client, options, metrics, async move {
-                    let _ = stop.wait_for(|s| *s).await;
-                }))
+                Box::pin(run(
+                    client,
+                    options,
+                    metrics,
+                    sidecar_listener,
+                    async move {
+                        let _ = stop.wait_for(|s| *s).await;
+                    },
+                ))
                 .await
             })
         })
 }
 
-/// Takes part in the election until `shutdown`, running the controllers while leading.
+/// Takes part in the election until `shutdown`, running the controllers while leading,
+/// and answers the sidecars on `sidecar_listener` (leading or not) when given one.
 pub async fn run(
     client: kube::Client,
     options: OperatorOptions,
     metrics: Arc<ServeMetrics>,
+    sidecar_listener: Option<std::net::TcpListener>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), OperatorError> {
+    let (sidecar_stop_tx, sidecar_stop) = watch::channel(false);
+    let sidecar_server = match sidecar_listener {
+        Some(listener) => {
+            let listener = listener
+                .set_nonblocking(true)
+                .and_then(|()| tokio::net::TcpListener::from_std(listener))
+                .map_err(|e| OperatorError::SidecarListener(e.to_string()))?;
+            let api = sidecar_api::SidecarApi::start(client.clone(), &options.scope);
+            let router = sidecar_api::router(api.clone());
+            Some((
+                api,
+                tokio::spawn(sidecar_api::serve(listener, router, sidecar_stop)),
+            ))
+        }
+        None => None,
+    };
     let store = Arc::new(KubeLeaseStore::new(
         client.clone(),
         &options.lease_namespace,
@@ -242,6 +275,11 @@ pub async fn run(
     }
     let _ = release_tx.send(true);
     let _ = election_task.await;
+    let _ = sidecar_stop_tx.send(true);
+    if let Some((api, server)) = sidecar_server {
+        let _ = server.await;
+        api.stop();
+    }
     Ok(())
 }
 

@@ -54,13 +54,20 @@ impl Token {
 
     /// Whether `offered` is the token, in time independent of where they differ.
     pub fn matches(&self, offered: &[u8]) -> bool {
-        let want = Sha256::digest(self.current.load().as_bytes());
-        let got = Sha256::digest(offered);
-        want.iter()
-            .zip(got.iter())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
+        token_matches(self.current.load().as_bytes(), offered)
     }
+}
+
+/// Whether `offered` equals `want`, in time independent of where they differ (both are
+/// hashed, then compared without an early exit). The operator's sidecar endpoint checks
+/// the group's token with it too.
+pub fn token_matches(want: &[u8], offered: &[u8]) -> bool {
+    let want = Sha256::digest(want);
+    let got = Sha256::digest(offered);
+    want.iter()
+        .zip(got.iter())
+        .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+        == 0
 }
 
 fn read(path: &Path) -> Result<String, String> {
@@ -90,7 +97,8 @@ pub struct AuthState {
 /// The one route anyone may call.
 pub const OPEN_PATH: &str = "/health";
 
-fn bearer(headers: &HeaderMap) -> Option<&[u8]> {
+/// The credentials of an `Authorization: Bearer <token>` header, trimmed.
+pub fn bearer(headers: &HeaderMap) -> Option<&[u8]> {
     let value = headers.get(header::AUTHORIZATION)?.as_bytes();
     let scheme = value.get(..7)?;
     scheme

@@ -5,7 +5,7 @@
 //! mysql:
 //!   address: 127.0.0.1:3306
 //!   credentials: {user: bloodraven, passwordFile: operator.password}   # or userEnv/passwordEnv
-//! operator: {url: "http://bloodraven:8082/active-site?namespace=db&group=orders"}
+//! operator: {url: "http://bloodraven.bloodraven-system.svc:8082/sidecar/v1/namespaces/db/groups/orders/active-site"}
 //! peers:
 //!   - {name: pdx, url: "https://mysql-orders-pdx-internal:8443"}
 //! leaseTimeout: 20s         # operator and every peer silent this long: fence

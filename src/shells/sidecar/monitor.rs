@@ -73,6 +73,17 @@ pub struct ActiveSiteBody {
     pub observed_at: Option<u64>,
 }
 
+impl ActiveSiteBody {
+    /// The authority's own answer (standalone's and the operator's): `{"activeSite": ..}`,
+    /// `null` when no site is active. The sidecar stamps it with the time it heard it.
+    pub fn authoritative(active_site: Option<String>) -> Self {
+        Self {
+            active_site,
+            observed_at: None,
+        }
+    }
+}
+
 /// The local MySQL as last probed.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -599,14 +610,14 @@ fn poll_all(caller: &Caller, config: &SidecarConfig) -> Vec<Call> {
     let operator_caller = caller.clone();
     let operator_url = config.operator_url.clone();
     calls.push(Box::pin(async move {
-        (None, fetch(&operator_caller, &operator_url, false).await)
+        (None, fetch(&operator_caller, &operator_url).await)
     }));
     for (i, peer) in config.peers.iter().enumerate() {
         let caller = caller.clone();
         let url = format!("{}/peer/active-site", peer.url);
-        calls.push(Box::pin(async move {
-            (Some(i), fetch(&caller, &url, true).await)
-        }));
+        calls.push(Box::pin(
+            async move { (Some(i), fetch(&caller, &url).await) },
+        ));
     }
     calls
 }
@@ -614,13 +625,17 @@ fn poll_all(caller: &Caller, config: &SidecarConfig) -> Vec<Call> {
 /// What one poll brought: `Ok(None)` reached with nothing to say (204).
 type Fetched = Result<Option<ActiveSiteBody>, String>;
 
-async fn fetch(caller: &Caller, url: &str, peer: bool) -> Fetched {
-    let mut request = caller.http.get(url).timeout(caller.timeout);
-    if peer {
-        // The token goes to peers only: the operator's endpoint does not need it.
-        request = request.bearer_auth(caller.token.current_text());
-    }
-    let response = request.send().await.map_err(|e| e.to_string())?;
+async fn fetch(caller: &Caller, url: &str) -> Fetched {
+    // The operator's endpoint checks the group's token as the peers do (standalone's
+    // loopback endpoint ignores it).
+    let response = caller
+        .http
+        .get(url)
+        .timeout(caller.timeout)
+        .bearer_auth(caller.token.current_text())
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
     match response.status().as_u16() {
         204 => Ok(None),
         200 => {

@@ -16,6 +16,7 @@ use serde_json::json;
 
 use crate::control::{ControlHandle, Reply};
 use crate::failover::{GroupStatus, Request};
+use crate::shells::sidecar::monitor::ActiveSiteBody;
 
 /// Shorter GTID prefixes are too easy to type by accident.
 const MIN_CONFIRM_PREFIX: usize = 8;
@@ -101,7 +102,9 @@ async fn status(State(api): State<ApiState>) -> Response {
 /// active). 503 until the first poll, so a sidecar never reads "no answer yet" as an answer.
 async fn active_site(State(api): State<ApiState>) -> Response {
     match api.handle.status() {
-        Some(status) => axum::Json(json!({"activeSite": status.active_site})).into_response(),
+        Some(status) => {
+            axum::Json(ActiveSiteBody::authoritative(status.active_site)).into_response()
+        }
         None => not_ready(),
     }
 }
