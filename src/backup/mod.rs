@@ -12,6 +12,7 @@ pub mod pitr;
 pub mod restore_run;
 pub mod retention;
 pub mod run;
+pub mod sanity;
 pub mod seal;
 pub mod source;
 pub mod verification;
