@@ -813,11 +813,17 @@ fn backup_cli_verify_sanity_check_meets_or_misses_its_expectation() {
         "{missed}"
     );
 
-    // An empty result is 0: below a minimum of 1 (and, without a minimum, no row fails).
+    empty_and_odd_results(&repo, &id, target);
+    a_slow_query_is_stopped_at_its_limit(&repo, &id, target);
+}
+
+/// An empty result is 0: below a minimum of 1 (and, without a minimum, no row fails); a
+/// value that is not an integer is named.
+fn empty_and_odd_results(repo: &Repo, id: &str, target: &MysqlInstance) {
     let none = "SELECT id FROM shop.orders WHERE id > 100";
     let (ok, report) = verify_into(
-        &repo,
-        &id,
+        repo,
+        id,
         target,
         &["--sanity-query", none, "--sanity-min-value", "1"],
     );
@@ -828,7 +834,7 @@ fn backup_cli_verify_sanity_check_meets_or_misses_its_expectation() {
         error.contains("returned 0, less than the minimum 1"),
         "{error}"
     );
-    let (ok, report) = verify_into(&repo, &id, target, &["--sanity-query", none]);
+    let (ok, report) = verify_into(repo, id, target, &["--sanity-query", none]);
     assert!(!ok, "{report}");
     assert!(
         report["error"]
@@ -837,8 +843,8 @@ fn backup_cli_verify_sanity_check_meets_or_misses_its_expectation() {
         "{report}"
     );
     let (ok, report) = verify_into(
-        &repo,
-        &id,
+        repo,
+        id,
         target,
         &["--sanity-query", none, "--sanity-min-value", "0"],
     );
@@ -846,8 +852,8 @@ fn backup_cli_verify_sanity_check_meets_or_misses_its_expectation() {
 
     // A value that is not an integer is named.
     let (ok, report) = verify_into(
-        &repo,
-        &id,
+        repo,
+        id,
         target,
         &[
             "--sanity-query",
@@ -863,12 +869,14 @@ fn backup_cli_verify_sanity_check_meets_or_misses_its_expectation() {
             .is_some_and(|e| e.contains("\"second\" is not an integer")),
         "{report}"
     );
+}
 
-    // Over the limit: stopped at it, not after the query's own five seconds.
+/// Over the limit: stopped at it, not after the query's own five seconds.
+fn a_slow_query_is_stopped_at_its_limit(repo: &Repo, id: &str, target: &MysqlInstance) {
     let asked = Instant::now();
     let (ok, report) = verify_into(
-        &repo,
-        &id,
+        repo,
+        id,
         target,
         &[
             "--sanity-query",
@@ -887,5 +895,5 @@ fn backup_cli_verify_sanity_check_meets_or_misses_its_expectation() {
     let ms = report["sanityCheck"]["durationMs"].as_i64().expect("ms");
     assert!((1000..4000).contains(&ms), "{report}");
     assert!(took < Duration::from_secs(5), "{took:?}: {report}");
-    assert_eq!(record(&repo, "v-slow")["reason"], "SanityCheckTimeout");
+    assert_eq!(record(repo, "v-slow")["reason"], "SanityCheckTimeout");
 }

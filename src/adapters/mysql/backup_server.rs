@@ -242,7 +242,7 @@ impl BackupServer {
     /// Runs `sql` (a read-only check) within `limit`, bounded twice: the server's
     /// `max_execution_time` stops a SELECT at the limit, and the client gives up shortly
     /// after it and kills the statement (`KILL QUERY`) for anything else. A statement that
-    /// took the whole limit (an interrupted `SLEEP` answers without an error) is a timeout.
+    /// took the whole limit (an interrupted `SLEEP` may answer without an error) is a timeout.
     pub async fn sanity_query(
         &self,
         sql: &str,
