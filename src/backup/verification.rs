@@ -188,9 +188,13 @@ pub fn judge_ending(
     };
     if job_failure.is_none() && found.verified {
         let sanity = found.sanity_check.clone();
+        let ran = sanity.as_ref().and_then(|s| s.ran) == Some(true);
         let message = match sanity.as_ref().and_then(|s| s.result_row.as_deref()) {
             Some(row) => format!("restored; the sanity query returned {row:?}"),
-            None if wants_sanity => "restored; the sanity check passed".to_owned(),
+            None if ran => "restored; the sanity check passed".to_owned(),
+            None if wants_sanity => {
+                "every artifact checked; the sanity query did not run (nothing was restored to run it on)".to_owned()
+            }
             None => "restored; every artifact checked".to_owned(),
         };
         return Verdict {
