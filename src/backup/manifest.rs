@@ -7,6 +7,7 @@
 //! <root>/backups/<id>/manifest.json   written LAST: a backup without it is not complete
 //! <root>/backups/<id>/failed.json     written instead of the manifest when a run fails
 //! <root>/binlogs/<file>               archived binary logs (PITR)
+//! <root>/verifications/<name>.json    a verification's outcome (`backup verify --record-as`)
 //! ```
 //!
 //! The manifest is plain JSON so `list` and retention need no passphrase. Everything a

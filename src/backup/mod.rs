@@ -13,6 +13,7 @@ pub mod restore_run;
 pub mod retention;
 pub mod retry;
 pub mod run;
+pub mod sanity;
 pub mod seal;
 pub mod source;
 pub mod verification;

@@ -3,6 +3,8 @@
 //! how its Job's ending reads.
 
 use super::run::{JobState, NO_SOURCE_TIMEOUT, Phase};
+use super::sanity::VerificationRecord;
+use crate::api::verification::SanityCheckStatus;
 use crate::failover::Timestamp;
 
 /// A `MysqlBackup` as far as choosing one to verify goes.
@@ -48,9 +50,14 @@ pub fn choose_backup<'a>(
 pub enum VerifyStep {
     Nothing,
     Wait(String),
-    Start { backup: String },
+    Start {
+        backup: String,
+    },
     MarkRunning,
+    /// The Job succeeded: read its result record and finish.
     Finish,
+    /// The Job failed (why): read its result record for the reason, and fail.
+    JobFailed(String),
     Fail(String),
 }
 
@@ -74,9 +81,7 @@ pub fn next_verify_step(observed: &VerifyObserved<'_>, now: Timestamp) -> Verify
     }
     match &observed.job {
         JobState::Succeeded => return VerifyStep::Finish,
-        JobState::Failed(why) => {
-            return VerifyStep::Fail(format!("the verification Job failed: {why}"));
-        }
+        JobState::Failed(why) => return VerifyStep::JobFailed(why.clone()),
         JobState::Active if observed.phase == Some(Phase::Running) => return VerifyStep::Nothing,
         JobState::Active => return VerifyStep::MarkRunning,
         JobState::Absent if observed.phase == Some(Phase::Running) => {
@@ -116,6 +121,119 @@ pub fn next_verify_step(observed: &VerifyObserved<'_>, now: Timestamp) -> Verify
     }
     VerifyStep::Start {
         backup: backup.to_owned(),
+    }
+}
+
+/// What the controller found of a Job's result record (`verifications/<name>.json`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordRead {
+    Found(Box<VerificationRecord>),
+    /// The repository holds no record under the name.
+    Missing,
+    /// A record that cannot be read or parsed: why.
+    Corrupt(String),
+    /// The repository is on a volume only Jobs mount (a PVC): what to say instead.
+    OnVolume(String),
+}
+
+/// How a verification ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub succeeded: bool,
+    /// The `Verified` condition's reason.
+    pub reason: String,
+    pub message: String,
+    /// `status.sanityCheck`.
+    pub sanity: Option<SanityCheckStatus>,
+}
+
+/// Judges a finished Job (`job_failure` is why it failed, `None` when it succeeded) with
+/// its result record. A record of another backup is not this run's. `key` names the
+/// record in messages; `wants_sanity` is whether the spec has a sanity query.
+pub fn judge_ending(
+    job_failure: Option<&str>,
+    record: &RecordRead,
+    backup_id: Option<&str>,
+    key: &str,
+    wants_sanity: bool,
+) -> Verdict {
+    let found = match record {
+        RecordRead::Found(found) if backup_id.is_none_or(|id| id == found.backup_id) => found,
+        RecordRead::Found(found) => {
+            let why = format!(
+                "the result record {key} is of backup {}, not this verification's",
+                found.backup_id
+            );
+            return unrecorded(job_failure, &why);
+        }
+        RecordRead::Missing => {
+            return unrecorded(job_failure, &format!("wrote no result record {key}"));
+        }
+        // A repository the operator cannot read: the Job succeeds only when every check
+        // passed, the sanity query included.
+        RecordRead::OnVolume(why) if job_failure.is_none() => {
+            return Verdict {
+                succeeded: true,
+                reason: "Restored".to_owned(),
+                message: why.clone(),
+                sanity: wants_sanity.then(|| SanityCheckStatus {
+                    ran: Some(true),
+                    ..SanityCheckStatus::default()
+                }),
+            };
+        }
+        RecordRead::OnVolume(why) | RecordRead::Corrupt(why) => {
+            return unrecorded(job_failure, why);
+        }
+    };
+    if job_failure.is_none() && found.verified {
+        let sanity = found.sanity_check.clone();
+        let ran = sanity.as_ref().and_then(|s| s.ran) == Some(true);
+        let message = match sanity.as_ref().and_then(|s| s.result_row.as_deref()) {
+            Some(row) => format!("restored; the sanity query returned {row:?}"),
+            None if ran => "restored; the sanity check passed".to_owned(),
+            None if wants_sanity => {
+                "every artifact checked; the sanity query did not run (nothing was restored to run it on)".to_owned()
+            }
+            None => "restored; every artifact checked".to_owned(),
+        };
+        return Verdict {
+            succeeded: true,
+            reason: "Restored".to_owned(),
+            message,
+            sanity,
+        };
+    }
+    Verdict {
+        succeeded: false,
+        reason: found
+            .reason
+            .clone()
+            .unwrap_or_else(|| VERIFICATION_FAILED.to_owned()),
+        message: found.error.clone().unwrap_or_else(|| {
+            format!(
+                "the verification Job failed: {}",
+                job_failure.unwrap_or("its result record says so")
+            )
+        }),
+        sanity: found.sanity_check.clone(),
+    }
+}
+
+const VERIFICATION_FAILED: &str = "VerificationFailed";
+
+/// A Job's ending with no usable record: a failed Job fails with its own reason; a
+/// succeeded one whose outcome is not in the repository has not proved anything.
+fn unrecorded(job_failure: Option<&str>, why: &str) -> Verdict {
+    let message = match job_failure {
+        Some(failure) => format!("the verification Job failed: {failure} ({why})"),
+        None => format!("the verification Job succeeded but {why}"),
+    };
+    Verdict {
+        succeeded: false,
+        reason: VERIFICATION_FAILED.to_owned(),
+        message,
+        sanity: None,
     }
 }
 
@@ -208,9 +326,81 @@ mod tests {
         assert_eq!(next_verify_step(&running, T0), VerifyStep::Finish);
         running.job = JobState::Failed("DeadlineExceeded: x".into());
         assert!(
-            matches!(next_verify_step(&running, T0), VerifyStep::Fail(m) if m.contains("DeadlineExceeded"))
+            matches!(next_verify_step(&running, T0), VerifyStep::JobFailed(m) if m.contains("DeadlineExceeded"))
         );
         running.phase = Some(Phase::Succeeded);
         assert_eq!(next_verify_step(&running, T0), VerifyStep::Nothing);
+    }
+
+    fn record(verified: bool, reason: Option<&str>) -> RecordRead {
+        RecordRead::Found(Box::new(VerificationRecord {
+            format: 1,
+            name: "v.uid".into(),
+            backup_id: "b1".into(),
+            finished_at: "2026-12-02T15:31:00Z".into(),
+            verified,
+            reason: reason.map(str::to_owned),
+            error: (!verified)
+                .then(|| "the sanity query returned 0, less than the minimum 1".into()),
+            restored_rows: Some(3),
+            sanity_check: Some(SanityCheckStatus {
+                ran: Some(true),
+                result_row: Some(if verified { "3" } else { "0" }.into()),
+                duration_ms: Some(4),
+                error: None,
+            }),
+        }))
+    }
+
+    #[test]
+    fn the_ending_is_read_from_the_record() {
+        let key = "verifications/v.uid.json";
+        let ok = judge_ending(None, &record(true, None), Some("b1"), key, true);
+        assert!(ok.succeeded);
+        assert_eq!(
+            ok.sanity.as_ref().and_then(|s| s.result_row.as_deref()),
+            Some("3")
+        );
+        assert!(ok.message.contains("\"3\""), "{}", ok.message);
+
+        let failed = judge_ending(
+            Some("BackoffLimitExceeded: x"),
+            &record(false, Some("SanityCheckFailed")),
+            Some("b1"),
+            key,
+            true,
+        );
+        assert!(!failed.succeeded);
+        assert_eq!(failed.reason, "SanityCheckFailed");
+        assert!(failed.message.contains("minimum 1"), "{}", failed.message);
+        assert_eq!(failed.sanity.and_then(|s| s.result_row), Some("0".into()));
+
+        // Succeeded with nothing behind it proves nothing.
+        let missing = judge_ending(None, &RecordRead::Missing, Some("b1"), key, true);
+        assert!(!missing.succeeded);
+        assert!(missing.message.contains(key), "{}", missing.message);
+        // Another backup's record is not this run's.
+        let other = judge_ending(None, &record(true, None), Some("b2"), key, true);
+        assert!(!other.succeeded);
+        // A failed Job without a record keeps its own reason.
+        let bare = judge_ending(
+            Some("DeadlineExceeded: y"),
+            &RecordRead::Missing,
+            None,
+            key,
+            true,
+        );
+        assert!(!bare.succeeded && bare.message.contains("DeadlineExceeded"));
+        // A PVC repository: the Job's success is all there is to go on.
+        let volume = judge_ending(
+            None,
+            &RecordRead::OnVolume("on the volume".into()),
+            None,
+            key,
+            true,
+        );
+        assert!(volume.succeeded);
+        assert_eq!(volume.sanity.and_then(|s| s.ran), Some(true));
+        assert_eq!(volume.message, "on the volume");
     }
 }

@@ -19,6 +19,7 @@ use super::names;
 use super::{Owner, RenderError};
 use crate::api::backup::BackupProfile;
 use crate::api::{MysqlBackupVerification, MysqlFailoverGroup};
+use crate::backup::sanity::record_name;
 
 /// Labels a verification Job with the verification it runs.
 pub const LABEL_VERIFICATION: &str = "shipstream.io/backup-verification";
@@ -84,9 +85,7 @@ pub fn verification_job(input: &VerificationJobInput<'_>) -> Result<Job, RenderE
     .iter()
     .map(|s| (*s).to_owned())
     .collect();
-    if let Some(check) = &verification.spec.sanity_check {
-        args.extend(["--sanity-query".to_owned(), check.query.clone()]);
-    }
+    args.extend(sanity_args(verification));
     let (mut volumes, mut mounts) =
         job_volumes_for(&owner, &spec, input.profile, &mut args, JobPurpose::Verify)?;
     let storage = verification.spec.storage.clone().unwrap_or_default();
@@ -154,6 +153,32 @@ pub fn verification_job(input: &VerificationJobInput<'_>) -> Result<Job, RenderE
         }
     });
     super::backup::from_json(job)
+}
+
+/// The sanity query and its expectation as `backup verify` flags, and where the outcome is
+/// recorded for the operator: `--record-as <name>.<uid>` (the operator reads no logs).
+fn sanity_args(verification: &MysqlBackupVerification) -> Vec<String> {
+    let mut args = vec![
+        "--record-as".to_owned(),
+        record_name(
+            verification.metadata.name.as_deref().unwrap_or_default(),
+            verification.metadata.uid.as_deref(),
+        ),
+    ];
+    let Some(check) = &verification.spec.sanity_check else {
+        return args;
+    };
+    args.extend(["--sanity-query".to_owned(), check.query.clone()]);
+    if let Some(expect) = &check.expect {
+        if let Some(min) = expect.min_rows {
+            args.extend(["--sanity-min-value".to_owned(), min.to_string()]);
+        }
+        args.extend([
+            "--sanity-timeout-seconds".to_owned(),
+            expect.max_duration_seconds.max(1).to_string(),
+        ]);
+    }
+    args
 }
 
 /// The `datadir` init container and the `mysqld` native sidecar, both on the group's image.
@@ -225,6 +250,38 @@ mod tests {
         assert_eq!(volume_size(None, 7 << 30), "20Gi");
         assert_eq!(volume_size(None, 100 << 30), "150Gi");
         assert_eq!(volume_size(Some("3Ti"), 100 << 30), "3Ti");
+    }
+
+    #[test]
+    fn the_expectation_becomes_flags_and_the_outcome_is_recorded() {
+        use crate::api::verification::{SanityCheck, SanityExpectation};
+        let mut v = MysqlBackupVerification::new(
+            "orders-verify-1",
+            crate::api::verification::MysqlBackupVerificationSpec::default(),
+        );
+        v.metadata.uid = Some("ABC-123".into());
+        assert_eq!(sanity_args(&v), ["--record-as", "orders-verify-1.abc-123"]);
+        v.spec.sanity_check = Some(SanityCheck {
+            query: "SELECT COUNT(*) FROM shop.orders".into(),
+            expect: Some(SanityExpectation {
+                min_rows: Some(10),
+                max_duration_seconds: 5,
+            }),
+        });
+        let args = sanity_args(&v);
+        let after = |flag: &str| {
+            let i = args.iter().position(|a| a == flag).unwrap();
+            args[i + 1].as_str()
+        };
+        assert_eq!(after("--sanity-query"), "SELECT COUNT(*) FROM shop.orders");
+        assert_eq!(after("--sanity-min-value"), "10");
+        assert_eq!(after("--sanity-timeout-seconds"), "5");
+        v.spec.sanity_check.as_mut().unwrap().expect = None;
+        assert!(
+            !sanity_args(&v)
+                .iter()
+                .any(|a| a.starts_with("--sanity-min"))
+        );
     }
 
     #[test]

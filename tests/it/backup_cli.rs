@@ -705,3 +705,195 @@ fn backup_cli_in_place_restore_replaces_every_user_schema() {
         manifest["gtidExecuted"].as_str().expect("gtid")
     );
 }
+
+/// Runs `backup verify` into `target` (emptied first) with `extra` flags; its JSON report,
+/// which a failed verification prints too, and whether it succeeded.
+fn verify_into(repo: &Repo, id: &str, target: &MysqlInstance, extra: &[&str]) -> (bool, Value) {
+    target
+        .sql("DROP DATABASE IF EXISTS shop")
+        .expect("empty the scratch server");
+    let address = target.address();
+    let mut args = vec![
+        "backup",
+        "verify",
+        "--from",
+        &repo.url,
+        "--id",
+        id,
+        "--target",
+        &address,
+        "--reset-gtids",
+    ];
+    args.extend_from_slice(extra);
+    let output = bloodraven(repo, &args);
+    let report = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", output_text(&output)));
+    (output.status.success(), report)
+}
+
+fn record(repo: &Repo, name: &str) -> Value {
+    let path = repo
+        .dir
+        .as_ref()
+        .expect("dir")
+        .join("verifications")
+        .join(format!("{name}.json"));
+    serde_json::from_slice(&std::fs::read(&path).expect("the record")).expect("record JSON")
+}
+
+/// `--sanity-min-value` and `--sanity-timeout-seconds`: the query's first column is the
+/// scalar (no row counts as 0), it must reach the minimum and finish in time; a failed check
+/// still prints its `sanityCheck`, and `--record-as` leaves the outcome in the repository
+/// either way.
+#[test]
+fn backup_cli_verify_sanity_check_meets_or_misses_its_expectation() {
+    let cluster = MysqlCluster::start(2).expect("mysql");
+    let (source, target) = (cluster.get(0).expect("0"), cluster.get(1).expect("1"));
+    source
+        .sql(
+            "CREATE DATABASE shop; CREATE TABLE shop.orders (id INT PRIMARY KEY, note VARCHAR(20)); \
+             INSERT INTO shop.orders VALUES (1, 'first'), (2, 'second'), (3, 'third');",
+        )
+        .expect("seed");
+    let repo = file_repo();
+    let manifest = create(&repo, source, &[]);
+    let id = manifest["id"].as_str().expect("id").to_owned();
+    let count = "SELECT COUNT(*) FROM shop.orders";
+
+    let (ok, report) = verify_into(
+        &repo,
+        &id,
+        target,
+        &[
+            "--sanity-query",
+            count,
+            "--sanity-min-value",
+            "3",
+            "--record-as",
+            "v-met",
+        ],
+    );
+    assert!(ok, "{report}");
+    let check = &report["sanityCheck"];
+    assert_eq!(check["ran"], true, "{report}");
+    assert_eq!(check["resultRow"], "3", "{report}");
+    assert!(check["durationMs"].as_i64().is_some(), "{report}");
+    assert!(check.get("error").is_none(), "{report}");
+    let met = record(&repo, "v-met");
+    assert_eq!(met["verified"], true, "{met}");
+    assert_eq!(met["backupId"], id.as_str(), "{met}");
+    assert_eq!(met["sanityCheck"]["resultRow"], "3", "{met}");
+
+    let (ok, report) = verify_into(
+        &repo,
+        &id,
+        target,
+        &[
+            "--sanity-query",
+            count,
+            "--sanity-min-value",
+            "4",
+            "--record-as",
+            "v-missed",
+        ],
+    );
+    assert!(!ok, "{report}");
+    assert_eq!(report["verified"], false, "{report}");
+    assert_eq!(report["reason"], "SanityCheckFailed", "{report}");
+    assert_eq!(report["sanityCheck"]["resultRow"], "3", "{report}");
+    let error = report["sanityCheck"]["error"].as_str().expect("error");
+    assert!(error.contains("less than the minimum 4"), "{error}");
+    let missed = record(&repo, "v-missed");
+    assert_eq!(missed["verified"], false, "{missed}");
+    assert_eq!(missed["reason"], "SanityCheckFailed", "{missed}");
+    assert!(
+        missed["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("minimum 4")),
+        "{missed}"
+    );
+
+    empty_and_odd_results(&repo, &id, target);
+    a_slow_query_is_stopped_at_its_limit(&repo, &id, target);
+}
+
+/// An empty result is 0: below a minimum of 1 (and, without a minimum, no row fails); a
+/// value that is not an integer is named.
+fn empty_and_odd_results(repo: &Repo, id: &str, target: &MysqlInstance) {
+    let none = "SELECT id FROM shop.orders WHERE id > 100";
+    let (ok, report) = verify_into(
+        repo,
+        id,
+        target,
+        &["--sanity-query", none, "--sanity-min-value", "1"],
+    );
+    assert!(!ok, "{report}");
+    assert!(report["sanityCheck"].get("resultRow").is_none(), "{report}");
+    let error = report["sanityCheck"]["error"].as_str().expect("error");
+    assert!(
+        error.contains("returned 0, less than the minimum 1"),
+        "{error}"
+    );
+    let (ok, report) = verify_into(repo, id, target, &["--sanity-query", none]);
+    assert!(!ok, "{report}");
+    assert!(
+        report["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("no rows")),
+        "{report}"
+    );
+    let (ok, report) = verify_into(
+        repo,
+        id,
+        target,
+        &["--sanity-query", none, "--sanity-min-value", "0"],
+    );
+    assert!(ok, "{report}");
+
+    // A value that is not an integer is named.
+    let (ok, report) = verify_into(
+        repo,
+        id,
+        target,
+        &[
+            "--sanity-query",
+            "SELECT note FROM shop.orders WHERE id = 2",
+            "--sanity-min-value",
+            "1",
+        ],
+    );
+    assert!(!ok, "{report}");
+    assert!(
+        report["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("\"second\" is not an integer")),
+        "{report}"
+    );
+}
+
+/// Over the limit: stopped at it, not after the query's own five seconds.
+fn a_slow_query_is_stopped_at_its_limit(repo: &Repo, id: &str, target: &MysqlInstance) {
+    let asked = Instant::now();
+    let (ok, report) = verify_into(
+        repo,
+        id,
+        target,
+        &[
+            "--sanity-query",
+            "SELECT SLEEP(5)",
+            "--sanity-timeout-seconds",
+            "1",
+            "--record-as",
+            "v-slow",
+        ],
+    );
+    let took = asked.elapsed();
+    assert!(!ok, "{report}");
+    assert_eq!(report["reason"], "SanityCheckTimeout", "{report}");
+    let error = report["sanityCheck"]["error"].as_str().expect("error");
+    assert!(error.contains("within 1s"), "{error}");
+    let ms = report["sanityCheck"]["durationMs"].as_i64().expect("ms");
+    assert!((1000..4000).contains(&ms), "{report}");
+    assert!(took < Duration::from_secs(5), "{took:?}: {report}");
+    assert_eq!(record(repo, "v-slow")["reason"], "SanityCheckTimeout");
+}

@@ -546,7 +546,8 @@ async fn a_verification_restores_the_newest_backup(fixture: &Fixture) -> TestRes
             "apiVersion": "shipstream.io/v1alpha1", "kind": "MysqlBackupVerification",
             "metadata": {"name": "orders-verify-1"},
             "spec": {"failoverGroupRef": {"name": GROUP}, "profileName": "offsite",
-                     "sanityCheck": {"query": "SELECT * FROM shop.orders WHERE id = 3"}}
+                     "sanityCheck": {"query": "SELECT COUNT(*) FROM shop.orders WHERE id = 2",
+                                     "expect": {"minRows": 1, "maxDurationSeconds": 30}}}
         }))?,
     )
     .await?;
@@ -591,23 +592,30 @@ async fn a_verification_restores_the_newest_backup(fixture: &Fixture) -> TestRes
     std::fs::write(aws.join("AWS_ACCESS_KEY_ID"), ACCESS_KEY)?;
     std::fs::write(aws.join("AWS_SECRET_ACCESS_KEY"), SECRET_KEY)?;
     let target = format!("127.0.0.1:{}", server.port());
-    let args: Vec<String> = pod.containers[0]
-        .args
-        .clone()
-        .ok_or("no args")?
-        .into_iter()
-        .map(|a| {
-            a.replace("127.0.0.1:3306", &target)
-                .replace("/run/bloodraven/aws-creds", &aws.display().to_string())
-        })
-        .collect();
+    let args = scratch_args(&job, &target, &aws)?;
     let output = Command::new(BIN)
         .args(&args)
         .env("BLOODRAVEN_MYSQL_USER", "verify")
         .output()?;
     assert!(output.status.success(), "{args:?}: {output:?}");
+    let flag = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    assert_eq!(flag("--sanity-min-value").as_deref(), Some("1"), "{args:?}");
+    assert_eq!(
+        flag("--sanity-timeout-seconds").as_deref(),
+        Some("30"),
+        "{args:?}"
+    );
+    assert!(
+        flag("--record-as").is_some_and(|n| n.starts_with("orders-verify-1.")),
+        "{args:?}"
+    );
     let report: Value = serde_json::from_slice(&output.stdout)?;
-    assert_eq!(report["restore"]["sanity"]["rows"], 1, "{report}");
+    assert_eq!(report["sanityCheck"]["resultRow"], "1", "{report}");
     assert_eq!(
         server.sql("SELECT note FROM shop.orders WHERE id = 2")?,
         "second"
@@ -620,10 +628,102 @@ async fn a_verification_restores_the_newest_backup(fixture: &Fixture) -> TestRes
     .await?;
     assert_eq!(done["conditions"][0]["type"], "Verified", "{done}");
     assert_eq!(done["conditions"][0]["status"], "True", "{done}");
+    // Only the record the Job wrote to the repository could have told the operator this.
+    assert_eq!(done["sanityCheck"]["ran"], true, "{done}");
+    assert_eq!(done["sanityCheck"]["resultRow"], "1", "{done}");
+    assert!(done["sanityCheck"]["durationMs"].is_i64(), "{done}");
+    assert!(done["sanityCheck"].get("error").is_none(), "{done}");
     let reasons = fixture.event_reasons_of("orders-verify-1").await?;
     assert!(
         reasons.iter().any(|r| r == "VerificationSucceeded"),
         "{reasons:?}"
+    );
+
+    a_missed_minimum_fails_the_verification(fixture, server, &target, &aws).await
+}
+
+/// The verification Job's `verify` arguments, pointed at the scratch server and local
+/// credential files.
+fn scratch_args(job: &Job, target: &str, aws: &std::path::Path) -> TestResult<Vec<String>> {
+    let pod = job
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref())
+        .ok_or("no pod")?;
+    Ok(pod.containers[0]
+        .args
+        .clone()
+        .ok_or("no args")?
+        .into_iter()
+        .map(|a| {
+            a.replace("127.0.0.1:3306", target)
+                .replace("/run/bloodraven/aws-creds", &aws.display().to_string())
+        })
+        .collect())
+}
+
+/// A minimum the data misses: the Job fails, and the record it left says why.
+async fn a_missed_minimum_fails_the_verification(
+    fixture: &Fixture,
+    server: &crate::support::mysql::MysqlInstance,
+    target: &str,
+    aws: &std::path::Path,
+) -> TestResult {
+    use bloodraven::api::MysqlBackupVerification;
+    let api: Api<MysqlBackupVerification> =
+        Api::namespaced(fixture.client().clone(), fixture.namespace());
+    let jobs: Api<Job> = Api::namespaced(fixture.client().clone(), fixture.namespace());
+    api.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({
+            "apiVersion": "shipstream.io/v1alpha1", "kind": "MysqlBackupVerification",
+            "metadata": {"name": "orders-verify-2"},
+            "spec": {"failoverGroupRef": {"name": GROUP}, "profileName": "offsite",
+                     "sanityCheck": {"query": "SELECT COUNT(*) FROM shop.orders WHERE id = 2",
+                                     "expect": {"minRows": 5}}}
+        }))?,
+    )
+    .await?;
+    let job = wait_for(
+        "the second verification Job",
+        Duration::from_secs(30),
+        async || Ok(jobs.get_opt("verify-orders-verify-2").await?),
+    )
+    .await?;
+    // The scratch server emptied as a fresh pod's would be.
+    server.sql(
+        "SET SESSION sql_log_bin = 0; DROP DATABASE IF EXISTS app; DROP DATABASE IF EXISTS shop; \
+         RESET BINARY LOGS AND GTIDS",
+    )?;
+    let args = scratch_args(&job, target, aws)?;
+    let output = Command::new(BIN)
+        .args(&args)
+        .env("BLOODRAVEN_MYSQL_USER", "verify")
+        .output()?;
+    assert!(!output.status.success(), "{args:?}: {output:?}");
+    end_job(fixture, &job, false).await?;
+    let failed = wait_for("Failed", Duration::from_secs(30), async || {
+        let v = serde_json::to_value(api.get("orders-verify-2").await?)?;
+        Ok((v["status"]["phase"] == "Failed").then(|| v["status"].clone()))
+    })
+    .await?;
+    assert_eq!(failed["conditions"][0]["status"], "False", "{failed}");
+    assert_eq!(
+        failed["conditions"][0]["reason"], "SanityCheckFailed",
+        "{failed}"
+    );
+    assert_eq!(failed["sanityCheck"]["resultRow"], "1", "{failed}");
+    assert!(
+        failed["sanityCheck"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("less than the minimum 5")),
+        "{failed}"
+    );
+    assert!(
+        failed["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("minimum 5")),
+        "{failed}"
     );
     Ok(())
 }

@@ -27,6 +27,46 @@ use crate::ports::mysql::DbError;
 /// Bound on each inventory statement.
 const STATEMENT_BUDGET: Duration = Duration::from_secs(30);
 
+/// How long past a sanity query's limit the client waits for the server to stop it.
+const KILL_GRACE: Duration = Duration::from_millis(500);
+/// `ER_QUERY_TIMEOUT`: maximum statement execution time exceeded.
+const ER_QUERY_TIMEOUT: u16 = 3024;
+
+/// What a bounded query answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryAnswer {
+    /// The first row's columns as text (`None` for NULL); `None` when no row came.
+    pub first_row: Option<Vec<Option<String>>>,
+    pub rows: u64,
+    pub took: Duration,
+}
+
+/// A bounded query that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    #[error("did not finish within {limit:?} (stopped after {took:?})")]
+    TimedOut { limit: Duration, took: Duration },
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+/// A row's columns as the `mysql` client prints them.
+fn row_text(row: &Row) -> Vec<Option<String>> {
+    (0..row.len())
+        .map(|i| match row.as_ref(i) {
+            None | Some(mysql_async::Value::NULL) => None,
+            Some(mysql_async::Value::Bytes(bytes)) => {
+                Some(String::from_utf8_lossy(bytes).into_owned())
+            }
+            Some(mysql_async::Value::Int(v)) => Some(v.to_string()),
+            Some(mysql_async::Value::UInt(v)) => Some(v.to_string()),
+            Some(mysql_async::Value::Float(v)) => Some(v.to_string()),
+            Some(mysql_async::Value::Double(v)) => Some(v.to_string()),
+            Some(other) => Some(other.as_sql(true).trim_matches('\'').to_owned()),
+        })
+        .collect()
+}
+
 /// A server to read binary logs from or replay them into.
 #[derive(Debug, Clone)]
 pub struct BackupServer {
@@ -199,12 +239,63 @@ impl BackupServer {
         })
     }
 
-    /// Runs `sql` (a read-only check) and counts the rows it returns.
-    pub async fn query_rows(&self, sql: &str) -> Result<usize, DbError> {
+    /// Runs `sql` (a read-only check) within `limit`, bounded twice: the server's
+    /// `max_execution_time` stops a SELECT at the limit, and the client gives up shortly
+    /// after it and kills the statement (`KILL QUERY`) for anything else. A statement that
+    /// took the whole limit (an interrupted `SLEEP` may answer without an error) is a timeout.
+    pub async fn sanity_query(
+        &self,
+        sql: &str,
+        limit: Duration,
+    ) -> Result<QueryAnswer, QueryError> {
         let mut session = self.session("sanity query").await?;
-        let rows = session.rows(sql).await?;
-        session.close().await;
-        Ok(rows.len())
+        let id: Option<u64> = session.first("SELECT CONNECTION_ID()").await?;
+        let millis = u64::try_from(limit.as_millis()).unwrap_or(u64::MAX);
+        session
+            .exec(&format!("SET SESSION max_execution_time = {millis}"))
+            .await?;
+        session.rebudget(limit + KILL_GRACE);
+        let started = std::time::Instant::now();
+        let outcome = session.first_row_counted(sql).await;
+        let took = started.elapsed();
+        match outcome {
+            Ok((row, count)) => {
+                session.close().await;
+                if took >= limit {
+                    return Err(QueryError::TimedOut { limit, took });
+                }
+                Ok(QueryAnswer {
+                    first_row: row.as_ref().map(row_text),
+                    rows: count,
+                    took,
+                })
+            }
+            Err(e @ DbError::Timeout { .. }) => {
+                drop(session);
+                if let Some(id) = id {
+                    self.kill_query(id).await;
+                }
+                tracing::warn!(error = %e, "sanity query timed out");
+                Err(QueryError::TimedOut { limit, took })
+            }
+            Err(e) if super::session::server_code(&e) == Some(ER_QUERY_TIMEOUT) => {
+                Err(QueryError::TimedOut { limit, took })
+            }
+            Err(e) => Err(QueryError::Db(e)),
+        }
+    }
+
+    /// Stops connection `id`'s statement; best effort (the server may be the problem).
+    async fn kill_query(&self, id: u64) {
+        match self.session("kill the sanity query").await {
+            Ok(mut session) => {
+                if let Err(e) = session.exec(&format!("KILL QUERY {id}")).await {
+                    tracing::warn!(error = %e, id, "cannot kill the sanity query");
+                }
+                session.close().await;
+            }
+            Err(e) => tracing::warn!(error = %e, id, "cannot kill the sanity query"),
+        }
     }
 
     /// Empties the server for an in-place restore: replication stopped and forgotten,

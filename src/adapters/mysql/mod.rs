@@ -18,7 +18,9 @@ mod session;
 mod sql_text;
 mod users;
 
-pub use backup_server::{BackupServer, BinaryLog, BinlogError, CloneSnapshot, MysqlTools};
+pub use backup_server::{
+    BackupServer, BinaryLog, BinlogError, CloneSnapshot, MysqlTools, QueryAnswer, QueryError,
+};
 pub use client::MysqlSiteClient;
 pub use config::{ClientTls, Credentials, MysqlConfigError, MysqlSiteConfig};
 pub use logical::{

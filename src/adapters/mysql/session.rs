@@ -182,6 +182,30 @@ impl Session {
         bounded!(self, conn => conn.query::<Row, _>(sql))
     }
 
+    /// Runs `sql`, keeping only its first row (the rest are read and dropped, so a large
+    /// result never sits in memory); answers that row and how many rows came.
+    pub async fn first_row_counted(&mut self, sql: &str) -> Result<(Option<Row>, u64), DbError> {
+        bounded!(self, conn => async move {
+            let mut result = conn.query_iter(sql).await?;
+            let mut first = None;
+            let mut count = 0u64;
+            while let Some(row) = result.next().await? {
+                if first.is_none() {
+                    first = Some(row);
+                }
+                count += 1;
+            }
+            result.drop_result().await?;
+            Ok((first, count))
+        })
+    }
+
+    /// Gives the rest of the operation a new budget, from now.
+    pub fn rebudget(&mut self, budget: Duration) {
+        self.budget = budget;
+        self.deadline = Instant::now() + budget;
+    }
+
     /// A prepared statement with parameters, first row.
     pub async fn exec_first<T: FromRow + Send + 'static>(
         &mut self,

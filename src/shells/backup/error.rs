@@ -2,6 +2,7 @@
 //! code 2 for input and configuration, 1 for the rest).
 
 use crate::adapters::storage::StoreError;
+use crate::backup::sanity::SanityFailure;
 use crate::backup::seal::SealError;
 use crate::control::backup::CatalogError;
 use crate::error::{Categorized, Category};
@@ -31,6 +32,16 @@ pub enum BackupError {
     Mismatch { id: String, what: &'static str },
     #[error("database: {0}")]
     Database(String),
+    /// A verification's sanity check failed.
+    #[error("{0}")]
+    Sanity(#[from] SanityFailure),
+    /// A failure with a report to print on stdout all the same (a failed verification's
+    /// JSON).
+    #[error("{error}")]
+    Reported {
+        report: String,
+        error: Box<BackupError>,
+    },
     #[error("{0}")]
     Runtime(String),
 }
@@ -48,6 +59,9 @@ impl Categorized for BackupError {
             | Self::NotComplete { .. }
             | Self::Mismatch { .. } => Category::InvalidInput,
             Self::Database(_) | Self::Runtime(_) => Category::Unavailable,
+            Self::Sanity(SanityFailure::TimedOut { .. }) => Category::Timeout,
+            Self::Sanity(_) => Category::Refused,
+            Self::Reported { error, .. } => error.category(),
         }
     }
 }

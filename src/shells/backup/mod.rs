@@ -81,6 +81,9 @@ fn execute(command: impl std::future::Future<Output = Result<String, BackupError
 }
 
 fn fail(error: &BackupError) -> ExitCode {
+    if let BackupError::Reported { report, .. } = error {
+        println!("{}", report.trim_end());
+    }
     eprintln!("bloodraven backup: {error}");
     ExitCode::from(match error.category() {
         Category::InvalidInput | Category::Config => 2,

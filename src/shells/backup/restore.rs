@@ -19,10 +19,15 @@ use super::error::BackupError;
 use super::inputs::{MysqlLogin, S3Flags, ToolFlags, passphrase};
 use super::physical;
 use super::{keys, now};
-use crate::adapters::mysql::{BackupServer, LoadOptions, LoadReport, LogicalEndpoint};
+use crate::adapters::mysql::{BackupServer, LoadOptions, LoadReport, LogicalEndpoint, QueryError};
+use crate::api::verification::SanityCheckStatus;
 use crate::backup::logical::LogicalDump;
 use crate::backup::manifest::{Contents, Manifest};
 use crate::backup::pitr::{BINLOGS_DIR, RecoveryTarget, plan_replay};
+use crate::backup::sanity::{
+    DEFAULT_LIMIT, RECORD_FORMAT, SanityFailure, VerificationRecord, evaluate,
+    is_valid_record_name, record_key, status_of,
+};
 use crate::control::backup::{Catalog, RepositorySource};
 use crate::failover::Timestamp;
 use crate::failover::gtid::GtidSet;
@@ -83,9 +88,22 @@ pub struct VerifyArgs {
     /// Also restore into this scratch server (empty) and check what lands there.
     #[arg(long, value_name = "HOST:PORT")]
     pub target: Option<String>,
-    /// With --target: a query that must succeed and return a row on the restored data.
+    /// With --target: a query run on the restored data. It answers one scalar, the first
+    /// column of its first row; without --sanity-min-value it must return a row.
     #[arg(long, value_name = "SQL", requires = "target")]
     pub sanity_query: Option<String>,
+    /// The least the query's scalar may be (an integer; an empty result counts as 0).
+    #[arg(long, value_name = "N", requires = "sanity_query")]
+    pub sanity_min_value: Option<i64>,
+    /// The query must finish within this many seconds (default 60); the server stops it
+    /// there (`max_execution_time`) and the client kills it shortly after.
+    #[arg(long, value_name = "S", requires = "sanity_query",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub sanity_timeout_seconds: Option<u32>,
+    /// Also write the outcome, success or failure, to `verifications/NAME.json` in the
+    /// repository (how the operator learns it without reading logs).
+    #[arg(long, value_name = "NAME")]
+    pub record_as: Option<String>,
     #[arg(long)]
     pub reset_gtids: bool,
     #[command(flatten)]
@@ -336,59 +354,159 @@ async fn stage_replay(
     stage(&*opened.store, plan, secret).await
 }
 
-pub(super) async fn verify(args: &VerifyArgs) -> Result<String, BackupError> {
-    let started = Instant::now();
-    let opened = open(&args.read, &args.from, &args.id).await?;
-    let checked = check_all(&opened, args.read.threads).await?;
-    let mut restored = serde_json::Value::Null;
-    if let (Some(target), Some(dump)) = (&args.target, &opened.contents.logical) {
-        let report = load_into(
-            target,
-            &args.login,
-            &opened,
-            dump,
-            &args.read,
-            args.reset_gtids,
-            "verification restore: ",
-        )
-        .await?;
-        let sanity = match &args.sanity_query {
-            None => serde_json::Value::Null,
-            Some(sql) => {
-                let rows = sanity_query(target, &args.login, sql).await?;
-                serde_json::json!({ "query": sql, "rows": rows })
-            }
-        };
-        restored = serde_json::json!({
-            "target": target,
-            "rows": report.rows(),
-            "tables": report.tables.len(),
-            "sanity": sanity,
-        });
-    }
-    serde_json::to_string_pretty(&serde_json::json!({
-        "id": opened.manifest.id,
-        "verified": true,
-        "artifacts": opened.contents.artifacts().len(),
-        "checkedBytes": checked,
-        "restore": restored,
-        "seconds": started.elapsed().as_secs_f64(),
-    }))
-    .map_err(|e| BackupError::Runtime(e.to_string()))
+/// What a verification found so far; reported whether it passed or not.
+#[derive(Default)]
+struct Findings {
+    artifacts: usize,
+    checked: u64,
+    restored: serde_json::Value,
+    restored_rows: Option<u64>,
+    sanity: Option<SanityCheckStatus>,
 }
 
-/// Runs the sanity query; it must succeed and return at least one row.
-async fn sanity_query(target: &str, login: &MysqlLogin, sql: &str) -> Result<usize, BackupError> {
-    let server = BackupServer::new(target, login.credentials()?, login.tls())
-        .map_err(|e| BackupError::Input(e.to_string()))?;
-    let rows = server
-        .query_rows(sql)
-        .await
-        .map_err(|e| BackupError::Database(format!("sanity query: {e}")))?;
-    if rows == 0 {
-        return Err(BackupError::Database(format!(
-            "sanity query returned no rows: {sql}"
+/// Why a verification failed.
+enum VerifyFailure {
+    Backup(BackupError),
+    Sanity(SanityFailure),
+}
+
+impl From<BackupError> for VerifyFailure {
+    fn from(error: BackupError) -> Self {
+        Self::Backup(error)
+    }
+}
+
+pub(super) async fn verify(args: &VerifyArgs) -> Result<String, BackupError> {
+    if let Some(name) = &args.record_as
+        && !is_valid_record_name(name)
+    {
+        return Err(BackupError::Input(format!(
+            "--record-as {name:?}: lower-case letters, digits, '-' and '.', starting with a letter or digit"
         )));
     }
-    Ok(rows)
+    let started = Instant::now();
+    let mut findings = Findings::default();
+    if args.sanity_query.is_some() {
+        findings.sanity = Some(SanityCheckStatus {
+            ran: Some(false),
+            ..SanityCheckStatus::default()
+        });
+    }
+    let outcome = verify_steps(args, &mut findings).await;
+    let (reason, error) = match &outcome {
+        Ok(()) => (None, None),
+        Err(VerifyFailure::Sanity(failure)) => (Some(failure.reason()), Some(failure.to_string())),
+        Err(VerifyFailure::Backup(e)) => (Some("VerificationFailed"), Some(e.to_string())),
+    };
+    let report = serde_json::to_string_pretty(&serde_json::json!({
+        "id": args.id,
+        "verified": outcome.is_ok(),
+        "artifacts": findings.artifacts,
+        "checkedBytes": findings.checked,
+        "restore": findings.restored,
+        "sanityCheck": findings.sanity,
+        "reason": reason,
+        "error": error,
+        "seconds": started.elapsed().as_secs_f64(),
+    }))
+    .map_err(|e| BackupError::Runtime(e.to_string()))?;
+    if let Some(name) = &args.record_as {
+        let record = VerificationRecord {
+            format: RECORD_FORMAT,
+            name: name.clone(),
+            backup_id: args.id.clone(),
+            finished_at: now().rfc3339(),
+            verified: outcome.is_ok(),
+            reason: reason.map(str::to_owned),
+            error: error.clone(),
+            restored_rows: findings.restored_rows,
+            sanity_check: findings.sanity.clone(),
+        };
+        if let Err(e) = write_record(args, &record).await {
+            // Without the record the operator cannot tell what happened: a failure.
+            return Err(match outcome {
+                Ok(()) => e,
+                Err(_) => BackupError::Reported {
+                    report,
+                    error: Box::new(BackupError::Runtime(format!(
+                        "{}; and writing the record failed: {e}",
+                        error.unwrap_or_default()
+                    ))),
+                },
+            });
+        }
+    }
+    match outcome {
+        Ok(()) => Ok(report),
+        Err(VerifyFailure::Backup(e)) => Err(BackupError::Reported {
+            report,
+            error: Box::new(e),
+        }),
+        Err(VerifyFailure::Sanity(failure)) => Err(BackupError::Reported {
+            report,
+            error: Box::new(BackupError::Sanity(failure)),
+        }),
+    }
+}
+
+/// Writes the record, whole or not at all (a store's write of one key is atomic).
+async fn write_record(args: &VerifyArgs, record: &VerificationRecord) -> Result<(), BackupError> {
+    let store = args.read.s3.open(&args.from)?;
+    let bytes =
+        serde_json::to_vec_pretty(record).map_err(|e| BackupError::Runtime(e.to_string()))?;
+    store.put(&record_key(&record.name), bytes).await?;
+    Ok(())
+}
+
+async fn verify_steps(args: &VerifyArgs, findings: &mut Findings) -> Result<(), VerifyFailure> {
+    let opened = open(&args.read, &args.from, &args.id).await?;
+    findings.artifacts = opened.contents.artifacts().len();
+    findings.checked = check_all(&opened, args.read.threads).await?;
+    let (Some(target), Some(dump)) = (&args.target, &opened.contents.logical) else {
+        return Ok(());
+    };
+    let report = load_into(
+        target,
+        &args.login,
+        &opened,
+        dump,
+        &args.read,
+        args.reset_gtids,
+        "verification restore: ",
+    )
+    .await?;
+    findings.restored_rows = Some(report.rows());
+    findings.restored = serde_json::json!({
+        "target": target,
+        "rows": report.rows(),
+        "tables": report.tables.len(),
+    });
+    let Some(sql) = &args.sanity_query else {
+        return Ok(());
+    };
+    let limit = args
+        .sanity_timeout_seconds
+        .map_or(DEFAULT_LIMIT, |s| Duration::from_secs(u64::from(s)));
+    let server = BackupServer::new(target, args.login.credentials()?, args.login.tls())
+        .map_err(|e| BackupError::Input(e.to_string()))?;
+    let asked = Instant::now();
+    let (first_row, took, failure) = match server.sanity_query(sql, limit).await {
+        Ok(answer) => {
+            let failure = evaluate(answer.first_row.as_deref(), args.sanity_min_value).err();
+            (answer.first_row, answer.took, failure)
+        }
+        Err(QueryError::TimedOut { took, .. }) => {
+            (None, took, Some(SanityFailure::TimedOut { limit }))
+        }
+        Err(QueryError::Db(e)) => (
+            None,
+            asked.elapsed(),
+            Some(SanityFailure::Query(e.to_string())),
+        ),
+    };
+    findings.sanity = Some(status_of(first_row.as_deref(), took, failure.as_ref()));
+    match failure {
+        Some(failure) => Err(VerifyFailure::Sanity(failure)),
+        None => Ok(()),
+    }
 }

@@ -24,6 +24,7 @@ use super::job_runs::Events;
 use crate::api::backup::{BackupProfile, StorageType};
 use crate::api::{MysqlBackup, MysqlFailoverGroup};
 use crate::backup::retention::{BackupRecord, Outcome, RetentionPolicy, plan};
+use crate::control::backup::Catalog;
 use crate::failover::Timestamp;
 use crate::render::backup::{backup_id, profile as find_profile, repository_url};
 
@@ -137,9 +138,9 @@ async fn delete_artifacts(
         ));
     }
     let namespace = backup.namespace().unwrap_or_default();
-    let catalog = match super::backups::open_catalog(ctx, &namespace, profile).await {
-        Ok(Some(catalog)) => catalog,
-        Ok(None) => return Skipped(format!("{url} is not readable by the operator")),
+    let catalog = match super::backups::open_repository(ctx, &namespace, profile).await {
+        Ok(Ok(store)) => Catalog::new(store, crate::shells::backup::ABANDONED_AFTER),
+        Ok(Err(_)) => return Skipped(format!("{url} is not readable by the operator")),
         Err(e) => return CleanupFailed(format!("opening {url}: {e}")),
     };
     match tokio::time::timeout(CLEANUP_TIMEOUT, catalog.delete(id)).await {

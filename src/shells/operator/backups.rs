@@ -30,12 +30,13 @@ use crate::backup::manifest::Manifest;
 use crate::backup::run::{self, Chosen, FailReason, Observed, Phase, Step, human_size};
 use crate::control::backup::Catalog;
 use crate::failover::{GroupStatus, Timestamp};
+use crate::ports::artifacts::BlobStore;
 use crate::ports::objects::{ObjectKey, ObjectStore as _};
 use crate::render::backup::{self as render, BackupJobInput, backup_id, job_name, repository_url};
 use crate::telemetry::backup::RunKind;
 
 /// Bounds one read of a backup's manifest from the repository.
-const MANIFEST_TIMEOUT: Duration = Duration::from_secs(30);
+pub(super) const MANIFEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The `MysqlBackup` objects seen by the watch, by namespace and name.
 pub(super) struct BackupObjects {
@@ -526,18 +527,17 @@ async fn read_manifest(
     profile: &BackupProfile,
     id: &str,
 ) -> Result<ManifestRead, String> {
-    let url = repository_url(profile).map_err(|e| e.to_string())?;
-    if profile.storage.storage_type != StorageType::S3 {
-        return Ok(ManifestRead::Unreadable(format!(
-            "the Job succeeded; backup {id} is on the backup volume ({url}), which only Jobs mount: `bloodraven backup list --from {url}` in a pod that mounts it shows its manifest"
-        )));
-    }
     let namespace = backup.namespace().unwrap_or_default();
-    let Some(catalog) = open_catalog(ctx, &namespace, profile).await? else {
-        return Ok(ManifestRead::Unreadable(format!(
-            "the Job succeeded; backup {id} is in {url}, which the operator cannot read"
-        )));
+    let store = match open_repository(ctx, &namespace, profile).await? {
+        Ok(store) => store,
+        Err(url) => {
+            return Ok(ManifestRead::Unreadable(format!(
+                "the Job succeeded; backup {id} is on the backup volume ({url}), which only Jobs mount: `bloodraven backup list --from {url}` in a pod that mounts it shows its manifest"
+            )));
+        }
     };
+    let url = repository_url(profile).map_err(|e| e.to_string())?;
+    let catalog = Catalog::new(store, crate::shells::backup::ABANDONED_AFTER);
     match tokio::time::timeout(MANIFEST_TIMEOUT, catalog.manifest(id)).await {
         Ok(Ok(Some(manifest))) => Ok(ManifestRead::Found(Box::new(manifest))),
         Ok(Ok(None)) => Ok(ManifestRead::Missing),
@@ -546,17 +546,17 @@ async fn read_manifest(
     }
 }
 
-/// The catalog of an S3 profile's repository, opened with the profile's credentials Secret
-/// (in `namespace`); `None` for a backup volume, which only Jobs mount.
-pub(super) async fn open_catalog(
+/// The profile's repository as the operator reads it: S3 with the profile's credentials
+/// Secret. `Ok(Err(url))` for a repository on a volume only Jobs mount.
+pub(super) async fn open_repository(
     ctx: &OperatorContext,
     namespace: &str,
     profile: &BackupProfile,
-) -> Result<Option<Catalog>, String> {
-    let (StorageType::S3, Some(s3)) = (profile.storage.storage_type, &profile.storage.s3) else {
-        return Ok(None);
-    };
+) -> Result<Result<Arc<dyn BlobStore>, String>, String> {
     let url = repository_url(profile).map_err(|e| e.to_string())?;
+    let (StorageType::S3, Some(s3)) = (profile.storage.storage_type, &profile.storage.s3) else {
+        return Ok(Err(url));
+    };
     let data = read_secret_data(&ctx.client, namespace, &s3.credentials_secret)
         .await
         .map_err(|e| e.to_string())?;
@@ -571,10 +571,7 @@ pub(super) async fn open_catalog(
             .filter(|v| !v.is_empty())
     });
     let store = ObjectRepository::open(&url, &settings).map_err(|e| e.to_string())?;
-    Ok(Some(Catalog::new(
-        Arc::new(store),
-        crate::shells::backup::ABANDONED_AFTER,
-    )))
+    Ok(Ok(Arc::new(store)))
 }
 
 fn location(profile: &BackupProfile, id: &str) -> String {

@@ -9,14 +9,19 @@ use kube::ResourceExt as _;
 use serde_json::json;
 
 use super::OperatorContext;
+use super::backups::{MANIFEST_TIMEOUT, open_repository};
 use super::job_runs::{Ending, Events, Watched, count_run, created, job_state, write_status};
+use crate::api::backup::BackupProfile;
 use crate::api::restore::PointInTimeMode;
 use crate::api::{MysqlBackup, MysqlBackupVerification, MysqlFailoverGroup};
 use crate::backup::run::Phase;
+use crate::backup::sanity::{MAX_RECORD_BYTES, record_key, record_name};
 use crate::backup::verification::{
-    BackupView, VerifyObserved, VerifyStep, choose_backup, next_verify_step,
+    BackupView, RecordRead, VerifyObserved, VerifyStep, choose_backup, judge_ending,
+    next_verify_step,
 };
 use crate::failover::Timestamp;
+use crate::ports::artifacts::BlobError;
 use crate::ports::objects::{ObjectKey, ObjectStore as _};
 use crate::render::backup::{backup_id, profile as find_profile, repository_url, storage_type};
 use crate::render::verification::{VerificationJobInput, job_name, verification_job};
@@ -156,7 +161,14 @@ impl Verifications {
                 let patch = json!({"phase": RESTORING, "jobName": job_key.name});
                 let _ = write_status(ctx, verification, &patch).await;
             }
-            VerifyStep::Finish => self.finish(ctx, group, verification, now).await,
+            VerifyStep::Finish => {
+                self.finish(ctx, group, verification, backups, profile, now, None)
+                    .await;
+            }
+            VerifyStep::JobFailed(why) => {
+                self.finish(ctx, group, verification, backups, profile, now, Some(why))
+                    .await;
+            }
             VerifyStep::Fail(message) => self.fail(ctx, group, verification, &message).await,
         }
     }
@@ -166,7 +178,7 @@ impl Verifications {
         ctx: &OperatorContext,
         group: &MysqlFailoverGroup,
         verification: &MysqlBackupVerification,
-        profile: &crate::api::backup::BackupProfile,
+        profile: &BackupProfile,
         backup: &MysqlBackup,
         job_name: &str,
     ) {
@@ -246,13 +258,64 @@ impl Verifications {
         }
     }
 
+    /// Ends a verification whose Job ended (`job_failure` says why it failed), judged
+    /// with the result record the Job wrote to the repository.
+    #[allow(clippy::too_many_arguments)]
     async fn finish(
         &mut self,
         ctx: &OperatorContext,
         group: &MysqlFailoverGroup,
         verification: &MysqlBackupVerification,
+        backups: &[Arc<MysqlBackup>],
+        profile: &BackupProfile,
         now: Timestamp,
+        job_failure: Option<String>,
     ) {
+        let name = record_name(
+            &verification.name_any(),
+            verification.metadata.uid.as_deref(),
+        );
+        let key = record_key(&name);
+        let record = match read_record(ctx, verification, profile, &key).await {
+            Ok(record) => record,
+            Err(e) if job_failure.is_none() => {
+                tracing::warn!(error = %e, "cannot read the verification's record; retrying");
+                let patch = json!({"message": format!("the Job succeeded; reading its result record {key}: {e}")});
+                let _ = write_status(ctx, verification, &patch).await;
+                return;
+            }
+            Err(e) => RecordRead::Corrupt(format!("its result record could not be read: {e}")),
+        };
+        let backup_id = verification
+            .status
+            .as_ref()
+            .and_then(|s| s.backup_ref.as_ref())
+            .and_then(|r| backups.iter().find(|b| b.name_any() == r.name))
+            .and_then(|b| backup_id(b).ok());
+        let verdict = judge_ending(
+            job_failure.as_deref(),
+            &record,
+            backup_id.as_deref(),
+            &key,
+            verification.spec.sanity_check.is_some(),
+        );
+        if !verdict.succeeded {
+            let condition = condition("Verified", "False", &verdict.reason, &verdict.message);
+            let mut ending = Ending::failed("VerificationFailed", &verdict.message)
+                .with("conditions", json!([condition]));
+            if let Some(sanity) = &verdict.sanity {
+                ending = ending.with("sanityCheck", json!(sanity));
+            }
+            let count = || {
+                tracing::warn!(message = %verdict.message, "verification failed");
+                let profile = &verification.spec.profile_name;
+                count_run(ctx, group, RunKind::Verification, profile, "failed");
+            };
+            self.events
+                .record_ending(ctx, verification, ending, count)
+                .await;
+            return;
+        }
         let started = verification
             .status
             .as_ref()
@@ -260,15 +323,14 @@ impl Verifications {
             .and_then(Timestamp::parse_rfc3339)
             .unwrap_or(now);
         let took = now.since(started);
-        let ran = verification.spec.sanity_check.is_some();
         let ending = Ending {
             status: json!({
                 "phase": "Succeeded",
                 "completionTime": now.rfc3339(),
                 "durationSeconds": took.as_secs(),
-                "sanityCheck": {"ran": ran},
-                "conditions": [condition("Verified", "True", "Restored", "the backup restored into a throwaway server")],
-                "message": if ran { "restored; the sanity query returned rows" } else { "restored; every artifact checked" },
+                "sanityCheck": verdict.sanity,
+                "conditions": [condition("Verified", "True", &verdict.reason, "the backup restored into a throwaway server")],
+                "message": verdict.message,
             }),
             reason: "VerificationSucceeded",
             warning: false,
@@ -308,6 +370,37 @@ impl Verifications {
         self.events
             .record_ending(ctx, verification, ending, count)
             .await;
+    }
+}
+
+/// Reads the Job's result record, bounded like a backup's manifest. `Err` is a read that
+/// may work next time.
+async fn read_record(
+    ctx: &OperatorContext,
+    verification: &MysqlBackupVerification,
+    profile: &BackupProfile,
+    key: &str,
+) -> Result<RecordRead, String> {
+    let namespace = verification.namespace().unwrap_or_default();
+    let store = match open_repository(ctx, &namespace, profile).await? {
+        Ok(store) => store,
+        Err(url) => {
+            return Ok(RecordRead::OnVolume(format!(
+                "restored and checked; the result record {key} is on the backup volume ({url}), which only Jobs mount"
+            )));
+        }
+    };
+    match tokio::time::timeout(MANIFEST_TIMEOUT, store.get(key, MAX_RECORD_BYTES)).await {
+        Ok(Ok(bytes)) => Ok(serde_json::from_slice(&bytes).map_or_else(
+            |e| RecordRead::Corrupt(format!("its result record {key} does not parse: {e}")),
+            |record| RecordRead::Found(Box::new(record)),
+        )),
+        Ok(Err(BlobError::Missing { .. })) => Ok(RecordRead::Missing),
+        Ok(Err(BlobError::TooLarge { size, .. })) => Ok(RecordRead::Corrupt(format!(
+            "its result record {key} is {size} bytes, too large to be one"
+        ))),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("no answer within {MANIFEST_TIMEOUT:?}")),
     }
 }
 
