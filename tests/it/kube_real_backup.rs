@@ -990,14 +990,18 @@ async fn a_failed_scheduled_backup_is_retried_until_its_attempts_run_out(
         Some("retry/nightly/attempt-2")
     );
     assert_eq!(second.spec.profile_name, "offsite");
-    let first = backup_status(fixture, "orders-nightly-1").await?;
+    // The successor is created first, then the failed attempt is marked with it.
+    let first = wait_for("RetryCreated", Duration::from_secs(10), async || {
+        let status = backup_status(fixture, "orders-nightly-1").await?;
+        Ok(status["conditions"]
+            .to_string()
+            .contains("RetryCreated")
+            .then_some(status))
+    })
+    .await?;
     assert_eq!(
         first["phase"], "Failed",
         "the failed attempt stays Failed: {first}"
-    );
-    assert!(
-        first["conditions"].to_string().contains("RetryCreated"),
-        "{first}"
     );
     let reasons = fixture.event_reasons_of("orders-nightly-1").await?;
     assert!(
