@@ -185,34 +185,51 @@ pub fn backup_job(input: &BackupJobInput<'_>) -> Result<Job, RenderError> {
         "volumeMounts": mounts,
         "env": [{"name": "RUST_LOG", "value": "info"}],
     });
-    let job = json!({
+    let metadata = json!({
+        "name": job_name(&id),
+        "namespace": owner.namespace,
+        "labels": labels,
+        "annotations": {"shipstream.io/source-site": input.source_site},
+        "ownerReferences": [backup_owner],
+    });
+    let pod = json!({
+        "securityContext": pod_context(&spec),
+        "imagePullSecrets": pull_secrets(&spec),
+        "containers": [container],
+        "volumes": volumes,
+    });
+    run_once_job(&metadata, spec.backoff_limit, &spec, pod)
+}
+
+/// The shape every Job of the operator's shares (backup, verification, restore): one pod
+/// that runs to its end, with no ServiceAccount token (it never talks to the API server)
+/// and no Service links, labelled like the Job, within the backup spec's deadline. `pod`
+/// holds the rest of the pod spec.
+pub(super) fn run_once_job(
+    metadata: &Value,
+    backoff_limit: i32,
+    spec: &BackupSpec,
+    pod: Value,
+) -> Result<Job, RenderError> {
+    let labels = metadata.get("labels").cloned().unwrap_or(Value::Null);
+    let mut pod_spec = serde_json::Map::from_iter([
+        ("restartPolicy".to_owned(), json!("Never")),
+        ("automountServiceAccountToken".to_owned(), json!(false)),
+        ("enableServiceLinks".to_owned(), json!(false)),
+    ]);
+    if let Value::Object(pod) = pod {
+        pod_spec.extend(pod);
+    }
+    from_json(json!({
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": {
-            "name": job_name(&id),
-            "namespace": owner.namespace,
-            "labels": labels,
-            "annotations": {"shipstream.io/source-site": input.source_site},
-            "ownerReferences": [backup_owner],
-        },
+        "metadata": metadata,
         "spec": {
-            "backoffLimit": spec.backoff_limit,
+            "backoffLimit": backoff_limit,
             "activeDeadlineSeconds": spec.active_deadline_seconds,
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "restartPolicy": "Never",
-                    "automountServiceAccountToken": false,
-                    "enableServiceLinks": false,
-                    "securityContext": pod_context(&spec),
-                    "imagePullSecrets": pull_secrets(&spec),
-                    "containers": [container],
-                    "volumes": volumes,
-                }
-            }
+            "template": {"metadata": {"labels": labels}, "spec": pod_spec},
         }
-    });
-    from_json(job)
+    }))
 }
 
 /// What a Job does with the repository.

@@ -18,8 +18,8 @@ use k8s_openapi::api::batch::v1::Job;
 use serde_json::json;
 
 use super::backup::{
-    JobPurpose, container_context, from_json, job_volumes_for, pod_context, profile, pull_secrets,
-    repository_url,
+    JobPurpose, container_context, job_volumes_for, pod_context, profile, pull_secrets,
+    repository_url, run_once_job,
 };
 use super::{Owner, RenderError, names};
 use crate::api::backup::{
@@ -256,36 +256,22 @@ pub fn restore_job(input: &RestoreJobInput<'_>) -> Result<Job, RenderError> {
         "volumeMounts": mounts,
         "env": [{"name": "RUST_LOG", "value": "info"}],
     });
-    let job = json!({
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {
-            "name": name,
-            "namespace": owner.namespace,
-            "labels": labels,
-            "annotations": {"shipstream.io/target-site": input.target_site},
-            "ownerReferences": [super::controller_ref(input.group)?],
-        },
-        "spec": {
-            // Never retried by Kubernetes: the reconciler records a failure and a new
-            // `confirm` token runs it again, on purpose.
-            "backoffLimit": 0,
-            "activeDeadlineSeconds": spec.active_deadline_seconds,
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "restartPolicy": "Never",
-                    "automountServiceAccountToken": false,
-                    "enableServiceLinks": false,
-                    "securityContext": pod_context(&spec),
-                    "imagePullSecrets": pull_secrets(&spec),
-                    "containers": [container],
-                    "volumes": volumes,
-                }
-            }
-        }
+    let metadata = json!({
+        "name": name,
+        "namespace": owner.namespace,
+        "labels": labels,
+        "annotations": {"shipstream.io/target-site": input.target_site},
+        "ownerReferences": [super::controller_ref(input.group)?],
     });
-    from_json(job)
+    let pod = json!({
+        "securityContext": pod_context(&spec),
+        "imagePullSecrets": pull_secrets(&spec),
+        "containers": [container],
+        "volumes": volumes,
+    });
+    // Never retried by Kubernetes: the reconciler records a failure, and a new `confirm`
+    // token runs it again, on purpose.
+    run_once_job(&metadata, 0, &spec, pod)
 }
 
 /// Inputs the reference accepts that this restore does not run, refused with why rather

@@ -122,37 +122,23 @@ pub fn verification_job(input: &VerificationJobInput<'_>) -> Result<Job, RenderE
             .trim_end_matches('-')
             .to_owned(),
     );
-    let job = json!({
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {
-            "name": job_name(name),
-            "namespace": owner.namespace,
-            "labels": labels,
-            "ownerReferences": [super::controller_ref(verification)?],
-        },
-        "spec": {
-            "backoffLimit": 0,
-            "activeDeadlineSeconds": spec.active_deadline_seconds,
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "restartPolicy": "Never",
-                    "automountServiceAccountToken": false,
-                    "enableServiceLinks": false,
-                    "securityContext": {
-                        "runAsNonRoot": true, "runAsUser": MYSQL_UID, "runAsGroup": MYSQL_UID,
-                        "fsGroup": MYSQL_UID, "seccompProfile": {"type": "RuntimeDefault"},
-                    },
-                    "imagePullSecrets": super::backup::pull_secrets(&spec),
-                    "initContainers": [datadir, mysqld],
-                    "containers": [verify],
-                    "volumes": volumes,
-                }
-            }
-        }
+    let metadata = json!({
+        "name": job_name(name),
+        "namespace": owner.namespace,
+        "labels": labels,
+        "ownerReferences": [super::controller_ref(verification)?],
     });
-    super::backup::from_json(job)
+    let pod = json!({
+        "securityContext": {
+            "runAsNonRoot": true, "runAsUser": MYSQL_UID, "runAsGroup": MYSQL_UID,
+            "fsGroup": MYSQL_UID, "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "imagePullSecrets": super::backup::pull_secrets(&spec),
+        "initContainers": [datadir, mysqld],
+        "containers": [verify],
+        "volumes": volumes,
+    });
+    super::backup::run_once_job(&metadata, 0, &spec, pod)
 }
 
 /// The sanity query and its expectation as `backup verify` flags, and where the outcome is

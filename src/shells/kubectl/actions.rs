@@ -384,6 +384,23 @@ async fn group_with_profile(
     Ok(found)
 }
 
+/// The MysqlBackup `name`; a missing one is the caller's mistake (exit 2).
+async fn get_backup(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+) -> Result<MysqlBackup, KubectlError> {
+    Api::<MysqlBackup>::namespaced(client.clone(), namespace)
+        .get_opt(name)
+        .await
+        .map_err(|e| api_error(&format!("reading MysqlBackup {namespace}/{name}"), e))?
+        .ok_or_else(|| KubectlError::NotFound {
+            kind: "MysqlBackup",
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+        })
+}
+
 /// Creates `object` under the plugin's field manager.
 async fn create<K>(api: &Api<K>, kind: &str, object: &K) -> Result<K, KubectlError>
 where
@@ -464,15 +481,7 @@ async fn verify_backup(
 ) -> Result<(), KubectlError> {
     group_with_profile(&client, namespace, &args.group, &args.profile).await?;
     if let Some(name) = &args.backup {
-        let backup = Api::<MysqlBackup>::namespaced(client.clone(), namespace)
-            .get_opt(name)
-            .await
-            .map_err(|e| api_error(&format!("reading MysqlBackup {namespace}/{name}"), e))?
-            .ok_or_else(|| KubectlError::NotFound {
-                kind: "MysqlBackup",
-                namespace: namespace.to_owned(),
-                name: name.clone(),
-            })?;
+        let backup = get_backup(&client, namespace, name).await?;
         runs::check_backup_to_verify(&backup, &args.group, &args.profile)
             .map_err(KubectlError::Invalid)?;
     }
@@ -630,15 +639,7 @@ async fn restore(
     }
     let group = get(&client, namespace, &args.group).await?;
     let name = &args.backup;
-    let backup = Api::<MysqlBackup>::namespaced(client.clone(), namespace)
-        .get_opt(name)
-        .await
-        .map_err(|e| api_error(&format!("reading MysqlBackup {namespace}/{name}"), e))?
-        .ok_or_else(|| KubectlError::NotFound {
-            kind: "MysqlBackup",
-            namespace: namespace.to_owned(),
-            name: name.clone(),
-        })?;
+    let backup = get_backup(&client, namespace, name).await?;
     restores::check_restorable(&group, &backup).map_err(KubectlError::Invalid)?;
     let used = group
         .status

@@ -181,6 +181,12 @@ pub fn check_backup_to_verify(
             backup.spec.profile_name
         ));
     }
+    require_succeeded(backup, "verified")
+}
+
+/// Refuses a backup that is not Succeeded: there is nothing to `verb` yet, or at all.
+pub(super) fn require_succeeded(backup: &MysqlBackup, verb: &str) -> Result<(), String> {
+    let name = backup.metadata.name.as_deref().unwrap_or_default();
     let phase = backup
         .status
         .as_ref()
@@ -188,7 +194,7 @@ pub fn check_backup_to_verify(
         .unwrap_or("Pending");
     if phase != SUCCEEDED {
         return Err(format!(
-            "MysqlBackup {name} is {phase}; only a Succeeded backup can be verified"
+            "MysqlBackup {name} is {phase}; only a Succeeded backup can be {verb}"
         ));
     }
     Ok(())

@@ -8,7 +8,7 @@ use k8s_openapi::jiff;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::backups::{RunState, SUCCEEDED, run_state};
+use super::backups::{RunState, require_succeeded, run_state};
 use crate::api::MysqlFailoverGroup;
 use crate::api::backup_run::MysqlBackup;
 use crate::backup::restore_run::{self, RestorePhase};
@@ -17,17 +17,8 @@ use crate::failover::Timestamp;
 /// Refuses a backup that cannot be restored into `group`, and a group whose previous
 /// restore is still running (its token would be replaced under it).
 pub fn check_restorable(group: &MysqlFailoverGroup, backup: &MysqlBackup) -> Result<(), String> {
+    require_succeeded(backup, "restored")?;
     let name = backup.metadata.name.as_deref().unwrap_or_default();
-    let phase = backup
-        .status
-        .as_ref()
-        .and_then(|s| s.phase.as_deref())
-        .unwrap_or("Pending");
-    if phase != SUCCEEDED {
-        return Err(format!(
-            "MysqlBackup {name} is {phase}; only a Succeeded backup can be restored"
-        ));
-    }
     let profile = &backup.spec.profile_name;
     let known = group
         .spec
