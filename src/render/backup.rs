@@ -176,15 +176,7 @@ pub fn backup_job(input: &BackupJobInput<'_>) -> Result<Job, RenderError> {
     let (volumes, mounts) = job_volumes_for(&owner, &spec, profile, &mut args, JobPurpose::Backup)?;
     let labels = job_labels(owner.name, &id);
     let backup_owner = super::controller_ref(input.backup)?;
-    let container = json!({
-        "name": "backup",
-        "image": input.image,
-        "args": args,
-        "resources": spec.resources,
-        "securityContext": container_context(&spec),
-        "volumeMounts": mounts,
-        "env": [{"name": "RUST_LOG", "value": "info"}],
-    });
+    let container = engine_container("backup", input.image, &args, &spec, &mounts);
     let metadata = json!({
         "name": job_name(&id),
         "namespace": owner.namespace,
@@ -199,6 +191,26 @@ pub fn backup_job(input: &BackupJobInput<'_>) -> Result<Job, RenderError> {
         "volumes": volumes,
     });
     run_once_job(&metadata, spec.backoff_limit, &spec, pod)
+}
+
+/// The container that runs this binary's backup engine in the operator's image, with the
+/// backup spec's resources and the restricted security context.
+pub(super) fn engine_container(
+    name: &str,
+    image: &str,
+    args: &[String],
+    spec: &BackupSpec,
+    mounts: &[Value],
+) -> Value {
+    json!({
+        "name": name,
+        "image": image,
+        "args": args,
+        "resources": spec.resources,
+        "securityContext": container_context(spec),
+        "volumeMounts": mounts,
+        "env": [{"name": "RUST_LOG", "value": "info"}],
+    })
 }
 
 /// The shape every Job of the operator's shares (backup, verification, restore): one pod

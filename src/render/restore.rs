@@ -18,7 +18,7 @@ use k8s_openapi::api::batch::v1::Job;
 use serde_json::json;
 
 use super::backup::{
-    JobPurpose, container_context, job_volumes_for, pod_context, profile, pull_secrets,
+    JobPurpose, engine_container, job_volumes_for, pod_context, profile, pull_secrets,
     repository_url, run_once_job,
 };
 use super::{Owner, RenderError, names};
@@ -247,15 +247,7 @@ pub fn restore_job(input: &RestoreJobInput<'_>) -> Result<Job, RenderError> {
         LABEL_RESTORE.to_owned(),
         input.kind.as_str().replace('_', "-"),
     );
-    let container = json!({
-        "name": "restore",
-        "image": input.image,
-        "args": args,
-        "resources": spec.resources,
-        "securityContext": container_context(&spec),
-        "volumeMounts": mounts,
-        "env": [{"name": "RUST_LOG", "value": "info"}],
-    });
+    let container = engine_container("restore", input.image, &args, &spec, &mounts);
     let metadata = json!({
         "name": name,
         "namespace": owner.namespace,

@@ -105,6 +105,16 @@ pub(super) fn frozen(ctx: &OperatorContext, group: &MysqlFailoverGroup) -> bool 
         .any(|w| restore_run::frozen(w.phase(), &job_of(ctx, group, &w.status)))
 }
 
+/// One restore pass's context: the group, the kind of restore it asks for, and how to look
+/// up the `MysqlBackup` its source names.
+#[derive(Clone, Copy)]
+struct Run<'a> {
+    ctx: &'a OperatorContext,
+    group: &'a MysqlFailoverGroup,
+    backup: &'a dyn Fn(&str) -> Option<Arc<MysqlBackup>>,
+    wanted: &'a Wanted<'a>,
+}
+
 /// Posts the restore Events and remembers the reclones the loop
 /// accepted until the status records them.
 pub(super) struct Restores {
@@ -168,9 +178,15 @@ impl Restores {
         };
         let step = restore_run::next_step(&observed, runtime.is_some());
         let in_progress = restore_run::in_progress(observed.phase);
+        let run = Run {
+            ctx,
+            group,
+            backup,
+            wanted,
+        };
         match step {
             Step::Nothing => {}
-            Step::Wait(message) => self.say(ctx, group, wanted, &message, in_progress).await,
+            Step::Wait(message) => self.say(run, &message, in_progress).await,
             Step::TargetUnavailable(message) => {
                 if wanted.status.message.as_deref() != Some(message.as_str()) {
                     self.event(
@@ -182,10 +198,10 @@ impl Restores {
                     )
                     .await;
                 }
-                self.say(ctx, group, wanted, &message, in_progress).await;
+                self.say(run, &message, in_progress).await;
             }
-            Step::Begin { target } => self.begin(ctx, group, backup, wanted, &target).await,
-            Step::FenceAndLoad => self.fence_and_load(ctx, group, backup, wanted).await,
+            Step::Begin { target } => self.begin(run, &target).await,
+            Step::FenceAndLoad => self.fence_and_load(run).await,
             Step::Resume => {
                 let fields = json!({"phase": RestorePhase::Resuming.as_str(wanted.kind),
                     "message": "loaded; resuming the failover loop, then recloning the other sites"});
@@ -193,26 +209,21 @@ impl Restores {
             }
             Step::Reclone(sites) => {
                 if let Some(runtime) = runtime {
-                    self.reclone(ctx, group, runtime, wanted, &sites).await;
+                    self.reclone(run, runtime, &sites).await;
                 }
             }
-            Step::Finish => self.finish(ctx, group, backup, wanted).await,
+            Step::Finish => self.finish(run).await,
             Step::Fail { reason, message } => {
-                self.fail(ctx, group, backup, wanted, reason, &message, None)
-                    .await;
+                self.fail(run, reason, &message, None).await;
             }
         }
     }
 
     /// Records why nothing moves, once per message.
-    async fn say(
-        &mut self,
-        ctx: &OperatorContext,
-        group: &MysqlFailoverGroup,
-        wanted: &Wanted<'_>,
-        message: &str,
-        in_progress: bool,
-    ) {
+    async fn say(&mut self, run: Run<'_>, message: &str, in_progress: bool) {
+        let Run {
+            ctx, group, wanted, ..
+        } = run;
         if wanted.status.message.as_deref() == Some(message) {
             return;
         }
@@ -226,17 +237,16 @@ impl Restores {
 
     /// Resolves the source and renders the Job (a build failure ends the run), or `None`
     /// when it cannot be made yet (no image).
-    async fn job_for(
-        &mut self,
-        ctx: &OperatorContext,
-        group: &MysqlFailoverGroup,
-        backup: &dyn Fn(&str) -> Option<Arc<MysqlBackup>>,
-        wanted: &Wanted<'_>,
-        target: &str,
-    ) -> Option<(RestoreSource, Value)> {
+    async fn job_for(&mut self, run: Run<'_>, target: &str) -> Option<(RestoreSource, Value)> {
+        let Run {
+            ctx,
+            group,
+            backup,
+            wanted,
+        } = run;
         let Some(image) = ctx.jobs.image.as_deref() else {
             let message = "waiting: the operator was started without --job-image (BLOODRAVEN_OPERATOR_IMAGE), the image restore Jobs run";
-            self.say(ctx, group, wanted, message, true).await;
+            self.say(run, message, true).await;
             return None;
         };
         let referenced = wanted
@@ -274,30 +284,21 @@ impl Restores {
             Err(e) => {
                 let spend = (wanted.kind == RestoreKind::InPlace).then_some(wanted.token);
                 let message = e.to_string();
-                self.fail(
-                    ctx,
-                    group,
-                    backup,
-                    wanted,
-                    RestoreFailure::BuildFailed,
-                    &message,
-                    spend,
-                )
-                .await;
+                self.fail(run, RestoreFailure::BuildFailed, &message, spend)
+                    .await;
                 None
             }
         }
     }
 
-    async fn begin(
-        &mut self,
-        ctx: &OperatorContext,
-        group: &MysqlFailoverGroup,
-        backup: &dyn Fn(&str) -> Option<Arc<MysqlBackup>>,
-        wanted: &Wanted<'_>,
-        target: &str,
-    ) {
-        let Some((source, job)) = self.job_for(ctx, group, backup, wanted, target).await else {
+    async fn begin(&mut self, run: Run<'_>, target: &str) {
+        let Run {
+            ctx,
+            group,
+            backup,
+            wanted,
+        } = run;
+        let Some((source, job)) = self.job_for(run, target).await else {
             return;
         };
         let job_name = render::job_name(&group.name_any(), wanted.kind, wanted.token);
@@ -343,40 +344,23 @@ impl Restores {
         }
     }
 
-    async fn fence_and_load(
-        &mut self,
-        ctx: &OperatorContext,
-        group: &MysqlFailoverGroup,
-        backup: &dyn Fn(&str) -> Option<Arc<MysqlBackup>>,
-        wanted: &Wanted<'_>,
-    ) {
+    async fn fence_and_load(&mut self, run: Run<'_>) {
+        let Run {
+            ctx, group, wanted, ..
+        } = run;
         let Some(target) = wanted.status.target_site.clone() else {
             let message = "the run records no target site";
-            self.fail(
-                ctx,
-                group,
-                backup,
-                wanted,
-                RestoreFailure::BuildFailed,
-                message,
-                None,
-            )
-            .await;
+            self.fail(run, RestoreFailure::BuildFailed, message, None)
+                .await;
             return;
         };
-        let Some((_, job)) = self.job_for(ctx, group, backup, wanted, &target).await else {
+        let Some((_, job)) = self.job_for(run, &target).await else {
             return;
         };
         if let Err(e) = fence_pods(ctx, group, &target).await {
             tracing::warn!(error = %e, "cannot fence the primary's pods; retrying");
-            self.say(
-                ctx,
-                group,
-                wanted,
-                &format!("fencing {target}'s pods: {e}"),
-                true,
-            )
-            .await;
+            self.say(run, &format!("fencing {target}'s pods: {e}"), true)
+                .await;
             return;
         }
         if let Err(e) = ctx.objects.apply(&job).await {
@@ -388,14 +372,10 @@ impl Restores {
         write_run(ctx, group, wanted, &fields).await;
     }
 
-    async fn reclone(
-        &mut self,
-        ctx: &OperatorContext,
-        group: &MysqlFailoverGroup,
-        runtime: &GroupRuntime,
-        wanted: &Wanted<'_>,
-        sites: &[String],
-    ) {
+    async fn reclone(&mut self, run: Run<'_>, runtime: &GroupRuntime, sites: &[String]) {
+        let Run {
+            ctx, group, wanted, ..
+        } = run;
         let key = (
             group.namespace().unwrap_or_default(),
             group.name_any(),
@@ -439,13 +419,13 @@ impl Restores {
         }
     }
 
-    async fn finish(
-        &mut self,
-        ctx: &OperatorContext,
-        group: &MysqlFailoverGroup,
-        backup: &dyn Fn(&str) -> Option<Arc<MysqlBackup>>,
-        wanted: &Wanted<'_>,
-    ) {
+    async fn finish(&mut self, run: Run<'_>) {
+        let Run {
+            ctx,
+            group,
+            backup,
+            wanted,
+        } = run;
         let now = crate::shells::backup::now();
         let started = wanted
             .status
@@ -481,17 +461,19 @@ impl Restores {
 
     /// Ends the run as Failed; `spend` records the in-place token when the run fails
     /// before it began, so a bad spec is not retried on every pass.
-    #[allow(clippy::too_many_arguments)] // one run's whole context, all borrowed
     async fn fail(
         &mut self,
-        ctx: &OperatorContext,
-        group: &MysqlFailoverGroup,
-        backup: &dyn Fn(&str) -> Option<Arc<MysqlBackup>>,
-        wanted: &Wanted<'_>,
+        run: Run<'_>,
         reason: RestoreFailure,
         message: &str,
         spend: Option<&str>,
     ) {
+        let Run {
+            ctx,
+            group,
+            backup,
+            wanted,
+        } = run;
         if wanted.status.phase.as_deref() == Some("Failed")
             && wanted.status.message.as_deref() == Some(message)
             && spend.is_none_or(|t| wanted.token_used.as_deref() == Some(t))
