@@ -143,10 +143,29 @@ impl Restores {
         runtime: Option<&GroupRuntime>,
         backup: &dyn Fn(&str) -> Option<Arc<MysqlBackup>>,
     ) {
+        let mut newest: Option<LastSuccess> = None;
         for wanted in wanted(group) {
             let span = tracing::info_span!("restore", kind = wanted.kind.as_str());
             let pass = self.reconcile_one(ctx, group, runtime, backup, &wanted);
             tracing::Instrument::instrument(pass, span).await;
+            if let Some(last) = last_success(group, backup, &wanted)
+                && newest.as_ref().is_none_or(|n| last.finished > n.finished)
+            {
+                newest = Some(last);
+            }
+        }
+        // From the stored status, so a new leader reports what the old one did (only the
+        // runs a leader sees finish are counted).
+        if let Some(last) = newest {
+            ctx.metrics
+                .group_backups(&group.namespace().unwrap_or_default(), &group.name_any())
+                .record_last_success(
+                    RunKind::Restore,
+                    &last.profile,
+                    last.finished,
+                    last.finished.since(last.started),
+                    last.bytes,
+                );
         }
     }
 
@@ -518,6 +537,42 @@ impl Restores {
     }
 }
 
+/// A Succeeded run as the last-success gauges report it.
+struct LastSuccess {
+    profile: String,
+    started: Timestamp,
+    finished: Timestamp,
+    bytes: u64,
+}
+
+fn last_success(
+    group: &MysqlFailoverGroup,
+    backup: &dyn Fn(&str) -> Option<Arc<MysqlBackup>>,
+    wanted: &Wanted<'_>,
+) -> Option<LastSuccess> {
+    let status = &wanted.status;
+    if status.phase.as_deref() != Some("Succeeded") {
+        return None;
+    }
+    let finished = status
+        .completion_time
+        .as_deref()
+        .and_then(Timestamp::parse_rfc3339)?;
+    Some(LastSuccess {
+        profile: profile_label(group, source_backup(wanted.inputs, backup).as_deref()),
+        started: status
+            .start_time
+            .as_deref()
+            .and_then(Timestamp::parse_rfc3339)
+            .unwrap_or(finished),
+        finished,
+        bytes: status
+            .source_size_bytes
+            .and_then(|b| u64::try_from(b).ok())
+            .unwrap_or(0),
+    })
+}
+
 /// Sets `fields` in this kind's status object. The precondition is the run's own phase
 /// (a JSON Patch `test`), not the group's resourceVersion: the failover loop rewrites the
 /// status on every decision, so a whole-object precondition would rarely hold, while a
@@ -655,6 +710,36 @@ async fn fence_pods(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_last_success_comes_from_the_stored_status_of_a_succeeded_run() {
+        let group: MysqlFailoverGroup = serde_json::from_value(json!({
+            "apiVersion": "shipstream.io/v1alpha1", "kind": "MysqlFailoverGroup",
+            "metadata": {"name": "orders", "namespace": "db"},
+            "spec": {"image": "mysql:9.7.4", "sites": [{"name": "iad"}],
+                     "dns": {"hostname": "db.example.com"},
+                     "initFromBackup": {"source": {"s3": {"bucket": "b", "prefix": "p/backups/x",
+                                                          "credentialsSecret": "s"}}},
+                     "restoreInPlace": {"confirm": "2026-12-02T10:00:00Z",
+                                        "source": {"mysqlBackupRef": {"name": "nightly-1"}}}},
+            "status": {
+                "restore": {"phase": "Succeeded", "startTime": "2026-12-01T10:00:00Z",
+                            "completionTime": "2026-12-01T10:05:00Z", "sourceSizeBytes": 10},
+                "restoreInPlace": {"phase": "Running", "startTime": "2026-12-02T10:00:00Z"}
+            }
+        }))
+        .unwrap();
+        let none = |_: &str| None;
+        let runs = wanted(&group);
+        let init = last_success(&group, &none, &runs[0]).expect("a succeeded init");
+        assert_eq!(init.profile, "external");
+        assert_eq!(init.finished.since(init.started).as_secs(), 300);
+        assert_eq!(init.bytes, 10);
+        assert!(
+            last_success(&group, &none, &runs[1]).is_none(),
+            "not finished"
+        );
+    }
 
     #[test]
     fn the_status_patch_tests_the_run_phase_and_removes_nulls() {
