@@ -9,15 +9,27 @@ use crate::serve_support::install_crypto_provider;
 use crate::sidecar_support::{FakeOperator, Pki, SidecarProcess, TOKEN, wait_for, write_config};
 use crate::support::mysql::{MysqlCluster, free_port};
 
-fn flags(instance: &crate::support::mysql::MysqlInstance) -> (String, String) {
-    let out = instance
-        .sql("SELECT @@GLOBAL.read_only, @@GLOBAL.super_read_only")
-        .expect("flags");
+/// `read_only` and `super_read_only`, or an error when the probe's session was cut: a
+/// fencing sidecar kills client sessions, and the probe's own may be one of them.
+fn try_flags(
+    instance: &crate::support::mysql::MysqlInstance,
+) -> crate::support::mysql::HarnessResult<(String, String)> {
+    let out = instance.sql("SELECT @@GLOBAL.read_only, @@GLOBAL.super_read_only")?;
     let mut parts = out.split_whitespace();
-    (
+    Ok((
         parts.next().unwrap_or_default().to_owned(),
         parts.next().unwrap_or_default().to_owned(),
-    )
+    ))
+}
+
+fn flags(instance: &crate::support::mysql::MysqlInstance) -> (String, String) {
+    for _ in 0..5 {
+        if let Ok(flags) = try_flags(instance) {
+            return flags;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    try_flags(instance).expect("flags: six probes in a row failed")
 }
 
 fn client(pki: &Pki, identity: Option<reqwest::Identity>) -> reqwest::Client {
@@ -182,7 +194,9 @@ async fn sidecar_authenticates_fences_first_and_never_lifts() {
     tokio::time::sleep(Duration::from_millis(1_600)).await;
     let switched = std::time::Instant::now();
     wait_for(Duration::from_secs(5), "other-site fence", async || {
-        (flags(mysql).1 == "1").then_some(())
+        try_flags(mysql)
+            .is_ok_and(|(_, super_read_only)| super_read_only == "1")
+            .then_some(())
     })
     .await;
     let took = switched.elapsed();
