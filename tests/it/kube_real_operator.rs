@@ -406,6 +406,26 @@ impl Fixture {
             .collect())
     }
 
+    /// The reasons of the Events about `name` once all of `wanted` are among them, or as
+    /// they are after 10 s (for the caller's assertion to show). The operator posts an
+    /// Event after the status write a test usually waits for, so a single read races it.
+    pub(crate) async fn event_reasons_including(
+        &self,
+        name: &str,
+        wanted: &[&str],
+    ) -> TestResult<Vec<String>> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let reasons = self.event_reasons_of(name).await?;
+            if wanted.iter().all(|w| reasons.iter().any(|r| r == w))
+                || tokio::time::Instant::now() >= deadline
+            {
+                return Ok(reasons);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     async fn lease_holder(&self) -> TestResult<Option<String>> {
         let leases: Api<Lease> = Api::namespaced(self.client.clone(), &self.namespace);
         Ok(leases
