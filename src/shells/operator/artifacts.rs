@@ -20,7 +20,7 @@ use kube::{Api, ResourceExt as _};
 use serde_json::json;
 
 use super::OperatorContext;
-use super::job_runs::Events;
+use super::job_runs::{Events, Watched};
 use crate::api::backup::{BackupProfile, StorageType};
 use crate::api::{MysqlBackup, MysqlFailoverGroup};
 use crate::backup::retention::{BackupRecord, Outcome, RetentionPolicy, plan};
@@ -155,10 +155,15 @@ async fn delete_artifacts(
 /// Deletes the group's `MysqlBackup` objects each profile's retention no longer keeps
 /// (their finalizer then removes the artifacts). The newest successful backup of a profile
 /// and any backup in progress are always kept.
+///
+/// Each answer to a DELETE goes into `known` at once (the object now deleting, or gone),
+/// so the next pass, which may come before the watch shows the deletion, neither sends the
+/// same DELETE again nor counts the object as kept.
 pub(super) async fn apply_retention(
     ctx: &OperatorContext,
     group: &MysqlFailoverGroup,
     backups: &[Arc<MysqlBackup>],
+    known: &mut Watched<MysqlBackup>,
 ) {
     let Some(spec) = group.spec.backup.as_ref() else {
         return;
@@ -186,10 +191,17 @@ pub(super) async fn apply_retention(
             let api: Api<MysqlBackup> =
                 Api::namespaced(ctx.client.clone(), &backup.namespace().unwrap_or_default());
             match api.delete(&deletion.id, &DeleteParams::default()).await {
-                Ok(_) => {
+                Ok(answer) => {
                     tracing::info!(profile = %profile.name, backup = %deletion.id, reason = %deletion.reason, "retention: backup deleted");
+                    match answer.left() {
+                        // Held by its finalizer: stored with its deletion timestamp.
+                        Some(deleting) => {
+                            known.seen(deleting);
+                        }
+                        None => known.gone(backup),
+                    }
                 }
-                Err(kube::Error::Api(e)) if e.code == 404 => {}
+                Err(kube::Error::Api(e)) if e.code == 404 => known.gone(backup),
                 Err(e) => {
                     tracing::warn!(backup = %deletion.id, error = %e, "retention: cannot delete the backup");
                 }
