@@ -86,18 +86,30 @@ pub struct FailedRun<'a> {
     pub retried: bool,
 }
 
-pub fn next_retry(policy: Option<&RetrySpec>, run: &FailedRun<'_>, now: Timestamp) -> RetryStep {
-    let (Some(policy), Some(attempt)) = (policy, run.triggered_by.and_then(parse_trigger)) else {
-        return RetryStep::None;
-    };
+/// When the attempt after `run` falls due, if there is to be one: `None` for a run that is
+/// not scheduled, with no retries configured, with its attempts used up, or already
+/// retried. A run with no completion time counts from `now`.
+pub fn retry_due(
+    policy: Option<&RetrySpec>,
+    run: &FailedRun<'_>,
+    now: Timestamp,
+) -> Option<(Attempt, Timestamp)> {
+    let (policy, attempt) = (policy?, run.triggered_by.and_then(parse_trigger)?);
     let max = u32::try_from(policy.max_attempts).unwrap_or(1);
     if run.retried || attempt.number >= max {
-        return RetryStep::None;
+        return None;
     }
     let due = run
         .completed
         .unwrap_or(now)
         .plus(backoff(policy, attempt.number));
+    Some((attempt, due))
+}
+
+pub fn next_retry(policy: Option<&RetrySpec>, run: &FailedRun<'_>, now: Timestamp) -> RetryStep {
+    let Some((attempt, due)) = retry_due(policy, run, now) else {
+        return RetryStep::None;
+    };
     if now < due {
         return RetryStep::At(due);
     }

@@ -12,6 +12,8 @@
 //! Unlike the rest of [`crate::render`], this reads the failover core's output types: the
 //! status is the one place where the two meet, and the dependency is one-way (data only).
 
+pub mod schedules;
+
 use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};

@@ -314,7 +314,9 @@ async fn backups_end_to_end(fixture: &Fixture, operator: &Operator, s3: &Seaweed
     let id = manifest["id"].as_str().ok_or("no id")?;
     assert_eq!(location, format!("s3://backups/orders/backups/{id}/"));
     assert_eq!(done["completionTime"], manifest["finishedAt"]);
-    let reasons = fixture.event_reasons_of("orders-manual-1").await?;
+    let reasons = fixture
+        .event_reasons_including("orders-manual-1", &["BackupStarted", "BackupSucceeded"])
+        .await?;
     for reason in ["BackupStarted", "BackupSucceeded"] {
         assert!(
             reasons.iter().any(|r| r == reason),
@@ -423,7 +425,7 @@ async fn failures_are_reported(fixture: &Fixture) -> TestResult {
     );
     assert!(
         fixture
-            .event_reasons_of("orders-manual-2")
+            .event_reasons_including("orders-manual-2", &["BackupFailed"])
             .await?
             .iter()
             .any(|r| r == "BackupFailed")
@@ -633,7 +635,9 @@ async fn a_verification_restores_the_newest_backup(fixture: &Fixture) -> TestRes
     assert_eq!(done["sanityCheck"]["resultRow"], "1", "{done}");
     assert!(done["sanityCheck"]["durationMs"].is_i64(), "{done}");
     assert!(done["sanityCheck"].get("error").is_none(), "{done}");
-    let reasons = fixture.event_reasons_of("orders-verify-1").await?;
+    let reasons = fixture
+        .event_reasons_including("orders-verify-1", &["VerificationSucceeded"])
+        .await?;
     assert!(
         reasons.iter().any(|r| r == "VerificationSucceeded"),
         "{reasons:?}"
@@ -808,7 +812,9 @@ async fn a_restore_in_place_returns_the_group_to_the_backup(
             .trim(),
         "0"
     );
-    let reasons = fixture.event_reasons_of(GROUP).await?;
+    let reasons = fixture
+        .event_reasons_including(GROUP, &["RestoreStarted", "RestoreSucceeded"])
+        .await?;
     for reason in ["RestoreStarted", "RestoreSucceeded"] {
         assert!(
             reasons.iter().any(|r| r == reason),
@@ -872,7 +878,9 @@ async fn replayed_and_bad_tokens_run_nothing(fixture: &Fixture, token: &str) -> 
             .is_some_and(|m| m.contains("no-such-backup")),
         "{run}"
     );
-    let reasons = fixture.event_reasons_of(GROUP).await?;
+    let reasons = fixture
+        .event_reasons_including(GROUP, &["RestoreBuildFailed"])
+        .await?;
     assert!(
         reasons.iter().any(|r| r == "RestoreBuildFailed"),
         "{reasons:?}"
@@ -942,7 +950,9 @@ async fn init_from_backup_refuses_a_primary_that_holds_data(fixture: &Fixture) -
         .as_str()
         .unwrap_or("");
     assert!(message.contains("BackoffLimitExceeded"), "{message}");
-    let reasons = fixture.event_reasons_of(GROUP).await?;
+    let reasons = fixture
+        .event_reasons_including(GROUP, &["RestoreFailed"])
+        .await?;
     assert!(reasons.iter().any(|r| r == "RestoreFailed"), "{reasons:?}");
     // One-shot: it stays Failed, and no second Job appears.
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -1003,7 +1013,9 @@ async fn a_failed_scheduled_backup_is_retried_until_its_attempts_run_out(
         first["phase"], "Failed",
         "the failed attempt stays Failed: {first}"
     );
-    let reasons = fixture.event_reasons_of("orders-nightly-1").await?;
+    let reasons = fixture
+        .event_reasons_including("orders-nightly-1", &["BackupRetryScheduled"])
+        .await?;
     assert!(
         reasons.iter().any(|r| r == "BackupRetryScheduled"),
         "{reasons:?}"
@@ -1019,6 +1031,36 @@ async fn a_failed_scheduled_backup_is_retried_until_its_attempts_run_out(
     assert!(api.get_opt("orders-nightly-1-retry-3").await?.is_none());
     // orders-manual-2 failed too, ad hoc: never retried.
     assert!(api.get_opt("orders-manual-2-retry-2").await?.is_none());
+
+    // status.backupSchedules follows: the newest run is the last attempt, Failed, with no
+    // retry pending.
+    let schedule = wait_for(
+        "status.backupSchedules",
+        Duration::from_secs(20),
+        async || {
+            let group = groups.get(GROUP).await?;
+            let status = serde_json::to_value(group.status.unwrap_or_default())?;
+            Ok(status["backupSchedules"]
+                .as_array()
+                .and_then(|all| all.iter().find(|s| s["name"] == "nightly"))
+                .filter(|s| {
+                    s["lastBackupName"] == "orders-nightly-1-retry-2"
+                        && s["lastBackupPhase"] == "Failed"
+                })
+                .cloned())
+        },
+    )
+    .await?;
+    assert_eq!(
+        schedule["cronJobName"], "mysql-orders-backup-nightly",
+        "{schedule}"
+    );
+    assert_eq!(schedule["lastRetryAttempt"], 2, "{schedule}");
+    assert!(
+        schedule.get("nextRetryTime").is_none(),
+        "attempts used up: {schedule}"
+    );
+    assert!(schedule["lastScheduleTime"].is_string(), "{schedule}");
     Ok(())
 }
 
@@ -1130,7 +1172,9 @@ async fn deleting_a_backup_deletes_its_artifacts(
     if after.contains(&id) {
         return Err(format!("the artifacts of {id} are still listed: {after}").into());
     }
-    let reasons = fixture.event_reasons_of("orders-manual-1").await?;
+    let reasons = fixture
+        .event_reasons_including("orders-manual-1", &["ArtifactCleanupSucceeded"])
+        .await?;
     assert!(
         reasons.iter().any(|r| r == "ArtifactCleanupSucceeded"),
         "{reasons:?}"

@@ -178,7 +178,8 @@ impl BackupObjects {
             tracing::Instrument::instrument(step, span).await;
         }
         record_last_successes(ctx, group, &backups);
-        artifacts::apply_retention(ctx, group, &backups).await;
+        schedules::publish_status(ctx, group, &backups).await;
+        artifacts::apply_retention(ctx, group, &backups, &mut self.known).await;
         let in_namespace = self.known.in_namespace(&namespace);
         self.verifications
             .reconcile_group(ctx, group, &in_namespace)

@@ -1,18 +1,23 @@
 //! Each group's backup schedules as CronJobs that create `MysqlBackup` objects; the backup
-//! controller ([`super::backups`]) takes it from there.
+//! controller ([`super::backups`]) takes it from there. And `status.backupSchedules`, each
+//! schedule's last run, last success and pending retry, projected from those objects.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
-use kube::api::DeleteParams;
+use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::{Api, ResourceExt as _};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::OperatorContext;
-use crate::api::MysqlFailoverGroup;
+use super::{artifacts, job_runs, retries};
+use crate::api::{MysqlBackup, MysqlFailoverGroup};
+use crate::failover::Timestamp;
 use crate::ports::objects::{ObjectKey, ObjectStore as _};
 use crate::render::backup::{self as render, LABEL_SCHEDULE};
 use crate::render::diff::covers;
 use crate::render::names::{LABEL_GROUP, LABEL_MANAGED_BY};
+use crate::render::status::schedules::{ScheduledRun, backup_schedules};
 
 /// Applies each schedule's CronJob where it differs, and deletes the group's CronJobs whose
 /// schedule is gone.
@@ -79,4 +84,62 @@ pub(super) async fn sync_schedules(
         }
     }
     Ok(())
+}
+
+/// Writes `status.backupSchedules` when its projection from the group's backups differs
+/// from what is stored (a merge patch of that one field: the list is replaced whole, and
+/// no other writer owns it).
+pub(super) async fn publish_status(
+    ctx: &OperatorContext,
+    group: &MysqlFailoverGroup,
+    backups: &[Arc<MysqlBackup>],
+) {
+    let Some(spec) = group.spec.backup.as_ref() else {
+        return;
+    };
+    let stored = group
+        .status
+        .as_ref()
+        .map(|s| s.backup_schedules.as_slice())
+        .unwrap_or_default();
+    let runs: Vec<ScheduledRun<'_>> = backups
+        .iter()
+        .filter(|b| !artifacts::deleting(b))
+        .map(|b| scheduled_run(b))
+        .collect();
+    let next = backup_schedules(&group.name_any(), spec, &runs, crate::shells::backup::now());
+    if next == stored {
+        return;
+    }
+    let api: Api<MysqlFailoverGroup> =
+        Api::namespaced(ctx.client.clone(), &group.namespace().unwrap_or_default());
+    let patch = json!({"status": {"backupSchedules": next}});
+    match api
+        .patch_status(
+            &group.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+    {
+        Ok(_) => tracing::debug!(schedules = next.len(), "status.backupSchedules written"),
+        Err(e) => tracing::warn!(error = %e, "cannot write status.backupSchedules; next pass"),
+    }
+}
+
+fn scheduled_run(backup: &MysqlBackup) -> ScheduledRun<'_> {
+    let status = backup.status.as_ref();
+    let time = |t: Option<&String>| t.and_then(|t| Timestamp::parse_rfc3339(t));
+    ScheduledRun {
+        name: backup.metadata.name.as_deref().unwrap_or_default(),
+        triggered_by: backup.spec.triggered_by.as_deref(),
+        phase: status.and_then(|s| s.phase.as_deref()),
+        created: job_runs::created(backup),
+        completed: time(status.and_then(|s| s.completion_time.as_ref())),
+        retried: status.is_some_and(|s| {
+            s.conditions
+                .iter()
+                .any(|c| c.type_ == retries::RETRY_CREATED)
+        }),
+    }
 }
