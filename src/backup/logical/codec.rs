@@ -19,21 +19,31 @@ pub enum CodecError {
 
 /// Appends one field (`None` is SQL NULL), escaped.
 pub fn push_field(out: &mut Vec<u8>, value: Option<&[u8]>) {
-    let Some(value) = value else {
+    let Some(mut rest) = value else {
         out.extend_from_slice(b"\\N");
         return;
     };
-    out.reserve(value.len());
-    for &byte in value {
-        match byte {
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            0 => out.extend_from_slice(b"\\0"),
-            0x1a => out.extend_from_slice(b"\\Z"),
-            other => out.push(other),
-        }
+    out.reserve(rest.len());
+    // Most values hold nothing to escape: copy the runs between escapes whole rather than
+    // pushing byte by byte (the dump's hottest loop).
+    while let Some(at) = rest.iter().position(|&byte| escape(byte).is_some()) {
+        out.extend_from_slice(&rest[..at]);
+        out.extend_from_slice(escape(rest[at]).unwrap_or_default());
+        rest = &rest[at + 1..];
+    }
+    out.extend_from_slice(rest);
+}
+
+/// How `byte` is written inside a value, when not as itself.
+const fn escape(byte: u8) -> Option<&'static [u8]> {
+    match byte {
+        b'\\' => Some(b"\\\\"),
+        b'\t' => Some(b"\\t"),
+        b'\n' => Some(b"\\n"),
+        b'\r' => Some(b"\\r"),
+        0 => Some(b"\\0"),
+        0x1a => Some(b"\\Z"),
+        _ => None,
     }
 }
 

@@ -183,20 +183,23 @@ struct Chunker<'s, 'a> {
 impl Chunker<'_, '_> {
     fn push(&mut self, row: Row) -> Result<(), StreamFailure> {
         let values = row.unwrap_raw();
-        let mut fields: Vec<Option<&[u8]>> = Vec::with_capacity(values.len());
-        for value in &values {
-            match value {
-                Some(Value::NULL) => fields.push(None),
-                Some(Value::Bytes(bytes)) => fields.push(Some(bytes.as_slice())),
-                // The text protocol sends every value as bytes.
-                other => {
-                    return Err(StreamFailure::Value(format!(
-                        "unexpected value {other:?} in a text result"
-                    )));
-                }
-            }
+        // The text protocol sends every value as bytes; checked first so the row goes
+        // into the chunk whole or not at all, with no per-row field list.
+        if let Some(other) = values
+            .iter()
+            .find(|value| !matches!(value, Some(Value::NULL | Value::Bytes(_))))
+        {
+            return Err(StreamFailure::Value(format!(
+                "unexpected value {other:?} in a text result"
+            )));
         }
-        codec::push_row(&mut self.buffer, fields);
+        codec::push_row(
+            &mut self.buffer,
+            values.iter().map(|value| match value {
+                Some(Value::Bytes(bytes)) => Some(bytes.as_slice()),
+                _ => None,
+            }),
+        );
         self.rows += 1;
         Ok(())
     }
