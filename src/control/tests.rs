@@ -221,6 +221,7 @@ async fn group_with(
                 host: "127.0.0.1".to_owned(),
                 port,
             },
+            sidecar: None,
         })
         .collect();
     let (failover_loop, handle) = FailoverLoop::new(LoopParts {
