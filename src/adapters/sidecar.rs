@@ -44,6 +44,9 @@ impl HttpSidecar {
     /// A client for sidecars: `timeout` per call, the given CA (PEM) as the only roots when
     /// set, HTTP/1.1 (all a sidecar speaks).
     pub fn client(timeout: Duration, ca_pem: Option<&[u8]>) -> Result<reqwest::Client, String> {
+        // reqwest is built without a provider of its own and panics without a process
+        // default: make it ring, this binary's one provider (a no-op when the CLI has).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let mut builder = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)
