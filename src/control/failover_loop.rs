@@ -101,7 +101,9 @@ async fn second_opinion(
 ) -> Option<SidecarReport> {
     match tokio::time::timeout(deadline, sidecar.status()).await {
         Ok(Ok(Some(report))) => {
-            tracing::info!(
+            // Debug, like the failed probe itself: during an outage this runs every poll,
+            // and what matters (the held-back failover) is raised once as an alert.
+            tracing::debug!(
                 site,
                 read_only = report.read_only,
                 super_read_only = report.super_read_only,
