@@ -56,8 +56,11 @@ pub(super) struct GroupRuntime {
     users_applied: Option<String>,
     /// The group's sidecar token as last read (every reconcile), shared with the loop's
     /// sidecar clients so a rotation needs no rebuild.
-    sidecar_token: Arc<RwLock<Option<String>>>,
+    sidecar_token: SharedToken,
 }
+
+/// The group's sidecar token as last read, shared by the runtime and its sidecar clients.
+type SharedToken = Arc<RwLock<Option<String>>>;
 
 /// A problem with one group that stops its loop from being (re)built; reported and
 /// retried on the next reconcile.
@@ -157,6 +160,44 @@ async fn read_sidecar_token(ctx: &OperatorContext, namespace: &str, group: &str)
     }
 }
 
+/// The shared token and one [`HttpSidecar`] per site of a group with sidecars. The
+/// client is built only then: it loads its TLS roots, which a thousand groups without
+/// sidecars should not pay for.
+async fn sidecar_clients(
+    ctx: &OperatorContext,
+    namespace: &str,
+    group: &str,
+    inputs: &LoopInputs,
+) -> Result<(SharedToken, BTreeMap<String, Arc<dyn SidecarStatus>>), GroupError> {
+    if inputs.sidecars.is_empty() {
+        return Ok((Arc::new(RwLock::new(None)), BTreeMap::new()));
+    }
+    let token = Arc::new(RwLock::new(read_sidecar_token(ctx, namespace, group).await));
+    let http = HttpSidecar::client(ctx.loop_config.probe_deadline, None).map_err(|message| {
+        GroupError::Site {
+            site: "(sidecars)".to_owned(),
+            message,
+        }
+    })?;
+    let clients = inputs
+        .sidecars
+        .iter()
+        .map(|(site, url)| {
+            let shared = Arc::clone(&token);
+            let source: TokenSource = Arc::new(move || {
+                shared
+                    .read()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone()
+            });
+            let client: Arc<dyn SidecarStatus> =
+                Arc::new(HttpSidecar::new(site, url, source, http.clone()));
+            (site.clone(), client)
+        })
+        .collect();
+    Ok((token, clients))
+}
+
 impl GroupRuntime {
     /// Brings `runtime` in line with `group`: builds or rebuilds the loop when its inputs
     /// changed, creates the MySQL accounts on the primary after a Secret rotation, and
@@ -219,18 +260,7 @@ impl GroupRuntime {
         let name = group.name_any();
         let mut sites = Vec::with_capacity(inputs.addresses.len());
         let mut clients = BTreeMap::new();
-        let sidecar_token = Arc::new(RwLock::new(if inputs.sidecars.is_empty() {
-            None
-        } else {
-            read_sidecar_token(ctx, &namespace, &name).await
-        }));
-        let sidecar_http =
-            HttpSidecar::client(ctx.loop_config.probe_deadline, None).map_err(|message| {
-                GroupError::Site {
-                    site: "(sidecars)".to_owned(),
-                    message,
-                }
-            })?;
+        let (sidecar_token, sidecars) = sidecar_clients(ctx, &namespace, &name, &inputs).await?;
         for (site, address) in &inputs.addresses {
             let site_error = |message: String| GroupError::Site {
                 site: site.clone(),
@@ -254,17 +284,7 @@ impl GroupRuntime {
                 name: site.clone(),
                 endpoint: SourceEndpoint::parse(address).map_err(|e| site_error(e.to_string()))?,
                 site: client,
-                sidecar: inputs.sidecars.get(site).map(|url| {
-                    let shared = Arc::clone(&sidecar_token);
-                    let token: TokenSource = Arc::new(move || {
-                        shared
-                            .read()
-                            .unwrap_or_else(PoisonError::into_inner)
-                            .clone()
-                    });
-                    Arc::new(HttpSidecar::new(site, url, token, sidecar_http.clone()))
-                        as Arc<dyn SidecarStatus>
-                }),
+                sidecar: sidecars.get(site).cloned(),
             });
         }
         let store = Arc::new(KubeStatusStore::new(
