@@ -132,8 +132,11 @@ HOOK
 cat > "$RUN/group.yaml" <<YAML
 # Written by playground/local/up.sh. Field names follow MysqlFailoverGroup.
 sites:
-  - {name: iad, role: primary-candidate, address: "127.0.0.1:$IAD_PORT"}
-  - {name: pdx, role: primary-candidate, address: "127.0.0.1:$PDX_PORT"}
+  - {name: iad, role: primary-candidate, address: "127.0.0.1:$IAD_PORT", sidecar: "http://127.0.0.1:$IAD_SIDECAR_PORT"}
+  - {name: pdx, role: primary-candidate, address: "127.0.0.1:$PDX_PORT", sidecar: "http://127.0.0.1:$PDX_SIDECAR_PORT"}
+# A site standalone cannot probe is asked of its sidecar: one that says "writable" holds
+# the failover back (docs/sidecar.md, "The operator's second opinion").
+sidecarAuth: {tokenFile: secrets/sidecar.token}
 pollInterval: 2s
 failureThreshold: 3
 recoveryThreshold: 2

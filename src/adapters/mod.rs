@@ -2,4 +2,5 @@
 
 pub mod kube;
 pub mod mysql;
+pub mod sidecar;
 pub mod storage;

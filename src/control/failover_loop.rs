@@ -16,11 +16,12 @@ use crate::error::{Categorized, Category};
 use crate::failover::sequence::{ActionSequence, Gate, Skipped};
 use crate::failover::{
     ActionKind, ActionOutcome, Decision, EngineState, GroupPolicy, GroupStatus, OutcomeResult,
-    PollInput, SiteObservation, SiteState, Timestamp, decide,
+    PollInput, SidecarReport, SiteObservation, SiteState, Timestamp, decide,
 };
 use crate::ports::hook::{FailoverHook, HookInfo};
 use crate::ports::mysql::{MysqlSite, SourceEndpoint};
 use crate::ports::observer::{DecisionObserver, DecisionReport};
+use crate::ports::sidecar::SidecarStatus;
 use crate::ports::state::{StateStore, StoreError};
 
 /// Timing of the loop. The engine's thresholds live in [`GroupPolicy`].
@@ -57,6 +58,8 @@ pub struct SiteHandle<S> {
     pub site: Arc<S>,
     /// Where peers replicate from (and clone from) this site.
     pub endpoint: SourceEndpoint,
+    /// The site's sidecar, asked for its view whenever a probe of the site fails.
+    pub sidecar: Option<Arc<dyn SidecarStatus>>,
 }
 
 /// Everything a loop is built from.
@@ -86,6 +89,43 @@ impl Categorized for LoopError {
         match self {
             Self::MissingSite(_) | Self::UnknownSite(_) => Category::Config,
             Self::Store(e) => e.category(),
+        }
+    }
+}
+
+/// Asks a site's sidecar for its view, bounded by `deadline`; any failure is "no answer".
+async fn second_opinion(
+    site: &str,
+    sidecar: &dyn SidecarStatus,
+    deadline: Duration,
+) -> Option<SidecarReport> {
+    match tokio::time::timeout(deadline, sidecar.status()).await {
+        Ok(Ok(Some(report))) => {
+            // Debug, like the failed probe itself: during an outage this runs every poll,
+            // and what matters (the held-back failover) is raised once as an alert.
+            tracing::debug!(
+                site,
+                read_only = report.read_only,
+                super_read_only = report.super_read_only,
+                age_ms = u64::try_from(report.age.as_millis()).unwrap_or(u64::MAX),
+                "probe failed; the site's sidecar answered"
+            );
+            Some(report)
+        }
+        Ok(Ok(None)) => {
+            tracing::debug!(
+                site,
+                "probe failed; the sidecar cannot see its MySQL either"
+            );
+            None
+        }
+        Ok(Err(e)) => {
+            tracing::debug!(site, error = %e, "probe failed; no answer from the sidecar");
+            None
+        }
+        Err(_) => {
+            tracing::debug!(site, "probe failed; the sidecar timed out");
+            None
         }
     }
 }
@@ -258,11 +298,12 @@ impl<S: MysqlSite + 'static> FailoverLoop<S> {
             self.queued.push(envelope);
         }
         let envelopes = std::mem::take(&mut self.queued);
-        let observations = self.probe_all().await;
+        let (observations, sidecars) = self.probe_all().await;
         let input = PollInput {
             observations,
             outcomes: std::mem::take(&mut self.outcomes),
             requests: envelopes.iter().map(|e| e.request.clone()).collect(),
+            sidecars,
         };
         let decision = decide(&self.state, &self.policy, &input, now());
         let saved = if self.unsaved || decision.state != self.state {
@@ -301,10 +342,13 @@ impl<S: MysqlSite + 'static> FailoverLoop<S> {
         decision.repoll_after.unwrap_or(self.config.poll_interval)
     }
 
-    async fn probe_all(&self) -> Vec<SiteObservation> {
+    /// Probes every site in parallel; a site whose probe fails also has its sidecar asked
+    /// (within the same deadline again), so a failing site costs at most two deadlines.
+    async fn probe_all(&self) -> (Vec<SiteObservation>, Vec<SidecarReport>) {
         let mut probes = JoinSet::new();
         for (index, handle) in self.sites.iter().enumerate() {
             let site = Arc::clone(&handle.site);
+            let sidecar = handle.sidecar.clone();
             let name = handle.name.clone();
             let deadline = self.config.probe_deadline;
             probes.spawn(async move {
@@ -320,25 +364,41 @@ impl<S: MysqlSite + 'static> FailoverLoop<S> {
                         Err(crate::failover::ProbeFailure::Timeout)
                     }
                 };
+                let elapsed = started.elapsed();
+                let report = match (&result, sidecar) {
+                    (Err(_), Some(sidecar)) => {
+                        second_opinion(&name, sidecar.as_ref(), deadline).await
+                    }
+                    _ => None,
+                };
                 (
                     index,
                     SiteObservation {
                         site: name,
                         result,
-                        elapsed: started.elapsed(),
+                        elapsed,
                     },
+                    report,
                 )
             });
         }
-        let mut observations: Vec<(usize, SiteObservation)> = Vec::new();
+        let mut observations: Vec<(usize, SiteObservation, Option<SidecarReport>)> = Vec::new();
         while let Some(joined) = probes.join_next().await {
             match joined {
-                Ok(pair) => observations.push(pair),
+                Ok(triple) => observations.push(triple),
                 Err(e) => tracing::error!(error = %e, "probe task failed"),
             }
         }
-        observations.sort_by_key(|(i, _)| *i);
-        observations.into_iter().map(|(_, o)| o).collect()
+        observations.sort_by_key(|(i, _, _)| *i);
+        let mut reports = Vec::new();
+        let observations = observations
+            .into_iter()
+            .map(|(_, o, r)| {
+                reports.extend(r);
+                o
+            })
+            .collect();
+        (observations, reports)
     }
 
     /// Runs the decision's actions in order, under the shared [`ActionSequence`] rules

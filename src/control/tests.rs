@@ -14,6 +14,7 @@ use futures_util::future::BoxFuture;
 
 use crate::ports::hook::NoHook;
 use crate::ports::mysql::{DbError, DrainOutcome, MysqlSite, SourceEndpoint};
+use crate::ports::sidecar::SidecarStatus;
 use crate::ports::state::{MemoryStateStore, StateStore, StoreError};
 
 type Log = Arc<Mutex<Vec<String>>>;
@@ -188,7 +189,7 @@ impl StateStore for RecordingStore {
 }
 
 async fn group(log: &Log) -> (FailoverLoop<FakeSite>, ControlHandle, [Arc<FakeSite>; 2]) {
-    group_with(log, LoopConfig::default(), None).await
+    group_with(log, LoopConfig::default(), None, None).await
 }
 
 /// [`group`] with the loop's deadlines and, if given, the best-effort deadline.
@@ -196,6 +197,7 @@ async fn group_with(
     log: &Log,
     config: LoopConfig,
     best_effort: Option<Duration>,
+    iad_sidecar: Option<Arc<dyn SidecarStatus>>,
 ) -> (FailoverLoop<FakeSite>, ControlHandle, [Arc<FakeSite>; 2]) {
     let iad = Arc::new(FakeSite::new("iad", 3306, log, true));
     let pdx = Arc::new(FakeSite::new("pdx", 3307, log, false));
@@ -220,6 +222,11 @@ async fn group_with(
             endpoint: SourceEndpoint {
                 host: "127.0.0.1".to_owned(),
                 port,
+            },
+            sidecar: if name == "iad" {
+                iad_sidecar.clone()
+            } else {
+                None
             },
         })
         .collect();
@@ -340,7 +347,7 @@ async fn a_hung_site_gets_one_best_effort_call_per_decision() {
         ..LoopConfig::default()
     };
     let (mut failover_loop, handle, [iad, _pdx]) =
-        group_with(&log, config, Some(Duration::from_millis(50))).await;
+        group_with(&log, config, Some(Duration::from_millis(50)), None).await;
     for _ in 0..3 {
         failover_loop.poll_once().await;
     }
@@ -358,4 +365,92 @@ async fn a_hung_site_gets_one_best_effort_call_per_decision() {
         !log.contains(&"iad:kill".to_owned()),
         "a kill was sent to a site whose fence had just timed out: {log:?}"
     );
+}
+
+/// A sidecar that answers with a fixed view after `delay` (forever: never).
+struct FakeSidecar {
+    read_only: bool,
+    delay: Option<Duration>,
+    calls: Mutex<u32>,
+}
+
+impl SidecarStatus for FakeSidecar {
+    fn status(&self) -> crate::ports::sidecar::StatusFuture<'_> {
+        *self.calls.lock().unwrap() += 1;
+        Box::pin(async move {
+            match self.delay {
+                None => std::future::pending::<()>().await,
+                Some(d) => tokio::time::sleep(d).await,
+            }
+            Ok(Some(crate::failover::SidecarReport {
+                site: "iad".to_owned(),
+                read_only: self.read_only,
+                super_read_only: self.read_only,
+                age: Duration::from_millis(500),
+            }))
+        })
+    }
+}
+
+async fn down_primary_with_sidecar(sidecar: Arc<FakeSidecar>) -> (Option<String>, u32) {
+    let log: Log = Arc::default();
+    let config = LoopConfig {
+        probe_deadline: Duration::from_millis(200),
+        ..LoopConfig::default()
+    };
+    let (mut failover_loop, handle, [iad, _pdx]) = group_with(
+        &log,
+        config,
+        None,
+        Some(Arc::clone(&sidecar) as Arc<dyn SidecarStatus>),
+    )
+    .await;
+    for _ in 0..3 {
+        failover_loop.poll_once().await;
+    }
+    assert_eq!(failover_loop.state().active_site.as_deref(), Some("iad"));
+    assert_eq!(
+        *sidecar.calls.lock().unwrap(),
+        0,
+        "asked only after a failed probe"
+    );
+    iad.inner.lock().unwrap().process = Process::Down;
+    for _ in 0..6 {
+        failover_loop.poll_once().await;
+    }
+    let calls = *sidecar.calls.lock().unwrap();
+    (handle.status().unwrap().active_site, calls)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_sidecar_reporting_writable_holds_the_failover_and_a_silent_one_changes_nothing() {
+    let writable = Arc::new(FakeSidecar {
+        read_only: false,
+        delay: Some(Duration::from_millis(10)),
+        calls: Mutex::new(0),
+    });
+    let (active, calls) = down_primary_with_sidecar(writable).await;
+    assert_eq!(
+        active.as_deref(),
+        Some("iad"),
+        "promoted past a writable site"
+    );
+    assert!(calls >= 3, "{calls}");
+    // A sidecar that never answers is cut off at the probe deadline: the failover goes
+    // ahead exactly as without one.
+    let silent = Arc::new(FakeSidecar {
+        read_only: false,
+        delay: None,
+        calls: Mutex::new(0),
+    });
+    let (active, calls) = down_primary_with_sidecar(silent).await;
+    assert_eq!(active.as_deref(), Some("pdx"));
+    assert!(calls >= 1, "{calls}");
+    let fenced = Arc::new(FakeSidecar {
+        read_only: true,
+        delay: Some(Duration::from_millis(10)),
+        calls: Mutex::new(0),
+    });
+    let (active, _) = down_primary_with_sidecar(fenced).await;
+    assert_eq!(active.as_deref(), Some("pdx"));
 }

@@ -22,6 +22,9 @@ pub enum EventReason {
     TotalLossDetected,
     /// A site is unreachable while another is the primary.
     SiteUnreachable,
+    /// The controller cannot reach a site's MySQL, but the site's sidecar freshly reports it
+    /// writable: the site is not safely "unreachable", so no failover goes past it.
+    UnreachableSiteWritable,
     /// The group has one confirmed primary and nothing unreachable again.
     GroupHealthy,
     /// A single confirmed writable candidate was adopted as the primary.
@@ -67,6 +70,7 @@ impl EventReason {
                 | Self::NoPrimaryDetected
                 | Self::TotalLossDetected
                 | Self::SiteUnreachable
+                | Self::UnreachableSiteWritable
                 | Self::FailoverFailed
                 | Self::PromotionInDoubt
                 | Self::FailoverBlockedByCooldown

@@ -15,6 +15,13 @@
 //!
 //! A running planned failover advances between rules 1 and 2, only while no unexpected
 //! writer exists, and pauses rule 4's automatic promotion.
+//!
+//! The sidecars' second opinion: when our probe of a site fails and its sidecar freshly
+//! reports that site's MySQL writable, the site is not safely "unreachable" (we may be the
+//! part that is cut off). Every poll that lasts raises `UnreachableSiteWritable`, and rule
+//! 4 promotes nothing, since a promotion then would open a double-writable window. The
+//! report only ever holds a failover back: it never starts one, fences or lifts anything,
+//! and without an answer every rule is exactly as above.
 
 use super::action::{ActionKind, ActionPurpose};
 use super::event::EventReason;
@@ -25,6 +32,21 @@ use super::state::{MatrixReason, Recovery, SiteState};
 use super::step::Step;
 
 pub(super) fn evaluate(step: &mut Step<'_>) {
+    // Alerted once the site is debounced unreachable: a probe blip the sidecar talks
+    // through is not news. Rule 4 holds back on any vouched site, debounced or not.
+    let vouched: Vec<String> = vouched_writable(step)
+        .into_iter()
+        .filter(|s| step.state_of(s) == SiteState::Unreachable)
+        .collect();
+    for site in &vouched {
+        step.alert(
+            EventReason::UnreachableSiteWritable,
+            Some(site),
+            format!(
+                "cannot reach {site}'s MySQL, but its sidecar reports it writable; not failing over past it"
+            ),
+        );
+    }
     let rogue = fence_writable_non_candidates(step);
     let core = step.core_sites();
     let writable: Vec<String> = core
@@ -76,6 +98,14 @@ pub(super) fn evaluate(step: &mut Step<'_>) {
         None => no_writable(step, &core),
         Some(primary) => one_writable(step, &core, primary),
     }
+}
+
+/// Sites we could not probe this poll whose sidecar freshly reports their MySQL writable.
+fn vouched_writable(step: &Step<'_>) -> Vec<String> {
+    step.all_sites()
+        .into_iter()
+        .filter(|s| step.sidecar_view(s).is_some_and(|r| !r.read_only))
+        .collect()
 }
 
 /// Rule 1: dr-only and read-only sites must never be writable; fenced without debounce.
@@ -189,7 +219,11 @@ fn no_writable(step: &mut Step<'_>, core: &[String]) {
     let any_read_only = core.iter().any(|s| step.state_of(s) == SiteState::ReadOnly);
     if any_unreachable && any_read_only {
         step.verdict = MatrixReason::Degraded;
-        failover(step, core);
+        // An unreachable site its sidecar vouches for as writable may be a primary we are
+        // cut off from: promoting now would make two writable sites (alerted above).
+        if vouched_writable(step).is_empty() {
+            failover(step, core);
+        }
     } else if fresh_bootstrap(step, core) {
         step.verdict = MatrixReason::NoPrimary;
     } else {
@@ -298,10 +332,23 @@ fn failover(step: &mut Step<'_>, core: &[String]) {
         .active_site
         .clone()
         .unwrap_or_else(|| "none".to_owned());
+    // Record what the sidecars confirm: sites we could not reach that report themselves
+    // fenced. It changes nothing (we fence them anyway), but it tells the reader of the
+    // event whether the old primary was known to be read-only at promotion time.
+    let confirmed: Vec<String> = core
+        .iter()
+        .filter(|s| **s != target && step.sidecar_view(s).is_some_and(|r| r.super_read_only))
+        .cloned()
+        .collect();
+    let confirmed = if confirmed.is_empty() {
+        String::new()
+    } else {
+        format!("; sidecar confirms fenced: {}", confirmed.join(", "))
+    };
     step.note(
         EventReason::FailoverStarted,
         Some(&target),
-        format!("promoting {target} (previous primary: {previous})"),
+        format!("promoting {target} (previous primary: {previous}){confirmed}"),
     );
 }
 

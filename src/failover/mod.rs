@@ -50,7 +50,9 @@ pub use action::{
     OutcomeResult, Request,
 };
 pub use event::{Event, EventReason, SiteTransition};
-pub use observe::{ProbeFailure, ReplicaStatus, SessionSweep, SiteObservation, SiteProbe};
+pub use observe::{
+    ProbeFailure, ReplicaStatus, SessionSweep, SidecarReport, SiteObservation, SiteProbe,
+};
 pub use policy::{GroupPolicy, OnCooldown, SitePolicy, SiteRole};
 pub use state::{
     Convergence, ConvergenceReason, ConvergenceState, Divergence, EngineState, FailoverKind,
@@ -69,6 +71,9 @@ pub struct PollInput {
     /// Outcomes of the previous decision's actions, in order.
     pub outcomes: Vec<ActionOutcome>,
     pub requests: Vec<Request>,
+    /// Sidecars' own views of sites whose probe failed this poll (the operator's second
+    /// opinion); empty when no sidecar answered, which leaves every decision as it was.
+    pub sidecars: Vec<SidecarReport>,
 }
 
 /// What the engine decided for one poll.
@@ -91,6 +96,7 @@ pub fn decide(
     now: Timestamp,
 ) -> Decision {
     let mut step = Step::new(state.clone(), policy, now);
+    step.take_sidecar_reports(&input.sidecars);
     outcomes::apply(&mut step, &input.outcomes);
     debounce::apply(&mut step, &input.observations);
     outcomes::resolve_in_doubt(&mut step);

@@ -74,3 +74,18 @@ pub struct SiteObservation {
     /// How long the probe took, for latency metrics.
     pub elapsed: Duration,
 }
+
+/// What a site's sidecar says about its own MySQL: asked only when the controller's own probe
+/// of that site failed, as a second opinion on whether "unreachable" also means "not
+/// writable". It can only hold a failover back (see `matrix`), never start or lift one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SidecarReport {
+    pub site: String,
+    /// The sidecar's last successful probe of its local MySQL.
+    pub read_only: bool,
+    pub super_read_only: bool,
+    /// How old that probe was when the sidecar answered, measured on the sidecar's own clock
+    /// (its answer time minus its probe time), so clock skew between hosts cannot make a
+    /// stale view look fresh.
+    pub age: Duration,
+}

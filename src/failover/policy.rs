@@ -53,6 +53,9 @@ pub struct GroupPolicy {
     pub best_effort_deadline: Duration,
     /// Longest single `WAIT_FOR_EXECUTED_GTID_SET` during a planned failover.
     pub gtid_wait_step: Duration,
+    /// A sidecar's report of its MySQL counts only while its probe is at most this old
+    /// (three of the sidecar's default 5 s checks): an older one says nothing about now.
+    pub sidecar_report_max_age: Duration,
 }
 
 impl Default for GroupPolicy {
@@ -74,6 +77,7 @@ impl Default for GroupPolicy {
             reassert_interval: Duration::from_secs(300),
             best_effort_deadline: Duration::from_secs(1),
             gtid_wait_step: Duration::from_secs(1),
+            sidecar_report_max_age: Duration::from_secs(15),
         }
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::action::{Action, ActionId, ActionKind, ActionPurpose};
 use super::event::{Event, EventReason};
-use super::observe::SiteProbe;
+use super::observe::{SidecarReport, SiteProbe};
 use super::policy::{GroupPolicy, SiteRole};
 use super::state::{EngineState, MatrixReason, SiteState, SiteTrack};
 use super::time::Timestamp;
@@ -18,6 +18,8 @@ pub(super) struct Step<'a> {
     pub now: Timestamp,
     /// Successful probes from this poll only; safety checks never use older data.
     pub fresh: BTreeMap<String, SiteProbe>,
+    /// Fresh sidecar reports from this poll, for sites without a fresh probe of our own.
+    sidecars: BTreeMap<String, SidecarReport>,
     pub actions: Vec<Action>,
     pub events: Vec<Event>,
     pub verdict: MatrixReason,
@@ -33,6 +35,7 @@ impl<'a> Step<'a> {
             policy,
             now,
             fresh: BTreeMap::new(),
+            sidecars: BTreeMap::new(),
             actions: Vec::new(),
             events: Vec::new(),
             verdict: MatrixReason::NoPrimary,
@@ -41,7 +44,25 @@ impl<'a> Step<'a> {
         }
     }
 
+    /// Keeps this poll's sidecar reports that are recent enough to mean anything.
+    pub fn take_sidecar_reports(&mut self, reports: &[SidecarReport]) {
+        for report in reports {
+            if report.age <= self.policy.sidecar_report_max_age {
+                self.sidecars.insert(report.site.clone(), report.clone());
+            }
+        }
+    }
+
     // ---- reading --------------------------------------------------------------------
+
+    /// The site's sidecar's fresh report, when our own probe of the site failed this poll
+    /// (our own probe, when there is one, always wins).
+    pub fn sidecar_view(&self, site: &str) -> Option<&SidecarReport> {
+        if self.fresh.contains_key(site) {
+            return None;
+        }
+        self.sidecars.get(site)
+    }
 
     pub fn fresh(&self, site: &str) -> Option<&SiteProbe> {
         self.fresh.get(site)

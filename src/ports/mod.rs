@@ -9,7 +9,8 @@
 //! - [`hook`]: telling something outside MySQL about a new primary;
 //! - [`lease`]: the Lease that elects the one operator replica that acts;
 //! - [`objects`]: the Kubernetes objects the operator reads and server-side applies;
-//! - [`observer`]: everything that reports a decision (logs, metrics, Events, status).
+//! - [`observer`]: everything that reports a decision (logs, metrics, Events, status);
+//! - [`sidecar`]: a site's sidecar, asked for its view when a probe of the site fails.
 
 pub mod artifacts;
 pub mod hook;
@@ -17,4 +18,5 @@ pub mod lease;
 pub mod mysql;
 pub mod objects;
 pub mod observer;
+pub mod sidecar;
 pub mod state;

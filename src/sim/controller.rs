@@ -68,6 +68,8 @@ impl Sim<'_> {
             observations,
             outcomes: std::mem::take(&mut self.controller.outcomes),
             requests: std::mem::take(&mut self.controller.requests),
+            // The simulated world has no sidecars: every decision is the probe-only one.
+            sidecars: Vec::new(),
         };
         let decision = decide(
             &self.controller.persisted,

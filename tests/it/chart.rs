@@ -1006,3 +1006,23 @@ fn containerfile_passes_hadolint() {
         "{last_stage}"
     );
 }
+
+/// The operator may reach the sites' sidecars, on the port the operator renders them with
+/// (it asks a site's sidecar when it cannot probe the site's MySQL).
+#[test]
+fn network_policy_lets_the_operator_reach_the_sidecars() {
+    let objects = documents("defaults", &render("defaults", None));
+    let policy = objects
+        .iter()
+        .find(|o| o["kind"] == "NetworkPolicy")
+        .expect("a NetworkPolicy");
+    let port = i64::from(bloodraven::render::deployment::SIDECAR_PORT);
+    let egress_ports: Vec<i64> = policy["spec"]["egress"]
+        .as_array()
+        .expect("egress rules")
+        .iter()
+        .flat_map(|rule| rule["ports"].as_array().cloned().unwrap_or_default())
+        .filter_map(|p| p["port"].as_i64())
+        .collect();
+    assert!(egress_ports.contains(&port), "{egress_ports:?}");
+}

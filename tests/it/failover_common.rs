@@ -123,6 +123,7 @@ impl Group {
                     name: (*name).to_owned(),
                     endpoint: instance.endpoint(),
                     site: Arc::new(client(instance, name)?),
+                    sidecar: None,
                 })
             })
             .collect::<TestResult<Vec<_>>>()?;

@@ -301,6 +301,35 @@ async fn kube_real_sidecar_api_token_secret_once_and_active_site_for_the_right_t
             "{request:?} not granted in webhook/rbac.yaml"
         );
     }
+
+    endpoint_metrics_counted(&a).await?;
     drop(b);
+    Ok(())
+}
+
+/// RED metrics of the endpoint on the operator's /metrics: the answers the test got,
+/// counted and timed by answer (a fixed set: never the namespace or group as requested).
+async fn endpoint_metrics_counted(a: &Operator) -> TestResult {
+    let text = a.metrics().await?;
+    let value = |answer: &str| -> f64 {
+        let prefix = format!("bloodraven_sidecar_endpoint_requests_total{{answer=\"{answer}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(-1.0)
+    };
+    assert!(value("active_site") >= 1.0, "{text}");
+    assert!(value("unauthorized") >= 3.0, "{text}");
+    assert!(value("not_found") >= 1.0, "{text}");
+    assert!(
+        text.contains(
+            "bloodraven_sidecar_endpoint_request_duration_seconds_count{answer=\"active_site\"}"
+        ),
+        "{text}"
+    );
+    assert!(
+        !text.contains("nosuch") && !text.contains("elsewhere"),
+        "a requested path reached a label"
+    );
     Ok(())
 }

@@ -810,6 +810,7 @@ async fn failover_loop(
                 primary: name == "iad",
             }),
             endpoint: bloodraven::ports::mysql::SourceEndpoint::parse(&address).unwrap(),
+            sidecar: None,
         });
     }
     let (failover_loop, _handle) = FailoverLoop::new(LoopParts {

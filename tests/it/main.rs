@@ -57,6 +57,7 @@ mod serve_vacant;
 mod serve_webhook_manifests;
 mod sidecar;
 mod sidecar_partition;
+mod sidecar_second_opinion;
 mod sidecar_support;
 mod sim_campaign;
 mod support;

@@ -376,3 +376,128 @@ fn fenced_primary_is_reasserted_when_it_holds_everything() {
     assert_eq!(loss.and_then(|e| e.gtid.clone()), Some(g("pdx:1")));
     assert_eq!(kinds(&d), vec!["unfence:iad"]);
 }
+
+fn sidecar(site: &str, read_only: bool, age_secs: u64) -> SidecarReport {
+    SidecarReport {
+        site: site.to_owned(),
+        read_only,
+        super_read_only: read_only,
+        age: Duration::from_secs(age_secs),
+    }
+}
+
+fn iad_down_twice(h: &mut Harness) -> Decision {
+    h.poll(vec![
+        down("iad", ProbeFailure::Refused),
+        replica("pdx", "iad", "iad:1-10"),
+    ]);
+    h.poll(vec![
+        down("iad", ProbeFailure::Refused),
+        replica("pdx", "iad", "iad:1-10"),
+    ])
+}
+
+#[test]
+fn an_unreachable_site_its_sidecar_reports_writable_is_never_failed_over_past() {
+    let mut h = Harness::healthy(pair());
+    h.sidecars = vec![sidecar("iad", false, 1)];
+    let d = iad_down_twice(&mut h);
+    assert_eq!(promotes(&d), None, "{:?}", kinds(&d));
+    assert!(
+        d.actions.is_empty(),
+        "nothing is fenced either: {:?}",
+        kinds(&d)
+    );
+    assert!(reasons(&d).contains(&EventReason::UnreachableSiteWritable));
+    assert_eq!(
+        h.state.site("iad").map(|t| t.state),
+        Some(SiteState::Unreachable)
+    );
+    assert_eq!(h.state.active_site.as_deref(), Some("iad"));
+    // It stays held back, alerting once, for as long as the sidecar says so.
+    for _ in 0..5 {
+        let d = iad_down_twice(&mut h);
+        assert_eq!(promotes(&d), None);
+        assert!(!reasons(&d).contains(&EventReason::UnreachableSiteWritable));
+    }
+    // The sidecar now reports the site fenced: the failover goes ahead, and the event
+    // records the confirmation.
+    h.sidecars = vec![sidecar("iad", true, 1)];
+    let d = h.poll(vec![
+        down("iad", ProbeFailure::Refused),
+        replica("pdx", "iad", "iad:1-10"),
+    ]);
+    assert_eq!(promotes(&d), Some("pdx"), "{:?}", kinds(&d));
+    let started = d
+        .events
+        .iter()
+        .find(|e| e.reason == EventReason::FailoverStarted)
+        .expect("FailoverStarted");
+    assert!(
+        started.message.contains("sidecar confirms fenced: iad"),
+        "{}",
+        started.message
+    );
+}
+
+#[test]
+fn a_stale_or_absent_sidecar_report_changes_nothing() {
+    for reports in [vec![], vec![sidecar("iad", false, 16)]] {
+        let mut h = Harness::healthy(pair());
+        h.sidecars = reports.clone();
+        let d = iad_down_twice(&mut h);
+        assert_eq!(promotes(&d), Some("pdx"), "{reports:?}");
+        assert!(!reasons(&d).contains(&EventReason::UnreachableSiteWritable));
+        let started = d
+            .events
+            .iter()
+            .find(|e| e.reason == EventReason::FailoverStarted)
+            .expect("FailoverStarted");
+        assert!(!started.message.contains("sidecar"), "{}", started.message);
+    }
+}
+
+#[test]
+fn our_own_probe_outranks_the_sidecar_report() {
+    // A report for a site we probed this poll is ignored: a sidecar claiming "writable"
+    // for a site we see read-only neither alerts nor blocks anything.
+    let mut h = Harness::healthy(pair());
+    h.sidecars = vec![sidecar("pdx", false, 0)];
+    let d = h.poll(h.steady_observations("iad:1-10"));
+    assert!(!reasons(&d).contains(&EventReason::UnreachableSiteWritable));
+    // And a sidecar never promotes: with every site read-only and reachable, a report
+    // of "writable" for nobody-we-cannot-see leaves the no-primary verdict alone.
+    let mut h = Harness::healthy(pair());
+    h.sidecars = vec![sidecar("pdx", false, 0), sidecar("iad", false, 0)];
+    let d = h.poll(vec![
+        fenced("iad", "iad:1-10"),
+        replica("pdx", "iad", "iad:1-10"),
+    ]);
+    assert_eq!(promotes(&d), None);
+    assert!(!reasons(&d).contains(&EventReason::UnreachableSiteWritable));
+}
+
+#[test]
+fn a_sidecar_reporting_writable_behind_a_live_primary_is_alerted() {
+    // pdx cannot be probed but says it is writable while iad is the primary: a possible
+    // split brain we cannot fence from here; it is reported, never acted on.
+    let mut h = Harness::healthy(pair());
+    h.sidecars = vec![sidecar("pdx", false, 2)];
+    let mut alerted_at = None;
+    for n in 1..=3 {
+        let d = h.poll(vec![
+            writable("iad", "iad:1-10"),
+            down("pdx", ProbeFailure::Timeout),
+        ]);
+        if reasons(&d).contains(&EventReason::UnreachableSiteWritable) {
+            alerted_at.get_or_insert(n);
+        }
+        assert!(
+            kinds(&d).iter().all(|k| !k.starts_with("fence")),
+            "{:?}",
+            kinds(&d)
+        );
+    }
+    // Not on the first blip: once pdx is debounced unreachable (three timeouts).
+    assert_eq!(alerted_at, Some(3));
+}

@@ -121,6 +121,8 @@ pub(super) struct Harness {
     pub(super) state: EngineState,
     pub(super) now: Timestamp,
     pub(super) last: Option<Decision>,
+    /// Sidecar reports fed to every poll until changed.
+    pub(super) sidecars: Vec<SidecarReport>,
 }
 
 impl Harness {
@@ -130,6 +132,7 @@ impl Harness {
             state: EngineState::new(),
             now: Timestamp(1_000_000),
             last: None,
+            sidecars: Vec::new(),
         }
     }
 
@@ -144,6 +147,7 @@ impl Harness {
             observations,
             outcomes,
             requests,
+            sidecars: self.sidecars.clone(),
         };
         let decision = decide(&self.state, &self.policy, &input, self.now);
         self.state = decision.state.clone();

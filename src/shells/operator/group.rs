@@ -3,7 +3,7 @@
 //! loop reports through, and the requests its annotations carry.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use kube::api::{Patch, PatchParams};
 use kube::{Api, ResourceExt as _};
@@ -15,6 +15,7 @@ use crate::adapters::kube::reactions::{ClusterReactions, ReactionsConfig};
 use crate::adapters::kube::secrets::{GroupCredentials, read_credentials};
 use crate::adapters::kube::status::KubeStatusStore;
 use crate::adapters::mysql::{ClientTls, MysqlSiteClient, MysqlSiteConfig};
+use crate::adapters::sidecar::{HttpSidecar, TokenSource};
 use crate::api::MysqlFailoverGroup;
 use crate::api::annotations::{self, PLANNED_FAILOVER, RECLONE_SITE};
 use crate::control::{ControlHandle, FailoverLoop, LoopParts, Reply, SiteHandle};
@@ -24,6 +25,8 @@ use crate::ports::hook::NoHook;
 use crate::ports::mysql::SourceEndpoint;
 use crate::ports::objects::ObjectStore;
 use crate::ports::observer::DecisionObserver;
+use crate::ports::sidecar::SidecarStatus;
+use crate::render::names;
 use crate::render::rollout::RolloutPlan;
 use crate::telemetry::event_log::EventLog;
 
@@ -35,6 +38,9 @@ struct LoopInputs {
     addresses: BTreeMap<String, String>,
     /// The operator and replication accounts (a rotation rebuilds the MySQL clients).
     connection_fingerprint: (String, String, String, String),
+    /// Site name to its sidecar's base URL, for the loop's second opinion; empty when the
+    /// group runs no sidecars.
+    sidecars: BTreeMap<String, String>,
 }
 
 /// A running failover loop and what drives it.
@@ -48,7 +54,13 @@ pub(super) struct GroupRuntime {
     clients: BTreeMap<String, Arc<MysqlSiteClient>>,
     /// The credentials fingerprint whose accounts were last created on the primary.
     users_applied: Option<String>,
+    /// The group's sidecar token as last read (every reconcile), shared with the loop's
+    /// sidecar clients so a rotation needs no rebuild.
+    sidecar_token: SharedToken,
 }
+
+/// The group's sidecar token as last read, shared by the runtime and its sidecar clients.
+type SharedToken = Arc<RwLock<Option<String>>>;
 
 /// A problem with one group that stops its loop from being (re)built; reported and
 /// retried on the next reconcile.
@@ -95,6 +107,7 @@ fn loop_inputs(
     Ok(LoopInputs {
         settings,
         addresses,
+        sidecars: sidecar_urls(group),
         connection_fingerprint: (
             credentials.operator.user.clone(),
             credentials.operator.password.clone(),
@@ -102,6 +115,87 @@ fn loop_inputs(
             credentials.replication.password.clone(),
         ),
     })
+}
+
+/// Each site's sidecar, through the site's internal Service (as its peers reach it), for a
+/// group that runs sidecars. A group with `spec.tls` is left out: its sidecars require a
+/// client certificate signed by the group's CA, which the operator does not hold, so the
+/// call could only be refused (and a refused call is no second opinion anyway).
+fn sidecar_urls(group: &MysqlFailoverGroup) -> BTreeMap<String, String> {
+    if !annotations::sidecar_enabled(group) || group.spec.tls.is_some() {
+        return BTreeMap::new();
+    }
+    let namespace = group.namespace().unwrap_or_default();
+    let name = group.name_any();
+    group
+        .spec
+        .sites
+        .iter()
+        .map(|s| {
+            let url = format!(
+                "http://{}.{namespace}.svc:{}",
+                names::internal_service(&name, &s.name),
+                crate::render::deployment::SIDECAR_PORT
+            );
+            (s.name.clone(), url)
+        })
+        .collect()
+}
+
+/// Reads the group's sidecar token Secret; `None` (no second opinion) when it cannot.
+async fn read_sidecar_token(ctx: &OperatorContext, namespace: &str, group: &str) -> Option<String> {
+    match crate::adapters::kube::secrets::read_secret_text(
+        &ctx.client,
+        namespace,
+        &names::sidecar_token_secret(group),
+        names::SIDECAR_TOKEN_KEY,
+    )
+    .await
+    {
+        Ok(token) => token,
+        Err(e) => {
+            tracing::debug!(%namespace, %group, error = %e, "cannot read the sidecar token");
+            None
+        }
+    }
+}
+
+/// The shared token and one [`HttpSidecar`] per site of a group with sidecars. The
+/// client is built only then: it loads its TLS roots, which a thousand groups without
+/// sidecars should not pay for.
+async fn sidecar_clients(
+    ctx: &OperatorContext,
+    namespace: &str,
+    group: &str,
+    inputs: &LoopInputs,
+) -> Result<(SharedToken, BTreeMap<String, Arc<dyn SidecarStatus>>), GroupError> {
+    if inputs.sidecars.is_empty() {
+        return Ok((Arc::new(RwLock::new(None)), BTreeMap::new()));
+    }
+    let token = Arc::new(RwLock::new(read_sidecar_token(ctx, namespace, group).await));
+    let http = HttpSidecar::client(ctx.loop_config.probe_deadline, None).map_err(|message| {
+        GroupError::Site {
+            site: "(sidecars)".to_owned(),
+            message,
+        }
+    })?;
+    let clients = inputs
+        .sidecars
+        .iter()
+        .map(|(site, url)| {
+            let shared = Arc::clone(&token);
+            let source: TokenSource = Arc::new(move || {
+                shared
+                    .read()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone()
+            });
+            let client: Arc<dyn SidecarStatus> =
+                Arc::new(HttpSidecar::new(site, url, source, http.clone()));
+            (site.clone(), client)
+        })
+        .collect();
+    Ok((token, clients))
 }
 
 impl GroupRuntime {
@@ -128,6 +222,14 @@ impl GroupRuntime {
         let mut runtime = match runtime {
             Some(r) if r.inputs == inputs => {
                 r.reactions.set_group(Arc::clone(group));
+                if !r.inputs.sidecars.is_empty() {
+                    let token = read_sidecar_token(ctx, &namespace, &group.name_any()).await;
+                    if token.is_some() {
+                        *r.sidecar_token
+                            .write()
+                            .unwrap_or_else(PoisonError::into_inner) = token;
+                    }
+                }
                 r
             }
             previous => {
@@ -158,6 +260,7 @@ impl GroupRuntime {
         let name = group.name_any();
         let mut sites = Vec::with_capacity(inputs.addresses.len());
         let mut clients = BTreeMap::new();
+        let (sidecar_token, sidecars) = sidecar_clients(ctx, &namespace, &name, &inputs).await?;
         for (site, address) in &inputs.addresses {
             let site_error = |message: String| GroupError::Site {
                 site: site.clone(),
@@ -181,6 +284,7 @@ impl GroupRuntime {
                 name: site.clone(),
                 endpoint: SourceEndpoint::parse(address).map_err(|e| site_error(e.to_string()))?,
                 site: client,
+                sidecar: sidecars.get(site).cloned(),
             });
         }
         let store = Arc::new(KubeStatusStore::new(
@@ -229,6 +333,7 @@ impl GroupRuntime {
             store,
             clients,
             users_applied: None,
+            sidecar_token,
         })
     }
 

@@ -206,6 +206,7 @@ pub async fn run(
                 .and_then(|()| tokio::net::TcpListener::from_std(listener))
                 .map_err(|e| OperatorError::SidecarListener(e.to_string()))?;
             let api = sidecar_api::SidecarApi::start(client.clone(), &options.scope);
+            metrics.register_with(|registry| api.register_metrics(registry));
             let router = sidecar_api::router(api.clone());
             Some((
                 api,

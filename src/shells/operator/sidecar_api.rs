@@ -48,6 +48,7 @@ use crate::api::failover_group_status::MysqlFailoverGroupStatus;
 use crate::render::names;
 use crate::shells::sidecar::auth::{bearer, token_matches};
 use crate::shells::sidecar::monitor::ActiveSiteBody;
+use crate::telemetry::sidecar::EndpointMetrics;
 
 /// The route, as axum matches it ([`names::sidecar_active_site_path`] renders it).
 pub const ROUTE: &str = "/sidecar/v1/namespaces/{namespace}/groups/{group}/active-site";
@@ -121,6 +122,7 @@ struct Inner {
     in_flight: Arc<Semaphore>,
     reads: Semaphore,
     watches: Vec<AbortHandle>,
+    metrics: EndpointMetrics,
 }
 
 impl SidecarApi {
@@ -164,8 +166,14 @@ impl SidecarApi {
                 in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
                 reads: Semaphore::new(MAX_READS),
                 watches,
+                metrics: EndpointMetrics::default(),
             }),
         }
+    }
+
+    /// Registers the endpoint's request metrics (on the operator's one `/metrics`).
+    pub fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
+        self.inner.metrics.register(registry);
     }
 
     /// Stops the group watches.
@@ -285,14 +293,20 @@ pub fn router(api: SidecarApi) -> Router {
         .with_state(api)
 }
 
-/// At most [`MAX_IN_FLIGHT`] requests, each within [`REQUEST_TIMEOUT`].
+/// At most [`MAX_IN_FLIGHT`] requests, each within [`REQUEST_TIMEOUT`]; every answer,
+/// refusals included, counted and timed.
 async fn bound(State(api): State<SidecarApi>, request: Request, next: Next) -> Response {
-    let Ok(_permit) = Arc::clone(&api.inner.in_flight).try_acquire_owned() else {
-        return unavailable("too many requests in flight");
+    let started = Instant::now();
+    let response = match Arc::clone(&api.inner.in_flight).try_acquire_owned() {
+        Err(_) => unavailable("too many requests in flight"),
+        Ok(_permit) => tokio::time::timeout(REQUEST_TIMEOUT, next.run(request))
+            .await
+            .unwrap_or_else(|_| unavailable("no answer within the deadline")),
     };
-    tokio::time::timeout(REQUEST_TIMEOUT, next.run(request))
-        .await
-        .unwrap_or_else(|_| unavailable("no answer within the deadline"))
+    api.inner
+        .metrics
+        .observe(response.status().as_u16(), started.elapsed());
+    response
 }
 
 fn unavailable(why: &str) -> Response {

@@ -74,7 +74,9 @@ async fn health() -> &'static str {
 }
 
 async fn status(State(s): State<HttpState>) -> Response {
-    axum::Json(s.shared.snapshot()).into_response()
+    let mut snapshot = s.shared.snapshot();
+    snapshot.now = s.clock.now();
+    axum::Json(snapshot).into_response()
 }
 
 async fn ping() -> &'static str {

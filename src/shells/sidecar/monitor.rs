@@ -167,6 +167,9 @@ pub struct Snapshot {
     pub lease_timeout_ms: u64,
     pub operator: SourceView,
     pub peers: Vec<SourceView>,
+    /// This sidecar's clock when it answered: with `mysql.probedAt` it gives the probe's age
+    /// on one clock, which is how the operator judges whether this view is still current.
+    pub now: Timestamp,
     #[serde(skip)]
     relayed: Option<ActiveSiteAnswer>,
 }
@@ -306,6 +309,7 @@ impl Monitor {
         };
         let shared = Arc::new(Shared {
             snapshot: RwLock::new(Snapshot {
+                now: clock.now(),
                 site: config.site.clone(),
                 mysql: None,
                 mysql_error: None,

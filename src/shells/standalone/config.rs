@@ -5,7 +5,7 @@
 //! ```yaml
 //! sites:
 //!   - {name: iad, role: primary-candidate, address: "10.0.0.1:3306"}
-//!   - {name: pdx, address: "10.0.1.1:3306"}
+//!   - {name: pdx, address: "10.0.1.1:3306", sidecar: "http://10.0.1.1:9101"}
 //! pollInterval: 2s
 //! failureThreshold: 3
 //! recoveryThreshold: 2
@@ -28,6 +28,9 @@
 //!   threads: 4
 //!   passphraseFile: backup.passphrase  # or passphraseEnv; absent: not encrypted
 //!   retention: {count: 7, maxAgeDays: 0, minKeep: 1, maxFailedKeep: 10}
+//! sidecarAuth:              # optional: asking each site's sidecar when its probe fails
+//!   tokenFile: sidecar.token  # the token the sidecars require
+//!   caFile: ca.crt          # for https sidecar URLs: the CA their certificates chain to
 //! binlogArchive:            # optional: the PITR archiver, following the active primary
 //!   interval: 60s
 //!   rotate: false           # true: close the current log each pass (archive ≤ 1 interval behind)
@@ -91,6 +94,15 @@ struct RawConfig {
     backup: Option<RawBackup>,
     /// The point-in-time archiver, reading the active primary's binary logs.
     binlog_archive: Option<RawArchive>,
+    /// How to call the sites' sidecars (`sites[].sidecar`).
+    sidecar_auth: Option<RawSidecarAuth>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawSidecarAuth {
+    token_file: PathBuf,
+    ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -142,6 +154,9 @@ struct RawSite {
     #[serde(default = "default_role")]
     role: SiteRole,
     address: String,
+    /// The site's sidecar (`http://host:port` or `https://...`), asked for its view of
+    /// this site's MySQL when our probe of it fails.
+    sidecar: Option<String>,
 }
 
 fn default_role() -> SiteRole {
@@ -201,6 +216,16 @@ struct RawHook {
 pub struct SiteConfig {
     pub name: String,
     pub address: String,
+    /// The site's sidecar base URL, when it has one.
+    pub sidecar: Option<String>,
+}
+
+/// How the sites' sidecars are called.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SidecarAuthConfig {
+    /// Re-read on every call, so a rotated token needs no restart.
+    pub token_file: PathBuf,
+    pub ca_file: Option<PathBuf>,
 }
 
 /// The post-failover hook.
@@ -227,6 +252,7 @@ pub struct StandaloneConfig {
     pub binlog_archive: Option<ArchiveConfig>,
     /// `replication.maxLagSeconds`: how far behind a replica may be to be backed up.
     pub max_lag_seconds: u64,
+    pub sidecar_auth: Option<SidecarAuthConfig>,
 }
 
 /// Scheduled backups.
@@ -415,8 +441,10 @@ impl Builder<'_> {
             .map(|s| SiteConfig {
                 name: s.name.clone(),
                 address: s.address.clone(),
+                sidecar: s.sidecar.clone(),
             })
             .collect();
+        let sidecar_auth = self.sidecar_auth(raw)?;
         let replication_tls = raw.replication.as_ref().and_then(|r| r.tls).unwrap_or(true);
         let (loop_config, probe_timeout) = self.timing(raw, checked.poll_interval)?;
         let policy = checked.policy;
@@ -469,7 +497,38 @@ impl Builder<'_> {
             listen,
             state_file,
             hook,
+            sidecar_auth,
         })
+    }
+
+    /// `sidecarAuth`, required as soon as one site names a sidecar (sidecars refuse calls
+    /// without their token); each sidecar URL must be `http(s)://host:port`.
+    fn sidecar_auth(&self, raw: &RawConfig) -> Result<Option<SidecarAuthConfig>, ConfigError> {
+        let mut any = false;
+        for (i, site) in raw.sites.iter().enumerate() {
+            let Some(url) = &site.sidecar else { continue };
+            any = true;
+            let pointer = format!("/sites/{i}/sidecar");
+            let parsed = reqwest::Url::parse(url)
+                .map_err(|e| self.error(&pointer, format!("{url:?} is not a URL: {e}")))?;
+            if !matches!(parsed.scheme(), "http" | "https")
+                || parsed.host_str().is_none()
+                || parsed.path() != "/"
+            {
+                return Err(self.error(&pointer, "must be http(s)://host:port, without a path"));
+            }
+        }
+        match (&raw.sidecar_auth, any) {
+            (None, true) => Err(self.error(
+                "/sidecarAuth",
+                "sites name sidecars, so the token they require is needed (sidecarAuth.tokenFile)",
+            )),
+            (None, false) => Ok(None),
+            (Some(a), _) => Ok(Some(SidecarAuthConfig {
+                token_file: self.path(&a.token_file),
+                ca_file: a.ca_file.as_deref().map(|p| self.path(p)),
+            })),
+        }
     }
 
     fn repository(&self, pointer: &str, url: &str) -> Result<String, ConfigError> {
@@ -703,6 +762,39 @@ hook: {command: [/bin/true], timeout: 3s}
         );
         assert_eq!(archive.interval, Duration::from_secs(60));
         assert!(archive.rotate);
+    }
+
+    #[test]
+    fn site_sidecars_need_a_url_and_the_token() {
+        let with_sidecar = GOOD.replace(
+            "address: \"127.0.0.1:3307\"}",
+            "address: \"127.0.0.1:3307\", sidecar: \"http://127.0.0.1:9101\"}",
+        );
+        assert_ne!(with_sidecar, GOOD);
+        let e = error_of(&with_sidecar);
+        assert!(e.contains("/sidecarAuth") && e.contains("tokenFile"), "{e}");
+        let e = error_of(&format!(
+            "{}sidecarAuth: {{tokenFile: t}}\n",
+            with_sidecar.replace("http://127.0.0.1:9101", "127.0.0.1:9101")
+        ));
+        assert!(e.contains("/sites/1/sidecar"), "{e}");
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("repl.pw"), "s3cret\n").expect("write");
+        let config = parse(
+            "group.yaml",
+            &format!("{with_sidecar}sidecarAuth: {{tokenFile: sidecar.token}}\n"),
+            dir.path(),
+        )
+        .expect("parses");
+        assert_eq!(config.sites[0].sidecar, None);
+        assert_eq!(
+            config.sites[1].sidecar.as_deref(),
+            Some("http://127.0.0.1:9101")
+        );
+        assert_eq!(
+            config.sidecar_auth.map(|a| a.token_file),
+            Some(dir.path().join("sidecar.token"))
+        );
     }
 
     #[test]

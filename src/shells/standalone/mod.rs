@@ -17,12 +17,14 @@ use clap::Args;
 use prometheus_client::registry::Registry;
 
 use crate::adapters::mysql::{MysqlSiteClient, MysqlSiteConfig};
+use crate::adapters::sidecar::{HttpSidecar, TokenSource};
 use crate::control::{FailoverLoop, LoopParts, SiteHandle};
 use crate::error::{Categorized, Category};
 use crate::failover::{GroupStatus, PlannedPhase};
 use crate::ports::hook::{FailoverHook, NoHook};
 use crate::ports::mysql::SourceEndpoint;
 use crate::ports::observer::DecisionObserver;
+use crate::ports::sidecar::SidecarStatus;
 use crate::telemetry::event_log::EventLog;
 use crate::telemetry::failover::FailoverMetrics;
 
@@ -108,6 +110,37 @@ fn split_endpoint(site: &str, address: &str) -> Result<SourceEndpoint, Standalon
     })
 }
 
+/// The site's sidecar, when the config names one: called with the token from
+/// `sidecarAuth.tokenFile` (re-read on every call) within the probe timeout.
+fn sidecar_for(
+    config: &config::StandaloneConfig,
+    site: &config::SiteConfig,
+) -> Result<Option<Arc<dyn SidecarStatus>>, StandaloneError> {
+    let (Some(url), Some(auth)) = (&site.sidecar, &config.sidecar_auth) else {
+        return Ok(None);
+    };
+    let error = |message: String| StandaloneError::Site {
+        site: site.name.clone(),
+        message,
+    };
+    let ca = auth
+        .ca_file
+        .as_ref()
+        .map(|p| std::fs::read(p).map_err(|e| error(format!("{}: {e}", p.display()))))
+        .transpose()?;
+    let http = HttpSidecar::client(config.probe_timeout, ca.as_deref()).map_err(error)?;
+    let token_file = auth.token_file.clone();
+    let token: TokenSource = Arc::new(move || {
+        std::fs::read_to_string(&token_file)
+            .ok()
+            .map(|t| t.trim().to_owned())
+            .filter(|t| !t.is_empty())
+    });
+    Ok(Some(Arc::new(HttpSidecar::new(
+        &site.name, url, token, http,
+    ))))
+}
+
 /// Runs the loop and the HTTP API until SIGINT or SIGTERM.
 pub async fn serve(config: config::StandaloneConfig) -> Result<(), StandaloneError> {
     let mut sites = Vec::with_capacity(config.sites.len());
@@ -129,6 +162,7 @@ pub async fn serve(config: config::StandaloneConfig) -> Result<(), StandaloneErr
             name: site.name.clone(),
             endpoint: split_endpoint(&site.name, &site.address)?,
             site: Arc::new(client),
+            sidecar: sidecar_for(&config, site)?,
         });
     }
     let mut registry = Registry::with_prefix("bloodraven");
