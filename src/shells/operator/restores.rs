@@ -330,6 +330,10 @@ impl Restores {
             "sourceGtidExecuted": referenced.as_ref().and_then(|b| b.status.as_ref()?.gtid_executed.clone()),
             "sourceSizeBytes": referenced.as_ref().and_then(|b| b.status.as_ref()?.size_bytes),
             "reclonedSites": [],
+            // What this run replays to (a run without pointInTime clears the last run's).
+            "pitrStopDatetime": render::stop_datetime(wanted.inputs),
+            "pitrReplayedBinlogCount": null,
+            "pitrReplayedBinlogFile": null,
         });
         let message = match wanted.kind {
             RestoreKind::InitFromBackup => {

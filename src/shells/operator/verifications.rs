@@ -12,7 +12,6 @@ use super::OperatorContext;
 use super::backups::{MANIFEST_TIMEOUT, open_repository};
 use super::job_runs::{Ending, Events, Watched, count_run, created, job_state, write_status};
 use crate::api::backup::BackupProfile;
-use crate::api::restore::PointInTimeMode;
 use crate::api::{MysqlBackup, MysqlBackupVerification, MysqlFailoverGroup};
 use crate::backup::run::Phase;
 use crate::backup::sanity::{MAX_RECORD_BYTES, record_key, record_name};
@@ -132,11 +131,6 @@ impl Verifications {
                     .map(|r| r.name.as_str()),
             ),
             blocked_by,
-            wants_point_in_time: verification
-                .spec
-                .point_in_time
-                .as_ref()
-                .is_some_and(|p| p.mode != PointInTimeMode::None),
         };
         match next_verify_step(&observed, now) {
             VerifyStep::Nothing => {}
