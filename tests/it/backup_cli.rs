@@ -434,22 +434,8 @@ fn backup_cli_point_in_time_restore_to_a_gtid_and_to_a_time() {
 /// leaving one transaction out (`--exclude-gtids`), with MySQL's own tools.
 #[test]
 fn backup_cli_copied_binary_archives_verifies_and_restores_to_a_point_in_time() {
-    use std::os::unix::fs::PermissionsExt as _;
     let shared = tempfile::tempdir().expect("tempdir");
-    let copy = shared.path().join("bloodraven");
-    let copied = Command::new(BIN)
-        .args(["copy-self", "--to"])
-        .arg(&copy)
-        .output()
-        .expect("copy-self");
-    assert!(copied.status.success(), "{}", output_text(&copied));
-    let mode = std::fs::metadata(&copy).expect("copy").permissions().mode() & 0o777;
-    assert_eq!(mode, 0o755);
-    assert_eq!(
-        std::fs::read(&copy).expect("copy"),
-        std::fs::read(BIN).expect("original")
-    );
-
+    let copy = copy_self(shared.path());
     let cluster = MysqlCluster::start(3).expect("mysql");
     let (source, scratch, target) = (
         cluster.get(0).expect("0"),
@@ -543,21 +529,44 @@ fn backup_cli_copied_binary_archives_verifies_and_restores_to_a_point_in_time() 
     restore.extend(tools);
     ok_json(&run_program(&copy, &repo, &restore));
     assert_eq!(ids(target), "1,2,4");
-    // Without a replay target, --exclude-gtids is refused before anything is written.
+    exclude_needs_a_replay(&copy, &repo, &id, &scratch_address, &third);
+}
+
+/// `bloodraven copy-self` into `dir`: the copy is whole and executable.
+fn copy_self(dir: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt as _;
+    let copy = dir.join("bloodraven");
+    let copied = Command::new(BIN)
+        .args(["copy-self", "--to"])
+        .arg(&copy)
+        .output()
+        .expect("copy-self");
+    assert!(copied.status.success(), "{}", output_text(&copied));
+    let mode = std::fs::metadata(&copy).expect("copy").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o755);
+    assert_eq!(
+        std::fs::read(&copy).expect("copy"),
+        std::fs::read(BIN).expect("original")
+    );
+    copy
+}
+
+/// Without a replay target, --exclude-gtids is refused before anything is written.
+fn exclude_needs_a_replay(copy: &Path, repo: &Repo, id: &str, target: &str, gtids: &str) {
     let refused = run_program(
-        &copy,
-        &repo,
+        copy,
+        repo,
         &[
             "backup",
             "restore",
             "--from",
             &repo.url,
             "--id",
-            &id,
+            id,
             "--target",
-            &scratch_address,
+            target,
             "--exclude-gtids",
-            &third,
+            gtids,
         ],
     );
     assert!(!refused.status.success());

@@ -22,12 +22,13 @@ use crate::render::names::{LABEL_GROUP, LABEL_MANAGED_BY};
 use crate::render::pitr::{LABEL_ARCHIVER, archive_profile, archiver_deployment, poll_seconds};
 
 /// The least time between two reads of a group's archive for its status.
-const MIN_REFRESH: Duration = Duration::from_secs(30);
+const MIN_REFRESH: Duration = Duration::from_secs(5);
 
-/// When each group's archive was last read for `status.pitr`.
+/// When each group's archive was last read for `status.pitr`, and at which generation of
+/// its spec (a changed spec is read again at once).
 #[derive(Default)]
 pub(super) struct Archivers {
-    refreshed: BTreeMap<(String, String), Timestamp>,
+    refreshed: BTreeMap<(String, String), (Timestamp, Option<i64>)>,
 }
 
 impl Archivers {
@@ -48,14 +49,15 @@ impl Archivers {
             .and_then(|p| poll_seconds(&p.archive_poll_interval))
             .map_or(MIN_REFRESH, |s| Duration::from_secs(s).max(MIN_REFRESH));
         let now = crate::shells::backup::now();
+        let generation = group.metadata.generation;
         if self
             .refreshed
             .get(&key)
-            .is_some_and(|at| !at.has_elapsed(now, every))
+            .is_some_and(|(at, seen)| *seen == generation && !now.has_elapsed(*at, every))
         {
             return;
         }
-        self.refreshed.insert(key, now);
+        self.refreshed.insert(key, (now, generation));
         let Some(pitr) = pitr_status(ctx, group, now).await else {
             return;
         };
