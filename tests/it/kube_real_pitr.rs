@@ -101,6 +101,7 @@ async fn pitr_end_to_end(fixture: &Fixture, operator: &Operator, s3: &SeaweedS3)
             g.pointer("/status/pitr/enabled") == Some(&json!(false))
         })
         .await?;
+    a_replaying_verification_without_the_archive_cannot_be_built(fixture).await?;
     let used = operator.kube_requests().await?;
     let granted = granted_to_operator()?;
     let missing: Vec<_> = used.difference(&granted).collect();
@@ -423,5 +424,52 @@ async fn a_verification_replays_on_the_mysql_image(fixture: &Fixture) -> TestRes
         },
     )
     .await?;
+    Ok(())
+}
+
+/// With PITR off, a verification that asks for a replay cannot make a Job: it fails with
+/// the reference's `VerificationBuildFailed`, naming the missing setting.
+async fn a_replaying_verification_without_the_archive_cannot_be_built(
+    fixture: &Fixture,
+) -> TestResult {
+    let api: Api<MysqlBackupVerification> =
+        Api::namespaced(fixture.client().clone(), fixture.namespace());
+    api.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({
+            "apiVersion": "shipstream.io/v1alpha1", "kind": "MysqlBackupVerification",
+            "metadata": {"name": "orders-verify-no-archive"},
+            "spec": {"failoverGroupRef": {"name": GROUP}, "profileName": "offsite",
+                     "backupRef": {"name": "orders-base"},
+                     "pointInTime": {"mode": "timestamp", "timestamp": "2026-12-01 10:30:00"}}
+        }))?,
+    )
+    .await?;
+    let status = wait_for(
+        "the verification Failed",
+        Duration::from_secs(30),
+        async || {
+            let v = serde_json::to_value(api.get("orders-verify-no-archive").await?)?;
+            Ok((v["status"]["phase"] == "Failed").then(|| v["status"].clone()))
+        },
+    )
+    .await?;
+    assert!(
+        status["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("spec.backup.pitr.enabled")),
+        "{status}"
+    );
+    let reasons = fixture.event_reasons_of("orders-verify-no-archive").await?;
+    assert!(
+        reasons.iter().any(|r| r == "VerificationBuildFailed"),
+        "{reasons:?}"
+    );
+    let jobs: Api<Job> = Api::namespaced(fixture.client().clone(), fixture.namespace());
+    assert!(
+        jobs.get_opt("verify-orders-verify-no-archive")
+            .await?
+            .is_none()
+    );
     Ok(())
 }
