@@ -189,6 +189,12 @@ pub struct RestoreJobInput<'a> {
     pub image: &'a str,
 }
 
+/// The record a point-in-time restore Job writes (`restores/<name>.json` in the backup's
+/// repository): its namespace and Job name, unique per group and run.
+pub fn record_name(namespace: &str, job_name: &str) -> String {
+    format!("{namespace}.{job_name}")
+}
+
 /// The restore Job's name: one per group and run, so a new `confirm` token is a new Job.
 pub fn job_name(group: &str, kind: RestoreKind, run: &str) -> String {
     let suffix = match kind {
@@ -244,6 +250,14 @@ pub fn restore_job(input: &RestoreJobInput<'_>) -> Result<Job, RenderError> {
     );
     let replay = point_in_time_args(&spec, input.inputs, &input.source.repository)?;
     args.extend(replay.iter().cloned());
+    let name = job_name(owner.name, input.kind, input.run);
+    if !replay.is_empty() {
+        // What was replayed reaches the status through this record, not the pod's log.
+        args.extend([
+            "--record-as".to_owned(),
+            record_name(owner.namespace, &name),
+        ]);
+    }
     let (mut volumes, mounts) = job_volumes_for(
         &owner,
         &spec,
@@ -251,7 +265,6 @@ pub fn restore_job(input: &RestoreJobInput<'_>) -> Result<Job, RenderError> {
         &mut args,
         JobPurpose::Restore,
     )?;
-    let name = job_name(owner.name, input.kind, input.run);
     let mut labels: BTreeMap<String, String> = names::group_labels(owner.name);
     labels.insert(
         LABEL_RESTORE.to_owned(),

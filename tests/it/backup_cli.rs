@@ -525,10 +525,13 @@ fn backup_cli_copied_binary_archives_verifies_and_restores_to_a_point_in_time() 
         &later,
         "--exclude-gtids",
         &third,
+        "--record-as",
+        "db.restore-orders-1",
     ];
     restore.extend(tools);
-    ok_json(&run_program(&copy, &repo, &restore));
+    let report = ok_json(&run_program(&copy, &repo, &restore));
     assert_eq!(ids(target), "1,2,4");
+    record_matches_report(&repo, "db.restore-orders-1", &report);
     exclude_needs_a_replay(&copy, &repo, &id, &scratch_address, &third);
 }
 
@@ -549,6 +552,26 @@ fn copy_self(dir: &Path) -> PathBuf {
         std::fs::read(BIN).expect("original")
     );
     copy
+}
+
+/// The record the operator reads (`restores/NAME.json`) says what was replayed, as the
+/// restore's report does.
+fn record_matches_report(repo: &Repo, name: &str, report: &Value) {
+    let path = repo
+        .dir
+        .as_ref()
+        .expect("dir")
+        .join(format!("restores/{name}.json"));
+    let record: Value =
+        serde_json::from_slice(&std::fs::read(path).expect("record")).expect("record JSON");
+    assert_eq!(record["replayedBinlogs"], report["replayedBinlogs"]);
+    assert!(
+        record["replayedBinlogs"]
+            .as_array()
+            .is_some_and(|logs| !logs.is_empty()),
+        "{record}"
+    );
+    assert_eq!(record["gtidExecuted"], report["gtidExecuted"]);
 }
 
 /// Without a replay target, --exclude-gtids is refused before anything is written.

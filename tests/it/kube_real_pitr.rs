@@ -85,6 +85,7 @@ async fn pitr_end_to_end(fixture: &Fixture, operator: &Operator, s3: &SeaweedS3)
     the_archiver_archives_and_the_status_shows_it(fixture).await?;
     a_point_in_time_restore_runs_on_the_mysql_image(fixture, s3).await?;
     a_verification_replays_on_the_mysql_image(fixture).await?;
+    a_replaying_restore_records_what_it_replayed(fixture, s3).await?;
 
     // Off again: the archiver goes, and the status says archiving is off.
     set_pitr(fixture, false).await?;
@@ -471,5 +472,64 @@ async fn a_replaying_verification_without_the_archive_cannot_be_built(
             .await?
             .is_none()
     );
+    Ok(())
+}
+
+/// A point-in-time restore whose Job succeeds: what it replayed, from the record the Job
+/// writes to the repository (written here by hand, as the Job's command would), lands in
+/// `status.restoreInPlace`.
+async fn a_replaying_restore_records_what_it_replayed(
+    fixture: &Fixture,
+    s3: &SeaweedS3,
+) -> TestResult {
+    use bloodraven::adapters::storage::ObjectRepository;
+    use bloodraven::ports::artifacts::BlobStore as _;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let token = rfc3339_now();
+    patch_restore_in_place(fixture, &token, s3).await?;
+    let restoring = fixture
+        .wait_group("restoreInPlace Restoring", Duration::from_secs(60), |g| {
+            g.pointer("/status/restoreInPlace/confirmTokenUsed") == Some(&json!(token))
+                && g.pointer("/status/restoreInPlace/phase") == Some(&json!("Restoring"))
+        })
+        .await?;
+    let job_name = restoring["status"]["restoreInPlace"]["jobName"]
+        .as_str()
+        .ok_or("no jobName")?
+        .to_owned();
+    let jobs: Api<Job> = Api::namespaced(fixture.client().clone(), fixture.namespace());
+    let job = jobs.get(&job_name).await?;
+    let args = strings(
+        job.spec
+            .as_ref()
+            .and_then(|s| s.template.spec.as_ref())
+            .ok_or("no pod spec")?
+            .containers[0]
+            .args
+            .as_ref(),
+    );
+    let name = format!("{}.{job_name}", fixture.namespace());
+    assert_eq!(after(&args, "--record-as"), Some(name.as_str()), "{args:?}");
+    let store = ObjectRepository::open("s3://backups/orders", &s3.settings())?;
+    let record = json!({"format": 1, "name": name, "backupId": "base-1",
+        "finishedAt": rfc3339_now(), "gtidExecuted": "",
+        "replayedBinlogs": ["binlog.000003", "binlog.000004"]});
+    store
+        .put(
+            &format!("restores/{name}.json"),
+            serde_json::to_vec(&record)?,
+        )
+        .await?;
+    end_job(fixture, &job, true).await?;
+    let resumed = fixture
+        .wait_group(
+            "the replayed logs in the status",
+            Duration::from_secs(30),
+            |g| g.pointer("/status/restoreInPlace/pitrReplayedBinlogCount") == Some(&json!(2)),
+        )
+        .await?;
+    let run = &resumed["status"]["restoreInPlace"];
+    assert_eq!(run["pitrReplayedBinlogFile"], "binlog.000004", "{run}");
+    assert_eq!(run["pitrStopDatetime"], "2026-12-01T10:30:00Z", "{run}");
     Ok(())
 }

@@ -278,6 +278,7 @@ fn a_point_in_time_restore_replays_on_the_mysql_image_with_the_copied_binary() {
     assert_eq!(pod["containers"][0]["image"], "op@sha256:1");
     assert!(pod.get("initContainers").is_none());
     assert!(!args(&plain).contains(&"--until-time".to_owned()));
+    assert!(!args(&plain).contains(&"--record-as".to_owned()));
 }
 
 #[test]

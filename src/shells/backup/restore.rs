@@ -24,6 +24,7 @@ use crate::api::verification::SanityCheckStatus;
 use crate::backup::logical::LogicalDump;
 use crate::backup::manifest::{Contents, Manifest};
 use crate::backup::pitr::{BINLOGS_DIR, RecoveryTarget, parse_stop_datetime, plan_replay};
+use crate::backup::restore_run::{RestoreRecord, restore_record_key};
 use crate::backup::sanity::{
     DEFAULT_LIMIT, RECORD_FORMAT, SanityFailure, VerificationRecord, evaluate,
     is_valid_record_name, record_key, status_of,
@@ -74,6 +75,10 @@ pub struct RestoreArgs {
     /// --reset-gtids. Destructive: what the target held is gone.
     #[arg(long, requires = "target")]
     pub replace_schemas: bool,
+    /// Also write what was restored and replayed to `restores/NAME.json` in the repository
+    /// once the restore succeeded (how the operator learns it without reading logs).
+    #[arg(long, value_name = "NAME", requires = "target")]
+    pub record_as: Option<String>,
     #[command(flatten)]
     pub read: ReadFlags,
     #[command(flatten)]
@@ -237,6 +242,13 @@ fn endpoint(address: &str, login: &MysqlLogin) -> Result<LogicalEndpoint, Backup
 }
 
 pub(super) async fn restore(args: &RestoreArgs) -> Result<String, BackupError> {
+    if let Some(name) = &args.record_as
+        && !is_valid_record_name(name)
+    {
+        return Err(BackupError::Input(format!(
+            "--record-as {name:?}: lower-case letters, digits, '-' and '.', starting with a letter or digit"
+        )));
+    }
     let started = Instant::now();
     let opened = open(&args.read, &args.from, &args.id).await?;
     if let Some(archive) = &opened.contents.physical {
@@ -308,6 +320,9 @@ pub(super) async fn restore(args: &RestoreArgs) -> Result<String, BackupError> {
         .gtid_executed()
         .await
         .map_err(|e| BackupError::Database(e.to_string()))?;
+    if let Some(name) = &args.record_as {
+        write_restore_record(&opened, name, &replayed, &gtid_executed).await?;
+    }
     serde_json::to_string_pretty(&serde_json::json!({
         "id": opened.manifest.id,
         "target": target,
@@ -322,6 +337,27 @@ pub(super) async fn restore(args: &RestoreArgs) -> Result<String, BackupError> {
         "seconds": started.elapsed().as_secs_f64(),
     }))
     .map_err(|e| BackupError::Runtime(e.to_string()))
+}
+
+/// Writes `restores/NAME.json` (a store's write of one key is atomic).
+async fn write_restore_record(
+    opened: &Opened,
+    name: &str,
+    replayed: &[String],
+    gtid_executed: &GtidSet,
+) -> Result<(), BackupError> {
+    let record = RestoreRecord {
+        format: RECORD_FORMAT,
+        name: name.to_owned(),
+        backup_id: opened.manifest.id.clone(),
+        finished_at: now().rfc3339(),
+        replayed_binlogs: replayed.to_vec(),
+        gtid_executed: gtid_executed.to_string(),
+    };
+    let bytes =
+        serde_json::to_vec_pretty(&record).map_err(|e| BackupError::Runtime(e.to_string()))?;
+    opened.store.put(&restore_record_key(name), bytes).await?;
+    Ok(())
 }
 
 fn recovery_target(
