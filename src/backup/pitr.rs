@@ -58,6 +58,8 @@ pub enum RecoveryTarget {
     Gtids(GtidSet),
     /// Every transaction committed before this instant.
     Time(Timestamp),
+    /// Everything archived after the base (a verification's `pointInTime.mode: latest`).
+    Latest,
 }
 
 /// What a point-in-time restore replays.
@@ -69,6 +71,23 @@ pub struct ReplayPlan {
     pub include_gtids: Option<GtidSet>,
     /// `--stop-datetime` (UTC) for a time target.
     pub stop_at: Option<Timestamp>,
+}
+
+/// A `stopDatetime` as the CRDs take it: RFC 3339, or `YYYY-MM-DD HH:MM:SS` read as UTC
+/// (the reference's two forms; the second is what `mysqlbinlog --stop-datetime` prints).
+pub fn parse_stop_datetime(text: &str) -> Option<Timestamp> {
+    let text = text.trim();
+    Timestamp::parse_rfc3339(text).or_else(|| {
+        let (date, time) = text.split_once(' ')?;
+        // Only the bare form: an offset or zone after the time would be read wrongly as UTC.
+        let plain = |s: &str| {
+            s.chars()
+                .all(|c| c.is_ascii_digit() || c == '-' || c == ':')
+        };
+        (plain(date) && plain(time) && date.len() == 10 && time.len() == 8)
+            .then(|| Timestamp::parse_rfc3339(&format!("{date}T{time}Z")))
+            .flatten()
+    })
 }
 
 /// Why a point-in-time restore cannot reach its target.
@@ -149,6 +168,15 @@ pub fn plan_replay(
             Ok(ReplayPlan {
                 binlogs,
                 include_gtids: Some(wanted.union(base)),
+                stop_at: None,
+            })
+        }
+        RecoveryTarget::Latest => {
+            let binlogs: Vec<ArchivedBinlog> = needed.into_iter().cloned().collect();
+            check_chain(base, &binlogs)?;
+            Ok(ReplayPlan {
+                binlogs,
+                include_gtids: None,
                 stop_at: None,
             })
         }

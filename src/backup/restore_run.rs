@@ -16,8 +16,34 @@
 //! 5. Succeeded once every peer was accepted for a reclone; Failed when the Job fails
 //!    or goes away (the loop resumes either way: a group is never left unprotected).
 
+use serde::{Deserialize, Serialize};
+
 use crate::backup::run::JobState;
 use crate::failover::{GroupStatus, SiteState, Timestamp};
+
+/// Where restore records live in the repository.
+pub const RESTORES_DIR: &str = "restores";
+
+/// What a restore Job did, as `backup restore --record-as NAME` writes it to
+/// `restores/NAME.json` in the repository: how the operator learns what a point-in-time
+/// replay replayed without reading pod logs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RestoreRecord {
+    pub format: u32,
+    pub name: String,
+    pub backup_id: String,
+    pub finished_at: String,
+    /// The archived binary logs replayed, in order (empty without a replay).
+    pub replayed_binlogs: Vec<String>,
+    /// The target's `gtid_executed` after the restore.
+    pub gtid_executed: String,
+}
+
+/// The key of restore record `name`.
+pub fn restore_record_key(name: &str) -> String {
+    format!("{RESTORES_DIR}/{name}.json")
+}
 
 /// Which restore field drives the run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

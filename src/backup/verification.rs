@@ -71,8 +71,6 @@ pub struct VerifyObserved<'a> {
     pub backup: Result<Option<&'a str>, String>,
     /// Another verification of the same group and profile is running.
     pub blocked_by: Option<&'a str>,
-    /// `spec.pointInTime.mode` is other than `none`.
-    pub wants_point_in_time: bool,
 }
 
 pub fn next_verify_step(observed: &VerifyObserved<'_>, now: Timestamp) -> VerifyStep {
@@ -90,12 +88,6 @@ pub fn next_verify_step(observed: &VerifyObserved<'_>, now: Timestamp) -> Verify
             );
         }
         JobState::Absent => {}
-    }
-    if observed.wants_point_in_time {
-        return VerifyStep::Fail(
-            "pointInTime replay is not supported by verifications yet; use mode none (or restore with `bloodraven backup restore --until-time`)"
-                .to_owned(),
-        );
     }
     let backup = match &observed.backup {
         Err(why) => return VerifyStep::Fail(why.clone()),
@@ -285,7 +277,6 @@ mod tests {
             job: JobState::Absent,
             backup,
             blocked_by: None,
-            wants_point_in_time: false,
         }
     }
 
@@ -312,11 +303,6 @@ mod tests {
         blocked.blocked_by = Some("other");
         assert!(
             matches!(next_verify_step(&blocked, T0), VerifyStep::Wait(m) if m.contains("BlockedByActiveVerification"))
-        );
-        let mut pitr = observed(Ok(Some("b")));
-        pitr.wants_point_in_time = true;
-        assert!(
-            matches!(next_verify_step(&pitr, T0), VerifyStep::Fail(m) if m.contains("pointInTime"))
         );
         let mut running = observed(Ok(Some("b")));
         running.phase = Some(Phase::Running);

@@ -254,6 +254,10 @@ pub(super) enum JobPurpose {
     /// Reads one into the group's primary, logging in with the operator's account (the
     /// load creates schemas, sets `gtid_purged` and may drop schemas).
     Restore,
+    /// Archives the writer's binary logs, logging in with the operator's account (reading
+    /// binary logs over the replication protocol needs `REPLICATION SLAVE`, which the
+    /// backup account need not have), sealing with the profile's passphrase.
+    Archive,
 }
 
 /// The Job's volumes and mounts (credentials as read-only files, scratch space, the backup
@@ -312,7 +316,7 @@ pub(super) fn job_volumes_for(
         ));
         mounts.push(json!({"name": "backup-key", "mountPath": PASSPHRASE, "readOnly": true}));
         let flag = match purpose {
-            JobPurpose::Backup => "--encrypt-passphrase-file",
+            JobPurpose::Backup | JobPurpose::Archive => "--encrypt-passphrase-file",
             JobPurpose::Verify | JobPurpose::Restore => "--passphrase-file",
         };
         args.extend([flag.to_owned(), format!("{PASSPHRASE}/passphrase")]);

@@ -17,6 +17,7 @@ pub mod disruption;
 pub mod dns;
 pub mod mycnf;
 pub mod names;
+pub mod pitr;
 pub mod placement;
 pub mod platform;
 pub mod restore;
@@ -27,6 +28,7 @@ pub mod sidecar_token;
 mod spec;
 pub mod status;
 pub mod storage;
+pub mod tools;
 pub mod verification;
 pub mod webhook_certs;
 
@@ -84,6 +86,9 @@ pub enum RenderError {
     /// The restore's inputs cannot make a Job (the reference's `RestoreBuildFailed`).
     #[error("restore: {0}")]
     Restore(String),
+    /// `spec.backup.pitr` cannot make the binary-log archiver.
+    #[error("spec.backup.pitr: {0}")]
+    Pitr(String),
     /// A rendered object does not have the shape of its kind (a bug here, not in the
     /// group).
     #[error("rendered object is malformed: {0}")]

@@ -83,6 +83,21 @@ pub fn render_site(
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
+    // PITR archives whole binary logs once closed: `max_binlog_size` bounds how far the
+    // archive trails the primary (and each archived object). Before the user's entries, as
+    // the reference sets it, so `mysqlConf` may still override it.
+    if let Some(pitr) = spec.backup.as_ref().and_then(|b| b.pitr.as_ref())
+        && pitr.enabled
+    {
+        let max_size = pitr.max_binlog_size.trim();
+        if max_size.is_empty() || !max_size.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(RenderError::InvalidMysqlConf {
+                field: "spec.backup.pitr.maxBinlogSize",
+                key: max_size.to_owned(),
+            });
+        }
+        settings.insert("max-binlog-size".to_owned(), max_size.to_owned());
+    }
     merge_user(&mut settings, &spec.mysql_conf, "spec.mysqlConf")?;
     merge_user(&mut settings, &site.mysql_conf, "spec.sites[].mysqlConf")?;
     for key in STRIPPED {
@@ -274,6 +289,43 @@ mod tests {
         assert_ne!(before_pdx.checksum, after_pdx.checksum);
         assert_eq!(before_iad, render_site("orders", &s, &iad).unwrap());
         assert_eq!(before_iad.checksum.len(), 64);
+    }
+
+    #[test]
+    fn pitr_sets_max_binlog_size_before_user_entries() {
+        let mut spec = spec();
+        assert!(
+            !render_site("orders", &spec, &site("iad"))
+                .unwrap()
+                .content
+                .contains("max-binlog-size")
+        );
+        spec.backup = Some(
+            serde_json::from_value(serde_json::json!({"pitr": {"enabled": true,
+                "profileName": "offsite", "maxBinlogSize": "64M"}}))
+            .unwrap(),
+        );
+        let content = render_site("orders", &spec, &site("iad")).unwrap().content;
+        assert!(
+            lines(&content).contains(&"max-binlog-size = 64M"),
+            "{content}"
+        );
+        spec.mysql_conf
+            .insert("max_binlog_size".to_owned(), "1G".to_owned());
+        let content = render_site("orders", &spec, &site("iad")).unwrap().content;
+        assert!(
+            lines(&content).contains(&"max-binlog-size = 1G"),
+            "{content}"
+        );
+        spec.mysql_conf.clear();
+        spec.backup
+            .as_mut()
+            .unwrap()
+            .pitr
+            .as_mut()
+            .unwrap()
+            .max_binlog_size = "1\n[client]".to_owned();
+        assert!(render_site("orders", &spec, &site("iad")).is_err());
     }
 
     #[test]

@@ -11,6 +11,10 @@
 //! Like the backup Job, the pod runs the operator's image with no ServiceAccount token and
 //! reads its secrets as read-only files; it logs in with the operator's account, since the
 //! load creates schemas and sets the GTID history.
+//!
+//! A `pointInTime` restore also replays archived binary logs (`--until-time`) with
+//! `mysqlbinlog | mysql`, which the operator's image lacks: its container runs on the
+//! group's MySQL image instead, with this binary copied in ([`super::tools`]).
 
 use std::collections::BTreeMap;
 
@@ -21,13 +25,17 @@ use super::backup::{
     JobPurpose, engine_container, job_volumes_for, pod_context, profile, pull_secrets,
     repository_url, run_once_job,
 };
+use super::tools::on_mysql_image;
 use super::{Owner, RenderError, names};
 use crate::api::backup::{
-    BackupProfile, BackupStorage, EncryptionAlgorithm, EncryptionSpec, PvcStorage, StorageType,
+    BackupProfile, BackupSpec, BackupStorage, EncryptionAlgorithm, EncryptionSpec, PvcStorage,
+    StorageType,
 };
 use crate::api::restore::RestoreInputs;
 use crate::api::{MysqlBackup, MysqlFailoverGroup};
+use crate::backup::pitr::parse_stop_datetime;
 use crate::backup::restore_run::RestoreKind;
+use crate::failover::gtid::GtidSet;
 
 /// Labels a restore Job with the kind of restore it runs.
 pub const LABEL_RESTORE: &str = "shipstream.io/restore";
@@ -181,6 +189,12 @@ pub struct RestoreJobInput<'a> {
     pub image: &'a str,
 }
 
+/// The record a point-in-time restore Job writes (`restores/<name>.json` in the backup's
+/// repository): its namespace and Job name, unique per group and run.
+pub fn record_name(namespace: &str, job_name: &str) -> String {
+    format!("{namespace}.{job_name}")
+}
+
 /// The restore Job's name: one per group and run, so a new `confirm` token is a new Job.
 pub fn job_name(group: &str, kind: RestoreKind, run: &str) -> String {
     let suffix = match kind {
@@ -234,20 +248,36 @@ pub fn restore_job(input: &RestoreJobInput<'_>) -> Result<Job, RenderError> {
         }
         .to_owned(),
     );
-    let (volumes, mounts) = job_volumes_for(
+    let replay = point_in_time_args(&spec, input.inputs, &input.source.repository)?;
+    args.extend(replay.iter().cloned());
+    let name = job_name(owner.name, input.kind, input.run);
+    if !replay.is_empty() {
+        // What was replayed reaches the status through this record, not the pod's log.
+        args.extend([
+            "--record-as".to_owned(),
+            record_name(owner.namespace, &name),
+        ]);
+    }
+    let (mut volumes, mounts) = job_volumes_for(
         &owner,
         &spec,
         &input.source.repository,
         &mut args,
         JobPurpose::Restore,
     )?;
-    let name = job_name(owner.name, input.kind, input.run);
     let mut labels: BTreeMap<String, String> = names::group_labels(owner.name);
     labels.insert(
         LABEL_RESTORE.to_owned(),
         input.kind.as_str().replace('_', "-"),
     );
-    let container = engine_container("restore", input.image, &args, &spec, &mounts);
+    let mut container = engine_container("restore", input.image, &args, &spec, &mounts);
+    let mut init_containers = Vec::new();
+    if !replay.is_empty() {
+        // The replay pipes `mysqlbinlog` into `mysql`: the operator's image has neither.
+        let tools = on_mysql_image(&mut container, input.image, &owner.spec.image, &spec);
+        init_containers.push(tools.init);
+        volumes.push(tools.volume);
+    }
     let metadata = json!({
         "name": name,
         "namespace": owner.namespace,
@@ -258,6 +288,7 @@ pub fn restore_job(input: &RestoreJobInput<'_>) -> Result<Job, RenderError> {
     let pod = json!({
         "securityContext": pod_context(&spec),
         "imagePullSecrets": pull_secrets(&spec),
+        "initContainers": (!init_containers.is_empty()).then_some(init_containers),
         "containers": [container],
         "volumes": volumes,
     });
@@ -276,12 +307,47 @@ fn refuse_unsupported(inputs: &RestoreInputs) -> Result<(), RenderError> {
             "loadOptions.includeSchemas/excludeSchemas (a per-schema restore) are not supported: a restore replaces every user schema".to_owned(),
         ));
     }
-    if inputs.point_in_time.is_some() {
-        return Err(RenderError::Restore(
-            "pointInTime is not run by the operator yet: restore the base backup here, or run `bloodraven backup restore --until-time` where mysqlbinlog is installed".to_owned(),
-        ));
-    }
     Ok(())
+}
+
+/// `pointInTime` as `backup restore` flags (none without it). The binary logs are read
+/// from the backup's own repository (`<repository>/binlogs/<server_uuid>/`), where the
+/// archiver writes them: so PITR must be on, and its profile must be that repository.
+fn point_in_time_args(
+    spec: &BackupSpec,
+    inputs: &RestoreInputs,
+    repository: &BackupProfile,
+) -> Result<Vec<String>, RenderError> {
+    let Some(pit) = &inputs.point_in_time else {
+        return Ok(Vec::new());
+    };
+    let refuse = |why: String| Err(RenderError::Restore(why));
+    super::pitr::require_archive(spec, repository, "pointInTime")?;
+    let Some(at) = parse_stop_datetime(&pit.stop_datetime) else {
+        return refuse(format!(
+            "pointInTime.stopDatetime {:?} is neither RFC 3339 nor YYYY-MM-DD HH:MM:SS (UTC)",
+            pit.stop_datetime
+        ));
+    };
+    let mut args = vec!["--until-time".to_owned(), at.rfc3339()];
+    if let Some(exclude) = pit
+        .exclude_gtids
+        .as_deref()
+        .filter(|g| !g.trim().is_empty())
+    {
+        if let Err(e) = GtidSet::parse(exclude) {
+            return refuse(format!("pointInTime.excludeGtids {exclude:?}: {e}"));
+        }
+        args.extend(["--exclude-gtids".to_owned(), exclude.trim().to_owned()]);
+    }
+    Ok(args)
+}
+
+/// The normalised `stopDatetime` of a point-in-time restore (RFC 3339, UTC), for
+/// `status.*.pitrStopDatetime`; `None` without `pointInTime` or for one that does not parse.
+pub fn stop_datetime(inputs: &RestoreInputs) -> Option<String> {
+    let pit = inputs.point_in_time.as_ref()?;
+    parse_stop_datetime(&pit.stop_datetime).map(crate::failover::Timestamp::rfc3339)
 }
 
 #[cfg(test)]

@@ -7,6 +7,10 @@
 //! - `mysqld` (a native sidecar: an init container that keeps running, so the Job ends
 //!   when the check does): that server, bound to 127.0.0.1, GTIDs on;
 //! - `verify` (the operator's image): checks every artifact, restores, runs the query.
+//!   With `pointInTime` (mode `latest` or `timestamp`) it also replays archived binary logs
+//!   after the load, which needs `mysqlbinlog` and `mysql`: it then runs on the group's
+//!   MySQL image with this binary copied in by a `copy-bloodraven` init container
+//!   ([`super::tools`]).
 //!
 //! Nothing is reachable from outside the pod: no Service, no port exposed, and the data
 //! lives on a generic ephemeral volume that goes with the pod.
@@ -16,9 +20,12 @@ use serde_json::{Value, json};
 
 use super::backup::{JobPurpose, job_volumes_for, repository_url};
 use super::names;
+use super::tools::on_mysql_image;
 use super::{Owner, RenderError};
-use crate::api::backup::BackupProfile;
+use crate::api::backup::{BackupProfile, BackupSpec};
+use crate::api::restore::PointInTimeMode;
 use crate::api::{MysqlBackupVerification, MysqlFailoverGroup};
+use crate::backup::pitr::parse_stop_datetime;
 use crate::backup::sanity::record_name;
 
 /// Labels a verification Job with the verification it runs.
@@ -86,6 +93,8 @@ pub fn verification_job(input: &VerificationJobInput<'_>) -> Result<Job, RenderE
     .map(|s| (*s).to_owned())
     .collect();
     args.extend(sanity_args(verification));
+    let replay = replay_args(&spec, verification, input.profile)?;
+    args.extend(replay.iter().cloned());
     let (mut volumes, mut mounts) =
         job_volumes_for(&owner, &spec, input.profile, &mut args, JobPurpose::Verify)?;
     let storage = verification.spec.storage.clone().unwrap_or_default();
@@ -103,7 +112,7 @@ pub fn verification_job(input: &VerificationJobInput<'_>) -> Result<Job, RenderE
     );
     mounts.push(json!({"name": "verify", "mountPath": WORK}));
     let (datadir, mysqld) = mysql_containers(&owner.spec.image);
-    let verify = json!({
+    let mut verify = json!({
         "name": "verify",
         "image": input.image,
         "args": args,
@@ -113,6 +122,14 @@ pub fn verification_job(input: &VerificationJobInput<'_>) -> Result<Job, RenderE
         "securityContext": super::backup::container_context(&spec),
         "volumeMounts": mounts,
     });
+    let mut init_containers = vec![datadir, mysqld];
+    if !replay.is_empty() {
+        // The replay pipes `mysqlbinlog` into `mysql`: the operator's image has neither.
+        let tools = on_mysql_image(&mut verify, input.image, &owner.spec.image, &spec);
+        // First: it is quick, and a failed copy then stops the pod before a server starts.
+        init_containers.insert(0, tools.init);
+        volumes.push(tools.volume);
+    }
     let mut labels = names::group_labels(owner.name);
     labels.insert(
         LABEL_VERIFICATION.to_owned(),
@@ -134,7 +151,7 @@ pub fn verification_job(input: &VerificationJobInput<'_>) -> Result<Job, RenderE
             "fsGroup": MYSQL_UID, "seccompProfile": {"type": "RuntimeDefault"},
         },
         "imagePullSecrets": super::backup::pull_secrets(&spec),
-        "initContainers": [datadir, mysqld],
+        "initContainers": init_containers,
         "containers": [verify],
         "volumes": volumes,
     });
@@ -165,6 +182,33 @@ fn sanity_args(verification: &MysqlBackupVerification) -> Vec<String> {
         ]);
     }
     args
+}
+
+/// The verification's `pointInTime` as `backup verify` flags: none for mode `none`. A
+/// replay reads the PITR archive, which must be on and beside the backup.
+fn replay_args(
+    spec: &BackupSpec,
+    verification: &MysqlBackupVerification,
+    profile: &BackupProfile,
+) -> Result<Vec<String>, RenderError> {
+    let wanted = verification.spec.point_in_time.as_ref();
+    let Some(wanted) = wanted.filter(|p| p.mode != PointInTimeMode::None) else {
+        return Ok(Vec::new());
+    };
+    super::pitr::require_archive(spec, profile, "verification pointInTime")?;
+    match wanted.mode {
+        PointInTimeMode::Latest => Ok(vec!["--until-latest".to_owned()]),
+        PointInTimeMode::Timestamp => {
+            let text = wanted.timestamp.as_deref().unwrap_or_default();
+            let at = parse_stop_datetime(text).ok_or_else(|| {
+                RenderError::Restore(format!(
+                    "verification pointInTime.timestamp {text:?} is neither RFC 3339 nor YYYY-MM-DD HH:MM:SS (UTC)"
+                ))
+            })?;
+            Ok(vec!["--until-time".to_owned(), at.rfc3339()])
+        }
+        PointInTimeMode::None => Ok(Vec::new()),
+    }
 }
 
 /// The `datadir` init container and the `mysqld` native sidecar, both on the group's image.
@@ -268,6 +312,71 @@ mod tests {
                 .iter()
                 .any(|a| a.starts_with("--sanity-min"))
         );
+    }
+
+    fn pitr_job(pitr_on: bool, point_in_time: &serde_json::Value) -> Result<Value, RenderError> {
+        let mut group = crate::render::backup::tests::group();
+        if pitr_on {
+            group.spec.backup.as_mut().unwrap().pitr = Some(
+                serde_json::from_value(json!({"enabled": true, "profileName": "offsite"})).unwrap(),
+            );
+        }
+        let mut v: MysqlBackupVerification = serde_json::from_value(json!({
+            "apiVersion": "shipstream.io/v1alpha1", "kind": "MysqlBackupVerification",
+            "metadata": {"name": "orders-verify", "namespace": "db", "uid": "99cc"},
+            "spec": {"failoverGroupRef": {"name": "orders"}, "profileName": "offsite"}
+        }))
+        .unwrap();
+        v.spec.point_in_time = Some(serde_json::from_value(point_in_time.clone()).unwrap());
+        let spec = group.spec.backup.clone().unwrap();
+        let profile = crate::render::backup::profile(&spec, "offsite").unwrap();
+        verification_job(&VerificationJobInput {
+            group: &group,
+            verification: &v,
+            profile,
+            backup_id: "b-1",
+            backup_bytes: 1,
+            image: "op@sha256:1",
+        })
+        .map(|job| serde_json::to_value(job).unwrap())
+    }
+
+    #[test]
+    fn a_replaying_verification_runs_verify_on_the_mysql_image() {
+        use crate::render::backup::tests::{after, args};
+        let latest = pitr_job(true, &json!({"mode": "latest"})).unwrap();
+        let a = args(&latest);
+        assert!(a.contains(&"--until-latest".to_owned()), "{a:?}");
+        assert_eq!(after(&a, "--mysql"), Some(crate::render::tools::MYSQL));
+        let pod = latest.pointer("/spec/template/spec").unwrap();
+        assert_eq!(pod["containers"][0]["image"], "mysql:9.7.4");
+        let inits: Vec<&str> = pod["initContainers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(inits, ["copy-bloodraven", "datadir", "mysqld"]);
+        let at = pitr_job(
+            true,
+            &json!({"mode": "timestamp", "timestamp": "2026-12-01 10:00:00"}),
+        )
+        .unwrap();
+        assert_eq!(
+            after(&args(&at), "--until-time"),
+            Some("2026-12-01T10:00:00Z")
+        );
+        // Mode none: as before, on the operator's image.
+        let none = pitr_job(false, &json!({"mode": "none"})).unwrap();
+        assert_eq!(
+            none.pointer("/spec/template/spec/containers/0/image"),
+            Some(&json!("op@sha256:1"))
+        );
+        // A replay without the archive, or with a timestamp that does not parse: refused.
+        let e = pitr_job(false, &json!({"mode": "latest"})).unwrap_err();
+        assert!(e.to_string().contains("spec.backup.pitr.enabled"), "{e}");
+        let e = pitr_job(true, &json!({"mode": "timestamp"})).unwrap_err();
+        assert!(e.to_string().contains("timestamp"), "{e}");
     }
 
     #[test]

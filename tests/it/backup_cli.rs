@@ -43,7 +43,12 @@ fn s3_repo(s3: &SeaweedS3, bucket: &str) -> Repo {
 }
 
 fn bloodraven(repo: &Repo, args: &[&str]) -> Output {
-    let mut command = Command::new(BIN);
+    run_program(Path::new(BIN), repo, args)
+}
+
+/// Runs `program` (this binary, or a copy of it) as [`bloodraven`] does.
+fn run_program(program: &Path, repo: &Repo, args: &[&str]) -> Output {
+    let mut command = Command::new(program);
     command
         .args(args)
         .env_remove("BLOODRAVEN_BACKUP_PASSPHRASE")
@@ -418,6 +423,178 @@ fn backup_cli_point_in_time_restore_to_a_gtid_and_to_a_time() {
     assert!(!refused.status.success());
     assert!(
         output_text(&refused).contains("cannot reach the target"),
+        "{}",
+        output_text(&refused)
+    );
+}
+
+/// The two-image pattern's first half for real: `copy-self` puts a runnable copy of the
+/// binary in a directory (an emptyDir in a pod), and that copy archives, verifies with a
+/// replay to the latest archived transaction, and restores to a plain UTC time while
+/// leaving one transaction out (`--exclude-gtids`), with MySQL's own tools.
+#[test]
+fn backup_cli_copied_binary_archives_verifies_and_restores_to_a_point_in_time() {
+    let shared = tempfile::tempdir().expect("tempdir");
+    let copy = copy_self(shared.path());
+    let cluster = MysqlCluster::start(3).expect("mysql");
+    let (source, scratch, target) = (
+        cluster.get(0).expect("0"),
+        cluster.get(1).expect("1"),
+        cluster.get(2).expect("2"),
+    );
+    source
+        .sql("CREATE DATABASE ledger; CREATE TABLE ledger.entries (id INT PRIMARY KEY);")
+        .expect("schema");
+    let repo = file_repo();
+    let id = create(&repo, source, &[])["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let mut third = String::new();
+    for i in 1..=4 {
+        source
+            .sql(&format!("INSERT INTO ledger.entries VALUES ({i})"))
+            .expect("insert");
+        if i == 3 {
+            // This server's history is one range, uuid:1-N: the third insert is N.
+            let executed = gtid_executed(source);
+            let (uuid, range) = executed.split_once(':').expect("uuid:range");
+            let last = range.rsplit('-').next().expect("last");
+            third = format!("{uuid}:{last}");
+        }
+    }
+    let (mysqlbinlog, mysql) = (
+        dep_tool("mysqlbinlog").display().to_string(),
+        dep_tool("mysql").display().to_string(),
+    );
+    let tools = ["--mysqlbinlog", &mysqlbinlog, "--mysql", &mysql];
+    let address = source.address();
+    let mut archive = vec!["binlog", "archive", "--source", &address, "--to", &repo.url];
+    archive.extend(["--once", "--rotate"]);
+    archive.extend(tools);
+    ok_json(&run_program(&copy, &repo, &archive));
+
+    // Verify, replaying everything archived: all four rows are in the scratch server.
+    let scratch_address = scratch.address();
+    let mut verify = vec![
+        "backup",
+        "verify",
+        "--from",
+        &repo.url,
+        "--id",
+        &id,
+        "--target",
+        &scratch_address,
+        "--until-latest",
+    ];
+    verify.extend(tools);
+    let report = ok_json(&run_program(&copy, &repo, &verify));
+    assert!(
+        report["restore"]["replayedBinlogs"]
+            .as_array()
+            .is_some_and(|logs| !logs.is_empty()),
+        "{report}"
+    );
+    let ids = |server: &MysqlInstance| {
+        server
+            .sql("SELECT GROUP_CONCAT(id ORDER BY id) FROM ledger.entries")
+            .expect("ids")
+            .trim()
+            .to_owned()
+    };
+    assert_eq!(ids(scratch), "1,2,3,4");
+
+    // Restore to a plain `YYYY-MM-DD HH:MM:SS` (UTC) time past the archive, leaving the
+    // third insert out.
+    let later = source
+        .sql("SELECT DATE_FORMAT(UTC_TIMESTAMP() + INTERVAL 1 HOUR, '%Y-%m-%d %H:%i:%S')")
+        .expect("time")
+        .trim()
+        .to_owned();
+    let target_address = target.address();
+    let mut restore = vec![
+        "backup",
+        "restore",
+        "--from",
+        &repo.url,
+        "--id",
+        &id,
+        "--target",
+        &target_address,
+        "--until-time",
+        &later,
+        "--exclude-gtids",
+        &third,
+        "--record-as",
+        "db.restore-orders-1",
+    ];
+    restore.extend(tools);
+    let report = ok_json(&run_program(&copy, &repo, &restore));
+    assert_eq!(ids(target), "1,2,4");
+    record_matches_report(&repo, "db.restore-orders-1", &report);
+    exclude_needs_a_replay(&copy, &repo, &id, &scratch_address, &third);
+}
+
+/// `bloodraven copy-self` into `dir`: the copy is whole and executable.
+fn copy_self(dir: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt as _;
+    let copy = dir.join("bloodraven");
+    let copied = Command::new(BIN)
+        .args(["copy-self", "--to"])
+        .arg(&copy)
+        .output()
+        .expect("copy-self");
+    assert!(copied.status.success(), "{}", output_text(&copied));
+    let mode = std::fs::metadata(&copy).expect("copy").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o755);
+    assert_eq!(
+        std::fs::read(&copy).expect("copy"),
+        std::fs::read(BIN).expect("original")
+    );
+    copy
+}
+
+/// The record the operator reads (`restores/NAME.json`) says what was replayed, as the
+/// restore's report does.
+fn record_matches_report(repo: &Repo, name: &str, report: &Value) {
+    let path = repo
+        .dir
+        .as_ref()
+        .expect("dir")
+        .join(format!("restores/{name}.json"));
+    let record: Value =
+        serde_json::from_slice(&std::fs::read(path).expect("record")).expect("record JSON");
+    assert_eq!(record["replayedBinlogs"], report["replayedBinlogs"]);
+    assert!(
+        record["replayedBinlogs"]
+            .as_array()
+            .is_some_and(|logs| !logs.is_empty()),
+        "{record}"
+    );
+    assert_eq!(record["gtidExecuted"], report["gtidExecuted"]);
+}
+
+/// Without a replay target, --exclude-gtids is refused before anything is written.
+fn exclude_needs_a_replay(copy: &Path, repo: &Repo, id: &str, target: &str, gtids: &str) {
+    let refused = run_program(
+        copy,
+        repo,
+        &[
+            "backup",
+            "restore",
+            "--from",
+            &repo.url,
+            "--id",
+            id,
+            "--target",
+            target,
+            "--exclude-gtids",
+            gtids,
+        ],
+    );
+    assert!(!refused.status.success());
+    assert!(
+        output_text(&refused).contains("--exclude-gtids applies to a replay"),
         "{}",
         output_text(&refused)
     );

@@ -68,7 +68,7 @@ async fn add_backup_spec(fixture: &Fixture, s3: &SeaweedS3) -> TestResult {
     Ok(())
 }
 
-async fn wait_for<T>(
+pub(crate) async fn wait_for<T>(
     what: &str,
     within: Duration,
     mut probe: impl AsyncFnMut() -> TestResult<Option<T>>,
@@ -190,7 +190,7 @@ fn run_job_locally(
 }
 
 /// Records the Job's ending in its status, as the Job controller does.
-async fn end_job(fixture: &Fixture, job: &Job, succeeded: bool) -> TestResult {
+pub(crate) async fn end_job(fixture: &Fixture, job: &Job, succeeded: bool) -> TestResult {
     let api: Api<Job> = Api::namespaced(fixture.client().clone(), fixture.namespace());
     let now = k8s_openapi::jiff::Timestamp::now().to_string();
     let now = format!("{}Z", &now[..19]);

@@ -659,8 +659,12 @@ pub(crate) const BACKUP_ONLY_REQUESTS: [(&str, &str, &str); 9] = [
 /// Secret's creation); the sidecar endpoint test checks that it sends each of them.
 pub(crate) const SIDECAR_ONLY_REQUESTS: [(&str, &str, &str); 1] = [("", "secrets", "create")];
 
+/// What only a group with `spec.backup.pitr` turned off again makes the operator send (its
+/// archiver's deletion); the PITR test checks that it sends each of them.
+pub(crate) const PITR_ONLY_REQUESTS: [(&str, &str, &str); 1] = [("apps", "deployments", "delete")];
+
 /// The install manifest's operator role grants exactly what the operator called, apart
-/// from [`BACKUP_ONLY_REQUESTS`] and [`SIDECAR_ONLY_REQUESTS`].
+/// from [`BACKUP_ONLY_REQUESTS`], [`SIDECAR_ONLY_REQUESTS`] and [`PITR_ONLY_REQUESTS`].
 async fn rbac_matches_the_requests_sent(operator: &Operator) -> TestResult {
     let used = operator.kube_requests().await?;
     let granted = granted_to_operator()?;
@@ -669,7 +673,9 @@ async fn rbac_matches_the_requests_sent(operator: &Operator) -> TestResult {
         .difference(&used)
         .filter(|(g, r, v)| {
             let request = (g.as_str(), r.as_str(), v.as_str());
-            !BACKUP_ONLY_REQUESTS.contains(&request) && !SIDECAR_ONLY_REQUESTS.contains(&request)
+            !BACKUP_ONLY_REQUESTS.contains(&request)
+                && !SIDECAR_ONLY_REQUESTS.contains(&request)
+                && !PITR_ONLY_REQUESTS.contains(&request)
         })
         .collect();
     assert!(

@@ -28,6 +28,7 @@ mod kube_real_children;
 mod kube_real_kubectl;
 mod kube_real_lease;
 mod kube_real_operator;
+mod kube_real_pitr;
 mod kube_real_sidecar_api;
 mod kube_real_status;
 mod kube_watch;

@@ -172,7 +172,8 @@ fn backup_values() -> Vec<Value> {
                 ],
                 "schedules": [{"name": "nightly", "profileName": "offsite", "schedule": "0 3 * * *"},
                               {"name": "hourly", "profileName": "local", "schedule": "0 * * * *",
-                               "startingDeadlineSeconds": 300}]
+                               "startingDeadlineSeconds": 300}],
+                "pitr": {"enabled": true, "profileName": "offsite", "archivePollInterval": "30s"}
             }
         }
     }))
@@ -225,13 +226,75 @@ fn backup_values() -> Vec<Value> {
     )
     .unwrap();
     values.push(serde_json::to_value(job).unwrap());
+    values.extend(two_image_values(&group, &backup, &verification, &image));
+    values
+}
+
+/// The two-image pods (the operator's binary copied onto the MySQL image): a verification
+/// that replays, a point-in-time restore, and the binary-log archiver.
+fn two_image_values(
+    group: &bloodraven::api::MysqlFailoverGroup,
+    backup: &bloodraven::api::MysqlBackup,
+    verification: &bloodraven::api::MysqlBackupVerification,
+    image: &str,
+) -> Vec<Value> {
+    use bloodraven::render::backup::profile;
+    let spec = group.spec.backup.as_ref().unwrap();
+    let mut values = Vec::new();
+    let mut replaying = verification.clone();
+    replaying.metadata.name = Some("orders-verify-pitr".to_owned());
+    replaying.spec.point_in_time =
+        Some(serde_json::from_value(serde_json::json!({"mode": "latest"})).unwrap());
+    let job = bloodraven::render::verification::verification_job(
+        &bloodraven::render::verification::VerificationJobInput {
+            group,
+            verification: &replaying,
+            profile: profile(spec, "offsite").unwrap(),
+            backup_id: "orders-manual-77aabb",
+            backup_bytes: 25 << 30,
+            image,
+        },
+    )
+    .unwrap();
+    values.push(serde_json::to_value(job).unwrap());
+    let inputs: bloodraven::api::restore::RestoreInputs =
+        serde_json::from_value(serde_json::json!({
+            "source": {"mysqlBackupRef": {"name": "orders-manual"}},
+            "pointInTime": {"stopDatetime": "2026-12-01 10:30:00"}
+        }))
+        .unwrap();
+    let mut succeeded = backup.clone();
+    succeeded.status = Some(
+        serde_json::from_value(serde_json::json!({"phase": "Succeeded",
+            "location": "s3://b/backups/orders-manual-77aabb/"}))
+        .unwrap(),
+    );
+    let source =
+        bloodraven::render::restore::resolve_source(group, &inputs, Some(&succeeded)).unwrap();
+    let job =
+        bloodraven::render::restore::restore_job(&bloodraven::render::restore::RestoreJobInput {
+            group,
+            kind: bloodraven::backup::restore_run::RestoreKind::InPlace,
+            inputs: &inputs,
+            source: &source,
+            target_site: "iad",
+            target_address: "mysql-orders-iad-internal.db.svc:3306",
+            run: "2026-12-02T10:00:00Z",
+            image,
+        })
+        .unwrap();
+    values.push(serde_json::to_value(job).unwrap());
+    let archiver = bloodraven::render::pitr::archiver_deployment(group, image)
+        .unwrap()
+        .expect("PITR is on");
+    values.push(serde_json::to_value(archiver).unwrap());
     values
 }
 
 #[test]
 fn render_backup_objects_pass_kubernetes_validate_and_bloodraven_lint() {
     let values = backup_values();
-    assert_eq!(values.len(), 5);
+    assert_eq!(values.len(), 8);
     let dir = tempfile::tempdir().unwrap();
     for version in [Some(K8S_VERSION), None] {
         let out = validate(dir.path(), &values, version);

@@ -96,7 +96,8 @@ one by name (get): no Secret is listed or watched for the controllers. */}}
   verbs: [list, watch, patch]
 - apiGroups: [apps]
   resources: [deployments]
-  verbs: [list, watch, patch]
+  # delete: a group's binary-log archiver once spec.backup.pitr is turned off
+  verbs: [list, watch, patch, delete]
 - apiGroups: [policy]
   resources: [poddisruptionbudgets]
   verbs: [list, watch, patch]

@@ -376,6 +376,7 @@ impl MysqlTools {
         server: &BackupServer,
         files: &[PathBuf],
         include_gtids: Option<&GtidSet>,
+        exclude_gtids: Option<&GtidSet>,
         stop_at: Option<Timestamp>,
         scratch: &Path,
     ) -> Result<(), BinlogError> {
@@ -388,6 +389,9 @@ impl MysqlTools {
         decode.env("TZ", "UTC");
         if let Some(gtids) = include_gtids {
             decode.arg(format!("--include-gtids={gtids}"));
+        }
+        if let Some(gtids) = exclude_gtids.filter(|g| !g.is_empty()) {
+            decode.arg(format!("--exclude-gtids={gtids}"));
         }
         if let Some(at) = stop_at {
             decode.arg(format!("--stop-datetime={}", mysql_datetime(at)));

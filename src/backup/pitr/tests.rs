@@ -54,6 +54,46 @@ fn a_gtid_target_replays_from_the_first_log_past_the_base_to_the_one_reaching_it
 }
 
 #[test]
+fn the_latest_target_replays_every_log_past_the_base_and_checks_the_chain() {
+    let plan = plan_replay(
+        &set("1-150"),
+        &archive(),
+        &RecoveryTarget::Latest,
+        Timestamp::from_millis(5_200_000),
+    )
+    .expect("plan");
+    assert_eq!(
+        names(&plan),
+        ["binlog.000002", "binlog.000003", "binlog.000004"]
+    );
+    assert_eq!((plan.include_gtids, plan.stop_at), (None, None));
+    let mut gapped = archive();
+    gapped.retain(|l| l.name != "binlog.000003");
+    assert!(matches!(
+        plan_replay(
+            &set("1-150"),
+            &gapped,
+            &RecoveryTarget::Latest,
+            Timestamp::from_millis(0)
+        ),
+        Err(PitrError::Gap { .. })
+    ));
+}
+
+#[test]
+fn a_stop_datetime_is_rfc3339_or_the_plain_utc_form() {
+    let at = Timestamp::parse_rfc3339("2026-12-01T10:30:00Z").unwrap();
+    assert_eq!(parse_stop_datetime("2026-12-01T10:30:00Z"), Some(at));
+    assert_eq!(parse_stop_datetime("2026-12-01 10:30:00"), Some(at));
+    assert_eq!(parse_stop_datetime("2026-12-01T12:30:00+02:00"), Some(at));
+    // An explicit offset is honoured in either form; only the bare form is read as UTC.
+    assert_eq!(parse_stop_datetime("2026-12-01 12:30:00+02:00"), Some(at));
+    assert_eq!(parse_stop_datetime("2026-12-01 10:30:00 UTC"), None);
+    assert_eq!(parse_stop_datetime("yesterday"), None);
+    assert_eq!(parse_stop_datetime("2026-12-01 10:30"), None);
+}
+
+#[test]
 fn a_time_target_replays_logs_begun_before_it() {
     let plan = plan_replay(
         &set("1-100"),

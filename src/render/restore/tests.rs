@@ -168,37 +168,117 @@ fn s3_and_pvc_sources_name_one_backup_directory() {
     }
 }
 
-#[test]
-fn per_schema_and_point_in_time_restores_are_refused_with_why() {
-    let group = group();
+fn with(extra: &Value) -> RestoreInputs {
+    let mut value = json!({"source": {"mysqlBackupRef": {"name": "nightly-1"}}});
+    value
+        .as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    serde_json::from_value(value).unwrap()
+}
+
+fn render(group: &MysqlFailoverGroup, inputs: &RestoreInputs) -> Result<Value, RenderError> {
     let b = succeeded(
         backup("nightly-1", "0a1b2c3d-0000"),
         "s3://db-backups/orders/backups/nightly-1-0a1b2c3d/",
     );
-    for extra in [
-        json!({"loadOptions": {"includeSchemas": ["shop"]}}),
-        json!({"pointInTime": {"stopDatetime": "2026-12-01T00:00:00Z"}}),
+    let source = resolve_source(group, inputs, Some(&b))?;
+    restore_job(&RestoreJobInput {
+        group,
+        kind: RestoreKind::InPlace,
+        inputs,
+        source: &source,
+        target_site: "iad",
+        target_address: "a:3306",
+        run: "t",
+        image: "op@sha256:1",
+    })
+    .map(|job| serde_json::to_value(job).unwrap())
+}
+
+fn with_pitr(profile: &str) -> MysqlFailoverGroup {
+    let mut group = group();
+    group.spec.backup.as_mut().unwrap().pitr =
+        Some(serde_json::from_value(json!({"enabled": true, "profileName": profile})).unwrap());
+    group
+}
+
+#[test]
+fn per_schema_restores_are_refused_with_why() {
+    let inputs = with(&json!({"loadOptions": {"includeSchemas": ["shop"]}}));
+    let e = render(&group(), &inputs).unwrap_err();
+    assert!(e.to_string().contains("includeSchemas"), "{e}");
+}
+
+#[test]
+fn point_in_time_without_the_archive_is_a_build_failure_saying_why() {
+    let inputs = with(&json!({"pointInTime": {"stopDatetime": "2026-12-01T00:00:00Z"}}));
+    let e = render(&group(), &inputs).unwrap_err();
+    assert!(
+        matches!(&e, RenderError::Restore(m) if m.contains("spec.backup.pitr.enabled")),
+        "{e}"
+    );
+    let mut off = with_pitr("offsite");
+    off.spec
+        .backup
+        .as_mut()
+        .unwrap()
+        .pitr
+        .as_mut()
+        .unwrap()
+        .enabled = false;
+    assert!(render(&off, &inputs).is_err());
+    // The archive goes to another repository than the backup's: nothing to replay there.
+    let e = render(&with_pitr("local"), &inputs).unwrap_err();
+    assert!(e.to_string().contains("file:///backups/orders"), "{e}");
+    let e = render(&with_pitr("gone"), &inputs).unwrap_err();
+    assert!(e.to_string().contains("names no profile"), "{e}");
+    for bad in [
+        json!({"pointInTime": {"stopDatetime": "yesterday"}}),
+        json!({"pointInTime": {"stopDatetime": "2026-12-01 00:00:00", "excludeGtids": "nope"}}),
     ] {
-        let mut value = json!({"source": {"mysqlBackupRef": {"name": "nightly-1"}}});
-        value
-            .as_object_mut()
-            .unwrap()
-            .extend(extra.as_object().unwrap().clone());
-        let inputs: RestoreInputs = serde_json::from_value(value).unwrap();
-        let source = resolve_source(&group, &inputs, Some(&b)).unwrap();
-        let e = restore_job(&RestoreJobInput {
-            group: &group,
-            kind: RestoreKind::InPlace,
-            inputs: &inputs,
-            source: &source,
-            target_site: "iad",
-            target_address: "a:3306",
-            run: "t",
-            image: "i",
-        })
-        .unwrap_err();
+        let e = render(&with_pitr("offsite"), &with(&bad)).unwrap_err();
         assert!(matches!(e, RenderError::Restore(_)), "{e}");
     }
+}
+
+#[test]
+fn a_point_in_time_restore_replays_on_the_mysql_image_with_the_copied_binary() {
+    let group = with_pitr("offsite");
+    let inputs = with(&json!({"pointInTime": {
+        "stopDatetime": "2026-12-01 10:30:00",
+        "excludeGtids": "3e11fa47-71ca-11e1-9e33-c80aa9429562:5"}}));
+    let job = render(&group, &inputs).unwrap();
+    let a = args(&job);
+    assert_eq!(after(&a, "--until-time"), Some("2026-12-01T10:30:00Z"));
+    assert_eq!(
+        after(&a, "--exclude-gtids"),
+        Some("3e11fa47-71ca-11e1-9e33-c80aa9429562:5")
+    );
+    assert_eq!(
+        after(&a, "--mysqlbinlog"),
+        Some(crate::render::tools::MYSQLBINLOG)
+    );
+    assert_eq!(after(&a, "--mysql"), Some(crate::render::tools::MYSQL));
+    let pod = job.pointer("/spec/template/spec").unwrap();
+    assert_eq!(pod["containers"][0]["image"], "mysql:9.7.4");
+    assert_eq!(
+        pod["containers"][0]["command"],
+        json!([crate::render::tools::COPIED_BINARY])
+    );
+    assert_eq!(pod["initContainers"][0]["image"], "op@sha256:1");
+    assert_eq!(pod["initContainers"][0]["args"][0], "copy-self");
+    assert_eq!(
+        stop_datetime(&inputs).as_deref(),
+        Some("2026-12-01T10:30:00Z")
+    );
+    // Without pointInTime the Job stays on the operator's image, with no init container.
+    let plain = render(&group, &with(&json!({}))).unwrap();
+    let pod = plain.pointer("/spec/template/spec").unwrap();
+    assert_eq!(pod["containers"][0]["image"], "op@sha256:1");
+    assert!(pod.get("initContainers").is_none());
+    assert!(!args(&plain).contains(&"--until-time".to_owned()));
+    assert!(!args(&plain).contains(&"--record-as".to_owned()));
 }
 
 #[test]

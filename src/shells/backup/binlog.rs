@@ -343,6 +343,59 @@ pub(super) async fn archived_logs(
     Ok(logs)
 }
 
+/// What the archive of a repository holds, for `status.pitr`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ArchiveSummary {
+    /// Archived logs, over every server.
+    pub count: usize,
+    /// Their stored bytes (parts as stored, encrypted or not).
+    pub bytes: u64,
+    /// Unix seconds of the oldest archived event and of the newest.
+    pub oldest_event: Option<u32>,
+    pub newest_event: Option<u32>,
+}
+
+/// Summarises the archive under [`BINLOGS_DIR`] from the listing, reading only the first
+/// and last index of each server (bounded: two reads per server, however long the archive).
+pub async fn archive_summary(store: &dyn BlobStore) -> Result<ArchiveSummary, BackupError> {
+    let mut summary = ArchiveSummary::default();
+    for uuid in store.list_dirs(BINLOGS_DIR).await? {
+        let dir = format!("{BINLOGS_DIR}/{uuid}");
+        let mut indexes = Vec::new();
+        for object in store.list(&dir).await? {
+            // The archiver writes `.json` itself: the same test as `archived_logs`.
+            if std::path::Path::new(&object.key)
+                .extension()
+                .is_some_and(|e| e == "json")
+            {
+                indexes.push(object.key);
+            } else {
+                summary.bytes += object.size;
+            }
+        }
+        summary.count += indexes.len();
+        // Names sort in log order: the sequence is zero-padded to a fixed width.
+        indexes.sort();
+        let ends = [indexes.first(), indexes.last()];
+        for (at, key) in ends.into_iter().enumerate() {
+            let Some(key) = key else { continue };
+            let bytes = store.get(key, MAX_MANIFEST_BYTES).await?;
+            let log: ArchivedBinlog = serde_json::from_slice(&bytes).map_err(|e| {
+                BackupError::Input(format!("{key}: not an archived binary log index: {e}"))
+            })?;
+            if at == 0 && log.first_event > 0 {
+                let oldest = summary.oldest_event.get_or_insert(log.first_event);
+                *oldest = (*oldest).min(log.first_event);
+            }
+            if at == 1 && log.last_event > 0 {
+                let newest = summary.newest_event.get_or_insert(log.last_event);
+                *newest = (*newest).max(log.last_event);
+            }
+        }
+    }
+    Ok(summary)
+}
+
 /// Archived logs downloaded and checked, ready to replay.
 pub(super) struct Staged {
     scratch: Scratch,
@@ -402,17 +455,20 @@ pub(super) async fn stage(
     })
 }
 
-/// Replays staged logs into `target` in one `mysqlbinlog | mysql`.
+/// Replays staged logs into `target` in one `mysqlbinlog | mysql`, skipping
+/// `exclude_gtids` (a bad transaction to leave out, `--exclude-gtids`).
 pub(super) async fn apply(
     staged: &Staged,
     target: &BackupServer,
     tools: &MysqlTools,
+    exclude_gtids: Option<&crate::failover::gtid::GtidSet>,
 ) -> Result<(), BackupError> {
     tools
         .replay(
             target,
             &staged.files,
             staged.plan.include_gtids.as_ref(),
+            exclude_gtids,
             staged.plan.stop_at,
             staged.scratch.path(),
         )
@@ -432,6 +488,61 @@ mod tests {
                 size: 1,
             })
             .collect()
+    }
+
+    #[tokio::test]
+    async fn the_summary_counts_every_server_and_reads_only_the_ends() {
+        use crate::adapters::storage::{ObjectRepository, S3Settings};
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("file://{}", dir.path().display());
+        let store = ObjectRepository::open(&url, &S3Settings::default()).unwrap();
+        assert_eq!(
+            archive_summary(&store).await.unwrap(),
+            ArchiveSummary::default()
+        );
+        let index = |uuid: &str, seq: u32, first: u32, last: u32| ArchivedBinlog {
+            name: format!("binlog.{seq:06}"),
+            server_uuid: uuid.to_owned(),
+            gtids: crate::failover::gtid::GtidSet::new(),
+            previous_gtids: crate::failover::gtid::GtidSet::new(),
+            first_event: first,
+            last_event: last,
+            bytes: 10,
+            parts: Vec::new(),
+            encryption: None,
+        };
+        for (uuid, seq, first, last) in [
+            ("a", 1, 100, 150),
+            ("a", 2, 160, 170),
+            ("a", 3, 180, 190),
+            ("b", 7, 90, 200),
+        ] {
+            let key = format!("{BINLOGS_DIR}/{uuid}/binlog.{seq:06}");
+            store
+                .put(&format!("{key}/part-00000"), vec![0; 10])
+                .await
+                .unwrap();
+            let bytes = serde_json::to_vec(&index(uuid, seq, first, last)).unwrap();
+            store.put(&format!("{key}.json"), bytes).await.unwrap();
+        }
+        // A middle index that does not parse is never read.
+        store
+            .put(
+                &format!("{BINLOGS_DIR}/a/binlog.000002.json"),
+                b"{".to_vec(),
+            )
+            .await
+            .unwrap();
+        let summary = archive_summary(&store).await.unwrap();
+        assert_eq!(
+            summary,
+            ArchiveSummary {
+                count: 4,
+                bytes: 40,
+                oldest_event: Some(90),
+                newest_event: Some(200)
+            }
+        );
     }
 
     #[test]

@@ -23,7 +23,8 @@ use crate::adapters::mysql::{BackupServer, LoadOptions, LoadReport, LogicalEndpo
 use crate::api::verification::SanityCheckStatus;
 use crate::backup::logical::LogicalDump;
 use crate::backup::manifest::{Contents, Manifest};
-use crate::backup::pitr::{BINLOGS_DIR, RecoveryTarget, plan_replay};
+use crate::backup::pitr::{BINLOGS_DIR, RecoveryTarget, parse_stop_datetime, plan_replay};
+use crate::backup::restore_run::{RestoreRecord, restore_record_key};
 use crate::backup::sanity::{
     DEFAULT_LIMIT, RECORD_FORMAT, SanityFailure, VerificationRecord, evaluate,
     is_valid_record_name, record_key, status_of,
@@ -57,9 +58,14 @@ pub struct RestoreArgs {
     /// Then replay archived binary logs up to exactly this GTID set.
     #[arg(long, value_name = "SET", conflicts_with = "until_time")]
     pub until_gtid: Option<String>,
-    /// Then replay archived binary logs up to (not including) this instant, RFC 3339.
+    /// Then replay archived binary logs up to (not including) this instant: RFC 3339, or
+    /// `YYYY-MM-DD HH:MM:SS` in UTC.
     #[arg(long, value_name = "RFC3339")]
     pub until_time: Option<String>,
+    /// With --until-time or --until-gtid: skip these transactions in the replay (a bad
+    /// statement to leave out), as `mysqlbinlog --exclude-gtids`.
+    #[arg(long, value_name = "SET")]
+    pub exclude_gtids: Option<String>,
     /// When the target's gtid_executed is not empty, reset it (RESET BINARY LOGS AND
     /// GTIDS) instead of refusing.
     #[arg(long)]
@@ -69,6 +75,10 @@ pub struct RestoreArgs {
     /// --reset-gtids. Destructive: what the target held is gone.
     #[arg(long, requires = "target")]
     pub replace_schemas: bool,
+    /// Also write what was restored and replayed to `restores/NAME.json` in the repository
+    /// once the restore succeeded (how the operator learns it without reading logs).
+    #[arg(long, value_name = "NAME", requires = "target")]
+    pub record_as: Option<String>,
     #[command(flatten)]
     pub read: ReadFlags,
     #[command(flatten)]
@@ -106,10 +116,24 @@ pub struct VerifyArgs {
     pub record_as: Option<String>,
     #[arg(long)]
     pub reset_gtids: bool,
+    /// With --target: after the load, replay archived binary logs up to (not including)
+    /// this instant, RFC 3339 or `YYYY-MM-DD HH:MM:SS` UTC; the check then runs on that.
+    #[arg(
+        long,
+        value_name = "RFC3339",
+        requires = "target",
+        conflicts_with = "until_latest"
+    )]
+    pub until_time: Option<String>,
+    /// With --target: after the load, replay every archived binary log past the backup.
+    #[arg(long, requires = "target")]
+    pub until_latest: bool,
     #[command(flatten)]
     pub read: ReadFlags,
     #[command(flatten)]
     pub login: MysqlLogin,
+    #[command(flatten)]
+    pub tools: ToolFlags,
 }
 
 /// How to read a backup.
@@ -218,6 +242,13 @@ fn endpoint(address: &str, login: &MysqlLogin) -> Result<LogicalEndpoint, Backup
 }
 
 pub(super) async fn restore(args: &RestoreArgs) -> Result<String, BackupError> {
+    if let Some(name) = &args.record_as
+        && !is_valid_record_name(name)
+    {
+        return Err(BackupError::Input(format!(
+            "--record-as {name:?}: lower-case letters, digits, '-' and '.', starting with a letter or digit"
+        )));
+    }
     let started = Instant::now();
     let opened = open(&args.read, &args.from, &args.id).await?;
     if let Some(archive) = &opened.contents.physical {
@@ -248,7 +279,8 @@ pub(super) async fn restore(args: &RestoreArgs) -> Result<String, BackupError> {
         .map_err(|e| BackupError::Input(e.to_string()))?;
     // Plan and fetch the point-in-time part first: a target the archive cannot reach is
     // refused before anything is written.
-    let staged = match recovery_target(args)? {
+    let exclude = exclude_gtids(args)?;
+    let staged = match recovery_target(args.until_gtid.as_deref(), args.until_time.as_deref())? {
         None => None,
         Some(target) => Some(stage_replay(&opened, &target, &args.read).await?),
     };
@@ -275,13 +307,22 @@ pub(super) async fn restore(args: &RestoreArgs) -> Result<String, BackupError> {
     let loaded_at = started.elapsed();
     let mut replayed = Vec::new();
     if let Some(staged) = &staged {
-        super::binlog::apply(staged, &target_server, &args.tools.tools()).await?;
+        super::binlog::apply(
+            staged,
+            &target_server,
+            &args.tools.tools(),
+            exclude.as_ref(),
+        )
+        .await?;
         replayed = staged.names();
     }
     let gtid_executed = target_server
         .gtid_executed()
         .await
         .map_err(|e| BackupError::Database(e.to_string()))?;
+    if let Some(name) = &args.record_as {
+        write_restore_record(&opened, name, &replayed, &gtid_executed).await?;
+    }
     serde_json::to_string_pretty(&serde_json::json!({
         "id": opened.manifest.id,
         "target": target,
@@ -298,19 +339,59 @@ pub(super) async fn restore(args: &RestoreArgs) -> Result<String, BackupError> {
     .map_err(|e| BackupError::Runtime(e.to_string()))
 }
 
-fn recovery_target(args: &RestoreArgs) -> Result<Option<RecoveryTarget>, BackupError> {
-    if let Some(text) = &args.until_gtid {
+/// Writes `restores/NAME.json` (a store's write of one key is atomic).
+async fn write_restore_record(
+    opened: &Opened,
+    name: &str,
+    replayed: &[String],
+    gtid_executed: &GtidSet,
+) -> Result<(), BackupError> {
+    let record = RestoreRecord {
+        format: RECORD_FORMAT,
+        name: name.to_owned(),
+        backup_id: opened.manifest.id.clone(),
+        finished_at: now().rfc3339(),
+        replayed_binlogs: replayed.to_vec(),
+        gtid_executed: gtid_executed.to_string(),
+    };
+    let bytes =
+        serde_json::to_vec_pretty(&record).map_err(|e| BackupError::Runtime(e.to_string()))?;
+    opened.store.put(&restore_record_key(name), bytes).await?;
+    Ok(())
+}
+
+fn recovery_target(
+    until_gtid: Option<&str>,
+    until_time: Option<&str>,
+) -> Result<Option<RecoveryTarget>, BackupError> {
+    if let Some(text) = until_gtid {
         let set = GtidSet::parse(text)
             .map_err(|e| BackupError::Input(format!("--until-gtid {text:?}: {e}")))?;
         return Ok(Some(RecoveryTarget::Gtids(set)));
     }
-    if let Some(text) = &args.until_time {
-        let at = Timestamp::parse_rfc3339(text).ok_or_else(|| {
-            BackupError::Input(format!("--until-time {text:?}: not an RFC 3339 time"))
+    if let Some(text) = until_time {
+        let at = parse_stop_datetime(text).ok_or_else(|| {
+            BackupError::Input(format!(
+                "--until-time {text:?}: neither RFC 3339 nor YYYY-MM-DD HH:MM:SS"
+            ))
         })?;
         return Ok(Some(RecoveryTarget::Time(at)));
     }
     Ok(None)
+}
+
+fn exclude_gtids(args: &RestoreArgs) -> Result<Option<GtidSet>, BackupError> {
+    let Some(text) = &args.exclude_gtids else {
+        return Ok(None);
+    };
+    if args.until_gtid.is_none() && args.until_time.is_none() {
+        return Err(BackupError::Input(
+            "--exclude-gtids applies to a replay: give --until-time or --until-gtid too".to_owned(),
+        ));
+    }
+    GtidSet::parse(text)
+        .map(Some)
+        .map_err(|e| BackupError::Input(format!("--exclude-gtids {text:?}: {e}")))
 }
 
 async fn stage_replay(
@@ -465,6 +546,17 @@ async fn verify_steps(args: &VerifyArgs, findings: &mut Findings) -> Result<(), 
     let (Some(target), Some(dump)) = (&args.target, &opened.contents.logical) else {
         return Ok(());
     };
+    // As for a restore: the archive is planned and fetched before the load, so a target
+    // it cannot reach fails the verification without loading first.
+    let replay = if args.until_latest {
+        Some(RecoveryTarget::Latest)
+    } else {
+        recovery_target(None, args.until_time.as_deref())?
+    };
+    let staged = match &replay {
+        Some(replay) => Some(stage_replay(&opened, replay, &args.read).await?),
+        None => None,
+    };
     let report = load_into(
         target,
         &args.login,
@@ -481,6 +573,12 @@ async fn verify_steps(args: &VerifyArgs, findings: &mut Findings) -> Result<(), 
         "rows": report.rows(),
         "tables": report.tables.len(),
     });
+    if let Some(staged) = &staged {
+        let server = BackupServer::new(target, args.login.credentials()?, args.login.tls())
+            .map_err(|e| BackupError::Input(e.to_string()))?;
+        super::binlog::apply(staged, &server, &args.tools.tools(), None).await?;
+        findings.restored["replayedBinlogs"] = serde_json::json!(staged.names());
+    }
     let Some(sql) = &args.sanity_query else {
         return Ok(());
     };

@@ -1,5 +1,6 @@
 //! The `bloodraven` command line.
 
+mod copy_self;
 mod crds;
 mod inputs;
 pub mod lint;
@@ -51,6 +52,8 @@ pub enum Command {
     Binlog(crate::shells::backup::BinlogCommand),
     /// The kubectl plugin (`kubectl bloodraven`, when installed as `kubectl-bloodraven`).
     Kubectl(crate::shells::kubectl::KubectlArgs),
+    /// Copy this binary to a path (mode 0755): how a pod on the MySQL image gets it.
+    CopySelf(copy_self::CopySelfArgs),
 }
 
 /// Entry point of the binary.
@@ -89,5 +92,6 @@ pub fn main() -> ExitCode {
         Command::Backup(command) => crate::shells::backup::run(command),
         Command::Binlog(command) => crate::shells::backup::run_binlog(command),
         Command::Kubectl(args) => crate::shells::kubectl::run(args),
+        Command::CopySelf(args) => copy_self::run(args),
     }
 }

@@ -19,6 +19,7 @@ use kube::ResourceExt as _;
 use kube::runtime::watcher::{self, Event};
 use serde_json::json;
 
+use super::archiver::Archivers;
 use super::job_runs::{Ending, Events, Watched, count_run, created, job_state, write_status};
 use super::verifications::Verifications;
 use super::{OperatorContext, artifacts, schedules};
@@ -41,6 +42,7 @@ pub(super) const MANIFEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// The `MysqlBackup` objects seen by the watch, by namespace and name.
 pub(super) struct BackupObjects {
     known: Watched<MysqlBackup>,
+    archivers: Archivers,
     verifications: Verifications,
     events: Events,
     /// When a group's backups next need a pass without any event (a retry falls due).
@@ -51,6 +53,7 @@ impl Default for BackupObjects {
     fn default() -> Self {
         Self {
             known: Watched::default(),
+            archivers: Archivers::default(),
             verifications: Verifications::default(),
             events: Events::new("Backup"),
             wakeups: BTreeMap::new(),
@@ -163,6 +166,7 @@ impl BackupObjects {
         if let Err(e) = schedules::sync_schedules(ctx, group).await {
             tracing::warn!(error = %e, "cannot bring the backup schedules' CronJobs in line");
         }
+        self.archivers.reconcile_group(ctx, group).await;
         let namespace = group.namespace().unwrap_or_default();
         let backups = self.known.of_group(&namespace, &group.name_any());
         for backup in &backups {

@@ -275,7 +275,7 @@ where
 
 /// A merge patch's null deletes the field: fields the caller has no value for are left out
 /// instead, so they keep what an earlier write put there.
-fn strip_nulls(fields: &Value) -> Value {
+pub(super) fn strip_nulls(fields: &Value) -> Value {
     match fields {
         Value::Object(map) => Value::Object(
             map.iter()

@@ -16,6 +16,7 @@
 //! given a listener for it; the leader creates each opted-in group's sidecar token Secret
 //! ([`sidecar_token`]).
 
+mod archiver;
 mod artifacts;
 mod backups;
 pub mod endpoints;

@@ -16,13 +16,18 @@ use kube::{Api, ResourceExt as _};
 use serde_json::{Value, json};
 
 use super::OperatorContext;
+use super::backups::{MANIFEST_TIMEOUT, open_repository};
 use super::group::GroupRuntime;
 use super::job_runs::{Events, job_state};
 use crate::api::failover_group_status::RestoreStatus;
 use crate::api::restore::RestoreInputs;
 use crate::api::{MysqlBackup, MysqlFailoverGroup};
-use crate::backup::restore_run::{self, Observed, RestoreFailure, RestoreKind, RestorePhase, Step};
+use crate::backup::restore_run::{
+    self, Observed, RestoreFailure, RestoreKind, RestorePhase, RestoreRecord, Step,
+    restore_record_key,
+};
 use crate::backup::run::JobState;
+use crate::backup::sanity::MAX_RECORD_BYTES;
 use crate::control::Reply;
 use crate::failover::{Request, Timestamp};
 use crate::ports::objects::{ObjectKey, ObjectStore as _};
@@ -222,8 +227,13 @@ impl Restores {
             Step::Begin { target } => self.begin(run, &target).await,
             Step::FenceAndLoad => self.fence_and_load(run).await,
             Step::Resume => {
-                let fields = json!({"phase": RestorePhase::Resuming.as_str(wanted.kind),
+                let mut fields = json!({"phase": RestorePhase::Resuming.as_str(wanted.kind),
                     "message": "loaded; resuming the failover loop, then recloning the other sites"});
+                if let Some(replayed) = replay_record(run).await {
+                    fields["pitrReplayedBinlogCount"] =
+                        json!(i32::try_from(replayed.len()).unwrap_or(i32::MAX));
+                    fields["pitrReplayedBinlogFile"] = json!(replayed.last());
+                }
                 write_run(ctx, group, wanted, &fields).await;
             }
             Step::Reclone(sites) => {
@@ -330,6 +340,10 @@ impl Restores {
             "sourceGtidExecuted": referenced.as_ref().and_then(|b| b.status.as_ref()?.gtid_executed.clone()),
             "sourceSizeBytes": referenced.as_ref().and_then(|b| b.status.as_ref()?.size_bytes),
             "reclonedSites": [],
+            // What this run replays to (a run without pointInTime clears the last run's).
+            "pitrStopDatetime": render::stop_datetime(wanted.inputs),
+            "pitrReplayedBinlogCount": null,
+            "pitrReplayedBinlogFile": null,
         });
         let message = match wanted.kind {
             RestoreKind::InitFromBackup => {
@@ -534,6 +548,57 @@ impl Restores {
         message: String,
     ) {
         self.events.post(ctx, group, reason, warning, message).await;
+    }
+}
+
+/// The binary logs a point-in-time restore's Job replayed, from the record it wrote to the
+/// backup's repository. Best effort and bounded: the loop resumes whether or not the record
+/// can be read (an unreadable one is logged, and the status fields stay unset).
+async fn replay_record(run: Run<'_>) -> Option<Vec<String>> {
+    let Run {
+        ctx,
+        group,
+        backup,
+        wanted,
+    } = run;
+    wanted.inputs.point_in_time.as_ref()?;
+    let referenced = source_backup(wanted.inputs, backup);
+    let source = render::resolve_source(group, wanted.inputs, referenced.as_deref()).ok()?;
+    let namespace = group.namespace().unwrap_or_default();
+    let job = wanted.status.job_name.as_deref()?;
+    let key = restore_record_key(&render::record_name(&namespace, job));
+    let store = match open_repository(ctx, &namespace, &source.repository).await {
+        Ok(Ok(store)) => store,
+        Ok(Err(url)) => {
+            tracing::info!(%url, "the restore record is on a backup volume the operator does not mount");
+            return None;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot open the repository for the restore record");
+            return None;
+        }
+    };
+    let read = tokio::time::timeout(MANIFEST_TIMEOUT, store.get(&key, MAX_RECORD_BYTES)).await;
+    let bytes = match read {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, key, "cannot read the restore record");
+            return None;
+        }
+        Err(_) => {
+            tracing::warn!(
+                key,
+                "no answer for the restore record within {MANIFEST_TIMEOUT:?}"
+            );
+            return None;
+        }
+    };
+    match serde_json::from_slice::<RestoreRecord>(&bytes) {
+        Ok(record) => Some(record.replayed_binlogs),
+        Err(e) => {
+            tracing::warn!(error = %e, key, "the restore record does not parse");
+            None
+        }
     }
 }
 

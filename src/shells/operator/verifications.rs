@@ -12,7 +12,6 @@ use super::OperatorContext;
 use super::backups::{MANIFEST_TIMEOUT, open_repository};
 use super::job_runs::{Ending, Events, Watched, count_run, created, job_state, write_status};
 use crate::api::backup::BackupProfile;
-use crate::api::restore::PointInTimeMode;
 use crate::api::{MysqlBackup, MysqlBackupVerification, MysqlFailoverGroup};
 use crate::backup::run::Phase;
 use crate::backup::sanity::{MAX_RECORD_BYTES, record_key, record_name};
@@ -132,11 +131,6 @@ impl Verifications {
                     .map(|r| r.name.as_str()),
             ),
             blocked_by,
-            wants_point_in_time: verification
-                .spec
-                .point_in_time
-                .as_ref()
-                .is_some_and(|p| p.mode != PointInTimeMode::None),
         };
         match next_verify_step(&observed, now) {
             VerifyStep::Nothing => {}
@@ -220,11 +214,15 @@ impl Verifications {
         let job = match job {
             Ok(job) => job,
             Err(message) => {
-                self.fail(
+                // The reference's reason for inputs that cannot make a Job (such as a
+                // pointInTime replay without the archive).
+                let message = format!("cannot render the verification Job: {message}");
+                self.fail_as(
                     ctx,
                     group,
                     verification,
-                    &format!("cannot render the verification Job: {message}"),
+                    "VerificationBuildFailed",
+                    &message,
                 )
                 .await;
                 return;
@@ -359,9 +357,21 @@ impl Verifications {
         verification: &MysqlBackupVerification,
         message: &str,
     ) {
-        let condition = condition("Verified", "False", "VerificationFailed", message);
-        let ending =
-            Ending::failed("VerificationFailed", message).with("conditions", json!([condition]));
+        self.fail_as(ctx, group, verification, "VerificationFailed", message)
+            .await;
+    }
+
+    /// Ends the verification as Failed with `reason` (the Event's and the condition's).
+    async fn fail_as(
+        &mut self,
+        ctx: &OperatorContext,
+        group: &MysqlFailoverGroup,
+        verification: &MysqlBackupVerification,
+        reason: &'static str,
+        message: &str,
+    ) {
+        let condition = condition("Verified", "False", reason, message);
+        let ending = Ending::failed(reason, message).with("conditions", json!([condition]));
         let count = || {
             tracing::warn!(message, "verification failed");
             let profile = &verification.spec.profile_name;

@@ -1,0 +1,201 @@
+//! Point-in-time recovery in a cluster: the binary-log archiver of a group, and the check
+//! every pod that replays makes that the archive is where it will read it.
+//!
+//! The archiver is one Deployment per group with `spec.backup.pitr.enabled`: `bloodraven
+//! binlog archive` against the group's writer Service, so it follows a failover by itself
+//! (the next pass connects to the new primary and archives its logs under its own
+//! `server_uuid`). It reads the logs over the replication protocol (`mysqlbinlog
+//! --read-from-remote-server`), not from the data volume as the reference's sidecar does: a
+//! ReadWriteOnce volume cannot be shared, and the Deployment needs no place beside mysqld.
+//! So it runs on the group's MySQL image with this binary copied in ([`super::tools`]).
+//!
+//! The logs land in the PITR profile's repository under `binlogs/<server_uuid>/`; a
+//! restore reads them from the backup's own repository, so a replay needs the backup to
+//! be in the PITR profile's repository ([`require_archive`]).
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use serde_json::json;
+
+use super::backup::{
+    JobPurpose, engine_container, from_json, job_volumes_for, pod_context, profile, pull_secrets,
+    repository_url,
+};
+use super::names::{
+    LABEL_GROUP, LABEL_INSTANCE, LABEL_MANAGED_BY, LABEL_NAME, LABEL_PART_OF, primary_service,
+};
+use super::tools::on_mysql_image;
+use super::{Owner, RenderError};
+use crate::api::MysqlFailoverGroup;
+use crate::api::backup::{BackupProfile, BackupSpec};
+
+/// Marks the archiver Deployment (how the operator finds one to delete).
+pub const LABEL_ARCHIVER: &str = "shipstream.io/binlog-archiver";
+/// The archiver pods' `app.kubernetes.io/name`: not `mysql`, so no Service, the
+/// PodDisruptionBudget or a site selector ever picks them.
+pub const ARCHIVER_APP: &str = "bloodraven-binlog-archiver";
+/// The MySQL port of the writer Service.
+const MYSQL_PORT: u16 = 3306;
+
+/// The archiver Deployment's name.
+pub fn archiver_name(group: &str) -> String {
+    format!("mysql-{group}-binlog-archiver")
+}
+
+/// The PITR profile when archiving is on; an error when it is on but names no profile.
+pub fn archive_profile(spec: &BackupSpec) -> Result<Option<&BackupProfile>, RenderError> {
+    let Some(pitr) = spec.pitr.as_ref().filter(|p| p.enabled) else {
+        return Ok(None);
+    };
+    let name = pitr.profile_name.as_deref().ok_or_else(|| {
+        RenderError::Pitr(
+            "enabled needs a profileName: the profile binary logs are archived to".to_owned(),
+        )
+    })?;
+    profile(spec, name).map(Some).ok_or_else(|| {
+        RenderError::Pitr(format!(
+            "profileName {name:?} names no profile in spec.backup.profiles"
+        ))
+    })
+}
+
+/// Why a replay from `repository` (`what` says whose: `pointInTime`, a verification's
+/// `pointInTime`) cannot find its binary logs, if it cannot: archiving is off, or it goes
+/// to another repository.
+pub fn require_archive(
+    spec: &BackupSpec,
+    repository: &BackupProfile,
+    what: &str,
+) -> Result<(), RenderError> {
+    let refuse = |why: String| Err(RenderError::Restore(why));
+    let archive = match archive_profile(spec) {
+        Ok(Some(archive)) => archive,
+        Ok(None) => {
+            return refuse(format!(
+                "{what} needs spec.backup.pitr.enabled (with a profileName): without the binary-log archive there is nothing to replay"
+            ));
+        }
+        Err(e) => return refuse(format!("{what}: {e}")),
+    };
+    let (archive_url, source_url) = (repository_url(archive)?, repository_url(repository)?);
+    if archive_url != source_url {
+        return refuse(format!(
+            "{what} replays the binary logs archived beside the backup, but the backup is in {source_url} and spec.backup.pitr archives to {archive_url}: use a backup of the PITR profile"
+        ));
+    }
+    Ok(())
+}
+
+/// `archivePollInterval` in seconds: `90`, `90s`, `5m` or `1h` (at least 1).
+pub fn poll_seconds(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let (digits, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((at, _)) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let value: u64 = digits.parse().ok()?;
+    let scale = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        _ => return None,
+    };
+    value.checked_mul(scale).filter(|s| *s > 0)
+}
+
+/// The labels of the archiver and its pods.
+fn archiver_labels(group: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (LABEL_NAME.to_owned(), ARCHIVER_APP.to_owned()),
+        (LABEL_INSTANCE.to_owned(), group.to_owned()),
+        (LABEL_MANAGED_BY.to_owned(), "bloodraven".to_owned()),
+        (LABEL_PART_OF.to_owned(), "bloodraven".to_owned()),
+        (LABEL_GROUP.to_owned(), group.to_owned()),
+        (LABEL_ARCHIVER.to_owned(), "true".to_owned()),
+    ])
+}
+
+/// The group's archiver Deployment, or `None` when PITR is off. `image` is the operator's
+/// (the init container copies this binary from it).
+pub fn archiver_deployment(
+    group: &MysqlFailoverGroup,
+    image: &str,
+) -> Result<Option<Deployment>, RenderError> {
+    let owner = Owner::new(group)?;
+    let Some(spec) = owner.spec.backup.as_ref() else {
+        return Ok(None);
+    };
+    let Some(archive) = archive_profile(spec)? else {
+        return Ok(None);
+    };
+    let interval = spec
+        .pitr
+        .as_ref()
+        .map_or(Some(60), |p| poll_seconds(&p.archive_poll_interval))
+        .ok_or_else(|| {
+            RenderError::Pitr(
+                "archivePollInterval is not a duration such as 60s, 5m or 1h".to_owned(),
+            )
+        })?;
+    let url = repository_url(archive)?;
+    let creds = super::backup::MYSQL_CREDS;
+    let source = format!(
+        "{}.{}.svc:{MYSQL_PORT}",
+        primary_service(owner.name),
+        owner.namespace
+    );
+    let mut args: Vec<String> = [
+        "binlog",
+        "archive",
+        "--source",
+        &source,
+        "--to",
+        &url,
+        "--interval",
+        &interval.to_string(),
+        "--user-file",
+        &format!("{creds}/username"),
+        "--password-file",
+        &format!("{creds}/password"),
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    let (mut volumes, mounts) =
+        job_volumes_for(&owner, spec, archive, &mut args, JobPurpose::Archive)?;
+    let mut container = engine_container("archiver", image, &args, spec, &mounts);
+    let tools = on_mysql_image(&mut container, image, &owner.spec.image, spec);
+    volumes.push(tools.volume);
+    let labels = archiver_labels(owner.name);
+    let selector: BTreeMap<&str, &str> =
+        [(LABEL_NAME, ARCHIVER_APP), (LABEL_INSTANCE, owner.name)].into();
+    let metadata = owner.meta(archiver_name(owner.name), labels.clone());
+    from_json(json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": metadata,
+        "spec": {
+            "replicas": 1,
+            // Never two at once: harmless (an archived log is skipped by name), but wasted.
+            "strategy": {"type": "Recreate"},
+            "selector": {"matchLabels": selector},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "automountServiceAccountToken": false,
+                    "enableServiceLinks": false,
+                    "securityContext": pod_context(spec),
+                    "imagePullSecrets": pull_secrets(spec),
+                    "initContainers": [tools.init],
+                    "containers": [container],
+                    "volumes": volumes,
+                }
+            }
+        }
+    }))
+    .map(Some)
+}
+
+#[cfg(test)]
+mod tests;
