@@ -538,6 +538,7 @@ async fn the_schedule_command_creates_a_backup(
 /// The test plays the Job: a fresh harness server stands in for the pod's mysqld (same
 /// binary, an empty data directory, the account the `datadir` container creates), and the
 /// `verify` container's own command restores into it and runs the sanity query.
+#[allow(clippy::too_many_lines)] // one scenario, step by step
 async fn a_verification_restores_the_newest_backup(fixture: &Fixture) -> TestResult {
     use bloodraven::api::MysqlBackupVerification;
     let api: Api<MysqlBackupVerification> =
