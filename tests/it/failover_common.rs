@@ -197,8 +197,20 @@ impl Group {
 }
 
 /// `SELECT @@GLOBAL.super_read_only` through the mysql client.
+/// `super_read_only`, read again when the read's own session is cut: a fence kills client
+/// sessions, and a read made just after one may be among them.
 pub fn super_read_only(instance: &MysqlInstance) -> TestResult<bool> {
-    Ok(instance.sql("SELECT @@GLOBAL.super_read_only")? == "1")
+    let mut attempt = 0;
+    loop {
+        match instance.sql("SELECT @@GLOBAL.super_read_only") {
+            Ok(value) => return Ok(value == "1"),
+            Err(_) if attempt < 5 => {
+                attempt += 1;
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 pub fn gtid_executed(instance: &MysqlInstance) -> TestResult<GtidSet> {
