@@ -22,8 +22,9 @@
 //! mysqld when it loses sight of the operator and of every other site's sidecar, or when
 //! they name another site as active. Its config is rendered into the container's
 //! environment (so a change to it rolls the pod like any template change); its bearer
-//! token comes from the group's `mysql-<group>-sidecar-token` Secret; with `spec.tls` it
-//! serves mTLS with the group's cert-manager certificate.
+//! token, and the operator's CA it alone trusts for the operator's endpoint (HTTPS), come
+//! from the group's `mysql-<group>-sidecar-token` Secret; with `spec.tls` it serves mTLS
+//! with the group's cert-manager certificate.
 
 use std::fmt::Write as _;
 
@@ -61,6 +62,9 @@ pub const DEFAULT_SIDECAR_IMAGE: &str =
 pub const SIDECAR_CONFIG_ENV: &str = "BLOODRAVEN_SIDECAR_CONFIG";
 /// Where the sidecar token Secret is mounted.
 const SIDECAR_TOKEN_DIR: &str = "/var/run/bloodraven/sidecar";
+/// The operator's CA in that mount (a name of its own: with `spec.tls` the group's CA is
+/// `ca.crt` in another mount).
+const OPERATOR_CA_FILE: &str = "operator-ca.crt";
 /// Where the sidecar reads its TLS pair and CA (the group's cert-manager Secret).
 const SIDECAR_TLS_DIR: &str = "/etc/bloodraven/sidecar-tls";
 /// The operator's sidecar endpoint when neither `spec.sidecar.bloodravenAddress` nor
@@ -264,7 +268,7 @@ pub(crate) fn sidecar_config(owner: &Owner<'_>, site: &SiteSpec) -> String {
     let mut text = format!(
         "site: {site_name}\n\
          mysql: {{address: \"127.0.0.1:{MYSQL_PORT}\", credentials: {{user: root, passwordEnv: {ROOT_PASSWORD_KEY}}}}}\n\
-         operator: {{url: \"http://{address}{path}\"}}\n\
+         operator: {{url: \"https://{address}{path}\", caFile: {SIDECAR_TOKEN_DIR}/{OPERATOR_CA_FILE}}}\n\
          leaseTimeout: {lease}\n\
          peerCheckInterval: {interval}\n\
          listen: \"0.0.0.0:{SIDECAR_PORT}\"\n\
@@ -423,11 +427,18 @@ fn sidecar_token_volume(owner: &Owner<'_>) -> Volume {
         name: "sidecar-token".to_owned(),
         secret: Some(SecretVolumeSource {
             secret_name: Some(names::sidecar_token_secret(owner.name)),
-            items: Some(vec![KeyToPath {
-                key: names::SIDECAR_TOKEN_KEY.to_owned(),
-                path: names::SIDECAR_TOKEN_KEY.to_owned(),
-                mode: None,
-            }]),
+            items: Some(vec![
+                KeyToPath {
+                    key: names::SIDECAR_TOKEN_KEY.to_owned(),
+                    path: names::SIDECAR_TOKEN_KEY.to_owned(),
+                    mode: None,
+                },
+                KeyToPath {
+                    key: names::SIDECAR_OPERATOR_CA_KEY.to_owned(),
+                    path: OPERATOR_CA_FILE.to_owned(),
+                    mode: None,
+                },
+            ]),
             // A missing Secret must not keep mysqld from starting: the sidecar then
             // refuses to start (visible as a crash loop) while mysqld boots fenced.
             optional: Some(true),

@@ -90,6 +90,9 @@ pub fn sidecar_token_secret(group: &str) -> String {
 
 /// The key of the sidecar token in [`sidecar_token_secret`].
 pub const SIDECAR_TOKEN_KEY: &str = "token";
+/// The key of the token Secret holding the operator's serving CA, which the sidecars
+/// alone trust for the operator's active-site endpoint.
+pub const SIDECAR_OPERATOR_CA_KEY: &str = "ca.crt";
 
 /// The operator's active-site endpoint for the sidecars of `namespace/group` (served by
 /// every `bloodraven serve` replica on `--sidecar-listen`).

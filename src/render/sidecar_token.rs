@@ -1,8 +1,10 @@
-//! The group's sidecar token Secret (`mysql-<group>-sidecar-token`, key `token`): the
+//! The group's sidecar token Secret (`mysql-<group>-sidecar-token`): under `token` the
 //! bearer token the group's sidecars present to each other and to the operator's
-//! active-site endpoint. The operator creates it once, when a group opts in to the sidecar
-//! and the Secret is absent, and never writes it again (users may rotate the token). The
-//! token's bytes come from the caller: randomness is I/O, not rendering.
+//! active-site endpoint, under `ca.crt` the operator's serving CA, the only CA the sidecars
+//! trust for that endpoint. The operator creates it when a group opts in to the sidecar
+//! and the Secret is absent; afterwards it writes only `ca.crt`, when its CA changes
+//! (users may rotate the token). The token's bytes and the CA come from the caller:
+//! randomness and files are I/O, not rendering.
 
 use std::collections::BTreeMap;
 
@@ -12,22 +14,31 @@ use k8s_openapi::api::core::v1::Secret;
 use super::{Owner, RenderError, names};
 use crate::api::MysqlFailoverGroup;
 
-/// The Secret holding `token`, owned by `group` (garbage-collected with it).
+/// The Secret holding `token` and, when known, the operator's CA bundle, owned by
+/// `group` (garbage-collected with it).
 pub fn sidecar_token_secret(
     group: &MysqlFailoverGroup,
     token: &str,
+    operator_ca: Option<&[u8]>,
 ) -> Result<Secret, RenderError> {
     let owner = Owner::new(group)?;
+    let mut data = BTreeMap::from([(
+        names::SIDECAR_TOKEN_KEY.to_owned(),
+        ByteString(token.as_bytes().to_vec()),
+    )]);
+    if let Some(ca) = operator_ca {
+        data.insert(
+            names::SIDECAR_OPERATOR_CA_KEY.to_owned(),
+            ByteString(ca.to_vec()),
+        );
+    }
     Ok(Secret {
         metadata: owner.meta(
             names::sidecar_token_secret(owner.name),
             names::group_labels(owner.name),
         ),
         type_: Some("Opaque".to_owned()),
-        data: Some(BTreeMap::from([(
-            names::SIDECAR_TOKEN_KEY.to_owned(),
-            ByteString(token.as_bytes().to_vec()),
-        )])),
+        data: Some(data),
         ..Secret::default()
     })
 }
@@ -39,7 +50,7 @@ mod tests {
 
     #[test]
     fn the_secret_is_named_keyed_and_owned_by_the_group() {
-        let secret = sidecar_token_secret(&group(), "abc123").expect("renders");
+        let secret = sidecar_token_secret(&group(), "abc123", None).expect("renders");
         assert_eq!(
             secret.metadata.name.as_deref(),
             Some("mysql-orders-sidecar-token")
@@ -70,9 +81,21 @@ mod tests {
     }
 
     #[test]
+    fn the_operators_ca_is_carried_when_known() {
+        let secret = sidecar_token_secret(&group(), "abc123", Some(b"-----BEGIN CERTIFICATE-----"))
+            .expect("renders");
+        let data = secret.data.expect("data");
+        assert_eq!(
+            data.get("ca.crt").map(|b| b.0.as_slice()),
+            Some(b"-----BEGIN CERTIFICATE-----".as_slice())
+        );
+        assert_eq!(data.len(), 2);
+    }
+
+    #[test]
     fn a_group_without_a_uid_is_refused() {
         let mut g = group();
         g.metadata.uid = None;
-        assert!(sidecar_token_secret(&g, "x").is_err());
+        assert!(sidecar_token_secret(&g, "x", None).is_err());
     }
 }

@@ -474,6 +474,45 @@ fn the_sidecar_is_rendered_only_for_a_group_that_opts_in() {
 }
 
 #[test]
+fn the_sidecar_trusts_only_the_operators_ca_mounted_from_the_token_secret() {
+    let objects = render(&with_sidecar(), &RenderOptions::default()).unwrap();
+    let pod = pod_of(&objects, 0);
+    let sidecar = pod.containers.iter().find(|c| c.name == "sidecar").unwrap();
+    let config = sidecar
+        .env
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|e| e.name == deployment::SIDECAR_CONFIG_ENV)
+        .and_then(|e| e.value.clone())
+        .unwrap();
+    let parsed = parse_rendered(&config).unwrap();
+    assert!(parsed.operator_url.starts_with("https://"), "{config}");
+    assert_eq!(
+        parsed.operator_ca_file.as_deref(),
+        Some(std::path::Path::new(
+            "/var/run/bloodraven/sidecar/operator-ca.crt"
+        ))
+    );
+    let token = pod
+        .volumes
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|v| v.name == "sidecar-token")
+        .and_then(|v| v.secret.clone())
+        .unwrap();
+    let items: Vec<(&str, &str)> = token
+        .items
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|i| (i.key.as_str(), i.path.as_str()))
+        .collect();
+    assert_eq!(items, [("token", "token"), ("ca.crt", "operator-ca.crt")]);
+}
+
+#[test]
 fn every_site_pod_runs_a_restricted_sidecar_with_its_token_and_peers() {
     let mut g = with_sidecar();
     g.spec.secret_name = Some("orders-mysql".to_owned());
@@ -511,7 +550,7 @@ fn every_site_pod_runs_a_restricted_sidecar_with_its_token_and_peers() {
     );
     assert_eq!(
         parsed.operator_url,
-        "http://bloodraven:8082/sidecar/v1/namespaces/db/groups/orders/active-site"
+        "https://bloodraven:8082/sidecar/v1/namespaces/db/groups/orders/active-site"
     );
     assert!(parsed.tls.is_none());
     let password = env
@@ -589,7 +628,7 @@ fn the_sidecar_calls_the_address_serve_was_given_unless_the_group_names_one() {
     };
     assert_eq!(
         operator_url(&g),
-        "http://bloodraven.bloodraven-system.svc:8082/sidecar/v1/namespaces/db/groups/orders/active-site"
+        "https://bloodraven.bloodraven-system.svc:8082/sidecar/v1/namespaces/db/groups/orders/active-site"
     );
     let mut named = g.clone();
     named.spec.sidecar = Some(crate::api::failover_group::SidecarSpec {
@@ -597,7 +636,7 @@ fn the_sidecar_calls_the_address_serve_was_given_unless_the_group_names_one() {
         peer_check_interval: "5s".to_owned(),
         bloodraven_address: Some("elsewhere:9000".to_owned()),
     });
-    assert!(operator_url(&named).starts_with("http://elsewhere:9000/sidecar/v1/"));
+    assert!(operator_url(&named).starts_with("https://elsewhere:9000/sidecar/v1/"));
 }
 
 #[test]
@@ -645,7 +684,7 @@ fn sidecar_settings_image_resources_and_tls_come_from_the_spec() {
     );
     assert_eq!(
         parsed.operator_url,
-        "http://bloodraven.ops.svc:8082/sidecar/v1/namespaces/db/groups/orders/active-site"
+        "https://bloodraven.ops.svc:8082/sidecar/v1/namespaces/db/groups/orders/active-site"
     );
     let tls = parsed.tls.unwrap();
     assert_eq!(

@@ -63,13 +63,17 @@ impl Operator {
         identity: &str,
         extra: &[&str],
     ) -> TestResult<Self> {
-        let certs = work.join(format!("certs-{identity}"));
-        let generated = Command::new(BIN)
-            .args(["certs", "generate", "--dns", "localhost", "--out"])
-            .arg(&certs)
-            .output()?;
-        if !generated.status.success() {
-            return Err(format!("certs generate: {generated:?}").into());
+        // One serving certificate for every replica, as they share one Secret in a
+        // cluster: the CA they publish to the sidecars is then the same.
+        let certs = work.join("certs");
+        if !certs.join("tls.crt").exists() {
+            let generated = Command::new(BIN)
+                .args(["certs", "generate", "--dns", "localhost", "--out"])
+                .arg(&certs)
+                .output()?;
+            if !generated.status.success() {
+                return Err(format!("certs generate: {generated:?}").into());
+            }
         }
         let log = work.join(format!("{identity}.log"));
         let port = free_port()?;
@@ -101,6 +105,11 @@ impl Operator {
             port,
             ca: certs.join("ca.crt"),
         })
+    }
+
+    /// The CA bundle its serving certificate chains to (`ca.crt` in its `--cert-dir`).
+    pub(crate) fn ca_file(&self) -> &Path {
+        &self.ca
     }
 
     /// The operator's `/metrics` (Prometheus text).

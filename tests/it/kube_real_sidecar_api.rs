@@ -6,6 +6,7 @@
 //!
 //! Run by `scripts/kube-apiserver-test.sh PATH/TO/crd-apiserver.sh`.
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use bloodraven::api::annotations::SIDECAR;
@@ -56,18 +57,41 @@ async fn wait_token(
     }
 }
 
-/// `(status, body)` of one call to `port`'s endpoint for `group`.
-async fn ask(
+/// One replica's sidecar endpoint: its port, and the CA its serving certificate chains to.
+struct Endpoint {
     port: u16,
+    ca: PathBuf,
+}
+
+impl Endpoint {
+    fn of(operator: &Operator, port: u16) -> Self {
+        Self {
+            port,
+            ca: operator.ca_file().to_owned(),
+        }
+    }
+
+    /// A client that trusts the operator's CA alone.
+    fn client(&self) -> TestResult<reqwest::Client> {
+        crate::serve_support::install_crypto_provider();
+        let ca = reqwest::Certificate::from_pem(&std::fs::read(&self.ca)?)?;
+        Ok(reqwest::Client::builder()
+            .tls_certs_only([ca])
+            .timeout(Duration::from_secs(5))
+            .build()?)
+    }
+}
+
+/// `(status, body)` of one call to `port`'s endpoint for `group`, over TLS.
+async fn ask(
+    port: &Endpoint,
     namespace: &str,
     group: &str,
     token: Option<&str>,
 ) -> TestResult<(u16, String)> {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()?;
-    let mut request = client.get(format!(
-        "http://127.0.0.1:{port}/sidecar/v1/namespaces/{namespace}/groups/{group}/active-site"
+    let mut request = port.client()?.get(format!(
+        "https://localhost:{}/sidecar/v1/namespaces/{namespace}/groups/{group}/active-site",
+        port.port
     ));
     if let Some(token) = token {
         request = request.bearer_auth(token);
@@ -79,7 +103,7 @@ async fn ask(
 /// Asks until the answer is `status`, for at most `within` (the endpoint's group cache
 /// and token reads are eventually consistent).
 async fn ask_until(
-    port: u16,
+    port: &Endpoint,
     fixture: &Fixture,
     token: Option<&str>,
     status: u16,
@@ -99,10 +123,10 @@ async fn ask_until(
 }
 
 /// `port` answers the stored active site for `token`, and refuses everything else.
-async fn answers_only_the_token(port: u16, fixture: &Fixture, first: &str) -> TestResult {
+async fn answers_only_the_token(port: &Endpoint, fixture: &Fixture, first: &str) -> TestResult {
     let body = ask_until(port, fixture, Some(first), 200, Duration::from_secs(10)).await?;
     let answer: Value = serde_json::from_str(&body)?;
-    assert_eq!(answer, json!({"activeSite": "iad"}), "port {port}");
+    assert_eq!(answer, json!({"activeSite": "iad"}), "port {}", port.port);
     let ns = fixture.namespace();
     assert_eq!(ask(port, ns, "orders", None).await?.0, 401, "no token");
     assert_eq!(
@@ -135,23 +159,26 @@ async fn answers_only_the_token(port: u16, fixture: &Fixture, first: &str) -> Te
     Ok(())
 }
 
-/// `bloodraven sidecar` for pdx with `token`, its operator URL the endpoint on `port`:
-/// its `/status` shows the operator's answer, iad, and no error.
+/// `bloodraven sidecar` for pdx with `token`, its operator URL the endpoint on `port` over
+/// HTTPS, trusting only `operator_ca` (what the token Secret's `ca.crt` mounts as): its
+/// `/status` shows the operator's answer, iad, and no error.
 async fn a_real_sidecar_hears_the_operator(
     fixture: &Fixture,
     operator: &Operator,
     port: u16,
     token: &str,
+    operator_ca: &[u8],
 ) -> TestResult {
     let dir = tempfile::tempdir()?;
     std::fs::write(dir.path().join("token"), format!("{token}\n"))?;
+    std::fs::write(dir.path().join("operator-ca.crt"), operator_ca)?;
     let listen = free_port()?;
     let config = dir.path().join("sidecar.yaml");
     std::fs::write(
         &config,
         format!(
             "site: pdx\nmysql: {{address: \"{mysql}\", credentials: {{user: root}}}}\n\
-             operator: {{url: \"http://127.0.0.1:{port}{path}\"}}\n\
+             operator: {{url: \"https://localhost:{port}{path}\", caFile: operator-ca.crt}}\n\
              leaseTimeout: 3s\npeerCheckInterval: 1s\nlisten: \"127.0.0.1:{listen}\"\n\
              auth: {{tokenFile: token}}\n",
             mysql = fixture.instance("pdx")?.address(),
@@ -191,6 +218,103 @@ async fn a_real_sidecar_hears_the_operator(
     }
 }
 
+/// The token never crosses the wire in clear: plain HTTP to the TLS listener gets no
+/// answer.
+async fn plain_http_gets_no_answer(port: u16, fixture: &Fixture, token: &str) -> TestResult {
+    let plain = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()?
+        .get(format!(
+            "http://127.0.0.1:{port}{}",
+            names::sidecar_active_site_path(fixture.namespace(), "orders")
+        ))
+        .bearer_auth(token)
+        .send()
+        .await;
+    assert!(
+        plain.as_ref().is_err() || plain.as_ref().is_ok_and(|r| r.status() != 200),
+        "plain HTTP answered: {plain:?}"
+    );
+    Ok(())
+}
+
+/// The CA rotates (a bundle of the old and a new CA, as `--self-managed-certs` writes
+/// during a rotation): the leader publishes it into the token Secret and touches nothing
+/// else. Returns the bundle.
+async fn a_rotated_ca_is_published_alone(
+    fixture: &Fixture,
+    leader: &Operator,
+    token_now: &str,
+) -> TestResult<Vec<u8>> {
+    let ca_file = leader.ca_file();
+    let rotated_dir = tempfile::tempdir()?;
+    let generated = std::process::Command::new(env!("CARGO_BIN_EXE_bloodraven"))
+        .args(["certs", "generate", "--dns", "localhost", "--out"])
+        .arg(rotated_dir.path())
+        .output()?;
+    assert!(generated.status.success(), "{generated:?}");
+    let mut bundle = std::fs::read(ca_file)?;
+    bundle.extend(std::fs::read(rotated_dir.path().join("ca.crt"))?);
+    std::fs::write(ca_file, &bundle)?;
+    let secrets: Api<Secret> = Api::namespaced(fixture.client().clone(), fixture.namespace());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if published_ca(&secrets.get(TOKEN_SECRET).await?).as_ref() == Some(&bundle) {
+            assert_eq!(
+                token(fixture).await?.as_deref(),
+                Some(token_now),
+                "publishing the CA touched the token"
+            );
+            return Ok(bundle);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the rotated CA was not published\n{}",
+            leader.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Opting in: the Secret appears, with 32 random bytes hex-encoded and the operator's CA,
+/// owned by the group, and is not written again. Returns the token.
+async fn opting_in_creates_the_secret_once(
+    fixture: &Fixture,
+    leader: &Operator,
+) -> TestResult<String> {
+    fixture.annotate(SIDECAR, "enabled").await?;
+    let first = wait_token(fixture, leader, |_| true).await?;
+    assert_eq!(first.len(), 64, "{first}");
+    assert!(first.bytes().all(|c| c.is_ascii_hexdigit()), "{first}");
+    let secrets: Api<Secret> = Api::namespaced(fixture.client().clone(), fixture.namespace());
+    let secret = secrets.get(TOKEN_SECRET).await?;
+    let owner = &secret.metadata.owner_references.clone().unwrap_or_default()[0];
+    assert_eq!(owner.kind, "MysqlFailoverGroup");
+    assert_eq!(owner.name, "orders");
+    assert_eq!(owner.controller, Some(true));
+    // Beside the token, the CA that signs the operator's serving certificate: the one CA
+    // the group's sidecars trust for the endpoint.
+    assert_eq!(
+        published_ca(&secret),
+        Some(std::fs::read(leader.ca_file())?),
+        "the token Secret carries the operator's CA"
+    );
+    // Many resyncs later it is the same token (created once, never rewritten).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(token(fixture).await?.as_deref(), Some(first.as_str()));
+    let version = secrets.get(TOKEN_SECRET).await?.metadata.resource_version;
+    assert_eq!(
+        version, secret.metadata.resource_version,
+        "the Secret was written again"
+    );
+    Ok(first)
+}
+
+/// The token Secret's `ca.crt`.
+fn published_ca(secret: &Secret) -> Option<Vec<u8>> {
+    Some(secret.data.as_ref()?.get("ca.crt")?.0.clone())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs a real API server: scripts/kube-apiserver-test.sh"]
 async fn kube_real_sidecar_api_token_secret_once_and_active_site_for_the_right_token() -> TestResult
@@ -217,30 +341,16 @@ async fn kube_real_sidecar_api_token_secret_once_and_active_site_for_the_right_t
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(token(&fixture).await?, None, "a Secret before opting in");
 
-    // Opting in: the Secret appears, with 32 random bytes hex-encoded, owned by the group.
-    fixture.annotate(SIDECAR, "enabled").await?;
-    let first = wait_token(&fixture, &a, |_| true).await?;
-    assert_eq!(first.len(), 64, "{first}");
-    assert!(first.bytes().all(|c| c.is_ascii_hexdigit()), "{first}");
+    let first = Box::pin(opting_in_creates_the_secret_once(&fixture, &a)).await?;
     let secrets: Api<Secret> = Api::namespaced(fixture.client().clone(), fixture.namespace());
-    let secret = secrets.get(TOKEN_SECRET).await?;
-    let owner = &secret.metadata.owner_references.clone().unwrap_or_default()[0];
-    assert_eq!(owner.kind, "MysqlFailoverGroup");
-    assert_eq!(owner.name, "orders");
-    assert_eq!(owner.controller, Some(true));
-    // Many resyncs later it is the same token (created once, never rewritten).
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(token(&fixture).await?.as_deref(), Some(first.as_str()));
-    let version = secrets.get(TOKEN_SECRET).await?.metadata.resource_version;
-    assert_eq!(
-        version, secret.metadata.resource_version,
-        "the Secret was written again"
-    );
 
-    // Both replicas answer with the stored active site, for the token only.
-    for port in [port_a, port_b] {
-        answers_only_the_token(port, &fixture, &first).await?;
+    // Both replicas answer with the stored active site, for the token only, over TLS.
+    let (endpoint_a, endpoint_b) = (Endpoint::of(&a, port_a), Endpoint::of(&b, port_b));
+    for endpoint in [&endpoint_a, &endpoint_b] {
+        answers_only_the_token(endpoint, &fixture, &first).await?;
     }
+    plain_http_gets_no_answer(port_a, &fixture, &first).await?;
+    let bundle = Box::pin(a_rotated_ca_is_published_alone(&fixture, &a, &first)).await?;
 
     // A user rotates the token: the operator leaves it alone, the endpoint follows.
     secrets
@@ -258,7 +368,7 @@ async fn kube_real_sidecar_api_token_secret_once_and_active_site_for_the_right_t
         a.log_text()
     );
     let body = ask_until(
-        port_a,
+        &endpoint_a,
         &fixture,
         Some("rotated-by-the-user"),
         200,
@@ -270,7 +380,7 @@ async fn kube_real_sidecar_api_token_secret_once_and_active_site_for_the_right_t
         json!({"activeSite": "iad"})
     );
     assert_eq!(
-        ask(port_a, fixture.namespace(), "orders", Some(&first))
+        ask(&endpoint_a, fixture.namespace(), "orders", Some(&first))
             .await?
             .0,
         401
@@ -285,8 +395,17 @@ async fn kube_real_sidecar_api_token_secret_once_and_active_site_for_the_right_t
 
     // A real sidecar (site pdx, a replica: already read-only, so its fences change
     // nothing) reaches the endpoint with the group's token and hears iad.
+    let operator_ca = published_ca(&secrets.get(TOKEN_SECRET).await?).ok_or("no ca.crt")?;
+    assert_eq!(
+        operator_ca, bundle,
+        "the recreated Secret carries the current CA"
+    );
     Box::pin(a_real_sidecar_hears_the_operator(
-        &fixture, &b, port_b, &again,
+        &fixture,
+        &b,
+        port_b,
+        &again,
+        &operator_ca,
     ))
     .await?;
 

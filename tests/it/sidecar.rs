@@ -270,6 +270,7 @@ mod fuzz {
             mysql,
             Caller {
                 http: reqwest::Client::new(),
+                operator_trust: None,
                 token: token.clone(),
                 timeout: Duration::from_secs(1),
             },

@@ -142,21 +142,25 @@ pub async fn read_secret_data(
     fetch(&api, namespace, name).await
 }
 
-/// What [`create_if_absent`] found.
+/// What [`ensure`] found and did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ensured {
-    /// A Secret of that name was there; it was left alone.
+    /// A Secret of that name was there, its managed keys as wanted; it was left alone.
     Existing,
     /// It was absent and is created now.
     Created,
+    /// It was there and some of its managed keys are written now.
+    Updated,
 }
 
-/// Creates `secret` unless a Secret of its name exists. An existing Secret is never
-/// written (a user may have rotated what it holds); a concurrent creator's win (409)
-/// counts as existing. Bounded like every read here.
-pub async fn create_if_absent(
+/// Creates `secret` unless a Secret of its name exists. Of an existing Secret only the
+/// `managed` keys are written, and only where they differ from `secret`'s: every other key
+/// is never written (a user may have rotated what it holds). A concurrent writer's win
+/// (409) counts as existing; the next pass looks again. Bounded like every read here.
+pub async fn ensure(
     client: &kube::Client,
     secret: &Secret,
+    managed: &[&str],
 ) -> Result<Ensured, SecretError> {
     let namespace = secret.metadata.namespace.clone().unwrap_or_default();
     let name = secret.metadata.name.clone().unwrap_or_default();
@@ -165,25 +169,71 @@ pub async fn create_if_absent(
         name: name.clone(),
         message,
     };
+    let bounded =
+        |_: tokio::time::error::Elapsed| unavailable(format!("no answer in {REQUEST_TIMEOUT:?}"));
     let api: Api<Secret> = Api::namespaced(client.clone(), &namespace);
     let found = tokio::time::timeout(REQUEST_TIMEOUT, api.get_opt(&name))
         .await
-        .map_err(|_| unavailable(format!("no answer in {REQUEST_TIMEOUT:?}")))?
+        .map_err(bounded)?
         .map_err(|e| unavailable(e.to_string()))?;
-    if found.is_some() {
-        return Ok(Ensured::Existing);
+    if let Some(found) = found {
+        let Some(patch) = managed_patch(secret, &found, managed) else {
+            return Ok(Ensured::Existing);
+        };
+        return match tokio::time::timeout(
+            REQUEST_TIMEOUT,
+            api.patch(
+                &name,
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Merge(patch),
+            ),
+        )
+        .await
+        .map_err(bounded)?
+        {
+            Ok(_) => Ok(Ensured::Updated),
+            Err(kube::Error::Api(status)) if status.code == 409 => Ok(Ensured::Existing),
+            Err(e) => Err(unavailable(e.to_string())),
+        };
     }
     match tokio::time::timeout(
         REQUEST_TIMEOUT,
         api.create(&kube::api::PostParams::default(), secret),
     )
     .await
-    .map_err(|_| unavailable(format!("no answer in {REQUEST_TIMEOUT:?}")))?
+    .map_err(bounded)?
     {
         Ok(_) => Ok(Ensured::Created),
         Err(kube::Error::Api(status)) if status.code == 409 => Ok(Ensured::Existing),
         Err(e) => Err(unavailable(e.to_string())),
     }
+}
+
+/// The merge patch that gives `found` the `managed` keys of `wanted` where they differ,
+/// conditional on the version read; `None` when nothing differs. A managed key `wanted`
+/// lacks is left as it is, never removed.
+pub fn managed_patch(
+    wanted: &Secret,
+    found: &Secret,
+    managed: &[&str],
+) -> Option<serde_json::Value> {
+    let empty = BTreeMap::new();
+    let want = wanted.data.as_ref().unwrap_or(&empty);
+    let have = found.data.as_ref().unwrap_or(&empty);
+    let mut data = serde_json::Map::new();
+    for key in managed {
+        if let Some(value) = want.get(*key)
+            && have.get(*key) != Some(value)
+        {
+            data.insert((*key).to_owned(), serde_json::to_value(value).ok()?);
+        }
+    }
+    (!data.is_empty()).then(|| {
+        serde_json::json!({
+            "metadata": {"resourceVersion": found.metadata.resource_version},
+            "data": data,
+        })
+    })
 }
 
 /// The text under `key` of Secret `namespace/name`, trimmed; `None` when the Secret, the
@@ -303,4 +353,49 @@ fn fingerprint(users: &RoleUsers, replication: &Credentials) -> String {
             let _ = write!(hex, "{b:02x}");
             hex
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::ByteString;
+
+    use super::*;
+
+    fn secret(data: &[(&str, &str)], version: &str) -> Secret {
+        let mut secret = Secret {
+            data: Some(
+                data.iter()
+                    .map(|(k, v)| ((*k).to_owned(), ByteString(v.as_bytes().to_vec())))
+                    .collect(),
+            ),
+            ..Secret::default()
+        };
+        secret.metadata.resource_version = Some(version.to_owned());
+        secret
+    }
+
+    #[test]
+    fn only_differing_managed_keys_are_patched_and_others_never() {
+        let wanted = secret(&[("token", "new"), ("ca.crt", "CA2")], "");
+        let found = secret(&[("token", "rotated"), ("ca.crt", "CA1")], "41");
+        let patch = managed_patch(&wanted, &found, &["ca.crt"]).expect("a patch");
+        assert_eq!(
+            patch,
+            serde_json::json!({
+                "metadata": {"resourceVersion": "41"},
+                "data": {"ca.crt": "Q0Ey"},
+            })
+        );
+        let current = secret(&[("token", "rotated"), ("ca.crt", "CA2")], "42");
+        assert_eq!(managed_patch(&wanted, &current, &["ca.crt"]), None);
+        assert_eq!(managed_patch(&wanted, &found, &[]), None, "nothing managed");
+        let without = secret(&[("token", "new")], "");
+        assert_eq!(
+            managed_patch(&without, &found, &["ca.crt"]),
+            None,
+            "a key not wanted is left, not removed"
+        );
+        let bare = Secret::default();
+        assert!(managed_patch(&wanted, &bare, &["ca.crt"]).is_some());
+    }
 }

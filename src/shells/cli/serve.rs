@@ -14,6 +14,7 @@ use crate::render::webhook_certs::Policy;
 use crate::shells::certs::generate_certs;
 use crate::shells::operator::{self, Endpoints, JobSettings, OperatorError, OperatorOptions};
 use crate::shells::serve::self_managed::{SelfManagedCerts, SelfManagedOptions};
+use crate::shells::serve::tls::CA_FILE;
 use crate::shells::serve::{
     ClusterLookups, DEFAULT_OPERATOR_SERVICE_ACCOUNT, LintLimits, ServeOptions, Server, bind,
 };
@@ -159,12 +160,18 @@ pub struct ServeArgs {
         default_value = "bloodraven"
     )]
     pub job_service_account: String,
-    /// Plain-HTTP listener of the sidecars' active-site endpoint
-    /// (`/sidecar/v1/namespaces/<ns>/groups/<group>/active-site`, bearer-authenticated with
-    /// the group's sidecar token), served by every replica while the controllers run; the
-    /// chart passes `0.0.0.0:8082`. Unset: not served.
+    /// TLS listener (the serving certificate of `--cert-dir`) of the sidecars'
+    /// active-site endpoint (`/sidecar/v1/namespaces/<ns>/groups/<group>/active-site`,
+    /// bearer-authenticated with the group's sidecar token), served by every replica while
+    /// the controllers run; the chart passes `0.0.0.0:8082`. Unset: not served.
     #[arg(long, value_name = "ADDR")]
     pub sidecar_listen: Option<SocketAddr>,
+    /// The CA bundle that signs the serving certificate, published into each opted-in
+    /// group's sidecar token Secret (key `ca.crt`), the one CA its sidecars trust for the
+    /// endpoint. Default: `ca.crt` in `--cert-dir` (cert-manager's Secrets and
+    /// `certs generate` put it there; `--self-managed-certs` writes its bundle there).
+    #[arg(long, value_name = "FILE")]
+    pub sidecar_ca_file: Option<PathBuf>,
     /// `host:port` rendered sidecars call for that endpoint: the operator Service's
     /// `sidecar` port (the chart passes `<service>.<namespace>.svc:8082`). A group's
     /// `spec.sidecar.bloodravenAddress` wins over it.
@@ -334,6 +341,11 @@ async fn start_operator(
             image: args.job_image.clone().filter(|i| !i.is_empty()),
             service_account: args.job_service_account.clone(),
         },
+        sidecar_ca_file: Some(
+            args.sidecar_ca_file
+                .clone()
+                .unwrap_or_else(|| args.cert_dir.join(CA_FILE)),
+        ),
         ..OperatorOptions::default()
     };
     options
@@ -344,7 +356,11 @@ async fn start_operator(
         .sidecar_listen
         .map(std::net::TcpListener::bind)
         .transpose()
-        .map_err(|e| format!("--sidecar-listen: {e}"))?;
+        .map_err(|e| format!("--sidecar-listen: {e}"))?
+        .map(|listener| operator::SidecarListener {
+            listener,
+            tls: server.tls_acceptor(),
+        });
     if let Some(path) = &args.site_endpoints {
         options.endpoints = Endpoints::from_file(path).map_err(|e| e.to_string())?;
     }

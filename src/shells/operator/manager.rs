@@ -226,9 +226,13 @@ async fn reconcile(
                 None
             }
         };
-        match super::sidecar_token::ensure(&ctx.client, group).await {
+        match super::sidecar_token::ensure(&ctx.client, group, ctx.sidecar_ca_file.as_deref()).await
+        {
             Ok(Some(Ensured::Created)) => {
                 tracing::info!("created the sidecar token Secret");
+            }
+            Ok(Some(Ensured::Updated)) => {
+                tracing::info!("published the operator's current CA to the sidecars");
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "cannot ensure the sidecar token Secret"),

@@ -31,6 +31,7 @@ mod sidecar_token;
 mod verifications;
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -65,6 +66,9 @@ pub struct OperatorOptions {
     pub loop_config: LoopConfig,
     /// What backup Jobs and schedule CronJobs run.
     pub jobs: JobSettings,
+    /// The CA bundle that signs the serving certificate, published into every opted-in
+    /// group's sidecar token Secret (`ca.crt`); `None`: nothing is published.
+    pub sidecar_ca_file: Option<PathBuf>,
 }
 
 /// The image and account of the Jobs the operator creates.
@@ -102,6 +106,7 @@ impl Default for OperatorOptions {
             render: RenderOptions::default(),
             loop_config: LoopConfig::default(),
             jobs: JobSettings::default(),
+            sidecar_ca_file: None,
         }
     }
 }
@@ -151,6 +156,14 @@ pub(crate) struct OperatorContext {
     /// Where each group's failover metrics are registered (one /metrics with admission).
     pub metrics: Arc<ServeMetrics>,
     pub jobs: JobSettings,
+    pub sidecar_ca_file: Option<PathBuf>,
+}
+
+/// The sidecars' active-site endpoint's listener, and the serving certificate it speaks
+/// TLS with.
+pub struct SidecarListener {
+    pub listener: std::net::TcpListener,
+    pub tls: tokio_rustls::TlsAcceptor,
 }
 
 /// Runs [`run`] on a runtime of its own, on `threads` threads of its own, until `stop`
@@ -160,7 +173,7 @@ pub fn spawn(
     options: OperatorOptions,
     metrics: Arc<ServeMetrics>,
     threads: usize,
-    sidecar_listener: Option<std::net::TcpListener>,
+    sidecar_listener: Option<SidecarListener>,
     mut stop: watch::Receiver<bool>,
 ) -> std::io::Result<std::thread::JoinHandle<Result<(), OperatorError>>> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -196,12 +209,12 @@ pub async fn run(
     client: kube::Client,
     options: OperatorOptions,
     metrics: Arc<ServeMetrics>,
-    sidecar_listener: Option<std::net::TcpListener>,
+    sidecar_listener: Option<SidecarListener>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), OperatorError> {
     let (sidecar_stop_tx, sidecar_stop) = watch::channel(false);
     let sidecar_server = match sidecar_listener {
-        Some(listener) => {
+        Some(SidecarListener { listener, tls }) => {
             let listener = listener
                 .set_nonblocking(true)
                 .and_then(|()| tokio::net::TcpListener::from_std(listener))
@@ -211,7 +224,7 @@ pub async fn run(
             let router = sidecar_api::router(api.clone());
             Some((
                 api,
-                tokio::spawn(sidecar_api::serve(listener, router, sidecar_stop)),
+                tokio::spawn(sidecar_api::serve(listener, tls, router, sidecar_stop)),
             ))
         }
         None => None,
@@ -240,6 +253,7 @@ pub async fn run(
         objects: Arc::new(objects),
         metrics,
         jobs: options.jobs,
+        sidecar_ca_file: options.sidecar_ca_file,
     });
     // `halt`: stop acting (shutdown). The controllers finish their actions in progress and
     // stop every loop before the election task releases the Lease, so the next leader

@@ -1,6 +1,9 @@
 //! The sidecars' active-site endpoint:
-//! `GET /sidecar/v1/namespaces/{namespace}/groups/{group}/active-site`, on its own plain
-//! HTTP listener (`serve --sidecar-listen`, the chart's Service port `sidecar`, 8082).
+//! `GET /sidecar/v1/namespaces/{namespace}/groups/{group}/active-site`, on its own TLS
+//! listener (`serve --sidecar-listen`, the chart's Service port `sidecar`, 8082) with the
+//! webhooks' serving certificate: the bearer token never crosses the pod network in clear,
+//! and a sidecar that trusts only the operator's CA (published into the group's token
+//! Secret, see [`super::sidecar_token`]) cannot be answered by a man in the middle.
 //!
 //! Every replica answers, leader or not, from the group's stored `status.activeSite` as a
 //! watch cache of `MysqlFailoverGroups` holds it (no request per answer); the answer is
@@ -20,7 +23,6 @@
 //! connections, deadline, Secret reads at once).
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -31,21 +33,20 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures_util::{FutureExt as _, StreamExt as _};
-use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
 use kube::Api;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt as _, watcher};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::{AbortHandle, JoinSet};
+use tokio_rustls::TlsAcceptor;
 
 use crate::adapters::kube::WatchScope;
 use crate::adapters::kube::secrets::read_secret_text;
 use crate::api::MysqlFailoverGroup;
 use crate::api::failover_group_status::MysqlFailoverGroupStatus;
 use crate::render::names;
+use crate::shells::serve::server::serve_tls_connection;
 use crate::shells::sidecar::auth::{bearer, token_matches};
 use crate::shells::sidecar::monitor::ActiveSiteBody;
 use crate::telemetry::sidecar::EndpointMetrics;
@@ -64,8 +65,6 @@ const MAX_IN_FLIGHT: usize = 128;
 const MAX_READS: usize = 4;
 /// Open connections; more are closed at once.
 const MAX_CONNECTIONS: usize = 512;
-/// A client gets this long to send a request head.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What the endpoint answers, decided without I/O.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -339,9 +338,15 @@ async fn active_site(
     }
 }
 
-/// Serves `router` on `listener` until `stop` turns true, then lets open requests finish.
-pub async fn serve(listener: TcpListener, router: Router, mut stop: watch::Receiver<bool>) {
-    tracing::info!(addr = ?listener.local_addr().ok(), "serving the sidecars' active-site endpoint (plain HTTP)");
+/// Serves `router` over TLS on `listener` until `stop` turns true, then lets open requests
+/// finish. `tls` is the admission server's acceptor: one certificate, one reload.
+pub async fn serve(
+    listener: TcpListener,
+    tls: TlsAcceptor,
+    router: Router,
+    mut stop: watch::Receiver<bool>,
+) {
+    tracing::info!(addr = ?listener.local_addr().ok(), "serving the sidecars' active-site endpoint over TLS");
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let mut connections = JoinSet::new();
     loop {
@@ -355,8 +360,9 @@ pub async fn serve(listener: TcpListener, router: Router, mut stop: watch::Recei
                     };
                     let router = router.clone();
                     let stop = stop.clone();
+                    let tls = tls.clone();
                     connections.spawn(async move {
-                        connection(tcp, peer, router, stop).await;
+                        serve_tls_connection(tcp, peer, tls, |_| router, stop).await;
                         drop(slot);
                     });
                 }
@@ -378,32 +384,6 @@ pub async fn serve(listener: TcpListener, router: Router, mut stop: watch::Recei
 
 async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
-}
-
-async fn connection(
-    tcp: TcpStream,
-    peer: SocketAddr,
-    router: Router,
-    mut stop: watch::Receiver<bool>,
-) {
-    let _ = tcp.set_nodelay(true);
-    let conn = http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_TIMEOUT)
-        .keep_alive(true)
-        .serve_connection(TokioIo::new(tcp), TowerToHyperService::new(router));
-    tokio::pin!(conn);
-    tokio::select! {
-        result = conn.as_mut() => {
-            if let Err(e) = result {
-                tracing::debug!(%peer, error = %e, "sidecar endpoint: connection ended with an error");
-            }
-        }
-        () = stopped(&mut stop) => {
-            conn.as_mut().graceful_shutdown();
-            let _ = conn.await;
-        }
-    }
 }
 
 #[cfg(test)]

@@ -28,7 +28,7 @@ use crate::render::webhook_certs::{
 };
 use crate::shells::certs::{CertsError, issue_ca, issue_serving_with_ca, write_atomic};
 
-use super::tls::{CERT_FILE, KEY_FILE};
+use super::tls::{CA_FILE, CERT_FILE, KEY_FILE};
 
 /// Keys of the Secret.
 pub const CA_CERT_KEY: &str = "ca.crt";
@@ -314,7 +314,8 @@ impl SelfManagedCerts {
     }
 
     /// Copies the Secret's pair into `--cert-dir` when it may be served and differs from
-    /// the files there.
+    /// the files there, with the CA bundle as `ca.crt` (what the operator publishes to the
+    /// sidecars: during a CA rotation both CAs, as the webhooks get them).
     fn install(&self, secret: &CertSecret) -> Result<Result<bool, String>, SelfManagedError> {
         let Some(parsed) = parse(secret, &self.opts.dns_names) else {
             return Ok(Err("no certificate Secret yet".to_owned()));
@@ -328,15 +329,23 @@ impl SelfManagedCerts {
             return Ok(Err("no serving pair".to_owned()));
         };
         let dir = &self.opts.cert_dir;
+        std::fs::create_dir_all(dir).map_err(|source| CertsError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        if let Some(bundle) = secret
+            .data
+            .get(BUNDLE_KEY)
+            .or_else(|| secret.data.get(CA_CERT_KEY))
+            && std::fs::read(dir.join(CA_FILE)).ok().as_ref() != Some(bundle)
+        {
+            write_atomic(&dir.join(CA_FILE), bundle, 0o644)?;
+        }
         let same = std::fs::read(dir.join(CERT_FILE)).ok().as_ref() == Some(cert)
             && std::fs::read(dir.join(KEY_FILE)).ok().as_ref() == Some(key);
         if same {
             return Ok(Ok(false));
         }
-        std::fs::create_dir_all(dir).map_err(|source| CertsError::Io {
-            path: dir.clone(),
-            source,
-        })?;
         // Key first: the server's poll ignores a pair that does not match until both
         // files are new.
         write_atomic(&dir.join(KEY_FILE), key, 0o600)?;

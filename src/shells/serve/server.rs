@@ -135,6 +135,12 @@ impl Server {
         Arc::clone(self.state.metrics())
     }
 
+    /// The TLS acceptor of the serving certificate, for another listener of the same
+    /// process to serve with the same certificate and the same reloads.
+    pub fn tls_acceptor(&self) -> TlsAcceptor {
+        self.acceptor.clone()
+    }
+
     /// Serves until `shutdown` completes. In-flight requests finish (up to a drain timeout);
     /// `/readyz` turns 503 as soon as shutdown begins.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) -> Result<(), ServeError> {

@@ -25,6 +25,9 @@ use super::metrics::ServeMetrics;
 
 pub const CERT_FILE: &str = "tls.crt";
 pub const KEY_FILE: &str = "tls.key";
+/// The CA bundle beside the pair (cert-manager's Secrets and `certs generate` write it;
+/// `--self-managed-certs` writes its current bundle): what the sidecars are given to trust.
+pub const CA_FILE: &str = "ca.crt";
 
 /// The current serving certificate, swapped without locking the handshake path.
 pub struct CertStore {

@@ -5,7 +5,9 @@
 //! mysql:
 //!   address: 127.0.0.1:3306
 //!   credentials: {user: bloodraven, passwordFile: operator.password}   # or userEnv/passwordEnv
-//! operator: {url: "http://bloodraven.bloodraven-system.svc:8082/sidecar/v1/namespaces/db/groups/orders/active-site"}
+//! operator:
+//!   url: "https://bloodraven.bloodraven-system.svc:8082/sidecar/v1/namespaces/db/groups/orders/active-site"
+//!   caFile: /var/run/bloodraven/sidecar/operator-ca.crt   # the only CA trusted for it; re-read on change
 //! peers:
 //!   - {name: pdx, url: "https://mysql-orders-pdx-internal:8443"}
 //! leaseTimeout: 20s         # operator and every peer silent this long: fence
@@ -59,6 +61,7 @@ struct RawMysql {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct RawOperator {
     url: String,
+    ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -106,6 +109,9 @@ pub struct SidecarConfig {
     pub mysql_credentials: Credentials,
     /// The operator's (or standalone's) active-site endpoint, the full URL.
     pub operator_url: String,
+    /// The CA bundle that alone is trusted for an `https` operator URL (the operator
+    /// publishes its serving CA into the group's token Secret); `None`: the peers' CA.
+    pub operator_ca_file: Option<PathBuf>,
     pub peers: Vec<PeerConfig>,
     pub lease_timeout: Duration,
     pub peer_check_interval: Duration,
@@ -152,6 +158,12 @@ pub fn parse(file: &str, text: &str, base: &Path) -> Result<SidecarConfig, Confi
         .map_err(|e| b.error("/mysql/address", e.to_string()))?;
     if !is_http_url(&raw.operator.url) {
         return Err(b.error("/operator/url", "expected an http:// or https:// URL"));
+    }
+    if raw.operator.ca_file.is_some() && !raw.operator.url.starts_with("https://") {
+        return Err(b.error(
+            "/operator/caFile",
+            "a CA is only used for an https:// operator URL",
+        ));
     }
     let mut peers = Vec::with_capacity(raw.peers.len());
     for (i, p) in raw.peers.iter().enumerate() {
@@ -206,6 +218,7 @@ pub fn parse(file: &str, text: &str, base: &Path) -> Result<SidecarConfig, Confi
         site: raw.site,
         mysql_address: raw.mysql.address,
         operator_url: raw.operator.url,
+        operator_ca_file: raw.operator.ca_file.as_deref().map(|p| b.path(p)),
         peers,
         lease_timeout,
         peer_check_interval,
@@ -246,6 +259,16 @@ tls: {certDir: tls, clientCaFile: ca.crt}
         let tls = c.tls.expect("tls");
         assert_eq!(tls.peer_ca_file.as_deref(), Some(Path::new("/cfg/ca.crt")));
         assert_eq!(c.listen.port(), 8443);
+        assert_eq!(c.operator_ca_file, None);
+        let pinned = GOOD.replace(
+            "url: \"http://127.0.0.1:8080/active-site\"",
+            "url: \"https://op:8082/active-site\", caFile: op-ca.crt",
+        );
+        let c = parse("sidecar.yaml", &pinned, Path::new("/cfg")).expect("parses");
+        assert_eq!(
+            c.operator_ca_file.as_deref(),
+            Some(Path::new("/cfg/op-ca.crt"))
+        );
     }
 
     #[test]
@@ -258,6 +281,11 @@ tls: {certDir: tls, clientCaFile: ca.crt}
         assert!(e.contains("/peers/0/name"), "{e}");
         let e = error_of(&GOOD.replace("http://127.0.0.1:8080/active-site", "ftp://x"));
         assert!(e.contains("/operator/url"), "{e}");
+        let e = error_of(&GOOD.replace(
+            "url: \"http://127.0.0.1:8080/active-site\"",
+            "url: \"http://127.0.0.1:8080/active-site\", caFile: ca.crt",
+        ));
+        assert!(e.contains("/operator/caFile"), "{e}");
         let e = error_of(&GOOD.replace("auth: {tokenFile: token}\n", ""));
         assert!(e.contains("auth"), "{e}");
     }

@@ -213,7 +213,10 @@ impl Shared {
 /// Outgoing calls: the operator and the peers.
 #[derive(Debug, Clone)]
 pub struct Caller {
+    /// For the peers, and for the operator when `operator_trust` is `None`.
     pub http: reqwest::Client,
+    /// The operator's client, pinned to `operator.caFile`.
+    pub operator_trust: Option<Arc<super::operator_trust::OperatorTrust>>,
     pub token: super::auth::Token,
     /// Bound on each call: [`HTTP_TIMEOUT`], or the interval when shorter, so one tick's
     /// calls are over by the next tick.
@@ -611,10 +614,19 @@ type Call = Pin<Box<dyn Future<Output = (Option<usize>, Fetched)> + Send>>;
 /// One call per source, each owning what it needs.
 fn poll_all(caller: &Caller, config: &SidecarConfig) -> Vec<Call> {
     let mut calls: Vec<Call> = Vec::with_capacity(config.peers.len() + 1);
-    let operator_caller = caller.clone();
+    let operator_caller = match &caller.operator_trust {
+        None => Ok(caller.clone()),
+        Some(trust) => trust.client().map(|http| Caller {
+            http,
+            ..caller.clone()
+        }),
+    };
     let operator_url = config.operator_url.clone();
     calls.push(Box::pin(async move {
-        (None, fetch(&operator_caller, &operator_url).await)
+        match operator_caller {
+            Ok(operator_caller) => (None, fetch(&operator_caller, &operator_url).await),
+            Err(why) => (None, Err(why)),
+        }
     }));
     for (i, peer) in config.peers.iter().enumerate() {
         let caller = caller.clone();
