@@ -322,6 +322,22 @@ async fn observe_until_rotated(
     }
 }
 
+/// Each replica's `--cert-dir` holds the published bundle as `ca.crt`: what the operator
+/// publishes to the sidecars is what the webhooks trust.
+async fn cert_dirs_hold_the_bundle(work: &Path, bundle: &[u8]) -> TestResult {
+    for name in ["a", "b"] {
+        let ca = work.join(format!("certs-{name}")).join("ca.crt");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::fs::read(&ca).ok().as_deref() != Some(bundle) {
+            if Instant::now() > deadline {
+                return Err(format!("replica {name}'s ca.crt is not the published bundle").into());
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "needs a real API server: scripts/kube-apiserver-test.sh"]
 async fn kube_real_certs_self_managed_rotation_fails_no_admission() -> TestResult {
@@ -419,20 +435,9 @@ async fn kube_real_certs_self_managed_rotation_fails_no_admission() -> TestResul
     // Every entry of both configurations carries the same bundle at the end.
     let published = bundles(&client, &namespace).await?;
     assert!(published.windows(2).all(|w| w[0] == w[1]));
-    // Each replica's `--cert-dir` holds the published bundle as `ca.crt`: what the
-    // operator publishes to the sidecars is what the webhooks trust.
-    for name in ["a", "b"] {
-        let ca = work.path().join(format!("certs-{name}")).join("ca.crt");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::fs::read(&ca).ok().as_ref() != Some(&published[0]) {
-            assert!(
-                Instant::now() < deadline,
-                "{}",
-                logs(&format!("replica {name}'s ca.crt is not the published bundle"))
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
+    cert_dirs_hold_the_bundle(work.path(), &published[0])
+        .await
+        .map_err(|e| logs(&e.to_string()))?;
     eprintln!(
         "{admitted} admissions, 0 failed; bundles {bundle_sizes:?}; {} CAs; leaves a {} b {}",
         cas.len(),

@@ -116,12 +116,15 @@ async fn sidecar_authenticates_fences_first_and_never_lifts() {
         "/nope",
     ] {
         let url = format!("{base}{path}");
-        // No client certificate, even with the right token.
+        // No client certificate, even with the right token: refused, but for the report
+        // the operator reads for its second opinion (the token alone, over TLS).
+        let anonymous_answer = if path == "/status" { 200 } else { 401 };
         assert_eq!(
             get(&anonymous, &url, Some(TOKEN)).await.unwrap().0,
-            401,
+            anonymous_answer,
             "{path}"
         );
+        assert_eq!(get(&anonymous, &url, None).await.unwrap().0, 401, "{path}");
         // A good certificate but no token, or a wrong one.
         assert_eq!(get(&good, &url, None).await.unwrap().0, 401, "{path}");
         assert_eq!(

@@ -10,66 +10,14 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bloodraven::failover::GroupStatus;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
 
 use crate::failover_common::{TestResult, accepts_writes, start_pair};
 use crate::serve_support::install_crypto_provider;
 use crate::sidecar_support::{SidecarProcess, TOKEN, write_config};
 use crate::support::mysql::{REPL_PASSWORD, free_port};
+use crate::support::relay::Relay;
 
 const BIN: &str = env!("CARGO_BIN_EXE_bloodraven");
-
-/// A loopback TCP relay to one MySQL that the test can cut: cutting drops every relayed
-/// connection and closes new ones at once, as a partition between the controller and the
-/// site would look to the controller.
-struct Relay {
-    port: u16,
-    cut: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Relay {
-    async fn start(target: String) -> TestResult<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let port = listener.local_addr()?.port();
-        let (cut, cut_rx) = watch::channel(false);
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((inbound, _)) = listener.accept().await else {
-                    continue;
-                };
-                if *cut_rx.borrow() {
-                    drop(inbound);
-                    continue;
-                }
-                let target = target.clone();
-                let mut cut_rx = cut_rx.clone();
-                tokio::spawn(async move {
-                    let Ok(outbound) = TcpStream::connect(&target).await else {
-                        return;
-                    };
-                    let (mut a, mut b) = (inbound, outbound);
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut a, &mut b) => {}
-                        _ = cut_rx.wait_for(|c| *c) => {}
-                    }
-                });
-            }
-        });
-        Ok(Self { port, cut, task })
-    }
-
-    fn cut(&self) {
-        let _ = self.cut.send(true);
-    }
-}
-
-impl Drop for Relay {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
 
 /// Kills the child on drop, so a failing test leaves no server behind.
 struct Server(Child);

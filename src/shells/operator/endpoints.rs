@@ -1,15 +1,17 @@
-//! Where the operator reaches each site's MySQL.
+//! Where the operator reaches each site's MySQL, and its sidecar.
 //!
 //! In a cluster that is the site's internal Service (`mysql-<group>-<site>-internal`),
 //! which publishes the pod even while it is not ready. Where nothing runs pods (the
 //! end-to-end tests, a laptop), an endpoint map stands in for those Services: a YAML or
-//! JSON file of `"<namespace>/<group>/<site>": "host:port"`.
+//! JSON file of `"<namespace>/<group>/<site>": "host:port"` for MySQL, and
+//! `"<namespace>/<group>/<site>/sidecar": "host:port"` for the sidecar.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::error::{Categorized, Category};
 use crate::failover::address::HostPort;
+use crate::render::deployment::SIDECAR_PORT;
 use crate::render::names;
 
 /// The MySQL port every rendered Service exposes.
@@ -33,6 +35,9 @@ impl Categorized for EndpointMapError {
         Category::Config
     }
 }
+
+/// The last segment of a sidecar entry's key.
+const SIDECAR_KEY: &str = "sidecar";
 
 /// Site addresses: the map's entries where it has one, else the internal Service.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -64,12 +69,34 @@ impl Endpoints {
                 key: key.clone(),
                 message,
             };
-            if key.split('/').count() != 3 || key.split('/').any(str::is_empty) {
-                return Err(entry("expected <namespace>/<group>/<site>".to_owned()));
+            let parts: Vec<&str> = key.split('/').collect();
+            let shaped = match parts.as_slice() {
+                [_, _, _] => true,
+                [_, _, _, kind] => *kind == SIDECAR_KEY,
+                _ => false,
+            };
+            if !shaped || parts.iter().any(|p| p.is_empty()) {
+                return Err(entry(
+                    "expected <namespace>/<group>/<site> or <namespace>/<group>/<site>/sidecar"
+                        .to_owned(),
+                ));
             }
             HostPort::parse(address).map_err(|e| entry(e.to_string()))?;
         }
         Ok(Self { overrides })
+    }
+
+    /// `host:port` of the sidecar of `site` of `namespace/group`.
+    pub fn sidecar_address(&self, namespace: &str, group: &str, site: &str) -> String {
+        self.overrides
+            .get(&format!("{namespace}/{group}/{site}/{SIDECAR_KEY}"))
+            .cloned()
+            .unwrap_or_else(|| {
+                format!(
+                    "{}.{namespace}.svc:{SIDECAR_PORT}",
+                    names::internal_service(group, site)
+                )
+            })
     }
 
     /// `host:port` of `site` of `namespace/group`.
@@ -112,5 +139,30 @@ mod tests {
         assert!(e.to_string().contains("orders/iad"), "{e}");
         std::fs::write(&path, "db/orders/iad: nowhere\n").expect("write");
         assert!(Endpoints::from_file(&path).is_err());
+        std::fs::write(&path, "db/orders/iad/other: 127.0.0.1:1\n").expect("write");
+        assert!(Endpoints::from_file(&path).is_err());
+        std::fs::write(&path, "db/orders//sidecar: 127.0.0.1:1\n").expect("write");
+        assert!(Endpoints::from_file(&path).is_err());
+    }
+
+    #[test]
+    fn sidecars_are_mapped_apart_from_mysql() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("endpoints.yaml");
+        std::fs::write(
+            &path,
+            "db/orders/iad: 127.0.0.1:3307\ndb/orders/iad/sidecar: 127.0.0.1:9101\n",
+        )
+        .expect("write");
+        let endpoints = Endpoints::from_file(&path).expect("valid map");
+        assert_eq!(endpoints.address("db", "orders", "iad"), "127.0.0.1:3307");
+        assert_eq!(
+            endpoints.sidecar_address("db", "orders", "iad"),
+            "127.0.0.1:9101"
+        );
+        assert_eq!(
+            endpoints.sidecar_address("db", "orders", "pdx"),
+            "mysql-orders-pdx-internal.db.svc:8443"
+        );
     }
 }

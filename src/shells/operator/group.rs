@@ -10,7 +10,7 @@ use kube::{Api, ResourceExt as _};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::OperatorContext;
+use super::{Endpoints, OperatorContext};
 use crate::adapters::kube::reactions::{ClusterReactions, ReactionsConfig};
 use crate::adapters::kube::secrets::{GroupCredentials, read_credentials};
 use crate::adapters::kube::status::KubeStatusStore;
@@ -41,6 +41,9 @@ struct LoopInputs {
     /// Site name to its sidecar's base URL, for the loop's second opinion; empty when the
     /// group runs no sidecars.
     sidecars: BTreeMap<String, String>,
+    /// With `spec.tls`, the group's CA (PEM), the only roots the sidecars' certificates are
+    /// checked against; a new CA rebuilds the clients.
+    sidecar_ca: Option<String>,
 }
 
 /// A running failover loop and what drives it.
@@ -93,6 +96,7 @@ fn loop_inputs(
     ctx: &OperatorContext,
     group: &MysqlFailoverGroup,
     credentials: &GroupCredentials,
+    sidecar_ca: Option<String>,
 ) -> Result<LoopInputs, GroupError> {
     let namespace = group.namespace().unwrap_or_default();
     let name = group.name_any();
@@ -107,7 +111,8 @@ fn loop_inputs(
     Ok(LoopInputs {
         settings,
         addresses,
-        sidecars: sidecar_urls(group),
+        sidecars: sidecar_urls(&ctx.endpoints, group, sidecar_ca.is_some()),
+        sidecar_ca,
         connection_fingerprint: (
             credentials.operator.user.clone(),
             credentials.operator.password.clone(),
@@ -118,13 +123,20 @@ fn loop_inputs(
 }
 
 /// Each site's sidecar, through the site's internal Service (as its peers reach it), for a
-/// group that runs sidecars. A group with `spec.tls` is left out: its sidecars require a
-/// client certificate signed by the group's CA, which the operator does not hold, so the
-/// call could only be refused (and a refused call is no second opinion anyway).
-fn sidecar_urls(group: &MysqlFailoverGroup) -> BTreeMap<String, String> {
-    if !annotations::sidecar_enabled(group) || group.spec.tls.is_some() {
+/// group that runs sidecars. With `spec.tls` the sidecars serve HTTPS with the group's
+/// certificate, and their reports are worth asking for only when the group's CA is known
+/// (`group_ca`): a report from a server nobody verified could be anyone's, and a forged
+/// "fenced" would let a failover go ahead beside a writable primary.
+fn sidecar_urls(
+    endpoints: &Endpoints,
+    group: &MysqlFailoverGroup,
+    group_ca: bool,
+) -> BTreeMap<String, String> {
+    let tls = group.spec.tls.is_some();
+    if !annotations::sidecar_enabled(group) || (tls && !group_ca) {
         return BTreeMap::new();
     }
+    let scheme = if tls { "https" } else { "http" };
     let namespace = group.namespace().unwrap_or_default();
     let name = group.name_any();
     group
@@ -132,14 +144,44 @@ fn sidecar_urls(group: &MysqlFailoverGroup) -> BTreeMap<String, String> {
         .sites
         .iter()
         .map(|s| {
-            let url = format!(
-                "http://{}.{namespace}.svc:{}",
-                names::internal_service(&name, &s.name),
-                crate::render::deployment::SIDECAR_PORT
-            );
-            (s.name.clone(), url)
+            let address = endpoints.sidecar_address(&namespace, &name, &s.name);
+            (s.name.clone(), format!("{scheme}://{address}"))
         })
         .collect()
+}
+
+/// With `spec.tls` and sidecars, the group's CA: `ca.crt` of its certificate's Secret
+/// (cert-manager writes it there). `None` when the group needs none, or when it cannot be
+/// read now (no second opinion until it can; the reason is logged).
+async fn read_sidecar_ca(ctx: &OperatorContext, group: &MysqlFailoverGroup) -> Option<String> {
+    let tls = group.spec.tls.as_ref()?;
+    if !annotations::sidecar_enabled(group) {
+        return None;
+    }
+    let namespace = group.namespace().unwrap_or_default();
+    let name = group.name_any();
+    let secret = tls
+        .secret_name
+        .clone()
+        .unwrap_or_else(|| names::default_tls_secret(&name));
+    match crate::adapters::kube::secrets::read_secret_text(
+        &ctx.client,
+        &namespace,
+        &secret,
+        "ca.crt",
+    )
+    .await
+    {
+        Ok(Some(ca)) => Some(ca),
+        Ok(None) => {
+            tracing::debug!(%namespace, group = %name, %secret, "no ca.crt in the group's certificate Secret: no second opinion from its sidecars");
+            None
+        }
+        Err(e) => {
+            tracing::debug!(%namespace, group = %name, error = %e, "cannot read the group's CA: no second opinion from its sidecars");
+            None
+        }
+    }
 }
 
 /// Reads the group's sidecar token Secret; `None` (no second opinion) when it cannot.
@@ -173,7 +215,8 @@ async fn sidecar_clients(
         return Ok((Arc::new(RwLock::new(None)), BTreeMap::new()));
     }
     let token = Arc::new(RwLock::new(read_sidecar_token(ctx, namespace, group).await));
-    let http = HttpSidecar::client(ctx.loop_config.probe_deadline, None).map_err(|message| {
+    let ca = inputs.sidecar_ca.as_deref().map(str::as_bytes);
+    let http = HttpSidecar::client(ctx.loop_config.probe_deadline, ca).map_err(|message| {
         GroupError::Site {
             site: "(sidecars)".to_owned(),
             message,
@@ -215,7 +258,8 @@ impl GroupRuntime {
             Ok(c) => c,
             Err(e) => return (runtime, Err(e.into())),
         };
-        let inputs = match loop_inputs(ctx, group, &credentials) {
+        let sidecar_ca = read_sidecar_ca(ctx, group).await;
+        let inputs = match loop_inputs(ctx, group, &credentials, sidecar_ca) {
             Ok(i) => i,
             Err(e) => return (runtime, Err(e)),
         };
@@ -486,4 +530,49 @@ async fn remove_annotation(ctx: &OperatorContext, group: &MysqlFailoverGroup, an
 
 async fn stopped(mut rx: watch::Receiver<bool>) {
     let _ = rx.wait_for(|stop| *stop).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::failover_group::{IssuerRef, TlsSpec};
+    use crate::render::tests::group;
+
+    fn with_sidecars() -> MysqlFailoverGroup {
+        let mut g = group();
+        g.metadata
+            .annotations
+            .get_or_insert_with(Default::default)
+            .insert(annotations::SIDECAR.to_owned(), "enabled".to_owned());
+        g
+    }
+
+    #[test]
+    fn sidecars_are_asked_over_https_for_tls_groups_and_only_with_the_groups_ca() {
+        assert!(
+            sidecar_urls(&Endpoints::services(), &group(), true).is_empty(),
+            "no sidecars"
+        );
+        let plain = with_sidecars();
+        let urls = sidecar_urls(&Endpoints::services(), &plain, false);
+        assert_eq!(
+            urls.get("iad").map(String::as_str),
+            Some("http://mysql-orders-iad-internal.db.svc:8443")
+        );
+        let mut tls = with_sidecars();
+        tls.spec.tls = Some(TlsSpec {
+            issuer_ref: IssuerRef {
+                name: "ca".to_owned(),
+                ..IssuerRef::default()
+            },
+            secret_name: None,
+        });
+        assert!(
+            sidecar_urls(&Endpoints::services(), &tls, false).is_empty(),
+            "an unverifiable sidecar is not asked"
+        );
+        let urls = sidecar_urls(&Endpoints::services(), &tls, true);
+        assert_eq!(urls.len(), plain.spec.sites.len());
+        assert!(urls.values().all(|u| u.starts_with("https://")), "{urls:?}");
+    }
 }

@@ -1,5 +1,9 @@
 //! Who may talk to the sidecar: a bearer token from a mounted Secret on every endpoint but
-//! `/health`, and with a client CA configured also a client certificate that CA signed.
+//! `/health`, and with a client CA configured also a client certificate that CA signed,
+//! except on `/status`: the operator reads it for its second opinion and holds no
+//! certificate of the group's CA. It is still TLS then, so the token is never in clear,
+//! and the operator verifies the sidecar's certificate against the group's CA, so no one
+//! else can answer for the sidecar.
 //!
 //! The token is compared in constant time (both sides hashed, then compared without an
 //! early exit), so response timing says nothing about how much of a guess was right. It is
@@ -96,6 +100,10 @@ pub struct AuthState {
 
 /// The one route anyone may call.
 pub const OPEN_PATH: &str = "/health";
+/// The route the token alone opens, with a client CA configured too: the sidecar's report,
+/// which the operator asks for (see the module's comment). Matched exactly, as the router
+/// matches it; any other spelling needs the certificate.
+pub const TOKEN_ONLY_PATH: &str = "/status";
 
 /// The credentials of an `Authorization: Bearer <token>` header, trimmed.
 pub fn bearer(headers: &HeaderMap) -> Option<&[u8]> {
@@ -118,7 +126,8 @@ pub fn refusal(
     if path == OPEN_PATH {
         return None;
     }
-    if auth.require_client_cert && cert != Some(ClientCertificate(true)) {
+    if auth.require_client_cert && path != TOKEN_ONLY_PATH && cert != Some(ClientCertificate(true))
+    {
         return Some("no_client_certificate");
     }
     match bearer(headers) {
@@ -221,6 +230,38 @@ mod tests {
             None
         );
         assert_eq!(refusal(&a, "/health", &HeaderMap::new(), None), None);
+        for path in [
+            "/peer/active-site",
+            "/metrics",
+            "//status",
+            "/status/",
+            "/STATUS",
+        ] {
+            assert_eq!(
+                refusal(&a, path, &good, None),
+                Some("no_client_certificate"),
+                "{path}"
+            );
+        }
+    }
+
+    #[test]
+    fn with_a_client_ca_the_status_report_opens_to_the_token_alone() {
+        let (a, _dir) = auth(true);
+        let good = headers("Bearer s3cret-token");
+        assert_eq!(refusal(&a, "/status", &good, None), None);
+        assert_eq!(
+            refusal(&a, "/status", &good, Some(ClientCertificate(false))),
+            None
+        );
+        assert_eq!(
+            refusal(&a, "/status", &HeaderMap::new(), None),
+            Some("no_token")
+        );
+        assert_eq!(
+            refusal(&a, "/status", &headers("Bearer nope"), None),
+            Some("bad_token")
+        );
     }
 
     #[test]

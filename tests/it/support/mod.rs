@@ -8,6 +8,8 @@ pub mod kube;
 #[allow(dead_code)]
 pub mod mysql;
 #[allow(dead_code)]
+pub mod relay;
+#[allow(dead_code)]
 pub mod s3;
 #[allow(dead_code)]
 pub mod tools;
