@@ -9,8 +9,10 @@
 //! transactions up to the target, the base's own skipped by GTID auto-skip) or on the time
 //! side by `--stop-datetime`.
 
+mod prune;
 mod scan;
 
+pub use prune::prunable;
 pub use scan::{BinlogScan, ScanError, scan_events};
 
 use serde::{Deserialize, Serialize};

@@ -154,6 +154,11 @@ pub fn archiver_deployment(
         &url,
         "--interval",
         &interval.to_string(),
+        // Close the current log every interval it holds writes: the archive is then at
+        // most one interval behind (the reference waited for max_binlog_size).
+        "--rotate",
+        // Hourly, delete the archived logs every complete backup in the repository holds.
+        "--prune",
         "--user-file",
         &format!("{creds}/username"),
         "--password-file",

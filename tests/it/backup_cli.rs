@@ -1074,3 +1074,129 @@ fn a_slow_query_is_stopped_at_its_limit(repo: &Repo, id: &str, target: &MysqlIns
     assert!(took < Duration::from_secs(5), "{took:?}: {report}");
     assert_eq!(record(repo, "v-slow")["reason"], "SanityCheckTimeout");
 }
+
+/// The archived logs' index names (`binlog.000003`) in a file repository.
+fn archived_names(repo: &Repo) -> Vec<String> {
+    let mut names: Vec<String> = walk_if(&repo.dir.clone().expect("a file repository"))
+        .into_iter()
+        .filter(|p| p.components().any(|c| c.as_os_str() == "binlogs"))
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .filter_map(|p| Some(p.file_stem()?.to_str()?.to_owned()))
+        .collect();
+    names.sort();
+    names
+}
+
+/// Binary-log pruning: `binlog archive --prune` deletes the archived logs every complete
+/// backup holds, never the newest; the next pass does not archive them again; a restore
+/// from the kept backup to a later time still has every log it needs; and `backup prune`
+/// reports the logs it pruned after deleting backups.
+#[test]
+fn backup_cli_binlog_prune_keeps_what_a_kept_backup_needs() {
+    let cluster = MysqlCluster::start(2).expect("mysql");
+    let (source, target) = (cluster.get(0).expect("0"), cluster.get(1).expect("1"));
+    let repo = file_repo();
+    let (mysqlbinlog, mysql) = (
+        dep_tool("mysqlbinlog").display().to_string(),
+        dep_tool("mysql").display().to_string(),
+    );
+    let address = source.address();
+    let archive = |extra: &[&str]| {
+        let mut args = vec!["binlog", "archive", "--source", &address, "--to", &repo.url];
+        args.extend([
+            "--once",
+            "--rotate",
+            "--mysqlbinlog",
+            &mysqlbinlog,
+            "--mysql",
+            &mysql,
+        ]);
+        args.extend(extra);
+        ok_json(&bloodraven(&repo, &args))
+    };
+    source
+        .sql("CREATE DATABASE ledger; CREATE TABLE ledger.entries (id INT PRIMARY KEY);")
+        .expect("schema");
+    source
+        .sql("INSERT INTO ledger.entries VALUES (1)")
+        .expect("insert");
+    archive(&[]);
+    source
+        .sql("INSERT INTO ledger.entries VALUES (2)")
+        .expect("insert");
+    archive(&[]);
+    let before = archived_names(&repo);
+    assert!(before.len() >= 2, "{before:?}");
+
+    // A backup now holds everything archived so far; one more write, archived, pruning.
+    let id = create(&repo, source, &[])["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    source
+        .sql("INSERT INTO ledger.entries VALUES (3)")
+        .expect("insert");
+    archive(&["--prune"]);
+    let after = archived_names(&repo);
+    assert_eq!(
+        after.len(),
+        1,
+        "only the newest log stays: {before:?} -> {after:?}"
+    );
+    assert!(
+        !before.contains(&after[0]),
+        "the newest is the log after the backup"
+    );
+    // Nothing pruned comes back: the next pass resumes after the newest archived log.
+    assert_eq!(archive(&[]), serde_json::json!([]));
+    assert_eq!(archived_names(&repo), after);
+
+    // The kept backup restores to a later time with what is left: every row.
+    let later = source
+        .sql("SELECT DATE_FORMAT(UTC_TIMESTAMP() + INTERVAL 1 HOUR, '%Y-%m-%d %H:%i:%S')")
+        .expect("time")
+        .trim()
+        .to_owned();
+    ok_json(&restore(&repo, &id, target, &["--until-time", &later]));
+    assert_eq!(
+        target
+            .sql("SELECT GROUP_CONCAT(id ORDER BY id) FROM ledger.entries")
+            .expect("ids")
+            .trim(),
+        "1,2,3"
+    );
+
+    // `backup prune` prunes the archive after the backups: a second backup holds the
+    // fourth write, the first is deleted (one kept), and the log holding the third write
+    // goes; the fourth's, the newest, stays.
+    source
+        .sql("INSERT INTO ledger.entries VALUES (4)")
+        .expect("insert");
+    archive(&[]);
+    // Backups are ordered by their finish time, kept to the second.
+    std::thread::sleep(Duration::from_millis(1100));
+    create(&repo, source, &[]);
+    let pruned = ok_json(&bloodraven(
+        &repo,
+        &[
+            "backup",
+            "prune",
+            "--from",
+            &repo.url,
+            "--count",
+            "1",
+            "--max-age-days",
+            "0",
+            "--min-keep",
+            "1",
+        ],
+    ));
+    assert_eq!(pruned["deleted"], serde_json::json!([id]), "{pruned}");
+    let logs = pruned["prunedBinlogs"].as_array().expect("prunedBinlogs");
+    assert_eq!(logs.len(), 1, "{pruned}");
+    assert!(
+        logs[0].as_str().is_some_and(|l| l.ends_with(&after[0])),
+        "{pruned}"
+    );
+    assert_eq!(archived_names(&repo).len(), 1);
+}

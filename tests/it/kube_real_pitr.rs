@@ -253,8 +253,11 @@ async fn the_archiver_archives_and_the_status_shows_it(fixture: &Fixture) -> Tes
                 .replace("/usr/bin/mysql", &mysql.display().to_string())
         })
         .collect();
-    // One pass, closing the current log first, instead of running forever.
-    local.extend(["--once".to_owned(), "--rotate".to_owned()]);
+    // The archiver closes the current log every pass and prunes what every backup holds.
+    assert!(local.iter().any(|a| a == "--rotate"), "{local:?}");
+    assert!(local.iter().any(|a| a == "--prune"), "{local:?}");
+    // One pass instead of running forever.
+    local.push("--once".to_owned());
     let output = Command::new(BIN)
         .args(&local)
         .env("RUST_LOG", "warn")

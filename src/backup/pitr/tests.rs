@@ -221,3 +221,72 @@ proptest! {
         let _ = scan_events(file.as_slice());
     }
 }
+
+fn pruned_names(archive: &[ArchivedBinlog], kept: &[GtidSet]) -> Vec<String> {
+    let mut names: Vec<String> = prunable(archive, kept)
+        .into_iter()
+        .map(|l| l.name.clone())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn only_logs_every_kept_backup_holds_are_pruned_and_never_the_newest() {
+    let archive = archive();
+    assert!(
+        pruned_names(&archive, &[]).is_empty(),
+        "no backup, no pruning"
+    );
+    assert_eq!(
+        pruned_names(&archive, &[set("1-250")]),
+        ["binlog.000001", "binlog.000002"]
+    );
+    assert_eq!(
+        pruned_names(&archive, &[set("1-250"), set("1-150")]),
+        ["binlog.000001"],
+        "the oldest kept backup decides"
+    );
+    assert_eq!(
+        pruned_names(&archive, &[set("1-400")]),
+        ["binlog.000001", "binlog.000002", "binlog.000003"],
+        "the newest log stays: the archiver resumes after it"
+    );
+    // A backup of another server holds none of these: nothing goes.
+    let other = GtidSet::parse("aaaaaaaa-71ca-11e1-9e33-c80aa9429562:1-1000").expect("gtid");
+    assert!(pruned_names(&archive, &[set("1-400"), other]).is_empty());
+    // Only a prefix: a covered log after an uncovered one stays (no hole).
+    let mut holed = archive.clone();
+    holed[2].gtids = set("1-10"); // log 3, covered by 1-100
+    assert_eq!(pruned_names(&holed, &[set("1-50")]), Vec::<String>::new());
+}
+
+proptest! {
+    /// Whatever the kept backups, pruning changes no restore from any of them: the replay
+    /// to the newest archived transaction plans the same logs over the pruned archive.
+    #[test]
+    fn pruning_never_changes_a_restore_from_a_kept_backup(
+        cuts in proptest::collection::vec(1u32..400, 1..4),
+    ) {
+        let archive = archive();
+        let kept: Vec<GtidSet> = cuts.iter().map(|c| set(&format!("1-{c}"))).collect();
+        let pruned = pruned_names(&archive, &kept);
+        let rest: Vec<ArchivedBinlog> = archive
+            .iter()
+            .filter(|l| !pruned.contains(&l.name))
+            .cloned()
+            .collect();
+        for base in &kept {
+            let whole = plan_replay(base, &archive, &RecoveryTarget::Latest, Timestamp::from_millis(0));
+            let after = plan_replay(base, &rest, &RecoveryTarget::Latest, Timestamp::from_millis(0));
+            match (whole, after) {
+                (Ok(a), Ok(b)) => prop_assert_eq!(names(&a), names(&b)),
+                (a, b) => prop_assert!(a.is_err() == b.is_err(), "{:?} / {:?}", a, b),
+            }
+        }
+        for log in archive.iter().filter(|l| pruned.contains(&l.name)) {
+            prop_assert!(kept.iter().all(|k| k.contains(&log.gtids)));
+        }
+        prop_assert!(!pruned.contains(&"binlog.000004".to_owned()));
+    }
+}

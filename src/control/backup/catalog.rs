@@ -96,6 +96,10 @@ impl Categorized for CatalogError {
 pub struct PruneOutcome {
     pub deleted: Vec<String>,
     pub kept: Vec<String>,
+    /// Archived binary logs pruned after the backups (`<server uuid>/<name>`): those every
+    /// kept complete backup holds.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pruned_binlogs: Vec<String>,
 }
 
 /// The backups in one repository.
@@ -233,7 +237,11 @@ impl Catalog {
             self.delete(&deletion.id).await?;
             deleted.push(deletion.id);
         }
-        Ok(PruneOutcome { deleted, kept })
+        Ok(PruneOutcome {
+            deleted,
+            kept,
+            pruned_binlogs: Vec::new(),
+        })
     }
 
     /// Deletes backup `id`: the manifest first, so a delete cut short leaves a backup

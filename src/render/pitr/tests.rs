@@ -57,6 +57,8 @@ fn the_archiver_follows_the_writer_service_into_the_pitr_profile() {
     );
     assert_eq!(after(&a, "--to"), Some("s3://db-backups/orders"));
     assert_eq!(after(&a, "--interval"), Some("300"));
+    assert!(a.iter().any(|x| x == "--rotate"), "{a:?}");
+    assert!(a.iter().any(|x| x == "--prune"), "{a:?}");
     assert_eq!(
         after(&a, "--encrypt-passphrase-file"),
         Some("/run/bloodraven/backup-key/passphrase")

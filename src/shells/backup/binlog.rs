@@ -21,7 +21,7 @@ use super::keys;
 use crate::adapters::mysql::{BackupServer, BinaryLog, MysqlTools};
 use crate::backup::codec::Codec;
 use crate::backup::manifest::{EncryptionParams, MAX_MANIFEST_BYTES};
-use crate::backup::pitr::{ArchivedBinlog, BINLOGS_DIR, ReplayPlan, scan_events};
+use crate::backup::pitr::{ArchivedBinlog, BINLOGS_DIR, ReplayPlan, prunable, scan_events};
 use crate::ports::artifacts::{BlobStore, StoredArtifact};
 
 /// Each archived log is stored in parts of this size, so memory stays bounded whatever
@@ -54,6 +54,14 @@ pub struct ArchiveArgs {
     /// (max_binlog_size, a restart).
     #[arg(long)]
     pub rotate: bool,
+    /// After a pass, at most every --prune-interval seconds, delete the archived logs that
+    /// every complete backup in the repository holds (no restore from a kept backup needs
+    /// them; see `docs/backup.md`). With --once, after the one pass.
+    #[arg(long)]
+    pub prune: bool,
+    /// Seconds between two prunes.
+    #[arg(long, default_value_t = 3600, value_name = "SECONDS")]
+    pub prune_interval: u64,
     /// File holding the passphrase to encrypt with (default: $BLOODRAVEN_BACKUP_PASSPHRASE).
     #[arg(long, value_name = "FILE")]
     pub encrypt_passphrase_file: Option<PathBuf>,
@@ -73,7 +81,7 @@ pub(super) async fn archive(args: &ArchiveArgs) -> Result<String, BackupError> {
         args.encrypt_passphrase_file.as_deref(),
         "--encrypt-passphrase-file",
     )?;
-    let archiver = Archiver::new(store, server, args.tools.tools(), secret).await?;
+    let archiver = Archiver::new(Arc::clone(&store), server, args.tools.tools(), secret).await?;
     if args.once {
         let names: Vec<String> = archiver
             .pass(args.rotate)
@@ -81,11 +89,17 @@ pub(super) async fn archive(args: &ArchiveArgs) -> Result<String, BackupError> {
             .into_iter()
             .map(|log| log.name)
             .collect();
+        if args.prune {
+            prune_covered(store, super::now()).await?;
+        }
         return serde_json::to_string_pretty(&names)
             .map_err(|e| BackupError::Runtime(e.to_string()));
     }
     let mut tick = tokio::time::interval(Duration::from_secs(args.interval.max(1)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut prunes = args
+        .prune
+        .then(|| PruneSchedule::every(Duration::from_secs(args.prune_interval.max(1))));
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -99,7 +113,61 @@ pub(super) async fn archive(args: &ArchiveArgs) -> Result<String, BackupError> {
             // Retried on the next tick: the server still has the logs.
             Err(e) => tracing::warn!(error = %e, "binary log archive pass failed; retrying"),
         }
+        if let Some(prunes) = prunes.as_mut() {
+            prunes.prune_if_due(&store).await;
+        }
     }
+}
+
+/// When an archiver loop prunes: at its first pass, then at most once per interval.
+#[derive(Debug)]
+pub struct PruneSchedule {
+    every: Duration,
+    last: Option<tokio::time::Instant>,
+}
+
+impl PruneSchedule {
+    pub fn every(every: Duration) -> Self {
+        Self { every, last: None }
+    }
+
+    /// [`prune_covered`] when due; a failure is logged and retried at the next prune
+    /// (nothing is lost by pruning late).
+    pub async fn prune_if_due(&mut self, store: &Arc<dyn BlobStore>) {
+        if self.last.is_some_and(|at| at.elapsed() < self.every) {
+            return;
+        }
+        self.last = Some(tokio::time::Instant::now());
+        if let Err(e) = prune_covered(Arc::clone(store), super::now()).await {
+            tracing::warn!(error = %e, "pruning the binary-log archive failed; retrying later");
+        }
+    }
+}
+
+/// Prunes the archive against the complete backups the repository holds now
+/// ([`prune_archive`]); the pruned logs as `<server uuid>/<name>`.
+pub async fn prune_covered(
+    store: Arc<dyn BlobStore>,
+    now: crate::failover::Timestamp,
+) -> Result<Vec<String>, BackupError> {
+    use crate::control::backup::{BackupState, Catalog};
+    let entries = Catalog::new(Arc::clone(&store), super::ABANDONED_AFTER)
+        .list(now)
+        .await?;
+    let mut kept = Vec::new();
+    for entry in entries.iter().filter(|e| e.state == BackupState::Complete) {
+        let Some(manifest) = &entry.manifest else {
+            continue;
+        };
+        let set = crate::failover::gtid::GtidSet::parse(&manifest.gtid_executed).map_err(|e| {
+            BackupError::Input(format!(
+                "backup {}: its manifest's GTID set does not parse ({e}): not pruning the archive",
+                entry.id
+            ))
+        })?;
+        kept.push(set);
+    }
+    prune_archive(&*store, &kept).await
 }
 
 /// Archives one server's closed binary logs into one repository.
@@ -175,11 +243,18 @@ impl Archiver {
                 "binary logs were purged before they were archived: point-in-time restores cannot cross this gap; take a new backup and keep logs longer than the archive interval"
             );
         }
+        // Logs are archived in order, so everything up to the newest archived log is done
+        // (or pruned since: see `prune_archive`, which always keeps the newest).
+        let newest_archived = archived.iter().filter_map(|name| log_sequence(name)).max();
         let mut done = Vec::new();
         // Every log but the newest is closed; the next log's Previous_gtids bounds it.
         for pair in logs.windows(2) {
             let (log, next) = (&pair[0], &pair[1]);
-            if archived.contains(&log.name) {
+            if archived.contains(&log.name)
+                || newest_archived.is_some_and(|newest| {
+                    log_sequence(&log.name).is_some_and(|sequence| sequence <= newest)
+                })
+            {
                 continue;
             }
             let previous = self
@@ -304,17 +379,49 @@ impl Archiver {
     }
 }
 
+/// A log's sequence number, from its name's numeric extension (`binlog.000042`: 42).
+fn log_sequence(name: &str) -> Option<u64> {
+    name.rsplit_once('.')?.1.parse().ok()
+}
+
 /// The newest archived log and the server's oldest kept log when logs between them are
 /// gone: purged by the server before the archiver took them.
 fn purged_gap(archived: &HashSet<String>, logs: &[BinaryLog]) -> Option<(String, String)> {
-    let sequence = |name: &str| name.rsplit_once('.')?.1.parse::<u64>().ok();
     let newest = archived
         .iter()
-        .filter_map(|name| Some((sequence(name)?, name)))
+        .filter_map(|name| Some((log_sequence(name)?, name)))
         .max()?;
     let oldest = logs.first()?;
-    let oldest_sequence = sequence(&oldest.name)?;
+    let oldest_sequence = log_sequence(&oldest.name)?;
     (newest.0 + 1 < oldest_sequence).then(|| (newest.1.clone(), oldest.name.clone()))
+}
+
+/// Deletes the archived logs no kept backup needs ([`prunable`]: every GTID of the log in
+/// every one of `kept`, the kept complete backups' GTID sets), over every server's archive;
+/// their names. Each log's parts go first and its index last, so a prune cut short leaves
+/// an index the next prune deletes again, never parts nobody lists.
+pub async fn prune_archive(
+    store: &dyn BlobStore,
+    kept: &[crate::failover::gtid::GtidSet],
+) -> Result<Vec<String>, BackupError> {
+    let mut pruned = Vec::new();
+    if kept.is_empty() {
+        return Ok(pruned);
+    }
+    for uuid in store.list_dirs(BINLOGS_DIR).await? {
+        let archive = archived_logs(store, &uuid).await?;
+        for log in prunable(&archive, kept) {
+            for part in &log.parts {
+                store.delete(&part.key).await?;
+            }
+            store
+                .delete(&format!("{BINLOGS_DIR}/{uuid}/{}.json", log.name))
+                .await?;
+            tracing::info!(name = %log.name, server = %uuid, gtids = %log.gtids, "pruned archived binary log: every kept backup holds it");
+            pruned.push(format!("{uuid}/{}", log.name));
+        }
+    }
+    Ok(pruned)
 }
 
 /// Every archived log of server `uuid`.

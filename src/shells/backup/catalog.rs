@@ -80,9 +80,14 @@ pub(super) async fn prune(args: &PruneArgs, now: Timestamp) -> Result<String, Ba
         PruneOutcome {
             deleted: plan.delete.iter().map(|d| d.id.clone()).collect(),
             kept: plan.keep.iter().map(|k| k.id.clone()).collect(),
+            pruned_binlogs: Vec::new(),
         }
     } else {
-        catalog.prune(policy, now).await?
+        let mut outcome = catalog.prune(policy, now).await?;
+        // Then the archive, against the backups that are left.
+        outcome.pruned_binlogs =
+            super::binlog::prune_covered(args.s3.open(&args.from)?, now).await?;
+        outcome
     };
     serde_json::to_string_pretty(&outcome).map_err(|e| BackupError::Runtime(e.to_string()))
 }

@@ -19,7 +19,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::Subcommand;
 
-pub use binlog::{ArchiveSummary, Archiver, BinlogCommand, archive_summary};
+pub use binlog::{
+    ArchiveSummary, Archiver, BinlogCommand, PruneSchedule, archive_summary, prune_covered,
+};
 pub use catalog::ABANDONED_AFTER;
 pub use create::{BackupRequest, report, take_backup};
 pub use error::BackupError;

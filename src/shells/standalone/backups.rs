@@ -17,7 +17,7 @@ use crate::control::backup::Catalog;
 use crate::error::Categorized as _;
 use crate::ports::artifacts::BlobStore;
 use crate::shells::backup::{
-    ABANDONED_AFTER, Archiver, BackupError, BackupRequest, report, take_backup,
+    ABANDONED_AFTER, Archiver, BackupError, BackupRequest, PruneSchedule, report, take_backup,
 };
 use crate::telemetry::backup::{BackupMetrics, RunKind, STANDALONE_PROFILE};
 
@@ -175,6 +175,9 @@ pub async fn run_archiver(
             }
         };
     let mut archiver: Option<Archiver> = None;
+    let mut prunes = config
+        .prune
+        .then(|| PruneSchedule::every(Duration::from_secs(3600)));
     let mut tick = tokio::time::interval(config.interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -242,6 +245,9 @@ pub async fn run_archiver(
             }
         }
         archiver = Some(current);
+        if let Some(prunes) = prunes.as_mut() {
+            prunes.prune_if_due(&store).await;
+        }
     }
 }
 

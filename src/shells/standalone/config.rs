@@ -34,6 +34,7 @@
 //! binlogArchive:            # optional: the PITR archiver, following the active primary
 //!   interval: 60s
 //!   rotate: false           # true: close the current log each pass (archive ≤ 1 interval behind)
+//!   prune: false            # true: hourly, delete archived logs every complete backup in that repository holds
 //!   mysqlbinlog: /usr/bin/mysqlbinlog
 //! ```
 //!
@@ -145,6 +146,10 @@ struct RawArchive {
     /// the server closes them).
     #[serde(default)]
     rotate: bool,
+    /// Hourly, delete the archived logs every complete backup in the archive's repository
+    /// holds (default false).
+    #[serde(default)]
+    prune: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -273,6 +278,7 @@ pub struct ArchiveConfig {
     pub repository: String,
     pub interval: Duration,
     pub rotate: bool,
+    pub prune: bool,
     pub tools: crate::adapters::mysql::MysqlTools,
 }
 
@@ -613,6 +619,7 @@ impl Builder<'_> {
             repository,
             interval,
             rotate: raw.rotate,
+            prune: raw.prune,
             tools: crate::adapters::mysql::MysqlTools {
                 mysqlbinlog: tool(&raw.mysqlbinlog, "mysqlbinlog"),
                 mysql: tool(&raw.mysql, "mysql"),
@@ -744,7 +751,7 @@ hook: {command: [/bin/true], timeout: 3s}
         std::fs::write(dir.path().join("repl.pw"), "s3cret\n").expect("write");
         std::fs::write(dir.path().join("backup.pass"), "phrase\n").expect("write");
         let text = format!(
-            "{GOOD}backup:\n  repository: file://backups\n  every: 1h\n  passphraseFile: backup.pass\n  retention: {{count: 3}}\nbinlogArchive: {{rotate: true}}\n"
+            "{GOOD}backup:\n  repository: file://backups\n  every: 1h\n  passphraseFile: backup.pass\n  retention: {{count: 3}}\nbinlogArchive: {{rotate: true, prune: true}}\n"
         );
         let config = parse("group.yaml", &text, dir.path()).expect("parses");
         let backup = config.backup.expect("backup");
@@ -762,6 +769,7 @@ hook: {command: [/bin/true], timeout: 3s}
         );
         assert_eq!(archive.interval, Duration::from_secs(60));
         assert!(archive.rotate);
+        assert!(archive.prune);
     }
 
     #[test]
