@@ -2,7 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{PodSecurityContext, SecurityContext};
+use k8s_openapi::api::core::v1::{
+    PodSecurityContext, PodSpec, SecretVolumeSource, SecurityContext,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
@@ -424,6 +426,17 @@ fn pod_of(objects: &DesiredObjects, index: usize) -> k8s_openapi::api::core::v1:
         .unwrap()
 }
 
+/// The pod's sidecar token volume.
+fn sidecar_token_volume(pod: &PodSpec) -> SecretVolumeSource {
+    pod.volumes
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|v| v.name == "sidecar-token")
+        .and_then(|v| v.secret.clone())
+        .unwrap()
+}
+
 /// Parses a rendered sidecar config as the sidecar would. Its password comes from the
 /// container's environment, which a unit test cannot set (no `unsafe`): any variable that
 /// is always set stands in for it.
@@ -494,14 +507,7 @@ fn the_sidecar_trusts_only_the_operators_ca_mounted_from_the_token_secret() {
             "/var/run/bloodraven/sidecar/operator-ca.crt"
         ))
     );
-    let token = pod
-        .volumes
-        .as_ref()
-        .unwrap()
-        .iter()
-        .find(|v| v.name == "sidecar-token")
-        .and_then(|v| v.secret.clone())
-        .unwrap();
+    let token = sidecar_token_volume(&pod);
     let items: Vec<(&str, &str)> = token
         .items
         .as_ref()
@@ -562,14 +568,7 @@ fn every_site_pod_runs_a_restricted_sidecar_with_its_token_and_peers() {
         password.name, "orders-mysql",
         "the operator Secret, as the init container"
     );
-    let token = pod
-        .volumes
-        .as_ref()
-        .unwrap()
-        .iter()
-        .find(|v| v.name == "sidecar-token")
-        .and_then(|v| v.secret.clone())
-        .unwrap();
+    let token = sidecar_token_volume(&pod);
     assert_eq!(
         token.secret_name.as_deref(),
         Some("mysql-orders-sidecar-token")

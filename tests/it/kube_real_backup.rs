@@ -44,8 +44,6 @@ async fn add_backup_spec(fixture: &Fixture, s3: &SeaweedS3) -> TestResult {
             }))?,
         )
         .await?;
-    let groups: Api<bloodraven::api::MysqlFailoverGroup> =
-        Api::namespaced(fixture.client().clone(), fixture.namespace());
     let backup = json!({
         "maxLagSecondsForSource": 300,
         "profiles": [{
@@ -58,13 +56,7 @@ async fn add_backup_spec(fixture: &Fixture, s3: &SeaweedS3) -> TestResult {
         "schedules": [{"name": "nightly", "profileName": "offsite", "schedule": "30 2 * * *",
                        "timeZone": "Europe/Berlin"}]
     });
-    groups
-        .patch(
-            GROUP,
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"backup": backup}})),
-        )
-        .await?;
+    fixture.patch_spec(json!({"backup": backup})).await?;
     Ok(())
 }
 
@@ -476,14 +468,8 @@ async fn a_removed_schedule_takes_its_cron_job(
     crons: &Api<CronJob>,
 ) -> TestResult {
     // A schedule removed from the spec takes its CronJob with it.
-    let groups: Api<bloodraven::api::MysqlFailoverGroup> =
-        Api::namespaced(fixture.client().clone(), fixture.namespace());
-    groups
-        .patch(
-            GROUP,
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"backup": {"schedules": []}}})),
-        )
+    fixture
+        .patch_spec(json!({"backup": {"schedules": []}}))
         .await?;
     wait_for("the CronJob to go", Duration::from_secs(30), async || {
         Ok(crons
@@ -734,16 +720,8 @@ async fn a_missed_minimum_fails_the_verification(
 }
 
 async fn patch_restore_in_place(fixture: &Fixture, confirm: &str, backup: &str) -> TestResult {
-    let groups: Api<bloodraven::api::MysqlFailoverGroup> =
-        Api::namespaced(fixture.client().clone(), fixture.namespace());
     let spec = json!({"confirm": confirm, "source": {"mysqlBackupRef": {"name": backup}}});
-    groups
-        .patch(
-            GROUP,
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"restoreInPlace": spec}})),
-        )
-        .await?;
+    fixture.patch_spec(json!({"restoreInPlace": spec})).await?;
     Ok(())
 }
 
@@ -898,15 +876,9 @@ async fn replayed_and_bad_tokens_run_nothing(fixture: &Fixture, token: &str) -> 
 /// Job (run for real) refuses before writing anything, and the one-shot restore ends
 /// Failed with the Job's reason, never to run again.
 async fn init_from_backup_refuses_a_primary_that_holds_data(fixture: &Fixture) -> TestResult {
-    let groups: Api<bloodraven::api::MysqlFailoverGroup> =
-        Api::namespaced(fixture.client().clone(), fixture.namespace());
-    groups
-        .patch(
-            GROUP,
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"initFromBackup": {
-                "source": {"mysqlBackupRef": {"name": "orders-manual-1"}}}}})),
-        )
+    fixture
+        .patch_spec(json!({"initFromBackup": {
+                "source": {"mysqlBackupRef": {"name": "orders-manual-1"}}}}))
         .await?;
     let running = fixture
         .wait_group("restore Running", Duration::from_secs(60), |g| {
@@ -973,12 +945,8 @@ async fn a_failed_scheduled_backup_is_retried_until_its_attempts_run_out(
     let groups: Api<bloodraven::api::MysqlFailoverGroup> =
         Api::namespaced(fixture.client().clone(), fixture.namespace());
     let retry = json!({"maxAttempts": 2, "initialBackoffSeconds": 1, "maxBackoffSeconds": 5});
-    groups
-        .patch(
-            GROUP,
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"backup": {"retry": retry}}})),
-        )
+    fixture
+        .patch_spec(json!({"backup": {"retry": retry}}))
         .await?;
     create_backup(
         fixture,
@@ -1086,12 +1054,8 @@ async fn retention_and_cleanup_follow_the_objects(fixture: &Fixture, s3: &Seawee
     let group = groups.get(GROUP).await?;
     let mut profiles = serde_json::to_value(&group.spec.backup.as_ref().ok_or("backup")?.profiles)?;
     profiles[0]["retentionPolicy"] = json!({"count": 1, "minKeep": 1, "maxFailedKeep": 0});
-    groups
-        .patch(
-            GROUP,
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"backup": {"profiles": profiles}}})),
-        )
+    fixture
+        .patch_spec(json!({"backup": {"profiles": profiles}}))
         .await?;
     wait_for(
         "failed backups pruned",

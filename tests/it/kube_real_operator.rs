@@ -444,6 +444,19 @@ impl Fixture {
             .and_then(|s| s.holder_identity))
     }
 
+    /// Merges `spec` into the group's spec.
+    pub(crate) async fn patch_spec(&self, spec: Value) -> TestResult {
+        let groups: Api<MysqlFailoverGroup> = Api::namespaced(self.client.clone(), &self.namespace);
+        groups
+            .patch(
+                GROUP,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": spec})),
+            )
+            .await?;
+        Ok(())
+    }
+
     pub(crate) async fn annotate(&self, key: &str, value: &str) -> TestResult {
         let groups: Api<MysqlFailoverGroup> = Api::namespaced(self.client.clone(), &self.namespace);
         groups

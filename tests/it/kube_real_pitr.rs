@@ -13,7 +13,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use bloodraven::api::{MysqlBackup, MysqlBackupVerification, MysqlFailoverGroup};
+use bloodraven::api::{MysqlBackup, MysqlBackupVerification};
 use bloodraven::render::tools::{COPIED_BINARY, COPY_CONTAINER};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
@@ -133,25 +133,12 @@ async fn add_backup_spec(fixture: &Fixture, s3: &SeaweedS3) -> TestResult {
             "bucket": "backups", "prefix": "orders", "region": "us-east-1",
             "endpointURL": s3.endpoint(), "credentialsSecret": "orders-s3"}}
     }]});
-    patch_spec(fixture, json!({"backup": backup})).await
-}
-
-async fn patch_spec(fixture: &Fixture, spec: Value) -> TestResult {
-    let groups: Api<MysqlFailoverGroup> =
-        Api::namespaced(fixture.client().clone(), fixture.namespace());
-    groups
-        .patch(
-            GROUP,
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": spec})),
-        )
-        .await?;
-    Ok(())
+    fixture.patch_spec(json!({"backup": backup})).await
 }
 
 async fn set_pitr(fixture: &Fixture, enabled: bool) -> TestResult {
     let pitr = json!({"enabled": enabled, "profileName": "offsite", "archivePollInterval": "5s"});
-    patch_spec(fixture, json!({"backup": {"pitr": pitr}})).await
+    fixture.patch_spec(json!({"backup": {"pitr": pitr}})).await
 }
 
 /// `restoreInPlace` of a backup in the PITR profile's repository, to a plain UTC time.
@@ -160,7 +147,7 @@ async fn patch_restore_in_place(fixture: &Fixture, confirm: &str, s3: &SeaweedS3
         "region": "us-east-1", "endpointURL": s3.endpoint(), "credentialsSecret": "orders-s3"}});
     let restore = json!({"confirm": confirm, "source": source,
         "pointInTime": {"stopDatetime": "2026-12-01 10:30:00"}});
-    patch_spec(fixture, json!({"restoreInPlace": restore})).await
+    fixture.patch_spec(json!({"restoreInPlace": restore})).await
 }
 
 fn rfc3339_now() -> String {

@@ -22,7 +22,7 @@ use bloodraven::api::annotations::SIDECAR;
 use bloodraven::render::names;
 use k8s_openapi::api::core::v1::{Event, Secret};
 use kube::Api;
-use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use kube::api::{ListParams, PostParams};
 use serde_json::{Value, json};
 
 use crate::failover_common::{TestResult, accepts_writes};
@@ -189,14 +189,8 @@ async fn group_tls(fixture: &Fixture, dir: &Path) -> TestResult<(std::path::Path
             }))?,
         )
         .await?;
-    let groups: Api<bloodraven::api::MysqlFailoverGroup> =
-        Api::namespaced(fixture.client().clone(), fixture.namespace());
-    groups
-        .patch(
-            GROUP,
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"tls": {"issuerRef": {"name": "group-ca"}}}})),
-        )
+    fixture
+        .patch_spec(json!({"tls": {"issuerRef": {"name": "group-ca"}}}))
         .await?;
     let ca = std::fs::read(tls.join("ca.crt"))?;
     Ok((tls, ca))
