@@ -172,6 +172,12 @@ pub fn backup_job(input: &BackupJobInput<'_>) -> Result<Job, RenderError> {
     .collect();
     if let Some(dump) = &profile.dump {
         args.extend(["--threads".to_owned(), dump.threads.max(1).to_string()]);
+        for schema in &dump.include_schemas {
+            args.extend(["--include-schema".to_owned(), schema.clone()]);
+        }
+        for schema in &dump.exclude_schemas {
+            args.extend(["--exclude-schema".to_owned(), schema.clone()]);
+        }
     }
     let (volumes, mounts) = job_volumes_for(&owner, &spec, profile, &mut args, JobPurpose::Backup)?;
     let labels = job_labels(owner.name, &id);

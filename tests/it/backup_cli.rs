@@ -1200,3 +1200,107 @@ fn backup_cli_binlog_prune_keeps_what_a_kept_backup_needs() {
     );
     assert_eq!(archived_names(&repo).len(), 1);
 }
+
+/// A profile's `dump.includeSchemas`/`excludeSchemas`: the dump takes exactly the schemas
+/// they leave, a restore brings back only those, a name the server lacks fails the backup
+/// saying which, and a clone (the whole instance) refuses a filter.
+#[test]
+fn backup_cli_schema_filters_take_only_the_named_schemas() {
+    let cluster = MysqlCluster::start(2).expect("mysql");
+    let (source, target) = (cluster.get(0).expect("0"), cluster.get(1).expect("1"));
+    source
+        .sql(
+            "CREATE DATABASE tenant_a; CREATE TABLE tenant_a.t (id INT PRIMARY KEY); \
+             INSERT INTO tenant_a.t VALUES (1), (2); \
+             CREATE DATABASE tenant_b; CREATE TABLE tenant_b.t (id INT PRIMARY KEY); \
+             INSERT INTO tenant_b.t VALUES (3); \
+             CREATE DATABASE scratch; CREATE TABLE scratch.t (id INT PRIMARY KEY);",
+        )
+        .expect("schemas");
+    let repo = file_repo();
+    let taken = create(
+        &repo,
+        source,
+        &[
+            "--include-schema",
+            "tenant_a",
+            "--include-schema",
+            "scratch",
+            "--exclude-schema",
+            "scratch",
+        ],
+    );
+    let id = taken["id"].as_str().expect("id").to_owned();
+    ok_json(&restore(&repo, &id, target, &[]));
+    assert_eq!(
+        target
+            .sql(
+                "SELECT GROUP_CONCAT(SCHEMA_NAME ORDER BY SCHEMA_NAME) FROM information_schema.SCHEMATA \
+                 WHERE SCHEMA_NAME NOT IN ('mysql', 'sys', 'information_schema', 'performance_schema')"
+            )
+            .expect("schemas")
+            .trim(),
+        "tenant_a"
+    );
+    assert_eq!(
+        target
+            .sql("SELECT COUNT(*) FROM tenant_a.t")
+            .expect("rows")
+            .trim(),
+        "2"
+    );
+
+    // A typo is an error naming it, and no complete backup is left behind.
+    let address = source.address();
+    let typo = bloodraven(
+        &repo,
+        &[
+            "backup",
+            "create",
+            "--source",
+            &address,
+            "--to",
+            &repo.url,
+            "--include-schema",
+            "tenant_c",
+        ],
+    );
+    assert!(!typo.status.success());
+    assert!(
+        output_text(&typo).contains("tenant_c"),
+        "{}",
+        output_text(&typo)
+    );
+    let clone = bloodraven(
+        &repo,
+        &[
+            "backup",
+            "create",
+            "--source",
+            &address,
+            "--to",
+            &repo.url,
+            "--method",
+            "clone",
+            "--include-schema",
+            "tenant_a",
+        ],
+    );
+    assert!(!clone.status.success());
+    assert!(
+        output_text(&clone).contains("logical method"),
+        "{}",
+        output_text(&clone)
+    );
+    let listed = ok_json(&bloodraven(
+        &repo,
+        &["backup", "list", "--from", &repo.url, "--format", "json"],
+    ));
+    let complete: Vec<&Value> = listed
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter(|b| b["state"] == "complete")
+        .collect();
+    assert_eq!(complete.len(), 1, "{listed}");
+}

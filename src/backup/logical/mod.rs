@@ -10,15 +10,18 @@
 //!   field and line options);
 //! - [`plan`]: primary-key range splitting and artifact keys;
 //! - [`ddl`]: secondary indexes deferred until the data is loaded;
+//! - [`filter`]: which user schemas a dump takes;
 //! - [`sql`]: identifier quoting, the per-column SELECT expressions and the `LOAD DATA`
 //!   statement that undoes them.
 
 pub mod codec;
 pub mod ddl;
+pub mod filter;
 pub mod model;
 pub mod plan;
 pub mod sql;
 
+pub use filter::SchemaFilter;
 pub use model::table_checksum;
 pub use model::{
     ChunkDump, ColumnEncoding, ColumnSpec, DdlObject, LOGICAL_FORMAT_VERSION, LogicalDump,

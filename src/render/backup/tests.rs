@@ -278,3 +278,31 @@ fn a_group_without_backups_has_no_cron_jobs() {
     group.spec.backup = None;
     assert!(schedule_cron_jobs(&group, "img", "sa").unwrap().is_empty());
 }
+
+#[test]
+fn the_profiles_schema_filters_reach_the_dump() {
+    let mut group = group();
+    let dump = group.spec.backup.as_mut().expect("backup").profiles[0]
+        .dump
+        .as_mut()
+        .expect("dump");
+    dump.include_schemas = vec!["shop".to_owned(), "billing".to_owned()];
+    dump.exclude_schemas = vec!["billing".to_owned()];
+    let backup = backup("orders-manual-1", "5e0d1c2b-aaaa-bbbb-cccc-ddddeeeeffff");
+    let args = args(&job_for(&group, &backup, "offsite"));
+    let values = |flag: &str| -> Vec<&str> {
+        args.windows(2)
+            .filter(|w| w[0] == flag)
+            .map(|w| w[1].as_str())
+            .collect()
+    };
+    assert_eq!(values("--include-schema"), ["shop", "billing"]);
+    assert_eq!(values("--exclude-schema"), ["billing"]);
+    let plain = args_of_default();
+    assert!(!plain.iter().any(|a| a.ends_with("-schema")), "{plain:?}");
+}
+
+fn args_of_default() -> Vec<String> {
+    let backup = backup("orders-manual-1", "5e0d1c2b-aaaa-bbbb-cccc-ddddeeeeffff");
+    args(&job_for(&group(), &backup, "offsite"))
+}

@@ -19,6 +19,7 @@ use super::inputs::{MysqlLogin, S3Flags, Scratch, passphrase};
 use super::physical;
 use super::{keys, now};
 use crate::adapters::mysql::{BackupServer, ClientTls, Credentials, DumpOptions, LogicalEndpoint};
+use crate::backup::logical::SchemaFilter;
 use crate::backup::manifest::{
     CONTENTS_FILE, Contents, FAILED_FILE, FORMAT, Failed, MANIFEST_FILE, Manifest, Method,
     PhysicalArchive, STARTED_FILE, Started, backup_key, is_valid_id, new_id,
@@ -60,6 +61,13 @@ pub struct CreateArgs {
     /// reuses the id of the attempt it replaces. An id whose backup is complete is refused.
     #[arg(long, value_name = "ID")]
     pub id: Option<String>,
+    /// Dump only this schema (repeat for more; logical method). A name the server does
+    /// not have is an error.
+    #[arg(long = "include-schema", value_name = "SCHEMA")]
+    pub include_schemas: Vec<String>,
+    /// Leave this schema out (repeat for more; logical method).
+    #[arg(long = "exclude-schema", value_name = "SCHEMA")]
+    pub exclude_schemas: Vec<String>,
     #[command(flatten)]
     pub login: MysqlLogin,
     #[command(flatten)]
@@ -92,6 +100,10 @@ pub(super) async fn create(args: &CreateArgs) -> Result<String, BackupError> {
         threads: args.threads.max(1),
         chunk_bytes: args.chunk_mib.max(1) << 20,
         clone_dir: args.clone_dir.clone(),
+        schemas: SchemaFilter {
+            include: args.include_schemas.clone(),
+            exclude: args.exclude_schemas.clone(),
+        },
         passphrase: passphrase(
             args.encrypt_passphrase_file.as_deref(),
             "--encrypt-passphrase-file",
@@ -114,6 +126,8 @@ pub struct BackupRequest {
     pub threads: usize,
     pub chunk_bytes: u64,
     pub clone_dir: Option<PathBuf>,
+    /// The user schemas a logical dump takes (a clone takes the whole instance).
+    pub schemas: SchemaFilter,
     /// Encrypts when set.
     pub passphrase: Option<Vec<u8>>,
 }
@@ -123,6 +137,12 @@ pub async fn take_backup(
     store: Arc<dyn BlobStore>,
     request: BackupRequest,
 ) -> Result<(Manifest, Contents), BackupError> {
+    if request.method == Method::Clone && !request.schemas.is_everything() {
+        return Err(BackupError::Input(
+            "--include-schema/--exclude-schema need the logical method: a clone copies the whole instance"
+                .to_owned(),
+        ));
+    }
     let started = now();
     let id = match &request.id {
         Some(id) => claim_id(&*store, id).await?,
@@ -179,6 +199,7 @@ async fn run_backup(
                 let options = DumpOptions {
                     threads: request.threads.max(1),
                     chunk_bytes: request.chunk_bytes.max(1),
+                    schemas: request.schemas.clone(),
                     ..DumpOptions::default()
                 };
                 let dump = crate::adapters::mysql::dump(&endpoint, &sink, &options)

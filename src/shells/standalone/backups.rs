@@ -104,6 +104,7 @@ impl Backups {
             threads: self.config.threads,
             chunk_bytes: 8 << 20,
             clone_dir: None,
+            schemas: crate::backup::logical::SchemaFilter::default(),
             passphrase: self.config.passphrase.clone(),
         };
         let (manifest, contents) = take_backup(self.store.clone(), request).await?;

@@ -8,9 +8,9 @@ use mysql_async::Row;
 
 use super::link::Link;
 use super::{LogicalError, SYSTEM_SCHEMAS};
-use crate::backup::logical::ColumnSpec;
 use crate::backup::logical::plan::DdlKind;
 use crate::backup::logical::sql::{encoding_for, is_generated, is_integer, qualified, quote_ident};
+use crate::backup::logical::{ColumnSpec, SchemaFilter};
 
 /// One user schema as it is at the snapshot.
 pub(super) struct SchemaInfo {
@@ -57,19 +57,27 @@ fn required(row: &Row, index: usize, context: &str, address: &str) -> Result<Str
     })
 }
 
-pub(super) async fn read(link: &mut Link) -> Result<Vec<SchemaInfo>, LogicalError> {
+/// The user schemas `filter` takes, read inside the snapshot.
+pub(super) async fn read(
+    link: &mut Link,
+    filter: &SchemaFilter,
+) -> Result<Vec<SchemaInfo>, LogicalError> {
     let names: Vec<String> = link
         .all(
             "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA ORDER BY SCHEMA_NAME",
             "list schemas",
         )
         .await?;
+    let user: Vec<String> = names
+        .into_iter()
+        .filter(|name| !SYSTEM_SCHEMAS.contains(&name.as_str()))
+        .collect();
+    filter.check(&user).map_err(LogicalError::Options)?;
     let mut schemas = Vec::new();
-    for name in names {
-        if SYSTEM_SCHEMAS.contains(&name.as_str()) {
-            continue;
+    for name in user {
+        if filter.takes(&name) {
+            schemas.push(read_schema(link, name).await?);
         }
-        schemas.push(read_schema(link, name).await?);
     }
     Ok(schemas)
 }

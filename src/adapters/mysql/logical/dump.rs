@@ -81,7 +81,7 @@ pub async fn dump(
         let (gtid_executed, server_version) = snapshot(&mut control, &mut workers).await?;
         tracing::info!(gtid_executed = %gtid_executed, "snapshot taken");
 
-        let schemas = catalog::read(&mut control).await?;
+        let schemas = catalog::read(&mut control, &options.schemas).await?;
         let mut dumps = write_ddl(sink, &schemas, options).await?;
         let (jobs, items) = plan(&mut control, &schemas, options).await?;
         let shared = Shared {

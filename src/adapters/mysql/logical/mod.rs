@@ -70,6 +70,8 @@ pub struct DumpOptions {
     pub lock_wait_timeout: Duration,
     /// Bound on each artifact write (default 10 min).
     pub artifact_timeout: Duration,
+    /// The user schemas taken (default: all).
+    pub schemas: crate::backup::logical::SchemaFilter,
 }
 
 impl Default for DumpOptions {
@@ -80,6 +82,7 @@ impl Default for DumpOptions {
             statement_timeout: Duration::from_secs(300),
             lock_wait_timeout: Duration::from_secs(30),
             artifact_timeout: Duration::from_secs(600),
+            schemas: crate::backup::logical::SchemaFilter::default(),
         }
     }
 }
