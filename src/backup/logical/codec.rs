@@ -26,12 +26,41 @@ pub fn push_field(out: &mut Vec<u8>, value: Option<&[u8]>) {
     out.reserve(rest.len());
     // Most values hold nothing to escape: copy the runs between escapes whole rather than
     // pushing byte by byte (the dump's hottest loop).
-    while let Some(at) = rest.iter().position(|&byte| escape(byte).is_some()) {
+    while let Some(at) = first_escape(rest) {
         out.extend_from_slice(&rest[..at]);
         out.extend_from_slice(escape(rest[at]).unwrap_or_default());
         rest = &rest[at + 1..];
     }
     out.extend_from_slice(rest);
+}
+
+/// The offset of the first byte of `bytes` that [`escape`] rewrites. Eight bytes at a
+/// time: every such byte is below 0x20 or is a backslash, and two word-wide tests (the
+/// classic "has a byte less than n" and "has a zero byte") say whether a word may hold
+/// one. They never miss one; a word they flag is checked byte by byte.
+fn first_escape(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = bytes.chunks_exact(8);
+    let mut offset = 0;
+    for chunk in &mut chunks {
+        // chunks_exact hands out eight bytes; a zero word would only cost a byte scan.
+        let word = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+        let below_space = word.wrapping_sub(ONES * 0x20) & !word & HIGHS;
+        let backslashes = word ^ (ONES * u64::from(b'\\'));
+        let backslash = backslashes.wrapping_sub(ONES) & !backslashes & HIGHS;
+        if below_space | backslash != 0
+            && let Some(at) = chunk.iter().position(|&byte| escape(byte).is_some())
+        {
+            return Some(offset + at);
+        }
+        offset += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&byte| escape(byte).is_some())
+        .map(|at| offset + at)
 }
 
 /// How `byte` is written inside a value, when not as itself.
@@ -229,6 +258,25 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn the_word_scan_finds_what_a_byte_scan_finds(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            prop_assert_eq!(
+                first_escape(&bytes),
+                bytes.iter().position(|&b| escape(b).is_some())
+            );
+        }
+
+        #[test]
+        fn the_word_scan_finds_a_lone_escape_anywhere(len in 0usize..40, at in 0usize..40, pick in 0usize..6) {
+            let escapes = [b'\\', b'\t', b'\n', b'\r', 0u8, 0x1a];
+            let mut bytes = vec![b'a'; len.max(at + 1)];
+            bytes[at] = escapes[pick];
+            prop_assert_eq!(first_escape(&bytes), Some(at));
+            // Bytes just around the escapes' values are never taken for one.
+            let near: Vec<u8> = [0x1f_u8, 0x20, 0x5b, 0x5d, 0x7f, 0x80, 0xff, 0x01, 0x1b].repeat(len / 9 + 1);
+            prop_assert_eq!(first_escape(&near), near.iter().position(|&b| escape(b).is_some()));
+        }
+
         #[test]
         fn round_trips_any_bytes(rows in rows()) {
             let data = encode(&rows);

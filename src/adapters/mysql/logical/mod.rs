@@ -63,7 +63,7 @@ pub struct DumpOptions {
     /// Target size of a chunk's plain bytes (default 8 MiB). Memory is about
     /// `threads × chunk_bytes` plus what the sink holds.
     pub chunk_bytes: u64,
-    /// Bound on each statement and on each row of a streamed result (default 5 min).
+    /// Bound on each statement, and on every 64 rows of a streamed result (default 5 min).
     pub statement_timeout: Duration,
     /// How long `FLUSH TABLES WITH READ LOCK` may wait for running statements and locks
     /// (default 30 s); writes stall while it waits, so keep it short.

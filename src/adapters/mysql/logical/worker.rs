@@ -18,6 +18,9 @@ use crate::backup::logical::{ChunkDump, ColumnSpec, codec};
 use crate::digest::sha256_hex;
 use crate::ports::artifacts::{ArtifactError, ArtifactSink};
 
+/// Rows read between two pushes of the stream's deadline.
+const ROWS_PER_DEADLINE: u32 = 64;
+
 /// One unit of work: a key range of a table, or a whole table.
 pub(super) struct WorkItem {
     /// Index of the table in the dump's flat table list.
@@ -157,11 +160,24 @@ async fn stream(
         .await
         .map_err(|_| StreamFailure::Timeout)?
         .map_err(StreamFailure::Driver)?;
+    // One timer for the whole stream, pushed back every ROWS_PER_DEADLINE rows: a timeout
+    // per row read the clock and built a timer for each of millions of rows. A stall is
+    // still caught within `bound` of the last push; a stream slower than that many rows
+    // per `bound` (64 rows in 5 minutes by default) counts as stalled.
+    let deadline = tokio::time::sleep(bound);
+    tokio::pin!(deadline);
+    let mut since_push = 0u32;
     loop {
-        let row: Option<Row> = timeout(bound, result.next())
-            .await
-            .map_err(|_| StreamFailure::Timeout)?
-            .map_err(StreamFailure::Driver)?;
+        if since_push == ROWS_PER_DEADLINE {
+            deadline.as_mut().reset(tokio::time::Instant::now() + bound);
+            since_push = 0;
+        }
+        since_push += 1;
+        let row: Option<Row> = tokio::select! {
+            biased;
+            row = result.next() => row.map_err(StreamFailure::Driver)?,
+            () = &mut deadline => return Err(StreamFailure::Timeout),
+        };
         let Some(row) = row else { break };
         chunker.push(row)?;
         if chunker.full() {
