@@ -41,8 +41,8 @@ impl HttpSidecar {
         }
     }
 
-    /// A client for sidecars: `timeout` per call, the given CA (PEM) as the only roots when
-    /// set, HTTP/1.1 (all a sidecar speaks).
+    /// A client for sidecars (and for the operator's endpoint, from a sidecar): `timeout`
+    /// per call, the given CA (PEM) as the only roots when set, HTTP/1.1.
     pub fn client(timeout: Duration, ca_pem: Option<&[u8]>) -> Result<reqwest::Client, String> {
         // reqwest is built without a provider of its own and panics without a process
         // default: make it ring, this binary's one provider (a no-op when the CLI has).
@@ -54,6 +54,10 @@ impl HttpSidecar {
             .pool_max_idle_per_host(1);
         if let Some(pem) = ca_pem {
             let roots = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| e.to_string())?;
+            // No roots would refuse every server: say so instead of failing each call.
+            if roots.is_empty() {
+                return Err("the CA bundle holds no certificate".to_owned());
+            }
             builder = builder.tls_certs_only(roots);
         }
         builder.build().map_err(|e| e.to_string())

@@ -24,9 +24,7 @@ use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
 use crate::failover_common::TestResult;
-use crate::kube_real_operator::{
-    BACKUP_ONLY_REQUESTS, Fixture, Operator, Timing, granted_to_operator,
-};
+use crate::kube_real_operator::{BACKUP_ONLY_REQUESTS, Fixture, Operator, Timing};
 use crate::support::s3::{ACCESS_KEY, SECRET_KEY, SeaweedS3};
 
 const BIN: &str = env!("CARGO_BIN_EXE_bloodraven");
@@ -224,15 +222,7 @@ async fn kube_real_backup_a_mysqlbackup_becomes_a_job_and_its_manifest_becomes_t
     let fixture = Fixture::start_with(Timing::Fast).await?;
     let operator: Operator = fixture.operator_with("backup-a", &["--job-image", IMAGE])?;
     let outcome = Box::pin(backups_end_to_end(&fixture, &operator, &s3)).await;
-    if outcome.is_err() {
-        let log = operator.log_text();
-        let tail: Vec<&str> = log.lines().rev().take(60).collect();
-        eprintln!("operator log (last lines):");
-        for line in tail.iter().rev() {
-            eprintln!("{line}");
-        }
-    }
-    outcome
+    operator.tail_log_on_failure(outcome)
 }
 
 async fn backups_end_to_end(fixture: &Fixture, operator: &Operator, s3: &SeaweedS3) -> TestResult {
@@ -330,16 +320,9 @@ async fn backups_end_to_end(fixture: &Fixture, operator: &Operator, s3: &Seaweed
     retention_and_cleanup_follow_the_objects(fixture, s3).await?;
 
     // RBAC: every request is granted, and the backup-only grants are all used.
-    let used = operator.kube_requests().await?;
-    let granted = granted_to_operator()?;
-    let missing: Vec<_> = used.difference(&granted).collect();
-    assert!(missing.is_empty(), "not granted: {missing:?}");
-    for (group, resource, verb) in BACKUP_ONLY_REQUESTS {
-        assert!(
-            used.contains(&(group.to_owned(), resource.to_owned(), verb.to_owned())),
-            "{group}/{resource} {verb} granted for backups but never sent: {used:?}"
-        );
-    }
+    operator
+        .sent_only_granted_and_used(&BACKUP_ONLY_REQUESTS, "backups")
+        .await?;
     Ok(())
 }
 

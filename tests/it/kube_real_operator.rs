@@ -107,6 +107,44 @@ impl Operator {
         })
     }
 
+    /// Prints the last lines of its log when `outcome` failed (the end of a long log is
+    /// where a failed scenario's cause is), and passes `outcome` on.
+    pub(crate) fn tail_log_on_failure(&self, outcome: TestResult) -> TestResult {
+        if outcome.is_err() {
+            let log = self.log_text();
+            let tail: Vec<&str> = log.lines().rev().take(60).collect();
+            eprintln!("operator log (last lines):");
+            for line in tail.iter().rev() {
+                eprintln!("{line}");
+            }
+        }
+        outcome
+    }
+
+    /// RBAC, from what it really sent: every request is granted in `webhook/rbac.yaml`,
+    /// and each of `only` (grants that exist for one `purpose`) was sent.
+    pub(crate) async fn sent_only_granted_and_used(
+        &self,
+        only: &[(&str, &str, &str)],
+        purpose: &str,
+    ) -> TestResult {
+        let used = self.kube_requests().await?;
+        let granted = granted_to_operator()?;
+        let missing: Vec<_> = used.difference(&granted).collect();
+        assert!(missing.is_empty(), "not granted: {missing:?}");
+        for (group, resource, verb) in only {
+            assert!(
+                used.contains(&(
+                    (*group).to_owned(),
+                    (*resource).to_owned(),
+                    (*verb).to_owned()
+                )),
+                "{group}/{resource} {verb} granted for {purpose} but never sent: {used:?}"
+            );
+        }
+        Ok(())
+    }
+
     /// The CA bundle its serving certificate chains to (`ca.crt` in its `--cert-dir`).
     pub(crate) fn ca_file(&self) -> &Path {
         &self.ca
@@ -678,8 +716,10 @@ pub(crate) const BACKUP_ONLY_REQUESTS: [(&str, &str, &str); 9] = [
 ];
 
 /// What only a group that opted in to the sidecar makes the operator send (its token
-/// Secret's creation); the sidecar endpoint test checks that it sends each of them.
-pub(crate) const SIDECAR_ONLY_REQUESTS: [(&str, &str, &str); 1] = [("", "secrets", "create")];
+/// Secret's creation, and the patch of its `ca.crt` when the operator's CA changes); the
+/// sidecar endpoint test checks that it sends each of them.
+pub(crate) const SIDECAR_ONLY_REQUESTS: [(&str, &str, &str); 2] =
+    [("", "secrets", "create"), ("", "secrets", "patch")];
 
 /// What only a group with `spec.backup.pitr` turned off again makes the operator send (its
 /// archiver's deletion); the PITR test checks that it sends each of them.

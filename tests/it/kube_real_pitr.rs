@@ -17,16 +17,14 @@ use bloodraven::api::{MysqlBackup, MysqlBackupVerification};
 use bloodraven::render::tools::{COPIED_BINARY, COPY_CONTAINER};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{Container, Secret};
+use k8s_openapi::api::core::v1::{PodSpec, Secret};
 use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
 use crate::failover_common::TestResult;
 use crate::kube_real_backup::{end_job, wait_for};
-use crate::kube_real_operator::{
-    Fixture, Operator, PITR_ONLY_REQUESTS, Timing, granted_to_operator,
-};
+use crate::kube_real_operator::{Fixture, Operator, PITR_ONLY_REQUESTS, Timing};
 use crate::support::s3::{ACCESS_KEY, SECRET_KEY, SeaweedS3};
 use crate::support::tools::dep_tool;
 
@@ -49,15 +47,7 @@ async fn kube_real_pitr_archiver_status_point_in_time_restore_and_replaying_veri
     let operator =
         fixture.operator_with("pitr-a", &["--job-image", IMAGE, "--resync-secs", "2"])?;
     let outcome = Box::pin(pitr_end_to_end(&fixture, &operator, &s3)).await;
-    if outcome.is_err() {
-        let log = operator.log_text();
-        let tail: Vec<&str> = log.lines().rev().take(60).collect();
-        eprintln!("operator log (last lines):");
-        for line in tail.iter().rev() {
-            eprintln!("{line}");
-        }
-    }
-    outcome
+    operator.tail_log_on_failure(outcome)
 }
 
 async fn pitr_end_to_end(fixture: &Fixture, operator: &Operator, s3: &SeaweedS3) -> TestResult {
@@ -103,16 +93,9 @@ async fn pitr_end_to_end(fixture: &Fixture, operator: &Operator, s3: &SeaweedS3)
         })
         .await?;
     a_replaying_verification_without_the_archive_cannot_be_built(fixture).await?;
-    let used = operator.kube_requests().await?;
-    let granted = granted_to_operator()?;
-    let missing: Vec<_> = used.difference(&granted).collect();
-    assert!(missing.is_empty(), "not granted: {missing:?}");
-    for (group, resource, verb) in PITR_ONLY_REQUESTS {
-        assert!(
-            used.contains(&(group.to_owned(), resource.to_owned(), verb.to_owned())),
-            "{group}/{resource} {verb} granted for PITR but never sent: {used:?}"
-        );
-    }
+    operator
+        .sent_only_granted_and_used(&PITR_ONLY_REQUESTS, "PITR")
+        .await?;
     Ok(())
 }
 
@@ -165,9 +148,13 @@ fn after<'a>(args: &'a [String], flag: &str) -> Option<&'a str> {
 }
 
 /// The working container runs the copied binary on the MySQL image, after the init
-/// container copied it from the operator's.
-fn assert_two_images(what: &str, init: &[Container], container: &Container) {
-    let copy = init
+/// container copied it from the operator's; its arguments.
+fn two_image_args(what: &str, pod: &PodSpec) -> Vec<String> {
+    let container = &pod.containers[0];
+    let copy = pod
+        .init_containers
+        .as_deref()
+        .unwrap_or_default()
         .iter()
         .find(|c| c.name == COPY_CONTAINER)
         .unwrap_or_else(|| panic!("{what}: no {COPY_CONTAINER} init container"));
@@ -183,6 +170,7 @@ fn assert_two_images(what: &str, init: &[Container], container: &Container) {
         [COPIED_BINARY],
         "{what}"
     );
+    strings(container.args.as_ref())
 }
 
 /// The archiver Deployment follows the writer Service into the PITR profile; its command,
@@ -202,13 +190,7 @@ async fn the_archiver_archives_and_the_status_shows_it(fixture: &Fixture) -> Tes
         .as_ref()
         .and_then(|s| s.template.spec.as_ref())
         .ok_or("no pod spec")?;
-    let container = &pod.containers[0];
-    assert_two_images(
-        "archiver",
-        pod.init_containers.as_deref().unwrap_or_default(),
-        container,
-    );
-    let args = strings(container.args.as_ref());
+    let args = two_image_args("archiver", pod);
     let service = format!("mysql-{GROUP}-primary.{}.svc:3306", fixture.namespace());
     assert_eq!(after(&args, "--source"), Some(service.as_str()), "{args:?}");
     assert_eq!(
@@ -311,13 +293,7 @@ async fn a_point_in_time_restore_runs_on_the_mysql_image(
         .as_ref()
         .and_then(|s| s.template.spec.as_ref())
         .ok_or("no pod spec")?;
-    let container = &pod.containers[0];
-    assert_two_images(
-        "restore",
-        pod.init_containers.as_deref().unwrap_or_default(),
-        container,
-    );
-    let args = strings(container.args.as_ref());
+    let args = two_image_args("restore", pod);
     assert_eq!(
         after(&args, "--until-time"),
         Some("2026-12-01T10:30:00Z"),
@@ -401,9 +377,7 @@ async fn a_verification_replays_on_the_mysql_image(fixture: &Fixture) -> TestRes
     let init = pod.init_containers.as_deref().unwrap_or_default();
     let names: Vec<&str> = init.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(names, [COPY_CONTAINER, "datadir", "mysqld"]);
-    let container = &pod.containers[0];
-    assert_two_images("verification", init, container);
-    let args = strings(container.args.as_ref());
+    let args = two_image_args("verification", pod);
     assert!(args.contains(&"--until-latest".to_owned()), "{args:?}");
     end_job(fixture, &job, false).await?;
     wait_for(

@@ -17,9 +17,7 @@ use kube::api::{DeleteParams, Patch, PatchParams};
 use serde_json::{Value, json};
 
 use crate::failover_common::TestResult;
-use crate::kube_real_operator::{
-    Fixture, Operator, SIDECAR_ONLY_REQUESTS, Timing, granted_to_operator,
-};
+use crate::kube_real_operator::{Fixture, Operator, SIDECAR_ONLY_REQUESTS, Timing};
 use crate::sidecar_support::SidecarProcess;
 use crate::support::mysql::free_port;
 
@@ -409,17 +407,9 @@ async fn kube_real_sidecar_api_token_secret_once_and_active_site_for_the_right_t
     ))
     .await?;
 
-    // RBAC: the token Secret's creation is sent and granted.
-    let used = a.kube_requests().await?;
-    let granted = granted_to_operator()?;
-    for (group, resource, verb) in SIDECAR_ONLY_REQUESTS {
-        let request = (group.to_owned(), resource.to_owned(), verb.to_owned());
-        assert!(used.contains(&request), "{request:?} not sent: {used:?}");
-        assert!(
-            granted.contains(&request),
-            "{request:?} not granted in webhook/rbac.yaml"
-        );
-    }
+    // RBAC: every request granted, the token Secret's creation among them.
+    a.sent_only_granted_and_used(&SIDECAR_ONLY_REQUESTS, "the sidecar token")
+        .await?;
 
     endpoint_metrics_counted(&a).await?;
     drop(b);

@@ -89,8 +89,9 @@ one by name (get): no Secret is listed or watched for the controllers. */}}
   verbs: [update, patch]
 - apiGroups: [""]
   resources: [secrets]
-  # create: each sidecar-enabled group's token Secret, only when absent (never updated)
-  verbs: [get, create]
+  # create: each sidecar-enabled group's token Secret, only when absent; patch: its
+  # ca.crt alone, kept equal to the operator's serving CA (the token is never written)
+  verbs: [get, create, patch]
 - apiGroups: [""]
   resources: [configmaps, persistentvolumeclaims, services]
   verbs: [list, watch, patch]

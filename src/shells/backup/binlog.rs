@@ -246,15 +246,15 @@ impl Archiver {
         // Logs are archived in order, so everything up to the newest archived log is done
         // (or pruned since: see `prune_archive`, which always keeps the newest).
         let newest_archived = archived.iter().filter_map(|name| log_sequence(name)).max();
+        let done_already = |name: &str| match (log_sequence(name), newest_archived) {
+            (Some(sequence), Some(newest)) => sequence <= newest,
+            _ => archived.contains(name),
+        };
         let mut done = Vec::new();
         // Every log but the newest is closed; the next log's Previous_gtids bounds it.
         for pair in logs.windows(2) {
             let (log, next) = (&pair[0], &pair[1]);
-            if archived.contains(&log.name)
-                || newest_archived.is_some_and(|newest| {
-                    log_sequence(&log.name).is_some_and(|sequence| sequence <= newest)
-                })
-            {
+            if done_already(&log.name) {
                 continue;
             }
             let previous = self

@@ -131,24 +131,16 @@ fn read_pem_certs(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>
     Ok(certs)
 }
 
-/// What every client of the sidecar's shares: bounded calls over HTTP/1.1, few idle
-/// connections.
-fn client_builder() -> reqwest::ClientBuilder {
-    // reqwest builds rustls on the process's default provider: ring, the one provider.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .timeout(monitor::HTTP_TIMEOUT)
-        .connect_timeout(monitor::HTTP_TIMEOUT)
-        .http1_only()
-        .pool_max_idle_per_host(2)
-}
-
 /// The client for the peers, and for the operator unless `operator.caFile` pins it: the
 /// peers' CA when given, and our own certificate as the client identity when we have one
 /// (peers that require mTLS ask for it).
 fn http_client(config: &SidecarConfig) -> Result<reqwest::Client, SidecarError> {
     let setup = |what: &str, e: &dyn std::fmt::Display| SidecarError::Setup(format!("{what}: {e}"));
-    let mut builder = client_builder();
+    let mut builder = reqwest::Client::builder()
+        .timeout(monitor::HTTP_TIMEOUT)
+        .connect_timeout(monitor::HTTP_TIMEOUT)
+        .http1_only()
+        .pool_max_idle_per_host(2);
     if let Some(tls) = &config.tls {
         if let Some(ca) = &tls.peer_ca_file {
             let pem = std::fs::read(ca).map_err(|e| setup(&ca.display().to_string(), &e))?;

@@ -79,14 +79,7 @@ impl OperatorTrust {
 }
 
 fn build(pem: &[u8]) -> Result<reqwest::Client, String> {
-    let roots = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| e.to_string())?;
-    if roots.is_empty() {
-        return Err("holds no certificate".to_owned());
-    }
-    super::client_builder()
-        .tls_certs_only(roots)
-        .build()
-        .map_err(|e| e.to_string())
+    crate::adapters::sidecar::HttpSidecar::client(super::monitor::HTTP_TIMEOUT, Some(pem))
 }
 
 #[cfg(test)]
