@@ -3,6 +3,8 @@
 #
 #   dump:    mysqldump --single-transaction | zstd -3   vs  bloodraven backup create (logical)
 #   restore: zstd -dc | mysql (the dump replayed)       vs  bloodraven backup restore
+#   physical: bloodraven backup create --method clone, then backup restore --target-datadir
+#            and mysqld started on it (until it answers), against the logical restore
 #
 # One source server holds the dataset (4 tables of ROWS rows, ~120 bytes each, with a
 # secondary index: about 1 GB of dump text at the default ROWS); every restore goes into a
@@ -37,7 +39,7 @@ export MYSQL_TEMPLATE=$WORK/template
 export BLOODRAVEN_MYSQL_USER=root BLOODRAVEN_MYSQL_PASSWORD=
 mkdir -p "$WORK"
 
-cleanup() { for d in source peer-restore ours-restore; do "$INSTANCE" stop "$WORK/$d" >/dev/null 2>&1 || true; done; }
+cleanup() { for d in source peer-restore ours-restore phys-restore; do "$INSTANCE" stop "$WORK/$d" >/dev/null 2>&1 || true; done; }
 trap cleanup EXIT
 
 fresh() { # DIR PORT ID
@@ -107,10 +109,34 @@ ours_restore=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
 same=$(for p in 47301 47303; do sql $p "CHECKSUM TABLE bench.t1, bench.t2, bench.t3, bench.t4" | awk '{print $2}' | tr '\n' ' '; echo; done | uniq | wc -l)
 [ "$same" = 1 ] || { echo "bench-backup: the restored tables differ from the source" >&2; exit 1; }
 
+# --- physical: a clone, unpacked, and mysqld started on it ---
+rm -rf "$WORK/clone-repo" "$WORK/clone-tmp"
+t0=$(seconds)
+/usr/bin/time -v -o "$WORK/clone-dump.time" "$BIN" backup create --method clone --source 127.0.0.1:47301 \
+    --to "file://$WORK/clone-repo" --clone-dir "$WORK/clone-tmp" --mysql-tls off > "$WORK/clone-manifest.json"
+t1=$(seconds)
+clone_dump=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
+clone_id=$(sed -n 's/^  "id": "\(.*\)",$/\1/p' "$WORK/clone-manifest.json" | head -1)
+clone_stored=$(du -sb "$WORK/clone-repo" | cut -f1)
+"$INSTANCE" stop "$WORK/phys-restore" >/dev/null 2>&1 || true
+rm -rf "$WORK/phys-restore"
+t0=$(seconds)
+/usr/bin/time -v -o "$WORK/clone-restore.time" "$BIN" backup restore --from "file://$WORK/clone-repo" \
+    --id "$clone_id" --target-datadir "$WORK/phys-restore/data" --threads "$THREADS" > /dev/null
+"$INSTANCE" start "$WORK/phys-restore" 47304 4 >/dev/null
+t1=$(seconds)
+clone_restore=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
+same=$(for p in 47301 47304; do sql $p "CHECKSUM TABLE bench.t1, bench.t2, bench.t3, bench.t4" | awk '{print $2}' | tr '\n' ' '; echo; done | uniq | wc -l)
+[ "$same" = 1 ] || { echo "bench-backup: the tables of the restored clone differ from the source" >&2; exit 1; }
+
 printf '\n| step | tool | seconds | MB/s (of %s MB dump text) | peak RSS MiB | stored MB |\n|---|---|---|---|---|---|\n' "$((dump_bytes / 1000000))"
 printf '| dump | mysqldump --single-transaction \\| zstd -3 | %.1f | %s | %s | %s |\n' "$peer_dump" "$(rate "$dump_bytes" "$peer_dump")" "$(peak_mib "$WORK/peer-dump.time")" "$(( $(stat -c %s "$WORK/dump.sql.zst") / 1000000 ))"
 printf '| dump | bloodraven backup create (logical, %s threads) | %.1f | %s | %s | %s |\n' "$THREADS" "$ours_dump" "$(rate "$dump_bytes" "$ours_dump")" "$(peak_mib "$WORK/ours-dump.time")" "$((stored / 1000000))"
 printf '| restore | zstd -dc \\| mysql | %.1f | %s | %s | |\n' "$peer_restore" "$(rate "$dump_bytes" "$peer_restore")" "$(peak_mib "$WORK/peer-restore.time")"
 printf '| restore | bloodraven backup restore (%s threads) | %.1f | %s | %s | |\n' "$THREADS" "$ours_restore" "$(rate "$dump_bytes" "$ours_restore")" "$(peak_mib "$WORK/ours-restore.time")"
+printf '| dump | bloodraven backup create --method clone | %.1f | %s | %s | %s |\n' "$clone_dump" "$(rate "$dump_bytes" "$clone_dump")" "$(peak_mib "$WORK/clone-dump.time")" "$((clone_stored / 1000000))"
+printf '| restore | bloodraven backup restore --target-datadir, then mysqld started | %.1f | %s | %s | |\n' "$clone_restore" "$(rate "$dump_bytes" "$clone_restore")" "$(peak_mib "$WORK/clone-restore.time")"
+printf '\nspeed-up: physical restore %.2fx the logical restore, %.2fx the replay\n' \
+    "$(awk -v a="$ours_restore" -v b="$clone_restore" 'BEGIN { print a / b }')" "$(awk -v a="$peer_restore" -v b="$clone_restore" 'BEGIN { print a / b }')"
 printf '\nspeed-up: dump %.2fx, restore %.2fx (restored tables checksum-equal to the source)\n' \
     "$(awk -v a="$peer_dump" -v b="$ours_dump" 'BEGIN { print a / b }')" "$(awk -v a="$peer_restore" -v b="$ours_restore" 'BEGIN { print a / b }')"
