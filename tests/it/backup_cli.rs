@@ -15,14 +15,14 @@ use crate::support::tools::{dep_tool, output_text};
 const BIN: &str = env!("CARGO_BIN_EXE_bloodraven");
 
 /// A repository and how the binary reaches it.
-struct Repo {
-    url: String,
+pub(crate) struct Repo {
+    pub(crate) url: String,
     env: Vec<(&'static str, String)>,
     dir: Option<PathBuf>,
     _keep: Option<tempfile::TempDir>,
 }
 
-fn file_repo() -> Repo {
+pub(crate) fn file_repo() -> Repo {
     let dir = tempfile::tempdir().expect("tempdir");
     Repo {
         url: format!("file://{}/repo", dir.path().display()),
@@ -60,7 +60,7 @@ fn run_program(program: &Path, repo: &Repo, args: &[&str]) -> Output {
     command.output().expect("run bloodraven")
 }
 
-fn ok_json(output: &Output) -> Value {
+pub(crate) fn ok_json(output: &Output) -> Value {
     assert!(
         output.status.success(),
         "bloodraven failed: {}",
@@ -78,7 +78,7 @@ fn passphrase_file(dir: &Path, text: &str) -> String {
 
 /// A small shop: orders with JSON, DECIMAL, DATETIME(6), BLOB, NULLs and emoji, and a
 /// view, so the CLI's round trip covers the wiring (type coverage is the engine's test).
-fn seed(source: &MysqlInstance) {
+pub(crate) fn seed(source: &MysqlInstance) {
     source
         .sql(
             "SET SESSION cte_max_recursion_depth = 1000000; CREATE DATABASE shop; \
@@ -95,20 +95,20 @@ fn seed(source: &MysqlInstance) {
         .expect("seed");
 }
 
-fn checksums(server: &MysqlInstance) -> String {
+pub(crate) fn checksums(server: &MysqlInstance) -> String {
     server
         .sql("CHECKSUM TABLE shop.orders, shop.empty_table; SELECT COUNT(*) FROM shop.big_orders;")
         .expect("checksum")
 }
 
-fn gtid_executed(server: &MysqlInstance) -> String {
+pub(crate) fn gtid_executed(server: &MysqlInstance) -> String {
     server
         .sql("SELECT @@GLOBAL.gtid_executed")
         .expect("gtid")
         .replace(['\n', ' '], "")
 }
 
-fn create(repo: &Repo, source: &MysqlInstance, extra: &[&str]) -> Value {
+pub(crate) fn create(repo: &Repo, source: &MysqlInstance, extra: &[&str]) -> Value {
     let address = source.address();
     let mut args = vec![
         "backup",
@@ -124,7 +124,7 @@ fn create(repo: &Repo, source: &MysqlInstance, extra: &[&str]) -> Value {
     ok_json(&bloodraven(repo, &args))
 }
 
-fn restore(repo: &Repo, id: &str, target: &MysqlInstance, extra: &[&str]) -> Output {
+pub(crate) fn restore(repo: &Repo, id: &str, target: &MysqlInstance, extra: &[&str]) -> Output {
     let address = target.address();
     let mysql = dep_tool("mysql").display().to_string();
     let mysqlbinlog = dep_tool("mysqlbinlog").display().to_string();

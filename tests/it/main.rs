@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod backup_cli;
+mod backup_cli_schemas;
 mod backup_logical;
 mod backup_standalone;
 mod backup_store;

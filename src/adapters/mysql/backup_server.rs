@@ -310,26 +310,29 @@ impl BackupServer {
         session.exec("SET SESSION sql_log_bin = 0").await?;
         session.exec("STOP REPLICA").await?;
         session.exec("RESET REPLICA ALL").await?;
-        let rows = session
-            .rows(
-                "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME NOT IN \
-                 ('mysql', 'sys', 'performance_schema', 'information_schema') ORDER BY SCHEMA_NAME",
-            )
-            .await?;
-        let schemas: Vec<String> = rows
-            .iter()
-            .filter_map(|row: &Row| row.get_opt::<String, _>(0)?.ok())
-            .collect();
-        for schema in &schemas {
-            session
-                .exec(&format!(
-                    "DROP DATABASE {}",
-                    crate::backup::logical::sql::quote_ident(schema)
-                ))
-                .await?;
-        }
+        let schemas = user_schemas(&mut session).await?;
+        drop_all(&mut session, &schemas).await?;
         session.close().await;
         Ok(schemas)
+    }
+
+    /// Drops those of `schemas` the server has, binlogged, so its replicas drop them too
+    /// (a per-schema restore into a live primary); returns the ones dropped. Replication
+    /// and the rest of the server are left alone.
+    pub async fn drop_schemas(
+        &self,
+        schemas: &[String],
+        budget: Duration,
+    ) -> Result<Vec<String>, DbError> {
+        let mut session = Session::open(&self.target, "drop schemas", budget).await?;
+        let present: Vec<String> = user_schemas(&mut session)
+            .await?
+            .into_iter()
+            .filter(|s| schemas.contains(s))
+            .collect();
+        drop_all(&mut session, &present).await?;
+        session.close().await;
+        Ok(present)
     }
 
     /// The current `gtid_executed`.
@@ -341,6 +344,32 @@ impl BackupServer {
         GtidSet::parse(&text)
             .map_err(|e| BinlogError::Unexpected(format!("gtid_executed {text:?}: {e}")))
     }
+}
+
+/// The server's user schemas, by name.
+async fn user_schemas(session: &mut Session) -> Result<Vec<String>, DbError> {
+    let rows = session
+        .rows(
+            "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME NOT IN \
+             ('mysql', 'sys', 'performance_schema', 'information_schema') ORDER BY SCHEMA_NAME",
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .filter_map(|row: &Row| row.get_opt::<String, _>(0)?.ok())
+        .collect())
+}
+
+async fn drop_all(session: &mut Session, schemas: &[String]) -> Result<(), DbError> {
+    for schema in schemas {
+        session
+            .exec(&format!(
+                "DROP DATABASE {}",
+                crate::backup::logical::sql::quote_ident(schema)
+            ))
+            .await?;
+    }
+    Ok(())
 }
 
 /// MySQL's client programs.

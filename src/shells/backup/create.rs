@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use tracing::Instrument as _;
 
-use super::inputs::{MysqlLogin, S3Flags, Scratch, passphrase};
+use super::inputs::{MysqlLogin, S3Flags, SchemaFlags, Scratch, passphrase};
 use super::physical;
 use super::{keys, now};
 use crate::adapters::mysql::{BackupServer, ClientTls, Credentials, DumpOptions, LogicalEndpoint};
@@ -61,13 +61,8 @@ pub struct CreateArgs {
     /// reuses the id of the attempt it replaces. An id whose backup is complete is refused.
     #[arg(long, value_name = "ID")]
     pub id: Option<String>,
-    /// Dump only this schema (repeat for more; logical method). A name the server does
-    /// not have is an error.
-    #[arg(long = "include-schema", value_name = "SCHEMA")]
-    pub include_schemas: Vec<String>,
-    /// Leave this schema out (repeat for more; logical method).
-    #[arg(long = "exclude-schema", value_name = "SCHEMA")]
-    pub exclude_schemas: Vec<String>,
+    #[command(flatten)]
+    pub schemas: SchemaFlags,
     #[command(flatten)]
     pub login: MysqlLogin,
     #[command(flatten)]
@@ -100,10 +95,7 @@ pub(super) async fn create(args: &CreateArgs) -> Result<String, BackupError> {
         threads: args.threads.max(1),
         chunk_bytes: args.chunk_mib.max(1) << 20,
         clone_dir: args.clone_dir.clone(),
-        schemas: SchemaFilter {
-            include: args.include_schemas.clone(),
-            exclude: args.exclude_schemas.clone(),
-        },
+        schemas: args.schemas.filter(),
         passphrase: passphrase(
             args.encrypt_passphrase_file.as_deref(),
             "--encrypt-passphrase-file",

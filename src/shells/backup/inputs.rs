@@ -10,11 +10,34 @@ use clap::Args;
 use super::error::BackupError;
 use crate::adapters::mysql::{ClientTls, Credentials};
 use crate::adapters::storage::{ObjectRepository, S3Settings};
+use crate::backup::logical::SchemaFilter;
 use crate::ports::artifacts::BlobStore;
 
 pub const USER_ENV: &str = "BLOODRAVEN_MYSQL_USER";
 pub const PASSWORD_ENV: &str = "BLOODRAVEN_MYSQL_PASSWORD";
 pub const PASSPHRASE_ENV: &str = "BLOODRAVEN_BACKUP_PASSPHRASE";
+
+/// Which user schemas a logical backup takes, or a restore loads (`--include-schema`,
+/// `--exclude-schema`, each repeatable). A name that is not there is an error.
+#[derive(Debug, Clone, Default, Args)]
+pub struct SchemaFlags {
+    /// Only this schema (repeat for more; logical backups). A name the server (for a
+    /// backup) or the backup (for a restore) does not hold is an error.
+    #[arg(long = "include-schema", value_name = "SCHEMA")]
+    pub include: Vec<String>,
+    /// Leave this schema out (repeat for more; logical backups).
+    #[arg(long = "exclude-schema", value_name = "SCHEMA")]
+    pub exclude: Vec<String>,
+}
+
+impl SchemaFlags {
+    pub fn filter(&self) -> SchemaFilter {
+        SchemaFilter {
+            include: self.include.clone(),
+            exclude: self.exclude.clone(),
+        }
+    }
+}
 
 /// How to log in to MySQL.
 #[derive(Debug, Clone, Args)]

@@ -16,12 +16,12 @@ use futures_util::{StreamExt as _, TryStreamExt as _};
 use super::binlog::{Staged, archived_logs, stage};
 use super::catalog::ABANDONED_AFTER;
 use super::error::BackupError;
-use super::inputs::{MysqlLogin, S3Flags, ToolFlags, passphrase};
+use super::inputs::{MysqlLogin, S3Flags, SchemaFlags, ToolFlags, passphrase};
 use super::physical;
 use super::{keys, now};
 use crate::adapters::mysql::{BackupServer, LoadOptions, LoadReport, LogicalEndpoint, QueryError};
 use crate::api::verification::SanityCheckStatus;
-use crate::backup::logical::LogicalDump;
+use crate::backup::logical::{LogicalDump, SchemaFilter};
 use crate::backup::manifest::{Contents, Manifest};
 use crate::backup::pitr::{BINLOGS_DIR, RecoveryTarget, parse_stop_datetime, plan_replay};
 use crate::backup::restore_run::{RestoreRecord, restore_record_key};
@@ -73,12 +73,21 @@ pub struct RestoreArgs {
     /// Restore in place: once every artifact is checked, stop and forget replication and
     /// drop every user schema on the target (not binlogged), then load. Implies
     /// --reset-gtids. Destructive: what the target held is gone.
+    ///
+    /// With --include-schema/--exclude-schema, a per-schema restore into a live primary:
+    /// only the selected schemas are dropped and loaded, both binlogged under the
+    /// target's own GTIDs so its replicas follow; replication and the target's GTID
+    /// history are left alone.
     #[arg(long, requires = "target")]
     pub replace_schemas: bool,
     /// Also write what was restored and replayed to `restores/NAME.json` in the repository
     /// once the restore succeeded (how the operator learns it without reading logs).
     #[arg(long, value_name = "NAME", requires = "target")]
     pub record_as: Option<String>,
+    /// Restore only some schemas of a logical backup (no point-in-time replay: a binary
+    /// log cut to some schemas is unsafe for statements that span schemas).
+    #[command(flatten)]
+    pub schemas: SchemaFlags,
     #[command(flatten)]
     pub read: ReadFlags,
     #[command(flatten)]
@@ -212,6 +221,16 @@ async fn check_all(opened: &Opened, threads: usize) -> Result<u64, BackupError> 
         .await
 }
 
+/// What a load does with the target's GTID history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum History {
+    /// Unlogged; the target's history becomes the backup's. Its own must be empty, or
+    /// is reset first when `reset` says so.
+    FromBackup { reset: bool },
+    /// Binlogged under the target's own GTIDs: a per-schema restore into a live primary.
+    Own,
+}
+
 /// Loads the checked backup into the server at `target`; a failure's message starts
 /// with `context`.
 async fn load_into(
@@ -220,12 +239,13 @@ async fn load_into(
     opened: &Opened,
     dump: &LogicalDump,
     read: &ReadFlags,
-    reset_gtids: bool,
+    history: History,
     context: &str,
 ) -> Result<LoadReport, BackupError> {
     let options = LoadOptions {
         threads: read.threads.max(1),
-        reset_gtids,
+        reset_gtids: history == History::FromBackup { reset: true },
+        binlogged: history == History::Own,
         ..LoadOptions::default()
     };
     let endpoint = endpoint(target, login)?;
@@ -250,7 +270,11 @@ pub(super) async fn restore(args: &RestoreArgs) -> Result<String, BackupError> {
         )));
     }
     let started = Instant::now();
-    let opened = open(&args.read, &args.from, &args.id).await?;
+    let filter = args.schemas.filter();
+    let mut opened = open(&args.read, &args.from, &args.id).await?;
+    if !filter.is_everything() {
+        select_schemas(&mut opened, &filter, args)?;
+    }
     if let Some(archive) = &opened.contents.physical {
         let Some(dir) = &args.target_datadir else {
             return Err(BackupError::Input(format!(
@@ -286,24 +310,21 @@ pub(super) async fn restore(args: &RestoreArgs) -> Result<String, BackupError> {
     };
     let checked = check_all(&opened, args.read.threads).await?;
     // Only now, with every artifact read and checked, is anything on the target touched.
-    let mut dropped = Vec::new();
-    if args.replace_schemas {
-        dropped = target_server
-            .clear_user_schemas(CLEAR_BUDGET)
-            .await
-            .map_err(|e| BackupError::Database(format!("clearing {target}: {e}")))?;
-        tracing::warn!(target = %target, schemas = ?dropped, "in-place restore: user schemas dropped");
-    }
-    let report = load_into(
-        target,
-        &args.login,
-        &opened,
-        dump,
-        &args.read,
-        args.reset_gtids || args.replace_schemas,
-        "",
-    )
-    .await?;
+    let restored: Vec<String> = dump.schemas.iter().map(|s| s.name.clone()).collect();
+    let per_schema = args.replace_schemas && !filter.is_everything();
+    let dropped = if args.replace_schemas {
+        clear(&target_server, per_schema.then_some(restored.as_slice())).await?
+    } else {
+        Vec::new()
+    };
+    let history = if per_schema {
+        History::Own
+    } else {
+        History::FromBackup {
+            reset: args.reset_gtids || args.replace_schemas,
+        }
+    };
+    let report = load_into(target, &args.login, &opened, dump, &args.read, history, "").await?;
     let loaded_at = started.elapsed();
     let mut replayed = Vec::new();
     if let Some(staged) = &staged {
@@ -332,11 +353,69 @@ pub(super) async fn restore(args: &RestoreArgs) -> Result<String, BackupError> {
         "plainBytes": report.plain_bytes,
         "loadSeconds": loaded_at.as_secs_f64(),
         "replayedBinlogs": replayed,
+        "schemas": restored,
         "droppedSchemas": dropped,
         "gtidExecuted": gtid_executed.to_string(),
         "seconds": started.elapsed().as_secs_f64(),
     }))
     .map_err(|e| BackupError::Runtime(e.to_string()))
+}
+
+/// Drops what an in-place restore replaces: `only` those schemas, binlogged (a
+/// per-schema restore), or else every user schema after stopping replication; returns
+/// the schemas dropped.
+async fn clear(server: &BackupServer, only: Option<&[String]>) -> Result<Vec<String>, BackupError> {
+    let target = server.address();
+    let Some(schemas) = only else {
+        let dropped = server
+            .clear_user_schemas(CLEAR_BUDGET)
+            .await
+            .map_err(|e| BackupError::Database(format!("clearing {target}: {e}")))?;
+        tracing::warn!(target = %target, schemas = ?dropped, "in-place restore: user schemas dropped");
+        return Ok(dropped);
+    };
+    let dropped = server
+        .drop_schemas(schemas, CLEAR_BUDGET)
+        .await
+        .map_err(|e| BackupError::Database(format!("dropping schemas on {target}: {e}")))?;
+    tracing::warn!(target = %target, schemas = ?dropped, "per-schema restore: schemas dropped (binlogged)");
+    Ok(dropped)
+}
+
+/// Cuts the opened backup down to the schemas `filter` selects, refusing what a restore
+/// of some schemas cannot do. Only the selected schemas' artifacts are then read.
+fn select_schemas(
+    opened: &mut Opened,
+    filter: &SchemaFilter,
+    args: &RestoreArgs,
+) -> Result<(), BackupError> {
+    let id = &args.id;
+    let Some(dump) = &opened.contents.logical else {
+        return Err(BackupError::Input(format!(
+            "backup {id} is a clone of a whole data directory: --include-schema and \
+             --exclude-schema apply to logical backups"
+        )));
+    };
+    if args.until_gtid.is_some() || args.until_time.is_some() {
+        return Err(BackupError::Input(
+            "a point-in-time replay cannot be cut to some schemas: a binary log filtered by \
+             schema is unsafe for statements that span schemas; restore every schema, or \
+             restore without --until-gtid/--until-time"
+                .to_owned(),
+        ));
+    }
+    if args.replace_schemas && args.reset_gtids {
+        return Err(BackupError::Input(
+            "--replace-schemas with --include-schema/--exclude-schema loads binlogged and \
+             keeps the target's GTID history: --reset-gtids does not apply"
+                .to_owned(),
+        ));
+    }
+    let selected = filter
+        .select(dump)
+        .map_err(|e| BackupError::Input(format!("backup {id}: {e}")))?;
+    opened.contents.logical = Some(selected);
+    Ok(())
 }
 
 /// Writes `restores/NAME.json` (a store's write of one key is atomic).
@@ -563,7 +642,9 @@ async fn verify_steps(args: &VerifyArgs, findings: &mut Findings) -> Result<(), 
         &opened,
         dump,
         &args.read,
-        args.reset_gtids,
+        History::FromBackup {
+            reset: args.reset_gtids,
+        },
         "verification restore: ",
     )
     .await?;

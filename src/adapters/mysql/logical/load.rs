@@ -16,6 +16,11 @@
 //! 6. `SET GLOBAL gtid_purged` to the dump's set, so the target's `gtid_executed` is
 //!    exactly what its data contains and it can replicate from the source's successors;
 //! 7. events last: an event that fires at once then commits after the history is set.
+//!
+//! A [`LoadOptions::binlogged`] load (some schemas restored into a live primary) differs
+//! in two steps: the sessions keep `sql_log_bin=1`, so the load replicates under the
+//! target's own GTIDs, and the history is left as it is (no check that it is empty, no
+//! `gtid_purged`): the target's history still describes its other schemas.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Mutex;
@@ -53,13 +58,18 @@ pub async fn load(
             "threads must be at least 1".to_owned(),
         ));
     }
+    if options.binlogged && options.reset_gtids {
+        return Err(LogicalError::Options(
+            "a binlogged load keeps the target's GTID history: it cannot reset it".to_owned(),
+        ));
+    }
     check_description(dump)?;
     let span =
         tracing::info_span!("logical_load", address = %endpoint.address, threads = options.threads);
     async move {
         let started = Instant::now();
         let mut control = Link::open(endpoint, options.statement_timeout, "load: connect").await?;
-        prepare_session(&mut control).await?;
+        prepare_session(&mut control, options).await?;
         let local_infile_was_on = check_target(&mut control, dump, options).await?;
         if !local_infile_was_on {
             enable_local_infile(&mut control).await?;
@@ -127,12 +137,16 @@ fn check_description(dump: &LogicalDump) -> Result<(), LogicalError> {
     Ok(())
 }
 
-pub(super) async fn prepare_session(link: &mut Link) -> Result<(), LogicalError> {
+pub(super) async fn prepare_session(
+    link: &mut Link,
+    options: &LoadOptions,
+) -> Result<(), LogicalError> {
     let net = link.statement_timeout().as_secs().max(600);
     let lock_wait = link.statement_timeout().as_secs().max(1);
+    let log_bin = u8::from(options.binlogged);
     let sql = format!(
         "SET NAMES utf8mb4, SESSION time_zone = '+00:00', \
-         SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO', SESSION sql_log_bin = 0, \
+         SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO', SESSION sql_log_bin = {log_bin}, \
          SESSION foreign_key_checks = 0, SESSION unique_checks = 0, \
          SESSION net_read_timeout = {net}, SESSION net_write_timeout = {net}, \
          SESSION lock_wait_timeout = {lock_wait}"
@@ -177,6 +191,9 @@ async fn check_target(
         )
         .await?
         .unwrap_or_default();
+    if options.binlogged {
+        return Ok(local_infile != 0);
+    }
     if !dump.gtid_executed.is_empty() && gtid_mode != "ON" {
         return Err(refuse(format!(
             "gtid_mode is {gtid_mode}; the dump's GTID set can only be restored with gtid_mode=ON"
@@ -351,7 +368,7 @@ async fn build_indexes(
     for index in 0..options.threads.min(count) {
         let context = format!("load: connect index worker {index}");
         let mut link = Link::open(endpoint, options.statement_timeout, &context).await?;
-        prepare_session(&mut link).await?;
+        prepare_session(&mut link, options).await?;
         links.push(link);
     }
     try_join_all(links.iter_mut().map(|link| async {
@@ -442,7 +459,7 @@ async fn load_chunks(
     for index in 0..workers {
         let context = format!("load: connect worker {index}");
         let mut link = Link::open(endpoint, options.statement_timeout, &context).await?;
-        prepare_session(&mut link).await?;
+        prepare_session(&mut link, options).await?;
         links.push(link);
     }
     let loaded = try_join_all(

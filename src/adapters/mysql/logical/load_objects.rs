@@ -35,7 +35,9 @@ pub(super) async fn create_objects(
             create(control, source, options, &schema.name, trigger, "trigger").await?;
         }
     }
-    set_gtid_purged(control, &dump.gtid_executed).await?;
+    if !options.binlogged {
+        set_gtid_purged(control, &dump.gtid_executed).await?;
+    }
     for schema in &dump.schemas {
         for event in &schema.events {
             create(control, source, options, &schema.name, event, "event").await?;

@@ -95,6 +95,12 @@ pub struct LoadOptions {
     /// When the target's `gtid_executed` is not empty, run `RESET BINARY LOGS AND GTIDS`
     /// first instead of refusing (default false: that forgets the target's history).
     pub reset_gtids: bool,
+    /// Write the load to the binary log under the target's own GTIDs, leaving its history
+    /// as it is, instead of loading unlogged and setting `gtid_purged` to the dump's set
+    /// (default false). For a restore of some schemas into a live primary: its replicas
+    /// must receive the dropped and reloaded schemas by replication. Excludes
+    /// `reset_gtids`.
+    pub binlogged: bool,
     /// Create secondary indexes after the data instead of with the table (default true;
     /// see [`crate::backup::logical::ddl`] for the figures and the exceptions).
     pub defer_indexes: bool,
@@ -110,6 +116,7 @@ impl Default for LoadOptions {
         Self {
             threads: 4,
             reset_gtids: false,
+            binlogged: false,
             defer_indexes: true,
             statement_timeout: Duration::from_secs(600),
             artifact_timeout: Duration::from_secs(600),
