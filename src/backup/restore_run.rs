@@ -15,6 +15,13 @@
 //!    binary logging and the primary's GTID history is reset to the backup's).
 //! 5. Succeeded once every peer was accepted for a reclone; Failed when the Job fails
 //!    or goes away (the loop resumes either way: a group is never left unprotected).
+//!
+//! An in-place run of one schema ([`RestoreScope::Schema`]) is lighter: the group keeps
+//! serving and its loop keeps running (no fence, no freeze), Begin creates the Job at
+//! once, and the load is binary-logged, so the drop and the load reach every peer by
+//! replication and none is recloned. A failover during such a load makes the old primary
+//! read-only or unreachable, so the Job fails and the run with it: nothing is promoted
+//! from under a load that cannot be stopped.
 
 use serde::{Deserialize, Serialize};
 
@@ -64,6 +71,44 @@ impl RestoreKind {
     }
 }
 
+/// What an in-place run replaces: `status.restoreInPlace.scope`. An `initFromBackup` run
+/// is always [`Self::Full`] here, whatever schemas it loads: it loads unlogged into a new
+/// primary and its peers are recloned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RestoreScope {
+    /// Every user schema: fenced, loaded unlogged with the loop stopped, peers recloned.
+    Full,
+    /// This one schema, dropped and loaded binary-logged while the group serves.
+    Schema(String),
+}
+
+impl RestoreScope {
+    const SCHEMA_PREFIX: &str = "schema:";
+
+    /// The recorded `scope`. Absent or unknown reads as [`Self::Full`]: runs recorded
+    /// before the field existed were all full, and full is the careful reading (the loop
+    /// stays stopped and the peers are recloned).
+    pub fn parse(text: Option<&str>) -> Self {
+        text.and_then(|t| t.strip_prefix(Self::SCHEMA_PREFIX))
+            .filter(|name| !name.is_empty())
+            .map_or(Self::Full, |name| Self::Schema(name.to_owned()))
+    }
+
+    /// Whether the run fences the primary, stops the loop and reclones the peers.
+    pub fn is_full(&self) -> bool {
+        matches!(self, Self::Full)
+    }
+}
+
+impl std::fmt::Display for RestoreScope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Full => f.write_str("full"),
+            Self::Schema(name) => write!(f, "{}{name}", Self::SCHEMA_PREFIX),
+        }
+    }
+}
+
 /// The phases of `status.restore` / `status.restoreInPlace`. `initFromBackup` shows
 /// Pending/Running/Succeeded/Failed; `restoreInPlace` shows each stage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,7 +118,8 @@ pub enum RestorePhase {
     Fencing,
     /// The Job is loading (`Running` for `initFromBackup`, `Restoring` in place).
     Loading,
-    /// The Job succeeded; the loop runs again and the peers are being recloned.
+    /// The Job succeeded; the loop runs again and the peers are being recloned (none for
+    /// a one-schema run: they follow by replication).
     Resuming,
     Succeeded,
     Failed,
@@ -140,6 +186,9 @@ pub struct Observed<'a> {
     pub armed: bool,
     /// `status.*.targetSite` of the current run.
     pub target: Option<&'a str>,
+    /// The current run's recorded scope once it has begun; before, the scope the spec
+    /// asks for.
+    pub scope: &'a RestoreScope,
     /// The group's failover status; `None` while its loop is not running.
     pub group: Option<&'a GroupStatus>,
     /// The current run's Job.
@@ -158,10 +207,12 @@ pub enum Step {
     Wait(String),
     /// The active site is not writable: the reference's `RestoreTargetUnavailable`.
     TargetUnavailable(String),
-    /// Record a new run against `target` (in place: spend the token, phase Fencing;
-    /// `initFromBackup`: create the Job, phase Running).
+    /// Record a new run against `target` in phase `then` (in place, the token is spent):
+    /// [`RestorePhase::Fencing`] for a full in-place run; [`RestorePhase::Loading`], the
+    /// Job created at once, for `initFromBackup` and a one-schema run, which fence nothing.
     Begin {
         target: String,
+        then: RestorePhase,
     },
     /// In place, once the loop has stopped: fence the target's pods and create the Job.
     FenceAndLoad,
@@ -178,11 +229,12 @@ pub enum Step {
 }
 
 /// Whether the group's failover loop must stay stopped: from the spent token (or the
-/// started init run) until the Job has succeeded or failed.
-pub fn frozen(phase: Option<RestorePhase>, job: &JobState) -> bool {
+/// started init run) until the Job has succeeded or failed. Never for a one-schema run:
+/// the group keeps serving, and its peers need the loop to keep them replicating.
+pub fn frozen(phase: Option<RestorePhase>, scope: &RestoreScope, job: &JobState) -> bool {
     match phase {
         Some(RestorePhase::Fencing) => true,
-        Some(RestorePhase::Loading) => matches!(job, JobState::Active),
+        Some(RestorePhase::Loading) => scope.is_full() && matches!(job, JobState::Active),
         _ => false,
     }
 }
@@ -202,9 +254,12 @@ pub fn next_step(observed: &Observed<'_>, loop_running: bool) -> Step {
             },
             JobState::Absent => Step::Fail {
                 reason: RestoreFailure::JobLost,
-                message: "the restore Job went away before it finished".into(),
+                message: "the restore Job is gone before it finished (deleted, or never created)"
+                    .into(),
             },
         },
+        // The binary-logged load reaches the peers by replication: nothing to reclone.
+        Some(RestorePhase::Resuming) if !observed.scope.is_full() => Step::Finish,
         Some(RestorePhase::Resuming) => resume(observed),
         Some(RestorePhase::Succeeded | RestorePhase::Failed) if !observed.armed => Step::Nothing,
         // Once done, `initFromBackup` never runs again; in place, `armed` means a newer token.
@@ -256,8 +311,14 @@ fn begin(observed: &Observed<'_>) -> Step {
             "the active site {active} cannot take a restore now: {why}"
         ));
     }
+    let then = if observed.kind == RestoreKind::InPlace && observed.scope.is_full() {
+        RestorePhase::Fencing
+    } else {
+        RestorePhase::Loading
+    };
     Step::Begin {
         target: active.to_owned(),
+        then,
     }
 }
 

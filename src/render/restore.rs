@@ -12,6 +12,12 @@
 //! reads its secrets as read-only files; it logs in with the operator's account, since the
 //! load creates schemas and sets the GTID history.
 //!
+//! `loadOptions.includeSchemas`/`excludeSchemas` select the backup's schemas
+//! (`--include-schema`/`--exclude-schema`). `initFromBackup` takes any selection. In place,
+//! a selection is the reference's per-schema mode: exactly one included schema, dropped and
+//! loaded binary-logged (`--replace-schemas` with the filter) so the peers follow by
+//! replication ([`scope`]).
+//!
 //! A `pointInTime` restore also replays archived binary logs (`--until-time`) with
 //! `mysqlbinlog | mysql`, which the operator's image lacks: its container runs on the
 //! group's MySQL image instead, with this binary copied in ([`super::tools`]).
@@ -34,7 +40,7 @@ use crate::api::backup::{
 use crate::api::restore::RestoreInputs;
 use crate::api::{MysqlBackup, MysqlFailoverGroup};
 use crate::backup::pitr::parse_stop_datetime;
-use crate::backup::restore_run::RestoreKind;
+use crate::backup::restore_run::{RestoreKind, RestoreScope};
 use crate::failover::gtid::GtidSet;
 
 /// Labels a restore Job with the kind of restore it runs.
@@ -212,7 +218,7 @@ pub fn job_name(group: &str, kind: RestoreKind, run: &str) -> String {
 pub fn restore_job(input: &RestoreJobInput<'_>) -> Result<Job, RenderError> {
     let owner = Owner::new(input.group)?;
     let spec = owner.spec.backup.clone().unwrap_or_default();
-    refuse_unsupported(input.inputs)?;
+    scope(input.kind, input.inputs)?;
     let url = repository_url(&input.source.repository)?;
     let creds = super::backup::MYSQL_CREDS;
     let threads = input
@@ -239,11 +245,25 @@ pub fn restore_job(input: &RestoreJobInput<'_>) -> Result<Job, RenderError> {
     .iter()
     .map(|s| (*s).to_owned())
     .collect();
+    if let Some(options) = &input.inputs.load_options {
+        for (flag, names) in [
+            ("--include-schema", &options.include_schemas),
+            ("--exclude-schema", &options.exclude_schemas),
+        ] {
+            // Each name once: a repeated one selects nothing more.
+            let mut seen = std::collections::BTreeSet::new();
+            for schema in names.iter().filter(|s| seen.insert(s.as_str())) {
+                args.extend([flag.to_owned(), schema.clone()]);
+            }
+        }
+    }
     args.push(
         match input.kind {
             // A new primary holds only the operator's own account writes; their GTIDs
             // give way to the backup's history.
             RestoreKind::InitFromBackup => "--reset-gtids",
+            // With a filter the engine drops and loads only that schema, binary-logged,
+            // and keeps the target's GTID history: the peers replicate the change.
             RestoreKind::InPlace => "--replace-schemas",
         }
         .to_owned(),
@@ -297,17 +317,59 @@ pub fn restore_job(input: &RestoreJobInput<'_>) -> Result<Job, RenderError> {
     run_once_job(&metadata, 0, &spec, pod)
 }
 
-/// Inputs the reference accepts that this restore does not run, refused with why rather
-/// than half-honoured.
-fn refuse_unsupported(inputs: &RestoreInputs) -> Result<(), RenderError> {
-    if let Some(options) = &inputs.load_options
-        && (!options.include_schemas.is_empty() || !options.exclude_schemas.is_empty())
+/// What a run of `inputs` replaces, or why they cannot make a Job (checked before the
+/// run begins, so a refusal touches nothing):
+/// - a schema name must not be empty;
+/// - a schema selection cannot go with `pointInTime`: a replay filtered by schema
+///   (`mysqlbinlog --database`) drops or misapplies statements that cross schemas;
+/// - in place, a selection is one schema in `includeSchemas` and nothing in
+///   `excludeSchemas`: the reference's per-schema mode is one schema, and `excludeSchemas`
+///   belongs to its full-instance mode, which drops every user schema: the excluded ones
+///   would be dropped and never loaded back.
+///
+/// `initFromBackup` is always [`RestoreScope::Full`]: whatever it loads goes into a new
+/// primary, unlogged, and the peers are recloned.
+pub fn scope(kind: RestoreKind, inputs: &RestoreInputs) -> Result<RestoreScope, RenderError> {
+    let refuse = |why: &str| Err(RenderError::Restore(why.to_owned()));
+    let Some(options) = inputs
+        .load_options
+        .as_ref()
+        .filter(|o| !o.include_schemas.is_empty() || !o.exclude_schemas.is_empty())
+    else {
+        return Ok(RestoreScope::Full);
+    };
+    if options
+        .include_schemas
+        .iter()
+        .chain(&options.exclude_schemas)
+        .any(|s| s.trim().is_empty())
     {
-        return Err(RenderError::Restore(
-            "loadOptions.includeSchemas/excludeSchemas (a per-schema restore) are not supported: a restore replaces every user schema".to_owned(),
-        ));
+        return refuse("loadOptions.includeSchemas/excludeSchemas: a schema name is empty");
     }
-    Ok(())
+    if inputs.point_in_time.is_some() {
+        return refuse(
+            "loadOptions.includeSchemas/excludeSchemas cannot go with pointInTime: a replay filtered by schema (mysqlbinlog --database) skips or misapplies statements that cross schemas; restore the whole instance to a point in time, or one schema without pointInTime",
+        );
+    }
+    if kind == RestoreKind::InitFromBackup {
+        return Ok(RestoreScope::Full);
+    }
+    if !options.exclude_schemas.is_empty() {
+        return refuse(
+            "restoreInPlace: loadOptions.excludeSchemas is refused: a full in-place restore drops every user schema, so the excluded ones would be dropped and never loaded back; to restore one schema, name it alone in includeSchemas",
+        );
+    }
+    let mut named: Vec<&str> = options.include_schemas.iter().map(String::as_str).collect();
+    named.sort_unstable();
+    named.dedup();
+    match named.as_slice() {
+        [one] => Ok(RestoreScope::Schema((*one).to_owned())),
+        _ => Err(RenderError::Restore(format!(
+            "restoreInPlace: loadOptions.includeSchemas names {} schemas ({}); an in-place restore of schemas restores exactly one (restore them one run at a time, or the whole instance with no includeSchemas)",
+            named.len(),
+            named.join(", ")
+        ))),
+    }
 }
 
 /// `pointInTime` as `backup restore` flags (none without it). The binary logs are read

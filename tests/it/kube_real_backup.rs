@@ -315,6 +315,8 @@ async fn backups_end_to_end(fixture: &Fixture, operator: &Operator, s3: &Seaweed
     a_removed_schedule_takes_its_cron_job(fixture, &crons).await?;
 
     a_restore_in_place_returns_the_group_to_the_backup(fixture, operator, id).await?;
+    a_restore_of_one_schema_in_place_reaches_the_replica_by_replication(fixture, operator, id)
+        .await?;
     init_from_backup_refuses_a_primary_that_holds_data(fixture).await?;
 
     retention_and_cleanup_follow_the_objects(fixture, s3).await?;
@@ -851,6 +853,211 @@ async fn replayed_and_bad_tokens_run_nothing(fixture: &Fixture, token: &str) -> 
         iad.sql("SELECT GROUP_CONCAT(id ORDER BY id) FROM shop.orders")?
             .trim(),
         "1,2,3"
+    );
+    Ok(())
+}
+
+/// The messages of the Events about the group with reason `reason`, once one contains
+/// `including` (or as they are after 10 s, for the caller's assertion to show).
+async fn event_messages(
+    fixture: &Fixture,
+    reason: &str,
+    including: &str,
+) -> TestResult<Vec<String>> {
+    use k8s_openapi::api::core::v1::Event;
+    let events: Api<Event> = Api::namespaced(fixture.client().clone(), fixture.namespace());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let messages: Vec<String> = events
+            .list(&ListParams::default())
+            .await?
+            .items
+            .into_iter()
+            .filter(|e| {
+                e.involved_object.name.as_deref() == Some(GROUP)
+                    && e.reason.as_deref() == Some(reason)
+            })
+            .filter_map(|e| e.message)
+            .collect();
+        if messages.iter().any(|m| m.contains(including)) || Instant::now() > deadline {
+            return Ok(messages);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Rows of `shop.orders` and of the `ledger` schema written after the backup, on `site`.
+fn shop_and_ledger(fixture: &Fixture, site: &str) -> TestResult<(String, String)> {
+    let server = fixture.instance(site)?;
+    let shop = server.sql("SELECT GROUP_CONCAT(id ORDER BY id) FROM shop.orders")?;
+    let ledger = server.sql("SELECT GROUP_CONCAT(id ORDER BY id) FROM ledger.entries")?;
+    Ok((shop.trim().to_owned(), ledger.trim().to_owned()))
+}
+
+/// `spec.restoreInPlace` of one schema (`loadOptions.includeSchemas: [shop]`): the group
+/// keeps serving (no fence, the failover loop keeps running), the Job drops and loads only
+/// `shop`, binlogged under the primary's own GTIDs, so the replica gets the restored rows
+/// by replication and nobody is recloned; a schema written since the backup is left alone.
+/// Then an in-place selection of two schemas fails to build, touching nothing.
+#[allow(clippy::too_many_lines)] // one scenario, step by step
+async fn a_restore_of_one_schema_in_place_reaches_the_replica_by_replication(
+    fixture: &Fixture,
+    operator: &Operator,
+    backup_id: &str,
+) -> TestResult {
+    let iad = fixture.instance("iad")?;
+    iad.sql(
+        "INSERT INTO shop.orders VALUES (5, 'after the backup'); CREATE DATABASE ledger; \
+         CREATE TABLE ledger.entries (id INT PRIMARY KEY); INSERT INTO ledger.entries VALUES (1), (2)",
+    )?;
+    // On the replica by replication first, so that what it shows after the restore came
+    // the same way.
+    wait_for(
+        "pdx replicating the writes",
+        Duration::from_secs(60),
+        async || {
+            let rows = shop_and_ledger(fixture, "pdx").ok();
+            Ok(rows
+                .filter(|r| r.0 == "1,2,3,5" && r.1 == "1,2")
+                .map(|_| ()))
+        },
+    )
+    .await?;
+    let role_before = fixture
+        .pod_labels("iad")
+        .await?
+        .get("shipstream.io/role")
+        .cloned();
+    let log_from = operator.log_text().len();
+    // A token newer than the last one, which was taken to the second.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let token = rfc3339_now();
+    let spec = json!({"confirm": token, "source": {"mysqlBackupRef": {"name": "orders-manual-1"}},
+                      "loadOptions": {"includeSchemas": ["shop"]}});
+    fixture.patch_spec(json!({"restoreInPlace": spec})).await?;
+    let restoring = fixture
+        .wait_group(
+            "the one-schema run Restoring",
+            Duration::from_secs(60),
+            |g| {
+                let run = &g["status"]["restoreInPlace"];
+                run["confirmTokenUsed"] == token.as_str() && run["phase"] == "Restoring"
+            },
+        )
+        .await?;
+    let run = &restoring["status"]["restoreInPlace"];
+    assert_eq!(run["scope"], "schema:shop", "{run}");
+    assert_eq!(run["targetSite"], "iad", "{run}");
+    // The group keeps serving: the primary's pods keep their role.
+    let role = fixture
+        .pod_labels("iad")
+        .await?
+        .get("shipstream.io/role")
+        .cloned();
+    assert_eq!(role, role_before, "iad's pod relabelled");
+    assert_ne!(role.as_deref(), Some("fenced"));
+    let jobs: Api<Job> = Api::namespaced(fixture.client().clone(), fixture.namespace());
+    let job = jobs
+        .get(run["jobName"].as_str().ok_or("no jobName")?)
+        .await?;
+    let args = job
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref())
+        .and_then(|p| p.containers[0].args.clone())
+        .unwrap_or_default();
+    assert!(
+        args.windows(3)
+            .any(|w| w == ["--include-schema", "shop", "--replace-schemas"]),
+        "{args:?}"
+    );
+    assert!(!args.iter().any(|a| a == "--reset-gtids"), "{args:?}");
+
+    let restored = run_job_locally(
+        &job,
+        &fixture.work().join("restore-shop"),
+        "bloodraven",
+        "operator-secret-1",
+    )?;
+    assert_eq!(restored["id"], backup_id, "{restored}");
+    assert_eq!(restored["schemas"], json!(["shop"]), "{restored}");
+    assert_eq!(restored["droppedSchemas"], json!(["shop"]), "{restored}");
+    assert_eq!(
+        shop_and_ledger(fixture, "iad")?,
+        ("1,2,3".to_owned(), "1,2".to_owned()),
+        "shop is the backup's again and ledger is untouched"
+    );
+    end_job(fixture, &job, true).await?;
+    let done = fixture
+        .wait_group(
+            "the one-schema run Succeeded",
+            Duration::from_secs(60),
+            |g| g.pointer("/status/restoreInPlace/phase") == Some(&json!("Succeeded")),
+        )
+        .await?;
+    let run = &done["status"]["restoreInPlace"];
+    assert!(
+        run.get("reclonedSites").is_none_or(|r| r == &json!([])),
+        "nobody is recloned: {run}"
+    );
+    assert_eq!(done["status"]["activeSite"], "iad");
+    // The drop and the load replicate: pdx has the backup's shop and keeps ledger.
+    wait_for(
+        "pdx following by replication",
+        Duration::from_secs(60),
+        async || {
+            let rows = shop_and_ledger(fixture, "pdx").ok();
+            Ok(rows.filter(|r| r.0 == "1,2,3" && r.1 == "1,2").map(|_| ()))
+        },
+    )
+    .await?;
+    let log = operator.log_text();
+    assert!(
+        !log[log_from.min(log.len())..].contains("the failover loop stops"),
+        "a one-schema run never stops the failover loop"
+    );
+    let succeeded = event_messages(fixture, "RestoreSucceeded", "schema shop").await?;
+    assert!(
+        succeeded
+            .iter()
+            .any(|m| m.contains("restored schema shop into iad")),
+        "{succeeded:?}"
+    );
+
+    // Two schemas in place: refused before anything is touched, the token spent.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let two = rfc3339_now();
+    let spec = json!({"confirm": two, "source": {"mysqlBackupRef": {"name": "orders-manual-1"}},
+                      "loadOptions": {"includeSchemas": ["shop", "ledger"]}});
+    fixture.patch_spec(json!({"restoreInPlace": spec})).await?;
+    let failed = fixture
+        .wait_group("the two-schema run Failed", Duration::from_secs(30), |g| {
+            let run = &g["status"]["restoreInPlace"];
+            run["confirmTokenUsed"] == two.as_str() && run["phase"] == "Failed"
+        })
+        .await?;
+    let message = failed["status"]["restoreInPlace"]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(message.contains("names 2 schemas"), "{message}");
+    let refused = event_messages(fixture, "RestoreBuildFailed", "names 2 schemas").await?;
+    assert!(
+        refused.iter().any(|m| m.contains("names 2 schemas")),
+        "{refused:?}"
+    );
+    let name = bloodraven::render::restore::job_name(
+        GROUP,
+        bloodraven::backup::restore_run::RestoreKind::InPlace,
+        &two,
+    );
+    assert!(
+        jobs.get_opt(&name).await?.is_none(),
+        "no Job for a refused run"
+    );
+    assert_eq!(
+        shop_and_ledger(fixture, "iad")?,
+        ("1,2,3".to_owned(), "1,2".to_owned()),
+        "nothing touched"
     );
     Ok(())
 }

@@ -395,7 +395,7 @@ impl Fixture {
         .await
     }
 
-    async fn pod_labels(&self, site: &str) -> TestResult<BTreeMap<String, String>> {
+    pub(crate) async fn pod_labels(&self, site: &str) -> TestResult<BTreeMap<String, String>> {
         let pods: Api<Pod> = Api::namespaced(self.client.clone(), &self.namespace);
         let pod = pods.get(&format!("mysql-{GROUP}-{site}-abc")).await?;
         Ok(pod.metadata.labels.unwrap_or_default())

@@ -25,6 +25,12 @@ fn sites() -> Vec<String> {
     vec!["iad".into(), "pdx".into(), "sfo".into()]
 }
 
+const FULL: RestoreScope = RestoreScope::Full;
+
+fn shop() -> RestoreScope {
+    RestoreScope::Schema("shop".into())
+}
+
 fn observed<'a>(
     kind: RestoreKind,
     phase: Option<RestorePhase>,
@@ -36,6 +42,7 @@ fn observed<'a>(
         phase,
         armed: true,
         target: Some("iad"),
+        scope: &FULL,
         group,
         job: JobState::Absent,
         recloned: &[],
@@ -47,12 +54,16 @@ fn observed<'a>(
 fn a_restore_begins_only_on_a_writable_active_primary() {
     let sites = sites();
     let writable = status(Some("iad"), "writable");
-    for kind in [RestoreKind::InitFromBackup, RestoreKind::InPlace] {
+    for (kind, then) in [
+        (RestoreKind::InitFromBackup, RestorePhase::Loading),
+        (RestoreKind::InPlace, RestorePhase::Fencing),
+    ] {
         let o = observed(kind, None, Some(&writable), &sites);
         assert_eq!(
             next_step(&o, true),
             Step::Begin {
-                target: "iad".into()
+                target: "iad".into(),
+                then
             }
         );
     }
@@ -116,7 +127,11 @@ fn in_place_fences_and_loads_only_once_the_loop_has_stopped() {
     );
     assert!(matches!(next_step(&o, true), Step::Wait(_)));
     assert_eq!(next_step(&o, false), Step::FenceAndLoad);
-    assert!(frozen(Some(RestorePhase::Fencing), &JobState::Absent));
+    assert!(frozen(
+        Some(RestorePhase::Fencing),
+        &FULL,
+        &JobState::Absent
+    ));
 }
 
 #[test]
@@ -130,11 +145,11 @@ fn the_job_decides_the_load_and_the_loop_is_frozen_only_while_it_runs() {
     );
     o.job = JobState::Active;
     assert_eq!(next_step(&o, false), Step::Nothing);
-    assert!(frozen(o.phase, &o.job));
+    assert!(frozen(o.phase, o.scope, &o.job));
     o.job = JobState::Succeeded;
     assert_eq!(next_step(&o, false), Step::Resume);
     assert!(
-        !frozen(o.phase, &o.job),
+        !frozen(o.phase, o.scope, &o.job),
         "a finished Job lets the loop run again"
     );
     o.job = JobState::Failed("BackoffLimitExceeded".into());
@@ -143,7 +158,7 @@ fn the_job_decides_the_load_and_the_loop_is_frozen_only_while_it_runs() {
         Step::Fail { reason: RestoreFailure::JobFailed, message } if message.contains("BackoffLimitExceeded")
     ));
     assert!(
-        !frozen(o.phase, &o.job),
+        !frozen(o.phase, o.scope, &o.job),
         "a failed Job lets the loop run again"
     );
     o.job = JobState::Absent;
@@ -233,7 +248,92 @@ fn init_from_backup_runs_once_and_in_place_needs_a_newer_token() {
     ));
 }
 
+#[test]
+fn one_schema_in_place_loads_at_once_and_finishes_without_a_reclone() {
+    let sites = sites();
+    let writable = status(Some("iad"), "writable");
+    let shop = shop();
+    let mut o = observed(RestoreKind::InPlace, None, Some(&writable), &sites);
+    o.scope = &shop;
+    // No fence, so nothing waits for the loop to stop: the Job is created at Begin.
+    assert_eq!(
+        next_step(&o, true),
+        Step::Begin {
+            target: "iad".into(),
+            then: RestorePhase::Loading
+        }
+    );
+    // It still needs a writable primary that no planned failover owns.
+    let read_only = status(Some("iad"), "read-only");
+    o.group = Some(&read_only);
+    assert!(matches!(next_step(&o, true), Step::TargetUnavailable(_)));
+
+    o.phase = Some(RestorePhase::Loading);
+    o.job = JobState::Active;
+    assert_eq!(
+        next_step(&o, true),
+        Step::Nothing,
+        "the loop runs beside it"
+    );
+    assert!(!frozen(o.phase, o.scope, &o.job), "the loop keeps running");
+    o.job = JobState::Succeeded;
+    assert_eq!(next_step(&o, true), Step::Resume);
+    o.job = JobState::Failed("BackoffLimitExceeded".into());
+    assert!(matches!(
+        next_step(&o, true),
+        Step::Fail {
+            reason: RestoreFailure::JobFailed,
+            ..
+        }
+    ));
+
+    // Resuming: the peers followed by replication, so the run ends, whatever the loop's
+    // view of the primary (even with no poll yet).
+    o.phase = Some(RestorePhase::Resuming);
+    for group in [None, Some(&read_only), Some(&writable)] {
+        o.group = group;
+        assert_eq!(next_step(&o, true), Step::Finish);
+    }
+}
+
+#[test]
+fn the_scope_reads_back_as_written_and_anything_else_is_full() {
+    for scope in [FULL, shop(), RestoreScope::Schema("a:b".into())] {
+        assert_eq!(RestoreScope::parse(Some(&scope.to_string())), scope);
+    }
+    assert_eq!(shop().to_string(), "schema:shop");
+    assert_eq!(FULL.to_string(), "full");
+    for careful in [
+        None,
+        Some(""),
+        Some("schema:"),
+        Some("tables:x"),
+        Some("FULL"),
+    ] {
+        assert_eq!(RestoreScope::parse(careful), FULL, "{careful:?}");
+    }
+}
+
 proptest! {
+    /// A one-schema run never stops the loop, in any phase it goes through (it never
+    /// fences) and whatever its Job; a full run stops it while its Job is active.
+    #[test]
+    fn only_a_full_run_freezes_the_loop(
+        phase in prop_oneof![Just(None), Just(Some(RestorePhase::Pending)),
+            Just(Some(RestorePhase::Loading)), Just(Some(RestorePhase::Resuming)),
+            Just(Some(RestorePhase::Succeeded)), Just(Some(RestorePhase::Failed))],
+        job in prop_oneof![Just(JobState::Active), Just(JobState::Succeeded),
+            Just(JobState::Failed(String::new())), Just(JobState::Absent)],
+        name in "[a-z_]{1,12}",
+    ) {
+        prop_assert!(!frozen(phase, &RestoreScope::Schema(name), &job));
+        let full = frozen(phase, &FULL, &job);
+        prop_assert_eq!(
+            full,
+            phase == Some(RestorePhase::Loading) && job == JobState::Active
+        );
+    }
+
     /// Whatever was observed: nothing begins unless armed, and the loop is frozen only
     /// while a run's Job may still write.
     #[test]
@@ -250,8 +350,8 @@ proptest! {
         o.armed = false;
         prop_assert_eq!(next_step(&o, loop_running), Step::Nothing);
         for job in [JobState::Succeeded, JobState::Failed(String::new()), JobState::Absent] {
-            prop_assert!(!frozen(Some(RestorePhase::Loading), &job));
+            prop_assert!(!frozen(Some(RestorePhase::Loading), &FULL, &job));
         }
-        prop_assert!(!frozen(phase, &JobState::Active));
+        prop_assert!(!frozen(phase, &FULL, &JobState::Active));
     }
 }

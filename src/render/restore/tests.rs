@@ -203,11 +203,157 @@ fn with_pitr(profile: &str) -> MysqlFailoverGroup {
     group
 }
 
+fn render_as(
+    group: &MysqlFailoverGroup,
+    kind: RestoreKind,
+    inputs: &RestoreInputs,
+) -> Result<Vec<String>, RenderError> {
+    let b = succeeded(
+        backup("nightly-1", "0a1b2c3d-0000"),
+        "s3://db-backups/orders/backups/nightly-1-0a1b2c3d/",
+    );
+    let source = resolve_source(group, inputs, Some(&b))?;
+    let job = restore_job(&RestoreJobInput {
+        group,
+        kind,
+        inputs,
+        source: &source,
+        target_site: "iad",
+        target_address: "a:3306",
+        run: "t",
+        image: "op@sha256:1",
+    })?;
+    Ok(args(&serde_json::to_value(job).unwrap()))
+}
+
+fn has(args: &[String], flag: &str) -> bool {
+    args.iter().any(|a| a == flag)
+}
+
 #[test]
-fn per_schema_restores_are_refused_with_why() {
+fn one_schema_in_place_drops_and_loads_only_it_keeping_the_gtid_history() {
     let inputs = with(&json!({"loadOptions": {"includeSchemas": ["shop"]}}));
-    let e = render(&group(), &inputs).unwrap_err();
-    assert!(e.to_string().contains("includeSchemas"), "{e}");
+    assert_eq!(
+        scope(RestoreKind::InPlace, &inputs).unwrap(),
+        RestoreScope::Schema("shop".into())
+    );
+    let a = render_as(&group(), RestoreKind::InPlace, &inputs).unwrap();
+    let at = a.iter().position(|x| x == "--include-schema").unwrap();
+    assert_eq!(
+        a[at..at + 3],
+        ["--include-schema", "shop", "--replace-schemas"]
+    );
+    assert!(
+        !has(&a, "--reset-gtids"),
+        "the target keeps its history: {a:?}"
+    );
+    assert!(!has(&a, "--exclude-schema"), "{a:?}");
+    // A name given twice is still one schema, passed once.
+    let twice = with(&json!({"loadOptions": {"includeSchemas": ["shop", "shop"]}}));
+    assert_eq!(
+        scope(RestoreKind::InPlace, &twice).unwrap(),
+        RestoreScope::Schema("shop".into())
+    );
+    let a = render_as(&group(), RestoreKind::InPlace, &twice).unwrap();
+    assert_eq!(a.iter().filter(|x| *x == "--include-schema").count(), 1);
+}
+
+#[test]
+fn without_a_selection_both_kinds_restore_everything() {
+    for extra in [
+        json!({}),
+        json!({"loadOptions": {"threads": 2}}),
+        json!({"loadOptions": {"includeSchemas": [], "excludeSchemas": []}}),
+    ] {
+        let inputs = with(&extra);
+        for kind in [RestoreKind::InitFromBackup, RestoreKind::InPlace] {
+            assert_eq!(scope(kind, &inputs).unwrap(), RestoreScope::Full);
+            let a = render_as(&group(), kind, &inputs).unwrap();
+            assert!(!has(&a, "--include-schema") && !has(&a, "--exclude-schema"));
+        }
+    }
+}
+
+#[test]
+fn init_from_backup_takes_any_selection_and_still_resets_the_history() {
+    let inputs = with(&json!({"loadOptions": {
+        "includeSchemas": ["shop", "billing"], "excludeSchemas": ["scratch"]}}));
+    assert_eq!(
+        scope(RestoreKind::InitFromBackup, &inputs).unwrap(),
+        RestoreScope::Full,
+        "a new primary's peers are recloned whatever it loads"
+    );
+    let a = render_as(&group(), RestoreKind::InitFromBackup, &inputs).unwrap();
+    let selected: Vec<(&str, &str)> = a
+        .windows(2)
+        .filter(|w| w[0].ends_with("-schema"))
+        .map(|w| (w[0].as_str(), w[1].as_str()))
+        .collect();
+    assert_eq!(
+        selected,
+        [
+            ("--include-schema", "shop"),
+            ("--include-schema", "billing"),
+            ("--exclude-schema", "scratch")
+        ]
+    );
+    assert!(
+        has(&a, "--reset-gtids") && !has(&a, "--replace-schemas"),
+        "{a:?}"
+    );
+}
+
+#[test]
+fn an_in_place_selection_other_than_one_included_schema_is_refused_saying_why() {
+    for (extra, why) in [
+        (
+            json!({"includeSchemas": ["shop", "billing"]}),
+            "names 2 schemas (billing, shop)",
+        ),
+        (
+            json!({"excludeSchemas": ["scratch"]}),
+            "dropped and never loaded back",
+        ),
+        (
+            json!({"includeSchemas": ["shop"], "excludeSchemas": ["scratch"]}),
+            "excludeSchemas is refused",
+        ),
+        (json!({"includeSchemas": [""]}), "a schema name is empty"),
+        (json!({"excludeSchemas": [" "]}), "a schema name is empty"),
+    ] {
+        let inputs = with(&json!({"loadOptions": extra}));
+        let e = scope(RestoreKind::InPlace, &inputs).unwrap_err();
+        assert!(
+            matches!(&e, RenderError::Restore(m) if m.contains(why)),
+            "{extra}: {e}"
+        );
+        // The Job is never made from them: the run fails before anything is touched.
+        assert!(render_as(&group(), RestoreKind::InPlace, &inputs).is_err());
+    }
+    let empty = with(&json!({"loadOptions": {"includeSchemas": [""]}}));
+    assert!(scope(RestoreKind::InitFromBackup, &empty).is_err());
+}
+
+#[test]
+fn a_selection_never_goes_with_a_point_in_time_replay() {
+    // With the archive in place, so only the combination is refused.
+    let group = with_pitr("offsite");
+    for selection in [
+        json!({"includeSchemas": ["shop"]}),
+        json!({"excludeSchemas": ["scratch"]}),
+    ] {
+        let inputs = with(&json!({"loadOptions": selection,
+            "pointInTime": {"stopDatetime": "2026-12-01T10:30:00Z"}}));
+        for kind in [RestoreKind::InitFromBackup, RestoreKind::InPlace] {
+            let e = render_as(&group, kind, &inputs).unwrap_err();
+            assert!(
+                matches!(&e, RenderError::Restore(m) if m.contains("mysqlbinlog --database")),
+                "{e}"
+            );
+        }
+    }
+    let whole = with(&json!({"pointInTime": {"stopDatetime": "2026-12-01T10:30:00Z"}}));
+    assert!(render_as(&group, RestoreKind::InPlace, &whole).is_ok());
 }
 
 #[test]

@@ -6,7 +6,9 @@
 //! group's status and failover status, the Job in the watch cache, the referenced
 //! `MysqlBackup`) and acts: spend the token, fence the primary's pods, apply the Job, hand
 //! the peers to reclones, write the status, post Events, count the run. The manager keeps
-//! the group's failover loop stopped while [`frozen`] says so.
+//! the group's failover loop stopped while [`frozen`] says so. A one-schema in-place run
+//! (`restoreInPlace.loadOptions.includeSchemas: [name]`) fences nothing, never stops the
+//! loop and reclones nobody: its load is binary-logged and replicates to the peers.
 
 use std::sync::Arc;
 
@@ -23,7 +25,7 @@ use crate::api::failover_group_status::RestoreStatus;
 use crate::api::restore::RestoreInputs;
 use crate::api::{MysqlBackup, MysqlFailoverGroup};
 use crate::backup::restore_run::{
-    self, Observed, RestoreFailure, RestoreKind, RestorePhase, RestoreRecord, Step,
+    self, Observed, RestoreFailure, RestoreKind, RestorePhase, RestoreRecord, RestoreScope, Step,
     restore_record_key,
 };
 use crate::backup::run::JobState;
@@ -47,6 +49,8 @@ struct Wanted<'a> {
     status: RestoreStatus,
     /// `status.restoreInPlace.confirmTokenUsed`.
     token_used: Option<String>,
+    /// `status.restoreInPlace.scope`: what the recorded run replaces.
+    recorded_scope: RestoreScope,
 }
 
 impl Wanted<'_> {
@@ -61,6 +65,18 @@ impl Wanted<'_> {
     fn phase(&self) -> Option<RestorePhase> {
         RestorePhase::parse(self.status.phase.as_deref())
     }
+
+    /// The scope of the run in progress as recorded when it began (an edit of the spec
+    /// meanwhile changes nothing about a run under way); otherwise the scope the spec
+    /// asks for. Inputs that cannot run read as full: the run they would begin fails to
+    /// build before anything is touched.
+    fn scope(&self) -> RestoreScope {
+        if restore_run::in_progress(self.phase()) {
+            self.recorded_scope.clone()
+        } else {
+            render::scope(self.kind, self.inputs).unwrap_or(RestoreScope::Full)
+        }
+    }
 }
 
 fn wanted(group: &MysqlFailoverGroup) -> Vec<Wanted<'_>> {
@@ -73,6 +89,7 @@ fn wanted(group: &MysqlFailoverGroup) -> Vec<Wanted<'_>> {
             token: "init",
             status: status.restore.clone().unwrap_or_default(),
             token_used: None,
+            recorded_scope: RestoreScope::Full,
         });
     }
     if let Some(in_place) = &group.spec.restore_in_place {
@@ -83,6 +100,7 @@ fn wanted(group: &MysqlFailoverGroup) -> Vec<Wanted<'_>> {
             token: &in_place.confirm,
             status: stored.run,
             token_used: stored.confirm_token_used,
+            recorded_scope: RestoreScope::parse(stored.scope.as_deref()),
         });
     }
     out
@@ -102,12 +120,12 @@ fn job_of(ctx: &OperatorContext, group: &MysqlFailoverGroup, status: &RestoreSta
     job_state(ctx.objects.live(&key).as_ref())
 }
 
-/// Whether the group's failover loop must stay stopped: a restore has spent its token or
-/// started its Job, and the Job may still write.
+/// Whether the group's failover loop must stay stopped: a full restore has spent its
+/// token or started its Job, and the Job may still write. A one-schema run never stops it.
 pub(super) fn frozen(ctx: &OperatorContext, group: &MysqlFailoverGroup) -> bool {
     wanted(group)
         .iter()
-        .any(|w| restore_run::frozen(w.phase(), &job_of(ctx, group, &w.status)))
+        .any(|w| restore_run::frozen(w.phase(), &w.scope(), &job_of(ctx, group, &w.status)))
 }
 
 /// One restore pass's context: the group, the kind of restore it asks for, and how to look
@@ -190,11 +208,13 @@ impl Restores {
                 restore_run::token_is_newer(wanted.token, wanted.token_used.as_deref())
             }
         };
+        let scope = wanted.scope();
         let observed = Observed {
             kind: wanted.kind,
             phase: wanted.phase(),
             armed,
             target: wanted.status.target_site.as_deref(),
+            scope: &scope,
             group: failover.as_ref(),
             job: job_of(ctx, group, &wanted.status),
             recloned: &wanted.status.recloned_sites,
@@ -224,11 +244,16 @@ impl Restores {
                 }
                 self.say(run, &message, in_progress).await;
             }
-            Step::Begin { target } => self.begin(run, &target).await,
+            Step::Begin { target, then } => self.begin(run, &target, then, &scope).await,
             Step::FenceAndLoad => self.fence_and_load(run).await,
             Step::Resume => {
+                let message = if scope.is_full() {
+                    "loaded; resuming the failover loop, then recloning the other sites"
+                } else {
+                    "loaded; the other sites follow by replication"
+                };
                 let mut fields = json!({"phase": RestorePhase::Resuming.as_str(wanted.kind),
-                    "message": "loaded; resuming the failover loop, then recloning the other sites"});
+                    "message": message});
                 if let Some(replayed) = replay_record(run).await {
                     fields["pitrReplayedBinlogCount"] =
                         json!(i32::try_from(replayed.len()).unwrap_or(i32::MAX));
@@ -241,7 +266,7 @@ impl Restores {
                     self.reclone(run, runtime, &sites).await;
                 }
             }
-            Step::Finish => self.finish(run).await,
+            Step::Finish => self.finish(run, &scope).await,
             Step::Fail { reason, message } => {
                 self.fail(run, reason, &message, None).await;
             }
@@ -320,7 +345,13 @@ impl Restores {
         }
     }
 
-    async fn begin(&mut self, run: Run<'_>, target: &str) {
+    async fn begin(
+        &mut self,
+        run: Run<'_>,
+        target: &str,
+        then: RestorePhase,
+        scope: &RestoreScope,
+    ) {
         let Run {
             ctx,
             group,
@@ -333,6 +364,7 @@ impl Restores {
         let job_name = render::job_name(&group.name_any(), wanted.kind, wanted.token);
         let referenced = source_backup(wanted.inputs, backup);
         let mut fields = json!({
+            "phase": then.as_str(wanted.kind),
             "targetSite": target,
             "jobName": job_name,
             "startTime": crate::shells::backup::now().rfc3339(),
@@ -345,35 +377,43 @@ impl Restores {
             "pitrReplayedBinlogCount": null,
             "pitrReplayedBinlogFile": null,
         });
-        let message = match wanted.kind {
-            RestoreKind::InitFromBackup => {
+        let id = &source.id;
+        let message = match (wanted.kind, scope) {
+            (RestoreKind::InitFromBackup, _) => {
                 // No fence for a new group: it serves nobody yet. The Job goes first so the
                 // recorded Running always has a Job behind it.
                 if let Err(e) = ctx.objects.apply(&job).await {
                     tracing::warn!(error = %e, "cannot create the restore Job; retrying");
                     return;
                 }
-                fields["phase"] = json!("Running");
-                format!(
-                    "restoring backup {} into {target} (Job {job_name})",
-                    source.id
-                )
+                format!("restoring backup {id} into {target} (Job {job_name})")
             }
-            RestoreKind::InPlace => {
-                fields["phase"] = json!("Fencing");
-                fields["confirmTokenUsed"] = json!(wanted.token);
-                fields["scope"] = json!("full");
-                format!(
-                    "restoring backup {} in place into {target}: fencing the primary, then Job {job_name}",
-                    source.id
-                )
-            }
+            (RestoreKind::InPlace, RestoreScope::Full) => format!(
+                "restoring backup {id} in place into {target}: fencing the primary, then Job {job_name}"
+            ),
+            (RestoreKind::InPlace, RestoreScope::Schema(name)) => format!(
+                "restoring schema {name} of backup {id} in place into {target} (Job {job_name}); the group keeps serving and the other sites follow by replication"
+            ),
         };
+        if wanted.kind == RestoreKind::InPlace {
+            fields["confirmTokenUsed"] = json!(wanted.token);
+            fields["scope"] = json!(scope.to_string());
+        }
         fields["message"] = json!(message);
-        if write_run(ctx, group, wanted, &fields).await {
-            tracing::info!(target, job = %job_name, id = %source.id, "restore started");
-            self.event(ctx, group, "RestoreStarted", false, message)
-                .await;
+        if !write_run(ctx, group, wanted, &fields).await {
+            return;
+        }
+        tracing::info!(target, job = %job_name, %id, %scope, "restore started");
+        self.event(ctx, group, "RestoreStarted", false, message)
+            .await;
+        if wanted.kind == RestoreKind::InPlace && then == RestorePhase::Loading {
+            // A one-schema run loads at once, and its Job comes after the spent token (as a
+            // full run's comes after the fence): a token is spent before anything can touch
+            // the data, and a run whose Job could not be created ends as lost on the next
+            // pass, with nothing touched.
+            if let Err(e) = ctx.objects.apply(&job).await {
+                tracing::warn!(error = %e, "cannot create the restore Job: the run ends as lost");
+            }
         }
     }
 
@@ -452,7 +492,7 @@ impl Restores {
         }
     }
 
-    async fn finish(&mut self, run: Run<'_>) {
+    async fn finish(&mut self, run: Run<'_>, scope: &RestoreScope) {
         let Run {
             ctx,
             group,
@@ -468,10 +508,14 @@ impl Restores {
             .unwrap_or(now);
         let target = wanted.status.target_site.clone().unwrap_or_default();
         let peers = wanted.status.recloned_sites.join(", ");
-        let message = if peers.is_empty() {
-            format!("restored into {target}")
-        } else {
-            format!("restored into {target}; recloning {peers} from it")
+        let message = match scope {
+            RestoreScope::Schema(name) => {
+                format!(
+                    "restored schema {name} into {target}; the other sites follow by replication"
+                )
+            }
+            RestoreScope::Full if peers.is_empty() => format!("restored into {target}"),
+            RestoreScope::Full => format!("restored into {target}; recloning {peers} from it"),
         };
         let fields =
             json!({"phase": "Succeeded", "completionTime": now.rfc3339(), "message": message});
@@ -804,6 +848,39 @@ mod tests {
             last_success(&group, &none, &runs[1]).is_none(),
             "not finished"
         );
+    }
+
+    #[test]
+    fn a_run_under_way_keeps_its_recorded_scope_and_a_new_one_takes_the_specs() {
+        let group = |phase: &str, scope: &str, include: &[&str]| -> MysqlFailoverGroup {
+            serde_json::from_value(json!({
+                "apiVersion": "shipstream.io/v1alpha1", "kind": "MysqlFailoverGroup",
+                "metadata": {"name": "orders", "namespace": "db"},
+                "spec": {"image": "mysql:9.7.4", "sites": [{"name": "iad"}],
+                         "dns": {"hostname": "db.example.com"},
+                         "restoreInPlace": {"confirm": "2026-12-02T10:00:00Z",
+                                            "source": {"mysqlBackupRef": {"name": "nightly-1"}},
+                                            "loadOptions": {"includeSchemas": include}}},
+                "status": {"restoreInPlace": {"phase": phase, "scope": scope}}
+            }))
+            .unwrap()
+        };
+        let shop = RestoreScope::Schema("shop".into());
+        // An edit of the spec during a run changes nothing about it: the loop of a full
+        // run stays stopped, and a one-schema run is never fenced or frozen.
+        for phase in ["Fencing", "Restoring", "Resuming"] {
+            let g = group(phase, "full", &["shop"]);
+            assert_eq!(wanted(&g)[0].scope(), RestoreScope::Full, "{phase}");
+            let g = group(phase, "schema:shop", &[]);
+            assert_eq!(wanted(&g)[0].scope(), shop, "{phase}");
+        }
+        // Between runs the spec decides; inputs that cannot run read as full (their run
+        // fails to build before it begins).
+        for phase in ["Succeeded", "Failed", ""] {
+            assert_eq!(wanted(&group(phase, "full", &["shop"]))[0].scope(), shop);
+            let two = group(phase, "schema:shop", &["shop", "billing"]);
+            assert_eq!(wanted(&two)[0].scope(), RestoreScope::Full);
+        }
     }
 
     #[test]
