@@ -433,7 +433,7 @@ pub(super) fn job_labels(group: &str, id: &str) -> BTreeMap<String, String> {
     labels
 }
 
-fn secret_volume(name: &str, secret: &str, items: &[(&str, &str)]) -> Value {
+pub(super) fn secret_volume(name: &str, secret: &str, items: &[(&str, &str)]) -> Value {
     let items: Vec<Value> = items
         .iter()
         .map(|(key, path)| json!({"key": key, "path": path}))

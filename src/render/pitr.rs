@@ -10,17 +10,17 @@
 //! So it runs on the group's MySQL image with this binary copied in ([`super::tools`]).
 //!
 //! The logs land in the PITR profile's repository under `binlogs/<server_uuid>/`; a
-//! restore reads them from the backup's own repository, so a replay needs the backup to
-//! be in the PITR profile's repository ([`require_archive`]).
+//! replay reads them there, beside the backup or (`--binlogs-from`) in an S3 repository
+//! of their own ([`archive_access`]).
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::Deployment;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::backup::{
     JobPurpose, engine_container, from_json, job_volumes_for, pod_context, profile, pull_secrets,
-    repository_url,
+    repository_url, secret_volume,
 };
 use super::names::{
     LABEL_GROUP, LABEL_INSTANCE, LABEL_MANAGED_BY, LABEL_NAME, LABEL_PART_OF, primary_service,
@@ -28,7 +28,7 @@ use super::names::{
 use super::tools::on_mysql_image;
 use super::{Owner, RenderError};
 use crate::api::MysqlFailoverGroup;
-use crate::api::backup::{BackupProfile, BackupSpec};
+use crate::api::backup::{BackupProfile, BackupSpec, StorageType};
 
 /// Marks the archiver Deployment (how the operator finds one to delete).
 pub const LABEL_ARCHIVER: &str = "shipstream.io/binlog-archiver";
@@ -60,14 +60,30 @@ pub fn archive_profile(spec: &BackupSpec) -> Result<Option<&BackupProfile>, Rend
     })
 }
 
-/// Why a replay from `repository` (`what` says whose: `pointInTime`, a verification's
-/// `pointInTime`) cannot find its binary logs, if it cannot: archiving is off, or it goes
-/// to another repository.
-pub fn require_archive(
+/// Where a replay reads the archived binary logs beside the backup's own repository
+/// settings: the extra `backup restore`/`backup verify` flags, and the volumes and mounts
+/// they name. Empty when the archive is in the backup's repository.
+#[derive(Debug, Default)]
+pub(super) struct ArchiveAccess {
+    pub args: Vec<String>,
+    pub volumes: Vec<Value>,
+    pub mounts: Vec<Value>,
+}
+
+/// Where the archive's S3 credentials and passphrase are mounted, apart from the backup's.
+const ARCHIVE_S3_CREDS: &str = "/run/bloodraven/binlogs-aws-creds";
+const ARCHIVE_PASSPHRASE: &str = "/run/bloodraven/binlogs-key";
+
+/// How a replay from a backup in `repository` (`what` says whose: `pointInTime`, a
+/// verification's `pointInTime`) reaches the binary-log archive, or why it cannot:
+/// archiving is off, or the archive is on a volume the pod does not mount. An archive in
+/// another S3 repository (a PITR profile that is not the backup's, as the reference
+/// allows) is read there with that profile's endpoint, credentials and passphrase.
+pub(super) fn archive_access(
     spec: &BackupSpec,
     repository: &BackupProfile,
     what: &str,
-) -> Result<(), RenderError> {
+) -> Result<ArchiveAccess, RenderError> {
     let refuse = |why: String| Err(RenderError::Restore(why));
     let archive = match archive_profile(spec) {
         Ok(Some(archive)) => archive,
@@ -79,12 +95,60 @@ pub fn require_archive(
         Err(e) => return refuse(format!("{what}: {e}")),
     };
     let (archive_url, source_url) = (repository_url(archive)?, repository_url(repository)?);
-    if archive_url != source_url {
-        return refuse(format!(
-            "{what} replays the binary logs archived beside the backup, but the backup is in {source_url} and spec.backup.pitr archives to {archive_url}: use a backup of the PITR profile"
-        ));
+    if archive_url == source_url {
+        return Ok(ArchiveAccess::default());
     }
-    Ok(())
+    let Some(s3) = archive
+        .storage
+        .s3
+        .as_ref()
+        .filter(|_| archive.storage.storage_type == StorageType::S3)
+    else {
+        return refuse(format!(
+            "{what}: spec.backup.pitr archives to a volume ({archive_url}) that is not the backup's ({source_url}); the replay mounts the backup's volume only: archive to S3 or to the backup's profile, or use a backup of the PITR profile"
+        ));
+    };
+    let mut access = ArchiveAccess {
+        args: vec!["--binlogs-from".to_owned(), archive_url],
+        ..ArchiveAccess::default()
+    };
+    if let Some(endpoint) = &s3.endpoint_url {
+        access
+            .args
+            .extend(["--binlogs-s3-endpoint".to_owned(), endpoint.clone()]);
+    }
+    if let Some(region) = &s3.region {
+        access
+            .args
+            .extend(["--binlogs-s3-region".to_owned(), region.clone()]);
+    }
+    access.args.extend([
+        "--binlogs-s3-credentials-dir".to_owned(),
+        ARCHIVE_S3_CREDS.to_owned(),
+    ]);
+    access
+        .volumes
+        .push(json!({"name": "binlogs-aws-creds", "secret": {
+        "secretName": s3.credentials_secret, "defaultMode": 0o400}}));
+    access.mounts.push(
+        json!({"name": "binlogs-aws-creds", "mountPath": ARCHIVE_S3_CREDS, "readOnly": true}),
+    );
+    if let Some(encryption) = &archive.encryption {
+        let secret = &encryption.passphrase_secret;
+        access.volumes.push(secret_volume(
+            "binlogs-key",
+            &secret.name,
+            &[(&secret.key, "passphrase")],
+        ));
+        access.mounts.push(
+            json!({"name": "binlogs-key", "mountPath": ARCHIVE_PASSPHRASE, "readOnly": true}),
+        );
+        access.args.extend([
+            "--binlogs-passphrase-file".to_owned(),
+            format!("{ARCHIVE_PASSPHRASE}/passphrase"),
+        ]);
+    }
+    Ok(access)
 }
 
 /// `archivePollInterval` in seconds: `90`, `90s`, `5m` or `1h` (at least 1).

@@ -31,6 +31,7 @@ use super::backup::{
     JobPurpose, engine_container, job_volumes_for, pod_context, profile, pull_secrets,
     repository_url, run_once_job,
 };
+use super::pitr::ArchiveAccess;
 use super::tools::on_mysql_image;
 use super::{Owner, RenderError, names};
 use crate::api::backup::{
@@ -268,7 +269,7 @@ pub fn restore_job(input: &RestoreJobInput<'_>) -> Result<Job, RenderError> {
         }
         .to_owned(),
     );
-    let replay = point_in_time_args(&spec, input.inputs, &input.source.repository)?;
+    let (replay, archive) = point_in_time_args(&spec, input.inputs, &input.source.repository)?;
     args.extend(replay.iter().cloned());
     let name = job_name(owner.name, input.kind, input.run);
     if !replay.is_empty() {
@@ -278,13 +279,15 @@ pub fn restore_job(input: &RestoreJobInput<'_>) -> Result<Job, RenderError> {
             record_name(owner.namespace, &name),
         ]);
     }
-    let (mut volumes, mounts) = job_volumes_for(
+    let (mut volumes, mut mounts) = job_volumes_for(
         &owner,
         &spec,
         &input.source.repository,
         &mut args,
         JobPurpose::Restore,
     )?;
+    volumes.extend(archive.volumes);
+    mounts.extend(archive.mounts);
     let mut labels: BTreeMap<String, String> = names::group_labels(owner.name);
     labels.insert(
         LABEL_RESTORE.to_owned(),
@@ -372,19 +375,19 @@ pub fn scope(kind: RestoreKind, inputs: &RestoreInputs) -> Result<RestoreScope, 
     }
 }
 
-/// `pointInTime` as `backup restore` flags (none without it). The binary logs are read
-/// from the backup's own repository (`<repository>/binlogs/<server_uuid>/`), where the
-/// archiver writes them: so PITR must be on, and its profile must be that repository.
+/// `pointInTime` as `backup restore` flags (none without it), with what the pod needs to
+/// read the binary logs where the archiver writes them (`<archive>/binlogs/<server_uuid>/`,
+/// the PITR profile's repository): so PITR must be on.
 fn point_in_time_args(
     spec: &BackupSpec,
     inputs: &RestoreInputs,
     repository: &BackupProfile,
-) -> Result<Vec<String>, RenderError> {
+) -> Result<(Vec<String>, ArchiveAccess), RenderError> {
     let Some(pit) = &inputs.point_in_time else {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), ArchiveAccess::default()));
     };
     let refuse = |why: String| Err(RenderError::Restore(why));
-    super::pitr::require_archive(spec, repository, "pointInTime")?;
+    let mut archive = super::pitr::archive_access(spec, repository, "pointInTime")?;
     let Some(at) = parse_stop_datetime(&pit.stop_datetime) else {
         return refuse(format!(
             "pointInTime.stopDatetime {:?} is neither RFC 3339 nor YYYY-MM-DD HH:MM:SS (UTC)",
@@ -402,7 +405,8 @@ fn point_in_time_args(
         }
         args.extend(["--exclude-gtids".to_owned(), exclude.trim().to_owned()]);
     }
-    Ok(args)
+    args.append(&mut archive.args);
+    Ok((args, archive))
 }
 
 /// The normalised `stopDatetime` of a point-in-time restore (RFC 3339, UTC), for

@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 
 use super::backup::{JobPurpose, job_volumes_for, repository_url};
 use super::names;
+use super::pitr::ArchiveAccess;
 use super::tools::on_mysql_image;
 use super::{Owner, RenderError};
 use crate::api::backup::{BackupProfile, BackupSpec};
@@ -93,10 +94,12 @@ pub fn verification_job(input: &VerificationJobInput<'_>) -> Result<Job, RenderE
     .map(|s| (*s).to_owned())
     .collect();
     args.extend(sanity_args(verification));
-    let replay = replay_args(&spec, verification, input.profile)?;
+    let (replay, archive) = replay_args(&spec, verification, input.profile)?;
     args.extend(replay.iter().cloned());
     let (mut volumes, mut mounts) =
         job_volumes_for(&owner, &spec, input.profile, &mut args, JobPurpose::Verify)?;
+    volumes.extend(archive.volumes);
+    mounts.extend(archive.mounts);
     let storage = verification.spec.storage.clone().unwrap_or_default();
     let requested = storage.size.as_ref().map(|q| q.canonical().into_owned());
     let size = volume_size(requested.as_deref(), input.backup_bytes);
@@ -184,20 +187,20 @@ fn sanity_args(verification: &MysqlBackupVerification) -> Vec<String> {
     args
 }
 
-/// The verification's `pointInTime` as `backup verify` flags: none for mode `none`. A
-/// replay reads the PITR archive, which must be on and beside the backup.
+/// The verification's `pointInTime` as `backup verify` flags (none for mode `none`), with
+/// what the pod needs to read the PITR archive, which must be on.
 fn replay_args(
     spec: &BackupSpec,
     verification: &MysqlBackupVerification,
     profile: &BackupProfile,
-) -> Result<Vec<String>, RenderError> {
+) -> Result<(Vec<String>, ArchiveAccess), RenderError> {
     let wanted = verification.spec.point_in_time.as_ref();
     let Some(wanted) = wanted.filter(|p| p.mode != PointInTimeMode::None) else {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), ArchiveAccess::default()));
     };
-    super::pitr::require_archive(spec, profile, "verification pointInTime")?;
-    match wanted.mode {
-        PointInTimeMode::Latest => Ok(vec!["--until-latest".to_owned()]),
+    let mut access = super::pitr::archive_access(spec, profile, "verification pointInTime")?;
+    let mut args = match wanted.mode {
+        PointInTimeMode::Latest => vec!["--until-latest".to_owned()],
         PointInTimeMode::Timestamp => {
             let text = wanted.timestamp.as_deref().unwrap_or_default();
             let at = parse_stop_datetime(text).ok_or_else(|| {
@@ -205,10 +208,12 @@ fn replay_args(
                     "verification pointInTime.timestamp {text:?} is neither RFC 3339 nor YYYY-MM-DD HH:MM:SS (UTC)"
                 ))
             })?;
-            Ok(vec!["--until-time".to_owned(), at.rfc3339()])
+            vec!["--until-time".to_owned(), at.rfc3339()]
         }
-        PointInTimeMode::None => Ok(Vec::new()),
-    }
+        PointInTimeMode::None => return Ok((Vec::new(), ArchiveAccess::default())),
+    };
+    args.append(&mut access.args);
+    Ok((args, access))
 }
 
 /// The `datadir` init container and the `mysqld` native sidecar, both on the group's image.

@@ -323,6 +323,28 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 
 /// Base backup, then transactions archived from the binary log; restores to a GTID in the
 /// middle and to a time hold exactly the transactions up to the target.
+/// One pass of `binlog archive` from `source` into `repo`; the names it archived.
+fn archive_once(repo: &Repo, source: &MysqlInstance, extra: &[&str]) -> Value {
+    let address = source.address();
+    let mysqlbinlog = dep_tool("mysqlbinlog").display().to_string();
+    let mysql = dep_tool("mysql").display().to_string();
+    let mut args = vec![
+        "binlog",
+        "archive",
+        "--source",
+        &address,
+        "--to",
+        &repo.url,
+        "--once",
+        "--mysqlbinlog",
+        &mysqlbinlog,
+        "--mysql",
+        &mysql,
+    ];
+    args.extend_from_slice(extra);
+    ok_json(&bloodraven(repo, &args))
+}
+
 #[test]
 fn backup_cli_point_in_time_restore_to_a_gtid_and_to_a_time() {
     let cluster = MysqlCluster::start(3).expect("mysql");
@@ -351,26 +373,7 @@ fn backup_cli_point_in_time_restore_to_a_gtid_and_to_a_time() {
             std::thread::sleep(Duration::from_millis(2100));
         }
     }
-    let address = source.address();
-    let mysqlbinlog = dep_tool("mysqlbinlog").display().to_string();
-    let mysql = dep_tool("mysql").display().to_string();
-    let archived = ok_json(&bloodraven(
-        &repo,
-        &[
-            "binlog",
-            "archive",
-            "--source",
-            &address,
-            "--to",
-            &repo.url,
-            "--once",
-            "--rotate",
-            "--mysqlbinlog",
-            &mysqlbinlog,
-            "--mysql",
-            &mysql,
-        ],
-    ));
+    let archived = archive_once(&repo, source, &["--rotate"]);
     assert!(
         !archived.as_array().expect("names").is_empty(),
         "{archived}"
@@ -398,9 +401,26 @@ fn backup_cli_point_in_time_restore_to_a_gtid_and_to_a_time() {
     );
     assert_eq!(gtid_executed(by_gtid), middle_gtid);
 
-    // To a time in the pause after the fifth: the same five, not the sixth.
+    // The archive in a repository of its own (a PITR profile that is not the backup's):
+    // the logs copied there by a second archiver, and removed from beside the backup.
+    let elsewhere = file_repo();
+    archive_once(&elsewhere, source, &[]);
+    std::fs::remove_dir_all(repo.dir.as_ref().expect("dir").join("binlogs")).expect("rm binlogs");
     let stop = pause_time(source);
-    ok_json(&restore(&repo, &id, by_time, &["--until-time", &stop]));
+    let refused = restore(&repo, &id, by_time, &["--until-time", &stop]);
+    assert!(!refused.status.success());
+    assert!(
+        output_text(&refused).contains("--binlogs-from"),
+        "{}",
+        output_text(&refused)
+    );
+    // To a time in the pause after the fifth: the same five, not the sixth.
+    ok_json(&restore(
+        &repo,
+        &id,
+        by_time,
+        &["--until-time", &stop, "--binlogs-from", &elsewhere.url],
+    ));
     assert_eq!(
         by_time
             .sql("SELECT GROUP_CONCAT(id ORDER BY id) FROM ledger.entries")
@@ -418,7 +438,13 @@ fn backup_cli_point_in_time_restore_to_a_gtid_and_to_a_time() {
         &repo,
         &id,
         cluster.get(2).expect("2"),
-        &["--until-gtid", &beyond, "--reset-gtids"],
+        &[
+            "--until-gtid",
+            &beyond,
+            "--reset-gtids",
+            "--binlogs-from",
+            &elsewhere.url,
+        ],
     );
     assert!(!refused.status.success());
     assert!(

@@ -428,6 +428,65 @@ fn a_point_in_time_restore_replays_on_the_mysql_image_with_the_copied_binary() {
 }
 
 #[test]
+fn an_archive_in_its_own_s3_repository_is_read_there_with_its_own_secrets() {
+    let mut group = with_pitr("binlogs");
+    group.spec.backup.as_mut().unwrap().profiles.push(
+        serde_json::from_value(json!({"name": "binlogs", "storage": {"type": "S3", "s3": {
+            "bucket": "db-binlogs", "prefix": "orders", "region": "us-east-2",
+            "endpointURL": "http://other.storage:9000", "credentialsSecret": "binlogs-s3"}},
+            "encryption": {"passphraseSecret": {"name": "binlogs-key", "key": "k"}}}))
+        .unwrap(),
+    );
+    let inputs = with(&json!({"pointInTime": {"stopDatetime": "2026-12-01T10:30:00Z"}}));
+    let job = render(&group, &inputs).unwrap();
+    let a = args(&job);
+    // The backup is still read from its own repository, with its own secrets.
+    assert_eq!(after(&a, "--from"), Some("s3://db-backups/orders"));
+    assert_eq!(
+        after(&a, "--s3-credentials-dir"),
+        Some("/run/bloodraven/aws-creds")
+    );
+    assert_eq!(after(&a, "--binlogs-from"), Some("s3://db-binlogs/orders"));
+    assert_eq!(
+        after(&a, "--binlogs-s3-endpoint"),
+        Some("http://other.storage:9000")
+    );
+    assert_eq!(after(&a, "--binlogs-s3-region"), Some("us-east-2"));
+    let creds = after(&a, "--binlogs-s3-credentials-dir").unwrap();
+    let key = after(&a, "--binlogs-passphrase-file").unwrap();
+    assert_ne!(creds, "/run/bloodraven/aws-creds");
+    let pod = job.pointer("/spec/template/spec").unwrap();
+    let volumes = pod["volumes"].as_array().unwrap();
+    let secret_of = |name: &str| {
+        volumes
+            .iter()
+            .find(|v| v["name"] == name)
+            .and_then(|v| v["secret"]["secretName"].as_str())
+            .map(str::to_owned)
+    };
+    assert_eq!(
+        secret_of("binlogs-aws-creds").as_deref(),
+        Some("binlogs-s3")
+    );
+    assert_eq!(secret_of("binlogs-key").as_deref(), Some("binlogs-key"));
+    let mounts = pod["containers"][0]["volumeMounts"].as_array().unwrap();
+    for (volume, path) in [
+        ("binlogs-aws-creds", creds),
+        ("binlogs-key", key.trim_end_matches("/passphrase")),
+    ] {
+        assert!(
+            mounts
+                .iter()
+                .any(|m| m["name"] == volume && m["mountPath"] == path),
+            "{volume} at {path}: {mounts:?}"
+        );
+    }
+    // In the backup's own repository, none of it.
+    let beside = render(&with_pitr("offsite"), &inputs).unwrap();
+    assert!(!args(&beside).iter().any(|a| a.starts_with("--binlogs-")));
+}
+
+#[test]
 fn job_names_fit_and_differ_per_token() {
     let long = "g".repeat(80);
     for kind in [RestoreKind::InitFromBackup, RestoreKind::InPlace] {

@@ -39,6 +39,91 @@ impl SchemaFlags {
     }
 }
 
+/// Where a replay reads the archived binary logs: beside the backup by default, or in a
+/// repository of their own (the group's PITR profile, when it is not the backup's).
+#[derive(Debug, Clone, Default, Args)]
+pub struct ArchiveFlags {
+    /// The repository holding the archived binary logs (its `binlogs/`), when it is not
+    /// the backup's: s3://bucket/prefix or file:///path.
+    #[arg(id = "binlogs_from", long = "binlogs-from", value_name = "URL")]
+    pub from: Option<String>,
+    /// S3 endpoint of --binlogs-from (default: the backup repository's).
+    #[arg(
+        id = "binlogs_s3_endpoint",
+        long = "binlogs-s3-endpoint",
+        value_name = "URL",
+        requires = "binlogs_from"
+    )]
+    pub s3_endpoint: Option<String>,
+    /// S3 region of --binlogs-from (default: the backup repository's).
+    #[arg(
+        id = "binlogs_s3_region",
+        long = "binlogs-s3-region",
+        value_name = "REGION",
+        requires = "binlogs_from"
+    )]
+    pub s3_region: Option<String>,
+    /// S3 credentials of --binlogs-from, as for --s3-credentials-dir (default: the backup
+    /// repository's).
+    #[arg(
+        id = "binlogs_s3_credentials_dir",
+        long = "binlogs-s3-credentials-dir",
+        value_name = "DIR",
+        requires = "binlogs_from"
+    )]
+    pub s3_credentials_dir: Option<PathBuf>,
+    /// File holding the passphrase of the archived logs (default: the backup's).
+    #[arg(
+        id = "binlogs_passphrase_file",
+        long = "binlogs-passphrase-file",
+        value_name = "FILE",
+        requires = "binlogs_from"
+    )]
+    pub passphrase_file: Option<PathBuf>,
+}
+
+/// The archive a replay reads, opened.
+pub struct Archive {
+    pub store: Arc<dyn BlobStore>,
+    /// The passphrase of its sealed logs, if any.
+    pub secret: Option<Vec<u8>>,
+}
+
+impl ArchiveFlags {
+    /// The archive. Without --binlogs-from it is the backup's: `backup_store`, opened
+    /// with `s3`, and the passphrase in `backup_passphrase_file`; with it, each setting
+    /// not given falls back to the backup's.
+    pub fn open(
+        &self,
+        backup_store: &Arc<dyn BlobStore>,
+        s3: &S3Flags,
+        backup_passphrase_file: Option<&Path>,
+    ) -> Result<Archive, BackupError> {
+        let Some(url) = &self.from else {
+            return Ok(Archive {
+                store: backup_store.clone(),
+                secret: passphrase(backup_passphrase_file, "--passphrase-file")?,
+            });
+        };
+        let flags = S3Flags {
+            s3_endpoint: self.s3_endpoint.clone().or_else(|| s3.s3_endpoint.clone()),
+            s3_region: self.s3_region.clone().or_else(|| s3.s3_region.clone()),
+            s3_credentials_dir: self
+                .s3_credentials_dir
+                .clone()
+                .or_else(|| s3.s3_credentials_dir.clone()),
+        };
+        let secret = match &self.passphrase_file {
+            Some(file) => passphrase(Some(file), "--binlogs-passphrase-file")?,
+            None => passphrase(backup_passphrase_file, "--passphrase-file")?,
+        };
+        Ok(Archive {
+            store: flags.open(url)?,
+            secret,
+        })
+    }
+}
+
 /// How to log in to MySQL.
 #[derive(Debug, Clone, Args)]
 pub struct MysqlLogin {

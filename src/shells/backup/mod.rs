@@ -32,11 +32,11 @@ use crate::failover::Timestamp;
 #[derive(Debug, Subcommand)]
 pub enum BackupCommand {
     /// Take a consistent backup of a server and print its manifest as JSON.
-    Create(create::CreateArgs),
+    Create(Box<create::CreateArgs>),
     /// Restore a backup into an empty server, optionally to a point in time.
-    Restore(restore::RestoreArgs),
+    Restore(Box<restore::RestoreArgs>),
     /// Check every artifact of a backup (and optionally restore it into a scratch server).
-    Verify(restore::VerifyArgs),
+    Verify(Box<restore::VerifyArgs>),
     /// List the backups in a repository, oldest first.
     List(catalog::ListArgs),
     /// Delete the backups retention no longer keeps (the newest good one never goes).

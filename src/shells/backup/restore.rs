@@ -16,7 +16,7 @@ use futures_util::{StreamExt as _, TryStreamExt as _};
 use super::binlog::{Staged, archived_logs, stage};
 use super::catalog::ABANDONED_AFTER;
 use super::error::BackupError;
-use super::inputs::{MysqlLogin, S3Flags, SchemaFlags, ToolFlags, passphrase};
+use super::inputs::{ArchiveFlags, MysqlLogin, S3Flags, SchemaFlags, ToolFlags, passphrase};
 use super::physical;
 use super::{keys, now};
 use crate::adapters::mysql::{BackupServer, LoadOptions, LoadReport, LogicalEndpoint, QueryError};
@@ -89,6 +89,8 @@ pub struct RestoreArgs {
     #[command(flatten)]
     pub schemas: SchemaFlags,
     #[command(flatten)]
+    pub archive: ArchiveFlags,
+    #[command(flatten)]
     pub read: ReadFlags,
     #[command(flatten)]
     pub login: MysqlLogin,
@@ -137,6 +139,8 @@ pub struct VerifyArgs {
     /// With --target: after the load, replay every archived binary log past the backup.
     #[arg(long, requires = "target")]
     pub until_latest: bool,
+    #[command(flatten)]
+    pub archive: ArchiveFlags,
     #[command(flatten)]
     pub read: ReadFlags,
     #[command(flatten)]
@@ -306,7 +310,7 @@ pub(super) async fn restore(args: &RestoreArgs) -> Result<String, BackupError> {
     let exclude = exclude_gtids(args)?;
     let staged = match recovery_target(args.until_gtid.as_deref(), args.until_time.as_deref())? {
         None => None,
-        Some(target) => Some(stage_replay(&opened, &target, &args.read).await?),
+        Some(target) => Some(stage_replay(&opened, &target, &args.archive, &args.read).await?),
     };
     let checked = check_all(&opened, args.read.threads).await?;
     // Only now, with every artifact read and checked, is anything on the target touched.
@@ -476,8 +480,11 @@ fn exclude_gtids(args: &RestoreArgs) -> Result<Option<GtidSet>, BackupError> {
 async fn stage_replay(
     opened: &Opened,
     target: &RecoveryTarget,
+    archive: &ArchiveFlags,
     read: &ReadFlags,
 ) -> Result<Staged, BackupError> {
+    let super::inputs::Archive { store, secret } =
+        archive.open(&opened.store, &read.s3, read.passphrase_file.as_deref())?;
     let manifest = &opened.manifest;
     let base = GtidSet::parse(&manifest.gtid_executed)
         .map_err(|e| BackupError::Input(format!("backup {}: GTID set: {e}", manifest.id)))?;
@@ -485,12 +492,12 @@ async fn stage_replay(
     // The archive of the backup's own source first; then any other server's: a backup
     // taken from a replica continues in the primary's logs, and after a failover in the
     // new primary's (which log what they replicated too).
-    let mut servers = opened.store.list_dirs(BINLOGS_DIR).await?;
+    let mut servers = store.list_dirs(BINLOGS_DIR).await?;
     servers.sort_by_key(|uuid| *uuid != manifest.source_uuid);
     let mut refusal = None;
     let mut chosen = None;
     for uuid in &servers {
-        let logs = archived_logs(&*opened.store, uuid).await?;
+        let logs = archived_logs(&*store, uuid).await?;
         match plan_replay(&base, &logs, target, finished) {
             Ok(plan) => {
                 chosen = Some(plan);
@@ -505,13 +512,15 @@ async fn stage_replay(
         BackupError::Input(format!(
             "point-in-time target: {}",
             refusal.map_or_else(
-                || "the repository has no binary-log archive".to_owned(),
+                || match &archive.from {
+                    Some(url) => format!("{url} holds no binary-log archive"),
+                    None => "the backup's repository holds no binary-log archive (is it elsewhere? --binlogs-from)".to_owned(),
+                },
                 |e| e.to_string()
             )
         ))
     })?;
-    let secret = passphrase(read.passphrase_file.as_deref(), "--passphrase-file")?;
-    stage(&*opened.store, plan, secret).await
+    stage(&*store, plan, secret).await
 }
 
 /// What a verification found so far; reported whether it passed or not.
@@ -633,7 +642,7 @@ async fn verify_steps(args: &VerifyArgs, findings: &mut Findings) -> Result<(), 
         recovery_target(None, args.until_time.as_deref())?
     };
     let staged = match &replay {
-        Some(replay) => Some(stage_replay(&opened, replay, &args.read).await?),
+        Some(replay) => Some(stage_replay(&opened, replay, &args.archive, &args.read).await?),
         None => None,
     };
     let report = load_into(

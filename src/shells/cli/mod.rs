@@ -95,3 +95,16 @@ pub fn main() -> ExitCode {
         Command::CopySelf(args) => copy_self::run(args),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    /// clap checks a command's definition (unique argument ids, valid `requires`) only
+    /// when the command is built in a debug build: every subcommand is built here, so a
+    /// clash fails this test rather than the first run of the command.
+    #[test]
+    fn every_command_line_is_well_formed() {
+        super::Cli::command().debug_assert();
+    }
+}
