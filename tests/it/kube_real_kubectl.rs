@@ -1133,6 +1133,36 @@ async fn restore_is_armed_and_followed(
         "{}",
         text(&out.stderr)
     );
+
+    // One schema: the same request with loadOptions.includeSchemas, and a newer token.
+    let out = output(kubectl(
+        namespace,
+        &[
+            "restore",
+            "orders",
+            "--backup",
+            "nightly-1",
+            "--schema",
+            "shop",
+            "--confirm",
+        ],
+    ))
+    .await?;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let spec = spec_of().await?;
+    // The API server adds the CRD's defaults to the rest of loadOptions.
+    assert_eq!(
+        spec["loadOptions"]["includeSchemas"],
+        json!(["shop"]),
+        "{spec}"
+    );
+    assert!(
+        bloodraven::backup::restore_run::token_is_newer(
+            spec["confirm"].as_str().ok_or("no confirm")?,
+            Some(&token)
+        ),
+        "{spec}"
+    );
     Ok(())
 }
 

@@ -630,11 +630,20 @@ async fn restore(
     args: &RestoreArgs,
 ) -> Result<(), KubectlError> {
     if !args.confirm {
+        let what = match &args.schema {
+            Some(schema) => format!(
+                "a restore of schema {schema} replaces it on the primary of {} with its copy \
+                 in backup {}, and the other sites follow by replication",
+                args.group, args.backup
+            ),
+            None => format!(
+                "a restore replaces every user schema on the primary of {} with backup {} and \
+                 reclones the other sites",
+                args.group, args.backup
+            ),
+        };
         return Err(KubectlError::Refused(format!(
-            "a restore replaces every user schema on the primary of {} with backup {} and \
-             reclones the other sites: what was written since the backup is gone; run again \
-             with --confirm",
-            args.group, args.backup
+            "{what}: what was written there since the backup is gone; run again with --confirm"
         )));
     }
     let group = get(&client, namespace, &args.group).await?;
@@ -656,7 +665,11 @@ async fn restore(
         .patch(
             &args.group,
             &params,
-            &Patch::Merge(restores::restore_patch(name, &token)),
+            &Patch::Merge(restores::restore_patch(
+                name,
+                &token,
+                args.schema.as_deref(),
+            )),
         )
         .await
         .map_err(|e| {

@@ -77,6 +77,11 @@ pub struct RestoreArgs {
     /// since the backup is gone.
     #[arg(long)]
     pub confirm: bool,
+    /// Restore only this schema (`loadOptions.includeSchemas`): it alone is dropped and
+    /// loaded, the group keeps serving, and the change replicates to the other sites.
+    /// Default: every user schema (the primary is fenced, the other sites recloned).
+    #[arg(long, value_name = "NAME")]
+    pub schema: Option<String>,
     #[command(flatten)]
     pub wait: WaitArgs,
 }

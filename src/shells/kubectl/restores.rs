@@ -60,12 +60,12 @@ pub fn next_token(now: jiff::Timestamp, used: Option<&str>) -> String {
 
 /// The merge patch that arms the restore: the whole `spec.restoreInPlace`, with every
 /// field of an earlier request this one does not set cleared (a merge patch would
-/// otherwise keep, say, an old `pointInTime`).
-pub fn restore_patch(backup: &str, token: &str) -> Value {
+/// otherwise keep, say, an old `pointInTime`). `schema` restores that schema alone.
+pub fn restore_patch(backup: &str, token: &str, schema: Option<&str>) -> Value {
     json!({"spec": {"restoreInPlace": {
         "confirm": token,
         "source": {"mysqlBackupRef": {"name": backup}, "s3": null, "pvc": null},
-        "loadOptions": null,
+        "loadOptions": schema.map(|name| json!({"includeSchemas": [name]})),
         "pointInTime": null,
         "decryption": null,
     }}})
@@ -104,6 +104,8 @@ pub struct RestoreSummary {
     pub confirm: String,
     pub phase: Option<String>,
     pub target_site: Option<String>,
+    /// `full`, or `schema:<name>` for a one-schema restore.
+    pub scope: Option<String>,
     pub recloned_sites: Vec<String>,
     pub message: Option<String>,
 }
@@ -122,6 +124,7 @@ pub fn summarize_restore(group: &MysqlFailoverGroup, backup: &str, token: &str) 
         confirm: token.to_owned(),
         phase: run.run.phase,
         target_site: run.run.target_site,
+        scope: run.scope,
         recloned_sites: run.run.recloned_sites,
         message: run.run.message,
     }
@@ -136,6 +139,9 @@ pub fn restore_report(r: &RestoreSummary) -> String {
     ];
     if let Some(site) = &r.target_site {
         lines.push(format!("target:   {site}"));
+    }
+    if let Some(scope) = &r.scope {
+        lines.push(format!("scope:    {scope}"));
     }
     if !r.recloned_sites.is_empty() {
         lines.push(format!("recloned: {}", r.recloned_sites.join(", ")));
@@ -212,7 +218,12 @@ mod tests {
 
     #[test]
     fn the_patch_replaces_every_earlier_input_and_the_state_follows_its_own_token() {
-        let patch = restore_patch("nightly-1", "2026-12-02T10:00:00Z");
+        let one = restore_patch("nightly-1", "2026-12-02T10:00:00Z", Some("shop"));
+        assert_eq!(
+            one["spec"]["restoreInPlace"]["loadOptions"],
+            json!({"includeSchemas": ["shop"]})
+        );
+        let patch = restore_patch("nightly-1", "2026-12-02T10:00:00Z", None);
         let spec = &patch["spec"]["restoreInPlace"];
         assert_eq!(spec["source"]["mysqlBackupRef"]["name"], "nightly-1");
         for cleared in ["loadOptions", "pointInTime", "decryption"] {
