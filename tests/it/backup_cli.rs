@@ -750,7 +750,7 @@ fn walk_if(dir: &Path) -> Vec<PathBuf> {
 /// into an empty directory, and a server started on it holds the same data with no replay.
 #[test]
 fn backup_cli_clone_method_round_trip() {
-    let cluster = MysqlCluster::start(1).expect("mysql");
+    let cluster = MysqlCluster::start(2).expect("mysql");
     let source = cluster.get(0).expect("0");
     seed(source);
     let repo = file_repo();
@@ -767,6 +767,17 @@ fn backup_cli_clone_method_round_trip() {
         gtid_executed(source)
     );
     let id = manifest["id"].as_str().expect("id").to_owned();
+    let at_backup = checksums(source);
+    // Two transactions after the clone, archived: a point in time between them is
+    // reached by replaying into the started clone.
+    source
+        .sql("INSERT INTO shop.empty_table VALUES (1)")
+        .expect("first");
+    let after_first = gtid_executed(source);
+    source
+        .sql("INSERT INTO shop.empty_table VALUES (2)")
+        .expect("second");
+    archive_once(&repo, source, &["--rotate"]);
 
     let place = tempfile::tempdir().expect("tempdir");
     let instance_dir = place.path().join("restored");
@@ -781,38 +792,10 @@ fn backup_cli_clone_method_round_trip() {
         output_text(&wrong)
     );
 
-    let restored = ok_json(&bloodraven(
-        &repo,
-        &[
-            "backup",
-            "restore",
-            "--from",
-            &repo.url,
-            "--id",
-            &id,
-            "--target-datadir",
-            &datadir_arg,
-            "--passphrase-file",
-            &file,
-        ],
-    ));
+    let restored = ok_json(&unpack(&repo, &id, &datadir_arg, &file));
     assert_eq!(restored["gtidExecuted"], manifest["gtidExecuted"]);
     // Unpacking never writes over anything.
-    let again = bloodraven(
-        &repo,
-        &[
-            "backup",
-            "restore",
-            "--from",
-            &repo.url,
-            "--id",
-            &id,
-            "--target-datadir",
-            &datadir_arg,
-            "--passphrase-file",
-            &file,
-        ],
-    );
+    let again = unpack(&repo, &id, &datadir_arg, &file);
     assert!(
         !again.status.success() && output_text(&again).contains("not empty"),
         "{}",
@@ -835,12 +818,87 @@ fn backup_cli_clone_method_round_trip() {
         "CHECKSUM TABLE shop.orders, shop.empty_table; SELECT COUNT(*) FROM shop.big_orders;",
     );
     let restored_gtids = query("SELECT @@GLOBAL.gtid_executed").replace(['\n', ' '], "");
+    let replay = |target: &str| replay_to(&repo, &id, target, &after_first, &file);
+    let replayed = replay(&format!("127.0.0.1:{port}"));
+    let replayed_rows = query("SELECT GROUP_CONCAT(id ORDER BY id) FROM shop.empty_table");
+    let replayed_gtids = query("SELECT @@GLOBAL.gtid_executed").replace(['\n', ' '], "");
     let _ = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/mysql-instance.sh"))
         .arg("stop")
         .arg(&instance_dir)
         .output();
-    assert_eq!(restored_sums.trim_end(), checksums(source).trim_end());
-    assert_eq!(restored_gtids, gtid_executed(source));
+    assert_eq!(restored_sums.trim_end(), at_backup.trim_end());
+    assert_eq!(
+        restored_gtids,
+        manifest["gtidExecuted"].as_str().expect("gtid")
+    );
+    // The point in time: exactly the first transaction after the clone.
+    let report = ok_json(&replayed);
+    assert!(
+        !report["replayedBinlogs"]
+            .as_array()
+            .expect("replayed")
+            .is_empty(),
+        "{report}"
+    );
+    assert_eq!(replayed_rows.trim(), "1");
+    assert_eq!(replayed_gtids, after_first);
+    // A server that does not hold the backup is refused, untouched.
+    let empty = cluster.get(1).expect("1");
+    let before = gtid_executed(empty);
+    let refused = replay(&empty.address());
+    assert!(!refused.status.success());
+    assert!(
+        output_text(&refused).contains("does not hold backup"),
+        "{}",
+        output_text(&refused)
+    );
+    assert_eq!(gtid_executed(empty), before);
+}
+
+/// `backup restore --target-datadir` of a clone backup.
+fn unpack(repo: &Repo, id: &str, datadir: &str, passphrase: &str) -> Output {
+    bloodraven(
+        repo,
+        &[
+            "backup",
+            "restore",
+            "--from",
+            &repo.url,
+            "--id",
+            id,
+            "--target-datadir",
+            datadir,
+            "--passphrase-file",
+            passphrase,
+        ],
+    )
+}
+
+/// `backup replay` of the archive past backup `id` into `target`, up to `until`.
+fn replay_to(repo: &Repo, id: &str, target: &str, until: &str, passphrase: &str) -> Output {
+    let mysql = dep_tool("mysql").display().to_string();
+    let mysqlbinlog = dep_tool("mysqlbinlog").display().to_string();
+    bloodraven(
+        repo,
+        &[
+            "backup",
+            "replay",
+            "--from",
+            &repo.url,
+            "--id",
+            id,
+            "--target",
+            target,
+            "--until-gtid",
+            until,
+            "--passphrase-file",
+            passphrase,
+            "--mysql",
+            &mysql,
+            "--mysqlbinlog",
+            &mysqlbinlog,
+        ],
+    )
 }
 
 /// `--replace-schemas`: the live server goes back to the backup. What was written since

@@ -12,6 +12,7 @@ mod error;
 mod inputs;
 mod keys;
 mod physical;
+mod replay;
 mod restore;
 
 use std::process::ExitCode;
@@ -35,6 +36,9 @@ pub enum BackupCommand {
     Create(Box<create::CreateArgs>),
     /// Restore a backup into an empty server, optionally to a point in time.
     Restore(Box<restore::RestoreArgs>),
+    /// Replay the archived binary logs past a backup into a server restored from it, up to
+    /// a GTID set or a time (how a clone backup reaches a point in time).
+    Replay(Box<replay::ReplayArgs>),
     /// Check every artifact of a backup (and optionally restore it into a scratch server).
     Verify(Box<restore::VerifyArgs>),
     /// List the backups in a repository, oldest first.
@@ -50,6 +54,7 @@ pub fn run(command: &BackupCommand) -> ExitCode {
             BackupCommand::Create(args) => create::create(args).await,
             BackupCommand::Restore(args) => restore::restore(args).await,
             BackupCommand::Verify(args) => restore::verify(args).await,
+            BackupCommand::Replay(args) => replay::replay(args).await,
             BackupCommand::List(args) => catalog::list(args, now).await,
             BackupCommand::Prune(args) => catalog::prune(args, now).await,
         }

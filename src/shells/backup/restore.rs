@@ -163,14 +163,14 @@ pub struct ReadFlags {
 }
 
 /// A complete backup, opened and checked.
-struct Opened {
-    store: Arc<dyn BlobStore>,
-    manifest: Manifest,
-    contents: Contents,
-    source: RepositorySource,
+pub(super) struct Opened {
+    pub(super) store: Arc<dyn BlobStore>,
+    pub(super) manifest: Manifest,
+    pub(super) contents: Contents,
+    pub(super) source: RepositorySource,
 }
 
-async fn open(read: &ReadFlags, from: &str, id: &str) -> Result<Opened, BackupError> {
+pub(super) async fn open(read: &ReadFlags, from: &str, id: &str) -> Result<Opened, BackupError> {
     let store = read.s3.open(from)?;
     let catalog = Catalog::new(store.clone(), ABANDONED_AFTER);
     let Some(manifest) = catalog.manifest(id).await? else {
@@ -443,7 +443,7 @@ async fn write_restore_record(
     Ok(())
 }
 
-fn recovery_target(
+pub(super) fn recovery_target(
     until_gtid: Option<&str>,
     until_time: Option<&str>,
 ) -> Result<Option<RecoveryTarget>, BackupError> {
@@ -464,10 +464,21 @@ fn recovery_target(
 }
 
 fn exclude_gtids(args: &RestoreArgs) -> Result<Option<GtidSet>, BackupError> {
-    let Some(text) = &args.exclude_gtids else {
+    replay_exclusions(
+        args.exclude_gtids.as_deref(),
+        args.until_gtid.is_some() || args.until_time.is_some(),
+    )
+}
+
+/// `--exclude-gtids`, which only a replay takes.
+pub(super) fn replay_exclusions(
+    text: Option<&str>,
+    replays: bool,
+) -> Result<Option<GtidSet>, BackupError> {
+    let Some(text) = text else {
         return Ok(None);
     };
-    if args.until_gtid.is_none() && args.until_time.is_none() {
+    if !replays {
         return Err(BackupError::Input(
             "--exclude-gtids applies to a replay: give --until-time or --until-gtid too".to_owned(),
         ));
@@ -477,7 +488,7 @@ fn exclude_gtids(args: &RestoreArgs) -> Result<Option<GtidSet>, BackupError> {
         .map_err(|e| BackupError::Input(format!("--exclude-gtids {text:?}: {e}")))
 }
 
-async fn stage_replay(
+pub(super) async fn stage_replay(
     opened: &Opened,
     target: &RecoveryTarget,
     archive: &ArchiveFlags,
