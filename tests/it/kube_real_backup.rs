@@ -704,6 +704,21 @@ async fn a_missed_minimum_fails_the_verification(
     Ok(())
 }
 
+/// The Job of a restore run (`status.*.jobName`), and its container's args.
+async fn run_job(fixture: &Fixture, run: &Value) -> TestResult<(Job, Vec<String>)> {
+    let jobs: Api<Job> = Api::namespaced(fixture.client().clone(), fixture.namespace());
+    let job = jobs
+        .get(run["jobName"].as_str().ok_or("no jobName")?)
+        .await?;
+    let args = job
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref())
+        .and_then(|p| p.containers[0].args.clone())
+        .unwrap_or_default();
+    Ok((job, args))
+}
+
 async fn patch_restore_in_place(fixture: &Fixture, confirm: &str, backup: &str) -> TestResult {
     let spec = json!({"confirm": confirm, "source": {"mysqlBackupRef": {"name": backup}}});
     fixture.patch_spec(json!({"restoreInPlace": spec})).await?;
@@ -956,16 +971,7 @@ async fn a_restore_of_one_schema_in_place_reaches_the_replica_by_replication(
         .cloned();
     assert_eq!(role, role_before, "iad's pod relabelled");
     assert_ne!(role.as_deref(), Some("fenced"));
-    let jobs: Api<Job> = Api::namespaced(fixture.client().clone(), fixture.namespace());
-    let job = jobs
-        .get(run["jobName"].as_str().ok_or("no jobName")?)
-        .await?;
-    let args = job
-        .spec
-        .as_ref()
-        .and_then(|s| s.template.spec.as_ref())
-        .and_then(|p| p.containers[0].args.clone())
-        .unwrap_or_default();
+    let (job, args) = run_job(fixture, run).await?;
     assert!(
         args.windows(3)
             .any(|w| w == ["--include-schema", "shop", "--replace-schemas"]),
@@ -1050,6 +1056,7 @@ async fn a_restore_of_one_schema_in_place_reaches_the_replica_by_replication(
         bloodraven::backup::restore_run::RestoreKind::InPlace,
         &two,
     );
+    let jobs: Api<Job> = Api::namespaced(fixture.client().clone(), fixture.namespace());
     assert!(
         jobs.get_opt(&name).await?.is_none(),
         "no Job for a refused run"
@@ -1077,16 +1084,7 @@ async fn init_from_backup_refuses_a_primary_that_holds_data(fixture: &Fixture) -
         .await?;
     let run = &running["status"]["restore"];
     assert_eq!(run["targetSite"], "iad", "{run}");
-    let jobs: Api<Job> = Api::namespaced(fixture.client().clone(), fixture.namespace());
-    let job = jobs
-        .get(run["jobName"].as_str().ok_or("no jobName")?)
-        .await?;
-    let args = job
-        .spec
-        .as_ref()
-        .and_then(|s| s.template.spec.as_ref())
-        .and_then(|p| p.containers[0].args.clone())
-        .unwrap_or_default();
+    let (job, args) = run_job(fixture, run).await?;
     assert!(args.iter().any(|a| a == "--reset-gtids"), "{args:?}");
     let work = fixture.work().join("init-1");
     let refused = run_job_locally(&job, &work, "bloodraven", "operator-secret-1");

@@ -11,7 +11,7 @@ use clap::Args;
 
 use super::error::BackupError;
 use super::inputs::{ArchiveFlags, MysqlLogin, ToolFlags};
-use super::restore::{ReadFlags, open, recovery_target, replay_exclusions, stage_replay};
+use super::restore::{PointInTimeFlags, ReadFlags, open, stage_replay};
 use crate::adapters::mysql::BackupServer;
 use crate::failover::gtid::GtidSet;
 
@@ -26,15 +26,9 @@ pub struct ReplayArgs {
     /// The running server restored from that backup, host:port.
     #[arg(long, value_name = "HOST:PORT")]
     pub target: String,
-    /// Replay up to exactly this GTID set.
-    #[arg(long, value_name = "SET", required_unless_present = "until_time")]
-    pub until_gtid: Option<String>,
-    /// Replay up to (not including) this instant: RFC 3339, or `YYYY-MM-DD HH:MM:SS` in UTC.
-    #[arg(long, value_name = "RFC3339", conflicts_with = "until_gtid")]
-    pub until_time: Option<String>,
-    /// Skip these transactions in the replay (a bad statement to leave out).
-    #[arg(long, value_name = "SET")]
-    pub exclude_gtids: Option<String>,
+    /// Where the replay stops (--until-gtid or --until-time, one of them required).
+    #[command(flatten)]
+    pub until: PointInTimeFlags,
     #[command(flatten)]
     pub archive: ArchiveFlags,
     #[command(flatten)]
@@ -47,9 +41,8 @@ pub struct ReplayArgs {
 
 pub(super) async fn replay(args: &ReplayArgs) -> Result<String, BackupError> {
     let started = std::time::Instant::now();
-    let exclude = replay_exclusions(args.exclude_gtids.as_deref(), true)?;
-    let Some(target) = recovery_target(args.until_gtid.as_deref(), args.until_time.as_deref())?
-    else {
+    let exclude = args.until.exclusions()?;
+    let Some(target) = args.until.target()? else {
         return Err(BackupError::Input(
             "give --until-gtid or --until-time".to_owned(),
         ));

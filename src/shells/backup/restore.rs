@@ -55,17 +55,9 @@ pub struct RestoreArgs {
     /// Where to unpack a clone backup: an empty directory to start mysqld on.
     #[arg(long, value_name = "DIR", conflicts_with_all = ["target", "until_gtid", "until_time"])]
     pub target_datadir: Option<PathBuf>,
-    /// Then replay archived binary logs up to exactly this GTID set.
-    #[arg(long, value_name = "SET", conflicts_with = "until_time")]
-    pub until_gtid: Option<String>,
-    /// Then replay archived binary logs up to (not including) this instant: RFC 3339, or
-    /// `YYYY-MM-DD HH:MM:SS` in UTC.
-    #[arg(long, value_name = "RFC3339")]
-    pub until_time: Option<String>,
-    /// With --until-time or --until-gtid: skip these transactions in the replay (a bad
-    /// statement to leave out), as `mysqlbinlog --exclude-gtids`.
-    #[arg(long, value_name = "SET")]
-    pub exclude_gtids: Option<String>,
+    /// Then replay archived binary logs to a point in time.
+    #[command(flatten)]
+    pub until: PointInTimeFlags,
     /// When the target's gtid_executed is not empty, reset it (RESET BINARY LOGS AND
     /// GTIDS) instead of refusing.
     #[arg(long)]
@@ -147,6 +139,49 @@ pub struct VerifyArgs {
     pub login: MysqlLogin,
     #[command(flatten)]
     pub tools: ToolFlags,
+}
+
+/// Where a replay of archived binary logs stops, and what it leaves out.
+#[derive(Debug, Clone, Default, Args)]
+pub struct PointInTimeFlags {
+    /// Replay archived binary logs up to exactly this GTID set.
+    #[arg(long, value_name = "SET", conflicts_with = "until_time")]
+    pub until_gtid: Option<String>,
+    /// Replay archived binary logs up to (not including) this instant: RFC 3339, or
+    /// `YYYY-MM-DD HH:MM:SS` in UTC.
+    #[arg(long, value_name = "RFC3339")]
+    pub until_time: Option<String>,
+    /// With --until-time or --until-gtid: skip these transactions in the replay (a bad
+    /// statement to leave out), as `mysqlbinlog --exclude-gtids`.
+    #[arg(long, value_name = "SET")]
+    pub exclude_gtids: Option<String>,
+}
+
+impl PointInTimeFlags {
+    pub fn is_set(&self) -> bool {
+        self.until_gtid.is_some() || self.until_time.is_some()
+    }
+
+    /// Where the replay stops; `None` without --until-gtid or --until-time.
+    pub fn target(&self) -> Result<Option<RecoveryTarget>, BackupError> {
+        recovery_target(self.until_gtid.as_deref(), self.until_time.as_deref())
+    }
+
+    /// `--exclude-gtids`, which only a replay takes.
+    pub fn exclusions(&self) -> Result<Option<GtidSet>, BackupError> {
+        let Some(text) = &self.exclude_gtids else {
+            return Ok(None);
+        };
+        if !self.is_set() {
+            return Err(BackupError::Input(
+                "--exclude-gtids applies to a replay: give --until-time or --until-gtid too"
+                    .to_owned(),
+            ));
+        }
+        GtidSet::parse(text)
+            .map(Some)
+            .map_err(|e| BackupError::Input(format!("--exclude-gtids {text:?}: {e}")))
+    }
 }
 
 /// How to read a backup.
@@ -307,8 +342,8 @@ pub(super) async fn restore(args: &RestoreArgs) -> Result<String, BackupError> {
         .map_err(|e| BackupError::Input(e.to_string()))?;
     // Plan and fetch the point-in-time part first: a target the archive cannot reach is
     // refused before anything is written.
-    let exclude = exclude_gtids(args)?;
-    let staged = match recovery_target(args.until_gtid.as_deref(), args.until_time.as_deref())? {
+    let exclude = args.until.exclusions()?;
+    let staged = match args.until.target()? {
         None => None,
         Some(target) => Some(stage_replay(&opened, &target, &args.archive, &args.read).await?),
     };
@@ -400,7 +435,7 @@ fn select_schemas(
              --exclude-schema apply to logical backups"
         )));
     };
-    if args.until_gtid.is_some() || args.until_time.is_some() {
+    if args.until.is_set() {
         return Err(BackupError::Input(
             "a point-in-time replay cannot be cut to some schemas: a binary log filtered by \
              schema is unsafe for statements that span schemas; restore every schema, or \
@@ -443,7 +478,7 @@ async fn write_restore_record(
     Ok(())
 }
 
-pub(super) fn recovery_target(
+fn recovery_target(
     until_gtid: Option<&str>,
     until_time: Option<&str>,
 ) -> Result<Option<RecoveryTarget>, BackupError> {
@@ -461,31 +496,6 @@ pub(super) fn recovery_target(
         return Ok(Some(RecoveryTarget::Time(at)));
     }
     Ok(None)
-}
-
-fn exclude_gtids(args: &RestoreArgs) -> Result<Option<GtidSet>, BackupError> {
-    replay_exclusions(
-        args.exclude_gtids.as_deref(),
-        args.until_gtid.is_some() || args.until_time.is_some(),
-    )
-}
-
-/// `--exclude-gtids`, which only a replay takes.
-pub(super) fn replay_exclusions(
-    text: Option<&str>,
-    replays: bool,
-) -> Result<Option<GtidSet>, BackupError> {
-    let Some(text) = text else {
-        return Ok(None);
-    };
-    if !replays {
-        return Err(BackupError::Input(
-            "--exclude-gtids applies to a replay: give --until-time or --until-gtid too".to_owned(),
-        ));
-    }
-    GtidSet::parse(text)
-        .map(Some)
-        .map_err(|e| BackupError::Input(format!("--exclude-gtids {text:?}: {e}")))
 }
 
 pub(super) async fn stage_replay(
