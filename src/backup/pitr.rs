@@ -109,6 +109,20 @@ pub enum PitrError {
     BeforeBase { target: String, base: String },
 }
 
+/// The earliest time a replay from a backup that finished at `finished_at` (its manifest's
+/// RFC 3339 text) may stop at. A whole-second time stands for its whole second: manifests
+/// keep seconds, cut down, so the backup may have finished up to 999 ms later, and a
+/// target inside that second could fall before its snapshot (the restore would then hold
+/// more than was asked for). `None` for text that is not a time: no bound is no answer.
+pub fn earliest_stop(finished_at: &str) -> Option<Timestamp> {
+    let at = Timestamp::parse_rfc3339(finished_at)?;
+    Some(if at.as_millis() % 1000 == 0 {
+        at.plus(std::time::Duration::from_millis(999))
+    } else {
+        at
+    })
+}
+
 /// Plans the replay from a base backup holding `base` to `target`, over `archive` (any
 /// order; other servers' logs are ignored by the caller or here by the chain check).
 pub fn plan_replay(

@@ -290,3 +290,18 @@ proptest! {
         prop_assert!(!pruned.contains(&"binlog.000004".to_owned()));
     }
 }
+
+#[test]
+fn a_whole_second_finish_bounds_the_stop_at_the_end_of_its_second() {
+    let bound = earliest_stop("2026-12-01T10:00:05Z").expect("a time");
+    assert_eq!(
+        bound,
+        Timestamp::parse_rfc3339("2026-12-01T10:00:05.999Z").expect("time")
+    );
+    // A stop inside the second the backup finished could precede its snapshot.
+    let inside = Timestamp::parse_rfc3339("2026-12-01T10:00:05Z").expect("time");
+    assert!(inside < bound);
+    let precise = earliest_stop("2026-12-01T10:00:05.250Z").expect("a time");
+    assert_eq!(precise.as_millis() % 1000, 250);
+    assert_eq!(earliest_stop("yesterday"), None);
+}

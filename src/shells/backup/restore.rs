@@ -23,14 +23,15 @@ use crate::adapters::mysql::{BackupServer, LoadOptions, LoadReport, LogicalEndpo
 use crate::api::verification::SanityCheckStatus;
 use crate::backup::logical::{LogicalDump, SchemaFilter};
 use crate::backup::manifest::{Contents, Manifest};
-use crate::backup::pitr::{BINLOGS_DIR, RecoveryTarget, parse_stop_datetime, plan_replay};
+use crate::backup::pitr::{
+    BINLOGS_DIR, RecoveryTarget, earliest_stop, parse_stop_datetime, plan_replay,
+};
 use crate::backup::restore_run::{RestoreRecord, restore_record_key};
 use crate::backup::sanity::{
     DEFAULT_LIMIT, RECORD_FORMAT, SanityFailure, VerificationRecord, evaluate,
     is_valid_record_name, record_key, status_of,
 };
 use crate::control::backup::{Catalog, RepositorySource};
-use crate::failover::Timestamp;
 use crate::failover::gtid::GtidSet;
 use crate::ports::artifacts::{ArtifactSource as _, BlobStore};
 
@@ -509,7 +510,12 @@ pub(super) async fn stage_replay(
     let manifest = &opened.manifest;
     let base = GtidSet::parse(&manifest.gtid_executed)
         .map_err(|e| BackupError::Input(format!("backup {}: GTID set: {e}", manifest.id)))?;
-    let finished = Timestamp::parse_rfc3339(&manifest.finished_at).unwrap_or_default();
+    let finished = earliest_stop(&manifest.finished_at).ok_or_else(|| {
+        BackupError::Input(format!(
+            "backup {}: finishedAt {:?} is not a time, so no replay can be placed after it",
+            manifest.id, manifest.finished_at
+        ))
+    })?;
     // The archive of the backup's own source first; then any other server's: a backup
     // taken from a replica continues in the primary's logs, and after a failover in the
     // new primary's (which log what they replicated too).
