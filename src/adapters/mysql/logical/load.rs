@@ -33,6 +33,7 @@ use tracing::Instrument;
 use super::link::Link;
 use super::{LoadOptions, LoadReport, LogicalEndpoint, LogicalError, TableLoad, compact_gtids};
 use crate::backup::logical::ddl::{SplitTable, defer_secondary_indexes, foreign_key_targets};
+use crate::backup::logical::plan::round_robin;
 use crate::backup::logical::sql::{load_data, qualified, quote_ident};
 use crate::backup::logical::{
     ChunkDump, LOGICAL_FORMAT_VERSION, LogicalDump, TableDump, codec, table_checksum,
@@ -440,19 +441,24 @@ async fn load_chunks(
     dump: &LogicalDump,
     options: &LoadOptions,
 ) -> Result<(Vec<TableLoad>, u64), LogicalError> {
-    let mut items = VecDeque::new();
-    for (table_index, (schema, table)) in dump.tables().enumerate() {
-        for chunk in &table.chunks {
-            items.push_back(ChunkItem {
-                schema,
-                table_index,
-                table,
-                chunk,
-            });
-        }
-    }
+    let per_table = dump
+        .tables()
+        .enumerate()
+        .map(|(table_index, (schema, table))| {
+            table
+                .chunks
+                .iter()
+                .map(|chunk| ChunkItem {
+                    schema,
+                    table_index,
+                    table,
+                    chunk,
+                })
+                .collect()
+        })
+        .collect();
     let queue = ChunkQueue {
-        items: Mutex::new(items),
+        items: Mutex::new(VecDeque::from(round_robin(per_table))),
     };
     let workers = options.threads.min(queue_len(&queue)).max(1);
     let mut links = Vec::with_capacity(workers);
