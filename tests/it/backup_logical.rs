@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bloodraven::adapters::mysql::{
-    Credentials, DumpOptions, LoadOptions, LogicalEndpoint, LogicalError, dump, load,
+    Credentials, DumpOptions, GtidHistory, LoadOptions, LogicalEndpoint, LogicalError, dump, load,
 };
 use bloodraven::backup::logical::{LogicalDump, table_checksum};
 use bloodraven::digest::sha256_hex;
@@ -537,7 +537,7 @@ async fn backup_logical_load_refuses_unsafe_targets_and_bad_chunks() -> TestResu
     let mut wrong_record = dumped.clone();
     wrong_record.schemas[1].tables[0].chunks[0].artifact.sha256 = "0".repeat(64);
     let reset = LoadOptions {
-        reset_gtids: true,
+        history: GtidHistory::FromDump { reset: true },
         ..LoadOptions::default()
     };
     let error = load(&endpoint(target), &store, &wrong_record, &reset)

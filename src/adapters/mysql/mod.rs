@@ -24,6 +24,7 @@ pub use backup_server::{
 pub use client::MysqlSiteClient;
 pub use config::{ClientTls, Credentials, MysqlConfigError, MysqlSiteConfig};
 pub use logical::{
-    DumpOptions, LoadOptions, LoadReport, LogicalEndpoint, LogicalError, TableLoad, dump, load,
+    DumpOptions, GtidHistory, LoadOptions, LoadReport, LogicalEndpoint, LogicalError, TableLoad,
+    dump, load,
 };
 pub use users::RoleUsers;

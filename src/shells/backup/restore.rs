@@ -19,7 +19,9 @@ use super::error::BackupError;
 use super::inputs::{ArchiveFlags, MysqlLogin, S3Flags, SchemaFlags, ToolFlags, passphrase};
 use super::physical;
 use super::{keys, now};
-use crate::adapters::mysql::{BackupServer, LoadOptions, LoadReport, LogicalEndpoint, QueryError};
+use crate::adapters::mysql::{
+    BackupServer, GtidHistory, LoadOptions, LoadReport, LogicalEndpoint, QueryError,
+};
 use crate::api::verification::SanityCheckStatus;
 use crate::backup::logical::{LogicalDump, SchemaFilter};
 use crate::backup::manifest::{Contents, Manifest};
@@ -261,16 +263,6 @@ async fn check_all(opened: &Opened, threads: usize) -> Result<u64, BackupError> 
         .await
 }
 
-/// What a load does with the target's GTID history.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum History {
-    /// Unlogged; the target's history becomes the backup's. Its own must be empty, or
-    /// is reset first when `reset` says so.
-    FromBackup { reset: bool },
-    /// Binlogged under the target's own GTIDs: a per-schema restore into a live primary.
-    Own,
-}
-
 /// Loads the checked backup into the server at `target`; a failure's message starts
 /// with `context`.
 async fn load_into(
@@ -279,13 +271,12 @@ async fn load_into(
     opened: &Opened,
     dump: &LogicalDump,
     read: &ReadFlags,
-    history: History,
+    history: GtidHistory,
     context: &str,
 ) -> Result<LoadReport, BackupError> {
     let options = LoadOptions {
         threads: read.threads.max(1),
-        reset_gtids: history == History::FromBackup { reset: true },
-        binlogged: history == History::Own,
+        history,
         ..LoadOptions::default()
     };
     let endpoint = endpoint(target, login)?;
@@ -358,9 +349,9 @@ pub(super) async fn restore(args: &RestoreArgs) -> Result<String, BackupError> {
         Vec::new()
     };
     let history = if per_schema {
-        History::Own
+        GtidHistory::Own
     } else {
-        History::FromBackup {
+        GtidHistory::FromDump {
             reset: args.reset_gtids || args.replace_schemas,
         }
     };
@@ -678,7 +669,7 @@ async fn verify_steps(args: &VerifyArgs, findings: &mut Findings) -> Result<(), 
         &opened,
         dump,
         &args.read,
-        History::FromBackup {
+        GtidHistory::FromDump {
             reset: args.reset_gtids,
         },
         "verification restore: ",

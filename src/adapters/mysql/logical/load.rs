@@ -17,7 +17,7 @@
 //!    exactly what its data contains and it can replicate from the source's successors;
 //! 7. events last: an event that fires at once then commits after the history is set.
 //!
-//! A [`LoadOptions::binlogged`] load (some schemas restored into a live primary) differs
+//! A [`GtidHistory::Own`] load (some schemas restored into a live primary) differs
 //! in two steps: the sessions keep `sql_log_bin=1`, so the load replicates under the
 //! target's own GTIDs, and the history is left as it is (no check that it is empty, no
 //! `gtid_purged`): the target's history still describes its other schemas.
@@ -31,7 +31,9 @@ use tokio::time::{Instant, timeout};
 use tracing::Instrument;
 
 use super::link::Link;
-use super::{LoadOptions, LoadReport, LogicalEndpoint, LogicalError, TableLoad, compact_gtids};
+use super::{
+    GtidHistory, LoadOptions, LoadReport, LogicalEndpoint, LogicalError, TableLoad, compact_gtids,
+};
 use crate::backup::logical::ddl::{SplitTable, defer_secondary_indexes, foreign_key_targets};
 use crate::backup::logical::plan::round_robin;
 use crate::backup::logical::sql::{load_data, qualified, quote_ident};
@@ -42,7 +44,7 @@ use crate::digest::sha256_hex;
 use crate::ports::artifacts::{ArtifactSource, StoredArtifact};
 
 /// Loads `dump` from `source` into the server at `endpoint`, which must have none of the
-/// dump's schemas and an empty `gtid_executed` (or [`LoadOptions::reset_gtids`]).
+/// dump's schemas and an empty `gtid_executed` (see [`GtidHistory`]).
 ///
 /// The account needs, besides the object privileges to create everything in the dump:
 /// `SYSTEM_VARIABLES_ADMIN` (`gtid_purged`, and `local_infile` when it is OFF),
@@ -57,11 +59,6 @@ pub async fn load(
     if options.threads == 0 {
         return Err(LogicalError::Options(
             "threads must be at least 1".to_owned(),
-        ));
-    }
-    if options.binlogged && options.reset_gtids {
-        return Err(LogicalError::Options(
-            "a binlogged load keeps the target's GTID history: it cannot reset it".to_owned(),
         ));
     }
     check_description(dump)?;
@@ -144,7 +141,7 @@ pub(super) async fn prepare_session(
 ) -> Result<(), LogicalError> {
     let net = link.statement_timeout().as_secs().max(600);
     let lock_wait = link.statement_timeout().as_secs().max(1);
-    let log_bin = u8::from(options.binlogged);
+    let log_bin = u8::from(options.history == GtidHistory::Own);
     let sql = format!(
         "SET NAMES utf8mb4, SESSION time_zone = '+00:00', \
          SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO', SESSION sql_log_bin = {log_bin}, \
@@ -192,16 +189,17 @@ async fn check_target(
         )
         .await?
         .unwrap_or_default();
-    if options.binlogged {
-        return Ok(local_infile != 0);
-    }
+    let reset = match options.history {
+        GtidHistory::Own => return Ok(local_infile != 0),
+        GtidHistory::FromDump { reset } => reset,
+    };
     if !dump.gtid_executed.is_empty() && gtid_mode != "ON" {
         return Err(refuse(format!(
             "gtid_mode is {gtid_mode}; the dump's GTID set can only be restored with gtid_mode=ON"
         )));
     }
     let gtid_executed = compact_gtids(&gtid_executed);
-    if !gtid_executed.is_empty() && !options.reset_gtids {
+    if !gtid_executed.is_empty() && !reset {
         return Err(refuse(format!(
             "the target's gtid_executed is not empty ({gtid_executed}); its history would not \
              match the restored data (set reset_gtids to run RESET BINARY LOGS AND GTIDS first)"
@@ -270,7 +268,7 @@ async fn load_enabled(
     options: &LoadOptions,
     control: &mut Link,
 ) -> Result<Loaded, LogicalError> {
-    if options.reset_gtids {
+    if options.history == (GtidHistory::FromDump { reset: true }) {
         let gtids: Option<String> = control
             .first("SELECT @@GLOBAL.gtid_executed", "load: read gtid_executed")
             .await?;

@@ -3,7 +3,7 @@
 
 use super::link::Link;
 use super::load::fetch_text;
-use super::{LoadOptions, LogicalError, compact_gtids};
+use super::{GtidHistory, LoadOptions, LogicalError, compact_gtids};
 use crate::backup::logical::sql::{qualified, quote_ident};
 use crate::backup::logical::{DdlObject, LogicalDump};
 use crate::ports::artifacts::ArtifactSource;
@@ -35,7 +35,7 @@ pub(super) async fn create_objects(
             create(control, source, options, &schema.name, trigger, "trigger").await?;
         }
     }
-    if !options.binlogged {
+    if options.history != GtidHistory::Own {
         set_gtid_purged(control, &dump.gtid_executed).await?;
     }
     for schema in &dump.schemas {

@@ -87,20 +87,28 @@ impl Default for DumpOptions {
     }
 }
 
+/// What a load does with the target's GTID history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GtidHistory {
+    /// Unlogged (`sql_log_bin=0`), then `gtid_purged` set to the dump's set, so the
+    /// target's history is exactly what its data holds. Its own `gtid_executed` must be
+    /// empty, or with `reset` is cleared first (`RESET BINARY LOGS AND GTIDS`, which
+    /// forgets it).
+    FromDump { reset: bool },
+    /// Binlogged under the target's own GTIDs, its history left as it is: some schemas
+    /// restored into a live primary, whose replicas must receive the dropped and reloaded
+    /// schemas by replication.
+    Own,
+}
+
 /// How to load.
 #[derive(Debug, Clone)]
 pub struct LoadOptions {
     /// Connections loading chunks (default 4).
     pub threads: usize,
-    /// When the target's `gtid_executed` is not empty, run `RESET BINARY LOGS AND GTIDS`
-    /// first instead of refusing (default false: that forgets the target's history).
-    pub reset_gtids: bool,
-    /// Write the load to the binary log under the target's own GTIDs, leaving its history
-    /// as it is, instead of loading unlogged and setting `gtid_purged` to the dump's set
-    /// (default false). For a restore of some schemas into a live primary: its replicas
-    /// must receive the dropped and reloaded schemas by replication. Excludes
-    /// `reset_gtids`.
-    pub binlogged: bool,
+    /// What the load does with the target's GTID history (default: takes the dump's, into
+    /// a target whose own is empty).
+    pub history: GtidHistory,
     /// Create secondary indexes after the data instead of with the table (default true;
     /// see [`crate::backup::logical::ddl`] for the figures and the exceptions).
     pub defer_indexes: bool,
@@ -115,8 +123,7 @@ impl Default for LoadOptions {
     fn default() -> Self {
         Self {
             threads: 4,
-            reset_gtids: false,
-            binlogged: false,
+            history: GtidHistory::FromDump { reset: false },
             defer_indexes: true,
             statement_timeout: Duration::from_secs(600),
             artifact_timeout: Duration::from_secs(600),
