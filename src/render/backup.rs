@@ -182,7 +182,8 @@ pub fn backup_job(input: &BackupJobInput<'_>) -> Result<Job, RenderError> {
     let (volumes, mounts) = job_volumes_for(&owner, &spec, profile, &mut args, JobPurpose::Backup)?;
     let labels = job_labels(owner.name, &id);
     let backup_owner = super::controller_ref(input.backup)?;
-    let container = engine_container("backup", input.image, &args, &spec, &mounts);
+    let mut container = engine_container(BACKUP_CONTAINER, input.image, &args, &spec, &mounts);
+    leave_termination_record(&mut container);
     let metadata = json!({
         "name": job_name(&id),
         "namespace": owner.namespace,
@@ -217,6 +218,25 @@ pub(super) fn engine_container(
         "volumeMounts": mounts,
         "env": [{"name": "RUST_LOG", "value": "info"}],
     })
+}
+
+/// The engine's container in a backup Job's pod.
+pub const BACKUP_CONTAINER: &str = "backup";
+
+/// Where the engine in a Job's pod leaves its record (`--termination-log`): the
+/// container's termination message, which the kubelet copies into the pod's status. It is
+/// how the operator learns a run's result when the repository is on a volume only Jobs
+/// mount; with S3 it reads the repository and this is for `kubectl` alone.
+pub const TERMINATION_LOG: &str = "/dev/termination-log";
+
+/// Points the engine `container` at [`TERMINATION_LOG`], with the path and policy spelled
+/// out rather than left to the API server's defaults.
+pub(super) fn leave_termination_record(container: &mut Value) {
+    if let Some(args) = container.get_mut("args").and_then(Value::as_array_mut) {
+        args.extend([json!("--termination-log"), json!(TERMINATION_LOG)]);
+    }
+    container["terminationMessagePath"] = json!(TERMINATION_LOG);
+    container["terminationMessagePolicy"] = json!("File");
 }
 
 /// The shape every Job of the operator's shares (backup, verification, restore): one pod

@@ -28,8 +28,8 @@ use k8s_openapi::api::batch::v1::Job;
 use serde_json::json;
 
 use super::backup::{
-    JobPurpose, engine_container, job_volumes_for, pod_context, profile, pull_secrets,
-    repository_url, run_once_job,
+    JobPurpose, engine_container, job_volumes_for, leave_termination_record, pod_context, profile,
+    pull_secrets, repository_url, run_once_job,
 };
 use super::pitr::ArchiveAccess;
 use super::tools::on_mysql_image;
@@ -196,6 +196,9 @@ pub struct RestoreJobInput<'a> {
     pub image: &'a str,
 }
 
+/// The engine's container in a restore Job's pod.
+pub const RESTORE_CONTAINER: &str = "restore";
+
 /// The record a point-in-time restore Job writes (`restores/<name>.json` in the backup's
 /// repository): its namespace and Job name, unique per group and run.
 pub fn record_name(namespace: &str, job_name: &str) -> String {
@@ -293,7 +296,10 @@ pub fn restore_job(input: &RestoreJobInput<'_>) -> Result<Job, RenderError> {
         LABEL_RESTORE.to_owned(),
         input.kind.as_str().replace('_', "-"),
     );
-    let mut container = engine_container("restore", input.image, &args, &spec, &mounts);
+    let mut container = engine_container(RESTORE_CONTAINER, input.image, &args, &spec, &mounts);
+    if !replay.is_empty() {
+        leave_termination_record(&mut container);
+    }
     let mut init_containers = Vec::new();
     if !replay.is_empty() {
         // The replay pipes `mysqlbinlog` into `mysql`: the operator's image has neither.

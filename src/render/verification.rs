@@ -51,6 +51,9 @@ pub struct VerificationJobInput<'a> {
     pub image: &'a str,
 }
 
+/// The engine's container in a verification Job's pod.
+pub const VERIFY_CONTAINER: &str = "verify";
+
 /// The verification Job's name.
 pub fn job_name(verification: &str) -> String {
     let stem: String = verification.chars().take(50).collect();
@@ -116,7 +119,7 @@ pub fn verification_job(input: &VerificationJobInput<'_>) -> Result<Job, RenderE
     mounts.push(json!({"name": "verify", "mountPath": WORK}));
     let (datadir, mysqld) = mysql_containers(&owner.spec.image);
     let mut verify = json!({
-        "name": "verify",
+        "name": VERIFY_CONTAINER,
         "image": input.image,
         "args": args,
         "env": [{"name": "BLOODRAVEN_MYSQL_USER", "value": VERIFY_USER},
@@ -125,6 +128,7 @@ pub fn verification_job(input: &VerificationJobInput<'_>) -> Result<Job, RenderE
         "securityContext": super::backup::container_context(&spec),
         "volumeMounts": mounts,
     });
+    super::backup::leave_termination_record(&mut verify);
     let mut init_containers = vec![datadir, mysqld];
     if !replay.is_empty() {
         // The replay pipes `mysqlbinlog` into `mysql`: the operator's image has neither.

@@ -75,7 +75,7 @@ pub(crate) async fn wait_for<T>(
     }
 }
 
-async fn create_backup(fixture: &Fixture, name: &str, extra: Value) -> TestResult {
+pub(crate) async fn create_backup(fixture: &Fixture, name: &str, extra: Value) -> TestResult {
     let api: Api<MysqlBackup> = Api::namespaced(fixture.client().clone(), fixture.namespace());
     let mut spec = json!({"failoverGroupRef": {"name": GROUP}, "profileName": "offsite",
                           "triggeredBy": "manual"});
@@ -93,7 +93,7 @@ async fn create_backup(fixture: &Fixture, name: &str, extra: Value) -> TestResul
     Ok(())
 }
 
-async fn backup_status(fixture: &Fixture, name: &str) -> TestResult<Value> {
+pub(crate) async fn backup_status(fixture: &Fixture, name: &str) -> TestResult<Value> {
     let api: Api<MysqlBackup> = Api::namespaced(fixture.client().clone(), fixture.namespace());
     Ok(serde_json::to_value(api.get(name).await?)?
         .get("status")
@@ -101,7 +101,7 @@ async fn backup_status(fixture: &Fixture, name: &str) -> TestResult<Value> {
         .unwrap_or(Value::Null))
 }
 
-async fn wait_phase(fixture: &Fixture, name: &str, phase: &str) -> TestResult<Value> {
+pub(crate) async fn wait_phase(fixture: &Fixture, name: &str, phase: &str) -> TestResult<Value> {
     wait_for(
         &format!("{name} {phase}"),
         Duration::from_secs(60),
@@ -114,7 +114,7 @@ async fn wait_phase(fixture: &Fixture, name: &str, phase: &str) -> TestResult<Va
 }
 
 /// The backup Job of MysqlBackup `name` (the operator labels it with the backup's id).
-async fn wait_job(fixture: &Fixture, name: &str) -> TestResult<Job> {
+pub(crate) async fn wait_job(fixture: &Fixture, name: &str) -> TestResult<Job> {
     let api: Api<Job> = Api::namespaced(fixture.client().clone(), fixture.namespace());
     wait_for(
         &format!("the Job of {name}"),
@@ -133,8 +133,9 @@ async fn wait_job(fixture: &Fixture, name: &str) -> TestResult<Job> {
 }
 
 /// Plays the Job controller: runs the Job's container with the Secrets' contents in local
-/// files instead of mounts, then returns its stdout (the manifest).
-fn run_job_locally(
+/// files instead of mounts, the backup volume (`/backups`) in `work/backups` and the
+/// termination message in `work/termination-log`, then returns its stdout (the manifest).
+pub(crate) fn run_job_locally(
     job: &Job,
     work: &std::path::Path,
     user: &str,
@@ -155,7 +156,8 @@ fn run_job_locally(
     std::fs::write(aws.join("AWS_ACCESS_KEY_ID"), ACCESS_KEY)?;
     std::fs::write(aws.join("AWS_SECRET_ACCESS_KEY"), SECRET_KEY)?;
     let swap = |arg: &String| {
-        arg.replace("/run/bloodraven/mysql-creds", &creds.display().to_string())
+        local_paths(work, arg)
+            .replace("/run/bloodraven/mysql-creds", &creds.display().to_string())
             .replace("/run/bloodraven/aws-creds", &aws.display().to_string())
     };
     let args: Vec<String> = container
@@ -177,6 +179,18 @@ fn run_job_locally(
         .into());
     }
     Ok(serde_json::from_slice(&output.stdout)?)
+}
+
+/// A Job argument with the pod's own paths (the backup volume, the termination message)
+/// moved under `work`, so a local run never writes outside the test's directory.
+pub(crate) fn local_paths(work: &std::path::Path, arg: &str) -> String {
+    if arg == "/dev/termination-log" {
+        return work.join("termination-log").display().to_string();
+    }
+    match arg.strip_prefix("file:///backups") {
+        Some(rest) => format!("file://{}{rest}", work.join("backups").display()),
+        None => arg.to_owned(),
+    }
 }
 
 /// Records the Job's ending in its status, as the Job controller does.
@@ -632,7 +646,8 @@ fn scratch_args(job: &Job, target: &str, aws: &std::path::Path) -> TestResult<Ve
         .ok_or("no args")?
         .into_iter()
         .map(|a| {
-            a.replace("127.0.0.1:3306", target)
+            local_paths(aws, &a)
+                .replace("127.0.0.1:3306", target)
                 .replace("/run/bloodraven/aws-creds", &aws.display().to_string())
         })
         .collect())

@@ -24,6 +24,7 @@ mod failover_unplanned;
 mod failover_writer;
 mod generated;
 mod kube_real_backup;
+mod kube_real_backup_volume;
 mod kube_real_certs;
 mod kube_real_children;
 mod kube_real_kubectl;

@@ -178,6 +178,14 @@ fn a_pvc_profile_writes_to_its_claim() {
     assert_eq!(after(&args, "--to"), Some("file:///backups/orders"));
     assert!(after(&args, "--s3-credentials-dir").is_none());
     assert!(after(&args, "--encrypt-passphrase-file").is_none());
+    // The operator does not mount the volume: the manifest also goes to the pod's status.
+    assert_eq!(
+        after(&args, "--termination-log"),
+        Some("/dev/termination-log")
+    );
+    let container = &job["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(container["terminationMessagePath"], "/dev/termination-log");
+    assert_eq!(container["terminationMessagePolicy"], "File");
     let volumes = job["spec"]["template"]["spec"]["volumes"]
         .as_array()
         .unwrap();

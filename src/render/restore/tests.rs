@@ -406,7 +406,11 @@ fn a_point_in_time_restore_replays_on_the_mysql_image_with_the_copied_binary() {
         Some(crate::render::tools::MYSQLBINLOG)
     );
     assert_eq!(after(&a, "--mysql"), Some(crate::render::tools::MYSQL));
+    // The record of what was replayed also goes to the termination message, for a
+    // repository on a volume the operator does not mount.
+    assert_eq!(after(&a, "--termination-log"), Some("/dev/termination-log"));
     let pod = job.pointer("/spec/template/spec").unwrap();
+    assert_eq!(pod["containers"][0]["terminationMessagePolicy"], "File");
     assert_eq!(pod["containers"][0]["image"], "mysql:9.7.4");
     assert_eq!(
         pod["containers"][0]["command"],
@@ -425,6 +429,7 @@ fn a_point_in_time_restore_replays_on_the_mysql_image_with_the_copied_binary() {
     assert!(pod.get("initContainers").is_none());
     assert!(!args(&plain).contains(&"--until-time".to_owned()));
     assert!(!args(&plain).contains(&"--record-as".to_owned()));
+    assert!(!args(&plain).contains(&"--termination-log".to_owned()));
 }
 
 #[test]

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use tracing::Instrument as _;
 
-use super::inputs::{MysqlLogin, S3Flags, SchemaFlags, Scratch, passphrase};
+use super::inputs::{MysqlLogin, S3Flags, SchemaFlags, Scratch, TerminationLog, passphrase};
 use super::physical;
 use super::{keys, now};
 use crate::adapters::mysql::{BackupServer, ClientTls, Credentials, DumpOptions, LogicalEndpoint};
@@ -67,6 +67,8 @@ pub struct CreateArgs {
     pub login: MysqlLogin,
     #[command(flatten)]
     pub s3: S3Flags,
+    #[command(flatten)]
+    pub termination: TerminationLog,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -102,6 +104,7 @@ pub(super) async fn create(args: &CreateArgs) -> Result<String, BackupError> {
         )?,
     };
     let (manifest, contents) = take_backup(store, request).await?;
+    args.termination.write(&manifest);
     report(&manifest, &contents)
 }
 

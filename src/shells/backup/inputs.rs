@@ -289,3 +289,78 @@ impl Drop for Scratch {
         let _ = std::fs::remove_dir_all(&self.path);
     }
 }
+
+/// Where a run in a pod leaves its result for the operator when the repository is on a
+/// volume the operator does not mount: the container's termination message, which the
+/// kubelet copies into the pod's status.
+#[derive(Debug, Clone, Default, Args)]
+pub struct TerminationLog {
+    /// Also write the run's record (a backup's manifest, a restore's or a verification's
+    /// record) as compact JSON to FILE, e.g. the container's `/dev/termination-log`. A
+    /// record longer than the kubelet keeps (4096 bytes) is not written, so a reader never
+    /// sees a cut one.
+    #[arg(long, value_name = "FILE")]
+    pub termination_log: Option<PathBuf>,
+}
+
+/// The most of a container's termination message the kubelet keeps.
+pub const TERMINATION_LOG_MAX_BYTES: usize = 4096;
+
+impl TerminationLog {
+    /// Writes `record` when asked and when it fits. Best effort: the record's home is the
+    /// repository, and a run never fails because the message could not be left.
+    pub fn write<T: serde::Serialize>(&self, record: &T) {
+        let Some(path) = &self.termination_log else {
+            return;
+        };
+        let bytes = match serde_json::to_vec(record) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot encode the termination record");
+                return;
+            }
+        };
+        if bytes.len() > TERMINATION_LOG_MAX_BYTES {
+            tracing::warn!(
+                bytes = bytes.len(),
+                limit = TERMINATION_LOG_MAX_BYTES,
+                "the record is longer than a termination message keeps; not written"
+            );
+            return;
+        }
+        if let Err(e) = std::fs::write(path, &bytes) {
+            tracing::warn!(path = %path.display(), error = %e, "cannot write the termination record");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_is_left_whole_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("termination-log");
+        let log = TerminationLog {
+            termination_log: Some(path.clone()),
+        };
+        log.write(&serde_json::json!({"id": "b-1", "gtidExecuted": "u:1-5"}));
+        let left: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(left["id"], "b-1");
+
+        // One the kubelet would cut is not written: the earlier file stays as it was, and
+        // a fresh path gets nothing.
+        let too_long = serde_json::json!({"gtidExecuted": "x".repeat(TERMINATION_LOG_MAX_BYTES)});
+        log.write(&too_long);
+        assert_eq!(std::fs::read(&path).unwrap().len(), 35);
+        let fresh = TerminationLog {
+            termination_log: Some(dir.path().join("fresh")),
+        };
+        fresh.write(&too_long);
+        assert!(!dir.path().join("fresh").exists());
+        // Not asked: nothing to do.
+        TerminationLog::default().write(&too_long);
+    }
+}

@@ -16,7 +16,9 @@ use futures_util::{StreamExt as _, TryStreamExt as _};
 use super::binlog::{Staged, archived_logs, stage};
 use super::catalog::ABANDONED_AFTER;
 use super::error::BackupError;
-use super::inputs::{ArchiveFlags, MysqlLogin, S3Flags, SchemaFlags, ToolFlags, passphrase};
+use super::inputs::{
+    ArchiveFlags, MysqlLogin, S3Flags, SchemaFlags, TerminationLog, ToolFlags, passphrase,
+};
 use super::physical;
 use super::{keys, now};
 use crate::adapters::mysql::{
@@ -91,6 +93,8 @@ pub struct RestoreArgs {
     pub login: MysqlLogin,
     #[command(flatten)]
     pub tools: ToolFlags,
+    #[command(flatten)]
+    pub termination: TerminationLog,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -142,6 +146,8 @@ pub struct VerifyArgs {
     pub login: MysqlLogin,
     #[command(flatten)]
     pub tools: ToolFlags,
+    #[command(flatten)]
+    pub termination: TerminationLog,
 }
 
 /// Where a replay of archived binary logs stops, and what it leaves out.
@@ -373,7 +379,8 @@ pub(super) async fn restore(args: &RestoreArgs) -> Result<String, BackupError> {
         .await
         .map_err(|e| BackupError::Database(e.to_string()))?;
     if let Some(name) = &args.record_as {
-        write_restore_record(&opened, name, &replayed, &gtid_executed).await?;
+        let record = write_restore_record(&opened, name, &replayed, &gtid_executed).await?;
+        args.termination.write(&record);
     }
     serde_json::to_string_pretty(&serde_json::json!({
         "id": opened.manifest.id,
@@ -449,13 +456,13 @@ fn select_schemas(
     Ok(())
 }
 
-/// Writes `restores/NAME.json` (a store's write of one key is atomic).
+/// Writes `restores/NAME.json` (a store's write of one key is atomic); answers the record.
 async fn write_restore_record(
     opened: &Opened,
     name: &str,
     replayed: &[String],
     gtid_executed: &GtidSet,
-) -> Result<(), BackupError> {
+) -> Result<RestoreRecord, BackupError> {
     let record = RestoreRecord {
         format: RECORD_FORMAT,
         name: name.to_owned(),
@@ -467,7 +474,7 @@ async fn write_restore_record(
     let bytes =
         serde_json::to_vec_pretty(&record).map_err(|e| BackupError::Runtime(e.to_string()))?;
     opened.store.put(&restore_record_key(name), bytes).await?;
-    Ok(())
+    Ok(record)
 }
 
 fn recovery_target(
@@ -609,6 +616,7 @@ pub(super) async fn verify(args: &VerifyArgs) -> Result<String, BackupError> {
             restored_rows: findings.restored_rows,
             sanity_check: findings.sanity.clone(),
         };
+        args.termination.write(&record);
         if let Err(e) = write_record(args, &record).await {
             // Without the record the operator cannot tell what happened: a failure.
             return Err(match outcome {

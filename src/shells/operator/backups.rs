@@ -20,6 +20,7 @@ use kube::runtime::watcher::{self, Event};
 use serde_json::json;
 
 use super::archiver::Archivers;
+use super::job_record::{self, JobRef};
 use super::job_runs::{Ending, Events, Watched, count_run, created, job_state, write_status};
 use super::verifications::Verifications;
 use super::{OperatorContext, artifacts, schedules};
@@ -374,6 +375,10 @@ impl BackupObjects {
         let manifest = match read_manifest(ctx, backup, profile, id).await {
             Ok(ManifestRead::Found(manifest)) => manifest,
             Ok(ManifestRead::Unreadable(why)) => {
+                if let Some(manifest) = left_by_job(ctx, backup, id).await {
+                    self.succeeded(ctx, group, backup, id, &manifest).await;
+                    return;
+                }
                 // A PVC profile: the repository is on a volume only the Job mounts.
                 let ending = Ending {
                     status: json!({
@@ -409,6 +414,19 @@ impl BackupObjects {
                 return;
             }
         };
+        self.succeeded(ctx, group, backup, id, &manifest).await;
+    }
+
+    /// Records a succeeded backup from its manifest: the repository's, or the one its Job
+    /// left in the pod's termination message.
+    async fn succeeded(
+        &mut self,
+        ctx: &OperatorContext,
+        group: &MysqlFailoverGroup,
+        backup: &MysqlBackup,
+        id: &str,
+        manifest: &Manifest,
+    ) {
         let status = json!({
             "phase": "Succeeded",
             "startTime": manifest.started_at,
@@ -432,7 +450,7 @@ impl BackupObjects {
         };
         let count = || {
             tracing::info!(bytes = manifest.stored_bytes, gtids = %manifest.gtid_executed, "backup succeeded");
-            let (started, finished) = times(&manifest);
+            let (started, finished) = times(manifest);
             ctx.metrics
                 .group_backups(&group.namespace().unwrap_or_default(), &group.name_any())
                 .succeeded(
@@ -516,6 +534,35 @@ fn record_last_successes(
             finished.since(started),
             bytes,
         );
+    }
+}
+
+/// The manifest the backup's Job left in its pod's termination message (a repository on
+/// a volume). Only the manifest of this backup counts; without one (the pod gone, the
+/// manifest too long to leave) the status says where the backup is instead.
+async fn left_by_job(
+    ctx: &OperatorContext,
+    backup: &MysqlBackup,
+    id: &str,
+) -> Option<Box<Manifest>> {
+    let namespace = backup.namespace().unwrap_or_default();
+    let name = job_name(id);
+    let job = JobRef {
+        namespace: &namespace,
+        name: &name,
+        container: render::BACKUP_CONTAINER,
+    };
+    match job_record::read::<Manifest>(ctx, &job).await {
+        Ok(Some(manifest)) if manifest.id == id => Some(Box::new(manifest)),
+        Ok(Some(other)) => {
+            tracing::warn!(job = %name, found = %other.id, "the Job's termination message is another backup's manifest");
+            None
+        }
+        Ok(None) => None,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the backup Job's termination message");
+            None
+        }
     }
 }
 

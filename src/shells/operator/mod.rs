@@ -21,6 +21,7 @@ mod artifacts;
 mod backups;
 pub mod endpoints;
 mod group;
+mod job_record;
 mod job_runs;
 mod manager;
 mod restores;

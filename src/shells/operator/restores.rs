@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 use super::OperatorContext;
 use super::backups::{MANIFEST_TIMEOUT, open_repository};
 use super::group::GroupRuntime;
+use super::job_record::{self, JobRef};
 use super::job_runs::{Events, job_state};
 use crate::api::failover_group_status::RestoreStatus;
 use crate::api::restore::RestoreInputs;
@@ -610,12 +611,29 @@ async fn replay_record(run: Run<'_>) -> Option<Vec<String>> {
     let source = render::resolve_source(group, wanted.inputs, referenced.as_deref()).ok()?;
     let namespace = group.namespace().unwrap_or_default();
     let job = wanted.status.job_name.as_deref()?;
-    let key = restore_record_key(&render::record_name(&namespace, job));
+    let name = render::record_name(&namespace, job);
+    let key = restore_record_key(&name);
     let store = match open_repository(ctx, &namespace, &source.repository).await {
         Ok(Ok(store)) => store,
         Ok(Err(url)) => {
-            tracing::info!(%url, "the restore record is on a backup volume the operator does not mount");
-            return None;
+            // A backup volume the operator does not mount: the Job left the record in its
+            // pod's termination message.
+            let job = JobRef {
+                namespace: &namespace,
+                name: job,
+                container: render::RESTORE_CONTAINER,
+            };
+            return match job_record::read::<RestoreRecord>(ctx, &job).await {
+                Ok(Some(record)) if record.name == name => Some(record.replayed_binlogs),
+                Ok(_) => {
+                    tracing::info!(%url, "the restore record is on a backup volume and its Job left none");
+                    None
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the restore Job's termination message");
+                    None
+                }
+            };
         }
         Err(e) => {
             tracing::warn!(error = %e, "cannot open the repository for the restore record");

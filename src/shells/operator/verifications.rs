@@ -10,11 +10,12 @@ use serde_json::json;
 
 use super::OperatorContext;
 use super::backups::{MANIFEST_TIMEOUT, open_repository};
+use super::job_record::{self, JobRef};
 use super::job_runs::{Ending, Events, Watched, count_run, created, job_state, write_status};
 use crate::api::backup::BackupProfile;
 use crate::api::{MysqlBackup, MysqlBackupVerification, MysqlFailoverGroup};
 use crate::backup::run::Phase;
-use crate::backup::sanity::{MAX_RECORD_BYTES, record_key, record_name};
+use crate::backup::sanity::{MAX_RECORD_BYTES, VerificationRecord, record_key, record_name};
 use crate::backup::verification::{
     BackupView, RecordRead, VerifyObserved, VerifyStep, choose_backup, judge_ending,
     next_verify_step,
@@ -23,7 +24,9 @@ use crate::failover::Timestamp;
 use crate::ports::artifacts::BlobError;
 use crate::ports::objects::{ObjectKey, ObjectStore as _};
 use crate::render::backup::{backup_id, profile as find_profile, repository_url, storage_type};
-use crate::render::verification::{VerificationJobInput, job_name, verification_job};
+use crate::render::verification::{
+    VERIFY_CONTAINER, VerificationJobInput, job_name, verification_job,
+};
 use crate::telemetry::backup::RunKind;
 
 /// The verification phases the status uses (the reference's names).
@@ -274,7 +277,7 @@ impl Verifications {
             verification.metadata.uid.as_deref(),
         );
         let key = record_key(&name);
-        let record = match read_record(ctx, verification, profile, &key).await {
+        let record = match read_record(ctx, verification, profile, &name).await {
             Ok(record) => record,
             Err(e) if job_failure.is_none() => {
                 tracing::warn!(error = %e, "cannot read the verification's record; retrying");
@@ -389,15 +392,28 @@ async fn read_record(
     ctx: &OperatorContext,
     verification: &MysqlBackupVerification,
     profile: &BackupProfile,
-    key: &str,
+    name: &str,
 ) -> Result<RecordRead, String> {
+    let key = &record_key(name);
     let namespace = verification.namespace().unwrap_or_default();
     let store = match open_repository(ctx, &namespace, profile).await? {
         Ok(store) => store,
         Err(url) => {
-            return Ok(RecordRead::OnVolume(format!(
-                "restored and checked; the result record {key} is on the backup volume ({url}), which only Jobs mount"
-            )));
+            // A backup volume the operator does not mount: the Job left the record in its
+            // pod's termination message.
+            let job = JobRef {
+                namespace: &namespace,
+                name: &job_name(&verification.name_any()),
+                container: VERIFY_CONTAINER,
+            };
+            return Ok(
+                match job_record::read::<VerificationRecord>(ctx, &job).await? {
+                    Some(record) if record.name == name => RecordRead::Found(Box::new(record)),
+                    _ => RecordRead::OnVolume(format!(
+                        "restored and checked; the result record {key} is on the backup volume ({url}), which only Jobs mount, and the Job's pod left none"
+                    )),
+                },
+            );
         }
     };
     match tokio::time::timeout(MANIFEST_TIMEOUT, store.get(key, MAX_RECORD_BYTES)).await {

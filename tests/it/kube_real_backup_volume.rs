@@ -1,0 +1,179 @@
+//! A backup profile on a volume (`storage.type: PVC`), which only Jobs mount: the operator
+//! learns a backup's manifest from the termination message the Job's pod leaves, against
+//! the real API server (built-in kinds mode), a real MySQL 9.7 pair and the real engine.
+//!
+//! What cannot be real here, and what stands in for it: nothing runs pods. The test plays
+//! the Job controller and the kubelet: it runs the Job's command as a local process, with
+//! the volume in a local directory and `/dev/termination-log` in a local file, creates the
+//! Pod the Job controller would (its label and controller reference), and writes the
+//! container's terminated state with that file's contents into the Pod's status, as the
+//! kubelet does. The API server stores and serves the Pods; the operator lists them.
+//!
+//! Run by `scripts/kube-apiserver-test.sh PATH/TO/crd-apiserver.sh`; CI runs it.
+
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::Pod;
+use kube::Api;
+use kube::api::{Patch, PatchParams, PostParams};
+use serde_json::{Value, json};
+
+use crate::failover_common::TestResult;
+use crate::kube_real_backup::{
+    backup_status, create_backup, end_job, run_job_locally, wait_job, wait_phase,
+};
+use crate::kube_real_operator::{Fixture, Operator, Timing};
+
+const IMAGE: &str = "ghcr.io/example/bloodraven@sha256:0123";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real API server: scripts/kube-apiserver-test.sh"]
+async fn kube_real_backup_volume_a_backup_on_a_volume_gets_its_status_from_the_pods_termination_message()
+-> TestResult {
+    let fixture = Fixture::start_with(Timing::Fast).await?;
+    let operator: Operator = fixture.operator_with("backup-volume", &["--job-image", IMAGE])?;
+    let outcome = Box::pin(on_a_volume(&fixture)).await;
+    operator.tail_log_on_failure(outcome)
+}
+
+async fn on_a_volume(fixture: &Fixture) -> TestResult {
+    fixture
+        .wait_active("iad", std::time::Duration::from_secs(30))
+        .await?;
+    fixture
+        .patch_spec(json!({"backup": {
+            "maxLagSecondsForSource": 300,
+            "profiles": [{"name": "local",
+                          "storage": {"type": "PVC", "pvc": {"claimName": "orders-backups",
+                                                              "subPath": "orders"}}}]
+        }}))
+        .await?;
+    fixture.instance("iad")?.sql(
+        "CREATE DATABASE shop; CREATE TABLE shop.orders (id INT PRIMARY KEY); \
+         INSERT INTO shop.orders VALUES (1), (2)",
+    )?;
+
+    // The Job writes the backup to the volume and its manifest to the termination message.
+    create_backup(fixture, "orders-local-1", json!({"profileName": "local"})).await?;
+    let job = wait_job(fixture, "orders-local-1").await?;
+    let args = engine_args(&job)?;
+    let at = args.iter().position(|a| a == "--termination-log");
+    assert_eq!(
+        at.and_then(|i| args.get(i + 1)).map(String::as_str),
+        Some("/dev/termination-log"),
+        "{args:?}"
+    );
+    assert!(
+        args.iter().any(|a| a == "file:///backups/orders"),
+        "{args:?}"
+    );
+    let work = fixture.work().join("volume-1");
+    let manifest = run_job_locally(&job, &work, "bloodraven", "operator-secret-1")?;
+    let message = std::fs::read_to_string(work.join("termination-log"))?;
+    let left: Value = serde_json::from_str(&message)?;
+    assert_eq!(left["id"], manifest["id"], "{message}");
+    assert!(message.len() <= 4096, "{} bytes", message.len());
+    assert!(
+        work.join("backups/orders/backups")
+            .join(manifest["id"].as_str().ok_or("no id")?)
+            .join("manifest.json")
+            .is_file(),
+        "the backup is on the volume"
+    );
+
+    // A pod that only carries the Job's label does not speak for it.
+    let mut forged = left.clone();
+    forged["gtidExecuted"] = json!("00000000-0000-0000-0000-000000000000:1-99");
+    pod_of(fixture, &job, "forged", false, &forged.to_string()).await?;
+    pod_of(fixture, &job, "real", true, &message).await?;
+    end_job(fixture, &job, true).await?;
+
+    let done = wait_phase(fixture, "orders-local-1", "Succeeded").await?;
+    assert_eq!(done["gtidExecuted"], manifest["gtidExecuted"], "{done}");
+    assert_eq!(done["sizeBytes"], manifest["storedBytes"], "{done}");
+    assert_eq!(done["completionTime"], manifest["finishedAt"], "{done}");
+    assert_eq!(done["storageType"], "PVC", "{done}");
+    let id = manifest["id"].as_str().ok_or("no id")?;
+    assert_eq!(
+        done["location"],
+        format!("file:///backups/orders/backups/{id}/")
+    );
+
+    // A Job whose pod left nothing (gone, or the manifest too long): the backup still
+    // succeeds, and the status says where to find it.
+    create_backup(fixture, "orders-local-2", json!({"profileName": "local"})).await?;
+    let second = wait_job(fixture, "orders-local-2").await?;
+    run_job_locally(
+        &second,
+        &fixture.work().join("volume-2"),
+        "bloodraven",
+        "operator-secret-1",
+    )?;
+    end_job(fixture, &second, true).await?;
+    let plain = wait_phase(fixture, "orders-local-2", "Succeeded").await?;
+    assert!(plain["gtidExecuted"].is_null(), "{plain}");
+    let says = plain["message"].as_str().unwrap_or_default();
+    assert!(says.contains("only Jobs mount"), "{plain}");
+    assert_eq!(
+        backup_status(fixture, "orders-local-1").await?["sizeBytes"],
+        done["sizeBytes"]
+    );
+    Ok(())
+}
+
+fn engine_args(job: &Job) -> TestResult<Vec<String>> {
+    let pod = job
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref())
+        .ok_or("no pod spec")?;
+    let container = &pod.containers[0];
+    assert_eq!(container.name, "backup");
+    assert_eq!(
+        container.termination_message_path.as_deref(),
+        Some("/dev/termination-log")
+    );
+    assert_eq!(
+        container.termination_message_policy.as_deref(),
+        Some("File")
+    );
+    Ok(container.args.clone().unwrap_or_default())
+}
+
+/// Creates a pod of `job` as the Job controller would (its label; its controller
+/// reference when `controlled`), and records its engine container's end with `message`,
+/// as the kubelet would.
+async fn pod_of(
+    fixture: &Fixture,
+    job: &Job,
+    suffix: &str,
+    controlled: bool,
+    message: &str,
+) -> TestResult {
+    let api: Api<Pod> = Api::namespaced(fixture.client().clone(), fixture.namespace());
+    let job_name = job.metadata.name.as_deref().ok_or("no Job name")?;
+    let name = format!("{job_name}-{suffix}");
+    let owner = json!({"apiVersion": "batch/v1", "kind": "Job", "name": job_name,
+                       "uid": job.metadata.uid, "controller": controlled});
+    api.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({
+            "metadata": {"name": name,
+                         "labels": {"batch.kubernetes.io/job-name": job_name},
+                         "ownerReferences": [owner]},
+            "spec": {"restartPolicy": "Never",
+                     "containers": [{"name": "backup", "image": IMAGE}]}
+        }))?,
+    )
+    .await?;
+    let now = format!(
+        "{}Z",
+        &k8s_openapi::jiff::Timestamp::now().to_string()[..19]
+    );
+    let status = json!({"status": {"phase": "Succeeded", "containerStatuses": [{
+        "name": "backup", "image": IMAGE, "imageID": "", "ready": false, "restartCount": 0,
+        "state": {"terminated": {"exitCode": 0, "reason": "Completed", "message": message,
+                                 "startedAt": now, "finishedAt": now}}}]}});
+    api.patch_status(&name, &PatchParams::default(), &Patch::Merge(status))
+        .await?;
+    Ok(())
+}
