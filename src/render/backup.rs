@@ -15,6 +15,9 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use serde_json::{Value, json};
 
+mod cleanup;
+pub use cleanup::{cleanup_job, cleanup_job_name};
+
 use super::names::{self, LABEL_GROUP};
 use super::{Owner, RenderError};
 use crate::api::backup::{BackupProfile, BackupSpec, ConcurrencyPolicy, StorageType};
@@ -284,6 +287,8 @@ pub(super) enum JobPurpose {
     /// binary logs over the replication protocol needs `REPLICATION SLAVE`, which the
     /// backup account need not have), sealing with the profile's passphrase.
     Archive,
+    /// Deletes one backup from a repository on a volume: no database, no passphrase.
+    Cleanup,
 }
 
 /// The Job's volumes and mounts (credentials as read-only files, scratch space, the backup
@@ -297,7 +302,7 @@ pub(super) fn job_volumes_for(
 ) -> Result<(Vec<Value>, Vec<Value>), RenderError> {
     let mut volumes = vec![json!({"name": "tmp", "emptyDir": staging(spec)})];
     let mut mounts = vec![json!({"name": "tmp", "mountPath": "/tmp"})];
-    if purpose != JobPurpose::Verify {
+    if !matches!(purpose, JobPurpose::Verify | JobPurpose::Cleanup) {
         let mysql_secret = owner
             .spec
             .credentials
@@ -333,7 +338,11 @@ pub(super) fn job_volumes_for(
         volumes.push(json!({"name": "backups", "persistentVolumeClaim": {"claimName": claim}}));
         mounts.push(json!({"name": "backups", "mountPath": PVC_MOUNT}));
     }
-    if let Some(encryption) = &profile.encryption {
+    if let Some(encryption) = profile
+        .encryption
+        .as_ref()
+        .filter(|_| purpose != JobPurpose::Cleanup)
+    {
         let secret = &encryption.passphrase_secret;
         volumes.push(secret_volume(
             "backup-key",
@@ -343,7 +352,7 @@ pub(super) fn job_volumes_for(
         mounts.push(json!({"name": "backup-key", "mountPath": PASSPHRASE, "readOnly": true}));
         let flag = match purpose {
             JobPurpose::Backup | JobPurpose::Archive => "--encrypt-passphrase-file",
-            JobPurpose::Verify | JobPurpose::Restore => "--passphrase-file",
+            JobPurpose::Verify | JobPurpose::Restore | JobPurpose::Cleanup => "--passphrase-file",
         };
         args.extend([flag.to_owned(), format!("{PASSPHRASE}/passphrase")]);
     }

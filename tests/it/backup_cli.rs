@@ -1364,3 +1364,35 @@ fn backup_cli_schema_filters_take_only_the_named_schemas() {
         .collect();
     assert_eq!(complete.len(), 1, "{listed}");
 }
+
+/// `backup delete` names one backup by its id, which is one path segment of the
+/// repository: anything else is refused before the repository is touched, and a backup
+/// that is not there counts as deleted (a retried cleanup Job succeeds).
+#[test]
+fn backup_cli_delete_takes_one_backup_id_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let outside = dir.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("keep"), "x").unwrap();
+    let repo = format!("file://{}/repo", dir.path().display());
+    for id in ["../outside", "a/b", "..", "", "x y"] {
+        let out = Command::new(BIN)
+            .args(["backup", "delete", "--from", &repo, "--id", id])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{id:?}: {}", output_text(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("--id"),
+            "{id:?}: {}",
+            output_text(&out)
+        );
+    }
+    assert!(outside.join("keep").is_file());
+    let out = Command::new(BIN)
+        .args(["backup", "delete", "--from", &repo, "--id", "never-taken"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", output_text(&out));
+    let said: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(said["deleted"], "never-taken");
+}

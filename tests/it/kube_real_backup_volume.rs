@@ -11,15 +11,19 @@
 //!
 //! Run by `scripts/kube-apiserver-test.sh PATH/TO/crd-apiserver.sh`; CI runs it.
 
+use std::path::Path;
+use std::time::Duration;
+
+use bloodraven::api::MysqlBackup;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
-use kube::api::{Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
 use crate::failover_common::TestResult;
 use crate::kube_real_backup::{
-    backup_status, create_backup, end_job, run_job_locally, wait_job, wait_phase,
+    backup_status, create_backup, end_job, run_job_locally, wait_for, wait_job, wait_phase,
 };
 use crate::kube_real_operator::{Fixture, Operator, Timing};
 
@@ -36,9 +40,7 @@ async fn kube_real_backup_volume_a_backup_on_a_volume_gets_its_status_from_the_p
 }
 
 async fn on_a_volume(fixture: &Fixture) -> TestResult {
-    fixture
-        .wait_active("iad", std::time::Duration::from_secs(30))
-        .await?;
+    fixture.wait_active("iad", Duration::from_secs(30)).await?;
     fixture
         .patch_spec(json!({"backup": {
             "maxLagSecondsForSource": 300,
@@ -66,7 +68,7 @@ async fn on_a_volume(fixture: &Fixture) -> TestResult {
         args.iter().any(|a| a == "file:///backups/orders"),
         "{args:?}"
     );
-    let work = fixture.work().join("volume-1");
+    let work = fixture.work().join("volume");
     let manifest = run_job_locally(&job, &work, "bloodraven", "operator-secret-1")?;
     let message = std::fs::read_to_string(work.join("termination-log"))?;
     let left: Value = serde_json::from_str(&message)?;
@@ -102,12 +104,7 @@ async fn on_a_volume(fixture: &Fixture) -> TestResult {
     // succeeds, and the status says where to find it.
     create_backup(fixture, "orders-local-2", json!({"profileName": "local"})).await?;
     let second = wait_job(fixture, "orders-local-2").await?;
-    run_job_locally(
-        &second,
-        &fixture.work().join("volume-2"),
-        "bloodraven",
-        "operator-secret-1",
-    )?;
+    let kept = run_job_locally(&second, &work, "bloodraven", "operator-secret-1")?;
     end_job(fixture, &second, true).await?;
     let plain = wait_phase(fixture, "orders-local-2", "Succeeded").await?;
     assert!(plain["gtidExecuted"].is_null(), "{plain}");
@@ -116,6 +113,125 @@ async fn on_a_volume(fixture: &Fixture) -> TestResult {
     assert_eq!(
         backup_status(fixture, "orders-local-1").await?["sizeBytes"],
         done["sizeBytes"]
+    );
+
+    let manifest_of = |id: &Value| -> TestResult<std::path::PathBuf> {
+        let id = id.as_str().ok_or("no id")?;
+        Ok(work
+            .join("backups/orders/backups")
+            .join(id)
+            .join("manifest.json"))
+    };
+    assert!(
+        manifest_of(&kept["id"])?.is_file(),
+        "both backups are on the volume"
+    );
+    deleting_runs_a_cleanup_job(fixture, id, &work).await?;
+    assert!(
+        !manifest_of(&manifest["id"])?.exists(),
+        "the deleted backup is gone"
+    );
+    assert!(
+        manifest_of(&kept["id"])?.is_file(),
+        "the other backup stays"
+    );
+    Ok(())
+}
+
+/// Deleting a MysqlBackup on a volume: a cleanup Job deletes its backup there, and the
+/// finalizer holds the object until the Job succeeded. A failed Job says how to go on and
+/// runs again once deleted.
+async fn deleting_runs_a_cleanup_job(fixture: &Fixture, id: &str, work: &Path) -> TestResult {
+    let backups: Api<MysqlBackup> = Api::namespaced(fixture.client().clone(), fixture.namespace());
+    let jobs: Api<Job> = Api::namespaced(fixture.client().clone(), fixture.namespace());
+    backups
+        .delete("orders-local-1", &DeleteParams::default())
+        .await?;
+    let name = format!("cleanup-{id}");
+    let first = wait_for("the cleanup Job", Duration::from_secs(30), async || {
+        Ok(jobs.get_opt(&name).await?)
+    })
+    .await?;
+    let args = first
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref())
+        .and_then(|p| p.containers[0].args.clone())
+        .unwrap_or_default();
+    assert_eq!(
+        args,
+        [
+            "backup",
+            "delete",
+            "--from",
+            "file:///backups/orders",
+            "--id",
+            id
+        ],
+        "no credentials, no passphrase"
+    );
+
+    // The Job fails: the object stays, and its status and an Event say what to do.
+    end_job(fixture, &first, false).await?;
+    let said = wait_for(
+        "the failure in the status",
+        Duration::from_secs(30),
+        async || {
+            let status = backup_status(fixture, "orders-local-1").await?;
+            let message = status["message"].as_str().unwrap_or_default().to_owned();
+            Ok(message
+                .contains("delete the Job to run it again")
+                .then_some(message))
+        },
+    )
+    .await?;
+    assert!(said.contains(&name), "{said}");
+    let reasons = fixture
+        .event_reasons_including(
+            "orders-local-1",
+            &["ArtifactCleanupStarted", "ArtifactCleanupFailed"],
+        )
+        .await?;
+    assert!(
+        reasons.iter().any(|r| r == "ArtifactCleanupFailed"),
+        "{reasons:?}"
+    );
+
+    // Deleting the failed Job runs the cleanup again; this time it runs and succeeds.
+    jobs.delete(&name, &DeleteParams::default()).await?;
+    let first_uid = first.metadata.uid.clone();
+    let second = wait_for(
+        "the cleanup Job again",
+        Duration::from_secs(30),
+        async || {
+            Ok(jobs
+                .get_opt(&name)
+                .await?
+                .filter(|j| j.metadata.uid != first_uid))
+        },
+    )
+    .await?;
+    let deleted = run_job_locally(&second, work, "unused", "unused")?;
+    assert_eq!(deleted["deleted"], id, "{deleted}");
+    assert!(
+        backups.get_opt("orders-local-1").await?.is_some(),
+        "the finalizer holds the object until the Job succeeded"
+    );
+    end_job(fixture, &second, true).await?;
+    wait_for("orders-local-1 gone", Duration::from_secs(30), async || {
+        Ok(backups
+            .get_opt("orders-local-1")
+            .await?
+            .is_none()
+            .then_some(()))
+    })
+    .await?;
+    let reasons = fixture
+        .event_reasons_including("orders-local-1", &["ArtifactCleanupSucceeded"])
+        .await?;
+    assert!(
+        reasons.iter().any(|r| r == "ArtifactCleanupSucceeded"),
+        "{reasons:?}"
     );
     Ok(())
 }

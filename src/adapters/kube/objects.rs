@@ -336,28 +336,14 @@ async fn watch_kind(
                 }
             }
             Ok(Event::Apply(object)) => {
-                // A site Deployment rolled (the ordered update waits on it) or a backup Job
-                // ended (its MysqlBackup's status waits on it).
-                if matches!(kind.kind, "Deployment" | "Job")
-                    && let (Some(namespace), Some(group)) = (
-                        object.metadata.namespace.clone(),
-                        object
-                            .metadata
-                            .labels
-                            .as_ref()
-                            .and_then(|l| l.get(LABEL_GROUP))
-                            .cloned(),
-                    )
-                {
-                    // No receiver (not leading) is fine: nothing to wake.
-                    let _ = changes.send(GroupChanged { namespace, group });
-                }
+                notify_group(&kind, &object, &changes);
                 let value = stored_form(object, &kind);
                 if let Some(key) = ObjectKey::of(&value) {
                     live.seen(key, &value);
                 }
             }
             Ok(Event::Delete(object)) => {
+                notify_group(&kind, &object, &changes);
                 if let Some(key) = ObjectKey::of(&stored_form(object, &kind)) {
                     live.gone(&key);
                 }
@@ -380,6 +366,32 @@ async fn watch_kind(
             }
         }
         failing = false;
+    }
+}
+
+/// Wakes the group of a changed or deleted Deployment or Job: a site Deployment rolled (the
+/// ordered update waits on it), a Job ended (its run's status waits on it), or either was
+/// deleted (it is put back, or a failed cleanup Job runs again, without waiting for the
+/// resync).
+fn notify_group(
+    kind: &ManagedKind,
+    object: &DynamicObject,
+    changes: &tokio::sync::broadcast::Sender<GroupChanged>,
+) {
+    if !matches!(kind.kind, "Deployment" | "Job") {
+        return;
+    }
+    let group = object
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(LABEL_GROUP));
+    if let (Some(namespace), Some(group)) = (&object.metadata.namespace, group) {
+        // No receiver (not leading) is fine: nothing to wake.
+        let _ = changes.send(GroupChanged {
+            namespace: namespace.clone(),
+            group: group.clone(),
+        });
     }
 }
 

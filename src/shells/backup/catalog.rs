@@ -1,4 +1,4 @@
-//! `bloodraven backup list` and `bloodraven backup prune`.
+//! `bloodraven backup list`, `bloodraven backup prune` and `bloodraven backup delete`.
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -7,6 +7,7 @@ use clap::Args;
 
 use super::error::BackupError;
 use super::inputs::S3Flags;
+use crate::backup::manifest::is_valid_id;
 use crate::backup::retention::RetentionPolicy;
 use crate::control::backup::{BackupEntry, Catalog, PruneOutcome};
 use crate::failover::Timestamp;
@@ -55,6 +56,32 @@ pub struct PruneArgs {
     pub dry_run: bool,
     #[command(flatten)]
     pub s3: S3Flags,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DeleteArgs {
+    /// The repository: s3://bucket/prefix or file:///path.
+    #[arg(long, value_name = "URL")]
+    pub from: String,
+    /// The backup's id (see `backup list`).
+    #[arg(long)]
+    pub id: String,
+    #[command(flatten)]
+    pub s3: S3Flags,
+}
+
+pub(super) async fn delete(args: &DeleteArgs) -> Result<String, BackupError> {
+    // An id is one path segment of the repository: nothing outside `backups/<id>` is named.
+    if !is_valid_id(&args.id) {
+        return Err(BackupError::Input(format!(
+            "--id {:?}: an id is 1 to 64 letters, digits, '-' or '_'",
+            args.id
+        )));
+    }
+    let catalog = Catalog::new(args.s3.open(&args.from)?, ABANDONED_AFTER);
+    catalog.delete(&args.id).await?;
+    serde_json::to_string_pretty(&serde_json::json!({"deleted": args.id, "from": args.from}))
+        .map_err(|e| BackupError::Runtime(e.to_string()))
 }
 
 pub(super) async fn list(args: &ListArgs, now: Timestamp) -> Result<String, BackupError> {

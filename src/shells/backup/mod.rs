@@ -45,6 +45,9 @@ pub enum BackupCommand {
     List(catalog::ListArgs),
     /// Delete the backups retention no longer keeps (the newest good one never goes).
     Prune(catalog::PruneArgs),
+    /// Delete one backup, its manifest first (so a cut-short delete never leaves a
+    /// complete-looking backup); one that is not there counts as deleted.
+    Delete(catalog::DeleteArgs),
 }
 
 pub fn run(command: &BackupCommand) -> ExitCode {
@@ -57,6 +60,7 @@ pub fn run(command: &BackupCommand) -> ExitCode {
             BackupCommand::Replay(args) => replay::replay(args).await,
             BackupCommand::List(args) => catalog::list(args, now).await,
             BackupCommand::Prune(args) => catalog::prune(args, now).await,
+            BackupCommand::Delete(args) => catalog::delete(args).await,
         }
     })
 }

@@ -8,8 +8,8 @@
 //! or one in progress); this module observes the stored objects and acts.
 //!
 //! An S3 repository is cleaned by the operator itself, reading the profile's credentials
-//! as the backup controller does. A backup volume is mounted only by Jobs: its artifacts
-//! are left, with an `ArtifactCleanupSkipped` Event saying how to prune them.
+//! as the backup controller does. A backup volume is mounted only by Jobs: a cleanup Job
+//! deletes the backup there, and the finalizer waits for it.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -20,13 +20,17 @@ use kube::{Api, ResourceExt as _};
 use serde_json::json;
 
 use super::OperatorContext;
-use super::job_runs::{Events, Watched};
+use super::job_runs::{Events, Watched, job_state, write_status};
 use crate::api::backup::{BackupProfile, StorageType};
 use crate::api::{MysqlBackup, MysqlFailoverGroup};
 use crate::backup::retention::{BackupRecord, Outcome, RetentionPolicy, plan};
+use crate::backup::run::JobState;
 use crate::control::backup::Catalog;
 use crate::failover::Timestamp;
-use crate::render::backup::{backup_id, profile as find_profile, repository_url};
+use crate::ports::objects::{ObjectKey, ObjectStore as _};
+use crate::render::backup::{
+    backup_id, cleanup_job, cleanup_job_name, profile as find_profile, repository_url,
+};
 
 /// The finalizer that holds a deleted `MysqlBackup` until its artifacts are gone.
 pub(super) const FINALIZER: &str = "shipstream.io/backup-artifacts";
@@ -93,11 +97,17 @@ pub(super) async fn clean_up(
             backup.spec.profile_name
         )),
         (_, Err(e)) => Skipped(format!("the backup has no repository id: {e}")),
-        (Some(profile), Ok(id)) => delete_artifacts(ctx, backup, profile, &id).await,
+        (Some(profile), Ok(id)) => match (group, profile.storage.storage_type) {
+            (Some(group), StorageType::Pvc) => {
+                delete_on_volume(ctx, group, backup, profile, &id, events).await
+            }
+            _ => delete_artifacts(ctx, backup, profile, &id).await,
+        },
     };
     let (reason, warning, message) = match &outcome {
         Deleted(message) => ("ArtifactCleanupSucceeded", false, message.clone()),
         Skipped(message) => ("ArtifactCleanupSkipped", false, message.clone()),
+        Waiting => return,
         CleanupFailed(message) => {
             tracing::warn!(message = %message, "artifact cleanup failed; retrying");
             events
@@ -121,9 +131,75 @@ pub(super) async fn clean_up(
 enum CleanupOutcome {
     Deleted(String),
     Skipped(String),
+    /// A cleanup Job is at work, or has failed and said so once: the finalizer stays.
+    Waiting,
     CleanupFailed(String),
 }
-use CleanupOutcome::{CleanupFailed, Deleted, Skipped};
+use CleanupOutcome::{CleanupFailed, Deleted, Skipped, Waiting};
+
+/// A backup on a volume only Jobs mount: a cleanup Job deletes it (`bloodraven backup
+/// delete`), and the finalizer goes once the Job succeeded. A failed Job keeps the
+/// finalizer and says once, in the status and an Event, how to go on: deleting the Job
+/// runs it again; removing the finalizer leaves the artifacts.
+async fn delete_on_volume(
+    ctx: &OperatorContext,
+    group: &MysqlFailoverGroup,
+    backup: &MysqlBackup,
+    profile: &BackupProfile,
+    id: &str,
+    events: &mut Events,
+) -> CleanupOutcome {
+    let url = repository_url(profile).unwrap_or_default();
+    let Some(image) = ctx.jobs.image.as_deref() else {
+        return Skipped(format!(
+            "backup {id} is on the backup volume ({url}) and the operator has no --job-image to run a cleanup Job: `bloodraven backup delete --from {url} --id {id}` in a pod that mounts it removes it"
+        ));
+    };
+    let name = cleanup_job_name(id);
+    let key = ObjectKey {
+        api_version: "batch/v1".to_owned(),
+        kind: "Job".to_owned(),
+        namespace: backup.namespace().unwrap_or_default(),
+        name: name.clone(),
+    };
+    match job_state(ctx.objects.live(&key).as_ref()) {
+        JobState::Absent => {
+            let job = match cleanup_job(group, backup, profile, image)
+                .map_err(|e| e.to_string())
+                .and_then(|job| serde_json::to_value(job).map_err(|e| e.to_string()))
+            {
+                Ok(job) => job,
+                Err(e) => return Skipped(format!("no cleanup Job for backup {id}: {e}")),
+            };
+            if let Err(e) = ctx.objects.apply(&job).await {
+                return CleanupFailed(format!("creating the cleanup Job {name}: {e}"));
+            }
+            tracing::info!(job = %name, "cleanup Job created");
+            let message = format!("Job {name} deletes backup {id} from {url}");
+            events
+                .post(ctx, backup, "ArtifactCleanupStarted", false, message)
+                .await;
+            Waiting
+        }
+        JobState::Active => Waiting,
+        JobState::Succeeded => Deleted(format!("backup {id} deleted from {url} by Job {name}")),
+        JobState::Failed(why) => {
+            let message = format!(
+                "the cleanup Job {name} failed ({why}): delete the Job to run it again, or remove the finalizer {FINALIZER} to leave backup {id} in {url}"
+            );
+            let said = backup.status.as_ref().and_then(|s| s.message.as_deref());
+            if said != Some(message.as_str())
+                && write_status(ctx, backup, &json!({"message": message})).await
+            {
+                tracing::warn!(job = %name, %why, "cleanup Job failed");
+                events
+                    .post(ctx, backup, "ArtifactCleanupFailed", true, message)
+                    .await;
+            }
+            Waiting
+        }
+    }
+}
 
 async fn delete_artifacts(
     ctx: &OperatorContext,
@@ -134,7 +210,7 @@ async fn delete_artifacts(
     let url = repository_url(profile).unwrap_or_default();
     if profile.storage.storage_type != StorageType::S3 {
         return Skipped(format!(
-            "backup {id} is on the backup volume ({url}), which only Jobs mount: `bloodraven backup prune --from {url}` in a pod that mounts it removes it"
+            "backup {id} is on the backup volume ({url}), which only Jobs mount: `bloodraven backup delete --from {url} --id {id}` in a pod that mounts it removes it"
         ));
     }
     let namespace = backup.namespace().unwrap_or_default();
