@@ -81,12 +81,14 @@ pub fn repository_url(profile: &BackupProfile) -> Result<String, RenderError> {
     }
 }
 
-/// The claim a PVC profile's backups live on.
+/// The claim a PVC profile's backups live on: its `claimName`, else (unset or empty) the
+/// one the operator provisions, `mysql-<group>-backup-<profile>`.
 pub fn backup_claim(group: &str, profile: &BackupProfile) -> Option<String> {
     let pvc = profile.storage.pvc.as_ref()?;
     Some(
         pvc.claim_name
             .clone()
+            .filter(|name| !name.is_empty())
             .unwrap_or_else(|| format!("mysql-{group}-backup-{}", profile.name)),
     )
 }

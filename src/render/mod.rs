@@ -109,7 +109,8 @@ impl Categorized for RenderError {
 pub struct DesiredObjects {
     /// `mysql-<group>-config`: one `<site>.cnf` key per site.
     pub config_map: ConfigMap,
-    /// One per site, in `spec.sites` order.
+    /// One per site, in `spec.sites` order, then one per PVC backup profile that names no
+    /// claim, in `spec.backup.profiles` order.
     pub persistent_volume_claims: Vec<PersistentVolumeClaim>,
     /// One per site, in `spec.sites` order.
     pub deployments: Vec<Deployment>,
@@ -241,6 +242,7 @@ pub fn render(
         services.push(services::client_service(&owner, site));
         services.push(services::internal_service(&owner, site));
     }
+    pvcs.extend(storage::backup_pvcs(&owner, options));
     services.push(services::primary_service(&owner));
     services.push(services::replicas_service(&owner));
 

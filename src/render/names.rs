@@ -25,6 +25,8 @@ pub const LABEL_PART_OF: &str = "app.kubernetes.io/part-of";
 pub const LABEL_GROUP: &str = "shipstream.io/failover-group";
 /// `shipstream.io/site`: the site's name.
 pub const LABEL_SITE: &str = "shipstream.io/site";
+/// `shipstream.io/backup-profile`: the backup profile a provisioned backup volume serves.
+pub const LABEL_BACKUP_PROFILE: &str = "shipstream.io/backup-profile";
 /// `shipstream.io/role` on pods (`primary`, `replica`, `fenced`). The failover loop patches
 /// it on the pod itself, never in a template, so a role change does not roll the pod.
 pub const LABEL_ROLE: &str = "shipstream.io/role";

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use bloodraven::api::MysqlBackup;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
@@ -41,14 +41,7 @@ async fn kube_real_backup_volume_a_backup_on_a_volume_gets_its_status_from_the_p
 
 async fn on_a_volume(fixture: &Fixture) -> TestResult {
     fixture.wait_active("iad", Duration::from_secs(30)).await?;
-    fixture
-        .patch_spec(json!({"backup": {
-            "maxLagSecondsForSource": 300,
-            "profiles": [{"name": "local",
-                          "storage": {"type": "PVC", "pvc": {"claimName": "orders-backups",
-                                                              "subPath": "orders"}}}]
-        }}))
-        .await?;
+    profiles_on_volumes(fixture).await?;
     fixture.instance("iad")?.sql(
         "CREATE DATABASE shop; CREATE TABLE shop.orders (id INT PRIMARY KEY); \
          INSERT INTO shop.orders VALUES (1), (2)",
@@ -232,6 +225,44 @@ async fn deleting_runs_a_cleanup_job(fixture: &Fixture, id: &str, work: &Path) -
     assert!(
         reasons.iter().any(|r| r == "ArtifactCleanupSucceeded"),
         "{reasons:?}"
+    );
+    Ok(())
+}
+
+/// Two PVC profiles: `local` on a claim of the user's, `scratch` on one the operator
+/// provisions.
+async fn profiles_on_volumes(fixture: &Fixture) -> TestResult {
+    fixture
+        .patch_spec(json!({"backup": {
+            "maxLagSecondsForSource": 300,
+            "profiles": [
+                {"name": "local",
+                 "storage": {"type": "PVC", "pvc": {"claimName": "orders-backups",
+                                                    "subPath": "orders"}}},
+                {"name": "scratch",
+                 "storage": {"type": "PVC", "pvc": {"storageClassName": "standard",
+                                                    "size": "5Gi"}}}
+            ]
+        }}))
+        .await?;
+    // A profile without a claim gets one, which the group does not own (deleting the
+    // group leaves the backups); its appearing also says the operator has the new spec.
+    let claims: Api<PersistentVolumeClaim> =
+        Api::namespaced(fixture.client().clone(), fixture.namespace());
+    let claim = wait_for(
+        "the provisioned backup claim",
+        Duration::from_secs(30),
+        async || Ok(claims.get_opt("mysql-orders-backup-scratch").await?),
+    )
+    .await?;
+    assert!(claim.metadata.owner_references.is_none(), "{claim:?}");
+    let spec = claim.spec.ok_or("no claim spec")?;
+    assert_eq!(spec.storage_class_name.as_deref(), Some("standard"));
+    let requests = spec.resources.and_then(|r| r.requests).unwrap_or_default();
+    assert_eq!(requests.get("storage").map(|q| q.0.as_str()), Some("5Gi"));
+    assert!(
+        claims.get_opt("orders-backups").await?.is_none(),
+        "a named claim is the user's: never provisioned"
     );
     Ok(())
 }
