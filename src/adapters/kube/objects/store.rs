@@ -133,15 +133,18 @@ impl LiveObjects {
         state
             .applied
             .retain(|_, (_, at)| now.duration_since(*at) < OVERLAY_TTL);
-        // Nothing changed on the server (same resourceVersion): the watch copy is current.
-        if state
-            .watched
-            .get(&key)
-            .is_some_and(|watched| watched.resource_version() == object.resource_version())
-        {
-            state.watched.insert(key, object);
-        } else {
-            state.applied.insert(key, (object, now));
+        match state.watched.get(&key) {
+            // Nothing changed on the server (same resourceVersion): the watch copy is current.
+            Some(watched) if watched.resource_version() == object.resource_version() => {
+                state.watched.insert(key, object);
+            }
+            // The watch already delivered a later version (another writer, such as the Job
+            // controller ending a Job, right after our apply): our answer is older, and
+            // standing in for the watch it would hide that change until the TTL.
+            Some(watched) if older(&object, watched) => {}
+            _ => {
+                state.applied.insert(key, (object, now));
+            }
         }
     }
 
@@ -261,6 +264,19 @@ mod tests {
         );
         live.gone(&key("d"));
         assert!(live.get(&key("d"), now).is_none());
+    }
+
+    /// Another writer changed the object right after our apply, and the watch delivered
+    /// that before our apply's answer was recorded (a Job the Job controller ended at
+    /// once): the older answer must not stand in for it.
+    #[test]
+    fn an_apply_answer_older_than_the_watch_copy_is_not_overlaid() {
+        let live = LiveObjects::default();
+        let now = Instant::now();
+        live.seen(key("job"), &object("101", "failed"));
+        live.applied(key("job"), &object("100", "created"), now);
+        assert_eq!(live.get(&key("job"), now).unwrap()["data"]["a"], "failed");
+        assert_eq!(live.len(), 1);
     }
 
     #[test]
