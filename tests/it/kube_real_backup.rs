@@ -722,9 +722,15 @@ async fn a_missed_minimum_fails_the_verification(
 /// The Job of a restore run (`status.*.jobName`), and its container's args.
 async fn run_job(fixture: &Fixture, run: &Value) -> TestResult<(Job, Vec<String>)> {
     let jobs: Api<Job> = Api::namespaced(fixture.client().clone(), fixture.namespace());
-    let job = jobs
-        .get(run["jobName"].as_str().ok_or("no jobName")?)
-        .await?;
+    let name = run["jobName"].as_str().ok_or("no jobName")?;
+    // The run's status (the spent token, the Job's name) is written before the Job is
+    // created, so a reader can see the name a moment before the Job exists.
+    let job = wait_for(
+        &format!("Job {name}"),
+        Duration::from_secs(30),
+        async || Ok(jobs.get_opt(name).await?),
+    )
+    .await?;
     let args = job
         .spec
         .as_ref()
