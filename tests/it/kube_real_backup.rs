@@ -634,7 +634,11 @@ async fn a_verification_restores_the_newest_backup(fixture: &Fixture) -> TestRes
 
 /// The verification Job's `verify` arguments, pointed at the scratch server and local
 /// credential files.
-fn scratch_args(job: &Job, target: &str, aws: &std::path::Path) -> TestResult<Vec<String>> {
+pub(crate) fn scratch_args(
+    job: &Job,
+    target: &str,
+    aws: &std::path::Path,
+) -> TestResult<Vec<String>> {
     let pod = job
         .spec
         .as_ref()

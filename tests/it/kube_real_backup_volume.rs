@@ -14,7 +14,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use bloodraven::api::MysqlBackup;
+use std::process::Command;
+
+use bloodraven::api::{MysqlBackup, MysqlBackupVerification};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 use kube::Api;
@@ -23,10 +25,13 @@ use serde_json::{Value, json};
 
 use crate::failover_common::TestResult;
 use crate::kube_real_backup::{
-    backup_status, create_backup, end_job, run_job_locally, wait_for, wait_job, wait_phase,
+    backup_status, create_backup, end_job, run_job_locally, scratch_args, wait_for, wait_job,
+    wait_phase,
 };
 use crate::kube_real_operator::{Fixture, Operator, Timing};
+use crate::support::mysql::MysqlCluster;
 
+const BIN: &str = env!("CARGO_BIN_EXE_bloodraven");
 const IMAGE: &str = "ghcr.io/example/bloodraven@sha256:0123";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -92,6 +97,8 @@ async fn on_a_volume(fixture: &Fixture) -> TestResult {
         done["location"],
         format!("file:///backups/orders/backups/{id}/")
     );
+
+    a_verification_on_the_volume_is_judged_by_its_pods_record(fixture, &work).await?;
 
     // A Job whose pod left nothing (gone, or the manifest too long): the backup still
     // succeeds, and the status says where to find it.
@@ -229,6 +236,65 @@ async fn deleting_runs_a_cleanup_job(fixture: &Fixture, id: &str, work: &Path) -
     Ok(())
 }
 
+/// A verification of the backup on the volume: its Job restores it into a scratch server
+/// (run here for real) and leaves its record in the termination message, the only place
+/// the operator can read the sanity check's result from.
+async fn a_verification_on_the_volume_is_judged_by_its_pods_record(
+    fixture: &Fixture,
+    work: &Path,
+) -> TestResult {
+    let api: Api<MysqlBackupVerification> =
+        Api::namespaced(fixture.client().clone(), fixture.namespace());
+    api.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({
+            "apiVersion": "shipstream.io/v1alpha1", "kind": "MysqlBackupVerification",
+            "metadata": {"name": "orders-verify-local"},
+            "spec": {"failoverGroupRef": {"name": "orders"}, "profileName": "local",
+                     "sanityCheck": {"query": "SELECT COUNT(*) FROM shop.orders",
+                                     "expect": {"minRows": 2}}}
+        }))?,
+    )
+    .await?;
+    let jobs: Api<Job> = Api::namespaced(fixture.client().clone(), fixture.namespace());
+    let job = wait_for(
+        "the verification Job",
+        Duration::from_secs(30),
+        async || Ok(jobs.get_opt("verify-orders-verify-local").await?),
+    )
+    .await?;
+    let scratch = MysqlCluster::start(1)?;
+    let server = scratch.get(0)?;
+    server.sql(
+        "SET SESSION sql_log_bin = 0; \
+         CREATE USER 'verify'@'127.0.0.1' IDENTIFIED BY ''; \
+         GRANT ALL ON *.* TO 'verify'@'127.0.0.1' WITH GRANT OPTION",
+    )?;
+    let args = scratch_args(&job, &format!("127.0.0.1:{}", server.port()), work)?;
+    assert!(args.iter().any(|a| a == "--termination-log"), "{args:?}");
+    let output = Command::new(BIN)
+        .args(&args)
+        .env("BLOODRAVEN_MYSQL_USER", "verify")
+        .output()?;
+    assert!(output.status.success(), "{args:?}: {output:?}");
+    let message = std::fs::read_to_string(work.join("termination-log"))?;
+    pod_of(fixture, &job, "real", true, &message).await?;
+    end_job(fixture, &job, true).await?;
+    let done = wait_for(
+        "the verification Succeeded",
+        Duration::from_secs(30),
+        async || {
+            let v = serde_json::to_value(api.get("orders-verify-local").await?)?;
+            Ok((v["status"]["phase"] == "Succeeded").then(|| v["status"].clone()))
+        },
+    )
+    .await?;
+    assert_eq!(done["conditions"][0]["status"], "True", "{done}");
+    assert_eq!(done["sanityCheck"]["ran"], true, "{done}");
+    assert_eq!(done["sanityCheck"]["resultRow"], "2", "{done}");
+    Ok(())
+}
+
 /// Two PVC profiles: `local` on a claim of the user's, `scratch` on one the operator
 /// provisions.
 async fn profiles_on_volumes(fixture: &Fixture) -> TestResult {
@@ -287,8 +353,8 @@ fn engine_args(job: &Job) -> TestResult<Vec<String>> {
 }
 
 /// Creates a pod of `job` as the Job controller would (its label; its controller
-/// reference when `controlled`), and records its engine container's end with `message`,
-/// as the kubelet would.
+/// reference when `controlled`), and records its engine container's (the first one's) end
+/// with `message`, as the kubelet would.
 async fn pod_of(
     fixture: &Fixture,
     job: &Job,
@@ -298,6 +364,12 @@ async fn pod_of(
 ) -> TestResult {
     let api: Api<Pod> = Api::namespaced(fixture.client().clone(), fixture.namespace());
     let job_name = job.metadata.name.as_deref().ok_or("no Job name")?;
+    let container = job
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref())
+        .map(|p| p.containers[0].name.clone())
+        .ok_or("no pod spec")?;
     let name = format!("{job_name}-{suffix}");
     let owner = json!({"apiVersion": "batch/v1", "kind": "Job", "name": job_name,
                        "uid": job.metadata.uid, "controller": controlled});
@@ -308,7 +380,7 @@ async fn pod_of(
                          "labels": {"batch.kubernetes.io/job-name": job_name},
                          "ownerReferences": [owner]},
             "spec": {"restartPolicy": "Never",
-                     "containers": [{"name": "backup", "image": IMAGE}]}
+                     "containers": [{"name": container, "image": IMAGE}]}
         }))?,
     )
     .await?;
@@ -317,7 +389,7 @@ async fn pod_of(
         &k8s_openapi::jiff::Timestamp::now().to_string()[..19]
     );
     let status = json!({"status": {"phase": "Succeeded", "containerStatuses": [{
-        "name": "backup", "image": IMAGE, "imageID": "", "ready": false, "restartCount": 0,
+        "name": container, "image": IMAGE, "imageID": "", "ready": false, "restartCount": 0,
         "state": {"terminated": {"exitCode": 0, "reason": "Completed", "message": message,
                                  "startedAt": now, "finishedAt": now}}}]}});
     api.patch_status(&name, &PatchParams::default(), &Patch::Merge(status))
