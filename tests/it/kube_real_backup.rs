@@ -193,6 +193,36 @@ pub(crate) fn local_paths(work: &std::path::Path, arg: &str) -> String {
     }
 }
 
+/// Creates `MysqlBackupVerification` `name` of the fixture's group with `spec` (beside
+/// its `failoverGroupRef`), and answers the Job the operator makes for it.
+pub(crate) async fn verification_job(
+    fixture: &Fixture,
+    name: &str,
+    spec: Value,
+) -> TestResult<Job> {
+    let api: Api<bloodraven::api::MysqlBackupVerification> =
+        Api::namespaced(fixture.client().clone(), fixture.namespace());
+    let mut full = json!({"failoverGroupRef": {"name": GROUP}});
+    if let (Some(full), Some(spec)) = (full.as_object_mut(), spec.as_object()) {
+        full.extend(spec.clone());
+    }
+    api.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({
+            "apiVersion": "shipstream.io/v1alpha1", "kind": "MysqlBackupVerification",
+            "metadata": {"name": name}, "spec": full
+        }))?,
+    )
+    .await?;
+    let jobs: Api<Job> = Api::namespaced(fixture.client().clone(), fixture.namespace());
+    wait_for(
+        &format!("the Job of {name}"),
+        Duration::from_secs(30),
+        async || Ok(jobs.get_opt(&format!("verify-{name}")).await?),
+    )
+    .await
+}
+
 /// Records the Job's ending in its status, as the Job controller does.
 pub(crate) async fn end_job(fixture: &Fixture, job: &Job, succeeded: bool) -> TestResult {
     let api: Api<Job> = Api::namespaced(fixture.client().clone(), fixture.namespace());
@@ -528,22 +558,12 @@ async fn a_verification_restores_the_newest_backup(fixture: &Fixture) -> TestRes
     use bloodraven::api::MysqlBackupVerification;
     let api: Api<MysqlBackupVerification> =
         Api::namespaced(fixture.client().clone(), fixture.namespace());
-    api.create(
-        &PostParams::default(),
-        &serde_json::from_value(json!({
-            "apiVersion": "shipstream.io/v1alpha1", "kind": "MysqlBackupVerification",
-            "metadata": {"name": "orders-verify-1"},
-            "spec": {"failoverGroupRef": {"name": GROUP}, "profileName": "offsite",
+    let job = verification_job(
+        fixture,
+        "orders-verify-1",
+        json!({"profileName": "offsite",
                      "sanityCheck": {"query": "SELECT COUNT(*) FROM shop.orders WHERE id = 2",
-                                     "expect": {"minRows": 1, "maxDurationSeconds": 30}}}
-        }))?,
-    )
-    .await?;
-    let jobs: Api<Job> = Api::namespaced(fixture.client().clone(), fixture.namespace());
-    let job = wait_for(
-        "the verification Job",
-        Duration::from_secs(30),
-        async || Ok(jobs.get_opt("verify-orders-verify-1").await?),
+                                     "expect": {"minRows": 1, "maxDurationSeconds": 30}}}),
     )
     .await?;
     let status = wait_for("Restoring", Duration::from_secs(30), async || {
@@ -667,22 +687,12 @@ async fn a_missed_minimum_fails_the_verification(
     use bloodraven::api::MysqlBackupVerification;
     let api: Api<MysqlBackupVerification> =
         Api::namespaced(fixture.client().clone(), fixture.namespace());
-    let jobs: Api<Job> = Api::namespaced(fixture.client().clone(), fixture.namespace());
-    api.create(
-        &PostParams::default(),
-        &serde_json::from_value(json!({
-            "apiVersion": "shipstream.io/v1alpha1", "kind": "MysqlBackupVerification",
-            "metadata": {"name": "orders-verify-2"},
-            "spec": {"failoverGroupRef": {"name": GROUP}, "profileName": "offsite",
+    let job = verification_job(
+        fixture,
+        "orders-verify-2",
+        json!({"profileName": "offsite",
                      "sanityCheck": {"query": "SELECT COUNT(*) FROM shop.orders WHERE id = 2",
-                                     "expect": {"minRows": 5}}}
-        }))?,
-    )
-    .await?;
-    let job = wait_for(
-        "the second verification Job",
-        Duration::from_secs(30),
-        async || Ok(jobs.get_opt("verify-orders-verify-2").await?),
+                                     "expect": {"minRows": 5}}}),
     )
     .await?;
     // The scratch server emptied as a fresh pod's would be.

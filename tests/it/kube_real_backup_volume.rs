@@ -25,8 +25,8 @@ use serde_json::{Value, json};
 
 use crate::failover_common::TestResult;
 use crate::kube_real_backup::{
-    backup_status, create_backup, end_job, run_job_locally, scratch_args, wait_for, wait_job,
-    wait_phase,
+    backup_status, create_backup, end_job, run_job_locally, scratch_args, verification_job,
+    wait_for, wait_job, wait_phase,
 };
 use crate::kube_real_operator::{Fixture, Operator, Timing};
 use crate::support::mysql::MysqlCluster;
@@ -245,22 +245,12 @@ async fn a_verification_on_the_volume_is_judged_by_its_pods_record(
 ) -> TestResult {
     let api: Api<MysqlBackupVerification> =
         Api::namespaced(fixture.client().clone(), fixture.namespace());
-    api.create(
-        &PostParams::default(),
-        &serde_json::from_value(json!({
-            "apiVersion": "shipstream.io/v1alpha1", "kind": "MysqlBackupVerification",
-            "metadata": {"name": "orders-verify-local"},
-            "spec": {"failoverGroupRef": {"name": "orders"}, "profileName": "local",
+    let job = verification_job(
+        fixture,
+        "orders-verify-local",
+        json!({"profileName": "local",
                      "sanityCheck": {"query": "SELECT COUNT(*) FROM shop.orders",
-                                     "expect": {"minRows": 2}}}
-        }))?,
-    )
-    .await?;
-    let jobs: Api<Job> = Api::namespaced(fixture.client().clone(), fixture.namespace());
-    let job = wait_for(
-        "the verification Job",
-        Duration::from_secs(30),
-        async || Ok(jobs.get_opt("verify-orders-verify-local").await?),
+                                     "expect": {"minRows": 2}}}),
     )
     .await?;
     let scratch = MysqlCluster::start(1)?;

@@ -23,7 +23,7 @@ use kube::api::{Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
 use crate::failover_common::TestResult;
-use crate::kube_real_backup::{end_job, wait_for};
+use crate::kube_real_backup::{end_job, verification_job, wait_for};
 use crate::kube_real_operator::{Fixture, Operator, PITR_ONLY_REQUESTS, Timing};
 use crate::support::s3::{ACCESS_KEY, SECRET_KEY, SeaweedS3};
 use crate::support::tools::dep_tool;
@@ -351,22 +351,12 @@ async fn a_verification_replays_on_the_mysql_image(fixture: &Fixture) -> TestRes
     tokio::time::sleep(Duration::from_secs(2)).await;
     let api: Api<MysqlBackupVerification> =
         Api::namespaced(fixture.client().clone(), fixture.namespace());
-    api.create(
-        &PostParams::default(),
-        &serde_json::from_value(json!({
-            "apiVersion": "shipstream.io/v1alpha1", "kind": "MysqlBackupVerification",
-            "metadata": {"name": "orders-verify-pitr"},
-            "spec": {"failoverGroupRef": {"name": GROUP}, "profileName": "offsite",
+    let job = verification_job(
+        fixture,
+        "orders-verify-pitr",
+        json!({"profileName": "offsite",
                      "backupRef": {"name": "orders-base"},
-                     "pointInTime": {"mode": "latest"}}
-        }))?,
-    )
-    .await?;
-    let jobs: Api<Job> = Api::namespaced(fixture.client().clone(), fixture.namespace());
-    let job = wait_for(
-        "the verification Job",
-        Duration::from_secs(30),
-        async || Ok(jobs.get_opt("verify-orders-verify-pitr").await?),
+                     "pointInTime": {"mode": "latest"}}),
     )
     .await?;
     let pod = job
