@@ -29,7 +29,7 @@ use crate::control::backup::Catalog;
 use crate::failover::Timestamp;
 use crate::ports::objects::{ObjectKey, ObjectStore as _};
 use crate::render::backup::{
-    backup_id, cleanup_job, cleanup_job_name, profile as find_profile, repository_url,
+    backup_id, cleanup_job, cleanup_job_name, job_name, profile as find_profile, repository_url,
 };
 
 /// The finalizer that holds a deleted `MysqlBackup` until its artifacts are gone.
@@ -91,7 +91,16 @@ pub(super) async fn clean_up(
     let profile = group
         .and_then(|g| g.spec.backup.as_ref())
         .and_then(|spec| find_profile(spec, &backup.spec.profile_name));
-    let outcome = match (profile, backup_id(backup)) {
+    let id = backup_id(backup);
+    if let Ok(id) = &id
+        && job_state(ctx.objects.live(&job_key(backup, job_name(id))).as_ref()) == JobState::Active
+    {
+        // The backup's own Job still writes: what a cleanup deleted now, it could write
+        // after, leaving a complete-looking backup with holes. Its end wakes the group.
+        tracing::info!(backup = %id, "deleted while its Job runs; cleaning up once it ends");
+        return;
+    }
+    let outcome = match (profile, id) {
         (None, _) => Skipped(format!(
             "the group or its profile {:?} is gone: the artifacts (if any) are left where they were",
             backup.spec.profile_name
@@ -156,13 +165,7 @@ async fn delete_on_volume(
         ));
     };
     let name = cleanup_job_name(id);
-    let key = ObjectKey {
-        api_version: "batch/v1".to_owned(),
-        kind: "Job".to_owned(),
-        namespace: backup.namespace().unwrap_or_default(),
-        name: name.clone(),
-    };
-    match job_state(ctx.objects.live(&key).as_ref()) {
+    match job_state(ctx.objects.live(&job_key(backup, name.clone())).as_ref()) {
         JobState::Absent => {
             let job = match cleanup_job(group, backup, profile, image)
                 .map_err(|e| e.to_string())
@@ -198,6 +201,16 @@ async fn delete_on_volume(
             }
             Waiting
         }
+    }
+}
+
+/// The key of Job `name` in `backup`'s namespace.
+fn job_key(backup: &MysqlBackup, name: String) -> ObjectKey {
+    ObjectKey {
+        api_version: "batch/v1".to_owned(),
+        kind: "Job".to_owned(),
+        namespace: backup.namespace().unwrap_or_default(),
+        name,
     }
 }
 
