@@ -21,6 +21,17 @@ pub struct ObjectKey {
 }
 
 impl ObjectKey {
+    /// The key of Job `name` in `namespace` (every controller that runs a Job looks its
+    /// own up by it).
+    pub fn job(namespace: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            api_version: "batch/v1".to_owned(),
+            kind: "Job".to_owned(),
+            namespace: namespace.into(),
+            name: name.into(),
+        }
+    }
+
     /// The key of a rendered object (`apiVersion`, `kind`, `metadata.namespace`,
     /// `metadata.name`); `None` when one of them is missing.
     pub fn of(object: &Value) -> Option<Self> {

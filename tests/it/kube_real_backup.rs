@@ -223,6 +223,18 @@ pub(crate) async fn verification_job(
     .await
 }
 
+/// Waits until `name` is gone from `api`: deleted by a controller, or let go by its
+/// finalizer.
+pub(crate) async fn wait_gone<K>(api: &Api<K>, name: &str, within: Duration) -> TestResult
+where
+    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    wait_for(&format!("{name} gone"), within, async || {
+        Ok(api.get_opt(name).await?.is_none().then_some(()))
+    })
+    .await
+}
+
 /// Records the Job's ending in its status, as the Job controller does.
 pub(crate) async fn end_job(fixture: &Fixture, job: &Job, succeeded: bool) -> TestResult {
     let api: Api<Job> = Api::namespaced(fixture.client().clone(), fixture.namespace());
@@ -500,13 +512,11 @@ async fn a_removed_schedule_takes_its_cron_job(
     fixture
         .patch_spec(json!({"backup": {"schedules": []}}))
         .await?;
-    wait_for("the CronJob to go", Duration::from_secs(30), async || {
-        Ok(crons
-            .get_opt("mysql-orders-backup-nightly")
-            .await?
-            .is_none()
-            .then_some(()))
-    })
+    wait_gone(
+        crons,
+        "mysql-orders-backup-nightly",
+        Duration::from_secs(30),
+    )
     .await?;
 
     Ok(())
@@ -1344,18 +1354,7 @@ async fn deleting_a_backup_deletes_its_artifacts(
     );
     api.delete("orders-manual-1", &kube::api::DeleteParams::default())
         .await?;
-    wait_for(
-        "orders-manual-1 gone",
-        Duration::from_secs(60),
-        async || {
-            Ok(api
-                .get_opt("orders-manual-1")
-                .await?
-                .is_none()
-                .then_some(()))
-        },
-    )
-    .await?;
+    wait_gone(&api, "orders-manual-1", Duration::from_secs(60)).await?;
     let after = listed("s3://backups/orders")?;
     if after.contains(&id) {
         return Err(format!("the artifacts of {id} are still listed: {after}").into());

@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 use crate::failover_common::TestResult;
 use crate::kube_real_backup::{
     backup_status, create_backup, end_job, run_job_locally, scratch_args, verification_job,
-    wait_for, wait_job, wait_phase,
+    wait_for, wait_gone, wait_job, wait_phase,
 };
 use crate::kube_real_operator::{Fixture, Operator, Timing};
 use crate::support::mysql::MysqlCluster;
@@ -219,14 +219,7 @@ async fn deleting_runs_a_cleanup_job(fixture: &Fixture, id: &str, work: &Path) -
         "the finalizer holds the object until the Job succeeded"
     );
     end_job(fixture, &second, true).await?;
-    wait_for("orders-local-1 gone", Duration::from_secs(30), async || {
-        Ok(backups
-            .get_opt("orders-local-1")
-            .await?
-            .is_none()
-            .then_some(()))
-    })
-    .await?;
+    wait_gone(&backups, "orders-local-1", Duration::from_secs(30)).await?;
     let reasons = fixture
         .event_reasons_including("orders-local-1", &["ArtifactCleanupSucceeded"])
         .await?;
@@ -325,14 +318,7 @@ async fn a_backup_deleted_mid_run_is_cleaned_up_after_its_job(fixture: &Fixture)
     )
     .await?;
     end_job(fixture, &cleanup, true).await?;
-    wait_for("orders-local-3 gone", Duration::from_secs(30), async || {
-        Ok(backups
-            .get_opt("orders-local-3")
-            .await?
-            .is_none()
-            .then_some(()))
-    })
-    .await
+    wait_gone(&backups, "orders-local-3", Duration::from_secs(30)).await
 }
 
 /// Two PVC profiles: `local` on a claim of the user's, `scratch` on one the operator

@@ -92,8 +92,13 @@ pub(super) async fn clean_up(
         .and_then(|g| g.spec.backup.as_ref())
         .and_then(|spec| find_profile(spec, &backup.spec.profile_name));
     let id = backup_id(backup);
+    let namespace = backup.namespace().unwrap_or_default();
     if let Ok(id) = &id
-        && job_state(ctx.objects.live(&job_key(backup, job_name(id))).as_ref()) == JobState::Active
+        && job_state(
+            ctx.objects
+                .live(&ObjectKey::job(namespace.clone(), job_name(id)))
+                .as_ref(),
+        ) == JobState::Active
     {
         // The backup's own Job still writes: what a cleanup deleted now, it could write
         // after, leaving a complete-looking backup with holes. Its end wakes the group.
@@ -165,7 +170,14 @@ async fn delete_on_volume(
         ));
     };
     let name = cleanup_job_name(id);
-    match job_state(ctx.objects.live(&job_key(backup, name.clone())).as_ref()) {
+    match job_state(
+        ctx.objects
+            .live(&ObjectKey::job(
+                backup.namespace().unwrap_or_default(),
+                name.clone(),
+            ))
+            .as_ref(),
+    ) {
         JobState::Absent => {
             let job = match cleanup_job(group, backup, profile, image)
                 .map_err(|e| e.to_string())
@@ -201,16 +213,6 @@ async fn delete_on_volume(
             }
             Waiting
         }
-    }
-}
-
-/// The key of Job `name` in `backup`'s namespace.
-fn job_key(backup: &MysqlBackup, name: String) -> ObjectKey {
-    ObjectKey {
-        api_version: "batch/v1".to_owned(),
-        kind: "Job".to_owned(),
-        namespace: backup.namespace().unwrap_or_default(),
-        name,
     }
 }
 

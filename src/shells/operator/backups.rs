@@ -236,12 +236,7 @@ impl BackupObjects {
             }
         };
         let namespace = group.namespace().unwrap_or_default();
-        let job_key = ObjectKey {
-            api_version: "batch/v1".to_owned(),
-            kind: "Job".to_owned(),
-            namespace: namespace.clone(),
-            name: job_name(&id),
-        };
+        let job_key = ObjectKey::job(namespace.clone(), job_name(&id));
         let observed = Observed {
             phase,
             created: created(backup).unwrap_or(now),

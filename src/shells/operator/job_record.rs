@@ -40,12 +40,7 @@ pub(super) async fn read<T: DeserializeOwned>(
     ctx: &OperatorContext,
     job: &JobRef<'_>,
 ) -> Result<Option<T>, String> {
-    let live = ctx.objects.live(&ObjectKey {
-        api_version: "batch/v1".to_owned(),
-        kind: "Job".to_owned(),
-        namespace: job.namespace.to_owned(),
-        name: job.name.to_owned(),
-    });
+    let live = ctx.objects.live(&ObjectKey::job(job.namespace, job.name));
     let controller = Controller {
         name: job.name,
         uid: live

@@ -112,12 +112,7 @@ fn job_of(ctx: &OperatorContext, group: &MysqlFailoverGroup, status: &RestoreSta
     let Some(name) = status.job_name.clone() else {
         return JobState::Absent;
     };
-    let key = ObjectKey {
-        api_version: "batch/v1".to_owned(),
-        kind: "Job".to_owned(),
-        namespace: group.namespace().unwrap_or_default(),
-        name,
-    };
+    let key = ObjectKey::job(group.namespace().unwrap_or_default(), name);
     job_state(ctx.objects.live(&key).as_ref())
 }
 

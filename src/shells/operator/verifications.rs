@@ -112,12 +112,10 @@ impl Verifications {
             self.fail(ctx, group, verification, &message).await;
             return;
         };
-        let job_key = ObjectKey {
-            api_version: "batch/v1".to_owned(),
-            kind: "Job".to_owned(),
-            namespace: group.namespace().unwrap_or_default(),
-            name: job_name(&verification.name_any()),
-        };
+        let job_key = ObjectKey::job(
+            group.namespace().unwrap_or_default(),
+            job_name(&verification.name_any()),
+        );
         let views: Vec<BackupView<'_>> = backups.iter().map(|b| view(b)).collect();
         let observed = VerifyObserved {
             phase,
