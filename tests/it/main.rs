@@ -45,6 +45,7 @@ mod manifest_fuzz;
 mod manifest_merge;
 mod mysql_adapter;
 mod mysql_harness;
+mod mysql_wire;
 mod render_golden;
 mod render_mysqld;
 mod render_tools;

@@ -17,6 +17,7 @@ mod probe;
 mod session;
 mod sql_text;
 mod users;
+mod wire;
 
 pub use backup_server::{
     BackupServer, BinaryLog, BinlogError, CloneSnapshot, MysqlTools, QueryAnswer, QueryError,
@@ -28,3 +29,4 @@ pub use logical::{
     dump, load,
 };
 pub use users::RoleUsers;
+pub use wire::{Row as WireRow, ServerError, WireConn, WireError, WireTarget};

@@ -27,6 +27,7 @@ use tracing::Instrument;
 
 use super::catalog::{self, SchemaInfo, TableInfo};
 use super::link::Link;
+use super::row_link::RowLink;
 use super::worker::{self, Produced, Shared, TableJob, WorkItem};
 use super::{DumpOptions, LogicalEndpoint, LogicalError, compact_gtids};
 use crate::backup::logical::plan::{DdlKind, ddl_key, range_count, split_key_range};
@@ -62,15 +63,18 @@ pub async fn dump(
     async move {
         let started = Instant::now();
         let mut control = Link::open(endpoint, options.statement_timeout, "dump: connect").await?;
-        prepare_session(&mut control, options).await?;
+        control
+            .exec(&session_settings(options), "dump: session settings")
+            .await?;
         control
             .exec("LOCK INSTANCE FOR BACKUP", "dump: LOCK INSTANCE FOR BACKUP")
             .await?;
         let mut workers = Vec::with_capacity(options.threads);
         for index in 0..options.threads {
             let context = format!("dump: connect worker {index}");
-            let mut link = Link::open(endpoint, options.statement_timeout, &context).await?;
-            prepare_session(&mut link, options).await?;
+            // The workers stream rows through the wire client: no value per field.
+            let mut link = RowLink::open(endpoint, options.statement_timeout, &context).await?;
+            link.exec(&session_settings(options), &context).await?;
             link.exec(
                 "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ",
                 &context,
@@ -123,7 +127,8 @@ pub async fn dump(
     .await
 }
 
-async fn prepare_session(link: &mut Link, options: &DumpOptions) -> Result<(), LogicalError> {
+/// The session every dump connection runs in.
+fn session_settings(options: &DumpOptions) -> String {
     // The server must wait for us while a worker writes a chunk to the sink between rows.
     let net = options
         .statement_timeout
@@ -132,20 +137,19 @@ async fn prepare_session(link: &mut Link, options: &DumpOptions) -> Result<(), L
         .max(600);
     // Bounds the backup lock and the global read lock server-side too.
     let lock_wait = options.lock_wait_timeout.as_secs().max(1);
-    let sql = format!(
+    format!(
         "SET NAMES utf8mb4, SESSION time_zone = '+00:00', SESSION sql_mode = '', \
          SESSION net_read_timeout = {net}, SESSION net_write_timeout = {net}, \
          SESSION max_execution_time = 0, SESSION information_schema_stats_expiry = 0, \
          SESSION lock_wait_timeout = {lock_wait}"
-    );
-    link.exec(&sql, "dump: session settings").await
+    )
 }
 
 /// Opens the workers' snapshots under the global read lock and reads the GTID set they
 /// contain. The lock is released whatever happens.
 async fn snapshot(
     control: &mut Link,
-    workers: &mut [Link],
+    workers: &mut [RowLink],
 ) -> Result<(String, String), LogicalError> {
     control
         .exec(

@@ -18,7 +18,7 @@ use super::super::session::Target;
 use super::{LogicalEndpoint, LogicalError};
 
 /// How long a discarded connection may take to say goodbye.
-const DISCARD_BOUND: Duration = Duration::from_millis(500);
+pub(super) const DISCARD_BOUND: Duration = Duration::from_millis(500);
 
 /// Infile data goes to the driver in pieces of this size, well below the protocol's
 /// 16 MiB packet limit.

@@ -12,6 +12,7 @@ mod error;
 mod link;
 mod load;
 mod load_objects;
+mod row_link;
 mod worker;
 
 use std::time::Duration;

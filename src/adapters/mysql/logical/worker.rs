@@ -5,21 +5,17 @@ use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, Row, Value};
 use tokio::time::timeout;
 use tracing::Instrument;
 
+use super::super::wire::{Row, WireConn, WireError};
 use super::LogicalError;
-use super::link::Link;
+use super::row_link::RowLink;
 use crate::backup::logical::plan::{KeyRange, chunk_key};
 use crate::backup::logical::sql::{qualified, select_rows};
 use crate::backup::logical::{ChunkDump, ColumnSpec, codec};
 use crate::digest::sha256_hex;
 use crate::ports::artifacts::{ArtifactError, ArtifactSink};
-
-/// Rows read between two pushes of the stream's deadline.
-const ROWS_PER_DEADLINE: u32 = 64;
 
 /// One unit of work: a key range of a table, or a whole table.
 pub(super) struct WorkItem {
@@ -66,7 +62,7 @@ impl Shared<'_> {
 
 /// Takes items until the queue is empty.
 pub(super) async fn run(
-    link: &mut Link,
+    link: &mut RowLink,
     shared: &Shared<'_>,
 ) -> Result<Vec<Produced>, LogicalError> {
     let mut produced = Vec::new();
@@ -87,15 +83,14 @@ pub(super) async fn run(
 
 /// Why streaming a range stopped, before it is put in the dump's terms.
 enum StreamFailure {
-    Driver(mysql_async::Error),
-    Timeout,
+    Driver(WireError),
     Artifact(String, ArtifactError),
     ArtifactTimeout(String),
     Value(String),
 }
 
 async fn dump_item(
-    link: &mut Link,
+    link: &mut RowLink,
     shared: &Shared<'_>,
     job: &TableJob,
     item: &WorkItem,
@@ -108,7 +103,6 @@ async fn dump_item(
         item.range,
     );
     let name = qualified(&job.schema, &job.table);
-    let bound = link.statement_timeout();
     let mut chunker = Chunker {
         shared,
         job,
@@ -119,7 +113,7 @@ async fn dump_item(
     };
     let context = format!("dump {name} range {:05}", item.range_index);
     let conn = link.conn(&context)?;
-    let outcome = stream(conn, &sql, bound, &mut chunker).await;
+    let outcome = stream(conn, &sql, job.columns.len(), &mut chunker).await;
     match outcome {
         Ok(()) => Ok(chunker.produced),
         Err(failure) => {
@@ -135,7 +129,6 @@ async fn dump_item(
             );
             Err(match failure {
                 StreamFailure::Driver(e) => link.fail(&e, &context),
-                StreamFailure::Timeout => link.timed_out(&context),
                 StreamFailure::Artifact(key, source) => LogicalError::Artifact {
                     context: format!("dump {name}: write {key}"),
                     source,
@@ -151,35 +144,21 @@ async fn dump_item(
 }
 
 async fn stream(
-    conn: &mut Conn,
+    conn: &mut WireConn,
     sql: &str,
-    bound: Duration,
+    columns: usize,
     chunker: &mut Chunker<'_, '_>,
 ) -> Result<(), StreamFailure> {
-    let mut result = timeout(bound, conn.query_iter(sql))
-        .await
-        .map_err(|_| StreamFailure::Timeout)?
-        .map_err(StreamFailure::Driver)?;
-    // One timer for the whole stream, pushed back every ROWS_PER_DEADLINE rows: a timeout
-    // per row read the clock and built a timer for each of millions of rows. A stall is
-    // still caught within `bound` of the last push; a stream slower than that many rows
-    // per `bound` (64 rows in 5 minutes by default) counts as stalled.
-    let deadline = tokio::time::sleep(bound);
-    tokio::pin!(deadline);
-    let mut since_push = 0u32;
-    loop {
-        if since_push == ROWS_PER_DEADLINE {
-            deadline.as_mut().reset(tokio::time::Instant::now() + bound);
-            since_push = 0;
-        }
-        since_push += 1;
-        let row: Option<Row> = tokio::select! {
-            biased;
-            row = result.next() => row.map_err(StreamFailure::Driver)?,
-            () = &mut deadline => return Err(StreamFailure::Timeout),
-        };
-        let Some(row) = row else { break };
-        chunker.push(row)?;
+    // Each socket read is bounded by the connection (the statement timeout), so the
+    // stream fails when it stalls, however long it runs.
+    let returned = conn.query(sql).await.map_err(StreamFailure::Driver)?;
+    if returned != columns {
+        return Err(StreamFailure::Value(format!(
+            "the server returned {returned} columns for the {columns} the catalog lists"
+        )));
+    }
+    while let Some(row) = conn.next_row().await.map_err(StreamFailure::Driver)? {
+        chunker.push(&row);
         if chunker.full() {
             chunker.flush().await?;
         }
@@ -197,27 +176,9 @@ struct Chunker<'s, 'a> {
 }
 
 impl Chunker<'_, '_> {
-    fn push(&mut self, row: Row) -> Result<(), StreamFailure> {
-        let values = row.unwrap_raw();
-        // The text protocol sends every value as bytes; checked first so the row goes
-        // into the chunk whole or not at all, with no per-row field list.
-        if let Some(other) = values
-            .iter()
-            .find(|value| !matches!(value, Some(Value::NULL | Value::Bytes(_))))
-        {
-            return Err(StreamFailure::Value(format!(
-                "unexpected value {other:?} in a text result"
-            )));
-        }
-        codec::push_row(
-            &mut self.buffer,
-            values.iter().map(|value| match value {
-                Some(Value::Bytes(bytes)) => Some(bytes.as_slice()),
-                _ => None,
-            }),
-        );
+    fn push(&mut self, row: &Row<'_>) {
+        codec::push_row(&mut self.buffer, row.fields());
         self.rows += 1;
-        Ok(())
     }
 
     fn full(&self) -> bool {
