@@ -62,6 +62,12 @@ pub struct ArchiveArgs {
     /// Seconds between two prunes.
     #[arg(long, default_value_t = 3600, value_name = "SECONDS")]
     pub prune_interval: u64,
+    /// Serve `GET /summary` here over plain HTTP: what the archive holds after the last
+    /// pass (log count, bytes, oldest and newest event), as `status.pitr` shows it; 503
+    /// until the first pass completed. Not secret (no credential, no data). How the
+    /// operator sees an archive on a volume it does not mount.
+    #[arg(long, value_name = "ADDR:PORT", conflicts_with = "once")]
+    pub status_listen: Option<std::net::SocketAddr>,
     /// File holding the passphrase to encrypt with (default: $BLOODRAVEN_BACKUP_PASSPHRASE).
     #[arg(long, value_name = "FILE")]
     pub encrypt_passphrase_file: Option<PathBuf>,
@@ -95,6 +101,54 @@ pub(super) async fn archive(args: &ArchiveArgs) -> Result<String, BackupError> {
         return serde_json::to_string_pretty(&names)
             .map_err(|e| BackupError::Runtime(e.to_string()));
     }
+    let status = match args.status_listen {
+        Some(listen) => Some(StatusEndpoint::start(listen).await?),
+        None => None,
+    };
+    let outcome = archive_forever(args, &archiver, &store, status.as_ref().map(|s| &s.last)).await;
+    if let Some(status) = status {
+        status.stop().await;
+    }
+    outcome
+}
+
+/// The `--status-listen` endpoint while the archiver runs.
+struct StatusEndpoint {
+    last: super::archive_status::LastSummary,
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl StatusEndpoint {
+    /// Binds before the first pass: a bad address or a taken port stops the archiver at
+    /// once, naming the flag.
+    async fn start(listen: std::net::SocketAddr) -> Result<Self, BackupError> {
+        let (listener, bound) = super::archive_status::bind(listen).await?;
+        tracing::info!(listen = %bound, "serving the archive summary (GET /summary, plain HTTP)");
+        let last = super::archive_status::LastSummary::default();
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(super::archive_status::serve(
+            listener,
+            last.clone(),
+            stopped,
+        ));
+        Ok(Self { last, stop, task })
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+/// The archive loop: a pass every `--interval` until interrupted, then the summary for
+/// `--status-listen` when set, then a prune when due.
+async fn archive_forever(
+    args: &ArchiveArgs,
+    archiver: &Archiver,
+    store: &Arc<dyn BlobStore>,
+    last: Option<&super::archive_status::LastSummary>,
+) -> Result<String, BackupError> {
     let mut tick = tokio::time::interval(Duration::from_secs(args.interval.max(1)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut prunes = args
@@ -113,9 +167,32 @@ pub(super) async fn archive(args: &ArchiveArgs) -> Result<String, BackupError> {
             // Retried on the next tick: the server still has the logs.
             Err(e) => tracing::warn!(error = %e, "binary log archive pass failed; retrying"),
         }
-        if let Some(prunes) = prunes.as_mut() {
-            prunes.prune_if_due(&store).await;
+        // After a failed pass too: the archive is what it is, and a summary that only
+        // moved on success would hide that an outage is the archive standing still.
+        if let Some(last) = last {
+            refresh_summary(&**store, last).await;
         }
+        if let Some(prunes) = prunes.as_mut() {
+            prunes.prune_if_due(store).await;
+        }
+    }
+}
+
+/// Bounds one summary of the archive (a listing and two reads per server).
+const SUMMARY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Recomputes the summary the status endpoint answers; a failure keeps the last one (it
+/// is retried after the next pass).
+async fn refresh_summary(store: &dyn BlobStore, last: &super::archive_status::LastSummary) {
+    match tokio::time::timeout(SUMMARY_TIMEOUT, archive_summary(store)).await {
+        Ok(Ok(summary)) => last.set(summary),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "cannot summarise the archive; the status keeps the last summary");
+        }
+        Err(_) => tracing::warn!(
+            timeout = ?SUMMARY_TIMEOUT,
+            "no summary of the archive in time; the status keeps the last summary"
+        ),
     }
 }
 
@@ -450,8 +527,11 @@ pub(super) async fn archived_logs(
     Ok(logs)
 }
 
-/// What the archive of a repository holds, for `status.pitr`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// What the archive of a repository holds, for `status.pitr`; also what `binlog archive
+/// --status-listen` answers (JSON, camelCase), so the operator reads it the same way from
+/// S3 and from an archiver on a volume.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ArchiveSummary {
     /// Archived logs, over every server.
     pub count: usize,

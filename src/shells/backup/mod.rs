@@ -5,6 +5,7 @@
 //! through the storage adapter, and runs the engine's pieces: the MySQL dump and load
 //! adapters, and the sink, source and catalog of [`crate::control::backup`].
 
+mod archive_status;
 mod binlog;
 mod catalog;
 mod create;

@@ -38,7 +38,7 @@ use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt as _, watcher};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
-use tokio::task::{AbortHandle, JoinSet};
+use tokio::task::AbortHandle;
 use tokio_rustls::TlsAcceptor;
 
 use crate::adapters::kube::WatchScope;
@@ -46,7 +46,7 @@ use crate::adapters::kube::secrets::read_secret_text;
 use crate::api::MysqlFailoverGroup;
 use crate::api::failover_group_status::MysqlFailoverGroupStatus;
 use crate::render::names;
-use crate::shells::serve::server::serve_tls_connection;
+use crate::shells::serve::server::{accept_bounded, serve_tls_connection};
 use crate::shells::sidecar::auth::{bearer, token_matches};
 use crate::shells::sidecar::monitor::ActiveSiteBody;
 use crate::telemetry::sidecar::EndpointMetrics;
@@ -344,46 +344,21 @@ pub async fn serve(
     listener: TcpListener,
     tls: TlsAcceptor,
     router: Router,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
     tracing::info!(addr = ?listener.local_addr().ok(), "serving the sidecars' active-site endpoint over TLS");
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    let mut connections = JoinSet::new();
-    loop {
-        tokio::select! {
-            () = stopped(&mut stop) => break,
-            accepted = listener.accept() => match accepted {
-                Ok((tcp, peer)) => {
-                    let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
-                        drop(tcp);
-                        continue;
-                    };
-                    let router = router.clone();
-                    let stop = stop.clone();
-                    let tls = tls.clone();
-                    connections.spawn(async move {
-                        serve_tls_connection(tcp, peer, tls, |_| router, stop).await;
-                        drop(slot);
-                    });
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "sidecar endpoint: accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            },
-        }
-        while connections.try_join_next().is_some() {}
-    }
-    drop(listener);
-    let _ = tokio::time::timeout(REQUEST_TIMEOUT * 2, async {
-        while connections.join_next().await.is_some() {}
-    })
+    accept_bounded(
+        listener,
+        MAX_CONNECTIONS,
+        REQUEST_TIMEOUT * 2,
+        "sidecar endpoint",
+        stop,
+        |tcp, peer, stop| {
+            let (router, tls) = (router.clone(), tls.clone());
+            serve_tls_connection(tcp, peer, tls, |_| router, stop)
+        },
+    )
     .await;
-    connections.abort_all();
-}
-
-async fn stopped(stop: &mut watch::Receiver<bool>) {
-    let _ = stop.wait_for(|s| *s).await;
 }
 
 #[cfg(test)]

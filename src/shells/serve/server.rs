@@ -214,7 +214,7 @@ pub(crate) async fn serve_tls_connection(
     peer: SocketAddr,
     acceptor: TlsAcceptor,
     router_for: impl FnOnce(&rustls::ServerConnection) -> Router,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
     let _ = tcp.set_nodelay(true);
     let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
@@ -229,11 +229,44 @@ pub(crate) async fn serve_tls_connection(
         }
     };
     let router = router_for(tls.get_ref().1);
-    let conn = http1::Builder::new()
+    serve_http1(TokioIo::new(tls), peer, router, http1::Builder::new(), stop).await;
+}
+
+/// One plain-HTTP connection, for listeners whose answers are not secret and need no
+/// caller's identity (the binary-log archiver's status endpoint): HTTP/1.1 with the same
+/// head deadline as TLS connections, and request heads bounded to `max_head` bytes (at
+/// least 8 KiB, hyper's floor).
+pub(crate) async fn serve_plain_connection(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    router: Router,
+    max_head: usize,
+    stop: watch::Receiver<bool>,
+) {
+    let _ = tcp.set_nodelay(true);
+    let mut builder = http1::Builder::new();
+    // hyper panics under 8 KiB: never let a caller's constant reach that.
+    builder.max_buf_size(max_head.max(8192));
+    serve_http1(TokioIo::new(tcp), peer, router, builder, stop).await;
+}
+
+/// HTTP/1.1 with keep-alive on an established connection until either side closes or
+/// shutdown asks it to finish its current request; a request head must arrive within
+/// [`HANDSHAKE_TIMEOUT`].
+async fn serve_http1<I>(
+    io: I,
+    peer: SocketAddr,
+    router: Router,
+    mut builder: http1::Builder,
+    mut stop: watch::Receiver<bool>,
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let conn = builder
         .timer(TokioTimer::new())
         .header_read_timeout(HANDSHAKE_TIMEOUT)
         .keep_alive(true)
-        .serve_connection(TokioIo::new(tls), TowerToHyperService::new(router));
+        .serve_connection(io, TowerToHyperService::new(router));
     tokio::pin!(conn);
     tokio::select! {
         result = conn.as_mut() => {
@@ -246,4 +279,57 @@ pub(crate) async fn serve_tls_connection(
             let _ = conn.await;
         }
     }
+}
+
+/// Accepts on `listener` until `stop` turns true, each connection served by `serve` on a
+/// task of its own, at most `max_connections` open at once (one more is closed at once:
+/// a flood costs sockets, never tasks); then gives open connections `drain` to finish.
+/// `what` names the listener in logs.
+pub(crate) async fn accept_bounded<S, F>(
+    listener: TcpListener,
+    max_connections: usize,
+    drain: Duration,
+    what: &'static str,
+    mut stop: watch::Receiver<bool>,
+    mut serve: S,
+) where
+    S: FnMut(TcpStream, SocketAddr, watch::Receiver<bool>) -> F,
+    F: Future<Output = ()> + Send + 'static,
+{
+    let slots = Arc::new(tokio::sync::Semaphore::new(max_connections));
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            () = stopped(&mut stop) => break,
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, peer)) => {
+                    let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+                        drop(tcp);
+                        continue;
+                    };
+                    let connection = serve(tcp, peer, stop.clone());
+                    connections.spawn(async move {
+                        connection.await;
+                        drop(slot);
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(listener = what, error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+        }
+        while connections.try_join_next().is_some() {}
+    }
+    drop(listener);
+    let _ = tokio::time::timeout(drain, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    connections.abort_all();
+}
+
+/// Returns once `stop` turns true (or its sender is gone); holds no borrow of the value.
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
 }
