@@ -37,6 +37,13 @@ pub const LABEL_ARCHIVER: &str = "shipstream.io/binlog-archiver";
 pub const ARCHIVER_APP: &str = "bloodraven-binlog-archiver";
 /// The MySQL port of the writer Service.
 const MYSQL_PORT: u16 = 3306;
+/// Where an archiver on a volume serves its summary (`binlog archive --status-listen`).
+pub const ARCHIVER_STATUS_PORT: u16 = 8085;
+/// The archiver container's port of that endpoint, by name: the operator reads the number
+/// from the live pod, so the name is the contract.
+pub const ARCHIVER_STATUS_PORT_NAME: &str = "archive-status";
+/// The archiver's container.
+pub const ARCHIVER_CONTAINER: &str = "archiver";
 
 /// The archiver Deployment's name.
 pub fn archiver_name(group: &str) -> String {
@@ -168,8 +175,8 @@ pub fn poll_seconds(text: &str) -> Option<u64> {
     value.checked_mul(scale).filter(|s| *s > 0)
 }
 
-/// The labels of the archiver and its pods.
-fn archiver_labels(group: &str) -> BTreeMap<String, String> {
+/// The labels of the archiver and its pods (how the operator finds its pod).
+pub fn archiver_labels(group: &str) -> BTreeMap<String, String> {
     BTreeMap::from([
         (LABEL_NAME.to_owned(), ARCHIVER_APP.to_owned()),
         (LABEL_INSTANCE.to_owned(), group.to_owned()),
@@ -231,9 +238,23 @@ pub fn archiver_deployment(
     .iter()
     .map(|s| (*s).to_owned())
     .collect();
+    // On a volume the operator cannot read the archive: the archiver tells it what the
+    // archive holds (plain HTTP, nothing secret in it). On S3 the operator reads the
+    // repository itself, so nothing listens.
+    let on_volume = archive.storage.storage_type == StorageType::Pvc;
+    if on_volume {
+        args.extend([
+            "--status-listen".to_owned(),
+            format!("0.0.0.0:{ARCHIVER_STATUS_PORT}"),
+        ]);
+    }
     let (mut volumes, mounts) =
         job_volumes_for(&owner, spec, archive, &mut args, JobPurpose::Archive)?;
-    let mut container = engine_container("archiver", image, &args, spec, &mounts);
+    let mut container = engine_container(ARCHIVER_CONTAINER, image, &args, spec, &mounts);
+    if on_volume {
+        container["ports"] = json!([{"name": ARCHIVER_STATUS_PORT_NAME,
+            "containerPort": ARCHIVER_STATUS_PORT, "protocol": "TCP"}]);
+    }
     let tools = on_mysql_image(&mut container, image, &owner.spec.image, spec);
     volumes.push(tools.volume);
     let labels = archiver_labels(owner.name);

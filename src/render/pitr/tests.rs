@@ -107,3 +107,35 @@ fn poll_intervals_read_as_seconds() {
         assert_eq!(poll_seconds(bad), None, "{bad}");
     }
 }
+
+#[test]
+fn an_archiver_on_a_volume_serves_its_summary_and_one_on_s3_does_not() {
+    let on_volume = archiver(&with_pitr(
+        &json!({"enabled": true, "profileName": "local"}),
+    ))
+    .unwrap();
+    let a = container_args(&on_volume);
+    assert_eq!(after(&a, "--to"), Some("file:///backups/orders"), "{a:?}");
+    assert_eq!(after(&a, "--status-listen"), Some("0.0.0.0:8085"), "{a:?}");
+    let container = on_volume
+        .pointer("/spec/template/spec/containers/0")
+        .unwrap();
+    assert_eq!(container["name"], ARCHIVER_CONTAINER);
+    assert_eq!(
+        container["ports"],
+        json!([{"name": "archive-status", "containerPort": 8085, "protocol": "TCP"}])
+    );
+
+    let on_s3 = archiver(&with_pitr(
+        &json!({"enabled": true, "profileName": "offsite"}),
+    ))
+    .unwrap();
+    let a = container_args(&on_s3);
+    assert!(!a.iter().any(|x| x == "--status-listen"), "{a:?}");
+    assert!(
+        on_s3
+            .pointer("/spec/template/spec/containers/0/ports")
+            .is_none(),
+        "{on_s3}"
+    );
+}
