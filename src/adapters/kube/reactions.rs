@@ -35,6 +35,8 @@ mod cluster;
 mod events;
 mod queue;
 
+pub(crate) use cluster::selector_string;
+
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

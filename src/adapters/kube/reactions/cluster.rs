@@ -435,7 +435,10 @@ fn pod_labels_selector(group: &str, site: &str) -> BTreeMap<String, String> {
     labels
 }
 
-fn selector_string<'a>(labels: impl Iterator<Item = (&'a String, &'a String)>) -> String {
+/// A label selector (`k=v,k2=v2`) for a LIST.
+pub(crate) fn selector_string<'a>(
+    labels: impl Iterator<Item = (&'a String, &'a String)>,
+) -> String {
     labels
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
