@@ -1396,3 +1396,156 @@ fn backup_cli_delete_takes_one_backup_id_and_nothing_else() {
     let said: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(said["deleted"], "never-taken");
 }
+
+/// Every archived log's index (`binlogs/<uuid>/<name>.json`) in a file repository, parsed.
+fn archived_indexes(repo: &Repo) -> Vec<Value> {
+    walk_if(&repo.dir.clone().expect("a file repository"))
+        .into_iter()
+        .filter(|p| p.components().any(|c| c.as_os_str() == "binlogs"))
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .map(|p| serde_json::from_slice(&std::fs::read(&p).expect("index")).expect("index JSON"))
+        .collect()
+}
+
+/// A running archiver killed when the test ends, however it ends.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `binlog archive --status-listen`: the archiver answers `GET /summary` over HTTP with what
+/// the archive holds after its last pass (what a real HTTP client reads equals the index
+/// files on disk), 404 on any other path; and a port it cannot bind stops it at startup,
+/// naming the flag.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backup_cli_binlog_archive_serves_its_summary_over_http() {
+    let cluster = MysqlCluster::start(1).expect("mysql");
+    let source = cluster.get(0).expect("0");
+    let repo = file_repo();
+    let (mysqlbinlog, mysql) = (
+        dep_tool("mysqlbinlog").display().to_string(),
+        dep_tool("mysql").display().to_string(),
+    );
+    source
+        .sql("CREATE DATABASE ledger; CREATE TABLE ledger.entries (id INT PRIMARY KEY); INSERT INTO ledger.entries VALUES (1)")
+        .expect("schema");
+    let port = crate::support::mysql::free_port().expect("port");
+    let listen = format!("127.0.0.1:{port}");
+    let address = source.address();
+    let args = [
+        "binlog",
+        "archive",
+        "--source",
+        &address,
+        "--to",
+        &repo.url,
+        "--interval",
+        "1",
+        "--rotate",
+        "--status-listen",
+        &listen,
+        "--mysqlbinlog",
+        &mysqlbinlog,
+        "--mysql",
+        &mysql,
+    ];
+    let child = Command::new(BIN)
+        .args(args)
+        .env_remove("BLOODRAVEN_BACKUP_PASSPHRASE")
+        .env("BLOODRAVEN_MYSQL_USER", "root")
+        .env("BLOODRAVEN_MYSQL_PASSWORD", "")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn the archiver");
+    let _running = Running(child);
+    let http = bloodraven::adapters::sidecar::HttpSidecar::client(Duration::from_secs(2), None)
+        .expect("client");
+    let base = format!("http://{listen}");
+
+    // A second write after the first passes: the summary follows the archive.
+    let summary_with = async |at_least: u64| -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(response) = http.get(format!("{base}/summary")).send().await
+                && response.status() == 200
+            {
+                let summary: Value = response.json().await.expect("summary JSON");
+                if summary["count"].as_u64().is_some_and(|n| n >= at_least) {
+                    return summary;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no summary with {at_least} logs at {base}/summary"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
+    // Counted before the write: every pass after it archives one more log (--rotate).
+    let first = summary_with(1).await["count"].as_u64().expect("count");
+    source
+        .sql("INSERT INTO ledger.entries VALUES (2)")
+        .expect("insert");
+    let mut summary = summary_with(first + 1).await;
+    // The index files may have moved on since the answer: compare at a quiet moment, when
+    // two answers a pass apart agree with the disk.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let indexes = loop {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let again = summary_with(0).await;
+        let indexes = archived_indexes(&repo);
+        if again == summary && again["count"].as_u64() == Some(indexes.len() as u64) {
+            break indexes;
+        }
+        assert!(Instant::now() < deadline, "{again} vs {summary}");
+        summary = again;
+    };
+    let oldest = indexes
+        .iter()
+        .filter_map(|i| i["firstEvent"].as_u64())
+        .filter(|s| *s > 0)
+        .min();
+    let newest = indexes.iter().filter_map(|i| i["lastEvent"].as_u64()).max();
+    assert_eq!(summary["oldestEvent"].as_u64(), oldest, "{summary}");
+    assert_eq!(summary["newestEvent"].as_u64(), newest, "{summary}");
+    let on_disk: u64 = walk_if(repo.dir.as_ref().expect("dir"))
+        .into_iter()
+        .filter(|p| p.components().any(|c| c.as_os_str() == "binlogs"))
+        .filter(|p| p.extension().is_none_or(|e| e != "json"))
+        .map(|p| std::fs::metadata(p).expect("part").len())
+        .sum();
+    assert_eq!(summary["bytes"].as_u64(), Some(on_disk), "{summary}");
+    assert!(
+        summary["count"].as_u64().is_some_and(|n| n >= 2),
+        "{summary}"
+    );
+
+    for path in ["/", "/summary/extra", "/metrics"] {
+        let response = http
+            .get(format!("{base}{path}"))
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(response.status(), 404, "{path}");
+    }
+
+    // The port is taken (by the archiver above): a second one stops at once, naming it.
+    let taken = Command::new(BIN)
+        .args(args)
+        .env("BLOODRAVEN_MYSQL_USER", "root")
+        .env("BLOODRAVEN_MYSQL_PASSWORD", "")
+        .output()
+        .expect("run");
+    assert_eq!(taken.status.code(), Some(2), "{}", output_text(&taken));
+    assert!(
+        output_text(&taken).contains(&format!("--status-listen {listen}")),
+        "{}",
+        output_text(&taken)
+    );
+}
