@@ -1407,6 +1407,26 @@ fn archived_indexes(repo: &Repo) -> Vec<Value> {
         .collect()
 }
 
+/// `GET {base}/summary` until it answers a summary of at least `at_least` logs.
+async fn summary_of(http: &reqwest::Client, base: &str, at_least: u64) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(response) = http.get(format!("{base}/summary")).send().await
+            && response.status() == 200
+        {
+            let summary: Value = response.json().await.expect("summary JSON");
+            if summary["count"].as_u64().is_some_and(|n| n >= at_least) {
+                return summary;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no summary with {at_least} logs at {base}/summary"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// A running archiver killed when the test ends, however it ends.
 struct Running(std::process::Child);
 
@@ -1467,26 +1487,7 @@ async fn backup_cli_binlog_archive_serves_its_summary_over_http() {
     let http = bloodraven::adapters::sidecar::HttpSidecar::client(Duration::from_secs(2), None)
         .expect("client");
     let base = format!("http://{listen}");
-
-    // A second write after the first passes: the summary follows the archive.
-    let summary_with = async |at_least: u64| -> Value {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(response) = http.get(format!("{base}/summary")).send().await
-                && response.status() == 200
-            {
-                let summary: Value = response.json().await.expect("summary JSON");
-                if summary["count"].as_u64().is_some_and(|n| n >= at_least) {
-                    return summary;
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no summary with {at_least} logs at {base}/summary"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    };
+    let summary_with = async |at_least: u64| summary_of(&http, &base, at_least).await;
     // Counted before the write: every pass after it archives one more log (--rotate).
     let first = summary_with(1).await["count"].as_u64().expect("count");
     source

@@ -68,38 +68,7 @@ async fn on_a_volume(fixture: &Fixture, operator: &Operator) -> TestResult {
             "pitr": {"enabled": true, "profileName": "local", "archivePollInterval": "5s"}
         }}))
         .await?;
-    let deployments: Api<Deployment> =
-        Api::namespaced(fixture.client().clone(), fixture.namespace());
-    let archiver = wait_for(
-        "the archiver Deployment",
-        Duration::from_secs(30),
-        async || Ok(deployments.get_opt(ARCHIVER).await?),
-    )
-    .await?;
-    let container = archiver
-        .spec
-        .as_ref()
-        .and_then(|s| s.template.spec.as_ref())
-        .and_then(|p| p.containers.iter().find(|c| c.name == ARCHIVER_CONTAINER))
-        .ok_or("no archiver container")?
-        .clone();
-    let args = container.args.clone().unwrap_or_default();
-    let listen = format!("0.0.0.0:{ARCHIVER_STATUS_PORT}");
-    assert!(
-        args.windows(2)
-            .any(|w| w[0] == "--status-listen" && w[1] == listen),
-        "{args:?}"
-    );
-    assert!(
-        args.iter().any(|a| a == "file:///backups/orders"),
-        "{args:?}"
-    );
-    let ports = serde_json::to_value(&container.ports)?;
-    assert_eq!(
-        ports,
-        json!([{"name": ARCHIVER_STATUS_PORT_NAME, "containerPort": ARCHIVER_STATUS_PORT,
-                "protocol": "TCP"}])
-    );
+    let args = rendered_to_serve_its_summary(fixture).await?;
 
     // No archiver pod yet: the status says so.
     let waiting = fixture
@@ -117,24 +86,8 @@ async fn on_a_volume(fixture: &Fixture, operator: &Operator) -> TestResult {
     let _archiver = Running(run_locally(fixture, &args, &work, port)?);
     let summary = summary_at(port).await?;
 
-    // The kubelet's part: the pod, Running on 127.0.0.1 with the port the archiver serves.
     let pods: Api<Pod> = Api::namespaced(fixture.client().clone(), fixture.namespace());
-    pods.create(
-        &PostParams::default(),
-        &serde_json::from_value(json!({
-            "metadata": {"name": POD, "labels": archiver_labels(GROUP)},
-            "spec": {"containers": [{"name": ARCHIVER_CONTAINER, "image": IMAGE,
-                "ports": [{"name": ARCHIVER_STATUS_PORT_NAME, "containerPort": port}]}]}
-        }))?,
-    )
-    .await?;
-    pods.patch_status(
-        POD,
-        &PatchParams::default(),
-        &Patch::Merge(json!({"status": {"phase": "Running", "podIP": "127.0.0.1",
-                                        "podIPs": [{"ip": "127.0.0.1"}]}})),
-    )
-    .await?;
+    running_pod(&pods, port).await?;
 
     let count = summary["count"].as_i64().ok_or("no count")?;
     let shown = fixture
@@ -193,6 +146,66 @@ async fn on_a_volume(fixture: &Fixture, operator: &Operator) -> TestResult {
     operator
         .sent_only_granted_and_used(&[("", "pods", "list")], "the archiver's pod")
         .await?;
+    Ok(())
+}
+
+/// The archiver Deployment, on a volume, serves its summary on the named port; its
+/// container's arguments.
+async fn rendered_to_serve_its_summary(fixture: &Fixture) -> TestResult<Vec<String>> {
+    let deployments: Api<Deployment> =
+        Api::namespaced(fixture.client().clone(), fixture.namespace());
+    let archiver = wait_for(
+        "the archiver Deployment",
+        Duration::from_secs(30),
+        async || Ok(deployments.get_opt(ARCHIVER).await?),
+    )
+    .await?;
+    let container = archiver
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref())
+        .and_then(|p| p.containers.iter().find(|c| c.name == ARCHIVER_CONTAINER))
+        .ok_or("no archiver container")?
+        .clone();
+    let args = container.args.clone().unwrap_or_default();
+    let listen = format!("0.0.0.0:{ARCHIVER_STATUS_PORT}");
+    assert!(
+        args.windows(2)
+            .any(|w| w[0] == "--status-listen" && w[1] == listen),
+        "{args:?}"
+    );
+    assert!(
+        args.iter().any(|a| a == "file:///backups/orders"),
+        "{args:?}"
+    );
+    let ports = serde_json::to_value(&container.ports)?;
+    assert_eq!(
+        ports,
+        json!([{"name": ARCHIVER_STATUS_PORT_NAME, "containerPort": ARCHIVER_STATUS_PORT,
+                "protocol": "TCP"}])
+    );
+    Ok(args)
+}
+
+/// The kubelet's part: the archiver's pod, Running on 127.0.0.1 with the port the local
+/// archiver serves on.
+async fn running_pod(pods: &Api<Pod>, port: u16) -> TestResult {
+    pods.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({
+            "metadata": {"name": POD, "labels": archiver_labels(GROUP)},
+            "spec": {"containers": [{"name": ARCHIVER_CONTAINER, "image": IMAGE,
+                "ports": [{"name": ARCHIVER_STATUS_PORT_NAME, "containerPort": port}]}]}
+        }))?,
+    )
+    .await?;
+    pods.patch_status(
+        POD,
+        &PatchParams::default(),
+        &Patch::Merge(json!({"status": {"phase": "Running", "podIP": "127.0.0.1",
+                                        "podIPs": [{"ip": "127.0.0.1"}]}})),
+    )
+    .await?;
     Ok(())
 }
 
