@@ -1008,7 +1008,8 @@ fn containerfile_passes_hadolint() {
 }
 
 /// The operator may reach the sites' sidecars, on the port the operator renders them with
-/// (it asks a site's sidecar when it cannot probe the site's MySQL).
+/// (it asks a site's sidecar when it cannot probe the site's MySQL), and the binary-log
+/// archivers on volumes, on the port their status endpoint is rendered with.
 #[test]
 fn network_policy_lets_the_operator_reach_the_sidecars() {
     let objects = documents("defaults", &render("defaults", None));
@@ -1025,4 +1026,6 @@ fn network_policy_lets_the_operator_reach_the_sidecars() {
         .filter_map(|p| p["port"].as_i64())
         .collect();
     assert!(egress_ports.contains(&port), "{egress_ports:?}");
+    let archiver = i64::from(bloodraven::render::pitr::ARCHIVER_STATUS_PORT);
+    assert!(egress_ports.contains(&archiver), "{egress_ports:?}");
 }
