@@ -97,8 +97,9 @@ async fn mysql_wire_logs_in_every_way_and_reads_rows_as_the_driver_does() -> Tes
     let mut plain = connect(server, PASSWORD, &ClientTls::Off).await?;
     // Cached now: the scramble alone logs in.
     let mut cached = connect(server, PASSWORD, &ClientTls::Off).await?;
-    // The cache emptied: the full login over TLS sends the password inside TLS.
-    server.sql("FLUSH PRIVILEGES")?;
+    // The cache emptied (a password change clears the account's entry): the full login
+    // over TLS sends the password inside TLS.
+    server.sql(&format!("ALTER USER '{USER}'@'%' IDENTIFIED BY '{PASSWORD}'"))?;
     let mut secured = connect(server, PASSWORD, &insecure).await?;
     let cipher: Vec<Vec<Option<Vec<u8>>>> =
         rows(&mut secured, "SHOW SESSION STATUS LIKE 'Ssl_cipher'").await?;
