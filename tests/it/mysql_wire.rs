@@ -99,7 +99,9 @@ async fn mysql_wire_logs_in_every_way_and_reads_rows_as_the_driver_does() -> Tes
     let mut cached = connect(server, PASSWORD, &ClientTls::Off).await?;
     // The cache emptied (a password change clears the account's entry): the full login
     // over TLS sends the password inside TLS.
-    server.sql(&format!("ALTER USER '{USER}'@'%' IDENTIFIED BY '{PASSWORD}'"))?;
+    server.sql(&format!(
+        "ALTER USER '{USER}'@'%' IDENTIFIED BY '{PASSWORD}'"
+    ))?;
     let mut secured = connect(server, PASSWORD, &insecure).await?;
     let cipher: Vec<Vec<Option<Vec<u8>>>> =
         rows(&mut secured, "SHOW SESSION STATUS LIKE 'Ssl_cipher'").await?;
