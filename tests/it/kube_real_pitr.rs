@@ -133,6 +133,22 @@ async fn patch_restore_in_place(fixture: &Fixture, confirm: &str, s3: &SeaweedS3
     fixture.patch_spec(json!({"restoreInPlace": restore})).await
 }
 
+/// The archiver Deployment's pod spec, once the operator has applied it.
+pub(crate) async fn archiver_pod(fixture: &Fixture) -> TestResult<PodSpec> {
+    let deployments: Api<Deployment> =
+        Api::namespaced(fixture.client().clone(), fixture.namespace());
+    let archiver = wait_for(
+        "the archiver Deployment",
+        Duration::from_secs(30),
+        async || Ok(deployments.get_opt(ARCHIVER).await?),
+    )
+    .await?;
+    Ok(archiver
+        .spec
+        .and_then(|s| s.template.spec)
+        .ok_or("no pod spec")?)
+}
+
 fn rfc3339_now() -> String {
     let now = k8s_openapi::jiff::Timestamp::now().to_string();
     format!("{}Z", &now[..19])
@@ -177,20 +193,8 @@ fn two_image_args(what: &str, pod: &PodSpec) -> Vec<String> {
 /// run here for one pass against the real primary, archives a closed binary log, and the
 /// operator shows the archive in `status.pitr`.
 async fn the_archiver_archives_and_the_status_shows_it(fixture: &Fixture) -> TestResult {
-    let deployments: Api<Deployment> =
-        Api::namespaced(fixture.client().clone(), fixture.namespace());
-    let archiver = wait_for(
-        "the archiver Deployment",
-        Duration::from_secs(30),
-        async || Ok(deployments.get_opt(ARCHIVER).await?),
-    )
-    .await?;
-    let pod = archiver
-        .spec
-        .as_ref()
-        .and_then(|s| s.template.spec.as_ref())
-        .ok_or("no pod spec")?;
-    let args = two_image_args("archiver", pod);
+    let pod = archiver_pod(fixture).await?;
+    let args = two_image_args("archiver", &pod);
     let service = format!("mysql-{GROUP}-primary.{}.svc:3306", fixture.namespace());
     assert_eq!(after(&args, "--source"), Some(service.as_str()), "{args:?}");
     assert_eq!(

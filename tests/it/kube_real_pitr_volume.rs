@@ -20,7 +20,6 @@ use bloodraven::failover::Timestamp;
 use bloodraven::render::pitr::{
     ARCHIVER_CONTAINER, ARCHIVER_STATUS_PORT, ARCHIVER_STATUS_PORT_NAME, archiver_labels,
 };
-use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
@@ -29,12 +28,12 @@ use serde_json::{Value, json};
 use crate::failover_common::TestResult;
 use crate::kube_real_backup::{local_paths, wait_for, wait_gone};
 use crate::kube_real_operator::{Fixture, Operator, Timing};
+use crate::kube_real_pitr::archiver_pod;
 use crate::support::tools::dep_tool;
 
 const BIN: &str = env!("CARGO_BIN_EXE_bloodraven");
 const GROUP: &str = "orders";
 const IMAGE: &str = "ghcr.io/example/bloodraven@sha256:0123";
-const ARCHIVER: &str = "mysql-orders-binlog-archiver";
 const POD: &str = "mysql-orders-binlog-archiver-7d9f-abcde";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -152,21 +151,12 @@ async fn on_a_volume(fixture: &Fixture, operator: &Operator) -> TestResult {
 /// The archiver Deployment, on a volume, serves its summary on the named port; its
 /// container's arguments.
 async fn rendered_to_serve_its_summary(fixture: &Fixture) -> TestResult<Vec<String>> {
-    let deployments: Api<Deployment> =
-        Api::namespaced(fixture.client().clone(), fixture.namespace());
-    let archiver = wait_for(
-        "the archiver Deployment",
-        Duration::from_secs(30),
-        async || Ok(deployments.get_opt(ARCHIVER).await?),
-    )
-    .await?;
-    let container = archiver
-        .spec
-        .as_ref()
-        .and_then(|s| s.template.spec.as_ref())
-        .and_then(|p| p.containers.iter().find(|c| c.name == ARCHIVER_CONTAINER))
-        .ok_or("no archiver container")?
-        .clone();
+    let container = archiver_pod(fixture)
+        .await?
+        .containers
+        .into_iter()
+        .find(|c| c.name == ARCHIVER_CONTAINER)
+        .ok_or("no archiver container")?;
     let args = container.args.clone().unwrap_or_default();
     let listen = format!("0.0.0.0:{ARCHIVER_STATUS_PORT}");
     assert!(

@@ -150,14 +150,9 @@ impl Link {
     /// The connection, for streaming a result (the caller bounds each step and reports
     /// failures through [`Self::fail`]).
     pub fn conn(&mut self, context: &str) -> Result<&mut Conn, LogicalError> {
-        let address = self.address.clone();
         self.conn
             .as_mut()
-            .ok_or_else(|| LogicalError::ConnectionLost {
-                address,
-                context: context.to_owned(),
-                message: "connection already discarded after an earlier failure".to_owned(),
-            })
+            .ok_or_else(|| discarded(&self.address, context))
     }
 
     fn settle<T>(
@@ -214,6 +209,15 @@ impl Link {
         if let Some(conn) = self.conn.take() {
             let _ = timeout(DISCARD_BOUND, conn.disconnect()).await;
         }
+    }
+}
+
+/// Why a statement cannot run on a connection an earlier failure discarded.
+pub(super) fn discarded(address: &str, context: &str) -> LogicalError {
+    LogicalError::ConnectionLost {
+        address: address.to_owned(),
+        context: context.to_owned(),
+        message: "connection already discarded after an earlier failure".to_owned(),
     }
 }
 

@@ -8,7 +8,7 @@ use tokio::time::timeout;
 
 use super::super::config::split_address;
 use super::super::wire::{WireConn, WireError, WireTarget};
-use super::link::DISCARD_BOUND;
+use super::link::{DISCARD_BOUND, discarded};
 use super::{LogicalEndpoint, LogicalError};
 
 pub(super) struct RowLink {
@@ -77,14 +77,9 @@ impl RowLink {
     /// The connection, for streaming a result (the caller bounds each step and reports
     /// failures through [`Self::fail`]).
     pub fn conn(&mut self, context: &str) -> Result<&mut WireConn, LogicalError> {
-        let address = self.address.clone();
         self.conn
             .as_mut()
-            .ok_or_else(|| LogicalError::ConnectionLost {
-                address,
-                context: context.to_owned(),
-                message: "connection already discarded after an earlier failure".to_owned(),
-            })
+            .ok_or_else(|| discarded(&self.address, context))
     }
 
     /// Maps a wire error; anything but a plain SQL error discards the connection.
