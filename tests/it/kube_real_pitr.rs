@@ -65,7 +65,10 @@ async fn pitr_end_to_end(fixture: &Fixture, operator: &Operator, s3: &SeaweedS3)
         .await?;
     let message = failed["status"]["restoreInPlace"]["message"].to_string();
     assert!(message.contains("spec.backup.pitr.enabled"), "{message}");
-    let reasons = fixture.event_reasons_of(GROUP).await?;
+    // The Event follows the status write the wait above saw.
+    let reasons = fixture
+        .event_reasons_including(GROUP, &["RestoreBuildFailed"])
+        .await?;
     assert!(
         reasons.iter().any(|r| r == "RestoreBuildFailed"),
         "{reasons:?}"
@@ -419,7 +422,9 @@ async fn a_replaying_verification_without_the_archive_cannot_be_built(
             .is_some_and(|m| m.contains("spec.backup.pitr.enabled")),
         "{status}"
     );
-    let reasons = fixture.event_reasons_of("orders-verify-no-archive").await?;
+    let reasons = fixture
+        .event_reasons_including("orders-verify-no-archive", &["VerificationBuildFailed"])
+        .await?;
     assert!(
         reasons.iter().any(|r| r == "VerificationBuildFailed"),
         "{reasons:?}"
