@@ -14,7 +14,7 @@ use mysql_common::proto::{MyDeserialize, MySerialize};
 use mysql_common::scramble::{scramble_native, scramble_sha256};
 use tokio::net::TcpStream;
 
-use super::conn::WireConn;
+use super::conn::{Stream, WireConn};
 use super::frame::error_packet;
 use super::tls::connector;
 use super::{ClientTls, WireError, WireTarget};
@@ -53,13 +53,23 @@ const ERR: u8 = 0xff;
 pub(super) async fn connect(target: &WireTarget<'_>) -> Result<WireConn, WireError> {
     let tcp = TcpStream::connect((target.host, target.port)).await?;
     tcp.set_nodelay(true)?;
-    let mut conn = WireConn::new(Box::new(tcp));
+    login(Box::new(tcp), target).await
+}
+
+/// The handshake on an open socket.
+async fn login(stream: Box<dyn Stream>, target: &WireTarget<'_>) -> Result<WireConn, WireError> {
+    let mut conn = WireConn::new(stream);
     let greeting = conn.read_packet().await?;
     if greeting.first() == Some(&ERR) {
         return Err(WireError::Server(error_packet(&greeting)?));
     }
-    let hello = HandshakePacket::deserialize((), &mut ParseBuf(&greeting))
-        .map_err(|e| WireError::Handshake(format!("unreadable server greeting: {e}")))?;
+    // The parser's arithmetic on the greeting's lengths overflows (a panic in debug
+    // builds) on some hostile greetings: a greeting must fail the login, never the process.
+    let hello = std::panic::catch_unwind(|| {
+        HandshakePacket::deserialize((), &mut ParseBuf(&greeting)).map(HandshakePacket::into_owned)
+    })
+    .map_err(|_| WireError::Handshake("unreadable server greeting".to_owned()))?
+    .map_err(|e| WireError::Handshake(format!("unreadable server greeting: {e}")))?;
     let offered = hello.capabilities();
     if !offered.contains(REQUIRED) {
         return Err(WireError::Handshake(format!(
@@ -219,4 +229,120 @@ fn encrypt_password(password: &[u8], nonce: &[u8], pem: &[u8]) -> Result<Vec<u8>
     std::panic::catch_unwind(|| mysql_common::crypto::encrypt(&clear, pem)).map_err(|_| {
         WireError::Handshake("the server's public key is not a PEM RSA key".to_owned())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::mysql::Credentials;
+    use proptest::prelude::*;
+    use tokio::io::AsyncWriteExt as _;
+
+    /// A MySQL 9.7 server's greeting (capabilities with TLS, `caching_sha2_password`).
+    const GREETING: &str = "0a392e372e342d3200090000006544231f445f7f4000ffffff0200ffdf150000000000000000000059632a7a255d323d7c6961280063616368696e675f736861325f70617373776f726400";
+
+    fn hex(text: &str) -> Vec<u8> {
+        (0..text.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    /// Logs in against a server that sends `packets` (framed from sequence 0) and closes.
+    fn login_against(packets: Vec<Vec<u8>>, tls: bool) -> Result<(), WireError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let (client, mut server) = tokio::io::duplex(1 << 16);
+            // The client's sequence numbers interleave with the server's: after the
+            // greeting (0) and the response (1), the server's replies are 2, 4, ….
+            for (index, payload) in packets.iter().enumerate() {
+                let length = u32::try_from(payload.len()).unwrap().to_le_bytes();
+                server.write_all(&length[..3]).await.unwrap();
+                server
+                    .write_all(&[u8::try_from(index * 2).unwrap_or(0)])
+                    .await
+                    .unwrap();
+                server.write_all(payload).await.unwrap();
+            }
+            server.shutdown().await.unwrap();
+            let credentials = Credentials::new("u", "p");
+            let tls = if tls {
+                ClientTls::Required { ca: None }
+            } else {
+                ClientTls::Off
+            };
+            let target = WireTarget {
+                host: "127.0.0.1",
+                port: 1,
+                credentials: &credentials,
+                tls: &tls,
+            };
+            let outcome = login(Box::new(client), &target).await.map(drop);
+            drop(server);
+            outcome
+        })
+    }
+
+    #[test]
+    fn a_real_greeting_then_ok_logs_in_and_a_refusal_keeps_its_code() {
+        login_against(
+            vec![
+                hex(GREETING),
+                vec![0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00],
+            ],
+            false,
+        )
+        .unwrap();
+        let mut denied = vec![0xff, 0x15, 0x04, b'#'];
+        denied.extend_from_slice(b"28000Access denied");
+        let refused = login_against(vec![hex(GREETING), denied], false);
+        assert!(matches!(refused, Err(WireError::Server(e)) if e.code == 1045));
+        // A server that offers no TLS is refused when TLS is required.
+        let mut plain = hex(GREETING);
+        plain[23] &= !0x08; // CLIENT_SSL (0x0800), in the lower capability bytes
+        let refused = login_against(vec![plain], true);
+        assert!(matches!(refused, Err(WireError::Tls(m)) if m.contains("does not offer")));
+    }
+
+    proptest! {
+        /// After a real greeting, whatever the server answers to the login, it ends and
+        /// never panics.
+        #[test]
+        fn arbitrary_login_replies_never_panic(replies in proptest::collection::vec(
+            proptest::collection::vec(any::<u8>(), 0..300), 0..4)) {
+            let mut packets = vec![hex(GREETING)];
+            packets.extend(replies);
+            let _ = login_against(packets, false);
+        }
+
+        /// Whatever a server answers to a connection, the login ends (in an error, almost
+        /// always) and never panics or hangs.
+        #[test]
+        fn arbitrary_greetings_never_panic(
+            reply in proptest::collection::vec(any::<u8>(), 0..512),
+            tls in any::<bool>(),
+        ) {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let (client, mut server) = tokio::io::duplex(1 << 16);
+                // A framed first packet, so the greeting parser sees the bytes.
+                let length = u32::try_from(reply.len()).unwrap().to_le_bytes();
+                server.write_all(&length[..3]).await.unwrap();
+                server.write_all(&[0]).await.unwrap();
+                server.write_all(&reply).await.unwrap();
+                server.shutdown().await.unwrap();
+                let credentials = Credentials::new("u", "p");
+                let tls = if tls { ClientTls::Required { ca: None } } else { ClientTls::Off };
+                let target = WireTarget { host: "127.0.0.1", port: 1, credentials: &credentials, tls: &tls };
+                let _ = login(Box::new(client), &target).await;
+                drop(server);
+            });
+        }
+    }
 }
