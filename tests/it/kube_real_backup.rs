@@ -17,6 +17,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use bloodraven::api::MysqlBackup;
+use bloodraven::render::tools::{MYSQL, MYSQLBINLOG};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
@@ -26,6 +27,7 @@ use serde_json::{Value, json};
 use crate::failover_common::TestResult;
 use crate::kube_real_operator::{BACKUP_ONLY_REQUESTS, Fixture, Operator, Timing};
 use crate::support::s3::{ACCESS_KEY, SECRET_KEY, SeaweedS3};
+use crate::support::tools::dep_tool;
 
 const BIN: &str = env!("CARGO_BIN_EXE_bloodraven");
 const GROUP: &str = "orders";
@@ -155,10 +157,14 @@ pub(crate) fn run_job_locally(
     std::fs::write(creds.join("password"), password)?;
     std::fs::write(aws.join("AWS_ACCESS_KEY_ID"), ACCESS_KEY)?;
     std::fs::write(aws.join("AWS_SECRET_ACCESS_KEY"), SECRET_KEY)?;
+    // A replaying restore runs on the MySQL image, with its `mysqlbinlog` and `mysql`.
+    let (mysqlbinlog, mysql) = (dep_tool("mysqlbinlog"), dep_tool("mysql"));
     let swap = |arg: &String| {
         local_paths(work, arg)
             .replace("/run/bloodraven/mysql-creds", &creds.display().to_string())
             .replace("/run/bloodraven/aws-creds", &aws.display().to_string())
+            .replace(MYSQLBINLOG, &mysqlbinlog.display().to_string())
+            .replace(MYSQL, &mysql.display().to_string())
     };
     let args: Vec<String> = container
         .args
@@ -744,7 +750,7 @@ async fn a_missed_minimum_fails_the_verification(
 }
 
 /// The Job of a restore run (`status.*.jobName`), and its container's args.
-async fn run_job(fixture: &Fixture, run: &Value) -> TestResult<(Job, Vec<String>)> {
+pub(crate) async fn run_job(fixture: &Fixture, run: &Value) -> TestResult<(Job, Vec<String>)> {
     let jobs: Api<Job> = Api::namespaced(fixture.client().clone(), fixture.namespace());
     let name = run["jobName"].as_str().ok_or("no jobName")?;
     // The run's status (the spent token, the Job's name) is written before the Job is

@@ -381,7 +381,7 @@ fn engine_args(job: &Job) -> TestResult<Vec<String>> {
 /// Creates a pod of `job` as the Job controller would (its label; its controller
 /// reference when `controlled`), and records its engine container's (the first one's) end
 /// with `message`, as the kubelet would.
-async fn pod_of(
+pub(crate) async fn pod_of(
     fixture: &Fixture,
     job: &Job,
     suffix: &str,

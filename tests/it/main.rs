@@ -32,6 +32,7 @@ mod kube_real_lease;
 mod kube_real_operator;
 mod kube_real_pitr;
 mod kube_real_pitr_volume;
+mod kube_real_pitr_volume_restore;
 mod kube_real_second_opinion;
 mod kube_real_sidecar_api;
 mod kube_real_status;
