@@ -100,15 +100,16 @@ async fn restore_on_a_volume(fixture: &Fixture) -> TestResult {
     // The restored primary holds exactly what was written up to the target.
     assert_eq!(orders(fixture)?, "1,2,3,4");
 
+    // The fields come with the run's Resuming, in the same write: past Loading they are
+    // what the operator took from the record, or never will be.
     let resumed = fixture
-        .wait_group(
-            "the replayed logs in the status",
-            Duration::from_secs(60),
-            |g| {
-                g.pointer("/status/restoreInPlace/pitrReplayedBinlogCount")
-                    .is_some_and(|n| !n.is_null())
-            },
-        )
+        .wait_group("the run past Loading", Duration::from_secs(60), |g| {
+            matches!(
+                g.pointer("/status/restoreInPlace/phase")
+                    .and_then(Value::as_str),
+                Some("Resuming" | "Succeeded" | "Failed")
+            )
+        })
         .await?;
     let run = &resumed["status"]["restoreInPlace"];
     assert_eq!(
