@@ -206,14 +206,14 @@ fn message_of(group: &Value) -> &str {
         .unwrap_or_default()
 }
 
-/// Starts the Deployment's command as a local process: the writer Service, the mounted
-/// credentials and tools, the volume and the listen address swapped for the test's.
-fn run_locally(
+/// The archiver's rendered arguments with the pod's world swapped for the test's: the
+/// writer Service for iad's address, the mounted credentials (written under `work`), the
+/// MySQL image's tools for the local ones, and the volume for `work`.
+pub(crate) fn local_archiver_args(
     fixture: &Fixture,
     args: &[String],
     work: &std::path::Path,
-    port: u16,
-) -> TestResult<Child> {
+) -> TestResult<Vec<String>> {
     let iad = fixture.instance("iad")?;
     let service = format!("mysql-{GROUP}-primary.{}.svc:3306", fixture.namespace());
     let creds = work.join("mysql-creds");
@@ -221,13 +221,11 @@ fn run_locally(
     std::fs::write(creds.join("username"), "bloodraven")?;
     std::fs::write(creds.join("password"), "operator-secret-1")?;
     let (mysqlbinlog, mysql) = (dep_tool("mysqlbinlog"), dep_tool("mysql"));
-    let listen = format!("0.0.0.0:{ARCHIVER_STATUS_PORT}");
     let local: Vec<String> = args
         .iter()
         .map(|a| {
             local_paths(work, a)
                 .replace(&service, &iad.address())
-                .replace(&listen, &format!("127.0.0.1:{port}"))
                 .replace("/run/bloodraven/mysql-creds", &creds.display().to_string())
                 .replace("/usr/bin/mysqlbinlog", &mysqlbinlog.display().to_string())
                 .replace("/usr/bin/mysql", &mysql.display().to_string())
@@ -240,6 +238,21 @@ fn run_locally(
             .any(|a| a.starts_with("file://") && a.contains(&*work.display().to_string())),
         "{local:?}"
     );
+    Ok(local)
+}
+
+/// Starts the Deployment's command as a local process, listening on `port`.
+fn run_locally(
+    fixture: &Fixture,
+    args: &[String],
+    work: &std::path::Path,
+    port: u16,
+) -> TestResult<Child> {
+    let listen = format!("0.0.0.0:{ARCHIVER_STATUS_PORT}");
+    let local: Vec<String> = local_archiver_args(fixture, args, work)?
+        .into_iter()
+        .map(|a| a.replace(&listen, &format!("127.0.0.1:{port}")))
+        .collect();
     Ok(Command::new(BIN)
         .args(&local)
         .env("RUST_LOG", "warn")

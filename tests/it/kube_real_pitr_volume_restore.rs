@@ -17,22 +17,19 @@ use std::process::Command;
 use std::time::Duration;
 
 use bloodraven::render::pitr::ARCHIVER_CONTAINER;
-use k8s_openapi::api::apps::v1::Deployment;
-use kube::Api;
 use serde_json::{Value, json};
 
 use crate::failover_common::TestResult;
 use crate::kube_real_backup::{
-    create_backup, end_job, local_paths, run_job, run_job_locally, wait_for, wait_job, wait_phase,
+    create_backup, end_job, run_job, run_job_locally, wait_job, wait_phase,
 };
 use crate::kube_real_backup_volume::pod_of;
 use crate::kube_real_operator::{Fixture, Operator, Timing};
-use crate::support::tools::dep_tool;
+use crate::kube_real_pitr::archiver_pod;
+use crate::kube_real_pitr_volume::local_archiver_args;
 
 const BIN: &str = env!("CARGO_BIN_EXE_bloodraven");
-const GROUP: &str = "orders";
 const IMAGE: &str = "ghcr.io/example/bloodraven@sha256:0123";
-const ARCHIVER: &str = "mysql-orders-binlog-archiver";
 const BACKUP: &str = "orders-pitr-base";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -143,48 +140,28 @@ async fn backup_on_the_volume(fixture: &Fixture, work: &Path) -> TestResult {
 /// the same local volume: the writer Service, the mounted credentials and tools, and the
 /// volume swapped for the test's. Returns the logs it archived.
 async fn archive_one_pass(fixture: &Fixture, work: &Path) -> TestResult<Vec<String>> {
-    let deployments: Api<Deployment> =
-        Api::namespaced(fixture.client().clone(), fixture.namespace());
-    let archiver = wait_for(
-        "the archiver Deployment",
-        Duration::from_secs(30),
-        async || Ok(deployments.get_opt(ARCHIVER).await?),
-    )
-    .await?;
-    let args = archiver
-        .spec
-        .as_ref()
-        .and_then(|s| s.template.spec.as_ref())
-        .and_then(|p| p.containers.iter().find(|c| c.name == ARCHIVER_CONTAINER))
-        .and_then(|c| c.args.clone())
+    let args = archiver_pod(fixture)
+        .await?
+        .containers
+        .into_iter()
+        .find(|c| c.name == ARCHIVER_CONTAINER)
+        .and_then(|c| c.args)
         .ok_or("no archiver container")?;
     assert!(
         args.iter().any(|a| a == "file:///backups/orders"),
         "{args:?}"
     );
-    let iad = fixture.instance("iad")?;
-    let service = format!("mysql-{GROUP}-primary.{}.svc:3306", fixture.namespace());
-    let creds = work.join("mysql-creds");
-    std::fs::create_dir_all(&creds)?;
-    std::fs::write(creds.join("username"), "bloodraven")?;
-    std::fs::write(creds.join("password"), "operator-secret-1")?;
-    let (mysqlbinlog, mysql) = (dep_tool("mysqlbinlog"), dep_tool("mysql"));
-    let mut local = Vec::new();
-    let mut rest = args.iter();
+    // One pass, so no summary to serve (the two flags conflict).
+    let mut served = Vec::new();
+    let mut rest = args.into_iter();
     while let Some(arg) = rest.next() {
-        // One pass, so no summary to serve (the two flags conflict).
         if arg == "--status-listen" {
             rest.next();
-            continue;
+        } else {
+            served.push(arg);
         }
-        local.push(
-            local_paths(work, arg)
-                .replace(&service, &iad.address())
-                .replace("/run/bloodraven/mysql-creds", &creds.display().to_string())
-                .replace("/usr/bin/mysqlbinlog", &mysqlbinlog.display().to_string())
-                .replace("/usr/bin/mysql", &mysql.display().to_string()),
-        );
     }
+    let mut local = local_archiver_args(fixture, &served, work)?;
     local.push("--once".to_owned());
     let output = Command::new(BIN)
         .args(&local)
