@@ -136,6 +136,22 @@ async fn patch_restore_in_place(fixture: &Fixture, confirm: &str, s3: &SeaweedS3
     fixture.patch_spec(json!({"restoreInPlace": restore})).await
 }
 
+/// Runs the archiver's (localised) command for one pass instead of for ever; the logs it
+/// archived.
+pub(crate) fn archive_once(mut local: Vec<String>) -> TestResult<Vec<String>> {
+    local.push("--once".to_owned());
+    let output = Command::new(BIN)
+        .args(&local)
+        .env("RUST_LOG", "warn")
+        .output()?;
+    assert!(
+        output.status.success(),
+        "the archiver's command failed: {local:?}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(serde_json::from_slice(&output.stdout)?)
+}
+
 /// The archiver Deployment's pod spec, once the operator has applied it.
 pub(crate) async fn archiver_pod(fixture: &Fixture) -> TestResult<PodSpec> {
     let deployments: Api<Deployment> =
@@ -219,7 +235,7 @@ async fn the_archiver_archives_and_the_status_shows_it(fixture: &Fixture) -> Tes
     std::fs::write(aws.join("AWS_SECRET_ACCESS_KEY"), SECRET_KEY)?;
     // The pod's paths and the writer Service name are the cluster's: swap in the test's.
     let (mysqlbinlog, mysql) = (dep_tool("mysqlbinlog"), dep_tool("mysql"));
-    let mut local: Vec<String> = args
+    let local: Vec<String> = args
         .iter()
         .map(|a| {
             a.replace(&service, &iad.address())
@@ -232,18 +248,7 @@ async fn the_archiver_archives_and_the_status_shows_it(fixture: &Fixture) -> Tes
     // The archiver closes the current log every pass and prunes what every backup holds.
     assert!(local.iter().any(|a| a == "--rotate"), "{local:?}");
     assert!(local.iter().any(|a| a == "--prune"), "{local:?}");
-    // One pass instead of running forever.
-    local.push("--once".to_owned());
-    let output = Command::new(BIN)
-        .args(&local)
-        .env("RUST_LOG", "warn")
-        .output()?;
-    assert!(
-        output.status.success(),
-        "the archiver's command failed: {local:?}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let logs: Vec<String> = serde_json::from_slice(&output.stdout)?;
+    let logs = archive_once(local)?;
     assert!(!logs.is_empty(), "nothing archived");
 
     let group = fixture

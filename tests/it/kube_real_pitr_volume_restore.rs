@@ -13,7 +13,6 @@
 //! Run by `scripts/kube-apiserver-test.sh PATH/TO/crd-apiserver.sh`; CI runs it.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use bloodraven::render::pitr::ARCHIVER_CONTAINER;
@@ -25,10 +24,9 @@ use crate::kube_real_backup::{
 };
 use crate::kube_real_backup_volume::pod_of;
 use crate::kube_real_operator::{Fixture, Operator, Timing};
-use crate::kube_real_pitr::archiver_pod;
+use crate::kube_real_pitr::{archive_once, archiver_pod};
 use crate::kube_real_pitr_volume::local_archiver_args;
 
-const BIN: &str = env!("CARGO_BIN_EXE_bloodraven");
 const IMAGE: &str = "ghcr.io/example/bloodraven@sha256:0123";
 const BACKUP: &str = "orders-pitr-base";
 
@@ -161,18 +159,7 @@ async fn archive_one_pass(fixture: &Fixture, work: &Path) -> TestResult<Vec<Stri
             served.push(arg);
         }
     }
-    let mut local = local_archiver_args(fixture, &served, work)?;
-    local.push("--once".to_owned());
-    let output = Command::new(BIN)
-        .args(&local)
-        .env("RUST_LOG", "warn")
-        .output()?;
-    assert!(
-        output.status.success(),
-        "the archiver's command failed: {local:?}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    Ok(serde_json::from_slice(&output.stdout)?)
+    archive_once(local_archiver_args(fixture, &served, work)?)
 }
 
 /// The restore Job of `run`, run here against the real primary from the local volume; its
